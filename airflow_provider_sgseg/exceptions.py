@@ -1,0 +1,99 @@
+"""Typed errors raised by the provider.
+
+Two families:
+
+* :class:`SendGridInputError` (a ``ValueError``): the caller's input breaks a rule that is
+  knowable client-side. Raised before any HTTP request is sent.
+* :class:`SendGridError`: SendGrid (or the network) answered with a failure. Carries the HTTP
+  method, path, status and SendGrid's own messages. Never carries the API key.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ErrorDetail:
+    """One entry of SendGrid's ``{"errors": [{"field", "message"}]}`` (or ``{"error": ...}``)."""
+
+    message: str
+    field: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+
+class SendGridInputError(ValueError):
+    """Input that breaks a rule checked before any request: names the value and the rule."""
+
+    def __init__(self, name: str, value: object, rule: str) -> None:
+        self.name = name
+        self.value = value
+        self.rule = rule
+        super().__init__(f"Invalid {name} {value!r}: {rule}")
+
+
+class SendGridError(Exception):
+    """SendGrid answered a request with an error, or could not be reached."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        status_code: int | None = None,
+        details: Sequence[ErrorDetail] = (),
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.status_code = status_code
+        self.details = tuple(details)
+        where = f"{method} {path}" if method and path else (path or "")
+        status = f" -> HTTP {status_code}" if status_code is not None else ""
+        reasons = "; ".join(str(d) for d in self.details)
+        text = f"{message} ({where}{status})" if where or status else message
+        super().__init__(f"{text}: {reasons}" if reasons else text)
+
+
+class SendGridTransportError(SendGridError):
+    """The request did not get an HTTP answer (connection refused or dropped, timeout)."""
+
+
+class SendGridAuthError(SendGridError):
+    """401: the API key is missing, wrong or revoked."""
+
+
+class SendGridForbiddenError(SendGridAuthError):
+    """403: the key or the plan may not use this endpoint (manual refresh needs a paid plan)."""
+
+
+class SendGridNotFoundError(SendGridError):
+    """404 (or SendGrid's 400 for an unknown id): the resource does not exist."""
+
+
+class SendGridValidationError(SendGridError):
+    """400: SendGrid rejected the request body or parameters; ``details`` lists each field."""
+
+
+class SendGridRateLimitError(SendGridError):
+    """429: a rate limit or quota was hit. ``reset_at`` is when SendGrid said it resets, if it said."""
+
+    def __init__(self, message: str, *, reset_at: datetime.datetime | None = None, **kwargs: object) -> None:
+        self.reset_at = reset_at
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+
+class SendGridServerError(SendGridError):
+    """5xx: SendGrid failed; usually transient."""
+
+
+class SendGridResponseError(SendGridError):
+    """SendGrid answered 2xx with a body that is not the JSON we expected."""
+
+
+class SegmentQueryInvalidError(SendGridError):
+    """SendGrid validated the segment's ``query_dsl`` as INVALID; ``details`` holds its message."""
