@@ -1,0 +1,1 @@
+"""Offline SendGrid Marketing API emulator (FastAPI + SQLite)."""

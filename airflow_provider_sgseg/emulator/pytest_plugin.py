@@ -1,0 +1,1 @@
+"""pytest fixtures that start the emulator (filled in by the emulator work)."""
