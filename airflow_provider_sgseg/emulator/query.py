@@ -1,15 +1,25 @@
 """Compile SendGrid Segmentation V2 ``query_dsl`` into one SQLite SELECT over the emulator's tables.
 
 The query is parsed with sqlglot (Snowflake dialect, which SendGrid's examples parse in), checked
-against SendGrid's rules, and translated by walking the syntax tree. Only the constructs listed
-in the reference are translated; anything else is a :class:`QueryRuleError` naming the piece, so
-the emulator never silently evaluates a query differently from how it reads.
+against SendGrid's rules, and translated by walking the syntax tree. Only the constructs below are
+translated; anything else is a :class:`QueryRuleError` naming the piece, so the emulator never
+silently evaluates a query differently from how it reads.
 
 The result selects exactly one column, ``contact_id``, without duplicates. Every literal of the
 query is a bound parameter; the caller binds ``:now`` (the emulator clock as
 ``YYYY-MM-DDTHH:MM:SSZ``) for ``CURRENT_TIMESTAMP`` and friends.
 
-Mapping decisions (see ``docs/emulator-query.md``):
+Supported: ``SELECT contact_id, updated_at [, MAX(...) AS alias]``, ``FROM contact_data [AS c]``,
+``[INNER] JOIN event_data [AS e] ON contact_id = contact_id`` (or ``USING (contact_id)``),
+``WHERE`` with ``AND OR NOT = != <> < <= > >= [NOT] IN [NOT] LIKE ILIKE BETWEEN IS [NOT] NULL
++ - * / % ||``, ``contact_id [NOT] IN (SELECT contact_id FROM event_data ...)``, ``EXISTS``,
+``GROUP BY contact_id[, updated_at] HAVING ...`` for last-event queries, ``array_contains``,
+``ARRAY_SIZE``, ``LOWER``, ``UPPER``, ``CAST``/``::``/``TO_TIMESTAMP``, ``CURRENT_TIMESTAMP``,
+``NOW()``, ``GETDATE()``, ``SYSDATE()``, ``CURRENT_DATE``, ``± INTERVAL '<n> <unit>'``,
+``DATEADD``/``TIMESTAMPADD``, ``DATEDIFF`` (not in weeks). Not supported (rule error): other functions,
+``ORDER BY``, ``LIMIT``, ``UNION``, ``WITH``, outer joins, window functions.
+
+Mapping decisions:
 
 * ``contact_data`` -> ``contacts``, ``event_data`` -> ``events``; names are case-insensitive.
 * custom fields -> ``json_extract(custom_fields, '$."<name>"')``.
@@ -17,6 +27,9 @@ Mapping decisions (see ``docs/emulator-query.md``):
   accepted too) -> ``EXISTS`` over ``json_each``; "any of" for a list.
 * timestamps are text in one fixed format, so timestamp literals are normalised at compile time
   and compared as text; ``± INTERVAL`` and ``DATEADD`` become ``strftime`` modifiers.
+* an array column ``IS NULL`` when it is empty (the store keeps "no values" as ``[]``).
+* comparisons follow SQLite: ``LIKE`` ignores ASCII case, ``%`` and ``/`` on integers are integer
+  operations, text never equals a number except through a custom field (numeric affinity).
 """
 
 from __future__ import annotations
@@ -32,6 +45,7 @@ from sqlglot.errors import ParseError, TokenError
 
 from airflow_provider_sgseg.emulator.query_time import (
     STORED_FORMAT,
+    canonical_unit,
     interval_modifiers,
     is_timestamp_text,
     negate_modifier,
@@ -132,6 +146,13 @@ _ARITHMETIC: dict[type[exp.Expression], str] = {
 _SUBQUERY_MEMBERSHIP: dict[tuple[type[exp.Expression], type[exp.Expression]], str] = {
     (exp.NEQ, exp.All): "NOT IN",
     (exp.EQ, exp.Any): "IN",
+}
+# DATEDIFF units counted through epoch seconds: (truncation to the unit, seconds per unit).
+_DIFF_SECONDS = {
+    "second": ("%Y-%m-%d %H:%M:%S", 1),
+    "minute": ("%Y-%m-%d %H:%M:00", 60),
+    "hour": ("%Y-%m-%d %H:00:00", 3600),
+    "day": ("%Y-%m-%d", 86400),
 }
 _SELECT_SHAPE = "SELECT contact_id, updated_at FROM contact_data [AS c] [JOIN event_data ...] [WHERE ...]"
 _MAX_PIECE_CHARS = 120
@@ -348,6 +369,8 @@ class _Compiler:
         rule = f"JOIN event_data must be ON contact_id = contact_id only, not: {_piece(join)}"
         using = join.args.get("using")
         on = join.args.get("on")
+        while isinstance(on, exp.Paren):
+            on = on.this
         if using:
             if [identifier.name.lower() for identifier in using] != ["contact_id"]:
                 raise QueryRuleError(rule)
@@ -500,6 +523,8 @@ class _Compiler:
             return _Sql("strftime('%Y-%m-%dT00:00:00Z', :now)", _Kind.TIMESTAMP)
         if isinstance(node, (exp.DateAdd, exp.TimestampAdd, exp.DateSub, exp.TimestampSub)):
             return self._date_add(node, scope)
+        if isinstance(node, exp.DateDiff):
+            return self._date_diff(node, scope)
         if isinstance(node, exp.Cast):
             return self._cast(node, scope)
         if isinstance(node, exp.Max):
@@ -604,6 +629,13 @@ class _Compiler:
                 temporal = True
             else:
                 translated[i] = _Sql(self.bind(node.this))
+        if has_custom and not temporal:
+            # A number custom field may hold 42 or "42" (the contacts API takes both). A NUMERIC
+            # operand makes SQLite apply numeric affinity to the other side, as it would for a
+            # NUMBER column: "42" compares as 42, "abc" stays text.
+            for i, node in enumerate(nodes):
+                if isinstance(node, exp.Literal) and not node.is_string:
+                    translated[i] = _Sql(f"CAST({translated[i].text} AS NUMERIC)")
         result = [translated[i] for i in range(len(nodes))]
         if temporal:
             result = [
@@ -672,6 +704,9 @@ class _Compiler:
         if node.args.get("unnest") or node.args.get("field") or not node.expressions:
             raise QueryRuleError(f"unsupported IN: {_piece(node)}")
         value, *items = self._operands([node.this, *node.expressions], scope)
+        if value.kind is _Kind.CUSTOM:
+            # IN applies no affinity from its list, so spell it as equalities (see _operands).
+            return _Sql("(" + " OR ".join(f"{value.text} = {item.text}" for item in items) + ")")
         return _Sql(f"({value.text} IN ({', '.join(item.text for item in items)}))")
 
     def _array_contains(self, node: exp.ArrayContains, scope: _Scope) -> _Sql:
@@ -736,18 +771,46 @@ class _Compiler:
             )
         return modifiers
 
-    def _shift(self, node: exp.Expression, modifiers: list[str], scope: _Scope) -> _Sql:
-        """``timestamp`` moved by SQLite date modifiers, kept in the stored format."""
+    def _timestamp_operand(self, node: exp.Expression, scope: _Scope, usage: str) -> str:
+        """SQL for a value that must be a timestamp (a column, custom field, literal or function)."""
         if _is_string(node):
             assert isinstance(node, exp.Literal)
-            base = self.bind(self._timestamp_literal(node))
-        else:
-            value = self._scalar(node, scope)
-            if value.kind not in (_Kind.TIMESTAMP, _Kind.CUSTOM):
-                raise QueryRuleError(f"± INTERVAL applies only to timestamps, not {_piece(node)}")
-            base = value.text
+            return self.bind(self._timestamp_literal(node))
+        value = self._scalar(node, scope)
+        if value.kind not in (_Kind.TIMESTAMP, _Kind.CUSTOM):
+            raise QueryRuleError(f"{usage} applies only to timestamps, not {_piece(node)}")
+        return value.text
+
+    def _shift(self, node: exp.Expression, modifiers: list[str], scope: _Scope) -> _Sql:
+        """``timestamp`` moved by SQLite date modifiers, kept in the stored format."""
+        base = self._timestamp_operand(node, scope, "± INTERVAL")
         bound = ", ".join(self.bind(modifier) for modifier in modifiers)
         return _Sql(f"strftime('{STORED_FORMAT}', {base}, {bound})", _Kind.TIMESTAMP)
+
+    def _date_diff(self, node: exp.DateDiff, scope: _Scope) -> _Sql:
+        """``DATEDIFF(unit, start, end)``: unit boundaries crossed from start to end, as Snowflake counts."""
+        unit_node = node.args.get("unit")
+        unit = canonical_unit(unit_node.name) if isinstance(unit_node, (exp.Var, exp.Literal)) else None
+        if unit is None or unit == "week":
+            raise QueryRuleError(
+                f"unsupported {_piece(node)}: use DATEDIFF(<unit>, start, end) with a unit of "
+                "second, minute, hour, day, month or year"
+            )
+        start = self._timestamp_operand(node.expression, scope, "DATEDIFF")
+        end = self._timestamp_operand(node.this, scope, "DATEDIFF")
+        if unit in _DIFF_SECONDS:
+            truncated, seconds = _DIFF_SECONDS[unit]
+
+            def epoch(value: str) -> str:
+                return f"CAST(strftime('%s', strftime('{truncated}', {value})) AS INTEGER)"
+
+            return _Sql(f"(({epoch(end)} - {epoch(start)}) / {seconds})")
+
+        def months(value: str) -> str:
+            year = f"CAST(strftime('%Y', {value}) AS INTEGER)"
+            return year if unit == "year" else f"({year} * 12 + CAST(strftime('%m', {value}) AS INTEGER))"
+
+        return _Sql(f"({months(end)} - {months(start)})")
 
     def _date_add(self, node: exp.Expression, scope: _Scope) -> _Sql:
         """``DATEADD(unit, n, ts)`` / ``TIMESTAMPADD``; ``n`` must be a whole-number literal."""
@@ -832,4 +895,5 @@ def _unknown_column_message(node: exp.Column, table: str | None) -> str:
         EVENT_DATA: f"event_data columns are {', '.join(sorted(EVENT_COLUMNS))}",
         None: "it is not a contact_data column, a custom field or an event_data column",
     }[table]
-    return f"unknown column {_piece(node)}: {where}"
+    hint = " (double quotes name a column: write text in single quotes)" if node.this.quoted else ""
+    return f"unknown column {_piece(node)}: {where}{hint}"

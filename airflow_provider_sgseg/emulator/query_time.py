@@ -20,19 +20,27 @@ _ISO_LIKE = re.compile(
     r"\s*(?:Z|z|UTC|[+-]\d{2}(?::?\d{2})?)?$"
 )
 
-# Interval units SQLite's date modifiers understand, with the spellings Snowflake accepts.
-_UNIT_ALIASES: dict[str, tuple[str, int]] = {}
-for _names, _sqlite_unit, _factor in (
-    (("s", "sec", "secs", "second", "seconds"), "seconds", 1),
-    (("m", "mi", "min", "mins", "minute", "minutes"), "minutes", 1),
-    (("h", "hr", "hrs", "hour", "hours"), "hours", 1),
-    (("d", "day", "days"), "days", 1),
-    (("w", "wk", "week", "weeks"), "days", 7),
-    (("mm", "mon", "mons", "month", "months"), "months", 1),
-    (("y", "yr", "yrs", "year", "years"), "years", 1),
-):
-    for _name in _names:
-        _UNIT_ALIASES[_name] = (_sqlite_unit, _factor)
+# Date/time units with the spellings Snowflake accepts -> canonical unit.
+_UNIT_SPELLINGS = {
+    "second": ("s", "sec", "secs", "second", "seconds"),
+    "minute": ("m", "mi", "min", "mins", "minute", "minutes"),
+    "hour": ("h", "hr", "hrs", "hour", "hours"),
+    "day": ("d", "dd", "day", "days"),
+    "week": ("w", "wk", "week", "weeks"),
+    "month": ("mm", "mon", "mons", "month", "months"),
+    "year": ("y", "yy", "yyyy", "yr", "yrs", "year", "years"),
+}
+_CANONICAL_UNITS = {spelling: unit for unit, spellings in _UNIT_SPELLINGS.items() for spelling in spellings}
+# Canonical unit -> (SQLite date modifier unit, multiplier).
+_SQLITE_UNITS = {
+    "second": ("seconds", 1),
+    "minute": ("minutes", 1),
+    "hour": ("hours", 1),
+    "day": ("days", 1),
+    "week": ("days", 7),
+    "month": ("months", 1),
+    "year": ("years", 1),
+}
 
 _INTERVAL_PART = re.compile(r"\s*([+-]?\d+)\s*([a-zA-Z]+)\s*")
 
@@ -62,12 +70,17 @@ def normalise_timestamp(text: str) -> str | None:
     return parsed.astimezone(datetime.timezone.utc).strftime(STORED_FORMAT)
 
 
+def canonical_unit(spelling: str) -> str | None:
+    """``second``, ``minute``, ``hour``, ``day``, ``week``, ``month`` or ``year``; None if unknown."""
+    return _CANONICAL_UNITS.get(spelling.strip().lower())
+
+
 def unit_modifier(quantity: int, unit: str) -> str | None:
     """SQLite date modifier for ``quantity`` ``unit`` (e.g. ``-7 days``), None for an unknown unit."""
-    known = _UNIT_ALIASES.get(unit.strip().lower())
-    if known is None:
+    canonical = canonical_unit(unit)
+    if canonical is None:
         return None
-    sqlite_unit, factor = known
+    sqlite_unit, factor = _SQLITE_UNITS[canonical]
     return f"{quantity * factor:+d} {sqlite_unit}"
 
 

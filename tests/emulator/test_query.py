@@ -14,6 +14,7 @@ from airflow_provider_sgseg.emulator.query import (
     QuerySyntaxError,
     compile_query,
 )
+from airflow_provider_sgseg.emulator.query_time import interval_modifiers, normalise_timestamp
 
 DDL = """
 CREATE TABLE contacts (
@@ -57,7 +58,8 @@ CONTACTS: dict[str, dict[str, object]] = {
         "last_name": "Jones",
         "city": "Austin",
         "list_ids": [LIST_B],
-        "custom_fields": {"my_number_custom_field": 7, "Birthday": "2001-02-03T00:00:00Z"},
+        # the contacts API takes custom field values as strings too
+        "custom_fields": {"my_number_custom_field": "7", "Birthday": "2001-02-03T00:00:00Z"},
         "created_at": "2024-02-01T00:00:00Z",
         "updated_at": "2024-06-19T00:00:00Z",  # exactly on the boundary used below
     },
@@ -267,8 +269,18 @@ MORE_QUERIES = [
         f"{ALL} WHERE updated_at + INTERVAL '2 days' > NOW()",
         {"bob", "carol", "dan"},
     ),
+    # DATEDIFF counts unit boundaries crossed, as Snowflake does
+    (f"{ALL} WHERE DATEDIFF(day, updated_at, CURRENT_TIMESTAMP()) <= 1", {"bob", "carol"}),
+    (f"{ALL} WHERE DATEDIFF(hour, updated_at, '2024-06-19T01:30:00Z') = 1", {"bob"}),
+    (f"{ALL} WHERE DATEDIFF(month, created_at, CURRENT_DATE) = 3", {"carol"}),
+    (f"{ALL} WHERE DATEDIFF('year', created_at, '2025-01-01') = 1", EVERYONE),
     # custom fields: case-insensitive names, numbers, dates, text
     (f"{ALL} WHERE MY_NUMBER_CUSTOM_FIELD > 10", {"alice", "dan"}),
+    (f"{ALL} WHERE my_number_custom_field = 7", {"bob"}),
+    (f"{ALL} WHERE my_number_custom_field BETWEEN 5 AND 12", {"alice", "bob"}),
+    (f"{ALL} WHERE my_number_custom_field IN (7, 12)", {"alice", "bob"}),
+    (f"{ALL} WHERE my_number_custom_field NOT IN (7)", {"alice", "dan"}),
+    (f"{ALL} WHERE favourite_colour = 'blue'", {"alice"}),
     (f"{ALL} WHERE my_number_custom_field * 2 = 25", {"dan"}),
     (f"{ALL} WHERE my_number_custom_field % 7 = 0", {"bob"}),
     (f"{ALL} WHERE birthday < '2000-01-01'", {"alice"}),
@@ -328,6 +340,11 @@ MORE_QUERIES = [
     (
         f"{ALL_C} JOIN event_data e ON contact_id = contact_id WHERE e.timestamp >= '2024-06-15'",
         {"alice", "dan"},
+    ),
+    (
+        "SELECT DISTINCT c.contact_id, c.updated_at FROM contact_data c "
+        "JOIN event_data e ON (e.contact_id = c.contact_id) WHERE e.event_type = 'open'",
+        {"alice"},
     ),
     (
         f"{ALL_C} INNER JOIN event_data e USING (contact_id) "
@@ -458,6 +475,11 @@ RULE_VIOLATIONS = [
         id="union",
     ),
     pytest.param(
+        f'{ALL} WHERE first_name = "John"',
+        "single quotes",
+        id="double-quoted-text",
+    ),
+    pytest.param(
         f"{ALL} WHERE shoe_size = 44",
         "shoe_size",
         id="unknown-column",
@@ -512,6 +534,11 @@ RULE_VIOLATIONS = [
         f"{ALL} WHERE updated_at - created_at > 5",
         "only ± INTERVAL",
         id="timestamp-difference",
+    ),
+    pytest.param(
+        f"{ALL} WHERE DATEDIFF(week, created_at, updated_at) > 1",
+        "unsupported DATEDIFF",
+        id="datediff-weeks",
     ),
     pytest.param(
         f"{ALL} WHERE MD5(email) = 'x'",
@@ -591,3 +618,42 @@ def test_a_simple_segment_over_100k_contacts_is_one_sql_statement() -> None:
     ids = run(conn, compiled)
     assert len(ids) == len(set(ids)) == len([n for n in range(100_000) if n % 12 == 0])
     conn.close()
+
+
+# -- time helpers ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "stored"),
+    [
+        ("2024-06-19", "2024-06-19T00:00:00Z"),
+        ("2024-06-19 13:45", "2024-06-19T13:45:00Z"),
+        ("2024-06-19T13:45:10.999Z", "2024-06-19T13:45:10Z"),
+        ("2024-06-19T01:00:00-05:00", "2024-06-19T06:00:00Z"),
+        ("2024-06-19 01:00:00 UTC", "2024-06-19T01:00:00Z"),
+        ("2024-13-01", None),
+        ("20240619", None),
+        ("yesterday", None),
+        ("", None),
+    ],
+)
+def test_timestamp_literals_normalise_to_the_stored_format(text: str, stored: str | None) -> None:
+    assert normalise_timestamp(text) == stored
+
+
+@pytest.mark.parametrize(
+    ("quantity", "unit", "modifiers"),
+    [
+        ("10", "DAY", ["+10 days"]),
+        ("-3", "hours", ["-3 hours"]),
+        ("1 day 2 hours", None, ["+1 days", "+2 hours"]),
+        ("2 weeks", None, ["+14 days"]),
+        ("3 fortnights", None, None),
+        ("ten", "day", None),
+        ("5 days and more", None, None),
+    ],
+)
+def test_intervals_become_sqlite_date_modifiers(
+    quantity: str, unit: str | None, modifiers: list[str] | None
+) -> None:
+    assert interval_modifiers(quantity, unit) == modifiers
