@@ -371,6 +371,10 @@ class _Compiler:
         on = join.args.get("on")
         while isinstance(on, exp.Paren):
             on = on.this
+        if not using and on is None:
+            raise QueryRuleError(
+                f"{_piece(join.this)} must be joined with JOIN ... ON contact_id = contact_id"
+            )
         if using:
             if [identifier.name.lower() for identifier in using] != ["contact_id"]:
                 raise QueryRuleError(rule)

@@ -226,7 +226,7 @@ MORE_QUERIES = [
         f"{ALL} WHERE updated_at < '2024-06-19 00:00:00'",
         {"alice", "dan"},
     ),
-    (f"{ALL} WHERE updated_at < '2024-06-19'", {"alice", "dan"}),
+    (f"{ALL} WHERE updated_at < '2024-06-19';", {"alice", "dan"}),
     (
         f"{ALL} WHERE updated_at <= '2024-06-19'",
         {"alice", "bob", "dan"},
@@ -352,6 +352,11 @@ MORE_QUERIES = [
         {"dan"},
     ),
     (
+        "SELECT contact_data.contact_id, contact_data.updated_at FROM contact_data JOIN event_data "
+        "ON contact_data.contact_id = event_data.contact_id WHERE event_data.event_type = 'open'",
+        {"alice"},
+    ),
+    (
         f"{ALL_C} JOIN event_data ON contact_id "
         f"WHERE event_type = 'processed' AND DATA['payload']['unique_args']['singlesend_id'] = '{SS2}'",
         {"dan"},
@@ -445,6 +450,11 @@ RULE_VIOLATIONS = [
         f"{ALL_C} JOIN event_data e ON c.contact_id = e.contact_id AND e.event_type = 'open'",
         "ON contact_id = contact_id only",
         id="join-on-extra-condition",
+    ),
+    pytest.param(
+        f"{ALL_C}, event_data e WHERE c.contact_id = e.contact_id",
+        "must be joined with JOIN ... ON contact_id = contact_id",
+        id="comma-join",
     ),
     pytest.param(
         f"{ALL_C} LEFT JOIN event_data e ON c.contact_id = e.contact_id",
