@@ -1,1 +1,68 @@
-"""pytest fixtures that start the emulator (filled in by the emulator work)."""
+"""pytest fixtures that run the offline SendGrid emulator (a ``pytest11`` plugin of this package).
+
+``sendgrid_emulator_server`` (session): one emulator with a manual clock on a free loopback port.
+``sendgrid_emulator`` (function): resets it, points ``AIRFLOW_CONN_SENDGRID_DEFAULT`` at it and
+yields an :class:`EmulatorHandle`. This module loads in every pytest run, so it imports nothing
+heavy (no Airflow, FastAPI or uvicorn) until a fixture is used.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from .client import EmulatorAdmin
+    from .server import EmulatorServer
+
+CONN_ENV_VAR = "AIRFLOW_CONN_SENDGRID_DEFAULT"
+
+
+def connection_json(base_url: str, api_key: str) -> str:
+    """An Airflow connection (JSON form) of type ``sendgrid_marketing`` pointing at ``base_url``."""
+    return json.dumps({"conn_type": "sendgrid_marketing", "host": base_url, "password": api_key})
+
+
+@dataclass(frozen=True)
+class EmulatorHandle:
+    base_url: str
+    api_key: str
+    admin: EmulatorAdmin
+    server: EmulatorServer
+
+    def conn_env(self) -> dict[str, str]:
+        """Environment for subprocesses (e.g. ``airflow dags test``) to use this emulator."""
+        return {CONN_ENV_VAR: connection_json(self.base_url, self.api_key)}
+
+
+@pytest.fixture(scope="session")
+def sendgrid_emulator_server() -> Iterator[EmulatorServer]:
+    """One emulator for the session, manual clock; prefer ``sendgrid_emulator`` in tests."""
+    from .config import EmulatorConfig
+    from .server import EmulatorServer
+
+    with EmulatorServer(EmulatorConfig(clock="manual")) as server:
+        yield server
+
+
+@pytest.fixture
+def sendgrid_emulator(
+    sendgrid_emulator_server: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[EmulatorHandle]:
+    """A clean emulator (data, faults, log, settings and clock reset) for one test."""
+    from .client import EmulatorAdmin
+
+    server = sendgrid_emulator_server
+    admin = EmulatorAdmin(server.base_url, server.api_key)
+    admin.reset()
+    handle = EmulatorHandle(base_url=server.base_url, api_key=server.api_key, admin=admin, server=server)
+    for name, value in handle.conn_env().items():
+        monkeypatch.setenv(name, value)
+    try:
+        yield handle
+    finally:
+        admin.close()

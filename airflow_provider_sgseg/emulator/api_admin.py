@@ -1,0 +1,132 @@
+"""Admin routes under /__emulator__/: clock, seeding, faults, request log, reset, settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from .api_contacts import check_contacts
+from .clock import to_iso
+from .errors import FieldErrors, bad_request
+from .faults import Fault
+from .routing import emulator_of, json_object
+
+router = APIRouter(prefix="/__emulator__")
+
+
+def _clock_view(request: Request) -> dict[str, Any]:
+    emulator = emulator_of(request)
+    return {"now": to_iso(emulator.now()), "mode": emulator.clock.mode}
+
+
+@router.get("/clock")
+async def get_clock(request: Request) -> JSONResponse:
+    return JSONResponse(_clock_view(request))
+
+
+@router.post("/clock/advance")
+async def advance_clock(request: Request) -> JSONResponse:
+    body = await json_object(request)
+    seconds = body.get("seconds")
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        raise bad_request("seconds must be a number", "seconds")
+    try:
+        emulator_of(request).advance_clock(float(seconds))
+    except ValueError as error:
+        raise bad_request(str(error), "seconds") from error
+    return JSONResponse(_clock_view(request))
+
+
+@router.post("/contacts/bulk")
+async def seed_contacts(request: Request) -> JSONResponse:
+    """Fast seeding: any number of contacts; honours contact_id/created_at/updated_at if given."""
+    body = await json_object(request)
+    errors = FieldErrors()
+    contacts = check_contacts(body.get("contacts"), errors, limit=None)
+    list_ids = body.get("list_ids") or []
+    if not isinstance(list_ids, list):
+        errors.add("list_ids", "list_ids must be an array")
+    errors.raise_if_any()
+    emulator = emulator_of(request)
+    count = emulator.store.upsert_contacts(contacts, list_ids, to_iso(emulator.now()), trusted=True)
+    return JSONResponse({"count": count})
+
+
+@router.post("/events")
+async def add_events(request: Request) -> JSONResponse:
+    body = await json_object(request)
+    events = body.get("events")
+    if not isinstance(events, list) or not all(isinstance(e, dict) and e.get("event_type") for e in events):
+        raise bad_request("events must be an array of objects, each with event_type", "events")
+    emulator = emulator_of(request)
+    try:
+        count = emulator.store.add_events(events, to_iso(emulator.now()))
+    except ValueError as error:
+        raise bad_request(str(error), "events") from error
+    return JSONResponse({"count": count})
+
+
+@router.post("/faults")
+async def add_fault(request: Request) -> JSONResponse:
+    body = await json_object(request)
+    specs = body["faults"] if isinstance(body.get("faults"), list) else [body]
+    try:
+        faults = [Fault.from_json(spec) for spec in specs]
+    except (TypeError, ValueError) as error:
+        raise bad_request(str(error), "fault") from error
+    emulator = emulator_of(request)
+    for fault in faults:
+        emulator.faults.add(fault)
+    return JSONResponse({"faults": emulator.faults.armed()}, status_code=201)
+
+
+@router.get("/faults")
+async def list_faults(request: Request) -> JSONResponse:
+    return JSONResponse({"faults": emulator_of(request).faults.armed()})
+
+
+@router.delete("/faults")
+async def clear_faults(request: Request) -> Response:
+    emulator_of(request).faults.clear()
+    return Response(status_code=204)
+
+
+@router.get("/requests")
+async def logged_requests(request: Request) -> JSONResponse:
+    method = request.query_params.get("method")
+    prefix = request.query_params.get("path_prefix")
+    entries = [
+        entry
+        for entry in emulator_of(request).logged_requests()
+        if (method is None or entry["method"] == method.upper())
+        and (prefix is None or entry["path"].startswith(prefix))
+    ]
+    return JSONResponse({"requests": entries})
+
+
+@router.get("/sends")
+async def sends(request: Request) -> JSONResponse:
+    return JSONResponse({"sends": emulator_of(request).single_sends.deliveries()})
+
+
+@router.post("/reset")
+async def reset(request: Request) -> JSONResponse:
+    emulator_of(request).reset()
+    return JSONResponse(_clock_view(request))
+
+
+@router.get("/config")
+async def get_config(request: Request) -> JSONResponse:
+    return JSONResponse(emulator_of(request).config.public_dict())
+
+
+@router.patch("/config")
+async def configure(request: Request) -> JSONResponse:
+    body = await json_object(request)
+    try:
+        config = emulator_of(request).configure(body)
+    except (TypeError, ValueError) as error:
+        raise bad_request(str(error), "config") from error
+    return JSONResponse(config.public_dict())

@@ -1,0 +1,35 @@
+"""The emulator's ASGI application: FastAPI routes behind the auth/faults/logging middleware."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from . import api_admin, api_contacts, api_segments, api_single_sends
+from .errors import ApiError, errors_body
+from .middleware import EmulatorMiddleware
+from .state import Emulator
+
+
+async def _api_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, ApiError)
+    if error.body is None:
+        return Response(status_code=error.status, headers=error.headers)
+    return JSONResponse(error.body, status_code=error.status, headers=error.headers)
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, HTTPException)
+    message = "resource not found" if error.status_code == 404 else str(error.detail)
+    return JSONResponse(errors_body(message), status_code=error.status_code)
+
+
+def create_app(emulator: Emulator) -> EmulatorMiddleware:
+    api = FastAPI(title="sgseg SendGrid emulator", openapi_url=None, docs_url=None, redoc_url=None)
+    api.state.emulator = emulator
+    for module in (api_segments, api_contacts, api_single_sends, api_admin):
+        api.include_router(module.router)
+    api.add_exception_handler(ApiError, _api_error)
+    api.add_exception_handler(HTTPException, _http_error)
+    return EmulatorMiddleware(api, emulator)

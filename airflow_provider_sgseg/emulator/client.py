@@ -1,0 +1,104 @@
+"""``EmulatorAdmin``: a small httpx client for the emulator's /__emulator__/ admin API."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from .clock import parse_iso
+
+
+class EmulatorAdmin:
+    def __init__(self, base_url: str, api_key: str, *, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._client = httpx.Client(
+            base_url=self.base_url + "/__emulator__",
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=timeout,
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _call(self, method: str, path: str, json: Any = None, params: dict[str, str] | None = None) -> Any:
+        response = self._client.request(method, path, json=json, params=params)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def now(self) -> datetime:
+        return parse_iso(self._call("GET", "/clock")["now"])
+
+    def advance_clock(self, seconds: float) -> datetime:
+        return parse_iso(self._call("POST", "/clock/advance", {"seconds": seconds})["now"])
+
+    def seed_contacts(self, contacts: Sequence[dict[str, Any]], list_ids: Sequence[str] = ()) -> int:
+        return int(
+            self._call("POST", "/contacts/bulk", {"contacts": list(contacts), "list_ids": list(list_ids)})[
+                "count"
+            ]
+        )
+
+    def add_events(self, events: Sequence[dict[str, Any]]) -> int:
+        return int(self._call("POST", "/events", {"events": list(events)})["count"])
+
+    def add_fault(
+        self,
+        kind: str,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        path_prefix: str | None = None,
+        times: int = 1,
+        when: str = "before",
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+        body: Any = None,
+        seconds: float = 0.0,
+    ) -> list[dict[str, Any]]:
+        """Arm a fault for the next ``times`` requests matching ``method`` and ``path`` (a regex)
+        or ``path_prefix``. ``kind``: "status", "delay", "drop" or "malformed"."""
+        spec: dict[str, Any] = {"kind": kind, "times": times, "when": when, "headers": headers or {}}
+        for name, value in (
+            ("method", method),
+            ("path", path),
+            ("path_prefix", path_prefix),
+            ("status", status),
+            ("body", body),
+        ):
+            if value is not None:
+                spec[name] = value
+        if seconds:
+            spec["seconds"] = seconds
+        faults: list[dict[str, Any]] = self._call("POST", "/faults", spec)["faults"]
+        return faults
+
+    def clear_faults(self) -> None:
+        self._call("DELETE", "/faults")
+
+    def requests(self, method: str | None = None, path_prefix: str | None = None) -> list[dict[str, Any]]:
+        params = {}
+        if method is not None:
+            params["method"] = method
+        if path_prefix is not None:
+            params["path_prefix"] = path_prefix
+        entries: list[dict[str, Any]] = self._call("GET", "/requests", params=params)["requests"]
+        return entries
+
+    def sends(self) -> list[dict[str, Any]]:
+        """Every Single Send schedule request and whether/when it was sent, to how many contacts."""
+        sends: list[dict[str, Any]] = self._call("GET", "/sends")["sends"]
+        return sends
+
+    def reset(self) -> None:
+        self._call("POST", "/reset")
+
+    def config(self) -> dict[str, Any]:
+        config: dict[str, Any] = self._call("GET", "/config")
+        return config
+
+    def configure(self, **settings: Any) -> dict[str, Any]:
+        config: dict[str, Any] = self._call("PATCH", "/config", settings)
+        return config

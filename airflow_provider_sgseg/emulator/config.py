@@ -1,0 +1,86 @@
+"""Emulator settings: identity, storage, clock, plan, SendGrid timings and quotas."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+DEMO_API_KEY = "SG.emulator-demo-key"
+
+ClockMode = Literal["real", "manual"]
+Plan = Literal["paid", "free"]
+
+# Fields that PATCH /__emulator__/config may change at runtime (identity and storage may not).
+RUNTIME_FIELDS = frozenset(
+    {
+        "plan",
+        "contacts_populate_delay",
+        "engagement_populate_delay",
+        "membership_check_interval",
+        "sample_interval",
+        "sample_max_interval",
+        "refresh_delay",
+        "validation_delay",
+        "refreshes_per_segment_per_day",
+        "refresh_min_spacing",
+        "refreshes_per_account_per_day",
+        "rate_limit",
+        "rate_limit_window",
+    }
+)
+
+
+@dataclass
+class EmulatorConfig:
+    """Everything that shapes one emulator instance. Timings are seconds; defaults are SendGrid's."""
+
+    api_key: str = DEMO_API_KEY
+    db_path: str | None = None
+    clock: ClockMode = "real"
+    start_time: str | None = None
+    plan: Plan = "paid"
+    contacts_populate_delay: float = 900
+    engagement_populate_delay: float = 1800
+    membership_check_interval: float = 3600
+    sample_interval: float = 3600
+    sample_max_interval: float = 86400
+    refresh_delay: float = 60
+    validation_delay: float = 0
+    refreshes_per_segment_per_day: int = 2
+    refresh_min_spacing: float = 3600
+    refreshes_per_account_per_day: int = 10
+    rate_limit: int | None = None
+    rate_limit_window: float = 60
+
+    def __post_init__(self) -> None:
+        check_values(dataclasses.asdict(self))
+
+    def replace(self, **changes: Any) -> EmulatorConfig:
+        return dataclasses.replace(self, **changes)
+
+    def public_dict(self) -> dict[str, Any]:
+        """The settings without the API key, for the admin API and logs."""
+        values = dataclasses.asdict(self)
+        del values["api_key"]
+        return values
+
+
+def check_values(values: dict[str, Any]) -> None:
+    """Raise ValueError naming the first setting that is out of range."""
+    if values.get("clock", "real") not in ("real", "manual"):
+        raise ValueError(f"clock must be 'real' or 'manual', got {values['clock']!r}")
+    if values.get("plan", "paid") not in ("paid", "free"):
+        raise ValueError(f"plan must be 'paid' or 'free', got {values['plan']!r}")
+    for name in RUNTIME_FIELDS - {"plan", "rate_limit"}:
+        value = values.get(name, 0)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+    for name in ("membership_check_interval", "sample_interval", "sample_max_interval", "rate_limit_window"):
+        if name in values and values[name] <= 0:
+            raise ValueError(f"{name} must be > 0, got {values[name]!r}")
+    rate_limit = values.get("rate_limit")
+    if rate_limit is not None and (isinstance(rate_limit, bool) or not isinstance(rate_limit, int)):
+        raise ValueError(f"rate_limit must be an integer or null, got {rate_limit!r}")
+    if not values.get("api_key", DEMO_API_KEY):
+        raise ValueError("api_key must not be empty")

@@ -1,0 +1,105 @@
+"""Injected faults: "for the next N requests matching METHOD + path, misbehave like this"."""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+KINDS = ("status", "delay", "drop", "malformed")
+WHEN = ("before", "after")
+
+
+@dataclass
+class Fault:
+    """``kind``: status (answer ``status`` with ``headers``/``body``), delay (wait ``seconds``),
+    drop (close the connection without an answer) or malformed (invalid JSON with ``status``).
+    ``when="after"`` lets the request take effect first and then replaces its answer.
+    """
+
+    kind: str
+    method: str | None = None
+    path: str | None = None  # regular expression, searched in the request path
+    path_prefix: str | None = None
+    times: int = 1
+    when: str = "before"
+    status: int | None = None  # default: 500 for status, 200 for malformed
+    headers: dict[str, str] = field(default_factory=dict)
+    body: Any = None
+    seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        if self.when not in WHEN:
+            raise ValueError(f"when must be 'before' or 'after', got {self.when!r}")
+        if not isinstance(self.times, int) or self.times < 1:
+            raise ValueError(f"times must be an integer >= 1, got {self.times!r}")
+        if self.status is not None and not (isinstance(self.status, int) and 100 <= self.status <= 599):
+            raise ValueError(f"status must be an HTTP status code, got {self.status!r}")
+        if self.kind == "delay" and not (isinstance(self.seconds, int | float) and self.seconds > 0):
+            raise ValueError(f"a delay fault needs seconds > 0, got {self.seconds!r}")
+        if self.path is not None:
+            re.compile(self.path)
+        if self.method is not None:
+            self.method = self.method.upper()
+
+    @classmethod
+    def from_json(cls, data: Any) -> Fault:
+        if not isinstance(data, dict):
+            raise ValueError("a fault must be a JSON object")
+        known = set(cls.__dataclass_fields__)
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown fault fields: {', '.join(sorted(unknown))}")
+        if "kind" not in data:
+            raise ValueError("kind is required")
+        return cls(**data)
+
+    @property
+    def response_status(self) -> int:
+        if self.status is not None:
+            return self.status
+        return 200 if self.kind == "malformed" else 500
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.method not in (None, "*") and self.method != method.upper():
+            return False
+        if self.path_prefix is not None and not path.startswith(self.path_prefix):
+            return False
+        return self.path is None or re.search(self.path, path) is not None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class FaultBook:
+    """Armed faults, consumed in the order they were added."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._faults: list[Fault] = []
+
+    def add(self, fault: Fault) -> None:
+        with self._lock:
+            self._faults.append(fault)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def take(self, method: str, path: str) -> Fault | None:
+        """The first fault matching this request, counting one use of it."""
+        with self._lock:
+            for fault in self._faults:
+                if fault.matches(method, path):
+                    fault.times -= 1
+                    if fault.times == 0:
+                        self._faults.remove(fault)
+                    return fault
+        return None
+
+    def armed(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [fault.to_json() for fault in self._faults]

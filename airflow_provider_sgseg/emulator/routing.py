@@ -1,0 +1,80 @@
+"""Small helpers shared by the route modules: request parsing and paging."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from .errors import bad_request
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+    from .state import Emulator
+
+
+def emulator_of(request: Request) -> Emulator:
+    emulator: Emulator = request.app.state.emulator
+    return emulator
+
+
+async def json_body(request: Request, *, required: bool = True) -> Any:
+    """The request's JSON body; 400 in SendGrid's shape when it is missing or not JSON."""
+    raw = await request.body()
+    if not raw.strip():
+        if required:
+            raise bad_request("a JSON request body is required", "body")
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError as error:
+        raise bad_request(f"request body is not valid JSON: {error}", "json.decode failed") from error
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    body = await json_body(request)
+    if not isinstance(body, dict):
+        raise bad_request("the request body must be a JSON object", "body")
+    return body
+
+
+def parse_bool(value: str | None, name: str, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    lowered = value.lower()
+    if lowered in ("true", "1"):
+        return True
+    if lowered in ("false", "0"):
+        return False
+    raise bad_request(f"{name} must be true or false, got {value!r}", name)
+
+
+def csv_values(values: list[str]) -> list[str]:
+    """Values of a repeated and/or comma-separated query parameter."""
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+def page_params(request: Request, *, default_size: int, max_size: int) -> tuple[int, int]:
+    """(page_size, offset) from ``page_size`` and the opaque ``page_token`` (an offset here)."""
+    raw_size = request.query_params.get("page_size")
+    raw_token = request.query_params.get("page_token") or "0"
+    try:
+        size = int(raw_size) if raw_size else default_size
+    except ValueError:
+        size = -1
+    if not 1 <= size <= max_size:
+        raise bad_request(f"page_size must be an integer from 1 to {max_size}", "page_size")
+    if not raw_token.isdigit():
+        raise bad_request("page_token is not a token this server issued", "page_token")
+    return size, int(raw_token)
+
+
+def page_metadata(request: Request, size: int, offset: int, total: int) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"self": str(request.url), "count": total}
+    if offset + size < total:
+        metadata["next"] = str(request.url.include_query_params(page_size=size, page_token=offset + size))
+    if offset > 0:
+        metadata["prev"] = str(
+            request.url.include_query_params(page_size=size, page_token=max(0, offset - size))
+        )
+    return metadata

@@ -1,0 +1,93 @@
+"""Pure rules for when a segment's sample (count + contacts_sample) is recomputed.
+
+SendGrid checks membership on an hourly schedule and refreshes samples hourly while contacts
+enter or leave the segment; when nothing changed at a sample, the next one comes after twice the
+previous interval (2 h, 4 h, ... at most 24 h). A manual refresh recomputes the sample once
+without touching that backoff. No I/O here: the store evaluates membership and calls these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+
+@dataclass(frozen=True)
+class Timings:
+    membership_check_interval: float
+    sample_interval: float
+    sample_max_interval: float
+
+
+@dataclass(frozen=True)
+class Schedule:
+    next_sample_update: datetime
+    next_check_at: datetime
+    interval: float  # seconds between scheduled samples; 0 until the first sample
+    pending_refresh_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    at: datetime
+    is_refresh: bool
+
+
+def first_schedule(first_sample_at: datetime) -> Schedule:
+    """A new segment (or one whose query changed) first samples at ``first_sample_at``."""
+    return Schedule(next_sample_update=first_sample_at, next_check_at=first_sample_at, interval=0)
+
+
+def next_step(schedule: Schedule) -> Step:
+    """The next moment something happens: a pending manual refresh, a check or a sample."""
+    regular = min(schedule.next_sample_update, schedule.next_check_at)
+    refresh = schedule.pending_refresh_at
+    if refresh is not None and refresh <= regular:
+        return Step(at=refresh, is_refresh=True)
+    return Step(at=regular, is_refresh=False)
+
+
+def after_refresh(schedule: Schedule) -> Schedule:
+    """A manual refresh sampled: the backoff schedule stays exactly as it was."""
+    return replace(schedule, pending_refresh_at=None)
+
+
+def after_check(schedule: Schedule, at: datetime, changed: bool, timings: Timings) -> tuple[Schedule, bool]:
+    """Apply the membership check or scheduled sample at ``at``; return (schedule, take_sample).
+
+    ``changed`` says whether membership at ``at`` differs from the last sample (always True
+    before the first sample).
+    """
+    next_check_at = schedule.next_check_at
+    if at >= next_check_at:
+        next_check_at = at + timedelta(seconds=timings.membership_check_interval)
+    if at >= schedule.next_sample_update:
+        if changed or schedule.interval == 0:
+            interval = timings.sample_interval
+        else:
+            interval = min(schedule.interval * 2, timings.sample_max_interval)
+        updated = replace(
+            schedule,
+            next_sample_update=at + timedelta(seconds=interval),
+            next_check_at=next_check_at,
+            interval=interval,
+        )
+        return updated, True
+    if changed and schedule.interval > 0:
+        # Contacts entered or left between samples: sample now and go back to hourly.
+        interval = timings.sample_interval
+        updated = replace(
+            schedule,
+            next_sample_update=at + timedelta(seconds=interval),
+            next_check_at=next_check_at,
+            interval=interval,
+        )
+        return updated, True
+    return replace(schedule, next_check_at=next_check_at), False
+
+
+def reported_next_update(schedule: Schedule) -> datetime:
+    """``next_sample_update`` as the API reports it: a pending refresh comes first if earlier."""
+    if schedule.pending_refresh_at is not None and schedule.pending_refresh_at < schedule.next_sample_update:
+        return schedule.pending_refresh_at
+    return schedule.next_sample_update

@@ -1,0 +1,381 @@
+"""Segments V2: create/read/update/delete, lazy population of samples, and manual refresh."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sqlite3
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from . import refresh_limits, sampling, views
+from .clock import parse_iso, to_iso
+from .errors import ApiError, FieldErrors, not_found
+from .store import new_id
+
+if TYPE_CHECKING:
+    from .query import CompiledQuery
+    from .state import Emulator
+
+SAMPLE_SIZE = 50
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_USES_NOW = re.compile(r"[:@$]now\b")
+_PARENT_LIST_FILTER = (
+    " WHERE contact_id IN (SELECT pc.contact_id FROM contacts AS pc, json_each(pc.list_ids) AS pl"
+    " WHERE pl.value = :emulator_parent_list_id)"
+)
+
+
+def is_uuid(value: str) -> bool:
+    return _UUID.match(value) is not None
+
+
+def _membership_hash(members: list[str]) -> str:
+    return hashlib.sha1("\n".join(sorted(members)).encode()).hexdigest()
+
+
+class Segments:
+    def __init__(self, emulator: Emulator) -> None:
+        self.emulator = emulator
+        self.store = emulator.store
+        self._compiled: dict[tuple[str, str], CompiledQuery] = {}
+
+    # -- query compilation ----------------------------------------------------------------
+    def _compile(self, query_dsl: str) -> CompiledQuery:
+        from .query import compile_query
+
+        return compile_query(query_dsl, self.store.custom_field_names())
+
+    def _compiled_for(self, row: sqlite3.Row) -> CompiledQuery:
+        key = (row["segment_id"], row["query_dsl"])
+        if key not in self._compiled:
+            self._compiled[key] = self._compile(row["query_dsl"])
+        return self._compiled[key]
+
+    def members(self, row: sqlite3.Row, at: datetime) -> list[str]:
+        """Full membership of a segment at ``at``, evaluated with one SQL query."""
+        compiled = self._compiled_for(row)
+        sql = f"SELECT DISTINCT contact_id FROM ({compiled.sql})"
+        params: dict[str, object] = {**compiled.params, "now": to_iso(at)}
+        parent_list_ids = json.loads(row["parent_list_ids"])
+        if parent_list_ids:
+            sql += _PARENT_LIST_FILTER
+            params["emulator_parent_list_id"] = parent_list_ids[0]
+        with self.store.lock:
+            return [found[0] for found in self.store.conn.execute(sql, params)]
+
+    # -- reading --------------------------------------------------------------------------
+    def _row(self, segment_id: str) -> sqlite3.Row | None:
+        with self.store.lock:
+            row = self.store.conn.execute(
+                "SELECT * FROM segments WHERE segment_id = ?", (segment_id,)
+            ).fetchone()
+        return row if row is None else self._catch_up(row)
+
+    def get(self, segment_id: str, include_sample: bool = True) -> dict[str, Any]:
+        with self.store.lock:
+            row = self._row(segment_id)
+            if row is None:
+                raise not_found(f"segment {segment_id!r} not found", "segment_id")
+            return self._full_view(row, include_sample)
+
+    def summaries(
+        self, ids: list[str], parent_list_ids: list[str], no_parent_list_id: bool
+    ) -> list[dict[str, Any]]:
+        """Filter per the spec's truth table: ``ids`` wins; else parent lists and/or no parent."""
+        with self.store.lock:
+            rows = self.store.conn.execute("SELECT * FROM segments ORDER BY created_at, name").fetchall()
+            now_iso = to_iso(self.emulator.now())
+            selected = []
+            for row in rows:
+                parents = json.loads(row["parent_list_ids"])
+                if ids:
+                    keep = row["segment_id"] in ids
+                elif parent_list_ids or no_parent_list_id:
+                    keep = bool(set(parents) & set(parent_list_ids)) or (no_parent_list_id and not parents)
+                else:
+                    keep = True
+                if keep:
+                    row = self._catch_up(row)
+                    selected.append(views.segment_summary(row, now_iso, self._reported_next(row)))
+            return selected
+
+    def _full_view(self, row: sqlite3.Row, include_sample: bool) -> dict[str, Any]:
+        now = self.emulator.now()
+        refreshed = self._refresh_times(row["segment_id"])
+        zone = row["user_time_zone"] or "UTC"
+        return views.segment_full(
+            row,
+            to_iso(now),
+            self._reported_next(row),
+            include_sample=include_sample,
+            refreshes_used=refresh_limits.refreshes_used(now, zone, refreshed),
+            max_refreshes=self.emulator.config.refreshes_per_segment_per_day,
+            last_refreshed_at=to_iso(max(refreshed)) if refreshed else None,
+        )
+
+    @staticmethod
+    def _schedule(row: sqlite3.Row) -> sampling.Schedule:
+        pending = row["pending_refresh_at"]
+        return sampling.Schedule(
+            next_sample_update=parse_iso(row["next_sample_update"]),
+            next_check_at=parse_iso(row["next_check_at"]),
+            interval=row["sample_interval"],
+            pending_refresh_at=parse_iso(pending) if pending else None,
+        )
+
+    def _reported_next(self, row: sqlite3.Row) -> str:
+        return to_iso(sampling.reported_next_update(self._schedule(row)))
+
+    # -- population -----------------------------------------------------------------------
+    def _catch_up(self, row: sqlite3.Row) -> sqlite3.Row:
+        """Apply every check, sample and refresh that fell due up to now; return the fresh row."""
+        if row["validation"] == "INVALID":
+            return row
+        now = self.emulator.now()
+        schedule = self._schedule(row)
+        if sampling.next_step(schedule).at > now:
+            return row
+        config = self.emulator.config
+        timings = sampling.Timings(
+            membership_check_interval=config.membership_check_interval,
+            sample_interval=config.sample_interval,
+            sample_max_interval=config.sample_max_interval,
+        )
+        # Contacts do not change while we catch up, so only a query that reads "now" can
+        # give a different answer at each step.
+        depends_on_time = _USES_NOW.search(self._compiled_for(row).sql) is not None
+        cached: tuple[list[str], str] | None = None
+        sample_hash = row["sample_hash"]
+        sampled: tuple[datetime, list[str]] | None = None
+        while (step := sampling.next_step(schedule)).at <= now:
+            if cached is None or depends_on_time:
+                members = self.members(row, step.at)
+                cached = (members, _membership_hash(members))
+            members, members_hash = cached
+            if step.is_refresh:
+                schedule, take = sampling.after_refresh(schedule), True
+            else:
+                changed = sample_hash is None or members_hash != sample_hash
+                schedule, take = sampling.after_check(schedule, step.at, changed, timings)
+            if take:
+                sample_hash = members_hash
+                sampled = (step.at, members)
+        updates: dict[str, Any] = {
+            "next_sample_update": to_iso(schedule.next_sample_update),
+            "next_check_at": to_iso(schedule.next_check_at),
+            "sample_interval": schedule.interval,
+            "pending_refresh_at": to_iso(schedule.pending_refresh_at)
+            if schedule.pending_refresh_at
+            else None,
+        }
+        if sampled is not None:
+            sampled_at, members = sampled
+            sample_rows = self.store.contacts_by_id(sorted(members)[:SAMPLE_SIZE])
+            updates.update(
+                contacts_count=len(members),
+                contacts_sample=json.dumps([views.sample_contact(c, row["segment_id"]) for c in sample_rows]),
+                sample_hash=sample_hash,
+                sample_updated_at=to_iso(sampled_at),
+            )
+        return self._update(row["segment_id"], updates)
+
+    def _update(self, segment_id: str, updates: dict[str, Any]) -> sqlite3.Row:
+        assignments = ", ".join(f"{column} = :{column}" for column in updates)
+        with self.store.lock:
+            self.store.conn.execute(
+                f"UPDATE segments SET {assignments} WHERE segment_id = :segment_id",
+                {**updates, "segment_id": segment_id},
+            )
+            row = self.store.conn.execute(
+                "SELECT * FROM segments WHERE segment_id = ?", (segment_id,)
+            ).fetchone()
+        assert row is not None
+        fresh: sqlite3.Row = row
+        return fresh
+
+    def _query_state(self, query_dsl: str, now: datetime) -> dict[str, Any]:
+        """Columns that follow from a (new) query: validation verdict and first sample time."""
+        from .query import QueryRuleError
+
+        config = self.emulator.config
+        validation: str = "VALID"
+        error_message: str | None = None
+        uses_events = False
+        try:
+            uses_events = self._compile(query_dsl).uses_events
+        except QueryRuleError as error:
+            validation, error_message = "INVALID", str(error)
+        validated_at = now + timedelta(seconds=config.validation_delay)
+        delay = config.engagement_populate_delay if uses_events else config.contacts_populate_delay
+        first_sample_at = max(now + timedelta(seconds=delay), validated_at)
+        return {
+            "query_dsl": query_dsl,
+            "uses_events": int(uses_events),
+            "validation": validation,
+            "error_message": error_message,
+            "validated_at": to_iso(validated_at),
+            "contacts_count": 0,
+            "contacts_sample": "[]",
+            "sample_hash": None,
+            "sample_updated_at": to_iso(now),
+            "next_sample_update": to_iso(first_sample_at),
+            "next_check_at": to_iso(first_sample_at),
+            "sample_interval": 0,
+            "pending_refresh_at": None,
+        }
+
+    # -- writing --------------------------------------------------------------------------
+    def _check_query_syntax(self, query_dsl: str, errors: FieldErrors) -> None:
+        from .query import QueryRuleError, QuerySyntaxError
+
+        try:
+            self._compile(query_dsl)
+        except QuerySyntaxError as error:
+            errors.add("query_dsl", str(error))
+        except QueryRuleError:
+            pass  # saved, then reported as INVALID
+
+    def _check_name(self, body: dict[str, Any], errors: FieldErrors, *, own_id: str | None = None) -> None:
+        name = body["name"]
+        if not isinstance(name, str) or not 1 <= len(name) <= 100:
+            errors.add("name", "name must be a string of 1 to 100 characters")
+            return
+        with self.store.lock:
+            clash = self.store.conn.execute(
+                "SELECT segment_id FROM segments WHERE name = ? AND segment_id != ?", (name, own_id or "")
+            ).fetchone()
+        if clash is not None:
+            errors.add("name", f"segment name {name!r} is already in use; segment names must be unique")
+
+    def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        errors = FieldErrors()
+        if "name" not in body:
+            errors.add("name", "name is required")
+        else:
+            self._check_name(body, errors)
+        query_dsl = body.get("query_dsl")
+        if not isinstance(query_dsl, str) or not query_dsl.strip():
+            errors.add("query_dsl", "query_dsl is required and must be a non-empty string")
+        else:
+            self._check_query_syntax(query_dsl, errors)
+        parent_list_ids = body.get("parent_list_ids") or []
+        if not isinstance(parent_list_ids, list) or not all(
+            isinstance(item, str) for item in parent_list_ids
+        ):
+            errors.add("parent_list_ids", "parent_list_ids must be an array of list ids")
+        elif len(parent_list_ids) > 1:
+            errors.add("parent_list_ids", "only one parent list id is allowed")
+        elif missing := self.store.missing_lists(parent_list_ids):
+            errors.add("parent_list_ids", f"list {missing[0]!r} does not exist")
+        errors.raise_if_any()
+        assert isinstance(query_dsl, str)
+        now = self.emulator.now()
+        segment_id = new_id()
+        columns = {
+            "segment_id": segment_id,
+            "name": body["name"],
+            "parent_list_ids": json.dumps(parent_list_ids),
+            "created_at": to_iso(now),
+            "updated_at": to_iso(now),
+            **self._query_state(query_dsl, now),
+        }
+        with self.store.lock:
+            self.store.conn.execute(
+                f"INSERT INTO segments ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})",
+                columns,
+            )
+            return self.get(segment_id)
+
+    def update(self, segment_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        with self.store.lock:
+            row = self._row(segment_id)
+            if row is None:
+                raise not_found(f"segment {segment_id!r} not found", "segment_id")
+            errors = FieldErrors()
+            if "name" in body:
+                self._check_name(body, errors, own_id=segment_id)
+            query_dsl = body.get("query_dsl")
+            if "query_dsl" in body:
+                if not isinstance(query_dsl, str) or not query_dsl.strip():
+                    errors.add("query_dsl", "query_dsl must be a non-empty string")
+                else:
+                    self._check_query_syntax(query_dsl, errors)
+            if "parent_list_ids" in body:
+                errors.add("parent_list_ids", "parent_list_ids cannot be changed after creation")
+            errors.raise_if_any()
+            now = self.emulator.now()
+            updates: dict[str, Any] = {"updated_at": to_iso(now)}
+            if "name" in body:
+                updates["name"] = body["name"]
+            if isinstance(query_dsl, str) and query_dsl != row["query_dsl"]:
+                updates.update(self._query_state(query_dsl, now))
+            self._update(segment_id, updates)
+            return self.get(segment_id)
+
+    def delete(self, segment_id: str) -> None:
+        with self.store.lock:
+            deleted = self.store.conn.execute(
+                "DELETE FROM segments WHERE segment_id = ?", (segment_id,)
+            ).rowcount
+        if not deleted:
+            raise ApiError(404)
+
+    # -- manual refresh -------------------------------------------------------------------
+    def _refresh_times(self, segment_id: str) -> list[datetime]:
+        with self.store.lock:
+            rows = self.store.conn.execute(
+                "SELECT refreshed_at FROM refreshes WHERE segment_id = ?", (segment_id,)
+            ).fetchall()
+        return [parse_iso(found[0]) for found in rows]
+
+    def refresh(self, segment_id: str, body: Any) -> dict[str, Any]:
+        """Accept a manual refresh (202 + job_id) or refuse it with SendGrid's refresh errors."""
+        config = self.emulator.config
+        if not is_uuid(segment_id):
+            raise ApiError(400, {"error": "segment_id must be a 36-character UUID"})
+        zone = body.get("user_time_zone") if isinstance(body, dict) else None
+        if not refresh_limits.is_iana_zone(zone):
+            raise ApiError(400, {"error": "user_time_zone is required and must be an IANA time zone name"})
+        assert isinstance(zone, str)
+        if config.plan == "free":
+            raise ApiError(403)
+        with self.store.lock:
+            row = self._row(segment_id)
+            if row is None:
+                raise ApiError(404, {"error": "Segment does not exist."})
+            now = self.emulator.now()
+            limits = refresh_limits.Limits(
+                per_segment_per_day=config.refreshes_per_segment_per_day,
+                min_spacing=config.refresh_min_spacing,
+                per_account_per_day=config.refreshes_per_account_per_day,
+            )
+            since = to_iso(now - timedelta(days=2))
+            account = [
+                parse_iso(found[0])
+                for found in self.store.conn.execute(
+                    "SELECT refreshed_at FROM refreshes WHERE refreshed_at >= ?", (since,)
+                )
+            ]
+            denial = refresh_limits.check_refresh(now, zone, self._refresh_times(segment_id), account, limits)
+            if denial is not None:
+                wait = max(1, int((denial.retry_at - now).total_seconds() + 0.999))
+                raise ApiError(
+                    429,
+                    {"error": f"Too many refreshes: {denial.message}."},
+                    {"Retry-After": str(wait), "X-RateLimit-Reset": str(int(denial.retry_at.timestamp()))},
+                )
+            job_id = new_id()
+            self.store.conn.execute(
+                "INSERT INTO refreshes (job_id, segment_id, refreshed_at, user_time_zone) "
+                "VALUES (?, ?, ?, ?)",
+                (job_id, segment_id, to_iso(now), zone),
+            )
+            due = to_iso(now + timedelta(seconds=config.refresh_delay))
+            pending = row["pending_refresh_at"]
+            self._update(
+                segment_id,
+                {"user_time_zone": zone, "pending_refresh_at": min(pending, due) if pending else due},
+            )
+            return {"job_id": job_id}

@@ -1,0 +1,228 @@
+"""Single Sends: drafts, scheduling, and the record of what was actually sent to how many."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from . import views
+from .clock import parse_iso, to_iso
+from .errors import FieldErrors, bad_request, not_found
+from .segments import is_uuid
+from .store import new_id
+
+if TYPE_CHECKING:
+    from .state import Emulator
+
+MAX_SEGMENTS = 10
+MAX_LISTS = 50
+MAX_CATEGORIES = 10
+
+
+def _check_id_list(errors: FieldErrors, field: str, value: Any, limit: int) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, str) and is_uuid(item) for item in value):
+        errors.add(field, f"{field} must be an array of UUIDs")
+        return []
+    if len(value) > limit:
+        errors.add(field, f"{field} accepts at most {limit} ids, got {len(value)}")
+    return list(value)
+
+
+def _readiness_errors(send: dict[str, Any]) -> FieldErrors:
+    """What a draft still lacks before it can be scheduled."""
+    errors = FieldErrors()
+    send_to = send["send_to"]
+    if not (send_to.get("all") or send_to.get("segment_ids") or send_to.get("list_ids")):
+        errors.add("send_to", "a Single Send needs recipients: segment_ids, list_ids or all")
+    config = send["email_config"]
+    if config.get("sender_id") is None:
+        errors.add("email_config.sender_id", "a sender_id is required to schedule a Single Send")
+    if config.get("suppression_group_id") is None and not config.get("custom_unsubscribe_url"):
+        errors.add(
+            "email_config.suppression_group_id",
+            "a suppression_group_id or a custom_unsubscribe_url is required to schedule a Single Send",
+        )
+    has_content = config.get("subject") and (config.get("html_content") or config.get("plain_content"))
+    if not (has_content or config.get("design_id")):
+        errors.add(
+            "email_config", "content is required: subject plus html_content/plain_content, or design_id"
+        )
+    return errors
+
+
+def _requested_send_time(body: Any, now: datetime) -> datetime:
+    raw = body.get("send_at") if isinstance(body, dict) else None
+    if raw == "now":
+        return now
+    problem = bad_request("send_at is required: 'now' or an ISO 8601 date-time", "send_at")
+    if not isinstance(raw, str):
+        raise problem
+    try:
+        return parse_iso(raw)
+    except ValueError:
+        raise problem from None
+
+
+class SingleSends:
+    def __init__(self, emulator: Emulator) -> None:
+        self.emulator = emulator
+        self.store = emulator.store
+
+    def _load(self, single_send_id: str) -> dict[str, Any]:
+        with self.store.lock:
+            row = self.store.conn.execute(
+                "SELECT body FROM single_sends WHERE single_send_id = ?", (single_send_id,)
+            ).fetchone()
+        if row is None:
+            raise not_found(f"single send {single_send_id!r} not found", "id")
+        document: dict[str, Any] = json.loads(row[0])
+        return document
+
+    def _save(self, send: dict[str, Any]) -> None:
+        with self.store.lock:
+            self.store.conn.execute(
+                "INSERT OR REPLACE INTO single_sends (single_send_id, body, created_at) VALUES (?, ?, ?)",
+                (send["id"], json.dumps(send), send["created_at"]),
+            )
+
+    def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        errors = FieldErrors()
+        name = body.get("name")
+        if not isinstance(name, str) or not 1 <= len(name) <= 100:
+            errors.add("name", "name is required and must be a string of 1 to 100 characters")
+        categories = body.get("categories") or []
+        if (
+            not isinstance(categories, list)
+            or len(categories) > MAX_CATEGORIES
+            or len(set(map(str, categories))) != len(categories)
+        ):
+            errors.add("categories", f"categories must be at most {MAX_CATEGORIES} unique strings")
+        send_to = body.get("send_to") or {}
+        if not isinstance(send_to, dict):
+            errors.add("send_to", "send_to must be an object")
+            send_to = {}
+        segment_ids = _check_id_list(errors, "send_to.segment_ids", send_to.get("segment_ids"), MAX_SEGMENTS)
+        list_ids = _check_id_list(errors, "send_to.list_ids", send_to.get("list_ids"), MAX_LISTS)
+        send_at = body.get("send_at")
+        if send_at == "now":
+            errors.add("send_at", "'now' is only valid when scheduling; drafts take an ISO 8601 time or null")
+        elif send_at is not None:
+            try:
+                send_at = to_iso(parse_iso(str(send_at)))
+            except ValueError:
+                errors.add("send_at", f"send_at {send_at!r} is not an ISO 8601 date-time")
+        email_config = body.get("email_config") or {}
+        if not isinstance(email_config, dict):
+            errors.add("email_config", "email_config must be an object")
+            email_config = {}
+        errors.raise_if_any()
+        now = to_iso(self.emulator.now())
+        send = {
+            "id": new_id(),
+            "name": name,
+            "status": "draft",
+            "categories": categories,
+            "send_at": send_at,
+            "send_to": {
+                "list_ids": list_ids,
+                "segment_ids": segment_ids,
+                "all": bool(send_to.get("all", False)),
+            },
+            "updated_at": now,
+            "created_at": now,
+            "email_config": {"editor": "code", "generate_plain_content": True, **email_config},
+            "warnings": [],
+        }
+        self._save(send)
+        return views.without_nulls(send)  # type: ignore[no-any-return]
+
+    def get(self, single_send_id: str) -> dict[str, Any]:
+        self.trigger_due()
+        return views.without_nulls(self._load(single_send_id))  # type: ignore[no-any-return]
+
+    def page(self, page_size: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+        """One page of ``SinglesendResponseShort`` items and the total count."""
+        self.trigger_due()
+        with self.store.lock:
+            total = int(self.store.conn.execute("SELECT COUNT(*) FROM single_sends").fetchone()[0])
+            rows = self.store.conn.execute(
+                "SELECT body FROM single_sends ORDER BY created_at, single_send_id LIMIT ? OFFSET ?",
+                (page_size, offset),
+            ).fetchall()
+        return [views.single_send_short(json.loads(row[0])) for row in rows], total
+
+    def delete(self, single_send_id: str) -> None:
+        with self.store.lock:
+            self._load(single_send_id)
+            self.store.conn.execute("DELETE FROM single_sends WHERE single_send_id = ?", (single_send_id,))
+            self.store.conn.execute(
+                "UPDATE sends SET status = 'cancelled' WHERE single_send_id = ? AND status = 'scheduled'",
+                (single_send_id,),
+            )
+
+    def schedule(self, single_send_id: str, body: Any) -> dict[str, Any]:
+        self.trigger_due()
+        with self.store.lock:
+            send = self._load(single_send_id)
+            now = self.emulator.now()
+            send_at = _requested_send_time(body, now)
+            if send["status"] == "triggered":
+                raise bad_request("this Single Send has already been sent", "status")
+            _readiness_errors(send).raise_if_any()
+            self.store.conn.execute(
+                "UPDATE sends SET status = 'cancelled' WHERE single_send_id = ? AND status = 'scheduled'",
+                (single_send_id,),
+            )
+            self.store.conn.execute(
+                "INSERT INTO sends (single_send_id, name, scheduled_at, send_at, status) "
+                "VALUES (?, ?, ?, ?, 'scheduled')",
+                (single_send_id, send["name"], to_iso(now), to_iso(send_at)),
+            )
+            send.update(status="scheduled", send_at=to_iso(send_at), updated_at=to_iso(now))
+            self._save(send)
+            return {"send_at": to_iso(send_at), "status": "scheduled"}
+
+    # -- delivery -------------------------------------------------------------------------
+    def trigger_due(self) -> None:
+        """Mark every schedule whose send_at has passed as sent, counting its recipients then."""
+        now_iso = to_iso(self.emulator.now())
+        with self.store.lock:
+            due = self.store.conn.execute(
+                "SELECT send_id, single_send_id, send_at FROM sends "
+                "WHERE status = 'scheduled' AND send_at <= ?",
+                (now_iso,),
+            ).fetchall()
+            for send_id, single_send_id, send_at in due:
+                send = self._load(single_send_id)
+                recipients = self._recipients(send, parse_iso(send_at))
+                self.store.conn.execute(
+                    "UPDATE sends SET status = 'triggered', triggered_at = ?, recipient_count = ? "
+                    "WHERE send_id = ?",
+                    (send_at, len(recipients), send_id),
+                )
+                send.update(status="triggered", updated_at=send_at)
+                self._save(send)
+
+    def _recipients(self, send: dict[str, Any], at: datetime) -> set[str]:
+        send_to = send["send_to"]
+        if send_to.get("all"):
+            return self.store.all_contact_ids()
+        recipients = self.store.contact_ids_in_lists(send_to.get("list_ids") or [])
+        segments = self.emulator.segments
+        for segment_id in send_to.get("segment_ids") or []:
+            row = self.store.conn.execute(
+                "SELECT * FROM segments WHERE segment_id = ? AND validation = 'VALID'", (segment_id,)
+            ).fetchone()
+            if row is not None:
+                recipients.update(segments.members(row, at))
+        return recipients
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        """Every schedule request with its outcome, for the admin API."""
+        self.trigger_due()
+        with self.store.lock:
+            rows = self.store.conn.execute("SELECT * FROM sends ORDER BY send_id").fetchall()
+        return [dict(row) for row in rows]

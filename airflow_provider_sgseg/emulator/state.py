@@ -1,0 +1,100 @@
+"""One emulator instance: settings, clock, storage, faults, request log and rate-limit window."""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .clock import Clock, parse_iso, to_iso, utc_now
+from .config import RUNTIME_FIELDS, EmulatorConfig, check_values
+from .faults import FaultBook
+from .segments import Segments
+from .single_sends import SingleSends
+from .store import Store
+
+_CLOCK_KEY = "manual_clock_now"
+NOMINAL_RATE_LIMIT = 600
+
+
+@dataclass(frozen=True)
+class RateVerdict:
+    allowed: bool
+    headers: dict[str, str]
+
+
+class Emulator:
+    def __init__(self, config: EmulatorConfig) -> None:
+        self.initial_config = config
+        self.config = config
+        self.store = Store(config.db_path)
+        self._start_time = parse_iso(config.start_time) if config.start_time else utc_now()
+        saved = self.store.get_meta(_CLOCK_KEY) if config.clock == "manual" else None
+        self.clock = Clock(config.clock, parse_iso(saved) if saved else self._start_time)
+        self.faults = FaultBook()
+        self.request_log: list[dict[str, Any]] = []
+        self._log_lock = threading.Lock()
+        self._rate_lock = threading.Lock()
+        self._rate_window_start = 0.0
+        self._rate_count = 0
+        self.segments = Segments(self)
+        self.single_sends = SingleSends(self)
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def advance_clock(self, seconds: float) -> datetime:
+        moment = self.clock.advance(seconds)
+        self.store.set_meta(_CLOCK_KEY, to_iso(moment))
+        return moment
+
+    def reset(self) -> None:
+        """Wipe all data, faults and the log; restore the initial settings and clock."""
+        self.store.wipe()
+        self.faults.clear()
+        with self._log_lock:
+            self.request_log.clear()
+        with self._rate_lock:
+            self._rate_window_start, self._rate_count = 0.0, 0
+        self.config = self.initial_config
+        self.clock.set(self._start_time)
+        if self.config.clock == "manual":
+            self.store.set_meta(_CLOCK_KEY, to_iso(self._start_time))
+
+    def configure(self, changes: dict[str, Any]) -> EmulatorConfig:
+        unknown = set(changes) - RUNTIME_FIELDS
+        if unknown:
+            raise ValueError(f"these settings cannot be changed at runtime: {', '.join(sorted(unknown))}")
+        merged = {**self.config.public_dict(), **changes}
+        check_values(merged)
+        self.config = self.config.replace(**changes)
+        return self.config
+
+    def log_request(self, entry: dict[str, Any]) -> None:
+        with self._log_lock:
+            self.request_log.append(entry)
+
+    def logged_requests(self) -> list[dict[str, Any]]:
+        with self._log_lock:
+            return [dict(entry) for entry in self.request_log]
+
+    def count_request(self) -> RateVerdict:
+        """Count one API request in the current window (emulator clock) and say if it may pass."""
+        window = self.config.rate_limit_window
+        limit = self.config.rate_limit
+        now = self.now().timestamp()
+        with self._rate_lock:
+            window_start = math.floor(now / window) * window
+            if window_start != self._rate_window_start:
+                self._rate_window_start, self._rate_count = window_start, 0
+            self._rate_count += 1
+            count = self._rate_count
+        shown_limit = limit if limit is not None else NOMINAL_RATE_LIMIT
+        headers = {
+            "X-RateLimit-Limit": str(shown_limit),
+            "X-RateLimit-Remaining": str(max(0, shown_limit - count)),
+            "X-RateLimit-Reset": str(int(window_start + window)),
+        }
+        return RateVerdict(allowed=limit is None or count <= limit, headers=headers)

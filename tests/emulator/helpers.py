@@ -1,0 +1,42 @@
+"""Data builders and shortcuts shared by the emulator tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+SEGMENTS = "/v3/marketing/segments/2.0"
+ALL_CONTACTS = "SELECT contact_id, updated_at FROM contact_data"
+
+
+def person(index: int, domain: str = "example.com", **extra: Any) -> dict[str, Any]:
+    """A complete contact (every ContactResponse-required field filled in)."""
+    return {
+        "email": f"person{index}@{domain}",
+        "first_name": f"First{index}",
+        "last_name": f"Last{index}",
+        "address_line_1": f"{index} Main Street",
+        "address_line_2": "",
+        "city": "Springfield",
+        "state_province_region": "IL",
+        "postal_code": "62701",
+        "country": "US",
+        **extra,
+    }
+
+
+def create_segment(
+    api: httpx.Client, name: str = "segment", query_dsl: str = ALL_CONTACTS, **extra: Any
+) -> dict[str, Any]:
+    response = api.post(SEGMENTS, json={"name": name, "query_dsl": query_dsl, **extra})
+    assert response.status_code == 201, response.text
+    segment: dict[str, Any] = response.json()
+    return segment
+
+
+def get_segment(api: httpx.Client, segment_id: str, **params: Any) -> dict[str, Any]:
+    response = api.get(f"{SEGMENTS}/{segment_id}", params=params)
+    assert response.status_code == 200, response.text
+    segment: dict[str, Any] = response.json()
+    return segment

@@ -1,0 +1,71 @@
+"""Validate emulator responses against the official SendGrid OpenAPI files in tests/spec/.
+
+Schemas are addressed by JSON pointer into a spec file, so ``$ref``s resolve inside that file.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+SPEC_DIR = Path(__file__).resolve().parent.parent / "spec"
+SPEC_FILES = {
+    "segments": "tsg_mc_segments_2.0_v3.json",
+    "contacts": "tsg_mc_contacts_v3.json",
+    "lists": "tsg_mc_lists_v3.json",
+    "singlesends": "tsg_mc_singlesends_v3.json",
+}
+
+
+@functools.cache
+def _registry() -> Registry:
+    registry: Registry = Registry()
+    for name, filename in SPEC_FILES.items():
+        document = json.loads((SPEC_DIR / filename).read_text())
+        registry = registry.with_resource(f"urn:sendgrid:{name}", Resource(document, DRAFT202012))
+    return registry
+
+
+def spec_document(spec: str) -> dict[str, Any]:
+    document: dict[str, Any] = _registry()[f"urn:sendgrid:{spec}"].contents
+    return document
+
+
+def _escape(part: str) -> str:
+    return part.replace("~", "~0").replace("/", "~1")
+
+
+def component(spec: str, name: str) -> dict[str, Any]:
+    return {"$ref": f"urn:sendgrid:{spec}#/components/schemas/{name}"}
+
+
+def response_schema(spec: str, path: str, method: str, status: int) -> dict[str, Any]:
+    pointer = "/".join(
+        [
+            "#",
+            "paths",
+            _escape(path),
+            method.lower(),
+            "responses",
+            str(status),
+            "content",
+            "application~1json",
+            "schema",
+        ]
+    )
+    return {"$ref": f"urn:sendgrid:{spec}{pointer}"}
+
+
+def validate(instance: Any, schema: dict[str, Any]) -> None:
+    """Raise jsonschema.ValidationError when ``instance`` does not match ``schema``."""
+    Draft202012Validator(schema, registry=_registry()).validate(instance)
+
+
+def validate_response(instance: Any, spec: str, path: str, method: str, status: int) -> None:
+    validate(instance, response_schema(spec, path, method, status))
