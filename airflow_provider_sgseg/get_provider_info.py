@@ -1,8 +1,16 @@
-"""Provider metadata read by Airflow's ProvidersManager. Import-free on purpose."""
+"""Provider metadata read by Airflow's ProvidersManager. Import-free on purpose.
+
+The connection form is declared here (``conn-fields``, ``ui-field-behaviour``) so Airflow draws
+it without importing the hook. List only modules and classes that exist: discovery imports some
+of them and logs a warning for each one it cannot find.
+"""
 
 from __future__ import annotations
 
 from typing import Any
+
+INTEGRATION = "SendGrid Marketing Campaigns"
+HOOK_CLASS = "airflow_provider_sgseg.hooks.marketing.SendGridMarketingHook"
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -11,13 +19,55 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-sgseg",
         "name": "SendGrid Marketing Segments",
-        "description": "Twilio SendGrid Marketing Campaigns Segments V2: refresh, wait until populated, send.",
+        "description": (
+            "Twilio SendGrid Marketing Campaigns Segments V2: refresh, wait until populated, send."
+        ),
         "versions": [__version__],
-        "hook-class-names": ["airflow_provider_sgseg.hooks.marketing.SendGridMarketingHook"],
+        "integrations": [
+            {
+                "integration-name": INTEGRATION,
+                "external-doc-url": "https://www.twilio.com/docs/sendgrid/api-reference/segmenting-contacts-v2",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [
+            {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_sgseg.hooks.marketing"]},
+        ],
+        # Filled in by the operator, sensor and trigger work, e.g.
+        #   {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_sgseg.operators.segments"]}
+        "operators": [],
+        "sensors": [],
+        "triggers": [],
+        # Full class paths of BaseOperatorLink subclasses (imported at discovery).
+        "extra-links": [],
         "connection-types": [
             {
                 "connection-type": "sendgrid_marketing",
-                "hook-class-name": "airflow_provider_sgseg.hooks.marketing.SendGridMarketingHook",
+                "hook-class-name": HOOK_CLASS,
+                "hook-name": "SendGrid Marketing",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "login"],
+                    "relabeling": {"password": "API key"},
+                    "placeholders": {
+                        "host": "https://api.sendgrid.com",
+                        "password": "SG.xxxxxxxx",
+                        "on_behalf_of": "subuser username (optional)",
+                        "timeout": "30",
+                    },
+                },
+                "conn-fields": {
+                    "on_behalf_of": {
+                        "label": "Subuser (on-behalf-of)",
+                        "schema": {"type": ["string", "null"]},
+                        "description": "Act for this subuser: sent as the on-behalf-of header. "
+                        "Use the parent account's API key.",
+                    },
+                    "timeout": {
+                        "label": "Timeout (seconds)",
+                        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0, "default": 30},
+                        "description": "Read/write timeout per request; connecting waits at most 10 s.",
+                    },
+                },
             }
         ],
     }

@@ -1,0 +1,112 @@
+"""Turn a SendGrid HTTP answer into a typed error or parsed JSON. The one place errors are mapped.
+
+Pure: works on status, body bytes and the request's method and path; never sees headers that
+could carry the API key.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+from typing import Any
+
+from airflow_provider_sgseg.exceptions import (
+    ErrorDetail,
+    SendGridAuthError,
+    SendGridError,
+    SendGridForbiddenError,
+    SendGridNotFoundError,
+    SendGridRateLimitError,
+    SendGridResponseError,
+    SendGridServerError,
+    SendGridValidationError,
+)
+
+# SendGrid may answer 400 instead of 404 for an unknown id (undocumented); these words mean that.
+_MISSING = re.compile(r"not\s+found|n[o']t\s+exist|no\s+such", re.IGNORECASE)
+_MAX_RAW_DETAIL = 300
+
+
+def error_details(body: bytes) -> list[ErrorDetail]:
+    """SendGrid's messages from ``{"errors": [{field, message}]}`` or ``{"error": "..."}``.
+
+    Empty or non-JSON bodies give their (shortened) text, or nothing when empty.
+    """
+    text = body.decode("utf-8", errors="replace").strip()
+    if not text:
+        return []
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        return [ErrorDetail(message=_shorten(text))]
+    if isinstance(payload, dict):
+        errors = payload.get("errors")
+        if isinstance(errors, list) and errors:
+            return [_detail(item) for item in errors]
+        single = payload.get("error") or payload.get("message")
+        if single is not None:
+            return [ErrorDetail(message=str(single))]
+    return [ErrorDetail(message=_shorten(text))]
+
+
+def _detail(item: object) -> ErrorDetail:
+    if isinstance(item, dict):
+        field = item.get("field")
+        message = item.get("message")
+        return ErrorDetail(
+            message=str(message) if message is not None else json.dumps(item),
+            field=str(field) if field is not None else None,
+        )
+    return ErrorDetail(message=str(item))
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= _MAX_RAW_DETAIL else text[:_MAX_RAW_DETAIL] + "..."
+
+
+def error_for_status(
+    method: str,
+    path: str,
+    status: int,
+    body: bytes,
+    *,
+    reset_at: datetime.datetime | None = None,
+) -> SendGridError:
+    """The typed error for a non-2xx answer."""
+    details = error_details(body)
+    where: dict[str, Any] = {"method": method, "path": path, "status_code": status, "details": details}
+    if status == 400:
+        if method != "POST" and any(_MISSING.search(d.message) for d in details):
+            return SendGridNotFoundError("SendGrid says the resource does not exist", **where)
+        return SendGridValidationError("SendGrid rejected the request", **where)
+    if status == 401:
+        return SendGridAuthError("SendGrid refused the API key (missing, wrong or revoked)", **where)
+    if status == 403:
+        return SendGridForbiddenError("The API key or plan may not use this endpoint", **where)
+    if status == 404:
+        return SendGridNotFoundError("SendGrid says the resource does not exist", **where)
+    if status == 429:
+        when = f"; resets at {reset_at.isoformat()}" if reset_at else ""
+        return SendGridRateLimitError(
+            f"SendGrid rate limit or quota reached{when}", reset_at=reset_at, **where
+        )
+    if status >= 500:
+        return SendGridServerError("SendGrid failed to handle the request", **where)
+    return SendGridError("SendGrid answered with an error", **where)
+
+
+def parse_json(method: str, path: str, status: int, body: bytes) -> Any:
+    """The JSON of a 2xx answer; an empty body is ``None``; malformed JSON is an error."""
+    if not body.strip():
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise SendGridResponseError(
+            "SendGrid answered with a body that is not valid JSON (truncated?)",
+            method=method,
+            path=path,
+            status_code=status,
+            details=[ErrorDetail(message=_shorten(body.decode("utf-8", errors="replace")))],
+        ) from None

@@ -1,0 +1,608 @@
+"""``SendGridMarketingHook``: the provider's only HTTP boundary to SendGrid Marketing Campaigns.
+
+Every public method validates its input (``validation.py``) before any request, describes the
+request as a :class:`_Call`, sends it through ``_request`` (sync) or ``_arequest`` (async), and
+shapes the JSON into plain dicts/lists. Both paths share the building, retry decisions,
+logging and error mapping; only the ``await`` differs.
+
+Retries: GET, PATCH and DELETE are retried on 429/5xx/transport errors/truncated JSON. The
+schedule PUT is retried only when the connection failed before anything was sent. POSTs are
+sent exactly once; on failure the caller re-reads server state (e.g. ``find_segments_by_name``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import enum
+import logging
+import time
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import Any
+
+import httpx
+import tenacity
+from airflow.sdk import BaseHook
+
+from airflow_provider_sgseg import __version__, validation
+from airflow_provider_sgseg.exceptions import (
+    SendGridAuthError,
+    SendGridError,
+    SendGridInputError,
+    SendGridNotFoundError,
+    SendGridRateLimitError,
+    SendGridResponseError,
+    SendGridServerError,
+    SendGridTransportError,
+)
+from airflow_provider_sgseg.hooks._errors import error_for_status, parse_json
+from airflow_provider_sgseg.hooks._retry import RETRYABLE_STATUSES, RetryPolicy, backoff, requested_wait
+
+__all__ = ["RetryPolicy", "SendGridMarketingHook"]
+
+DEFAULT_BASE_URL = "https://api.sendgrid.com"
+DEFAULT_TIMEOUT = 30.0
+MAX_CONNECT_TIMEOUT = 10.0
+USER_AGENT = f"airflow-provider-sgseg/{__version__}"
+
+SEGMENTS_PATH = "/v3/marketing/segments/2.0"
+SINGLE_SENDS_PATH = "/v3/marketing/singlesends"
+SINGLE_SENDS_PAGE_SIZE = 100
+MAX_PAGES = 1000  # a guard against a server that keeps handing out new page tokens
+NIL_UUID = "00000000-0000-0000-0000-000000000000"
+
+# Transport errors after which the request may have reached SendGrid are retried only for
+# idempotent calls; these happen before a single byte is sent.
+_NOTHING_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# Transport errors worth another try (others, e.g. an unsupported URL scheme, are configuration).
+_TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+
+
+class _Retry(enum.Enum):
+    IDEMPOTENT = "idempotent"  # GET, PATCH, DELETE
+    IF_NOTHING_SENT = "if nothing sent"  # schedule PUT
+    NEVER = "never"  # POST: sent exactly once
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One SendGrid request, described before it is sent."""
+
+    method: str
+    path: str
+    params: tuple[tuple[str, str], ...] = ()
+    json: Any = None
+    retry: _Retry = _Retry.IDEMPOTENT
+
+
+@dataclass
+class _ServerWait:
+    """The wait SendGrid asked for in its latest answer to one call (seconds, or None)."""
+
+    seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """What the hook needs from the Airflow connection."""
+
+    conn_id: str
+    base_url: str
+    api_key: str = field(repr=False)
+    on_behalf_of: str | None
+    timeout: float
+
+    @classmethod
+    def from_connection(
+        cls, conn_id: str, host: str | None, port: int | None, password: str | None, extra: Mapping[str, Any]
+    ) -> _Settings:
+        if not password:
+            raise SendGridAuthError(
+                f"Connection {conn_id!r} has no API key: put the SendGrid API key in its password field"
+            )
+        return cls(
+            conn_id=conn_id,
+            base_url=_base_url(host, port),
+            api_key=password,
+            on_behalf_of=_extra(extra, "on_behalf_of") or None,
+            timeout=_timeout(conn_id, _extra(extra, "timeout")),
+        )
+
+    def client_options(self) -> dict[str, Any]:
+        headers = {
+            "Authorization": f"Bearer {self.api_key}",
+            "User-Agent": USER_AGENT,
+            "Accept": "application/json",
+            "Content-Type": "application/json",
+        }
+        if self.on_behalf_of:
+            headers["on-behalf-of"] = self.on_behalf_of
+        return {
+            "base_url": self.base_url,
+            "headers": headers,
+            "timeout": httpx.Timeout(self.timeout, connect=min(self.timeout, MAX_CONNECT_TIMEOUT)),
+        }
+
+
+def _base_url(host: str | None, port: int | None) -> str:
+    host = (host or "").strip().rstrip("/")
+    if not host:
+        return DEFAULT_BASE_URL
+    if "://" not in host:
+        host = f"https://{host}"
+    url = httpx.URL(host)
+    if port and url.port is None:
+        url = url.copy_with(port=port)
+    return str(url).rstrip("/")
+
+
+def _extra(extra: Mapping[str, Any], name: str) -> Any:
+    # The connection form may store custom fields with Airflow's old "extra__<type>__" prefix.
+    value = extra.get(name)
+    if value in (None, ""):
+        value = extra.get(f"extra__{SendGridMarketingHook.conn_type}__{name}")
+    return value
+
+
+def _timeout(conn_id: str, value: Any) -> float:
+    if value in (None, ""):
+        return DEFAULT_TIMEOUT
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if not seconds > 0:
+        raise SendGridInputError(
+            "timeout", value, f"connection {conn_id!r}: extra 'timeout' must be a positive number of seconds"
+        )
+    return seconds
+
+
+# One AsyncClient per (event loop, connection id, test transport), shared by every hook instance
+# in that loop: a triggerer running a thousand triggers keeps one connection pool, not a thousand.
+_SharedKey = tuple[str, object]
+_SHARED_ASYNC_CLIENTS: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[_SharedKey, tuple[_Settings, httpx.AsyncClient]]
+] = weakref.WeakKeyDictionary()
+
+
+def _shared_async_client(
+    settings: _Settings, transport: httpx.AsyncBaseTransport | None
+) -> httpx.AsyncClient:
+    clients = _SHARED_ASYNC_CLIENTS.setdefault(asyncio.get_running_loop(), {})
+    key = (settings.conn_id, transport)
+    cached = clients.get(key)
+    if cached is not None and cached[0] == settings and not cached[1].is_closed:
+        return cached[1]
+    # First use, or the connection changed (e.g. a rotated key): a fresh client for new calls.
+    client = httpx.AsyncClient(transport=transport, **settings.client_options())
+    clients[key] = (settings, client)
+    return client
+
+
+async def aclose_shared_clients() -> None:
+    """Close the AsyncClients shared in the running event loop (call at shutdown or in tests)."""
+    clients = _SHARED_ASYNC_CLIENTS.pop(asyncio.get_running_loop(), {})
+    for _, client in clients.values():
+        await client.aclose()
+
+
+class SendGridMarketingHook(BaseHook):
+    """Talks to SendGrid Marketing Campaigns (Segments V2, Single Sends) for one Airflow connection.
+
+    :param sendgrid_conn_id: Airflow connection of type ``sendgrid_marketing``: host (default
+        ``https://api.sendgrid.com``; ``https://api.eu.sendgrid.com`` for EU subusers), password =
+        API key, extras ``on_behalf_of`` (subuser) and ``timeout`` (seconds).
+    :param retry: retry policy for idempotent requests (default :class:`RetryPolicy`).
+    :param transport: tests only: serve requests from this transport (e.g. ``httpx.MockTransport``).
+    """
+
+    conn_type = "sendgrid_marketing"
+    conn_name_attr = "sendgrid_conn_id"
+    default_conn_name = "sendgrid_default"
+    hook_name = "SendGrid Marketing"
+
+    def __init__(
+        self,
+        sendgrid_conn_id: str = default_conn_name,
+        *,
+        retry: RetryPolicy | None = None,
+        transport: httpx.MockTransport | None = None,
+    ) -> None:
+        super().__init__()
+        self.sendgrid_conn_id = sendgrid_conn_id
+        self.retry_policy = retry or RetryPolicy()
+        self._transport = transport
+        self._async_settings: _Settings | None = None
+
+    # ----------------------------------------------------------------- connection and clients
+
+    @cached_property
+    def _settings(self) -> _Settings:
+        conn = self.get_connection(self.sendgrid_conn_id)
+        return _Settings.from_connection(
+            self.sendgrid_conn_id, conn.host, conn.port, conn.password, conn.extra_dejson
+        )
+
+    async def _asettings(self) -> _Settings:
+        if self._async_settings is None:
+            conn = await self.aget_connection(self.sendgrid_conn_id)
+            extra = await conn.aextra_dejson() if hasattr(conn, "aextra_dejson") else conn.extra_dejson
+            self._async_settings = _Settings.from_connection(
+                self.sendgrid_conn_id, conn.host, conn.port, conn.password, extra
+            )
+        return self._async_settings
+
+    @cached_property
+    def _client(self) -> httpx.Client:
+        return httpx.Client(transport=self._transport, **self._settings.client_options())
+
+    def get_conn(self) -> httpx.Client:
+        """The hook's ``httpx.Client`` (base URL and auth headers set), built on first use."""
+        return self._client
+
+    async def aget_conn(self) -> httpx.AsyncClient:
+        """The ``httpx.AsyncClient`` shared by all hooks of this connection in the running loop."""
+        return _shared_async_client(await self._asettings(), self._transport)
+
+    def close(self) -> None:
+        """Close the sync client if it was built. Shared async clients: ``aclose_shared_clients``."""
+        if "_client" in self.__dict__:
+            self._client.close()
+            del self.__dict__["_client"]
+
+    # ------------------------------------------------------------------------------- segments
+
+    def list_segments(
+        self,
+        ids: list[str] | None = None,
+        parent_list_ids: list[str] | str | None = None,
+        no_parent_list_id: bool = False,
+    ) -> list[dict[str, Any]]:
+        """``GET /v3/marketing/segments/2.0``: segment summaries (no ``query_dsl`` or sample)."""
+        call = _list_segments_call(ids, parent_list_ids, no_parent_list_id)
+        return _segment_list(call, self._request(call))
+
+    async def alist_segments(
+        self,
+        ids: list[str] | None = None,
+        parent_list_ids: list[str] | str | None = None,
+        no_parent_list_id: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Async :meth:`list_segments`."""
+        call = _list_segments_call(ids, parent_list_ids, no_parent_list_id)
+        return _segment_list(call, await self._arequest(call))
+
+    def get_segment(self, segment_id: str, contacts_sample: bool = True) -> dict[str, Any]:
+        """``GET /v3/marketing/segments/2.0/{id}``; an unknown id raises ``SendGridNotFoundError``."""
+        call = _get_segment_call(segment_id, contacts_sample)
+        return _json_object(call, self._request(call))
+
+    async def aget_segment(self, segment_id: str, contacts_sample: bool = True) -> dict[str, Any]:
+        """Async :meth:`get_segment`."""
+        call = _get_segment_call(segment_id, contacts_sample)
+        return _json_object(call, await self._arequest(call))
+
+    def create_segment(
+        self, name: str, query_dsl: str, parent_list_ids: list[str] | str | None = None
+    ) -> dict[str, Any]:
+        """``POST /v3/marketing/segments/2.0``. Sent once, never retried: on a transport or server
+        error, look the segment up with :meth:`find_segments_by_name` before trying again."""
+        body: dict[str, Any] = {
+            "name": validation.segment_name(name),
+            "query_dsl": validation.query_dsl(query_dsl),
+        }
+        parents = validation.parent_list_ids(parent_list_ids)
+        if parents:
+            body["parent_list_ids"] = parents
+        call = _Call("POST", SEGMENTS_PATH, json=body, retry=_Retry.NEVER)
+        return _json_object(call, self._request(call))
+
+    def update_segment(
+        self, segment_id: str, name: str | None = None, query_dsl: str | None = None
+    ) -> dict[str, Any]:
+        """``PATCH /v3/marketing/segments/2.0/{id}`` with the name and/or query given."""
+        path = f"{SEGMENTS_PATH}/{validation.segment_id(segment_id)}"
+        body: dict[str, Any] = {}
+        if name is not None:
+            body["name"] = validation.segment_name(name)
+        if query_dsl is not None:
+            body["query_dsl"] = validation.query_dsl(query_dsl)
+        if not body:
+            raise SendGridInputError("update", None, "give a new name, a new query_dsl or both")
+        call = _Call("PATCH", path, json=body)
+        return _json_object(call, self._request(call))
+
+    def delete_segment(self, segment_id: str) -> None:
+        """``DELETE /v3/marketing/segments/2.0/{id}``."""
+        self._request(_Call("DELETE", f"{SEGMENTS_PATH}/{validation.segment_id(segment_id)}"))
+
+    def refresh_segment(self, segment_id: str, user_time_zone: str) -> dict[str, Any]:
+        """``POST /v3/marketing/segments/2.0/refresh/{id}``: spends one manual refresh; ``{"job_id"}``.
+
+        Sent once, never retried (a retry could spend a second refresh of the daily quota).
+        """
+        path = f"{SEGMENTS_PATH}/refresh/{validation.segment_id(segment_id)}"
+        body = {"user_time_zone": validation.time_zone(user_time_zone)}
+        call = _Call("POST", path, json=body, retry=_Retry.NEVER)
+        return _json_object(call, self._request(call), empty_ok=True)
+
+    def find_segments_by_name(self, name: str) -> list[dict[str, Any]]:
+        """Segments whose name is exactly ``name`` (SendGrid keeps names unique: 0 or 1)."""
+        wanted = validation.segment_name(name)
+        return [segment for segment in self.list_segments() if segment.get("name") == wanted]
+
+    # --------------------------------------------------------------------------- single sends
+
+    def create_single_send(
+        self,
+        name: str,
+        *,
+        segment_ids: list[str] | None = None,
+        list_ids: list[str] | None = None,
+        send_to_all: bool = False,
+        email_config: Mapping[str, Any] | None = None,
+        categories: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """``POST /v3/marketing/singlesends``: a draft. Sent once, never retried: on failure
+        look it up with :meth:`find_single_sends_by_name` before trying again."""
+        body: dict[str, Any] = {"name": validation.single_send_name(name)}
+        send_to: dict[str, Any] = {}
+        if segments := validation.single_send_segment_ids(segment_ids):
+            send_to["segment_ids"] = segments
+        if lists := validation.single_send_list_ids(list_ids):
+            send_to["list_ids"] = lists
+        if validation.flag("send_to_all", send_to_all):
+            send_to["all"] = True
+        if send_to:
+            body["send_to"] = send_to
+        if email_config is not None:
+            if not isinstance(email_config, Mapping):
+                raise SendGridInputError("email_config", email_config, "must be a mapping (dict)")
+            body["email_config"] = dict(email_config)
+        if names := validation.categories(categories):
+            body["categories"] = names
+        call = _Call("POST", SINGLE_SENDS_PATH, json=body, retry=_Retry.NEVER)
+        return _json_object(call, self._request(call))
+
+    def get_single_send(self, single_send_id: str) -> dict[str, Any]:
+        """``GET /v3/marketing/singlesends/{id}``."""
+        call = _Call("GET", f"{SINGLE_SENDS_PATH}/{validation.single_send_id(single_send_id)}")
+        return _json_object(call, self._request(call))
+
+    def find_single_sends_by_name(self, name: str) -> list[dict[str, Any]]:
+        """Single Sends whose name is exactly ``name``, across all pages of the list endpoint."""
+        wanted = validation.single_send_name(name)
+        found: list[dict[str, Any]] = []
+        seen_tokens: set[str] = set()
+        params: tuple[tuple[str, str], ...] = (("page_size", str(SINGLE_SENDS_PAGE_SIZE)),)
+        for _ in range(MAX_PAGES):
+            call = _Call("GET", SINGLE_SENDS_PATH, params=params)
+            items, next_token = _single_send_page(call, self._request(call))
+            found += [item for item in items if item.get("name") == wanted]
+            if next_token is None or next_token in seen_tokens:
+                break
+            seen_tokens.add(next_token)
+            params = (("page_size", str(SINGLE_SENDS_PAGE_SIZE)), ("page_token", next_token))
+        return found
+
+    def schedule_single_send(
+        self, single_send_id: str, send_at: str | datetime.datetime = "now"
+    ) -> dict[str, Any]:
+        """``PUT /v3/marketing/singlesends/{id}/schedule``: ``"now"`` or an aware datetime / ISO time.
+
+        Retried only when the connection failed before anything was sent.
+        """
+        path = f"{SINGLE_SENDS_PATH}/{validation.single_send_id(single_send_id)}/schedule"
+        call = _Call("PUT", path, json={"send_at": validation.send_at(send_at)}, retry=_Retry.IF_NOTHING_SENT)
+        return _json_object(call, self._request(call), empty_ok=True)
+
+    # ------------------------------------------------------------------------------ utilities
+
+    def test_connection(self) -> tuple[bool, str]:
+        """A cheap authenticated GET (look up a nil segment id). Never includes the key."""
+        call = _Call("GET", SEGMENTS_PATH, params=(("ids", NIL_UUID),), retry=_Retry.NEVER)
+        try:
+            self._request(call)
+        except SendGridNotFoundError:
+            pass  # the key was accepted; only the (made-up) id was not
+        except SendGridError as exc:
+            return False, str(exc)
+        return True, f"Connected to SendGrid at {self._settings.base_url}"
+
+    # --------------------------------------------------------------------- request machinery
+
+    def _request(self, call: _Call) -> Any:
+        client = self._client
+        server_wait = _ServerWait()
+        for attempt in tenacity.Retrying(**self._retry_options(call, server_wait, self.retry_policy.sleep)):
+            with attempt:
+                started = time.monotonic()
+                try:
+                    response = client.request(
+                        call.method, call.path, params=call.params or None, json=call.json
+                    )
+                except httpx.RequestError as exc:
+                    raise self._transport_error(call, exc, started, server_wait) from exc
+                return self._handle(call, response, started, server_wait)
+        raise AssertionError("unreachable: tenacity returns or re-raises")  # pragma: no cover
+
+    async def _arequest(self, call: _Call) -> Any:
+        client = await self.aget_conn()
+        server_wait = _ServerWait()
+        options = self._retry_options(call, server_wait, self.retry_policy.async_sleep)
+        async for attempt in tenacity.AsyncRetrying(**options):
+            with attempt:
+                started = time.monotonic()
+                try:
+                    response = await client.request(
+                        call.method, call.path, params=call.params or None, json=call.json
+                    )
+                except httpx.RequestError as exc:
+                    raise self._transport_error(call, exc, started, server_wait) from exc
+                return self._handle(call, response, started, server_wait)
+        raise AssertionError("unreachable: tenacity returns or re-raises")  # pragma: no cover
+
+    def _handle(self, call: _Call, response: httpx.Response, started: float, server_wait: _ServerWait) -> Any:
+        """Log the answer; return its JSON on 2xx, else raise the typed error."""
+        status = response.status_code
+        # Reads are frequent (sensors poll); changes and failures are worth seeing at INFO.
+        level = logging.DEBUG if call.method == "GET" and response.is_success else logging.INFO
+        self.log.log(
+            level, "SendGrid %s %s -> %s in %.0f ms", call.method, call.path, status, _elapsed_ms(started)
+        )
+        if response.is_success:
+            server_wait.seconds = None
+            return parse_json(call.method, call.path, status, response.content)
+        now = self.retry_policy.clock()
+        server_wait.seconds = requested_wait(response.headers, now)
+        reset_at = None
+        if status == 429 and server_wait.seconds is not None:
+            reset_at = datetime.datetime.fromtimestamp(now + server_wait.seconds, tz=datetime.timezone.utc)
+        raise error_for_status(call.method, call.path, status, response.content, reset_at=reset_at)
+
+    def _transport_error(
+        self, call: _Call, exc: httpx.RequestError, started: float, server_wait: _ServerWait
+    ) -> SendGridTransportError:
+        server_wait.seconds = None  # no answer, so no wait was asked for: back off normally
+        self.log.debug(
+            "SendGrid %s %s -> %s after %.0f ms",
+            call.method,
+            call.path,
+            type(exc).__name__,
+            _elapsed_ms(started),
+        )
+        reason = str(exc) or "no details"
+        return SendGridTransportError(
+            f"No answer from SendGrid at {self._base_url_for_messages()}: {type(exc).__name__}: {reason}",
+            method=call.method,
+            path=call.path,
+        )
+
+    def _base_url_for_messages(self) -> str:
+        settings = self._async_settings or self.__dict__.get("_settings")
+        return settings.base_url if isinstance(settings, _Settings) else "SendGrid"
+
+    def _retry_options(self, call: _Call, server_wait: _ServerWait, sleep: Any) -> dict[str, Any]:
+        policy = (
+            self.retry_policy
+            if call.retry is not _Retry.NEVER
+            else replace(self.retry_policy, max_attempts=1)
+        )
+        return {
+            "stop": tenacity.stop_after_attempt(policy.max_attempts),
+            "wait": lambda state: _next_wait(state.attempt_number, server_wait, policy),
+            "retry": tenacity.retry_if_exception(lambda exc: _should_retry(call, exc, server_wait, policy)),
+            "before_sleep": lambda state: self._log_retry(call, state, policy),
+            "sleep": sleep,
+            "reraise": True,
+        }
+
+    def _log_retry(self, call: _Call, state: tenacity.RetryCallState, policy: RetryPolicy) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        self.log.warning(
+            "SendGrid %s %s failed (attempt %d of %d): %s; retrying in %.1f s",
+            call.method,
+            call.path,
+            state.attempt_number,
+            policy.max_attempts,
+            error,
+            wait,
+        )
+
+
+# ------------------------------------------------------------------ pure helpers for the hook
+
+
+def _elapsed_ms(started: float) -> float:
+    return (time.monotonic() - started) * 1000
+
+
+def _should_retry(call: _Call, exc: BaseException, server_wait: _ServerWait, policy: RetryPolicy) -> bool:
+    if call.retry is _Retry.NEVER:
+        return False
+    if call.retry is _Retry.IF_NOTHING_SENT:
+        return isinstance(exc, SendGridTransportError) and isinstance(exc.__cause__, _NOTHING_SENT)
+    if isinstance(exc, SendGridTransportError):
+        return isinstance(exc.__cause__, _TRANSIENT)
+    if isinstance(exc, SendGridResponseError):
+        return True  # a truncated body; the GET can simply be repeated
+    if (
+        isinstance(exc, (SendGridRateLimitError, SendGridServerError))
+        and exc.status_code in RETRYABLE_STATUSES
+    ):
+        # A reset further away than we are willing to sleep: give up now, the error has reset_at.
+        return server_wait.seconds is None or server_wait.seconds <= policy.max_wait
+    return False
+
+
+def _next_wait(attempt: int, server_wait: _ServerWait, policy: RetryPolicy) -> float:
+    if server_wait.seconds:
+        return server_wait.seconds
+    return backoff(attempt, policy)
+
+
+def _list_segments_call(ids: object, parent_list_ids: object, no_parent_list_id: object) -> _Call:
+    params: list[tuple[str, str]] = []
+    # OpenAPI "form, explode" style: ?ids=a&ids=b.
+    params += [("ids", segment_id) for segment_id in validation.segment_ids(ids) or []]
+    if parents := validation.list_filter_ids(parent_list_ids):
+        params.append(("parent_list_ids", ",".join(parents)))
+    if validation.flag("no_parent_list_id", no_parent_list_id):
+        params.append(("no_parent_list_id", "true"))
+    return _Call("GET", SEGMENTS_PATH, params=tuple(params))
+
+
+def _get_segment_call(segment_id: object, contacts_sample: object) -> _Call:
+    sample = "true" if validation.flag("contacts_sample", contacts_sample) else "false"
+    return _Call(
+        "GET", f"{SEGMENTS_PATH}/{validation.segment_id(segment_id)}", params=(("contacts_sample", sample),)
+    )
+
+
+def _shape_error(call: _Call, expected: str, payload: Any) -> SendGridResponseError:
+    return SendGridResponseError(
+        f"SendGrid answered with {type(payload).__name__}, expected {expected}",
+        method=call.method,
+        path=call.path,
+    )
+
+
+def _json_object(call: _Call, payload: Any, *, empty_ok: bool = False) -> dict[str, Any]:
+    if payload is None and empty_ok:
+        return {}
+    if not isinstance(payload, dict):
+        raise _shape_error(call, "a JSON object", payload)
+    return payload
+
+
+def _objects(call: _Call, items: list[Any]) -> list[dict[str, Any]]:
+    if not all(isinstance(item, dict) for item in items):
+        raise _shape_error(call, "a list of JSON objects", items)
+    return items
+
+
+def _segment_list(call: _Call, payload: Any) -> list[dict[str, Any]]:
+    """Accept both ``{"results": [...]}`` (what SendGrid sends) and a bare list (what its spec says)."""
+    if isinstance(payload, dict) and isinstance(payload.get("results"), list):
+        return _objects(call, payload["results"])
+    if isinstance(payload, list):
+        return _objects(call, payload)
+    raise _shape_error(call, 'a list or {"results": [...]}', payload)
+
+
+def _single_send_page(call: _Call, payload: Any) -> tuple[list[dict[str, Any]], str | None]:
+    """Items and the next ``page_token`` (read from ``_metadata.next``; we never follow its host)."""
+    if not isinstance(payload, dict):
+        raise _shape_error(call, 'a {"result": [...]} object', payload)
+    items = payload.get("result", payload.get("results", []))
+    if not isinstance(items, list):
+        raise _shape_error(call, 'a {"result": [...]} object', payload)
+    metadata = payload.get("_metadata")
+    next_url = metadata.get("next") if isinstance(metadata, dict) else None
+    token = httpx.URL(next_url).params.get("page_token") if isinstance(next_url, str) and next_url else None
+    return _objects(call, items), token or None

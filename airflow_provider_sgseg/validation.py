@@ -1,0 +1,200 @@
+"""Client-side validators: each returns the normalised value or raises :class:`SendGridInputError`.
+
+Pure functions (no I/O). The hook calls them before sending anything, so a bad value costs zero
+requests and leaves nothing half-done on SendGrid.
+
+Values often come from Jinja templates. A template whose expression is ``None`` renders to the
+string ``"None"`` (or to ``None`` with native rendering); both are rejected with a message that
+says so, instead of being sent to SendGrid as a name or an id.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Iterable
+
+import pendulum
+
+from airflow_provider_sgseg.exceptions import SendGridInputError
+
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_RENDERED_NONE = "is required (got None: did a template render to None?)"
+
+NAME_MAX_LENGTH = 100
+SINGLE_SEND_MAX_SEGMENTS = 10
+SINGLE_SEND_MAX_LISTS = 50
+SINGLE_SEND_MAX_CATEGORIES = 10
+LIST_FILTER_MAX_IDS = 50
+
+
+def _text(name: str, value: object) -> str:
+    """A stripped string; rejects None, the rendered string "None" and non-strings."""
+    if value is None or (isinstance(value, str) and value.strip() == "None"):
+        raise SendGridInputError(name, value, _RENDERED_NONE)
+    if not isinstance(value, str):
+        raise SendGridInputError(name, value, f"must be a string, not {type(value).__name__}")
+    return value.strip()
+
+
+def _uuid(name: str, value: object) -> str:
+    text = _text(name, value)
+    if not _UUID.match(text):
+        raise SendGridInputError(
+            name, value, "must be a 36-character UUID like 'xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx'"
+        )
+    return text
+
+
+def _name(name: str, value: object) -> str:
+    text = _text(name, value)
+    if not 1 <= len(text) <= NAME_MAX_LENGTH:
+        raise SendGridInputError(name, value, f"must be 1..{NAME_MAX_LENGTH} characters (got {len(text)})")
+    return text
+
+
+def _id_list(name: str, value: object, *, max_items: int | None) -> list[str]:
+    """A list of UUIDs, duplicates dropped (order kept); a single string counts as one id."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value_items: Iterable[object] = [value] if value.strip() else []
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        value_items = value
+    else:
+        raise SendGridInputError(name, value, f"must be a list of ids, not {type(value).__name__}")
+    ids = list(dict.fromkeys(_uuid(f"{name}[{index}]", item) for index, item in enumerate(value_items)))
+    if max_items is not None and len(ids) > max_items:
+        raise SendGridInputError(name, value, f"at most {max_items} ids allowed (got {len(ids)})")
+    return ids
+
+
+def segment_id(value: object) -> str:
+    """A segment id: a 36-character UUID."""
+    return _uuid("segment_id", value)
+
+
+def single_send_id(value: object) -> str:
+    """A Single Send id: a 36-character UUID."""
+    return _uuid("single_send_id", value)
+
+
+def time_zone(value: object) -> str:
+    """An IANA time zone name known to pendulum (``"America/Chicago"``); offsets are refused."""
+    text = _text("time_zone", value)
+    rule = "must be an IANA time zone name such as 'America/Chicago' or 'UTC' (not an offset)"
+    if not text:
+        raise SendGridInputError("time_zone", value, rule)
+    try:
+        zone = pendulum.timezone(text)
+    except Exception:
+        raise SendGridInputError("time_zone", value, rule) from None
+    if not isinstance(zone, pendulum.Timezone):
+        raise SendGridInputError("time_zone", value, rule)
+    return text
+
+
+def segment_name(value: object) -> str:
+    """A segment name: 1..100 characters after stripping surrounding whitespace."""
+    return _name("segment_name", value)
+
+
+def single_send_name(value: object) -> str:
+    """A Single Send name: 1..100 characters after stripping surrounding whitespace."""
+    return _name("single_send_name", value)
+
+
+def query_dsl(value: object) -> str:
+    """A Segments V2 SQL query: non-empty after stripping."""
+    text = _text("query_dsl", value)
+    if not text:
+        raise SendGridInputError("query_dsl", value, "must not be empty")
+    return text
+
+
+def parent_list_ids(value: object) -> list[str] | None:
+    """The parent list of a new segment: at most one list id (SendGrid's current limit)."""
+    ids = _id_list("parent_list_ids", value, max_items=1)
+    return ids or None
+
+
+def list_filter_ids(value: object) -> list[str] | None:
+    """Parent-list filter for listing segments: up to 50 list ids; a comma-separated string works."""
+    if isinstance(value, str) and "," in value:
+        value = [part for part in value.split(",") if part.strip()]
+    ids = _id_list("parent_list_ids", value, max_items=LIST_FILTER_MAX_IDS)
+    return ids or None
+
+
+def segment_ids(value: object) -> list[str] | None:
+    """Segment ids to look up (any number); None or empty means no filter."""
+    ids = _id_list("ids", value, max_items=None)
+    return ids or None
+
+
+def single_send_segment_ids(value: object) -> list[str]:
+    """Segments a Single Send goes to: at most 10 UUIDs."""
+    return _id_list("segment_ids", value, max_items=SINGLE_SEND_MAX_SEGMENTS)
+
+
+def single_send_list_ids(value: object) -> list[str]:
+    """Lists a Single Send goes to: at most 50 UUIDs."""
+    return _id_list("list_ids", value, max_items=SINGLE_SEND_MAX_LISTS)
+
+
+def categories(value: object) -> list[str]:
+    """Single Send categories: at most 10 distinct non-empty strings."""
+    if value is None:
+        return []
+    if isinstance(value, str) or not isinstance(value, (list, tuple, set, frozenset)):
+        raise SendGridInputError("categories", value, "must be a list of strings")
+    names = list(dict.fromkeys(_text(f"categories[{index}]", item) for index, item in enumerate(value)))
+    if "" in names:
+        raise SendGridInputError("categories", value, "must not contain empty strings")
+    if len(names) > SINGLE_SEND_MAX_CATEGORIES:
+        raise SendGridInputError(
+            "categories", value, f"at most {SINGLE_SEND_MAX_CATEGORIES} allowed (got {len(names)})"
+        )
+    return names
+
+
+def send_at(value: object) -> str:
+    """When a Single Send goes out: ``"now"``, or a timezone-aware datetime / ISO-8601 string.
+
+    Returns ``"now"`` or the instant in UTC as ``YYYY-MM-DDTHH:MM:SSZ`` (SendGrid's format).
+    """
+    rule = "must be 'now', a timezone-aware datetime or an ISO-8601 timestamp with an offset"
+    if isinstance(value, datetime.datetime):
+        moment = value
+    else:
+        text = _text("send_at", value)
+        if text.lower() == "now":
+            return "now"
+        try:
+            parsed = pendulum.parse(text, exact=True)
+        except Exception:
+            raise SendGridInputError("send_at", value, rule) from None
+        if not isinstance(parsed, datetime.datetime):
+            raise SendGridInputError("send_at", value, rule)
+        if not _has_explicit_offset(text):
+            raise SendGridInputError("send_at", value, rule)
+        moment = parsed
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise SendGridInputError("send_at", value, rule)
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _has_explicit_offset(text: str) -> bool:
+    # pendulum assumes UTC for a string without an offset; refuse that guess for a send time.
+    return bool(re.search(r"(Z|[+-]\d{2}(:?\d{2})?)$", text.strip(), flags=re.IGNORECASE))
+
+
+def flag(name: str, value: object) -> bool:
+    """A yes/no option: a bool, or the strings ``"true"``/``"false"`` a template renders to."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    if value is None or value == "None":
+        raise SendGridInputError(name, value, _RENDERED_NONE)
+    raise SendGridInputError(name, value, "must be True or False")

@@ -1,0 +1,127 @@
+"""Pure mapping of SendGrid answers to typed errors (both error body shapes)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+
+import pytest
+
+from airflow_provider_sgseg.exceptions import (
+    ErrorDetail,
+    SendGridAuthError,
+    SendGridError,
+    SendGridForbiddenError,
+    SendGridNotFoundError,
+    SendGridRateLimitError,
+    SendGridResponseError,
+    SendGridServerError,
+    SendGridValidationError,
+)
+from airflow_provider_sgseg.hooks._errors import error_details, error_for_status, parse_json
+
+PATH = "/v3/marketing/segments/2.0/6b2b2a0e-7e1f-4b8b-9a53-0c1c3d5e6f70"
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b"", []),
+        (b"   ", []),
+        (
+            json.dumps({"errors": [{"field": "name", "message": "name already exists"}]}).encode(),
+            [ErrorDetail(message="name already exists", field="name")],
+        ),
+        (
+            json.dumps({"errors": [{"field": None, "message": "too many requests"}]}).encode(),
+            [ErrorDetail(message="too many requests")],
+        ),
+        (
+            json.dumps({"error": "Segment does not exist."}).encode(),
+            [ErrorDetail(message="Segment does not exist.")],
+        ),
+        (b"<html>Bad Gateway</html>", [ErrorDetail(message="<html>Bad Gateway</html>")]),
+        (json.dumps({"errors": ["plain string"]}).encode(), [ErrorDetail(message="plain string")]),
+        (json.dumps([1, 2]).encode(), [ErrorDetail(message="[1, 2]")]),
+        (b"x" * 1000, [ErrorDetail(message="x" * 300 + "...")]),
+    ],
+)
+def test_error_details_parse_every_shape(body: bytes, expected: list[ErrorDetail]) -> None:
+    assert error_details(body) == expected
+
+
+ERRORS_BODY = json.dumps({"errors": [{"field": "query_dsl", "message": "invalid query"}]}).encode()
+
+
+@pytest.mark.parametrize(
+    ("method", "status", "body", "error_type"),
+    [
+        ("POST", 400, ERRORS_BODY, SendGridValidationError),
+        (
+            "GET",
+            400,
+            json.dumps({"errors": [{"field": "id", "message": "Segment not found"}]}).encode(),
+            SendGridNotFoundError,
+        ),
+        ("GET", 400, json.dumps({"error": "segment does not exist"}).encode(), SendGridNotFoundError),
+        (
+            "DELETE",
+            400,
+            json.dumps({"errors": [{"message": "segment doesn't exist"}]}).encode(),
+            SendGridNotFoundError,
+        ),
+        # A POST's 400 about a missing referenced object is still a validation problem of the body.
+        (
+            "POST",
+            400,
+            json.dumps({"errors": [{"message": "list does not exist"}]}).encode(),
+            SendGridValidationError,
+        ),
+        ("GET", 401, b"", SendGridAuthError),
+        ("GET", 403, b"", SendGridForbiddenError),
+        ("GET", 404, b"", SendGridNotFoundError),
+        ("POST", 429, b"", SendGridRateLimitError),
+        ("GET", 500, json.dumps({"error": "Please check our status page"}).encode(), SendGridServerError),
+        ("GET", 503, b"Service Unavailable", SendGridServerError),
+        ("GET", 409, ERRORS_BODY, SendGridError),
+        ("GET", 408, b"", SendGridError),
+    ],
+)
+def test_error_for_status_maps_each_status(method: str, status: int, body: bytes, error_type: type) -> None:
+    error = error_for_status(method, PATH, status, body)
+    assert type(error) is error_type
+    assert (error.method, error.path, error.status_code) == (method, PATH, status)
+    text = str(error)
+    assert f"{method} {PATH}" in text
+    assert f"HTTP {status}" in text
+    for detail in error_details(body):
+        assert detail.message in text
+
+
+def test_forbidden_is_an_auth_error() -> None:
+    assert isinstance(error_for_status("POST", PATH, 403, b""), SendGridAuthError)
+
+
+def test_rate_limit_error_carries_reset_time() -> None:
+    reset = datetime.datetime(2026, 9, 21, 12, 0, tzinfo=datetime.timezone.utc)
+    error = error_for_status(
+        "POST", PATH, 429, b'{"errors":[{"field":null,"message":"too many requests"}]}', reset_at=reset
+    )
+    assert isinstance(error, SendGridRateLimitError)
+    assert error.reset_at == reset
+    assert "2026-09-21T12:00:00+00:00" in str(error)
+    assert "too many requests" in str(error)
+
+
+def test_parse_json_reads_objects_lists_and_empty_bodies() -> None:
+    assert parse_json("GET", PATH, 200, b'{"id": "x"}') == {"id": "x"}
+    assert parse_json("GET", PATH, 200, b"[1]") == [1]
+    assert parse_json("DELETE", PATH, 204, b"") is None
+
+
+def test_parse_json_reports_truncated_body() -> None:
+    with pytest.raises(
+        SendGridResponseError, match=r"not valid JSON.*GET /v3/.*HTTP 200.*\{\"id\": \"x"
+    ) as caught:
+        parse_json("GET", PATH, 200, b'{"id": "x')
+    assert caught.value.status_code == 200

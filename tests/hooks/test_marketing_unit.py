@@ -1,0 +1,814 @@
+"""Narrow unit tests for SendGridMarketingHook with httpx.MockTransport (no network, no emulator).
+
+Integration against the emulator lives in test_marketing_integration.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from email.utils import format_datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from airflow_provider_sgseg import __version__
+from airflow_provider_sgseg.exceptions import (
+    SendGridAuthError,
+    SendGridError,
+    SendGridForbiddenError,
+    SendGridInputError,
+    SendGridNotFoundError,
+    SendGridRateLimitError,
+    SendGridResponseError,
+    SendGridServerError,
+    SendGridTransportError,
+    SendGridValidationError,
+)
+from airflow_provider_sgseg.hooks import marketing
+from airflow_provider_sgseg.hooks.marketing import RetryPolicy, SendGridMarketingHook
+
+KEY = "SG.unit-KEY-7f3c9e1d-must-never-leak"
+NOW = 1_790_000_000.0
+SEG = "6b2b2a0e-7e1f-4b8b-9a53-0c1c3d5e6f70"
+SEG2 = "0f6c3f7d-2b9e-4c55-8f1a-7d3e2c1b0a99"
+LIST = "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a"
+SS = "3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a98"
+SEGMENTS = "/v3/marketing/segments/2.0"
+
+Reply = httpx.Response | Exception | Callable[[httpx.Request], httpx.Response]
+
+
+def segment(segment_id: str = SEG, name: str = "Buyers") -> dict[str, Any]:
+    return {"id": segment_id, "name": name, "contacts_count": 3, "query_dsl": "SELECT 1"}
+
+
+def errors(message: str, field: str | None = None) -> dict[str, Any]:
+    return {"errors": [{"field": field, "message": message}]}
+
+
+@dataclass
+class FakeSendGrid:
+    """Answers requests from a script of replies; the last reply repeats."""
+
+    replies: list[Reply]
+    requests: list[httpx.Request] = field(default_factory=list)
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        reply = self.replies.pop(0) if len(self.replies) > 1 else self.replies[0]
+        if isinstance(reply, Exception):
+            raise reply
+        return reply(request) if callable(reply) else reply
+
+    @property
+    def transport(self) -> httpx.MockTransport:
+        return self._transport
+
+    def __post_init__(self) -> None:
+        self._transport = httpx.MockTransport(self)
+
+    def body(self, index: int = -1) -> Any:
+        return json.loads(self.requests[index].content)
+
+
+@dataclass
+class Sleeps:
+    sync: list[float] = field(default_factory=list)
+    async_: list[float] = field(default_factory=list)
+
+    async def asleep(self, seconds: float) -> None:
+        self.async_.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+@pytest.fixture
+def policy(sleeps: Sleeps) -> RetryPolicy:
+    return RetryPolicy(
+        max_attempts=4, initial_wait=1.0, max_wait=60.0, jitter=0.0, sleep=sleeps.sync.append,
+        async_sleep=sleeps.asleep, clock=lambda: NOW,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def connection(monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
+    """Define an Airflow connection through AIRFLOW_CONN_<ID>; returns its id."""
+
+    def define(conn_id: str = "sendgrid_unit", **fields: Any) -> str:
+        conn = {"conn_type": "sendgrid_marketing", "password": KEY, **fields}
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+        return conn_id
+
+    return define
+
+
+@pytest.fixture
+def make_hook(
+    connection: Callable[..., str], policy: RetryPolicy
+) -> Callable[..., tuple[SendGridMarketingHook, FakeSendGrid]]:
+    def make(
+        *replies: Reply, conn_id: str = "sendgrid_unit", **conn_fields: Any
+    ) -> tuple[SendGridMarketingHook, FakeSendGrid]:
+        connection(conn_id, **conn_fields)
+        fake = FakeSendGrid(list(replies) or [httpx.Response(200, json={})])
+        return SendGridMarketingHook(conn_id, retry=policy, transport=fake.transport), fake
+
+    return make
+
+
+MakeHook = Callable[..., tuple[SendGridMarketingHook, FakeSendGrid]]
+
+
+@pytest.fixture(autouse=True)
+async def _close_shared_async_clients() -> AsyncIterator[None]:
+    yield
+    await marketing.aclose_shared_clients()
+
+
+# ---------------------------------------------------------------------------- connection
+
+
+def test_sends_auth_user_agent_and_json_headers(make_hook: MakeHook) -> None:
+    hook, fake = make_hook(httpx.Response(200, json={"results": []}))
+    hook.list_segments()
+    headers = fake.requests[0].headers
+    assert headers["Authorization"] == f"Bearer {KEY}"
+    assert headers["User-Agent"] == f"airflow-provider-sgseg/{__version__}"
+    assert headers["Accept"] == "application/json"
+    assert headers["Content-Type"] == "application/json"
+    assert "on-behalf-of" not in headers
+    assert str(fake.requests[0].url) == "https://api.sendgrid.com/v3/marketing/segments/2.0"
+
+
+def test_on_behalf_of_extra_becomes_header(make_hook: MakeHook) -> None:
+    hook, fake = make_hook(httpx.Response(200, json=[]), extra=json.dumps({"on_behalf_of": "eu-subuser"}))
+    hook.list_segments()
+    assert fake.requests[0].headers["on-behalf-of"] == "eu-subuser"
+
+
+def test_prefixed_form_extra_is_understood(make_hook: MakeHook) -> None:
+    extra = {"extra__sendgrid_marketing__on_behalf_of": "legacy-sub"}
+    hook, fake = make_hook(httpx.Response(200, json=[]), extra=json.dumps(extra))
+    hook.list_segments()
+    assert fake.requests[0].headers["on-behalf-of"] == "legacy-sub"
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "base"),
+    [
+        ("api.eu.sendgrid.com", None, "https://api.eu.sendgrid.com"),
+        ("https://api.eu.sendgrid.com/", None, "https://api.eu.sendgrid.com"),
+        ("", None, "https://api.sendgrid.com"),
+        ("http://127.0.0.1:8025", None, "http://127.0.0.1:8025"),
+        ("http://127.0.0.1", 8026, "http://127.0.0.1:8026"),
+    ],
+)
+def test_base_url_comes_from_host(make_hook: MakeHook, host: str, port: int | None, base: str) -> None:
+    fields: dict[str, Any] = {"host": host} if port is None else {"host": host, "port": port}
+    hook, fake = make_hook(httpx.Response(200, json=[]), **fields)
+    hook.list_segments()
+    assert str(fake.requests[0].url) == f"{base}/v3/marketing/segments/2.0"
+
+
+def test_timeout_extra_sets_client_timeouts(make_hook: MakeHook) -> None:
+    hook, _ = make_hook(extra=json.dumps({"timeout": "45"}))
+    timeout = hook.get_conn().timeout
+    assert (timeout.read, timeout.write, timeout.connect) == (45.0, 45.0, 10.0)
+    hook_default, _ = make_hook(conn_id="sendgrid_default_timeout")
+    assert hook_default.get_conn().timeout.read == 30.0
+
+
+@pytest.mark.parametrize("bad", ["soon", -3, 0])
+def test_bad_timeout_extra_is_a_clear_error(make_hook: MakeHook, bad: object) -> None:
+    hook, fake = make_hook(extra=json.dumps({"timeout": bad}))
+    with pytest.raises(SendGridInputError, match=r"'sendgrid_unit'.*timeout"):
+        hook.list_segments()
+    assert fake.requests == []
+
+
+def test_missing_api_key_names_the_connection(connection: Callable[..., str], policy: RetryPolicy) -> None:
+    connection("sendgrid_nokey", password="")
+    fake = FakeSendGrid([httpx.Response(200, json=[])])
+    hook = SendGridMarketingHook("sendgrid_nokey", retry=policy, transport=fake.transport)
+    with pytest.raises(SendGridAuthError, match="Connection 'sendgrid_nokey' has no API key"):
+        hook.list_segments()
+    assert fake.requests == []
+    assert hook.test_connection() == (
+        False,
+        "Connection 'sendgrid_nokey' has no API key: put the SendGrid API key in its password field",
+    )
+
+
+def test_client_is_built_once_and_reused(make_hook: MakeHook) -> None:
+    hook, fake = make_hook(httpx.Response(200, json=[]))
+    first = hook.get_conn()
+    hook.list_segments()
+    hook.list_segments()
+    assert hook.get_conn() is first
+    assert len(fake.requests) == 2
+    hook.close()
+    assert first.is_closed
+
+
+def test_constructing_the_hook_looks_nothing_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    def explode(*args: object, **kwargs: object) -> None:
+        raise AssertionError("connection looked up in __init__")
+
+    monkeypatch.setattr(SendGridMarketingHook, "get_connection", explode)
+    hook = SendGridMarketingHook("anything")
+    assert hook.sendgrid_conn_id == "anything"
+
+
+# ------------------------------------------------------------------------------- segments
+
+
+def test_list_segments_query_parameters(make_hook: MakeHook) -> None:
+    hook, fake = make_hook(httpx.Response(200, json={"results": []}))
+    hook.list_segments(ids=[SEG, SEG2], parent_list_ids=[LIST], no_parent_list_id=True)
+    params = fake.requests[0].url.params
+    assert params.get_list("ids") == [SEG, SEG2]
+    assert params["parent_list_ids"] == LIST
+    assert params["no_parent_list_id"] == "true"
+    hook.list_segments(parent_list_ids=f"{LIST},{SEG}")
+    params = fake.requests[1].url.params
+    assert params["parent_list_ids"] == f"{LIST},{SEG}"
+    assert "no_parent_list_id" not in params
+    assert "ids" not in params
+
+
+@pytest.mark.parametrize("body", [{"results": [segment()]}, [segment()]])
+def test_list_segments_accepts_results_wrapper_and_bare_list(make_hook: MakeHook, body: object) -> None:
+    hook, _ = make_hook(httpx.Response(200, json=body))
+    assert hook.list_segments() == [segment()]
+
+
+@pytest.mark.parametrize("body", [{"result": []}, "text", [1, 2]])
+def test_list_segments_rejects_other_shapes(make_hook: MakeHook, body: object) -> None:
+    hook, fake = make_hook(httpx.Response(200, json=body))
+    with pytest.raises(SendGridResponseError, match=r"GET /v3/marketing/segments/2\.0"):
+        hook.list_segments()
+    assert len(fake.requests) == 1  # a well-formed but unexpected body is not retried
+
+
+def test_get_segment(make_hook: MakeHook) -> None:
+    hook, fake = make_hook(httpx.Response(200, json=segment()))
+    assert hook.get_segment(SEG) == segment()
+    hook.get_segment(SEG, contacts_sample=False)
+    assert [str(r.url) for r in fake.requests] == [
+        f"https://api.sendgrid.com{SEGMENTS}/{SEG}?contacts_sample=true",
+        f"https://api.sendgrid.com{SEGMENTS}/{SEG}?contacts_sample=false",
+    ]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        httpx.Response(404),
+        httpx.Response(400, json=errors("segment does not exist", "segment_id")),
+        httpx.Response(400, json={"error": "Segment not found"}),
+    ],
+)
+def test_get_unknown_segment_is_not_found_for_404_and_400(make_hook: MakeHook, reply: httpx.Response) -> None:
+    hook, fake = make_hook(reply)
+    with pytest.raises(SendGridNotFoundError, match=f"GET {SEGMENTS}/{SEG} -> HTTP {reply.status_code}"):
+        hook.get_segment(SEG)
+    assert len(fake.requests) == 1
+
+
+def test_other_400_is_validation_error_with_details(make_hook: MakeHook) -> None:
+    body = {
+        "errors": [{"field": "query_dsl", "message": "bad column"}, {"field": "name", "message": "taken"}]
+    }
+    hook, _ = make_hook(httpx.Response(400, json=body))
+    with pytest.raises(SendGridValidationError) as caught:
+        hook.create_segment("Buyers", "SELECT x FROM y")
+    error = caught.value
+    assert [(d.field, d.message) for d in error.details] == [("query_dsl", "bad column"), ("name", "taken")]
+    assert "(POST /v3/marketing/segments/2.0 -> HTTP 400): query_dsl: bad column; name: taken" in str(error)
+
+
+def test_create_segment_body(make_hook: MakeHook) -> None:
+    hook, fake = make_hook(httpx.Response(201, json=segment()))
+    assert (
+        hook.create_segment(" Buyers ", "SELECT contact_id, updated_at FROM contact_data", [LIST])
+        == segment()
+    )
+    request = fake.requests[0]
+    assert (request.method, request.url.path) == ("POST", SEGMENTS)
+    assert fake.body() == {
+        "name": "Buyers",
+        "query_dsl": "SELECT contact_id, updated_at FROM contact_data",
+        "parent_list_ids": [LIST],
+    }
+    hook.create_segment("Other", "SELECT 1")
+    assert "parent_list_ids" not in fake.body()
+
+
+def test_update_segment_patches_only_given_fields(make_hook: MakeHook) -> None:
+    hook, fake = make_hook(httpx.Response(200, json=segment(name="New")))
+    assert hook.update_segment(SEG, name="New") == segment(name="New")
+    assert (fake.requests[0].method, fake.requests[0].url.path) == ("PATCH", f"{SEGMENTS}/{SEG}")
+    assert fake.body() == {"name": "New"}
+    hook.update_segment(SEG, query_dsl="SELECT 2")
+    assert fake.body() == {"query_dsl": "SELECT 2"}
+    with pytest.raises(SendGridInputError, match="give a new name, a new query_dsl or both"):
+        hook.update_segment(SEG)
+    assert len(fake.requests) == 2
+
+
+def test_delete_segment(make_hook: MakeHook) -> None:
+    hook, fake = make_hook(httpx.Response(202))
+    assert hook.delete_segment(SEG) is None
+    assert (fake.requests[0].method, fake.requests[0].url.path) == ("DELETE", f"{SEGMENTS}/{SEG}")
+
+
+def test_refresh_segment(make_hook: MakeHook) -> None:
+    hook, fake = make_hook(httpx.Response(202, json={"job_id": "job-1"}))
+    assert hook.refresh_segment(SEG, "America/Chicago") == {"job_id": "job-1"}
+    assert (fake.requests[0].method, fake.requests[0].url.path) == ("POST", f"{SEGMENTS}/refresh/{SEG}")
+    assert fake.body() == {"user_time_zone": "America/Chicago"}
+
+
+@pytest.mark.parametrize(
+    ("reply", "error_type", "text"),
+    [
+        (
+            httpx.Response(404, json={"error": "Segment does not exist."}),
+            SendGridNotFoundError,
+            "Segment does not exist.",
+        ),
+        (httpx.Response(403), SendGridForbiddenError, "HTTP 403"),
+        (
+            httpx.Response(500, json={"error": "Please check our status page"}),
+            SendGridServerError,
+            "status page",
+        ),
+    ],
+)
+def test_refresh_errors_use_the_single_error_shape(
+    make_hook: MakeHook, reply: httpx.Response, error_type: type, text: str
+) -> None:
+    hook, fake = make_hook(reply)
+    with pytest.raises(error_type, match=text):
+        hook.refresh_segment(SEG, "UTC")
+    assert len(fake.requests) == 1
+
+
+def test_find_segments_by_name_matches_exactly(make_hook: MakeHook) -> None:
+    listing = {"results": [segment(SEG, "Buyers"), segment(SEG2, "Buyers 2"), segment(LIST, "buyers")]}
+    hook, _ = make_hook(httpx.Response(200, json=listing))
+    assert hook.find_segments_by_name("Buyers") == [segment(SEG, "Buyers")]
+    assert hook.find_segments_by_name("Nobody") == []
+
+
+# --------------------------------------------------------------------------- single sends
+
+
+def test_create_single_send_body(make_hook: MakeHook) -> None:
+    hook, fake = make_hook(httpx.Response(201, json={"id": SS, "status": "draft"}))
+    config = {"subject": "Hi", "html_content": "<p>x</p>", "sender_id": 1, "suppression_group_id": 2}
+    result = hook.create_single_send(
+        "Digest", segment_ids=[SEG], list_ids=[LIST], email_config=config, categories=["news"]
+    )
+    assert result == {"id": SS, "status": "draft"}
+    assert (fake.requests[0].method, fake.requests[0].url.path) == ("POST", "/v3/marketing/singlesends")
+    assert fake.body() == {
+        "name": "Digest",
+        "send_to": {"segment_ids": [SEG], "list_ids": [LIST]},
+        "email_config": config,
+        "categories": ["news"],
+    }
+    hook.create_single_send("Everyone", send_to_all=True)
+    assert fake.body() == {"name": "Everyone", "send_to": {"all": True}}
+
+
+def test_get_single_send(make_hook: MakeHook) -> None:
+    hook, fake = make_hook(httpx.Response(200, json={"id": SS}))
+    assert hook.get_single_send(SS) == {"id": SS}
+    assert fake.requests[0].url.path == f"/v3/marketing/singlesends/{SS}"
+
+
+def test_find_single_sends_by_name_follows_pages_on_our_own_host(make_hook: MakeHook) -> None:
+    pages = [
+        {"result": [{"id": "1", "name": "Digest"}, {"id": "2", "name": "Other"}],
+         "_metadata": {"next": "https://elsewhere.example/v3/marketing/singlesends?page_size=100&page_token=t2"}},
+        {"result": [{"id": "3", "name": "Digest"}], "_metadata": {"next": "https://api.sendgrid.com/v3/marketing/singlesends?page_token=t3"}},
+        {"result": [], "_metadata": {}},
+    ]  # fmt: skip
+    hook, fake = make_hook(*(httpx.Response(200, json=page) for page in pages), host="api.eu.sendgrid.com")
+    assert hook.find_single_sends_by_name("Digest") == [
+        {"id": "1", "name": "Digest"},
+        {"id": "3", "name": "Digest"},
+    ]
+    urls = [str(request.url) for request in fake.requests]
+    assert urls == [
+        "https://api.eu.sendgrid.com/v3/marketing/singlesends?page_size=100",
+        "https://api.eu.sendgrid.com/v3/marketing/singlesends?page_size=100&page_token=t2",
+        "https://api.eu.sendgrid.com/v3/marketing/singlesends?page_size=100&page_token=t3",
+    ]
+
+
+def test_find_single_sends_stops_on_a_repeated_page_token(make_hook: MakeHook) -> None:
+    looping = {
+        "result": [{"id": "1", "name": "Digest"}],
+        "_metadata": {"next": "https://api.sendgrid.com/x?page_token=same"},
+    }
+    hook, fake = make_hook(httpx.Response(200, json=looping))
+    assert len(hook.find_single_sends_by_name("Digest")) == 2
+    assert len(fake.requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("send_at", "sent"),
+    [
+        ("now", "now"),
+        (
+            datetime.datetime(2026, 12, 24, 18, 30, tzinfo=datetime.timezone(datetime.timedelta(hours=2))),
+            "2026-12-24T16:30:00Z",
+        ),
+        ("2026-12-24T18:30:00+00:00", "2026-12-24T18:30:00Z"),
+    ],
+)
+def test_schedule_single_send(make_hook: MakeHook, send_at: str | datetime.datetime, sent: str) -> None:
+    hook, fake = make_hook(httpx.Response(201, json={"send_at": sent, "status": "scheduled"}))
+    assert hook.schedule_single_send(SS, send_at)["status"] == "scheduled"
+    assert (fake.requests[0].method, fake.requests[0].url.path) == (
+        "PUT",
+        f"/v3/marketing/singlesends/{SS}/schedule",
+    )
+    assert fake.body() == {"send_at": sent}
+
+
+# ------------------------------------------------------------------- validation before I/O
+
+BAD_CALLS: list[tuple[str, Callable[[SendGridMarketingHook], object]]] = [
+    ("segment_id", lambda h: h.get_segment("not-a-uuid")),
+    ("segment_id", lambda h: h.get_segment(None)),  # type: ignore[arg-type]
+    ("ids[1]", lambda h: h.list_segments(ids=[SEG, "x"])),
+    ("no_parent_list_id", lambda h: h.list_segments(no_parent_list_id="maybe")),  # type: ignore[arg-type]
+    ("segment_name", lambda h: h.create_segment("", "SELECT 1")),
+    ("segment_name", lambda h: h.create_segment("n" * 101, "SELECT 1")),
+    ("query_dsl", lambda h: h.create_segment("Buyers", "  ")),
+    ("parent_list_ids", lambda h: h.create_segment("Buyers", "SELECT 1", [LIST, SEG])),
+    ("segment_id", lambda h: h.update_segment("None", name="x")),
+    ("segment_id", lambda h: h.delete_segment("")),
+    ("time_zone", lambda h: h.refresh_segment(SEG, "+01:00")),
+    ("time_zone", lambda h: h.refresh_segment(SEG, "None")),
+    ("segment_id", lambda h: h.refresh_segment("abc", "UTC")),
+    ("segment_name", lambda h: h.find_segments_by_name("")),
+    (
+        "segment_ids",
+        lambda h: h.create_single_send(
+            "S", segment_ids=[f"00000000-0000-4000-8000-{n:012d}" for n in range(11)]
+        ),
+    ),
+    ("single_send_name", lambda h: h.create_single_send("")),
+    ("send_to_all", lambda h: h.create_single_send("S", send_to_all="yes")),  # type: ignore[arg-type]
+    ("email_config", lambda h: h.create_single_send("S", email_config="subject")),  # type: ignore[arg-type]
+    ("single_send_id", lambda h: h.get_single_send("1")),
+    ("single_send_id", lambda h: h.schedule_single_send("1")),
+    ("send_at", lambda h: h.schedule_single_send(SS, datetime.datetime(2026, 1, 1))),
+    ("single_send_name", lambda h: h.find_single_sends_by_name("n" * 101)),
+]
+
+
+@pytest.mark.parametrize(("name", "call"), BAD_CALLS)
+def test_bad_input_raises_before_any_request(
+    make_hook: MakeHook, name: str, call: Callable[[SendGridMarketingHook], object]
+) -> None:
+    hook, fake = make_hook()
+    with pytest.raises(SendGridInputError) as caught:
+        call(hook)
+    assert caught.value.name == name
+    assert fake.requests == []
+
+
+# ------------------------------------------------------------------------------- retries
+
+
+@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
+def test_get_is_retried_on_each_retryable_status(make_hook: MakeHook, sleeps: Sleeps, status: int) -> None:
+    hook, fake = make_hook(
+        httpx.Response(status), httpx.Response(status), httpx.Response(200, json=segment())
+    )
+    assert hook.get_segment(SEG) == segment()
+    assert len(fake.requests) == 3
+    assert sleeps.sync == [1.0, 2.0]  # exponential backoff (jitter 0 in this policy)
+
+
+@pytest.mark.parametrize(
+    ("headers", "wait"),
+    [
+        ({"X-RateLimit-Reset": str(int(NOW) + 17)}, 17.0),  # epoch seconds
+        ({"X-RateLimit-Reset": "17"}, 17.0),  # seconds to go
+        ({"Retry-After": "5"}, 5.0),
+        (
+            {
+                "Retry-After": format_datetime(
+                    datetime.datetime.fromtimestamp(NOW + 9, datetime.timezone.utc), usegmt=True
+                )
+            },
+            9.0,
+        ),
+    ],
+)
+def test_rate_limit_wait_follows_the_server(
+    make_hook: MakeHook, sleeps: Sleeps, headers: dict[str, str], wait: float
+) -> None:
+    hook, fake = make_hook(httpx.Response(429, headers=headers), httpx.Response(200, json={"results": []}))
+    assert hook.list_segments() == []
+    assert sleeps.sync == [wait]
+    assert len(fake.requests) == 2
+
+
+def test_server_wait_longer_than_cap_gives_up_at_once_with_reset_time(
+    make_hook: MakeHook, sleeps: Sleeps
+) -> None:
+    reset = int(NOW) + 3600
+    reply = httpx.Response(429, headers={"X-RateLimit-Reset": str(reset)}, json=errors("too many requests"))
+    hook, fake = make_hook(reply, httpx.Response(200, json=[]))
+    with pytest.raises(SendGridRateLimitError, match="too many requests") as caught:
+        hook.list_segments()
+    assert caught.value.reset_at == datetime.datetime.fromtimestamp(reset, datetime.timezone.utc)
+    assert len(fake.requests) == 1
+    assert sleeps.sync == []
+
+
+def test_attempts_are_capped_and_the_typed_error_is_raised(make_hook: MakeHook, sleeps: Sleeps) -> None:
+    hook, fake = make_hook(httpx.Response(503, json=errors("unavailable")))
+    with pytest.raises(SendGridServerError, match=r"GET .* -> HTTP 503\): unavailable"):
+        hook.get_segment(SEG)
+    assert len(fake.requests) == 4  # policy.max_attempts
+    assert sleeps.sync == [1.0, 2.0, 4.0]
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        httpx.ConnectError("refused"),
+        httpx.ConnectTimeout("slow connect"),
+        httpx.ReadTimeout("slow read"),
+        httpx.RemoteProtocolError("peer closed"),
+    ],
+)
+def test_get_is_retried_on_transport_errors(make_hook: MakeHook, exc: Exception) -> None:
+    hook, fake = make_hook(exc, httpx.Response(200, json=segment()))
+    assert hook.get_segment(SEG) == segment()
+    assert len(fake.requests) == 2
+
+
+def test_transport_error_after_all_attempts_is_typed(make_hook: MakeHook) -> None:
+    hook, fake = make_hook(httpx.ConnectError("refused"))
+    with pytest.raises(
+        SendGridTransportError,
+        match=re.escape("No answer from SendGrid at https://api.sendgrid.com: ConnectError: refused"),
+    ):
+        hook.list_segments()
+    assert len(fake.requests) == 4
+
+
+def test_unsupported_scheme_is_not_retried(make_hook: MakeHook) -> None:
+    hook, fake = make_hook(httpx.UnsupportedProtocol("ftp"))
+    with pytest.raises(SendGridTransportError):
+        hook.list_segments()
+    assert len(fake.requests) == 1
+
+
+def test_truncated_json_on_get_is_retried(make_hook: MakeHook) -> None:
+    hook, fake = make_hook(httpx.Response(200, content=b'{"id": "6b2b'), httpx.Response(200, json=segment()))
+    assert hook.get_segment(SEG) == segment()
+    assert len(fake.requests) == 2
+
+
+def test_patch_and_delete_are_retried(make_hook: MakeHook) -> None:
+    hook, fake = make_hook(httpx.Response(502), httpx.Response(200, json=segment()))
+    hook.update_segment(SEG, name="Buyers")
+    assert [r.method for r in fake.requests] == ["PATCH", "PATCH"]
+    hook, fake = make_hook(httpx.ReadTimeout("slow"), httpx.Response(204), conn_id="sendgrid_unit_2")
+    hook.delete_segment(SEG)
+    assert [r.method for r in fake.requests] == ["DELETE", "DELETE"]
+
+
+POSTS: list[Callable[[SendGridMarketingHook], object]] = [
+    lambda h: h.create_segment("Buyers", "SELECT 1"),
+    lambda h: h.refresh_segment(SEG, "UTC"),
+    lambda h: h.create_single_send("Digest", segment_ids=[SEG]),
+]
+
+
+@pytest.mark.parametrize("post", POSTS)
+@pytest.mark.parametrize(
+    ("reply", "error_type"),
+    [
+        (httpx.Response(500), SendGridServerError),
+        (httpx.Response(503, headers={"Retry-After": "1"}), SendGridServerError),
+        (httpx.Response(429, headers={"Retry-After": "1"}), SendGridRateLimitError),
+        (httpx.ReadTimeout("no answer"), SendGridTransportError),
+        (httpx.ConnectError("refused"), SendGridTransportError),
+        (httpx.Response(201, content=b'{"id": "trunc'), SendGridResponseError),
+    ],
+)
+def test_posts_are_sent_exactly_once(
+    make_hook: MakeHook,
+    sleeps: Sleeps,
+    post: Callable[[SendGridMarketingHook], object],
+    reply: Reply,
+    error_type: type,
+) -> None:
+    hook, fake = make_hook(reply, httpx.Response(201, json={"id": "created twice"}))
+    with pytest.raises(error_type):
+        post(hook)
+    assert len(fake.requests) == 1
+    assert sleeps.sync == []
+
+
+def test_schedule_is_retried_only_when_nothing_was_sent(make_hook: MakeHook) -> None:
+    ok = httpx.Response(201, json={"status": "scheduled"})
+    hook, fake = make_hook(httpx.ConnectError("refused"), ok)
+    assert hook.schedule_single_send(SS) == {"status": "scheduled"}
+    assert len(fake.requests) == 2
+    for index, reply in enumerate(
+        [httpx.ReadTimeout("sent, no answer"), httpx.Response(500), httpx.Response(429)]
+    ):
+        hook, fake = make_hook(reply, ok, conn_id=f"sendgrid_sched_{index}")
+        with pytest.raises(SendGridError):
+            hook.schedule_single_send(SS)
+        assert len(fake.requests) == 1
+
+
+def test_non_retryable_statuses_fail_at_once(make_hook: MakeHook) -> None:
+    for status, error_type in [
+        (400, SendGridValidationError),
+        (401, SendGridAuthError),
+        (403, SendGridForbiddenError),
+        (404, SendGridNotFoundError),
+        (409, SendGridError),
+    ]:
+        hook, fake = make_hook(httpx.Response(status), conn_id=f"sendgrid_status_{status}")
+        with pytest.raises(error_type):
+            hook.list_segments()
+        assert len(fake.requests) == 1
+
+
+# --------------------------------------------------------------------- test_connection
+
+
+def test_test_connection(make_hook: MakeHook) -> None:
+    hook, fake = make_hook(httpx.Response(200, json={"results": []}), host="api.eu.sendgrid.com")
+    assert hook.test_connection() == (True, "Connected to SendGrid at https://api.eu.sendgrid.com")
+    assert fake.requests[0].url.params["ids"] == "00000000-0000-0000-0000-000000000000"
+    hook, _ = make_hook(httpx.Response(404), conn_id="sendgrid_404")
+    assert hook.test_connection()[0] is True
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        httpx.Response(401, json=errors("authorization required")),
+        httpx.Response(503),
+        httpx.ConnectError("refused"),
+    ],
+)
+def test_test_connection_failure_is_reported_once_without_the_key(make_hook: MakeHook, reply: Reply) -> None:
+    hook, fake = make_hook(reply)
+    ok, message = hook.test_connection()
+    assert ok is False
+    assert "GET /v3/marketing/segments/2.0" in message
+    assert KEY not in message
+    assert len(fake.requests) == 1
+
+
+# ------------------------------------------------------------------ the key never leaks
+
+
+def test_api_key_never_in_errors_or_logs(make_hook: MakeHook, capfd: pytest.CaptureFixture[str]) -> None:
+    failures: list[Reply] = [
+        httpx.Response(401, json=errors("authorization required")),
+        httpx.Response(400, json=errors("bad", "name")),
+        httpx.Response(500, text="<html>oops</html>"),
+        httpx.Response(429, headers={"X-RateLimit-Reset": str(int(NOW) + 7200)}),
+        httpx.ConnectError("refused"),
+        httpx.Response(200, content=b"{not json"),
+    ]
+    texts: list[str] = []
+    for index, failure in enumerate(failures):
+        hook, _ = make_hook(failure, conn_id=f"sendgrid_leak_{index}")
+        texts.append(repr(hook))
+        for call in (lambda h: h.get_segment(SEG), lambda h: h.create_segment("Buyers", "SELECT 1")):
+            with pytest.raises(SendGridError) as caught:
+                call(hook)
+            texts += [str(caught.value), repr(caught.value), str(caught.value.args)]
+        texts.append(str(hook.test_connection()))
+    log_text = "".join(capfd.readouterr())  # Airflow renders hook logs (structlog) to the console
+    # The logs are really there (so their check means something) ...
+    assert "SendGrid GET /v3/marketing/segments/2.0/" in log_text
+    assert "retrying in" in log_text
+    assert "SendGrid POST /v3/marketing/segments/2.0 -> 500" in log_text
+    # ... and nothing anywhere holds the key.
+    assert all(KEY not in text for text in texts)
+    assert KEY not in log_text
+    assert "***" not in log_text  # not even masked by Airflow's secrets masker: it is never logged
+
+
+# --------------------------------------------------------------------------------- async
+
+
+async def test_async_reads(make_hook: MakeHook) -> None:
+    hook, fake = make_hook(httpx.Response(200, json=segment()), host="api.eu.sendgrid.com")
+    assert await hook.aget_segment(SEG, contacts_sample=False) == segment()
+    hook2, fake2 = make_hook(
+        httpx.Response(200, json={"results": [segment()]}), conn_id="sendgrid_async_list"
+    )
+    assert await hook2.alist_segments(ids=[SEG]) == [segment()]
+    assert str(fake.requests[0].url) == f"https://api.eu.sendgrid.com{SEGMENTS}/{SEG}?contacts_sample=false"
+    assert fake.requests[0].headers["Authorization"] == f"Bearer {KEY}"
+    assert fake2.requests[0].url.params.get_list("ids") == [SEG]
+
+
+async def test_async_retries_use_the_async_sleep(make_hook: MakeHook, sleeps: Sleeps) -> None:
+    hook, fake = make_hook(
+        httpx.Response(429, headers={"Retry-After": "3"}),
+        httpx.ReadTimeout("slow"),
+        httpx.Response(200, json=segment()),
+    )
+    assert await hook.aget_segment(SEG) == segment()
+    assert len(fake.requests) == 3
+    assert sleeps.async_ == [3.0, 2.0]
+    assert sleeps.sync == []
+
+
+async def test_async_errors_are_typed(make_hook: MakeHook) -> None:
+    hook, _ = make_hook(httpx.Response(400, json=errors("segment does not exist")))
+    with pytest.raises(SendGridNotFoundError):
+        await hook.aget_segment(SEG)
+    with pytest.raises(SendGridInputError):
+        await hook.aget_segment("nope")
+
+
+async def test_async_client_is_shared_per_loop_and_connection(
+    make_hook: MakeHook, connection: Callable[..., str], policy: RetryPolicy
+) -> None:
+    hook_a, fake = make_hook(httpx.Response(200, json=segment()))
+    hook_b = SendGridMarketingHook("sendgrid_unit", retry=policy, transport=fake.transport)
+    await asyncio.gather(hook_a.aget_segment(SEG), hook_b.aget_segment(SEG))
+    client_a, client_b = await hook_a.aget_conn(), await hook_b.aget_conn()
+    assert client_a is client_b
+    assert len(fake.requests) == 2
+
+    connection("sendgrid_other", host="api.eu.sendgrid.com")
+    hook_other = SendGridMarketingHook("sendgrid_other", retry=policy, transport=fake.transport)
+    assert await hook_other.aget_conn() is not client_a
+
+
+def test_async_clients_are_not_shared_across_loops(make_hook: MakeHook) -> None:
+    hook, _ = make_hook()
+    first_loop, second_loop = asyncio.new_event_loop(), asyncio.new_event_loop()
+    try:
+        client_1 = first_loop.run_until_complete(hook.aget_conn())
+        client_2 = second_loop.run_until_complete(hook.aget_conn())
+        assert client_1 is not client_2
+        assert first_loop.run_until_complete(hook.aget_conn()) is client_1
+    finally:
+        for loop in (first_loop, second_loop):
+            loop.run_until_complete(marketing.aclose_shared_clients())
+            loop.close()
+
+
+async def test_async_path_never_uses_the_sync_connection_lookup(
+    make_hook: MakeHook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hook, fake = make_hook(httpx.Response(200, json=segment()), httpx.Response(200, json=[segment()]))
+
+    def sync_lookup(*args: object, **kwargs: object) -> None:
+        raise AssertionError("sync connection lookup inside the event loop")
+
+    monkeypatch.setattr(SendGridMarketingHook, "get_connection", sync_lookup)
+    assert await hook.aget_segment(SEG) == segment()
+    assert await hook.alist_segments() == [segment()]
+    assert len(fake.requests) == 2
+
+
+def test_log_lines_have_method_path_status_and_duration(
+    make_hook: MakeHook, capfd: pytest.CaptureFixture[str]
+) -> None:
+    hook, _ = make_hook(httpx.Response(201, json=segment()))
+    hook.create_segment("Buyers", "SELECT 1")
+    out = capfd.readouterr().out
+    assert re.search(r"\[info\s*\] SendGrid POST /v3/marketing/segments/2\.0 -> 201 in \d+ ms", out), out
+
+
+def test_hook_identity_matches_the_contract() -> None:
+    assert SendGridMarketingHook.conn_type == "sendgrid_marketing"
+    assert SendGridMarketingHook.conn_name_attr == "sendgrid_conn_id"
+    assert SendGridMarketingHook.default_conn_name == "sendgrid_default"
+    assert SendGridMarketingHook.hook_name == "SendGrid Marketing"
+    assert SendGridMarketingHook().sendgrid_conn_id == "sendgrid_default"

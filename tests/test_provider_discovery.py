@@ -1,0 +1,92 @@
+"""Airflow's own CLI discovers the provider, its hook and its connection form without complaint."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from airflow_provider_sgseg.get_provider_info import get_provider_info
+from tests.conftest import AIRFLOW_BIN
+
+HOOK = "airflow_provider_sgseg.hooks.marketing.SendGridMarketingHook"
+
+
+def _airflow(*args: str) -> str:
+    result = subprocess.run(
+        [str(AIRFLOW_BIN), *args], env=dict(os.environ), capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout + result.stderr
+
+
+def _complaints_about_us(output: str) -> list[str]:
+    return [
+        line
+        for line in output.splitlines()
+        if ("ERROR" in line.upper() or "WARNING" in line.upper()) and "sgseg" in line.lower()
+    ]
+
+
+@pytest.fixture(scope="module")
+def outputs() -> dict[str, str]:
+    return {command: _airflow("providers", command) for command in ("list", "hooks", "widgets", "behaviours")}
+
+
+def test_providers_list_shows_the_package(outputs: dict[str, str]) -> None:
+    line = next(line for line in outputs["list"].splitlines() if "airflow-provider-sgseg" in line)
+    assert get_provider_info()["versions"][0] in line
+
+
+def test_providers_hooks_shows_the_connection_type(outputs: dict[str, str]) -> None:
+    line = next(line for line in outputs["hooks"].splitlines() if line.startswith("sendgrid_marketing "))
+    assert HOOK in line
+    assert "sendgrid_conn_id" in line
+    assert "SendGrid Marketing" in line
+
+
+def test_providers_widgets_shows_the_form_fields(outputs: dict[str, str]) -> None:
+    widgets = outputs["widgets"]
+    assert "extra__sendgrid_marketing__on_behalf_of" in widgets
+    assert "extra__sendgrid_marketing__timeout" in widgets
+
+
+def test_providers_behaviours_lists_the_connection_type(outputs: dict[str, str]) -> None:
+    assert "sendgrid_marketing" in outputs["behaviours"]
+
+
+def test_discovery_has_no_error_or_warning_about_us(outputs: dict[str, str]) -> None:
+    for command, output in outputs.items():
+        assert _complaints_about_us(output) == [], command
+
+
+def test_connection_form_is_declared_in_provider_info() -> None:
+    (conn,) = get_provider_info()["connection-types"]
+    assert conn["connection-type"] == "sendgrid_marketing"
+    assert conn["hook-class-name"] == HOOK
+    behaviour = conn["ui-field-behaviour"]
+    assert sorted(behaviour["hidden-fields"]) == ["login", "port", "schema"]
+    assert behaviour["relabeling"] == {"password": "API key"}
+    assert behaviour["placeholders"]["host"] == "https://api.sendgrid.com"
+    assert set(conn["conn-fields"]) == {"on_behalf_of", "timeout"}
+
+
+def test_provider_info_matches_airflows_schema() -> None:
+    import json
+    from importlib.resources import files
+
+    import jsonschema
+
+    schema = json.loads(files("airflow").joinpath("provider_info.schema.json").read_text())
+    jsonschema.validate(get_provider_info(), schema)
+
+
+def test_provider_info_modules_exist() -> None:
+    import importlib
+
+    info = get_provider_info()
+    for section in ("hooks", "operators", "sensors", "triggers"):
+        for entry in info.get(section, []):
+            for module in entry["python-modules"]:
+                importlib.import_module(module)

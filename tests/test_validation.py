@@ -1,0 +1,155 @@
+"""Table tests for the pure client-side validators."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from airflow_provider_sgseg import validation
+from airflow_provider_sgseg.exceptions import SendGridInputError
+
+UUID_A = "6b2b2a0e-7e1f-4b8b-9a53-0c1c3d5e6f70"
+UUID_B = "0f6c3f7d-2b9e-4c55-8f1a-7d3e2c1b0a99"
+UUIDS = [f"00000000-0000-4000-8000-{n:012d}" for n in range(12)]
+
+Validator = Callable[[Any], Any]
+
+VALID: list[tuple[Validator, object, object]] = [
+    (validation.segment_id, UUID_A, UUID_A),
+    (validation.segment_id, f"  {UUID_A}\n", UUID_A),
+    (validation.segment_id, UUID_A.upper(), UUID_A.upper()),
+    (validation.single_send_id, UUID_B, UUID_B),
+    (validation.time_zone, "America/Chicago", "America/Chicago"),
+    (validation.time_zone, "UTC", "UTC"),
+    (validation.time_zone, "Europe/Berlin ", "Europe/Berlin"),
+    (validation.segment_name, "Active buyers", "Active buyers"),
+    (validation.segment_name, "x", "x"),
+    (validation.segment_name, "n" * 100, "n" * 100),
+    (validation.segment_name, " padded \n", "padded"),
+    (validation.single_send_name, "Weekly digest", "Weekly digest"),
+    (
+        validation.query_dsl,
+        " SELECT contact_id, updated_at FROM contact_data ",
+        "SELECT contact_id, updated_at FROM contact_data",
+    ),
+    (validation.parent_list_ids, None, None),
+    (validation.parent_list_ids, [], None),
+    (validation.parent_list_ids, [UUID_A], [UUID_A]),
+    (validation.parent_list_ids, UUID_A, [UUID_A]),
+    (validation.parent_list_ids, [UUID_A, UUID_A], [UUID_A]),
+    (validation.list_filter_ids, None, None),
+    (validation.list_filter_ids, f"{UUID_A},{UUID_B}", [UUID_A, UUID_B]),
+    (validation.list_filter_ids, [UUID_A, UUID_B], [UUID_A, UUID_B]),
+    (validation.segment_ids, None, None),
+    (validation.segment_ids, [], None),
+    (validation.segment_ids, UUIDS, UUIDS),
+    (validation.single_send_segment_ids, None, []),
+    (validation.single_send_segment_ids, UUIDS[:10], UUIDS[:10]),
+    (validation.single_send_segment_ids, (UUID_A, UUID_B, UUID_A), [UUID_A, UUID_B]),
+    (validation.single_send_list_ids, [UUID_B], [UUID_B]),
+    (validation.categories, None, []),
+    (validation.categories, ["news", "news", "promo"], ["news", "promo"]),
+    (validation.send_at, "now", "now"),
+    (validation.send_at, "NOW", "now"),
+    (validation.send_at, "2026-03-01T10:00:00Z", "2026-03-01T10:00:00Z"),
+    (validation.send_at, "2026-03-01T10:00:00+02:00", "2026-03-01T08:00:00Z"),
+    (validation.send_at, "2026-03-01T10:00:00-0500", "2026-03-01T15:00:00Z"),
+    (
+        validation.send_at,
+        datetime.datetime(2026, 3, 1, 10, 0, 30, tzinfo=datetime.timezone(datetime.timedelta(hours=1))),
+        "2026-03-01T09:00:30Z",
+    ),
+]
+
+
+@pytest.mark.parametrize(("validator", "value", "expected"), VALID)
+def test_valid_values_are_normalised(validator: Validator, value: object, expected: object) -> None:
+    assert validator(value) == expected
+
+
+INVALID: list[tuple[Validator, object, str, str]] = [
+    # validator, value, name in the error, a fragment of the rule
+    (validation.segment_id, "1234", "segment_id", "36-character UUID"),
+    (validation.segment_id, UUID_A + "0", "segment_id", "36-character UUID"),
+    (validation.segment_id, "g" * 8 + UUID_A[8:], "segment_id", "36-character UUID"),
+    (validation.segment_id, "", "segment_id", "36-character UUID"),
+    (validation.segment_id, 42, "segment_id", "must be a string, not int"),
+    (validation.segment_id, None, "segment_id", "template render to None"),
+    (validation.segment_id, "None", "segment_id", "template render to None"),
+    (validation.single_send_id, "abc", "single_send_id", "36-character UUID"),
+    (validation.time_zone, "", "time_zone", "IANA time zone"),
+    (validation.time_zone, "+02:00", "time_zone", "not an offset"),
+    (validation.time_zone, "Mars/Olympus", "time_zone", "IANA time zone"),
+    (validation.time_zone, "local", "time_zone", "IANA time zone"),
+    (validation.time_zone, None, "time_zone", "template render to None"),
+    (validation.time_zone, "None", "time_zone", "template render to None"),
+    (validation.segment_name, "", "segment_name", "1..100 characters (got 0)"),
+    (validation.segment_name, "   ", "segment_name", "1..100 characters (got 0)"),
+    (validation.segment_name, "n" * 101, "segment_name", "1..100 characters (got 101)"),
+    (validation.segment_name, None, "segment_name", "template render to None"),
+    (validation.segment_name, "None", "segment_name", "template render to None"),
+    (validation.segment_name, ["a"], "segment_name", "must be a string"),
+    (validation.single_send_name, "", "single_send_name", "1..100 characters"),
+    (validation.query_dsl, "", "query_dsl", "must not be empty"),
+    (validation.query_dsl, " \n\t", "query_dsl", "must not be empty"),
+    (validation.query_dsl, None, "query_dsl", "template render to None"),
+    (validation.parent_list_ids, [UUID_A, UUID_B], "parent_list_ids", "at most 1 ids allowed (got 2)"),
+    (validation.parent_list_ids, ["not-a-uuid"], "parent_list_ids[0]", "36-character UUID"),
+    (validation.parent_list_ids, 7, "parent_list_ids", "must be a list of ids"),
+    (
+        validation.list_filter_ids,
+        [f"00000000-0000-4000-8000-{n:012d}" for n in range(51)],
+        "parent_list_ids",
+        "at most 50",
+    ),
+    (validation.segment_ids, ["nope"], "ids[0]", "36-character UUID"),
+    (validation.single_send_segment_ids, UUIDS[:11], "segment_ids", "at most 10 ids allowed (got 11)"),
+    (validation.single_send_segment_ids, [UUID_A, None], "segment_ids[1]", "template render to None"),
+    (validation.single_send_list_ids, ["x"], "list_ids[0]", "36-character UUID"),
+    (validation.categories, "news", "categories", "must be a list of strings"),
+    (validation.categories, [""], "categories", "must not contain empty strings"),
+    (validation.categories, [f"c{n}" for n in range(11)], "categories", "at most 10 allowed (got 11)"),
+    (validation.send_at, "tomorrow", "send_at", "'now', a timezone-aware datetime"),
+    (validation.send_at, "2026-03-01T10:00:00", "send_at", "with an offset"),
+    (validation.send_at, "2026-03-01", "send_at", "with an offset"),
+    (validation.send_at, datetime.datetime(2026, 3, 1, 10, 0), "send_at", "timezone-aware"),
+    (validation.send_at, None, "send_at", "template render to None"),
+    (validation.send_at, "None", "send_at", "template render to None"),
+]
+
+
+@pytest.mark.parametrize(("validator", "value", "name", "rule"), INVALID)
+def test_invalid_values_name_the_value_and_the_rule(
+    validator: Validator, value: object, name: str, rule: str
+) -> None:
+    with pytest.raises(SendGridInputError) as caught:
+        validator(value)
+    error = caught.value
+    assert isinstance(error, ValueError)
+    assert error.name == name
+    # A bad item of a list is named with its index ("segment_ids[1]") and reported alone.
+    assert error.value == value or (isinstance(value, list) and error.value in value)
+    assert rule in error.rule
+    assert repr(error.value) in str(error)
+    assert rule in str(error)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(True, True), (False, False), ("true", True), ("False", False), (" TRUE ", True)],
+)
+def test_flag_accepts_bools_and_rendered_bools(value: object, expected: bool) -> None:
+    assert validation.flag("send_to_all", value) is expected
+
+
+@pytest.mark.parametrize(
+    ("value", "rule"),
+    [(None, "render to None"), ("None", "render to None"), ("yes", "True or False"), (1, "True or False")],
+)
+def test_flag_rejects_anything_else(value: object, rule: str) -> None:
+    with pytest.raises(SendGridInputError, match=rule) as caught:
+        validation.flag("send_to_all", value)
+    assert caught.value.name == "send_to_all"
