@@ -56,12 +56,13 @@ def backoff(attempt: int, policy: RetryPolicy, *, rand: Callable[[], float] = ra
     return min(policy.max_wait, base + policy.jitter * rand())
 
 
-def requested_wait(headers: Mapping[str, str], now: float) -> float | None:
+def requested_wait(headers: Mapping[str, str], now: float, *, rate_limited: bool) -> float | None:
     """Seconds the server asked us to wait, from ``Retry-After`` or ``X-RateLimit-Reset``.
 
     ``Retry-After`` is seconds or an HTTP date. ``X-RateLimit-Reset`` is an epoch when above
-    :data:`EPOCH_THRESHOLD`, otherwise seconds to go. Unparseable values are ignored. A time in
-    the past gives 0.
+    :data:`EPOCH_THRESHOLD`, otherwise seconds to go; SendGrid sends it on every response (it
+    is the end of the current rate-limit window), so it only means "wait" on a 429
+    (``rate_limited``). Unparseable values are ignored. A time in the past gives 0.
     """
     lowered = {key.lower(): value for key, value in headers.items()}
     retry_after = lowered.get("retry-after")
@@ -70,7 +71,7 @@ def requested_wait(headers: Mapping[str, str], now: float) -> float | None:
         if seconds is not None:
             return seconds
     reset = lowered.get("x-ratelimit-reset")
-    if reset is not None:
+    if reset is not None and rate_limited:
         try:
             value = float(reset.strip())
         except ValueError:

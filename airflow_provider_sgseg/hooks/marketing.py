@@ -458,7 +458,7 @@ class SendGridMarketingHook(BaseHook):
             server_wait.seconds = None
             return parse_json(call.method, call.path, status, response.content)
         now = self.retry_policy.clock()
-        server_wait.seconds = requested_wait(response.headers, now)
+        server_wait.seconds = requested_wait(response.headers, now, rate_limited=status == 429)
         reset_at = None
         if status == 429 and server_wait.seconds is not None:
             reset_at = datetime.datetime.fromtimestamp(now + server_wait.seconds, tz=datetime.timezone.utc)
@@ -477,14 +477,10 @@ class SendGridMarketingHook(BaseHook):
         )
         reason = str(exc) or "no details"
         return SendGridTransportError(
-            f"No answer from SendGrid at {self._base_url_for_messages()}: {type(exc).__name__}: {reason}",
+            f"No answer from SendGrid at {_origin(exc)}: {type(exc).__name__}: {reason}",
             method=call.method,
             path=call.path,
         )
-
-    def _base_url_for_messages(self) -> str:
-        settings = self._async_settings or self.__dict__.get("_settings")
-        return settings.base_url if isinstance(settings, _Settings) else "SendGrid"
 
     def _retry_options(self, call: _Call, server_wait: _ServerWait, sleep: Any) -> dict[str, Any]:
         policy = (
@@ -520,6 +516,15 @@ class SendGridMarketingHook(BaseHook):
 
 def _elapsed_ms(started: float) -> float:
     return (time.monotonic() - started) * 1000
+
+
+def _origin(exc: httpx.RequestError) -> str:
+    """Scheme and host the failed request went to (never its headers)."""
+    try:
+        url = exc.request.url
+    except RuntimeError:  # an error raised outside a request carries none
+        return "SendGrid"
+    return f"{url.scheme}://{url.netloc.decode('ascii')}"
 
 
 def _should_retry(call: _Call, exc: BaseException, server_wait: _ServerWait, policy: RetryPolicy) -> bool:

@@ -551,6 +551,14 @@ def test_attempts_are_capped_and_the_typed_error_is_raised(make_hook: MakeHook, 
     assert sleeps.sync == [1.0, 2.0, 4.0]
 
 
+def test_rate_limit_window_header_on_a_5xx_does_not_stop_retries(make_hook: MakeHook, sleeps: Sleeps) -> None:
+    window_end = {"X-RateLimit-Reset": str(int(NOW) + 3000)}  # on every SendGrid answer
+    hook, fake = make_hook(httpx.Response(503, headers=window_end), httpx.Response(200, json=segment()))
+    assert hook.get_segment(SEG) == segment()
+    assert len(fake.requests) == 2
+    assert sleeps.sync == [1.0]
+
+
 @pytest.mark.parametrize(
     "exc",
     [

@@ -28,7 +28,14 @@ NOW = 1_790_000_000.0  # 2026-09-21 14:13:20 UTC, an epoch like X-RateLimit-Rese
     ],
 )
 def test_requested_wait_reads_both_headers_both_ways(headers: dict[str, str], expected: float | None) -> None:
-    assert requested_wait(headers, NOW) == expected
+    assert requested_wait(headers, NOW, rate_limited=True) == expected
+
+
+def test_rate_limit_reset_means_wait_only_on_a_429() -> None:
+    # SendGrid sends X-RateLimit-Reset on every answer; on a 503 it is not a request to wait.
+    headers = {"X-RateLimit-Reset": str(int(NOW) + 3000)}
+    assert requested_wait(headers, NOW, rate_limited=False) is None
+    assert requested_wait({**headers, "Retry-After": "4"}, NOW, rate_limited=False) == 4.0
 
 
 def test_backoff_doubles_adds_jitter_and_is_capped() -> None:
