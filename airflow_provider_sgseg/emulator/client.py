@@ -18,6 +18,7 @@ class EmulatorAdmin:
             base_url=self.base_url + "/__emulator__",
             headers={"Authorization": f"Bearer {api_key}"},
             timeout=timeout,
+            verify=False,  # plain HTTP to a local emulator; skips loading CA certificates
         )
 
     def close(self) -> None:

@@ -85,7 +85,7 @@ class Segments:
     ) -> list[dict[str, Any]]:
         """Filter per the spec's truth table: ``ids`` wins; else parent lists and/or no parent."""
         with self.store.lock:
-            rows = self.store.conn.execute("SELECT * FROM segments ORDER BY created_at, name").fetchall()
+            rows = self.store.conn.execute("SELECT * FROM segments ORDER BY created_at, rowid").fetchall()
             now_iso = to_iso(self.emulator.now())
             selected = []
             for row in rows:

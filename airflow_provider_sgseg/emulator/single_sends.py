@@ -84,7 +84,8 @@ class SingleSends:
     def _save(self, send: dict[str, Any]) -> None:
         with self.store.lock:
             self.store.conn.execute(
-                "INSERT OR REPLACE INTO single_sends (single_send_id, body, created_at) VALUES (?, ?, ?)",
+                "INSERT INTO single_sends (single_send_id, body, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (single_send_id) DO UPDATE SET body = excluded.body",
                 (send["id"], json.dumps(send), send["created_at"]),
             )
 
@@ -149,7 +150,7 @@ class SingleSends:
         with self.store.lock:
             total = int(self.store.conn.execute("SELECT COUNT(*) FROM single_sends").fetchone()[0])
             rows = self.store.conn.execute(
-                "SELECT body FROM single_sends ORDER BY created_at, single_send_id LIMIT ? OFFSET ?",
+                "SELECT body FROM single_sends ORDER BY created_at, rowid LIMIT ? OFFSET ?",
                 (page_size, offset),
             ).fetchall()
         return [views.single_send_short(json.loads(row[0])) for row in rows], total

@@ -176,7 +176,7 @@ class Store:
 
     def lists(self) -> list[dict[str, Any]]:
         with self.lock:
-            rows = self.conn.execute("SELECT * FROM lists ORDER BY created_at, list_id").fetchall()
+            rows = self.conn.execute("SELECT * FROM lists ORDER BY created_at, rowid").fetchall()
         return [dict(row) for row in rows]
 
     def missing_lists(self, list_ids: Iterable[str]) -> list[str]:

@@ -16,5 +16,6 @@ def api(sendgrid_emulator: EmulatorHandle) -> Iterator[httpx.Client]:
         base_url=sendgrid_emulator.base_url,
         headers={"Authorization": f"Bearer {sendgrid_emulator.api_key}"},
         timeout=10,
+        verify=False,
     ) as client:
         yield client

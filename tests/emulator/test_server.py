@@ -1,0 +1,137 @@
+"""EmulatorServer lifecycle, persistence with a db file, the CLI, and the pytest plugin handle."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from airflow_provider_sgseg.emulator.client import EmulatorAdmin
+from airflow_provider_sgseg.emulator.config import DEMO_API_KEY, EmulatorConfig
+from airflow_provider_sgseg.emulator.pytest_plugin import CONN_ENV_VAR, EmulatorHandle
+from airflow_provider_sgseg.emulator.server import EmulatorServer
+from tests.emulator.helpers import ALL_CONTACTS, SEGMENTS, person
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def test_server_serves_on_a_free_port_and_stops(tmp_path: Path) -> None:
+    with EmulatorServer(EmulatorConfig(api_key="k1")) as server:
+        assert server.base_url.startswith("http://127.0.0.1:")
+        assert server.port != 0
+        assert httpx.get(server.base_url + SEGMENTS, headers=auth("k1")).status_code == 200
+        url = server.base_url
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(url + SEGMENTS, headers=auth("k1"))
+
+
+def test_db_file_keeps_state_and_manual_clock_across_restarts(tmp_path: Path) -> None:
+    config = EmulatorConfig(
+        db_path=str(tmp_path / "emulator.db"), clock="manual", start_time="2030-01-01T00:00:00Z"
+    )
+    with EmulatorServer(config) as server:
+        admin = EmulatorAdmin(server.base_url, server.api_key)
+        admin.seed_contacts([person(1), person(2)])
+        created = httpx.post(
+            server.base_url + SEGMENTS,
+            json={"name": "kept", "query_dsl": ALL_CONTACTS},
+            headers=auth(server.api_key),
+        ).json()
+        admin.advance_clock(900)
+        admin.close()
+    with EmulatorServer(config) as server:
+        admin = EmulatorAdmin(server.base_url, server.api_key)
+        assert admin.now().isoformat() == "2030-01-01T00:15:00+00:00"
+        segment = httpx.get(
+            f"{server.base_url}{SEGMENTS}/{created['id']}", headers=auth(server.api_key)
+        ).json()
+        assert (segment["name"], segment["contacts_count"]) == ("kept", 2)
+        admin.close()
+
+
+def test_reset_restores_initial_settings_and_clock(sendgrid_emulator: EmulatorHandle) -> None:
+    admin = sendgrid_emulator.admin
+    start = admin.now()
+    admin.configure(plan="free", sample_interval=60)
+    admin.advance_clock(5000)
+    admin.reset()
+    assert admin.now() == start
+    config = admin.config()
+    assert (config["plan"], config["sample_interval"]) == ("paid", 3600)
+    assert "api_key" not in config
+
+
+def test_configure_rejects_unknown_or_bad_settings(sendgrid_emulator: EmulatorHandle) -> None:
+    for bad in ({"api_key": "x"}, {"sample_interval": -1}, {"plan": "gold"}):
+        with pytest.raises(httpx.HTTPStatusError) as raised:
+            sendgrid_emulator.admin.configure(**bad)
+        assert raised.value.response.status_code == 400
+
+
+def test_fixture_sets_the_airflow_connection(sendgrid_emulator: EmulatorHandle) -> None:
+    conn = json.loads(os.environ[CONN_ENV_VAR])
+    assert conn == {
+        "conn_type": "sendgrid_marketing",
+        "host": sendgrid_emulator.base_url,
+        "password": sendgrid_emulator.api_key,
+    }
+    assert sendgrid_emulator.conn_env() == {CONN_ENV_VAR: os.environ[CONN_ENV_VAR]}
+
+
+def test_plugin_module_stays_cheap_to_import() -> None:
+    code = (
+        "import sys, airflow_provider_sgseg.emulator.pytest_plugin; "
+        "print(sorted(m for m in ('airflow', 'fastapi', 'uvicorn', 'httpx') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_cli_prints_its_url_and_serves(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "airflow_provider_sgseg.emulator",
+            "--port",
+            "0",
+            "--clock",
+            "manual",
+            "--sample-interval",
+            "5",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("sgseg-emulator listening on http://127.0.0.1:")
+        assert line.strip().endswith(f"api_key={DEMO_API_KEY}")
+        base_url = line.split()[3]
+        response = httpx.get(base_url + "/__emulator__/config", headers=auth(DEMO_API_KEY))
+        assert response.json()["sample_interval"] == 5
+        assert response.json()["clock"] == "manual"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+
+
+def test_cli_rejects_bad_settings() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow_provider_sgseg.emulator", "--sample-interval", "-5"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "sample_interval" in result.stderr
