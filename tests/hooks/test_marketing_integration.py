@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -23,6 +25,7 @@ from airflow_provider_sgseg.exceptions import (
 )
 from airflow_provider_sgseg.hooks import marketing
 from airflow_provider_sgseg.hooks.marketing import RetryPolicy, SendGridMarketingHook
+from tests.conftest import AIRFLOW_BIN
 
 SEGMENTS = "/v3/marketing/segments/2.0"
 SINGLE_SENDS = "/v3/marketing/singlesends"
@@ -299,3 +302,18 @@ async def test_async_reads_share_one_client_and_retry(sendgrid_emulator: Emulato
     with pytest.raises(SendGridNotFoundError):
         await second.aget_segment(UNKNOWN_ID)
     assert [r["status"] for r in api_requests(sendgrid_emulator, "GET")] == [503, 200, 200, 404]
+
+
+def test_airflow_connections_test_uses_the_hook(sendgrid_emulator: EmulatorHandle) -> None:
+    """Airflow's own `connections test` finds the hook through the provider and calls it."""
+    env = {**os.environ, "AIRFLOW__CORE__TEST_CONNECTION": "Enabled"}
+    result = subprocess.run(
+        [str(AIRFLOW_BIN), "connections", "test", "sendgrid_default"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "Connection success!" in result.stdout, result.stdout + result.stderr
+    assert sendgrid_emulator.api_key not in result.stdout + result.stderr
+    assert [(r["method"], r["path"]) for r in api_requests(sendgrid_emulator)] == [("GET", SEGMENTS)]
