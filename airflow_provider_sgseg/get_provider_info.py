@@ -35,11 +35,19 @@ def get_provider_info() -> dict[str, Any]:
         ],
         # Filled in by the operator, sensor and trigger work, e.g.
         #   {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_sgseg.operators.segments"]}
-        "operators": [],
+        "operators": [
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": ["airflow_provider_sgseg.operators.segments"],
+            },
+        ],
         "sensors": [],
         "triggers": [],
         # Full class paths of BaseOperatorLink subclasses (imported at discovery).
-        "extra-links": [],
+        "extra-links": [
+            "airflow_provider_sgseg.links.SendGridSegmentLink",
+            "airflow_provider_sgseg.links.SendGridSingleSendLink",
+        ],
         "connection-types": [
             {
                 "connection-type": "sendgrid_marketing",

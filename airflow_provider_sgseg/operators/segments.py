@@ -1,0 +1,639 @@
+"""Operators for SendGrid Segments V2: create, get, list, update, delete and manual refresh.
+
+Every operator validates its (rendered) arguments before the first request, builds its hook
+lazily on the worker, and returns JSON-safe XCom. The hook module (and with it httpx) is
+imported only when a task runs, so parsing a DAG stays cheap.
+
+Non-idempotent POSTs (create, refresh) are never retried blindly. A retried task looks for
+server-side evidence of what an earlier try did before sending anything:
+
+* create: segment names are unique, so the segment is looked up by name first;
+* refresh: the earlier try records the segment's ``last_refreshed_at`` in Airflow's task state
+  store before posting; if SendGrid's value has moved since, that refresh was accepted.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from airflow.sdk import BaseOperator, BaseOperatorLink
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from airflow_provider_sgseg import refresh_quota, validation
+from airflow_provider_sgseg.exceptions import (
+    ErrorDetail,
+    SegmentQueryInvalidError,
+    SendGridInputError,
+    SendGridNotFoundError,
+    SendGridRateLimitError,
+    SendGridResponseError,
+    SendGridServerError,
+    SendGridTransportError,
+    SendGridValidationError,
+)
+from airflow_provider_sgseg.links import SEGMENT_ID_XCOM_KEY, SendGridSegmentLink
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
+
+IF_EXISTS_MODES = ("reuse", "update", "fail")
+ON_QUOTA_EXHAUSTED_MODES = ("fail", "skip", "wait")
+
+# SendGrid may answer before our request's effect is visible, and a worker's clock is not
+# SendGrid's: wake up a little after the moment the quota lifts.
+QUOTA_WAIT_MARGIN = datetime.timedelta(seconds=60)
+
+# Keys in Airflow's task state store (shared by all tries of one task instance in one DAG run).
+REFRESH_ATTEMPT_KEY = "sendgrid_refresh_attempt"
+REFRESH_RESULT_KEY = "sendgrid_refresh_result"
+CREATE_ATTEMPT_KEY = "sendgrid_create_attempt"
+DELETE_ATTEMPT_KEY = "sendgrid_delete_attempt"
+
+
+def _utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def _json_safe(value: Any) -> Any:
+    """A copy of ``value`` that XCom can store as JSON (datetimes become ISO strings)."""
+    return json.loads(json.dumps(value, default=_json_default))
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, (datetime.datetime, datetime.date)):
+        return value.isoformat()
+    return str(value)
+
+
+def _same_query(left: object, right: object) -> bool:
+    """SendGrid may re-space a stored query; compare ignoring whitespace runs."""
+    return isinstance(left, str) and isinstance(right, str) and left.split() == right.split()
+
+
+def _choice(name: str, value: object, allowed: Sequence[str]) -> str:
+    if value not in allowed:
+        raise SendGridInputError(name, value, f"must be one of {', '.join(map(repr, allowed))}")
+    return str(value)
+
+
+def _positive_seconds(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise SendGridInputError(name, value, "must be a positive number of seconds")
+    return float(value)
+
+
+class _StateStore:
+    """Airflow's task state store when the running Airflow has one (3.3+), else nothing."""
+
+    def __init__(self, context: Context) -> None:
+        self._store: Any = context.get("task_state_store")
+
+    @property
+    def available(self) -> bool:
+        return self._store is not None
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        if self._store is None:
+            return None
+        value = self._store.get(key)
+        return value if isinstance(value, dict) else None
+
+    def set(self, key: str, value: dict[str, Any]) -> None:
+        if self._store is not None:
+            self._store.set(key, _json_safe(value))
+
+    def delete(self, key: str) -> None:
+        if self._store is not None:
+            self._store.delete(key)
+
+
+class SendGridSegmentBaseOperator(BaseOperator):
+    """Shared plumbing: the connection id, a lazily built hook, injectable time for tests.
+
+    :param sendgrid_conn_id: Airflow connection of type ``sendgrid_marketing``.
+    :param clock: returns the current time (timezone-aware); tests pass the emulator's clock.
+    :param sleep: waits a number of seconds; tests make it advance the emulator's clock.
+    """
+
+    operator_extra_links: Sequence[BaseOperatorLink] = (SendGridSegmentLink(),)
+    ui_color = "#1A82E2"
+
+    def __init__(
+        self,
+        *,
+        sendgrid_conn_id: str = "sendgrid_default",
+        clock: Callable[[], datetime.datetime] | None = None,
+        sleep: Callable[[float], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.sendgrid_conn_id = sendgrid_conn_id
+        self._clock = clock or _utcnow
+        self._sleep = sleep or time.sleep
+
+    @cached_property
+    def hook(self) -> SendGridMarketingHook:
+        from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
+
+        return SendGridMarketingHook(sendgrid_conn_id=self.sendgrid_conn_id)
+
+    def _push_segment_id(self, context: Context, segment_id: str) -> None:
+        context["ti"].xcom_push(key=SEGMENT_ID_XCOM_KEY, value=segment_id)
+
+    def _wait_until_valid(
+        self, segment: Mapping[str, Any], *, interval: float, timeout: float
+    ) -> dict[str, Any]:
+        """Poll the segment until SendGrid has validated its query; fail at once on INVALID."""
+        deadline = self._clock() + datetime.timedelta(seconds=timeout)
+        current = dict(segment)
+        while True:
+            status = current.get("status")
+            state = status.get("query_validation") if isinstance(status, Mapping) else None
+            state_text = str(state).upper() if state is not None else None
+            if state_text == "VALID":
+                return current
+            if state_text == "INVALID":
+                message = status.get("error_message") if isinstance(status, Mapping) else None
+                error = SegmentQueryInvalidError(
+                    f"SendGrid rejected the query of segment {current.get('id')!r}",
+                    details=[ErrorDetail(str(message or "no error_message given"), field="query_dsl")],
+                )
+                # Retrying cannot fix a query: fail without burning retries.
+                raise AirflowFailException(str(error)) from error
+            if state_text is None:
+                self.log.warning(
+                    "Segment %s has no status.query_validation; not waiting for validation.",
+                    current.get("id"),
+                )
+                return current
+            if self._clock() >= deadline:
+                raise TimeoutError(
+                    f"Segment {current.get('id')!r} query validation still {state_text} after {timeout:g} s"
+                )
+            self.log.info(
+                "Segment %s query validation is %s; checking again in %g s",
+                current.get("id"),
+                state_text,
+                interval,
+            )
+            self._sleep(interval)
+            current = self.hook.get_segment(str(current["id"]), contacts_sample=False)
+
+
+class SendGridCreateSegmentOperator(SendGridSegmentBaseOperator):
+    """Create a segment, or reuse the one with the same name (SendGrid names are unique).
+
+    A retried task finds the segment its earlier try created instead of duplicating it.
+
+    :param name: segment name, 1..100 characters (templated).
+    :param query_dsl: Segments V2 SQL (templated, shown as SQL).
+    :param parent_list_ids: at most one list id to build the segment from (templated).
+    :param if_exists: what to do when a segment with this name exists: ``"reuse"`` it as is
+        (warn if its query differs), ``"update"`` its query, or ``"fail"``.
+    :param wait_for_validation: poll until ``status.query_validation`` is ``VALID``;
+        ``INVALID`` fails the task at once, without retries, with SendGrid's message.
+    :param validation_poll_interval: seconds between polls.
+    :param validation_timeout: seconds to wait for validation before failing (retriable).
+
+    Returns the segment (dict) and pushes its id to XCom key ``segment_id``.
+    """
+
+    template_fields: Sequence[str] = ("name", "query_dsl", "parent_list_ids")
+    template_fields_renderers = {"query_dsl": "sql"}
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        query_dsl: str,
+        parent_list_ids: list[str] | str | None = None,
+        if_exists: str = "reuse",
+        wait_for_validation: bool = True,
+        validation_poll_interval: float = 10.0,
+        validation_timeout: float = 600.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.name = name
+        self.query_dsl = query_dsl
+        self.parent_list_ids = parent_list_ids
+        self.if_exists = _choice("if_exists", if_exists, IF_EXISTS_MODES)
+        self.wait_for_validation = wait_for_validation
+        self.validation_poll_interval = _positive_seconds(
+            "validation_poll_interval", validation_poll_interval
+        )
+        self.validation_timeout = _positive_seconds("validation_timeout", validation_timeout)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        name = validation.segment_name(self.name)
+        query = validation.query_dsl(self.query_dsl)
+        parents = validation.parent_list_ids(self.parent_list_ids)
+        store = _StateStore(context)
+
+        existing = self._find_by_name(name)
+        if existing is not None:
+            segment = self._use_existing(existing, name, query, store)
+        else:
+            segment = self._create(name, query, parents, store)
+
+        self._push_segment_id(context, str(segment["id"]))
+        if self.wait_for_validation:
+            segment = self._wait_until_valid(
+                segment, interval=self.validation_poll_interval, timeout=self.validation_timeout
+            )
+        result: dict[str, Any] = _json_safe(segment)
+        return result
+
+    def _find_by_name(self, name: str) -> dict[str, Any] | None:
+        matches = self.hook.find_segments_by_name(name)
+        return dict(matches[0]) if matches else None
+
+    def _create(self, name: str, query: str, parents: list[str] | None, store: _StateStore) -> dict[str, Any]:
+        store.set(CREATE_ATTEMPT_KEY, {"name": name, "query_dsl": query})
+        try:
+            created = self.hook.create_segment(name, query, parents)
+        except (SendGridTransportError, SendGridServerError, SendGridResponseError) as error:
+            # The POST is never retried, but SendGrid may have created the segment before the
+            # answer was lost: adopt it if it is there, otherwise let Airflow retry the task.
+            adopted = self._find_by_name(name)
+            if adopted is None:
+                raise
+            self.log.warning(
+                "Creating segment %r failed (%s) but SendGrid did create it (id %s); using it.",
+                name,
+                error,
+                adopted.get("id"),
+            )
+            return self._use_existing(adopted, name, query, store)
+        except SendGridValidationError:
+            # Another writer may have taken the name between our lookup and our POST.
+            raced = self._find_by_name(name)
+            if raced is None:
+                raise
+            return self._use_existing(raced, name, query, store)
+        self.log.info("Created segment %r (id %s).", name, created.get("id"))
+        return dict(created)
+
+    def _use_existing(
+        self, existing: dict[str, Any], name: str, query: str, store: _StateStore
+    ) -> dict[str, Any]:
+        segment_id = str(existing["id"])
+        attempt = store.get(CREATE_ATTEMPT_KEY)
+        ours = (
+            attempt is not None
+            and attempt.get("name") == name
+            and _same_query(attempt.get("query_dsl"), query)
+        )
+        if self.if_exists == "fail" and not ours:
+            raise AirflowFailException(
+                f"Segment {name!r} already exists (id {segment_id}) and if_exists='fail'."
+            )
+        # The list endpoint omits query_dsl; read the segment to compare queries.
+        current = self.hook.get_segment(segment_id, contacts_sample=False)
+        if _same_query(current.get("query_dsl"), query):
+            self.log.info(
+                "Segment %r already exists with the same query (id %s); reusing it.", name, segment_id
+            )
+            return dict(current)
+        if self.if_exists == "update":
+            self.log.info("Segment %r exists with a different query; updating it (id %s).", name, segment_id)
+            return dict(self.hook.update_segment(segment_id, query_dsl=query))
+        self.log.warning(
+            "Segment %r exists (id %s) with a different query; reusing it unchanged (if_exists='reuse'). "
+            "Existing: %s | requested: %s",
+            name,
+            segment_id,
+            current.get("query_dsl"),
+            query,
+        )
+        return dict(current)
+
+
+class SendGridGetSegmentOperator(SendGridSegmentBaseOperator):
+    """Read one segment.
+
+    :param segment_id: the segment's UUID (templated).
+    :param contacts_sample: include SendGrid's ``contacts_sample`` (up to 50 contacts).
+    """
+
+    template_fields: Sequence[str] = ("segment_id",)
+
+    def __init__(self, *, segment_id: str, contacts_sample: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.segment_id = segment_id
+        self.contacts_sample = contacts_sample
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        segment_id = validation.segment_id(self.segment_id)
+        include_sample = validation.flag("contacts_sample", self.contacts_sample)
+        segment = self.hook.get_segment(segment_id, contacts_sample=include_sample)
+        self._push_segment_id(context, segment_id)
+        result: dict[str, Any] = _json_safe(segment)
+        return result
+
+
+class SendGridListSegmentsOperator(SendGridSegmentBaseOperator):
+    """List segments, optionally filtered (SendGrid ignores the list filters when ``ids`` is given).
+
+    :param ids: segment ids to fetch (templated).
+    :param parent_list_ids: up to 50 list ids; segments built from any of them (templated).
+    :param no_parent_list_id: also (or only) segments without a parent list.
+    """
+
+    template_fields: Sequence[str] = ("ids", "parent_list_ids")
+    operator_extra_links = ()
+
+    def __init__(
+        self,
+        *,
+        ids: list[str] | str | None = None,
+        parent_list_ids: list[str] | str | None = None,
+        no_parent_list_id: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.ids = ids
+        self.parent_list_ids = parent_list_ids
+        self.no_parent_list_id = no_parent_list_id
+
+    def execute(self, context: Context) -> list[dict[str, Any]]:
+        ids = validation.segment_ids(self.ids)
+        parents = validation.list_filter_ids(self.parent_list_ids)
+        no_parent = validation.flag("no_parent_list_id", self.no_parent_list_id)
+        segments = self.hook.list_segments(ids=ids, parent_list_ids=parents, no_parent_list_id=no_parent)
+        self.log.info("SendGrid returned %d segment(s).", len(segments))
+        result: list[dict[str, Any]] = _json_safe(segments)
+        return result
+
+
+class SendGridUpdateSegmentOperator(SendGridSegmentBaseOperator):
+    """Rename a segment and/or change its query; only the fields given are sent.
+
+    :param segment_id: the segment's UUID (templated).
+    :param name: new name, 1..100 characters (templated).
+    :param query_dsl: new Segments V2 SQL (templated, shown as SQL).
+    :param wait_for_validation: as for :class:`SendGridCreateSegmentOperator`.
+    """
+
+    template_fields: Sequence[str] = ("segment_id", "name", "query_dsl")
+    template_fields_renderers = {"query_dsl": "sql"}
+
+    def __init__(
+        self,
+        *,
+        segment_id: str,
+        name: str | None = None,
+        query_dsl: str | None = None,
+        wait_for_validation: bool = True,
+        validation_poll_interval: float = 10.0,
+        validation_timeout: float = 600.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if name is None and query_dsl is None:
+            raise SendGridInputError("name/query_dsl", None, "give at least one field to update")
+        self.segment_id = segment_id
+        self.name = name
+        self.query_dsl = query_dsl
+        self.wait_for_validation = wait_for_validation
+        self.validation_poll_interval = _positive_seconds(
+            "validation_poll_interval", validation_poll_interval
+        )
+        self.validation_timeout = _positive_seconds("validation_timeout", validation_timeout)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        segment_id = validation.segment_id(self.segment_id)
+        name = validation.segment_name(self.name) if self.name is not None else None
+        query = validation.query_dsl(self.query_dsl) if self.query_dsl is not None else None
+        self._push_segment_id(context, segment_id)
+        segment = self.hook.update_segment(segment_id, name=name, query_dsl=query)
+        if self.wait_for_validation and query is not None:
+            segment = self._wait_until_valid(
+                segment, interval=self.validation_poll_interval, timeout=self.validation_timeout
+            )
+        result: dict[str, Any] = _json_safe(segment)
+        return result
+
+
+class SendGridDeleteSegmentOperator(SendGridSegmentBaseOperator):
+    """Delete a segment.
+
+    :param segment_id: the segment's UUID (templated).
+    :param missing_ok: treat "no such segment" as success. Even without it, a retry of a try
+        whose DELETE was sent (task state store) accepts a missing segment: the earlier DELETE
+        did the job. The segment is read first, so a 404 from a repeated DELETE is success too.
+
+    Returns ``{"segment_id", "deleted"}``: ``deleted`` is False when it was already gone.
+    """
+
+    template_fields: Sequence[str] = ("segment_id",)
+    operator_extra_links = ()
+
+    def __init__(self, *, segment_id: str, missing_ok: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.segment_id = segment_id
+        self.missing_ok = missing_ok
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        segment_id = validation.segment_id(self.segment_id)
+        store = _StateStore(context)
+        earlier = store.get(DELETE_ATTEMPT_KEY)
+        sent_before = earlier is not None and earlier.get("segment_id") == segment_id
+        try:
+            self.hook.get_segment(segment_id, contacts_sample=False)
+        except SendGridNotFoundError:
+            if not (self.missing_ok or sent_before):
+                raise
+            why = "an earlier try deleted it" if sent_before else "missing_ok=True"
+            self.log.info("Segment %s does not exist; nothing to delete (%s).", segment_id, why)
+            return {"segment_id": segment_id, "deleted": False}
+        store.set(DELETE_ATTEMPT_KEY, {"segment_id": segment_id})
+        try:
+            self.hook.delete_segment(segment_id)
+        except SendGridNotFoundError:
+            # It existed a moment ago: a repeat of our own DELETE (after a lost answer) found it gone.
+            self.log.info("Segment %s was already gone when the DELETE was repeated.", segment_id)
+        self.log.info("Deleted segment %s.", segment_id)
+        return {"segment_id": segment_id, "deleted": True}
+
+
+class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
+    """Manually refresh a segment, within SendGrid's quota, never spending a refresh twice.
+
+    SendGrid allows 2 manual refreshes per segment per day (reset at midnight in
+    ``user_time_zone``), one per hour, and 10 per account per day (reset at 00:00 UTC). The
+    segment is read first and the quota rules applied; a 429 from SendGrid is handled the same way.
+
+    :param segment_id: the segment's UUID (templated).
+    :param user_time_zone: IANA zone whose midnight resets the daily count (templated).
+    :param on_quota_exhausted: ``"fail"`` (no retries burned; the error says which rule and when
+        the next refresh is allowed), ``"skip"`` (task skipped), or ``"wait"`` (defer, freeing the
+        worker slot, until the quota allows it, then refresh).
+
+    Returns ``{"segment_id", "job_id", "requested_at", "sample_updated_at_before"}``.
+    ``sample_updated_at_before`` is the segment's ``sample_updated_at`` before the refresh: the
+    watermark for waiting until the refreshed sample lands. ``job_id`` is None when a retry found
+    that an earlier try's refresh had been accepted but its answer was lost.
+    """
+
+    template_fields: Sequence[str] = ("segment_id", "user_time_zone")
+
+    def __init__(
+        self,
+        *,
+        segment_id: str,
+        user_time_zone: str,
+        on_quota_exhausted: str = "fail",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.segment_id = segment_id
+        self.user_time_zone = user_time_zone
+        self.on_quota_exhausted = _choice("on_quota_exhausted", on_quota_exhausted, ON_QUOTA_EXHAUSTED_MODES)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        return self._refresh(context)
+
+    def execute_after_wait(self, context: Context, event: Any = None) -> dict[str, Any]:
+        """Resume after waiting for the quota: check again, then refresh (on the worker)."""
+        return self._refresh(context)
+
+    def _refresh(self, context: Context) -> dict[str, Any]:
+        segment_id = validation.segment_id(self.segment_id)
+        zone = validation.time_zone(self.user_time_zone)
+        store = _StateStore(context)
+        self._push_segment_id(context, segment_id)
+
+        segment = self.hook.get_segment(segment_id, contacts_sample=False)
+        earlier = self._earlier_refresh(context, store, segment_id, segment)
+        if earlier is not None:
+            return earlier
+
+        decision = refresh_quota.decide(segment, zone, self._clock())
+        if not decision.allowed:
+            self._quota_exhausted(decision)
+
+        requested_at = self._clock()
+        attempt = {
+            "segment_id": segment_id,
+            "requested_at": requested_at.isoformat(),
+            "last_refreshed_at_before": segment.get("last_refreshed_at"),
+            "refreshes_used_before": segment.get("refreshes_used"),
+            "sample_updated_at_before": segment.get("sample_updated_at"),
+        }
+        store.set(REFRESH_ATTEMPT_KEY, attempt)
+        try:
+            answer = self.hook.refresh_segment(segment_id, zone)
+        except SendGridRateLimitError as error:
+            store.delete(REFRESH_ATTEMPT_KEY)  # refused: nothing was spent
+            self.log.info("SendGrid refused the refresh with 429: %s", error)
+            self._quota_exhausted(
+                refresh_quota.decide_after_rate_limit(segment, zone, self._clock(), error.reset_at)
+            )
+        except (SendGridTransportError, SendGridServerError, SendGridResponseError) as error:
+            # The request may have been processed before the answer was lost: look, don't re-post.
+            after = self.hook.get_segment(segment_id, contacts_sample=False)
+            adopted = self._accepted_result(attempt, after)
+            if adopted is None:
+                raise
+            self.log.warning(
+                "Refresh answer lost (%s) but SendGrid recorded the refresh; not re-posting.", error
+            )
+            store.set(REFRESH_RESULT_KEY, adopted)
+            return adopted
+
+        result = {
+            "segment_id": segment_id,
+            "job_id": answer.get("job_id") if isinstance(answer, Mapping) else None,
+            "requested_at": attempt["requested_at"],
+            "sample_updated_at_before": attempt["sample_updated_at_before"],
+        }
+        store.set(REFRESH_RESULT_KEY, result)
+        self.log.info("SendGrid accepted the refresh of segment %s (job %s).", segment_id, result["job_id"])
+        safe: dict[str, Any] = _json_safe(result)
+        return safe
+
+    def _earlier_refresh(
+        self, context: Context, store: _StateStore, segment_id: str, segment: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """The result of an earlier try of this task instance whose refresh SendGrid accepted."""
+        if store.available:
+            result = store.get(REFRESH_RESULT_KEY)
+            if result is not None and result.get("segment_id") == segment_id:
+                self.log.info(
+                    "An earlier try already refreshed segment %s; returning its result.", segment_id
+                )
+                return result
+            attempt = store.get(REFRESH_ATTEMPT_KEY)
+            if attempt is None or attempt.get("segment_id") != segment_id:
+                return None
+            adopted = self._accepted_result(attempt, segment)
+            if adopted is not None:
+                self.log.warning(
+                    "An earlier try's refresh of segment %s was accepted (its answer was lost); "
+                    "not refreshing again.",
+                    segment_id,
+                )
+                store.set(REFRESH_RESULT_KEY, adopted)
+            return adopted
+        # Without a task state store (Airflow < 3.3): on a retry, a refresh recorded after this
+        # DAG run started counts as ours.
+        ti = context["ti"]
+        dag_run = context.get("dag_run")
+        started = getattr(dag_run, "start_date", None)
+        last = refresh_quota.parse_instant(segment.get("last_refreshed_at"))
+        if ti.try_number > 1 and started is not None and last is not None and last >= started:
+            self.log.warning(
+                "Segment %s was refreshed at %s, after this DAG run started; not refreshing again.",
+                segment_id,
+                last.isoformat(),
+            )
+            return {
+                "segment_id": segment_id,
+                "job_id": None,
+                "requested_at": last.isoformat(),
+                "sample_updated_at_before": None,
+            }
+        return None
+
+    @staticmethod
+    def _accepted_result(attempt: Mapping[str, Any], segment: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The result for ``attempt`` if ``segment`` shows a refresh recorded after it began.
+
+        Evidence is SendGrid's own: ``last_refreshed_at`` moved past the value read before the
+        POST, or ``refreshes_used`` grew. Comparing server values with server values keeps the
+        worker's clock out of it.
+        """
+        before = refresh_quota.parse_instant(attempt.get("last_refreshed_at_before"))
+        after = refresh_quota.parse_instant(segment.get("last_refreshed_at"))
+        moved = after is not None and (before is None or after > before)
+        used_before = attempt.get("refreshes_used_before")
+        used_after = segment.get("refreshes_used")
+        counted = type(used_before) is int and type(used_after) is int and used_after > used_before
+        if not (moved or counted):
+            return None
+        return {
+            "segment_id": attempt.get("segment_id"),
+            "job_id": None,
+            "requested_at": attempt.get("requested_at"),
+            "sample_updated_at_before": attempt.get("sample_updated_at_before"),
+        }
+
+    def _quota_exhausted(self, decision: refresh_quota.RefreshDecision) -> NoReturn:
+        message = f"Cannot refresh segment now ({decision.blocked_by}): {decision.reason}"
+        if self.on_quota_exhausted == "skip":
+            raise AirflowSkipException(message)
+        if self.on_quota_exhausted == "wait" and decision.next_allowed_at is not None:
+            from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+
+            moment = decision.next_allowed_at + QUOTA_WAIT_MARGIN
+            self.log.info("%s. Deferring until %s.", message, moment.isoformat())
+            self.defer(trigger=DateTimeTrigger(moment=moment), method_name="execute_after_wait")
+        raise AirflowFailException(message)

@@ -1,0 +1,644 @@
+"""Segment operators against the emulator over loopback (manual clock).
+
+``execute`` is called directly with the smallest context the operators read: ``ti`` (XCom push,
+try number), ``task_state_store`` and ``dag_run``. The task state store here is an in-memory
+stand-in with the same get/set/delete contract; the real one (and a real retry) is exercised by
+tests/operators/test_segments_dag.py under ``airflow dags test``.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pendulum
+import pytest
+from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, TaskDeferred
+
+from airflow_provider_sgseg.emulator.pytest_plugin import EmulatorHandle
+from airflow_provider_sgseg.exceptions import (
+    SegmentQueryInvalidError,
+    SendGridNotFoundError,
+    SendGridServerError,
+    SendGridTransportError,
+)
+from airflow_provider_sgseg.hooks.marketing import RetryPolicy, SendGridMarketingHook
+from airflow_provider_sgseg.operators.segments import (
+    QUOTA_WAIT_MARGIN,
+    REFRESH_ATTEMPT_KEY,
+    SendGridCreateSegmentOperator,
+    SendGridDeleteSegmentOperator,
+    SendGridGetSegmentOperator,
+    SendGridListSegmentsOperator,
+    SendGridRefreshSegmentOperator,
+    SendGridSegmentBaseOperator,
+    SendGridUpdateSegmentOperator,
+)
+
+SEGMENTS = "/v3/marketing/segments/2.0"
+REFRESH = "/v3/marketing/segments/2.0/refresh/"
+QUERY_DE = "SELECT contact_id, updated_at FROM contact_data WHERE country = 'DE'"
+QUERY_FR = "SELECT contact_id, updated_at FROM contact_data WHERE country = 'FR'"
+INVALID_QUERY = "SELECT contact_id, updated_at FROM no_such_table"
+MISSING_ID = "00000000-0000-4000-8000-000000000000"
+ZONE = "America/Chicago"
+
+
+# --- minimal task context ---------------------------------------------------------------------
+
+
+class RecordingTi:
+    def __init__(self, try_number: int = 1) -> None:
+        self.try_number = try_number
+        self.pushed: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed[key] = value
+
+
+class MemoryTaskStateStore:
+    """Same contract as Airflow's TaskStateStoreAccessor: get/set (never None)/delete."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def set(self, key: str, value: Any) -> None:
+        if value is None:
+            raise ValueError("Cannot set value as None")
+        self.values[key] = value
+
+    def delete(self, key: str) -> None:
+        self.values.pop(key, None)
+
+
+@dataclass
+class DagRun:
+    start_date: datetime.datetime | None = None
+
+
+@dataclass
+class TaskRun:
+    """One task instance: its tries share the state store, as in Airflow 3.3."""
+
+    store: MemoryTaskStateStore | None = field(default_factory=MemoryTaskStateStore)
+    tries: int = 0
+    dag_run: DagRun = field(default_factory=DagRun)
+    last_ti: RecordingTi | None = None
+
+    def context(self) -> Any:
+        self.tries += 1
+        self.last_ti = RecordingTi(self.tries)
+        return {"ti": self.last_ti, "task_state_store": self.store, "dag_run": self.dag_run}
+
+
+def wired(operator: SendGridSegmentBaseOperator, emulator: EmulatorHandle, **retry: Any) -> Any:
+    """Give ``operator`` the emulator's clock: waits advance it instead of the wall clock."""
+    admin = emulator.admin
+
+    def sleep(seconds: float) -> None:
+        admin.advance_clock(seconds)
+
+    operator._clock = admin.now
+    operator._sleep = sleep
+    policy = RetryPolicy(clock=lambda: admin.now().timestamp(), sleep=sleep, jitter=0, **retry)
+    operator.__dict__["hook"] = SendGridMarketingHook(retry=policy)
+    return operator
+
+
+def posts(emulator: EmulatorHandle, path: str) -> list[dict[str, Any]]:
+    return [r for r in emulator.admin.requests(method="POST") if r["path"] == path]
+
+
+def refresh_posts(emulator: EmulatorHandle) -> list[dict[str, Any]]:
+    return emulator.admin.requests(method="POST", path_prefix=REFRESH)
+
+
+def create(emulator: EmulatorHandle, name: str = "active-de", query: str = QUERY_DE, **kwargs: Any) -> Any:
+    return wired(
+        SendGridCreateSegmentOperator(task_id="create", name=name, query_dsl=query, **kwargs), emulator
+    )
+
+
+def refresher(emulator: EmulatorHandle, segment_id: str, mode: str = "fail", zone: str = ZONE) -> Any:
+    return wired(
+        SendGridRefreshSegmentOperator(
+            task_id="refresh", segment_id=segment_id, user_time_zone=zone, on_quota_exhausted=mode
+        ),
+        emulator,
+    )
+
+
+def new_segment(emulator: EmulatorHandle, name: str = "active-de") -> str:
+    return str(create(emulator, name=name).execute(TaskRun().context())["id"])
+
+
+def last_refreshed_at(emulator: EmulatorHandle, segment_id: str) -> pendulum.DateTime:
+    value = SendGridMarketingHook().get_segment(segment_id, contacts_sample=False)["last_refreshed_at"]
+    parsed = pendulum.parse(value)
+    assert isinstance(parsed, pendulum.DateTime)
+    return parsed
+
+
+# --- create -----------------------------------------------------------------------------------
+
+
+def test_create_returns_the_valid_segment_and_pushes_its_id(sendgrid_emulator: EmulatorHandle) -> None:
+    run = TaskRun()
+    segment = create(sendgrid_emulator).execute(run.context())
+    assert segment["name"] == "active-de"
+    assert segment["query_dsl"] == QUERY_DE
+    assert segment["status"]["query_validation"] == "VALID"
+    assert run.last_ti is not None
+    assert run.last_ti.pushed == {"segment_id": segment["id"]}
+    assert len(posts(sendgrid_emulator, SEGMENTS)) == 1
+
+
+def test_retried_create_reuses_the_segment(sendgrid_emulator: EmulatorHandle) -> None:
+    first = create(sendgrid_emulator).execute(TaskRun().context())
+    # A retry in a fresh worker (no shared state at all) still finds it by name.
+    again = create(sendgrid_emulator).execute(TaskRun(store=None).context())
+    assert again["id"] == first["id"]
+    assert len(posts(sendgrid_emulator, SEGMENTS)) == 1
+    named = SendGridMarketingHook().find_segments_by_name("active-de")
+    assert [s["id"] for s in named] == [first["id"]]
+
+
+def test_create_adopts_the_segment_when_the_answer_is_lost(sendgrid_emulator: EmulatorHandle) -> None:
+    sendgrid_emulator.admin.add_fault("drop", method="POST", path=f"^{SEGMENTS}$", when="after")
+    segment = create(sendgrid_emulator).execute(TaskRun().context())
+    assert segment["name"] == "active-de"
+    assert len(posts(sendgrid_emulator, SEGMENTS)) == 1
+    assert len(SendGridMarketingHook().find_segments_by_name("active-de")) == 1
+
+
+def test_create_failing_before_processing_is_not_reposted(sendgrid_emulator: EmulatorHandle) -> None:
+    sendgrid_emulator.admin.add_fault("status", method="POST", path=f"^{SEGMENTS}$", status=503)
+    with pytest.raises(SendGridServerError):
+        create(sendgrid_emulator).execute(TaskRun().context())
+    assert len(posts(sendgrid_emulator, SEGMENTS)) == 1
+    assert SendGridMarketingHook().find_segments_by_name("active-de") == []
+    # Airflow's retry then creates it exactly once.
+    create(sendgrid_emulator).execute(TaskRun().context())
+    assert len(posts(sendgrid_emulator, SEGMENTS)) == 2
+    assert len(SendGridMarketingHook().find_segments_by_name("active-de")) == 1
+
+
+def test_reuse_with_a_different_query_warns_and_changes_nothing(
+    sendgrid_emulator: EmulatorHandle, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = create(sendgrid_emulator).execute(TaskRun().context())
+    capsys.readouterr()
+    again = create(sendgrid_emulator, query=QUERY_FR).execute(TaskRun().context())
+    assert again["id"] == first["id"]
+    assert again["query_dsl"] == QUERY_DE
+    logged = capsys.readouterr().out  # Airflow's structlog writes task logs to stdout
+    assert "[warning" in logged and "different query" in logged
+    assert sendgrid_emulator.admin.requests(method="PATCH") == []
+
+
+def test_update_mode_patches_the_query(sendgrid_emulator: EmulatorHandle) -> None:
+    first = create(sendgrid_emulator).execute(TaskRun().context())
+    again = create(sendgrid_emulator, query=QUERY_FR, if_exists="update").execute(TaskRun().context())
+    assert again["id"] == first["id"]
+    assert again["query_dsl"] == QUERY_FR
+    assert len(sendgrid_emulator.admin.requests(method="PATCH")) == 1
+    assert len(posts(sendgrid_emulator, SEGMENTS)) == 1
+
+
+def test_fail_mode_fails_on_someone_elses_segment(sendgrid_emulator: EmulatorHandle) -> None:
+    create(sendgrid_emulator).execute(TaskRun().context())
+    with pytest.raises(AirflowFailException, match="already exists"):
+        create(sendgrid_emulator, if_exists="fail").execute(TaskRun().context())
+
+
+def test_fail_mode_retry_adopts_its_own_segment(sendgrid_emulator: EmulatorHandle) -> None:
+    run = TaskRun()
+    sendgrid_emulator.admin.add_fault("drop", method="POST", path=f"^{SEGMENTS}$", when="after")
+    # The answer is lost and the immediate look-up fails too: the try errors out.
+    sendgrid_emulator.admin.add_fault("status", method="GET", path=f"^{SEGMENTS}$", status=500, times=1)
+    with pytest.raises((SendGridTransportError, SendGridServerError)):
+        wired(
+            SendGridCreateSegmentOperator(task_id="c", name="mine", query_dsl=QUERY_DE, if_exists="fail"),
+            sendgrid_emulator,
+            max_attempts=1,
+        ).execute(run.context())
+    segment = create(sendgrid_emulator, name="mine", if_exists="fail").execute(run.context())
+    assert segment["name"] == "mine"
+    assert len(posts(sendgrid_emulator, SEGMENTS)) == 1
+
+
+def test_invalid_query_fails_at_once_with_sendgrids_message(sendgrid_emulator: EmulatorHandle) -> None:
+    with pytest.raises(AirflowFailException) as caught:
+        create(sendgrid_emulator, query=INVALID_QUERY).execute(TaskRun().context())
+    assert isinstance(caught.value.__cause__, SegmentQueryInvalidError)
+    assert "no_such_table" in str(caught.value)
+    assert caught.value.__cause__.details[0].field == "query_dsl"
+
+
+def test_create_waits_for_pending_validation(sendgrid_emulator: EmulatorHandle) -> None:
+    sendgrid_emulator.admin.configure(validation_delay=25)
+    start = sendgrid_emulator.admin.now()
+    segment = create(sendgrid_emulator, validation_poll_interval=10).execute(TaskRun().context())
+    assert segment["status"]["query_validation"] == "VALID"
+    waited = (sendgrid_emulator.admin.now() - start).total_seconds()
+    assert 25 <= waited <= 30
+    assert len(sendgrid_emulator.admin.requests(method="GET", path_prefix=f"{SEGMENTS}/")) >= 3
+
+
+def test_validation_timeout_is_a_retriable_error(sendgrid_emulator: EmulatorHandle) -> None:
+    sendgrid_emulator.admin.configure(validation_delay=3600)
+    with pytest.raises(TimeoutError, match="PENDING"):
+        create(sendgrid_emulator, validation_poll_interval=10, validation_timeout=60).execute(
+            TaskRun().context()
+        )
+
+
+def test_create_without_waiting_returns_pending(sendgrid_emulator: EmulatorHandle) -> None:
+    sendgrid_emulator.admin.configure(validation_delay=60)
+    segment = create(sendgrid_emulator, wait_for_validation=False).execute(TaskRun().context())
+    assert segment["status"]["query_validation"] == "PENDING"
+
+
+# --- get, list, update, delete ---------------------------------------------------------------
+
+
+def test_get_returns_the_segment(sendgrid_emulator: EmulatorHandle) -> None:
+    segment_id = new_segment(sendgrid_emulator)
+    run = TaskRun()
+    got = wired(
+        SendGridGetSegmentOperator(task_id="g", segment_id=segment_id, contacts_sample=False),
+        sendgrid_emulator,
+    ).execute(run.context())
+    assert got["id"] == segment_id
+    assert "contacts_sample" not in got or got["contacts_sample"] in ([], None)
+    assert run.last_ti is not None and run.last_ti.pushed["segment_id"] == segment_id
+
+
+def test_get_missing_segment_raises_not_found(sendgrid_emulator: EmulatorHandle) -> None:
+    with pytest.raises(SendGridNotFoundError):
+        wired(SendGridGetSegmentOperator(task_id="g", segment_id=MISSING_ID), sendgrid_emulator).execute(
+            TaskRun().context()
+        )
+
+
+def test_list_filters(sendgrid_emulator: EmulatorHandle) -> None:
+    created_list = httpx.post(
+        f"{sendgrid_emulator.base_url}/v3/marketing/lists",
+        json={"name": "newsletter"},
+        headers={"Authorization": f"Bearer {sendgrid_emulator.api_key}"},
+    )
+    created_list.raise_for_status()
+    list_id = created_list.json()["id"]
+    plain = new_segment(sendgrid_emulator, "plain")
+    other = new_segment(sendgrid_emulator, "other")
+    in_list = str(
+        create(sendgrid_emulator, name="in-list", parent_list_ids=[list_id]).execute(TaskRun().context())[
+            "id"
+        ]
+    )
+
+    def listed(**kwargs: Any) -> list[str]:
+        operator = wired(SendGridListSegmentsOperator(task_id="l", **kwargs), sendgrid_emulator)
+        return sorted(s["id"] for s in operator.execute(TaskRun().context()))
+
+    assert listed() == sorted([plain, other, in_list])
+    assert listed(ids=[plain]) == [plain]
+    assert listed(ids=plain) == [plain]  # a rendered single id
+    assert listed(parent_list_ids=[list_id]) == [in_list]
+    assert listed(parent_list_ids=list_id) == [in_list]
+    assert listed(no_parent_list_id=True) == sorted([plain, other])
+    assert listed(parent_list_ids=[list_id], no_parent_list_id=True) == sorted([plain, other, in_list])
+    assert listed(ids=[other], parent_list_ids=[list_id]) == [other]  # ids wins
+
+
+def test_update_sends_only_the_fields_given(sendgrid_emulator: EmulatorHandle) -> None:
+    segment_id = new_segment(sendgrid_emulator)
+    renamed = wired(
+        SendGridUpdateSegmentOperator(task_id="u", segment_id=segment_id, name="renamed"), sendgrid_emulator
+    ).execute(TaskRun().context())
+    assert renamed["name"] == "renamed"
+    assert renamed["query_dsl"] == QUERY_DE
+    patches = sendgrid_emulator.admin.requests(method="PATCH")
+    assert len(patches) == 1
+    assert patches[0]["json"] == {"name": "renamed"}
+
+
+def test_update_query_waits_for_validation(sendgrid_emulator: EmulatorHandle) -> None:
+    segment_id = new_segment(sendgrid_emulator)
+    sendgrid_emulator.admin.configure(validation_delay=15)
+    updated = wired(
+        SendGridUpdateSegmentOperator(
+            task_id="u", segment_id=segment_id, query_dsl=QUERY_FR, validation_poll_interval=10
+        ),
+        sendgrid_emulator,
+    ).execute(TaskRun().context())
+    assert updated["query_dsl"] == QUERY_FR
+    assert updated["status"]["query_validation"] == "VALID"
+    assert sendgrid_emulator.admin.requests(method="PATCH")[0]["json"] == {"query_dsl": QUERY_FR}
+
+
+def test_update_to_invalid_query_fails_fast(sendgrid_emulator: EmulatorHandle) -> None:
+    segment_id = new_segment(sendgrid_emulator)
+    with pytest.raises(AirflowFailException, match="no_such_table"):
+        wired(
+            SendGridUpdateSegmentOperator(task_id="u", segment_id=segment_id, query_dsl=INVALID_QUERY),
+            sendgrid_emulator,
+        ).execute(TaskRun().context())
+
+
+def test_delete_and_missing_ok(sendgrid_emulator: EmulatorHandle) -> None:
+    segment_id = new_segment(sendgrid_emulator)
+
+    def delete(missing_ok: bool, run: TaskRun | None = None) -> Any:
+        operator = SendGridDeleteSegmentOperator(task_id="d", segment_id=segment_id, missing_ok=missing_ok)
+        return wired(operator, sendgrid_emulator).execute((run or TaskRun()).context())
+
+    assert delete(missing_ok=False) == {"segment_id": segment_id, "deleted": True}
+    with pytest.raises(SendGridNotFoundError):
+        SendGridMarketingHook().get_segment(segment_id)
+    assert delete(missing_ok=True) == {"segment_id": segment_id, "deleted": False}
+    with pytest.raises(SendGridNotFoundError):
+        delete(missing_ok=False)
+
+
+def test_retried_delete_succeeds_after_the_first_delete_went_through(
+    sendgrid_emulator: EmulatorHandle,
+) -> None:
+    segment_id = new_segment(sendgrid_emulator)
+    run = TaskRun()
+    sendgrid_emulator.admin.add_fault("drop", method="DELETE", path_prefix=f"{SEGMENTS}/", when="after")
+    operator = SendGridDeleteSegmentOperator(task_id="d", segment_id=segment_id)
+    # The hook repeats the idempotent DELETE itself; the repeat finds nothing left: still success.
+    assert wired(operator, sendgrid_emulator).execute(run.context()) == {
+        "segment_id": segment_id,
+        "deleted": True,
+    }
+    assert len(sendgrid_emulator.admin.requests(method="DELETE")) == 2
+    # A later retry of the same task instance (missing_ok=False) succeeds as well.
+    again = SendGridDeleteSegmentOperator(task_id="d", segment_id=segment_id)
+    assert wired(again, sendgrid_emulator).execute(run.context()) == {
+        "segment_id": segment_id,
+        "deleted": False,
+    }
+    assert len(sendgrid_emulator.admin.requests(method="DELETE")) == 2
+
+
+# --- refresh: allowed -------------------------------------------------------------------------
+
+
+def test_refresh_allowed_posts_once_and_returns_the_watermark(sendgrid_emulator: EmulatorHandle) -> None:
+    segment_id = new_segment(sendgrid_emulator)
+    before = SendGridMarketingHook().get_segment(segment_id, contacts_sample=False)
+    run = TaskRun()
+    result = refresher(sendgrid_emulator, segment_id).execute(run.context())
+    assert result["segment_id"] == segment_id
+    assert isinstance(result["job_id"], str) and result["job_id"]
+    assert result["sample_updated_at_before"] == before["sample_updated_at"]
+    assert pendulum.parse(result["requested_at"]) == sendgrid_emulator.admin.now()
+    [post] = refresh_posts(sendgrid_emulator)
+    assert post["path"] == f"{REFRESH}{segment_id}"
+    assert post["status"] == 202
+    assert post["json"] == {"user_time_zone": ZONE}
+    assert run.last_ti is not None and run.last_ti.pushed["segment_id"] == segment_id
+
+
+def test_retry_after_an_accepted_refresh_posts_nothing(sendgrid_emulator: EmulatorHandle) -> None:
+    segment_id = new_segment(sendgrid_emulator)
+    run = TaskRun()
+    first = refresher(sendgrid_emulator, segment_id).execute(run.context())
+    sendgrid_emulator.admin.advance_clock(2 * 3600)  # the quota would allow another one now
+    again = refresher(sendgrid_emulator, segment_id).execute(run.context())
+    assert again == first
+    assert len(refresh_posts(sendgrid_emulator)) == 1
+
+
+def test_dropped_answer_after_processing_is_adopted_without_reposting(
+    sendgrid_emulator: EmulatorHandle,
+) -> None:
+    segment_id = new_segment(sendgrid_emulator)
+    sendgrid_emulator.admin.add_fault("drop", method="POST", path_prefix=REFRESH, when="after")
+    run = TaskRun()
+    result = refresher(sendgrid_emulator, segment_id).execute(run.context())
+    assert result["segment_id"] == segment_id
+    assert result["job_id"] is None
+    assert len(refresh_posts(sendgrid_emulator)) == 1
+    # and a later retry of the same task instance still posts nothing
+    sendgrid_emulator.admin.advance_clock(2 * 3600)
+    assert refresher(sendgrid_emulator, segment_id).execute(run.context()) == result
+    assert len(refresh_posts(sendgrid_emulator)) == 1
+
+
+def test_retry_after_a_crash_between_accept_and_record_posts_nothing(
+    sendgrid_emulator: EmulatorHandle,
+) -> None:
+    segment_id = new_segment(sendgrid_emulator)
+    run = TaskRun()
+    first_try = wired(
+        SendGridRefreshSegmentOperator(task_id="refresh", segment_id=segment_id, user_time_zone=ZONE),
+        sendgrid_emulator,
+        max_attempts=1,
+    )
+    # Try 1: SendGrid accepts the POST but the answer is lost, and so is the re-read after it.
+    sendgrid_emulator.admin.add_fault("drop", method="POST", path_prefix=REFRESH, when="after")
+    first_try.hook.refresh_segment = _then_break_reads(
+        first_try.hook.refresh_segment, sendgrid_emulator, segment_id
+    )
+    with pytest.raises(SendGridTransportError):
+        first_try.execute(run.context())
+    assert run.store is not None and REFRESH_ATTEMPT_KEY in run.store.values
+    assert len(refresh_posts(sendgrid_emulator)) == 1
+
+    sendgrid_emulator.admin.advance_clock(2 * 3600)
+    result = refresher(sendgrid_emulator, segment_id).execute(run.context())
+    assert result["job_id"] is None
+    assert result["segment_id"] == segment_id
+    assert len(refresh_posts(sendgrid_emulator)) == 1
+
+
+def _then_break_reads(refresh: Any, emulator: EmulatorHandle, segment_id: str) -> Any:
+    """After the real POST, make the next read of the segment fail without an answer."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return refresh(*args, **kwargs)
+        finally:
+            emulator.admin.add_fault("drop", method="GET", path_prefix=f"{SEGMENTS}/{segment_id}")
+
+    return call
+
+
+def test_failed_post_without_trace_is_reposted_by_the_retry(sendgrid_emulator: EmulatorHandle) -> None:
+    segment_id = new_segment(sendgrid_emulator)
+    run = TaskRun()
+    sendgrid_emulator.admin.add_fault("status", method="POST", path_prefix=REFRESH, status=500)
+    with pytest.raises(SendGridServerError):
+        refresher(sendgrid_emulator, segment_id).execute(run.context())
+    result = refresher(sendgrid_emulator, segment_id).execute(run.context())
+    assert result["job_id"]
+    assert [p["status"] for p in refresh_posts(sendgrid_emulator)] == [500, 202]
+
+
+def test_retry_without_task_state_store_uses_the_dag_run_start(sendgrid_emulator: EmulatorHandle) -> None:
+    segment_id = new_segment(sendgrid_emulator)
+    run = TaskRun(store=None, dag_run=DagRun(start_date=sendgrid_emulator.admin.now()))
+    first_try = wired(
+        SendGridRefreshSegmentOperator(task_id="r", segment_id=segment_id, user_time_zone=ZONE),
+        sendgrid_emulator,
+        max_attempts=1,
+    )
+    sendgrid_emulator.admin.add_fault("drop", method="POST", path_prefix=REFRESH, when="after")
+    first_try.hook.refresh_segment = _then_break_reads(
+        first_try.hook.refresh_segment, sendgrid_emulator, segment_id
+    )
+    with pytest.raises(SendGridTransportError):
+        first_try.execute(run.context())
+    sendgrid_emulator.admin.advance_clock(2 * 3600)
+    result = refresher(sendgrid_emulator, segment_id).execute(run.context())
+    assert result["job_id"] is None
+    assert len(refresh_posts(sendgrid_emulator)) == 1
+
+
+# --- refresh: blocked by the segment's own limits ---------------------------------------------
+
+
+def _refresh_now(emulator: EmulatorHandle, segment_id: str) -> None:
+    refresher(emulator, segment_id).execute(TaskRun().context())
+
+
+def test_hourly_spacing_fail_mode_says_when(sendgrid_emulator: EmulatorHandle) -> None:
+    segment_id = new_segment(sendgrid_emulator)
+    _refresh_now(sendgrid_emulator, segment_id)
+    last = last_refreshed_at(sendgrid_emulator, segment_id)
+    sendgrid_emulator.admin.advance_clock(600)
+    with pytest.raises(AirflowFailException) as caught:
+        refresher(sendgrid_emulator, segment_id, "fail").execute(TaskRun().context())
+    assert "hourly_spacing" in str(caught.value)
+    assert last.add(hours=1).isoformat() in str(caught.value)
+    assert len(refresh_posts(sendgrid_emulator)) == 1
+
+
+def test_hourly_spacing_skip_mode(sendgrid_emulator: EmulatorHandle) -> None:
+    segment_id = new_segment(sendgrid_emulator)
+    _refresh_now(sendgrid_emulator, segment_id)
+    sendgrid_emulator.admin.advance_clock(600)
+    with pytest.raises(AirflowSkipException, match="hourly_spacing"):
+        refresher(sendgrid_emulator, segment_id, "skip").execute(TaskRun().context())
+    assert len(refresh_posts(sendgrid_emulator)) == 1
+
+
+def test_hourly_spacing_wait_mode_defers_then_refreshes(sendgrid_emulator: EmulatorHandle) -> None:
+    segment_id = new_segment(sendgrid_emulator)
+    _refresh_now(sendgrid_emulator, segment_id)
+    last = last_refreshed_at(sendgrid_emulator, segment_id)
+    sendgrid_emulator.admin.advance_clock(600)
+    run = TaskRun()
+    operator = refresher(sendgrid_emulator, segment_id, "wait")
+    with pytest.raises(TaskDeferred) as caught:
+        operator.execute(run.context())
+    trigger = caught.value.trigger
+    assert isinstance(trigger, DateTimeTrigger)
+    assert trigger.moment == last.add(hours=1) + QUOTA_WAIT_MARGIN
+    assert caught.value.method_name == "execute_after_wait"
+    assert len(refresh_posts(sendgrid_emulator)) == 1
+
+    # The triggerer fires at the moment; the task resumes on a worker and refreshes.
+    now = sendgrid_emulator.admin.now()
+    sendgrid_emulator.admin.advance_clock((trigger.moment - now).total_seconds())
+    result = getattr(operator, caught.value.method_name)(run.context(), event=trigger.moment)
+    assert result["job_id"]
+    assert len(refresh_posts(sendgrid_emulator)) == 2
+
+
+def _advance_to_local(emulator: EmulatorHandle, zone: str, hour: int) -> pendulum.DateTime:
+    """Move the emulator clock forward to the next ``hour``:00 local time in ``zone``."""
+    now = pendulum.instance(emulator.admin.now()).in_tz(zone)
+    target = now.start_of("day").add(hours=hour)
+    if target <= now:
+        target = target.add(days=1)
+    emulator.admin.advance_clock((target - now).total_seconds())
+    return target
+
+
+def test_daily_limit_blocks_until_local_midnight_in_each_mode(sendgrid_emulator: EmulatorHandle) -> None:
+    _advance_to_local(sendgrid_emulator, ZONE, 9)
+    segment_id = new_segment(sendgrid_emulator)
+    _refresh_now(sendgrid_emulator, segment_id)
+    sendgrid_emulator.admin.advance_clock(3600)
+    _refresh_now(sendgrid_emulator, segment_id)
+    sendgrid_emulator.admin.advance_clock(3600)
+    now = pendulum.instance(sendgrid_emulator.admin.now())
+    midnight = now.in_tz(ZONE).add(days=1).start_of("day")
+
+    with pytest.raises(AirflowFailException) as failed:
+        refresher(sendgrid_emulator, segment_id, "fail").execute(TaskRun().context())
+    assert "segment_daily_limit" in str(failed.value)
+    assert midnight.isoformat() in str(failed.value)
+    with pytest.raises(AirflowSkipException, match="segment_daily_limit"):
+        refresher(sendgrid_emulator, segment_id, "skip").execute(TaskRun().context())
+    with pytest.raises(TaskDeferred) as deferred:
+        refresher(sendgrid_emulator, segment_id, "wait").execute(TaskRun().context())
+    assert deferred.value.trigger.moment == midnight + QUOTA_WAIT_MARGIN
+    assert len(refresh_posts(sendgrid_emulator)) == 2
+
+
+# --- refresh: 429 from the server -------------------------------------------------------------
+
+
+def test_account_limit_learned_from_a_429(sendgrid_emulator: EmulatorHandle) -> None:
+    sendgrid_emulator.admin.configure(refreshes_per_account_per_day=1)
+    first = new_segment(sendgrid_emulator, "first")
+    second = new_segment(sendgrid_emulator, "second")
+    _refresh_now(sendgrid_emulator, first)
+    now = pendulum.instance(sendgrid_emulator.admin.now())
+    utc_midnight = now.in_tz("UTC").add(days=1).start_of("day")
+
+    run = TaskRun()
+    with pytest.raises(AirflowFailException) as failed:
+        refresher(sendgrid_emulator, second, "fail").execute(run.context())
+    assert "account_daily_limit" in str(failed.value)
+    assert utc_midnight.isoformat() in str(failed.value)
+    assert run.store is not None and REFRESH_ATTEMPT_KEY not in run.store.values  # nothing spent
+
+    with pytest.raises(TaskDeferred) as deferred:
+        refresher(sendgrid_emulator, second, "wait").execute(TaskRun().context())
+    assert deferred.value.trigger.moment == utc_midnight + QUOTA_WAIT_MARGIN
+    statuses = [p["status"] for p in refresh_posts(sendgrid_emulator)]
+    assert statuses == [202, 429, 429]
+
+
+def test_429_unexplained_by_the_segment_uses_the_servers_reset(sendgrid_emulator: EmulatorHandle) -> None:
+    # Like SendGrid, the emulator sends X-RateLimit-Reset (end of the rate window) on every answer.
+    segment_id = new_segment(sendgrid_emulator)
+    sendgrid_emulator.admin.add_fault(
+        "status", method="POST", path_prefix=REFRESH, status=429, body={"error": "x"}
+    )
+    window = sendgrid_emulator.admin.config()["rate_limit_window"]
+    now = sendgrid_emulator.admin.now().timestamp()
+    window_end = datetime.datetime.fromtimestamp((now // window + 1) * window, tz=datetime.timezone.utc)
+    with pytest.raises(AirflowSkipException) as skipped:
+        refresher(sendgrid_emulator, segment_id, "skip").execute(TaskRun().context())
+    assert "server_rate_limit" in str(skipped.value)
+    assert window_end.isoformat() in str(skipped.value)
+
+
+def test_429_with_short_retry_after_waits_for_it(sendgrid_emulator: EmulatorHandle) -> None:
+    segment_id = new_segment(sendgrid_emulator)
+    sendgrid_emulator.admin.add_fault(
+        "status", method="POST", path_prefix=REFRESH, status=429, headers={"Retry-After": "120"}
+    )
+    now = pendulum.instance(sendgrid_emulator.admin.now())
+    with pytest.raises(TaskDeferred) as deferred:
+        refresher(sendgrid_emulator, segment_id, "wait").execute(TaskRun().context())
+    assert deferred.value.trigger.moment == now.add(seconds=120) + QUOTA_WAIT_MARGIN
+
+
+def test_refresh_of_a_missing_segment_raises_not_found(sendgrid_emulator: EmulatorHandle) -> None:
+    with pytest.raises(SendGridNotFoundError):
+        refresher(sendgrid_emulator, MISSING_ID).execute(TaskRun().context())
+    assert refresh_posts(sendgrid_emulator) == []

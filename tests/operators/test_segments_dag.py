@@ -1,0 +1,42 @@
+"""All segment operators in one DAG under `airflow dags test`, against the emulator.
+
+This is the real task runner: templates render, XCom and the extra link are pushed through the
+supervisor, and the refresh task's retry reads what its first try left in Airflow 3.3's task
+state store. The emulator's request log is the proof of what reached "SendGrid".
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from airflow_provider_sgseg.emulator.pytest_plugin import EmulatorHandle
+from tests.conftest import DagsTest
+
+DAGS_FOLDER = Path(__file__).parent / "dags"
+SEGMENTS = "/v3/marketing/segments/2.0"
+
+
+def test_segment_operators_dag(sendgrid_emulator: EmulatorHandle, dags_test: DagsTest) -> None:
+    result = dags_test(
+        "sendgrid_segment_operators_test",
+        dags_folder=DAGS_FOLDER,
+        env=sendgrid_emulator.conn_env(),
+        conf=json.dumps({"segment_name": "dags-test-segment"}),
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+    assert "SGSEG-CHECK OK" in output, output[-6000:]
+    # the refresh task failed once (simulated crash after SendGrid accepted) and was retried
+    assert "simulated worker crash after SendGrid accepted the refresh" in output
+    assert "refresh of segment" in output and "was accepted (its answer was lost)" in output
+
+    admin = sendgrid_emulator.admin
+    creates = [r for r in admin.requests(method="POST") if r["path"] == SEGMENTS]
+    assert len(creates) == 1  # create_again reused it
+    refreshes = admin.requests(method="POST", path_prefix=f"{SEGMENTS}/refresh/")
+    assert [r["status"] for r in refreshes] == [202]  # the retry did not post again
+    assert refreshes[0]["json"] == {"user_time_zone": "America/Chicago"}
+    deletes = admin.requests(method="DELETE")
+    assert [r["status"] for r in deletes] == [202]  # delete_again found it gone, sent nothing
+    assert admin.requests(method="PATCH")[0]["json"] == {"name": "dags-test-segment-renamed"}
