@@ -1,0 +1,411 @@
+"""Send a Single Send to segments and lists: create the draft, then schedule it, once.
+
+SendGrid's create endpoint only makes a draft; a separate ``PUT .../schedule`` sends it. Neither
+call is safe to repeat blindly, so the Single Send's *name* is the idempotency key: before
+creating, the operator looks for a Single Send with that name. Its own draft from an earlier try
+is reused; one that is already scheduled or triggered is returned as it is and never scheduled
+again.
+"""
+
+from __future__ import annotations
+
+import datetime
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_provider_sgseg import validation
+from airflow_provider_sgseg.exceptions import (
+    SendGridInputError,
+    SendGridServerError,
+    SendGridTransportError,
+)
+from airflow_provider_sgseg.links import SINGLE_SEND_ID_XCOM_KEY, SendGridSingleSendLink
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
+
+# A Single Send in one of these states has been handed to SendGrid for sending.
+SENT_STATUSES = frozenset({"scheduled", "triggered"})
+
+# An answer that never came back (or a 5xx) does not prove the request was not applied.
+UNCERTAIN_ERRORS = (SendGridTransportError, SendGridServerError)
+
+
+@dataclass(frozen=True)
+class SingleSendRequest:
+    """A validated Single Send: what to create and when to send it."""
+
+    name: str
+    segment_ids: list[str]
+    list_ids: list[str]
+    send_to_all: bool
+    email_config: dict[str, Any]
+    categories: list[str] | None
+    send_at: str  # "now" or "YYYY-MM-DDTHH:MM:SSZ"
+
+
+def build_single_send_request(
+    *,
+    name: object,
+    segment_ids: object = None,
+    list_ids: object = None,
+    send_to_all: object = False,
+    subject: object = None,
+    html_content: object = None,
+    plain_content: object = None,
+    design_id: object = None,
+    sender_id: object = None,
+    suppression_group_id: object = None,
+    custom_unsubscribe_url: object = None,
+    categories: object = None,
+    send_at: object = "now",
+) -> SingleSendRequest:
+    """Check every rule SendGrid would check at schedule time; raise ``SendGridInputError`` on the first.
+
+    Values may arrive as rendered template strings, so numbers and booleans written as text are
+    accepted.
+    """
+    checked_name = validation.single_send_name(name)
+    checked_segment_ids = validation.single_send_segment_ids(segment_ids)
+    checked_list_ids = validation.single_send_list_ids(list_ids)
+    checked_send_to_all = _bool("send_to_all", send_to_all)
+    if not (checked_segment_ids or checked_list_ids or checked_send_to_all):
+        raise SendGridInputError(
+            "send_to", None, "give at least one of segment_ids or list_ids, or set send_to_all=True"
+        )
+
+    email_config: dict[str, Any] = {"sender_id": _positive_int("sender_id", sender_id)}
+    email_config.update(_content(subject, html_content, plain_content, design_id))
+    email_config.update(_unsubscribe(suppression_group_id, custom_unsubscribe_url))
+
+    return SingleSendRequest(
+        name=checked_name,
+        segment_ids=checked_segment_ids,
+        list_ids=checked_list_ids,
+        send_to_all=checked_send_to_all,
+        email_config=email_config,
+        categories=validation.categories(categories) or None,
+        send_at=validation.send_at(send_at),
+    )
+
+
+def optional_min_contacts(value: object) -> int | None:
+    """``require_min_contacts``: None (no check) or an integer >= 0."""
+    if value is None or (isinstance(value, str) and value.strip() in ("", "None")):
+        return None
+    number = _int("require_min_contacts", value)
+    if number < 0:
+        raise SendGridInputError("require_min_contacts", value, "must be >= 0")
+    return number
+
+
+def same_recipients(single_send: Mapping[str, Any], request: SingleSendRequest) -> bool:
+    """Whether an existing Single Send targets exactly the audience the request asks for."""
+    send_to = single_send.get("send_to") or {}
+    return (
+        sorted(send_to.get("segment_ids") or []) == sorted(request.segment_ids)
+        and sorted(send_to.get("list_ids") or []) == sorted(request.list_ids)
+        and bool(send_to.get("all")) == request.send_to_all
+    )
+
+
+class SendGridSingleSendOperator(BaseOperator):
+    """
+    Create a Single Send draft and schedule it (``send_at="now"`` sends it immediately).
+
+    Safe under task retries: the Single Send's ``name`` identifies it, so give each send its own
+    name (e.g. ``"Weekly digest {{ ds }}"``). A retry reuses the draft an earlier try created and
+    never schedules a Single Send that is already scheduled or triggered.
+
+    :param name: Single Send name (1..100 chars); also the idempotency key. Templated.
+    :param segment_ids: up to 10 segment ids (a single id string is accepted). Templated.
+    :param list_ids: up to 50 list ids. Templated.
+    :param send_to_all: send to all contacts instead of segments/lists.
+    :param subject: subject line; needed with ``html_content``/``plain_content``. Templated.
+    :param html_content: HTML body (code editor). Templated.
+    :param plain_content: plain-text body; SendGrid generates one from the HTML when omitted. Templated.
+    :param design_id: a SendGrid design to use instead of ``html_content``/``plain_content``. Templated.
+    :param sender_id: id of a verified sender. Templated.
+    :param suppression_group_id: unsubscribe group id; this or ``custom_unsubscribe_url``. Templated.
+    :param custom_unsubscribe_url: your own unsubscribe page. Templated.
+    :param categories: up to 10 categories. Templated.
+    :param send_at: ``"now"``, or a timezone-aware datetime / ISO 8601 string with an offset. Templated.
+    :param require_min_contacts: when set, re-read every segment right before scheduling and
+        refuse (fail, nothing scheduled) if any has fewer contacts than this. Templated.
+    :param sendgrid_conn_id: connection of type ``sendgrid_marketing``.
+    :return: ``{"single_send_id", "status", "send_at"}``; XCom key ``single_send_id`` feeds the
+        "SendGrid Single Send" extra link.
+    """
+
+    template_fields: Sequence[str] = (
+        "name",
+        "segment_ids",
+        "list_ids",
+        "subject",
+        "html_content",
+        "plain_content",
+        "design_id",
+        "sender_id",
+        "suppression_group_id",
+        "custom_unsubscribe_url",
+        "categories",
+        "send_at",
+        "require_min_contacts",
+    )
+    template_fields_renderers = {"html_content": "html"}
+    operator_extra_links = (SendGridSingleSendLink(),)
+    ui_color = "#1A82E2"
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        segment_ids: str | Sequence[str] | None = None,
+        list_ids: str | Sequence[str] | None = None,
+        send_to_all: bool = False,
+        subject: str | None = None,
+        html_content: str | None = None,
+        plain_content: str | None = None,
+        design_id: str | None = None,
+        sender_id: int | str | None = None,
+        suppression_group_id: int | str | None = None,
+        custom_unsubscribe_url: str | None = None,
+        categories: Sequence[str] | None = None,
+        send_at: str | datetime.datetime = "now",
+        require_min_contacts: int | str | None = None,
+        sendgrid_conn_id: str = "sendgrid_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.name = name
+        self.segment_ids = segment_ids
+        self.list_ids = list_ids
+        self.send_to_all = send_to_all
+        self.subject = subject
+        self.html_content = html_content
+        self.plain_content = plain_content
+        self.design_id = design_id
+        self.sender_id = sender_id
+        self.suppression_group_id = suppression_group_id
+        self.custom_unsubscribe_url = custom_unsubscribe_url
+        self.categories = categories
+        self.send_at = send_at
+        self.require_min_contacts = require_min_contacts
+        self.sendgrid_conn_id = sendgrid_conn_id
+
+    def build_request(self) -> SingleSendRequest:
+        """The validated request from the (rendered) arguments; no I/O."""
+        return build_single_send_request(
+            name=self.name,
+            segment_ids=self.segment_ids,
+            list_ids=self.list_ids,
+            send_to_all=self.send_to_all,
+            subject=self.subject,
+            html_content=self.html_content,
+            plain_content=self.plain_content,
+            design_id=self.design_id,
+            sender_id=self.sender_id,
+            suppression_group_id=self.suppression_group_id,
+            custom_unsubscribe_url=self.custom_unsubscribe_url,
+            categories=self.categories,
+            send_at=self.send_at,
+        )
+
+    def get_hook(self) -> SendGridMarketingHook:
+        from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
+
+        return SendGridMarketingHook(sendgrid_conn_id=self.sendgrid_conn_id)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        # Every check that needs no server runs before the hook exists.
+        request = self.build_request()
+        min_contacts = optional_min_contacts(self.require_min_contacts)
+        if min_contacts is not None and not request.segment_ids:
+            raise SendGridInputError(
+                "require_min_contacts", min_contacts, "checks segment counts, so segment_ids must be given"
+            )
+        hook = self.get_hook()
+
+        single_send = self._find_or_create(hook, request)
+        single_send_id = str(single_send["id"])
+        context["ti"].xcom_push(key=SINGLE_SEND_ID_XCOM_KEY, value=single_send_id)
+
+        if single_send.get("status") in SENT_STATUSES:
+            self.log.info(
+                "Single Send %r (%s) is already %s; not scheduling it again.",
+                request.name,
+                single_send_id,
+                single_send.get("status"),
+            )
+            return _result(single_send_id, single_send)
+
+        if min_contacts is not None:
+            self._check_audience(hook, request.segment_ids, min_contacts, single_send_id)
+        scheduled = self._schedule(hook, single_send_id, request.send_at)
+        self.log.info(
+            "Single Send %r (%s) is %s for %s.",
+            request.name,
+            single_send_id,
+            scheduled.get("status"),
+            scheduled.get("send_at"),
+        )
+        return _result(single_send_id, scheduled)
+
+    def _find_or_create(self, hook: SendGridMarketingHook, request: SingleSendRequest) -> dict[str, Any]:
+        existing = self._find_existing(hook, request)
+        if existing is not None:
+            return existing
+        try:
+            created = hook.create_single_send(
+                request.name,
+                segment_ids=request.segment_ids or None,
+                list_ids=request.list_ids or None,
+                send_to_all=request.send_to_all,
+                email_config=request.email_config,
+                categories=request.categories,
+            )
+        except UNCERTAIN_ERRORS:
+            # SendGrid may have created the draft even though its answer was lost: look before
+            # failing, so the Airflow retry does not create a second one either.
+            existing = self._find_existing(hook, request)
+            if existing is None:
+                raise
+            self.log.warning("Create answer was lost, but SendGrid has the draft %s.", existing["id"])
+            return existing
+        self.log.info("Created Single Send draft %r (%s).", request.name, created["id"])
+        return created
+
+    def _find_existing(
+        self, hook: SendGridMarketingHook, request: SingleSendRequest
+    ) -> dict[str, Any] | None:
+        matches = [s for s in hook.find_single_sends_by_name(request.name) if s.get("name") == request.name]
+        if not matches:
+            return None
+        if len(matches) > 1:
+            self.log.warning(
+                "%d Single Sends are named %r; Single Send names should be unique per send.",
+                len(matches),
+                request.name,
+            )
+        already_sent = [s for s in matches if s.get("status") in SENT_STATUSES]
+        chosen = already_sent[0] if already_sent else max(matches, key=lambda s: str(s.get("created_at")))
+        details = hook.get_single_send(str(chosen["id"]))
+        if not same_recipients(details, request):
+            raise AirflowFailException(
+                f"A Single Send named {request.name!r} ({chosen['id']}, status {details.get('status')}) "
+                f"already exists with different recipients {details.get('send_to')!r}. The name identifies "
+                "the send across retries: use a different name, or delete that Single Send."
+            )
+        self.log.info(
+            "Found Single Send %r (%s), status %s.", request.name, chosen["id"], details.get("status")
+        )
+        return details
+
+    def _check_audience(
+        self, hook: SendGridMarketingHook, segment_ids: list[str], min_contacts: int, single_send_id: str
+    ) -> None:
+        too_small = []
+        for segment_id in segment_ids:
+            segment = hook.get_segment(segment_id, contacts_sample=False)
+            count = int(segment.get("contacts_count") or 0)
+            self.log.info("Segment %r (%s) has %d contacts.", segment.get("name"), segment_id, count)
+            if count < min_contacts:
+                too_small.append(f"{segment.get('name')!r} ({segment_id}) has {count}")
+        if too_small:
+            raise AirflowFailException(
+                f"Not scheduling Single Send {single_send_id}: require_min_contacts={min_contacts}, but "
+                f"segment {'; '.join(too_small)} contacts. The draft is kept and nothing was sent."
+            )
+
+    def _schedule(self, hook: SendGridMarketingHook, single_send_id: str, send_at: str) -> dict[str, Any]:
+        try:
+            answer = hook.schedule_single_send(single_send_id, send_at=send_at)
+        except UNCERTAIN_ERRORS:
+            # The schedule may have been applied before the answer was lost. Read it back rather
+            # than sending the PUT again.
+            current = hook.get_single_send(single_send_id)
+            if current.get("status") in SENT_STATUSES:
+                self.log.warning("Schedule answer was lost, but SendGrid shows it %s.", current.get("status"))
+                return current
+            raise
+        # SendGrid answers {"send_at", "status"}; read the Single Send back if that is missing.
+        return answer if answer.get("status") else hook.get_single_send(single_send_id)
+
+
+def _result(single_send_id: str, single_send: Mapping[str, Any]) -> dict[str, Any]:
+    send_at = single_send.get("send_at")
+    return {
+        "single_send_id": single_send_id,
+        "status": single_send.get("status"),
+        "send_at": None if send_at is None else str(send_at),
+    }
+
+
+def _content(subject: object, html: object, plain: object, design_id: object) -> dict[str, Any]:
+    if design_id:
+        if html or plain:
+            raise SendGridInputError(
+                "design_id", design_id, "use either design_id or html_content/plain_content, not both"
+            )
+        config: dict[str, Any] = {"design_id": str(design_id)}
+        if subject:
+            config["subject"] = str(subject)
+        return config
+    if not (html or plain):
+        raise SendGridInputError("html_content", html, "give html_content and/or plain_content, or design_id")
+    if not (isinstance(subject, str) and subject.strip()):
+        raise SendGridInputError("subject", subject, "a non-empty subject is needed with html/plain content")
+    config = {"subject": subject}
+    if html:
+        config["html_content"] = str(html)
+    if plain:
+        config["plain_content"] = str(plain)
+        config["generate_plain_content"] = False
+    return config
+
+
+def _unsubscribe(group_id: object, url: object) -> dict[str, Any]:
+    if group_id not in (None, ""):
+        return {"suppression_group_id": _positive_int("suppression_group_id", group_id)}
+    if url not in (None, ""):
+        parts = urllib.parse.urlsplit(str(url))
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise SendGridInputError("custom_unsubscribe_url", url, "an absolute http(s) URL")
+        return {"custom_unsubscribe_url": str(url)}
+    raise SendGridInputError(
+        "suppression_group_id", group_id, "give suppression_group_id or custom_unsubscribe_url"
+    )
+
+
+def _int(name: str, value: object) -> int:
+    if isinstance(value, bool):
+        raise SendGridInputError(name, value, "an integer")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    raise SendGridInputError(name, value, "an integer")
+
+
+def _positive_int(name: str, value: object) -> int:
+    if value is None or value == "":
+        raise SendGridInputError(name, value, "required: a positive integer id")
+    number = _int(name, value)
+    if number < 1:
+        raise SendGridInputError(name, value, "a positive integer id")
+    return number
+
+
+def _bool(name: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise SendGridInputError(name, value, "true or false")

@@ -1,0 +1,160 @@
+"""SendGridSingleSendOperator: the pure request rules (no server involved)."""
+
+from __future__ import annotations
+
+import datetime
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from airflow_provider_sgseg.exceptions import SendGridInputError
+from airflow_provider_sgseg.operators.single_sends import (
+    SendGridSingleSendOperator,
+    build_single_send_request,
+    optional_min_contacts,
+    same_recipients,
+)
+
+SEGMENT = "8a3c1f3e-4a5b-4c6d-9e7f-0a1b2c3d4e5f"
+LIST = "11111111-2222-4333-8444-555555555555"
+
+
+def request_args(**changes: Any) -> dict[str, Any]:
+    args: dict[str, Any] = {
+        "name": "Weekly digest 2026-11-26",
+        "segment_ids": [SEGMENT],
+        "subject": "Your digest",
+        "html_content": "<p>Hello</p>",
+        "sender_id": 42,
+        "suppression_group_id": 7,
+    }
+    args.update(changes)
+    return args
+
+
+def test_builds_the_create_body_and_normalises_rendered_strings() -> None:
+    request = build_single_send_request(
+        **request_args(sender_id="42", suppression_group_id="7", categories=["digest"])
+    )
+    assert request.name == "Weekly digest 2026-11-26"
+    assert request.segment_ids == [SEGMENT]
+    assert request.list_ids == []
+    assert request.send_at == "now"
+    assert request.categories == ["digest"]
+    assert request.email_config == {
+        "sender_id": 42,
+        "subject": "Your digest",
+        "html_content": "<p>Hello</p>",
+        "suppression_group_id": 7,
+    }
+
+
+def test_a_single_segment_id_string_is_one_segment() -> None:
+    assert build_single_send_request(**request_args(segment_ids=SEGMENT)).segment_ids == [SEGMENT]
+
+
+def test_plain_content_turns_off_generated_plain_text() -> None:
+    request = build_single_send_request(**request_args(html_content=None, plain_content="Hello"))
+    assert request.email_config["plain_content"] == "Hello"
+    assert request.email_config["generate_plain_content"] is False
+    assert "html_content" not in request.email_config
+
+
+def test_design_and_custom_unsubscribe_url() -> None:
+    request = build_single_send_request(
+        **request_args(
+            subject=None,
+            html_content=None,
+            design_id="d-123",
+            suppression_group_id=None,
+            custom_unsubscribe_url="https://example.com/unsub",
+        )
+    )
+    assert request.email_config == {
+        "sender_id": 42,
+        "design_id": "d-123",
+        "custom_unsubscribe_url": "https://example.com/unsub",
+    }
+
+
+def test_send_at_is_normalised_to_utc() -> None:
+    moment = datetime.datetime(2026, 12, 1, 9, 30, tzinfo=datetime.timezone(datetime.timedelta(hours=-6)))
+    assert build_single_send_request(**request_args(send_at=moment)).send_at == "2026-12-01T15:30:00Z"
+    assert build_single_send_request(**request_args(send_at=" NOW ")).send_at == "now"
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"name": ""}, "single_send_name"),
+        ({"name": "x" * 101}, "single_send_name"),
+        (
+            {"segment_ids": [SEGMENT] * 2 + [f"{n:08d}-2222-4333-8444-555555555555" for n in range(10)]},
+            "segment_ids",
+        ),
+        ({"segment_ids": ["not-a-uuid"]}, "segment_ids"),
+        ({"segment_ids": "None"}, "segment_ids"),
+        ({"segment_ids": None}, "send_to"),
+        ({"segment_ids": [], "list_ids": ["nope"]}, "list_ids"),
+        ({"sender_id": None}, "sender_id"),
+        ({"sender_id": "abc"}, "sender_id"),
+        ({"sender_id": 0}, "sender_id"),
+        ({"suppression_group_id": None}, "suppression_group_id"),
+        ({"suppression_group_id": None, "custom_unsubscribe_url": "example.com/u"}, "custom_unsubscribe_url"),
+        ({"html_content": None}, "html_content"),
+        ({"subject": " "}, "subject"),
+        ({"design_id": "d-1"}, "design_id"),
+        ({"send_at": "tomorrow"}, "send_at"),
+        ({"send_at": "2026-12-01T09:00:00"}, "send_at"),
+        ({"categories": ["a"] * 3 + [str(n) for n in range(10)]}, "categories"),
+    ],
+)
+def test_each_rule_names_the_value(changes: dict[str, Any], named: str) -> None:
+    with pytest.raises(SendGridInputError) as raised:
+        build_single_send_request(**request_args(**changes))
+    assert raised.value.name.startswith(named)  # e.g. "segment_ids[0]" for one bad item
+    assert named in str(raised.value)
+
+
+def test_send_to_all_needs_no_segment_or_list() -> None:
+    request = build_single_send_request(**request_args(segment_ids=None, send_to_all=True))
+    assert request.send_to_all is True
+    assert request.segment_ids == []
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, None), ("None", None), ("", None), ("3", 3), (0, 0)])
+def test_require_min_contacts_values(value: object, expected: int | None) -> None:
+    assert optional_min_contacts(value) == expected
+
+
+@pytest.mark.parametrize("value", [-1, "many", True])
+def test_require_min_contacts_rejects(value: object) -> None:
+    with pytest.raises(SendGridInputError, match="require_min_contacts"):
+        optional_min_contacts(value)
+
+
+def test_same_recipients_compares_the_audience() -> None:
+    request = build_single_send_request(**request_args(list_ids=[LIST]))
+    assert same_recipients({"send_to": {"segment_ids": [SEGMENT], "list_ids": [LIST], "all": False}}, request)
+    assert not same_recipients({"send_to": {"segment_ids": [SEGMENT], "list_ids": []}}, request)
+    assert not same_recipients({"send_to": {"segment_ids": [], "list_ids": [LIST], "all": True}}, request)
+
+
+def test_templated_fields_cover_every_id_name_and_content() -> None:
+    fields = set(SendGridSingleSendOperator.template_fields)
+    for name in ("name", "segment_ids", "list_ids", "subject", "html_content", "sender_id", "send_at"):
+        assert name in fields
+
+
+def test_init_builds_no_hook_and_module_import_does_not_load_it() -> None:
+    # Import in a fresh interpreter: DAG parsing must not pull in the hook (and its HTTP stack).
+    code = (
+        "import sys\n"
+        "from airflow_provider_sgseg.operators.single_sends import SendGridSingleSendOperator as Op\n"
+        "Op(task_id='t', name='n', segment_ids=['x'], sender_id=1)\n"
+        "assert 'airflow_provider_sgseg.hooks.marketing' not in sys.modules, 'hook imported'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
