@@ -50,7 +50,10 @@ async def seed_contacts(request: Request) -> JSONResponse:
         errors.add("list_ids", "list_ids must be an array")
     errors.raise_if_any()
     emulator = emulator_of(request)
-    count = emulator.store.upsert_contacts(contacts, list_ids, to_iso(emulator.now()), trusted=True)
+    try:
+        count = emulator.store.upsert_contacts(contacts, list_ids, to_iso(emulator.now()), trusted=True)
+    except ValueError as error:
+        raise bad_request(str(error), "contacts") from error
     return JSONResponse({"count": count})
 
 

@@ -143,3 +143,27 @@ def test_events_need_a_known_contact(sendgrid_emulator: EmulatorHandle) -> None:
     with pytest.raises(httpx.HTTPStatusError) as raised:
         admin.add_events([{"email": "ghost@example.com", "event_type": "open"}])
     assert raised.value.response.status_code == 400
+
+
+def test_bulk_seed_refuses_a_contact_id_already_in_use(sendgrid_emulator: EmulatorHandle) -> None:
+    admin = sendgrid_emulator.admin
+    contact_id = "11111111-2222-4333-8444-555555555555"
+    admin.seed_contacts([person(1, contact_id=contact_id)])
+    with pytest.raises(httpx.HTTPStatusError) as raised:
+        admin.seed_contacts([person(2, contact_id=contact_id)])
+    assert raised.value.response.status_code == 400
+    assert "contact_id" in raised.value.response.json()["errors"][0]["message"]
+
+
+def test_bulk_seed_updates_existing_contacts_in_place(
+    api: httpx.Client, sendgrid_emulator: EmulatorHandle
+) -> None:
+    admin = sendgrid_emulator.admin
+    admin.seed_contacts([person(1, custom_fields={"a": 1})])
+    before = search(api, "person1@example.com").json()["result"]["person1@example.com"]["contact"]
+    admin.seed_contacts([{"email": "PERSON1@example.com", "city": "Paris", "custom_fields": {"b": 2}}])
+    after = search(api, "person1@example.com").json()["result"]["person1@example.com"]["contact"]
+    assert after["id"] == before["id"]
+    assert (after["city"], after["first_name"]) == ("Paris", "First1")
+    assert after["custom_fields"] == {"a": 1, "b": 2}
+    assert count(api) == 1
