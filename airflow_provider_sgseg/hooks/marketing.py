@@ -57,6 +57,8 @@ NIL_UUID = "00000000-0000-0000-0000-000000000000"
 # Transport errors after which the request may have reached SendGrid are retried only for
 # idempotent calls; these happen before a single byte is sent.
 _NOTHING_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# Methods whose 2xx answer always has a JSON body (DELETE, refresh and schedule may have none).
+_ANSWERS_WITH_JSON = frozenset({"GET", "PATCH"})
 # Transport errors worth another try (others, e.g. an unsupported URL scheme, are configuration).
 _TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
@@ -76,6 +78,7 @@ class _Call:
     params: tuple[tuple[str, str], ...] = ()
     json: Any = None
     retry: _Retry = _Retry.IDEMPOTENT
+    empty_ok: bool = False  # a 2xx without a body is success (else: an answer cut short)
 
 
 @dataclass
@@ -318,7 +321,7 @@ class SendGridMarketingHook(BaseHook):
 
     def delete_segment(self, segment_id: str) -> None:
         """``DELETE /v3/marketing/segments/2.0/{id}``."""
-        self._request(_Call("DELETE", f"{SEGMENTS_PATH}/{validation.segment_id(segment_id)}"))
+        self._request(_Call("DELETE", f"{SEGMENTS_PATH}/{validation.segment_id(segment_id)}", empty_ok=True))
 
     def refresh_segment(self, segment_id: str, user_time_zone: str) -> dict[str, Any]:
         """``POST /v3/marketing/segments/2.0/refresh/{id}``: spends one manual refresh; ``{"job_id"}``.
@@ -327,8 +330,8 @@ class SendGridMarketingHook(BaseHook):
         """
         path = f"{SEGMENTS_PATH}/refresh/{validation.segment_id(segment_id)}"
         body = {"user_time_zone": validation.time_zone(user_time_zone)}
-        call = _Call("POST", path, json=body, retry=_Retry.NEVER)
-        return _json_object(call, self._request(call), empty_ok=True)
+        call = _Call("POST", path, json=body, retry=_Retry.NEVER, empty_ok=True)
+        return _json_object(call, self._request(call))
 
     def find_segments_by_name(self, name: str) -> list[dict[str, Any]]:
         """Segments whose name is exactly ``name`` (SendGrid keeps names unique: 0 or 1)."""
@@ -397,8 +400,9 @@ class SendGridMarketingHook(BaseHook):
         Retried only when the connection failed before anything was sent.
         """
         path = f"{SINGLE_SENDS_PATH}/{validation.single_send_id(single_send_id)}/schedule"
-        call = _Call("PUT", path, json={"send_at": validation.send_at(send_at)}, retry=_Retry.IF_NOTHING_SENT)
-        return _json_object(call, self._request(call), empty_ok=True)
+        body = {"send_at": validation.send_at(send_at)}
+        call = _Call("PUT", path, json=body, retry=_Retry.IF_NOTHING_SENT, empty_ok=True)
+        return _json_object(call, self._request(call))
 
     # ------------------------------------------------------------------------------ utilities
 
@@ -456,7 +460,15 @@ class SendGridMarketingHook(BaseHook):
         )
         if response.is_success:
             server_wait.seconds = None
-            return parse_json(call.method, call.path, status, response.content)
+            if call.method in _ANSWERS_WITH_JSON and not response.content.strip():
+                # A lost body, not an answer: raised inside the attempt so a read is repeated.
+                raise SendGridResponseError(
+                    "SendGrid answered with an empty body",
+                    method=call.method,
+                    path=call.path,
+                    status_code=status,
+                )
+            return parse_json(call.method, call.path, status, response.content, empty_ok=call.empty_ok)
         now = self.retry_policy.clock()
         server_wait.seconds = requested_wait(response.headers, now, rate_limited=status == 429)
         reset_at = None
@@ -577,8 +589,8 @@ def _shape_error(call: _Call, expected: str, payload: Any) -> SendGridResponseEr
     )
 
 
-def _json_object(call: _Call, payload: Any, *, empty_ok: bool = False) -> dict[str, Any]:
-    if payload is None and empty_ok:
+def _json_object(call: _Call, payload: Any) -> dict[str, Any]:
+    if payload is None and call.empty_ok:
         return {}
     if not isinstance(payload, dict):
         raise _shape_error(call, "a JSON object", payload)

@@ -1,0 +1,449 @@
+"""Every hook method x every fault the emulator can inject, over loopback HTTP.
+
+Idempotent calls (GET, PATCH, DELETE, sync and async) must succeed within the retry budget and
+wait exactly as long as SendGrid asked (the injected sleep records the wait). Calls that must not
+be repeated (the create/refresh/Single Send POSTs and the schedule PUT) are sent exactly once and
+raise a typed error. After each case the emulator's state says how many segments, refreshes,
+Single Sends and schedules exist: one where the server applied the request, none where it did not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from airflow_provider_sgseg.emulator.pytest_plugin import EmulatorHandle
+from airflow_provider_sgseg.exceptions import (
+    SendGridError,
+    SendGridNotFoundError,
+    SendGridRateLimitError,
+    SendGridResponseError,
+    SendGridServerError,
+    SendGridTransportError,
+)
+from airflow_provider_sgseg.hooks import marketing
+from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
+
+from .conftest import (
+    ALL_CONTACTS,
+    FAST_CONN_ID,
+    FIXED_NOW,
+    SEGMENTS,
+    SINGLE_SENDS,
+    Sleeps,
+    armed_faults,
+    ready_single_send,
+    record_faults,
+)
+
+# ----------------------------------------------------------------------------------- faults
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One misbehaviour, how an idempotent call should wait for it, and what a one-shot call raises."""
+
+    name: str
+    spec: dict[str, Any]  # arguments of EmulatorAdmin.add_fault
+    wait: float  # the wait an idempotent call must take before its second attempt
+    error: type[SendGridError]  # what a call that is never repeated raises
+    applied: bool  # the server applied the request before misbehaving (when="after")
+    short_timeout: bool = False
+
+
+BACKOFF = 1.0  # RetryPolicy(initial_wait=1, jitter=0): the first backoff
+
+FAULTS = [
+    Fault(
+        "429-reset-epoch",
+        {"kind": "status", "status": 429, "headers": {"X-RateLimit-Reset": str(int(FIXED_NOW) + 7)}},
+        7.0,
+        SendGridRateLimitError,
+        applied=False,
+    ),
+    Fault(
+        "429-reset-seconds",
+        {"kind": "status", "status": 429, "headers": {"X-RateLimit-Reset": "5"}},
+        5.0,
+        SendGridRateLimitError,
+        applied=False,
+    ),
+    Fault(
+        "429-retry-after",
+        {"kind": "status", "status": 429, "headers": {"Retry-After": "3"}},
+        3.0,
+        SendGridRateLimitError,
+        applied=False,
+    ),
+    *(
+        Fault(str(code), {"kind": "status", "status": code}, BACKOFF, SendGridServerError, applied=False)
+        for code in (500, 502, 503, 504)
+    ),
+    Fault("drop-before", {"kind": "drop"}, BACKOFF, SendGridTransportError, applied=False),
+    Fault("drop-after", {"kind": "drop", "when": "after"}, BACKOFF, SendGridTransportError, applied=True),
+    Fault(
+        "read-timeout",
+        # The answer is held back three times longer than the connection's read timeout.
+        {"kind": "delay", "seconds": 1.0, "when": "after"},
+        BACKOFF,
+        SendGridTransportError,
+        applied=True,
+        short_timeout=True,
+    ),
+    Fault(
+        "malformed-json", {"kind": "malformed", "when": "after"}, BACKOFF, SendGridResponseError, applied=True
+    ),
+    Fault(
+        "empty-body", {"kind": "status", "status": 200, "when": "after"}, BACKOFF, SendGridResponseError, True
+    ),
+]
+
+# ---------------------------------------------------------------------------------- methods
+
+
+@dataclass
+class World:
+    """What exists on the emulator before the call under test."""
+
+    segment_id: str = ""
+    single_send_id: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    http_method: str
+    path: Callable[[World], str]  # regex of the request under test
+    call: Callable[[SendGridMarketingHook, World], Any]  # may return a coroutine
+    check: Callable[[Any, World, SendGridMarketingHook], None]  # the result of a success
+    repeatable: bool  # the hook may send it again
+    effect: str | None = None  # the state counter a one-shot call changes
+    needs_send: bool = False
+
+
+def _segment_path(world: World) -> str:
+    return f"^{re.escape(SEGMENTS)}/{world.segment_id}$"
+
+
+def _send_path(world: World) -> str:
+    return f"^{re.escape(SINGLE_SENDS)}/{world.single_send_id}$"
+
+
+def _check_listed(result: Any, world: World, _: SendGridMarketingHook) -> None:
+    assert [segment["id"] for segment in result] == [world.segment_id]
+
+
+def _check_segment(result: Any, world: World, _: SendGridMarketingHook) -> None:
+    assert result["id"] == world.segment_id
+    assert result["query_dsl"] == ALL_CONTACTS
+
+
+def _check_updated(result: Any, world: World, clean: SendGridMarketingHook) -> None:
+    assert result["name"] == "renamed by the matrix"
+    assert clean.get_segment(world.segment_id)["name"] == "renamed by the matrix"
+
+
+def _check_deleted(result: Any, world: World, clean: SendGridMarketingHook) -> None:
+    assert result is None
+    assert clean.list_segments() == []
+
+
+def _check_send(result: Any, world: World, _: SendGridMarketingHook) -> None:
+    assert result["id"] == world.single_send_id
+
+
+def _check_found_send(result: Any, world: World, _: SendGridMarketingHook) -> None:
+    assert [send["id"] for send in result] == [world.single_send_id]
+
+
+def _never(result: Any, world: World, _: SendGridMarketingHook) -> None:
+    raise AssertionError(f"a one-shot call must not succeed under this fault, got {result!r}")
+
+
+METHODS = [
+    Method(
+        "list_segments",
+        "GET",
+        lambda w: f"^{re.escape(SEGMENTS)}$",
+        lambda h, w: h.list_segments(),
+        _check_listed,
+        True,
+    ),
+    Method(
+        "get_segment", "GET", _segment_path, lambda h, w: h.get_segment(w.segment_id), _check_segment, True
+    ),
+    Method(
+        "update_segment",
+        "PATCH",
+        _segment_path,
+        lambda h, w: h.update_segment(w.segment_id, name="renamed by the matrix"),
+        _check_updated,
+        True,
+    ),
+    Method(
+        "delete_segment",
+        "DELETE",
+        _segment_path,
+        lambda h, w: h.delete_segment(w.segment_id),
+        _check_deleted,
+        True,
+    ),
+    Method(
+        "find_segments_by_name",
+        "GET",
+        lambda w: f"^{re.escape(SEGMENTS)}$",
+        lambda h, w: h.find_segments_by_name("matrix audience"),
+        _check_listed,
+        True,
+    ),
+    Method(
+        "get_single_send",
+        "GET",
+        _send_path,
+        lambda h, w: h.get_single_send(w.single_send_id),
+        _check_send,
+        True,
+        needs_send=True,
+    ),
+    Method(
+        "find_single_sends_by_name",
+        "GET",
+        lambda w: f"^{re.escape(SINGLE_SENDS)}$",
+        lambda h, w: h.find_single_sends_by_name("matrix send"),
+        _check_found_send,
+        True,
+        needs_send=True,
+    ),
+    Method(
+        "aget_segment", "GET", _segment_path, lambda h, w: h.aget_segment(w.segment_id), _check_segment, True
+    ),
+    Method(
+        "alist_segments",
+        "GET",
+        lambda w: f"^{re.escape(SEGMENTS)}$",
+        lambda h, w: h.alist_segments(),
+        _check_listed,
+        True,
+    ),
+    Method(
+        "create_segment",
+        "POST",
+        lambda w: f"^{re.escape(SEGMENTS)}$",
+        lambda h, w: h.create_segment("second audience", ALL_CONTACTS),
+        _never,
+        False,
+        effect="segments",
+    ),
+    Method(
+        "refresh_segment",
+        "POST",
+        lambda w: f"^{re.escape(SEGMENTS)}/refresh/{w.segment_id}$",
+        lambda h, w: h.refresh_segment(w.segment_id, "America/Chicago"),
+        _never,
+        False,
+        effect="refreshes",
+    ),
+    Method(
+        "create_single_send",
+        "POST",
+        lambda w: f"^{re.escape(SINGLE_SENDS)}$",
+        lambda h, w: h.create_single_send("second send", segment_ids=[w.segment_id]),
+        _never,
+        False,
+        effect="single_sends",
+    ),
+    Method(
+        "schedule_single_send",
+        "PUT",
+        lambda w: f"^{re.escape(SINGLE_SENDS)}/{w.single_send_id}/schedule$",
+        lambda h, w: h.schedule_single_send(w.single_send_id, "now"),
+        _never,
+        False,
+        effect="schedules",
+        needs_send=True,
+    ),
+]
+
+# SendGrid's answers to refresh and schedule may carry no body; an empty 2xx is their success.
+EMPTY_IS_SUCCESS = {"refresh_segment", "schedule_single_send"}
+
+
+def snapshot(clean: SendGridMarketingHook, emulator: EmulatorHandle) -> dict[str, int]:
+    """How many of each thing that costs something exist on the server."""
+    segments = clean.list_segments()
+    return {
+        "segments": len(segments),
+        "refreshes": sum(int(clean.get_segment(s["id"])["refreshes_used"]) for s in segments),
+        "single_sends": len(clean.find_single_sends_by_name("matrix send"))
+        + len(clean.find_single_sends_by_name("second send")),
+        "schedules": len(emulator.admin.sends()),
+    }
+
+
+_HOOKS: dict[tuple[str, str], SendGridMarketingHook] = {}
+
+
+def hook_under_test(conn_id: str, sleeps: Sleeps, max_attempts: int = 3) -> SendGridMarketingHook:
+    """One hook per connection for the module (a new httpx client per case costs ~50 ms), given
+    this case's recording retry policy."""
+    key = (conn_id, os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"])
+    hook = _HOOKS.get(key)
+    if hook is None:
+        hook = _HOOKS[key] = SendGridMarketingHook(conn_id)
+    hook.retry_policy = sleeps.policy(max_attempts)
+    return hook
+
+
+def _run(call: Any) -> Any:
+    if asyncio.iscoroutine(call):
+
+        async def with_cleanup() -> Any:
+            try:
+                return await call
+            finally:
+                await marketing.aclose_shared_clients()
+
+        return asyncio.run(with_cleanup())
+    return call
+
+
+def _prepare(method: Method, clean: SendGridMarketingHook) -> World:
+    world = World(segment_id=clean.create_segment("matrix audience", ALL_CONTACTS)["id"])
+    if method.needs_send:
+        world.single_send_id = ready_single_send(clean, "matrix send", world.segment_id)["id"]
+    return world
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f.name)
+@pytest.mark.parametrize("method", METHODS, ids=lambda m: m.name)
+def test_fault(
+    method: Method,
+    fault: Fault,
+    emulator: EmulatorHandle,
+    clean_hook: SendGridMarketingHook,
+    sleeps: Sleeps,
+) -> None:
+    world = _prepare(method, clean_hook)
+    before = {"segments": 1, "refreshes": 0, "single_sends": int(method.needs_send), "schedules": 0}
+    logged_before = len(emulator.admin.requests())
+    emulator.admin.add_fault(method=method.http_method, path=method.path(world), **fault.spec)
+    hook = hook_under_test(FAST_CONN_ID if fault.short_timeout else "sendgrid_default", sleeps)
+
+    outcome: Any
+    try:
+        outcome = _run(method.call(hook, world))
+    except SendGridError as error:
+        outcome = error
+
+    new_requests = emulator.admin.requests()[logged_before:]
+    sent = [
+        entry
+        for entry in new_requests
+        if entry["method"] == method.http_method and re.search(method.path(world), entry["path"])
+    ]
+    assert armed_faults(emulator) == [], "the fault was never triggered"
+    assert record_faults(new_requests) == 1
+    after = snapshot(clean_hook, emulator)
+
+    if method.repeatable:
+        if method.name == "delete_segment" and fault.name == "empty-body":
+            # SendGrid's DELETE answers 202 with no body: an empty 2xx is its success.
+            assert outcome is None and after["segments"] == 0
+            assert len(sent) == 1 and sleeps.seconds == []
+            return
+        if method.name == "delete_segment" and fault.applied:
+            # The first DELETE was applied but its answer lost; the retry finds nothing to delete.
+            # The segment is gone (the goal); the hook reports the 404 (see docs/reliability.md).
+            assert isinstance(outcome, SendGridNotFoundError), outcome
+            assert after["segments"] == 0
+        else:
+            assert not isinstance(outcome, BaseException), (
+                f"{method.name} failed under {fault.name}: {outcome}"
+            )
+            method.check(outcome, world, clean_hook)
+        assert len(sent) == 2, sent
+        assert sleeps.seconds == [fault.wait]
+        return
+
+    # Sent once, never retried, and nothing slept.
+    assert len(sent) == 1, sent
+    assert sleeps.seconds == []
+    if fault.name == "empty-body" and method.name in EMPTY_IS_SUCCESS:
+        assert outcome == {}
+    else:
+        assert isinstance(outcome, fault.error), outcome
+        assert outcome.method == method.http_method
+        if isinstance(outcome, SendGridRateLimitError):
+            assert outcome.reset_at == datetime.datetime.fromtimestamp(
+                FIXED_NOW + fault.wait, tz=datetime.timezone.utc
+            )
+    assert method.effect is not None
+    expected = dict(before)
+    expected[method.effect] += 1 if fault.applied else 0
+    assert after == expected
+
+
+@pytest.mark.parametrize("method", [m for m in METHODS if m.repeatable], ids=lambda m: m.name)
+def test_reset_beyond_max_wait_gives_up_at_once_with_reset_at(
+    method: Method, emulator: EmulatorHandle, clean_hook: SendGridMarketingHook, sleeps: Sleeps
+) -> None:
+    world = _prepare(method, clean_hook)
+    emulator.admin.add_fault(
+        "status",
+        method=method.http_method,
+        path=method.path(world),
+        status=429,
+        headers={"X-RateLimit-Reset": str(int(FIXED_NOW) + 600)},
+    )
+    hook = hook_under_test("sendgrid_default", sleeps)
+    with pytest.raises(SendGridRateLimitError) as raised:
+        _run(method.call(hook, world))
+
+    assert raised.value.reset_at == datetime.datetime.fromtimestamp(FIXED_NOW + 600, tz=datetime.timezone.utc)
+    assert sleeps.seconds == []  # a task does not sit out ten minutes inside the hook
+    sent = [
+        e
+        for e in emulator.admin.requests(method=method.http_method)
+        if re.search(method.path(world), e["path"])
+    ]
+    assert len(sent) == 1
+    record_faults(sent)
+
+
+@pytest.mark.parametrize("fault", [f for f in FAULTS if not f.short_timeout], ids=lambda f: f.name)
+def test_test_connection_reports_instead_of_retrying(
+    fault: Fault, emulator: EmulatorHandle, sleeps: Sleeps
+) -> None:
+    emulator.admin.add_fault(method="GET", path=f"^{re.escape(SEGMENTS)}$", **fault.spec)
+    ok, message = hook_under_test("sendgrid_default", sleeps).test_connection()
+
+    sent = emulator.admin.requests(method="GET")
+    assert len(sent) == 1 and sleeps.seconds == []
+    record_faults(sent)
+    assert emulator.api_key not in message
+    assert not ok and message, message
+
+
+def test_retry_budget_is_respected_when_every_attempt_fails(
+    emulator: EmulatorHandle, clean_hook: SendGridMarketingHook, sleeps: Sleeps
+) -> None:
+    world = World(segment_id=clean_hook.create_segment("matrix audience", ALL_CONTACTS)["id"])
+    emulator.admin.add_fault("status", method="GET", path=_segment_path(world), status=503, times=10)
+    hook = hook_under_test("sendgrid_default", sleeps, max_attempts=4)
+    with pytest.raises(SendGridServerError) as raised:
+        hook.get_segment(world.segment_id)
+
+    assert raised.value.status_code == 503
+    sent = emulator.admin.requests(method="GET", path_prefix=f"{SEGMENTS}/{world.segment_id}")
+    assert len(sent) == 4
+    assert sleeps.seconds == [1.0, 2.0, 4.0]  # exponential backoff between the four attempts
+    record_faults(sent)
+    emulator.admin.clear_faults()
