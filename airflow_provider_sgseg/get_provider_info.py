@@ -41,8 +41,12 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_sgseg.operators.segments"],
             },
         ],
-        "sensors": [],
-        "triggers": [],
+        "sensors": [
+            {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_sgseg.sensors.segments"]},
+        ],
+        "triggers": [
+            {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_sgseg.triggers.segments"]},
+        ],
         # Full class paths of BaseOperatorLink subclasses (imported at discovery).
         "extra-links": [
             "airflow_provider_sgseg.links.SendGridSegmentLink",

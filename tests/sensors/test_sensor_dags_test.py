@@ -1,0 +1,94 @@
+"""refresh -> sensor under `airflow dags test` (trigger run inline) against a real-clock emulator."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_sgseg.emulator.client import EmulatorAdmin
+from airflow_provider_sgseg.emulator.config import EmulatorConfig
+from airflow_provider_sgseg.emulator.pytest_plugin import connection_json
+from airflow_provider_sgseg.emulator.server import EmulatorServer
+from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
+
+DAGS_FOLDER = Path(__file__).parent / "dags"
+SEGMENT_PATH = "/v3/marketing/segments/2.0/"
+ALL_CONTACTS = "SELECT contact_id, updated_at FROM contact_data"
+
+
+@pytest.fixture
+def fast_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[EmulatorServer, EmulatorAdmin]]:
+    """Real clock with SendGrid's delays shrunk to seconds. Scheduled samples come only every
+    minute, and a manual refresh samples 10 s after it is accepted: long enough for the sensor's
+    first look to miss it (so it defers), short enough to keep the test quick."""
+    config = EmulatorConfig(
+        clock="real",
+        contacts_populate_delay=1,
+        membership_check_interval=60,
+        sample_interval=60,
+        refresh_delay=10,
+    )
+    with EmulatorServer(config) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_SENDGRID_DEFAULT", connection_json(server.base_url, server.api_key))
+        admin = EmulatorAdmin(server.base_url, server.api_key)
+        try:
+            yield server, admin
+        finally:
+            admin.close()
+
+
+def first_sample(segment_id: str) -> dict[str, Any]:
+    """Wait (real clock, about a second) for the segment's first sample after creation."""
+    hook = SendGridMarketingHook()
+    for _ in range(100):
+        segment = hook.get_segment(segment_id, contacts_sample=False)
+        if segment["contacts_count"] > 0:
+            return segment
+        time.sleep(0.1)
+    raise AssertionError(f"segment {segment_id} never sampled")
+
+
+def iso(value: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def test_refresh_then_wait_in_deferrable_and_reschedule_mode(
+    dags_test: Any, fast_emulator: tuple[EmulatorServer, EmulatorAdmin], tmp_path: Path
+) -> None:
+    server, admin = fast_emulator
+    admin.seed_contacts([{"email": f"early{i}@example.com"} for i in range(2)])
+    created = SendGridMarketingHook().create_segment("dags test audience", ALL_CONTACTS)
+    segment = first_sample(created["id"])
+    assert segment["contacts_count"] == 2
+    admin.seed_contacts([{"email": f"late{i}@example.com"} for i in range(3)])  # only a new sample shows them
+    report_path = tmp_path / "report.json"
+
+    finished = dags_test(
+        "sgseg_sensor_refresh_then_wait",
+        dags_folder=DAGS_FOLDER,
+        conf=json.dumps({"segment_id": segment["id"]}),
+        env={
+            "AIRFLOW_CONN_SENDGRID_DEFAULT": connection_json(server.base_url, server.api_key),
+            "SGSEG_SENSOR_REPORT": str(report_path),
+            "SGSEG_MIN_CONTACTS": "5",
+        },
+    )
+
+    output = finished.stdout + finished.stderr
+    assert finished.returncode == 0, output[-5000:]
+    assert "running trigger in line" in output  # the deferrable sensor really deferred
+    assert server.api_key not in output
+    report = json.loads(report_path.read_text())
+    deferred, rescheduled, refreshed = report["deferred"], report["rescheduled"], report["refresh"]
+    assert deferred == rescheduled  # both modes saw the same sample
+    assert deferred["segment_id"] == segment["id"]
+    assert deferred["contacts_count"] == 5
+    assert iso(refreshed["sample_updated_at_before"]) == iso(segment["sample_updated_at"])
+    assert iso(deferred["sample_updated_at"]) > iso(refreshed["sample_updated_at_before"])
+    assert len(admin.requests(method="POST", path_prefix=SEGMENT_PATH + "refresh/" + segment["id"])) == 1

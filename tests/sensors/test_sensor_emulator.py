@@ -1,0 +1,342 @@
+"""SendGridSegmentPopulatedSensor against the emulator on its manual clock, in every mode."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+from typing import Any
+
+import pytest
+from airflow.sdk import Asset
+from airflow.sdk.exceptions import (
+    AirflowFailException,
+    AirflowRescheduleException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    TaskDeferred,
+)
+from airflow.sdk.execution_time.context import OutletEventAccessors
+
+from airflow_provider_sgseg.exceptions import SendGridInputError, SendGridServerError
+from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
+from airflow_provider_sgseg.sensors.segments import STATE_KEY, SendGridSegmentPopulatedSensor
+from airflow_provider_sgseg.triggers.segments import SendGridSegmentPopulatedTrigger
+from tests.sensors.emulated_time import (
+    SEGMENT_PATH,
+    EmulatedTime,
+    create_segment,
+    read_segment,
+    seed_contacts,
+)
+
+
+class StateStore:
+    """The task_state_store interface (get/set/delete), kept in memory across sensor instances."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def set(self, key: str, value: Any) -> None:
+        assert value is not None
+        self.values[key] = value
+
+    def delete(self, key: str) -> None:
+        self.values.pop(key, None)
+
+
+class RescheduledTaskInstance:
+    """Just what BaseSensorOperator asks of ``ti`` in reschedule mode."""
+
+    def get_first_reschedule_date(self, context: Any) -> None:
+        return None
+
+
+def make_sensor(segment_id: str, **overrides: Any) -> SendGridSegmentPopulatedSensor:
+    kwargs: dict[str, Any] = {"task_id": "wait", "segment_id": segment_id, "timeout": 6 * 3600}
+    kwargs.update(overrides)
+    return SendGridSegmentPopulatedSensor(**kwargs)
+
+
+def context_for(store: StateStore | None = None, **extra: Any) -> Any:
+    context: dict[str, Any] = {"ti": RescheduledTaskInstance(), "outlet_events": OutletEventAccessors()}
+    if store is not None:
+        context["task_state_store"] = store
+    context.update(extra)
+    return context
+
+
+def run_deferrable(sensor: SendGridSegmentPopulatedSensor, context: Any) -> Any:
+    """What Airflow does: execute, run the trigger it defers to, resume with the event."""
+    try:
+        return sensor.execute(context)
+    except TaskDeferred as deferred:
+        assert deferred.method_name == "execute_complete"
+        trigger = deferred.trigger
+        assert isinstance(trigger, SendGridSegmentPopulatedTrigger)
+
+        async def first_event() -> Any:
+            async for event in trigger.run():
+                return event.payload
+            raise AssertionError("the trigger ended without an event")
+
+        event = asyncio.run(first_event())
+        return sensor.execute_complete(context, event)
+
+
+def run_rescheduled(segment_id: str, clock: EmulatedTime, store: StateStore, **overrides: Any) -> Any:
+    """Reschedule mode: a fresh sensor (fresh process) per poke; only the state store survives."""
+    for _ in range(10):
+        sensor = make_sensor(segment_id, mode="reschedule", **overrides)
+        try:
+            return sensor.execute(context_for(store))
+        except AirflowRescheduleException:
+            clock.sleep(sensor.poke_interval)
+    raise AssertionError("still rescheduling after 10 pokes")
+
+
+def populated_segment(clock: EmulatedTime, contacts: int) -> dict[str, Any]:
+    seed_contacts(clock.admin, contacts)
+    segment = create_segment("members")
+    clock.sleep(900 + 1)  # past SendGrid's creation delay: the first real sample exists
+    populated = read_segment(segment["id"])
+    assert populated["contacts_count"] == contacts
+    return populated
+
+
+def iso(value: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+@pytest.mark.parametrize("mode", ["poke", "reschedule", "deferrable"])
+def test_every_mode_waits_for_the_next_hourly_sample_with_at_most_three_gets(
+    emulated_time: EmulatedTime, mode: str
+) -> None:
+    segment = populated_segment(emulated_time, 2)
+    seed_contacts(emulated_time.admin, 5)  # three more contacts for the next hourly sample
+    gets_before = emulated_time.segment_gets(segment["id"])
+    started = emulated_time.now()
+    store = StateStore()
+
+    if mode == "poke":
+        result = make_sensor(segment["id"]).execute(context_for(store))
+    elif mode == "reschedule":
+        result = run_rescheduled(segment["id"], emulated_time, store)
+    else:
+        result = run_deferrable(make_sensor(segment["id"], deferrable=True), context_for(store))
+
+    after = read_segment(segment["id"])
+    assert result == {
+        "segment_id": segment["id"],
+        "contacts_count": 5,
+        "sample_updated_at": iso(after["sample_updated_at"]).isoformat(),
+    }
+    assert iso(after["sample_updated_at"]) > iso(segment["sample_updated_at"])
+    waited = (emulated_time.now() - started).total_seconds()
+    assert 3000 <= waited <= 3700
+    assert emulated_time.segment_gets(segment["id"]) - gets_before <= 3
+    assert STATE_KEY not in store.values  # cleaned up after success
+
+
+def test_a_new_segment_is_awaited_through_the_creation_delay(emulated_time: EmulatedTime) -> None:
+    seed_contacts(emulated_time.admin, 4)
+    segment = create_segment("fresh")
+
+    result = make_sensor(segment["id"]).execute(context_for())
+
+    assert result["contacts_count"] == 4
+    assert emulated_time.segment_gets(segment["id"]) <= 3
+
+
+def test_refresh_xcom_as_watermark_succeeds_after_the_refresh_sample(emulated_time: EmulatedTime) -> None:
+    segment = populated_segment(emulated_time, 2)
+    seed_contacts(emulated_time.admin, 6)
+    requested_at = emulated_time.now()
+    job = SendGridMarketingHook().refresh_segment(segment["id"], "UTC")
+    refresh_xcom = {
+        "segment_id": segment["id"],
+        "job_id": job["job_id"],
+        "requested_at": requested_at.isoformat(),
+        "sample_updated_at_before": segment["sample_updated_at"],
+    }
+
+    sensor = make_sensor(segment["id"], refreshed_after=refresh_xcom, poll_floor=10, deferrable=True)
+    result = run_deferrable(sensor, context_for())
+
+    assert result["contacts_count"] == 6
+    assert iso(result["sample_updated_at"]) >= requested_at
+    # Minutes after the refresh, not the next hourly sample.
+    assert (emulated_time.now() - requested_at).total_seconds() < 600
+
+
+@pytest.mark.parametrize("deferrable", [False, True])
+def test_an_invalid_query_fails_at_once_with_sendgrids_message(
+    emulated_time: EmulatedTime, deferrable: bool
+) -> None:
+    segment = create_segment("broken", "SELECT contact_id, updated_at FROM no_such_table")
+
+    with pytest.raises(AirflowFailException, match="no_such_table"):
+        run_deferrable(make_sensor(segment["id"], deferrable=deferrable), context_for())
+    assert emulated_time.segment_gets(segment["id"]) == 1
+
+
+def test_an_invalid_query_with_soft_fail_skips(emulated_time: EmulatedTime) -> None:
+    segment = create_segment("broken", "SELECT contact_id, updated_at FROM no_such_table")
+    for deferrable in (False, True):
+        with pytest.raises(AirflowSkipException):
+            run_deferrable(make_sensor(segment["id"], deferrable=deferrable, soft_fail=True), context_for())
+
+
+@pytest.mark.parametrize("deferrable", [False, True])
+def test_min_contacts_not_met_times_out_with_the_last_count(
+    emulated_time: EmulatedTime, deferrable: bool
+) -> None:
+    segment = populated_segment(emulated_time, 2)
+    sensor = make_sensor(
+        segment["id"], min_contacts=10, timeout=3 * 3600, deferrable=deferrable, refreshed_after="2000-01-01"
+    )
+    started = emulated_time.now()
+
+    with pytest.raises(AirflowSensorTimeout) as timed_out:
+        run_deferrable(sensor, context_for())
+
+    assert (emulated_time.now() - started).total_seconds() >= 3 * 3600
+    if deferrable:  # the trigger's message says why it was still waiting
+        assert "fewer than min_contacts=10" in str(timed_out.value)
+    assert emulated_time.segment_gets(segment["id"]) <= 6
+
+
+def test_poke_mode_tolerates_transient_503s(emulated_time: EmulatedTime) -> None:
+    seed_contacts(emulated_time.admin, 3)
+    segment = create_segment("flaky")
+    emulated_time.admin.add_fault(kind="status", status=503, method="GET", path_prefix=SEGMENT_PATH, times=2)
+
+    result = make_sensor(segment["id"], max_consecutive_failures=2).execute(context_for())
+
+    assert result["contacts_count"] == 3
+
+
+def test_poke_mode_fails_after_too_many_503s_in_a_row(emulated_time: EmulatedTime) -> None:
+    seed_contacts(emulated_time.admin, 3)
+    segment = create_segment("down")
+    emulated_time.admin.add_fault(kind="status", status=503, method="GET", path_prefix=SEGMENT_PATH, times=10)
+    store = StateStore()
+
+    with pytest.raises(SendGridServerError):
+        make_sensor(segment["id"], max_consecutive_failures=2).execute(context_for(store))
+
+    assert emulated_time.segment_gets(segment["id"]) == 3
+    assert emulated_time.slept == [60.0, 120.0]
+    assert store.values[STATE_KEY]["failures"] == 0  # a retry of the task starts counting afresh
+
+
+def test_reschedule_mode_counts_failures_across_reschedules(emulated_time: EmulatedTime) -> None:
+    seed_contacts(emulated_time.admin, 3)
+    segment = create_segment("down")
+    emulated_time.admin.add_fault(kind="status", status=503, method="GET", path_prefix=SEGMENT_PATH, times=10)
+
+    with pytest.raises(SendGridServerError):
+        run_rescheduled(segment["id"], emulated_time, StateStore(), max_consecutive_failures=2)
+
+    assert emulated_time.segment_gets(segment["id"]) == 3
+
+
+def test_deferrable_sensor_hands_the_watermark_and_schedule_to_the_trigger(
+    emulated_time: EmulatedTime,
+) -> None:
+    segment = populated_segment(emulated_time, 2)
+    sensor = make_sensor(segment["id"], deferrable=True, min_contacts=2, poll_floor=30, timeout=7200)
+    now = emulated_time.now()
+
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute(context_for())
+
+    _, kwargs = deferred.value.trigger.serialize()
+    assert iso(kwargs["watermark"]) == iso(segment["sample_updated_at"])
+    assert kwargs["capture_watermark"] is False
+    assert kwargs["min_contacts"] == 2
+    assert kwargs["poll_floor"] == 30
+    assert iso(kwargs["deadline"]) == now + datetime.timedelta(seconds=7200)
+    # next_sample_update + 30 s slack, but never later than the one-hour ceiling.
+    expected_first_poll = min(
+        iso(segment["next_sample_update"]) + datetime.timedelta(seconds=30), now + datetime.timedelta(hours=1)
+    )
+    assert iso(kwargs["first_poll_at"]) == expected_first_poll
+    assert emulated_time.segment_gets(segment["id"]) == 2  # populated_segment's read + one look
+
+
+def test_deferrable_sensor_whose_first_look_fails_lets_the_trigger_capture_the_watermark(
+    emulated_time: EmulatedTime,
+) -> None:
+    segment = populated_segment(emulated_time, 2)
+    emulated_time.admin.add_fault(kind="status", status=503, method="GET", path_prefix=SEGMENT_PATH, times=1)
+
+    with pytest.raises(TaskDeferred) as deferred:
+        make_sensor(segment["id"], deferrable=True).execute(context_for())
+
+    _, kwargs = deferred.value.trigger.serialize()
+    assert kwargs["watermark"] is None
+    assert kwargs["capture_watermark"] is True
+
+
+def test_the_watermark_survives_a_retry_through_the_state_store(emulated_time: EmulatedTime) -> None:
+    segment = populated_segment(emulated_time, 2)
+    store = StateStore()
+    with pytest.raises(TaskDeferred):
+        make_sensor(segment["id"], deferrable=True).execute(context_for(store))
+    seed_contacts(emulated_time.admin, 3)
+    emulated_time.sleep(3600 + 60)  # the next sample arrives while the first try is failing
+
+    retried = make_sensor(segment["id"], deferrable=True).execute(context_for(store))
+
+    # Had the retry taken a new watermark, this sample would not count and it would defer again.
+    assert retried["contacts_count"] == 3
+
+
+def test_outlets_carry_the_result_in_the_asset_event_extra(emulated_time: EmulatedTime) -> None:
+    segment = populated_segment(emulated_time, 2)
+    asset = Asset("sendgrid-segment://members")
+    context = context_for()
+
+    result = make_sensor(segment["id"], outlets=[asset], refreshed_after="2000-01-01").execute(context)
+
+    assert result["contacts_count"] == 2
+    assert context["outlet_events"][asset].extra == result
+
+
+def test_each_poll_logs_count_sample_time_watermark_and_next_poll(
+    emulated_time: EmulatedTime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    segment = populated_segment(emulated_time, 2)
+    seed_contacts(emulated_time.admin, 3)
+    capsys.readouterr()
+    polled_at = emulated_time.now()
+
+    make_sensor(segment["id"]).execute(context_for())
+
+    logged = capsys.readouterr().out.splitlines()  # Airflow's structlog writes task logs to stdout
+    waiting = [line for line in logged if "not populated yet" in line]
+    assert len(waiting) == 1
+    line = waiting[0]
+    assert "contacts_count=2" in line
+    assert f"sample_updated_at={iso(segment['sample_updated_at']).isoformat()}" in line
+    assert f"watermark={iso(segment['sample_updated_at']).isoformat()}" in line
+    expected_next = min(
+        iso(segment["next_sample_update"]) + datetime.timedelta(seconds=30),
+        polled_at + datetime.timedelta(hours=1),
+    )
+    assert f"next poll at {expected_next.isoformat()}" in line
+
+
+def test_a_bad_watermark_fails_before_any_request(emulated_time: EmulatedTime) -> None:
+    segment = populated_segment(emulated_time, 2)
+    gets_before = emulated_time.segment_gets(segment["id"])
+
+    with pytest.raises(SendGridInputError, match="refreshed_after"):
+        make_sensor(segment["id"], refreshed_after="after lunch").execute(context_for())
+    with pytest.raises(SendGridInputError, match="segment_id"):
+        make_sensor("not-a-uuid").execute(context_for())
+
+    assert emulated_time.segment_gets(segment["id"]) == gets_before
