@@ -17,6 +17,7 @@ from .store import Store
 
 _CLOCK_KEY = "manual_clock_now"
 NOMINAL_RATE_LIMIT = 600
+MAX_LOGGED_REQUESTS = 50_000  # oldest entries are dropped beyond this
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class Emulator:
     def reset(self) -> None:
         """Wipe all data, faults and the log; restore the initial settings and clock."""
         self.store.wipe()
+        self.segments = Segments(self)
         self.faults.clear()
         with self._log_lock:
             self.request_log.clear()
@@ -75,6 +77,8 @@ class Emulator:
     def log_request(self, entry: dict[str, Any]) -> None:
         with self._log_lock:
             self.request_log.append(entry)
+            if len(self.request_log) > MAX_LOGGED_REQUESTS:
+                del self.request_log[: len(self.request_log) - MAX_LOGGED_REQUESTS]
 
     def logged_requests(self) -> list[dict[str, Any]]:
         with self._log_lock:
