@@ -46,9 +46,8 @@ if TYPE_CHECKING:
 IF_EXISTS_MODES = ("reuse", "update", "fail")
 ON_QUOTA_EXHAUSTED_MODES = ("fail", "skip", "wait")
 
-# SendGrid may answer before our request's effect is visible, and a worker's clock is not
-# SendGrid's: wake up a little after the moment the quota lifts.
-QUOTA_WAIT_MARGIN = datetime.timedelta(seconds=60)
+# A worker's clock is not SendGrid's: by default, wake up a minute after the quota lifts.
+DEFAULT_QUOTA_WAIT_MARGIN = 60.0
 
 # Keys in Airflow's task state store (shared by all tries of one task instance in one DAG run).
 REFRESH_ATTEMPT_KEY = "sendgrid_refresh_attempt"
@@ -83,9 +82,15 @@ def _choice(name: str, value: object, allowed: Sequence[str]) -> str:
     return str(value)
 
 
-def _positive_seconds(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise SendGridInputError(name, value, "must be a positive number of seconds")
+def _seconds(name: str, value: object, *, allow_zero: bool = False) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or value < 0
+        or (value == 0 and not allow_zero)
+    ):
+        rule = "must be a number of seconds >= 0" if allow_zero else "must be a positive number of seconds"
+        raise SendGridInputError(name, value, rule)
     return float(value)
 
 
@@ -226,10 +231,8 @@ class SendGridCreateSegmentOperator(SendGridSegmentBaseOperator):
         self.parent_list_ids = parent_list_ids
         self.if_exists = _choice("if_exists", if_exists, IF_EXISTS_MODES)
         self.wait_for_validation = wait_for_validation
-        self.validation_poll_interval = _positive_seconds(
-            "validation_poll_interval", validation_poll_interval
-        )
-        self.validation_timeout = _positive_seconds("validation_timeout", validation_timeout)
+        self.validation_poll_interval = _seconds("validation_poll_interval", validation_poll_interval)
+        self.validation_timeout = _seconds("validation_timeout", validation_timeout)
 
     def execute(self, context: Context) -> dict[str, Any]:
         name = validation.segment_name(self.name)
@@ -403,10 +406,8 @@ class SendGridUpdateSegmentOperator(SendGridSegmentBaseOperator):
         self.name = name
         self.query_dsl = query_dsl
         self.wait_for_validation = wait_for_validation
-        self.validation_poll_interval = _positive_seconds(
-            "validation_poll_interval", validation_poll_interval
-        )
-        self.validation_timeout = _positive_seconds("validation_timeout", validation_timeout)
+        self.validation_poll_interval = _seconds("validation_poll_interval", validation_poll_interval)
+        self.validation_timeout = _seconds("validation_timeout", validation_timeout)
 
     def execute(self, context: Context) -> dict[str, Any]:
         segment_id = validation.segment_id(self.segment_id)
@@ -476,6 +477,8 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
     :param on_quota_exhausted: ``"fail"`` (no retries burned; the error says which rule and when
         the next refresh is allowed), ``"skip"`` (task skipped), or ``"wait"`` (defer, freeing the
         worker slot, until the quota allows it, then refresh).
+    :param quota_wait_margin: in ``"wait"`` mode, seconds to wait beyond the moment the quota
+        lifts (slack for clock skew between the worker and SendGrid).
 
     Returns ``{"segment_id", "job_id", "requested_at", "sample_updated_at_before"}``.
     ``sample_updated_at_before`` is the segment's ``sample_updated_at`` before the refresh: the
@@ -491,12 +494,14 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
         segment_id: str,
         user_time_zone: str,
         on_quota_exhausted: str = "fail",
+        quota_wait_margin: float = DEFAULT_QUOTA_WAIT_MARGIN,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.segment_id = segment_id
         self.user_time_zone = user_time_zone
         self.on_quota_exhausted = _choice("on_quota_exhausted", on_quota_exhausted, ON_QUOTA_EXHAUSTED_MODES)
+        self.quota_wait_margin = _seconds("quota_wait_margin", quota_wait_margin, allow_zero=True)
 
     def execute(self, context: Context) -> dict[str, Any]:
         return self._refresh(context)
@@ -633,7 +638,7 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
         if self.on_quota_exhausted == "wait" and decision.next_allowed_at is not None:
             from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 
-            moment = decision.next_allowed_at + QUOTA_WAIT_MARGIN
+            moment = decision.next_allowed_at + datetime.timedelta(seconds=self.quota_wait_margin)
             self.log.info("%s. Deferring until %s.", message, moment.isoformat())
             self.defer(trigger=DateTimeTrigger(moment=moment), method_name="execute_after_wait")
         raise AirflowFailException(message)

@@ -27,7 +27,7 @@ from airflow_provider_sgseg.exceptions import (
 )
 from airflow_provider_sgseg.hooks.marketing import RetryPolicy, SendGridMarketingHook
 from airflow_provider_sgseg.operators.segments import (
-    QUOTA_WAIT_MARGIN,
+    DEFAULT_QUOTA_WAIT_MARGIN,
     REFRESH_ATTEMPT_KEY,
     SendGridCreateSegmentOperator,
     SendGridDeleteSegmentOperator,
@@ -45,6 +45,7 @@ QUERY_FR = "SELECT contact_id, updated_at FROM contact_data WHERE country = 'FR'
 INVALID_QUERY = "SELECT contact_id, updated_at FROM no_such_table"
 MISSING_ID = "00000000-0000-4000-8000-000000000000"
 ZONE = "America/Chicago"
+MARGIN = datetime.timedelta(seconds=DEFAULT_QUOTA_WAIT_MARGIN)
 
 
 # --- minimal task context ---------------------------------------------------------------------
@@ -543,7 +544,7 @@ def test_hourly_spacing_wait_mode_defers_then_refreshes(sendgrid_emulator: Emula
         operator.execute(run.context())
     trigger = caught.value.trigger
     assert isinstance(trigger, DateTimeTrigger)
-    assert trigger.moment == last.add(hours=1) + QUOTA_WAIT_MARGIN
+    assert trigger.moment == last.add(hours=1) + MARGIN
     assert caught.value.method_name == "execute_after_wait"
     assert len(refresh_posts(sendgrid_emulator)) == 1
 
@@ -583,7 +584,7 @@ def test_daily_limit_blocks_until_local_midnight_in_each_mode(sendgrid_emulator:
         refresher(sendgrid_emulator, segment_id, "skip").execute(TaskRun().context())
     with pytest.raises(TaskDeferred) as deferred:
         refresher(sendgrid_emulator, segment_id, "wait").execute(TaskRun().context())
-    assert deferred.value.trigger.moment == midnight + QUOTA_WAIT_MARGIN
+    assert deferred.value.trigger.moment == midnight + MARGIN
     assert len(refresh_posts(sendgrid_emulator)) == 2
 
 
@@ -607,7 +608,7 @@ def test_account_limit_learned_from_a_429(sendgrid_emulator: EmulatorHandle) -> 
 
     with pytest.raises(TaskDeferred) as deferred:
         refresher(sendgrid_emulator, second, "wait").execute(TaskRun().context())
-    assert deferred.value.trigger.moment == utc_midnight + QUOTA_WAIT_MARGIN
+    assert deferred.value.trigger.moment == utc_midnight + MARGIN
     statuses = [p["status"] for p in refresh_posts(sendgrid_emulator)]
     assert statuses == [202, 429, 429]
 
@@ -635,7 +636,7 @@ def test_429_with_short_retry_after_waits_for_it(sendgrid_emulator: EmulatorHand
     now = pendulum.instance(sendgrid_emulator.admin.now())
     with pytest.raises(TaskDeferred) as deferred:
         refresher(sendgrid_emulator, segment_id, "wait").execute(TaskRun().context())
-    assert deferred.value.trigger.moment == now.add(seconds=120) + QUOTA_WAIT_MARGIN
+    assert deferred.value.trigger.moment == now.add(seconds=120) + MARGIN
 
 
 def test_refresh_of_a_missing_segment_raises_not_found(sendgrid_emulator: EmulatorHandle) -> None:

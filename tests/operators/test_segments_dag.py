@@ -18,6 +18,16 @@ SEGMENTS = "/v3/marketing/segments/2.0"
 
 
 def test_segment_operators_dag(sendgrid_emulator: EmulatorHandle, dags_test: DagsTest) -> None:
+    admin = sendgrid_emulator.admin
+    # The first refresh POST (refresh_wait's) is refused for 3 s: it must defer and come back.
+    admin.add_fault(
+        "status",
+        method="POST",
+        path_prefix=f"{SEGMENTS}/refresh/",
+        status=429,
+        headers={"Retry-After": "3"},
+        body={"error": "too many refreshes"},
+    )
     result = dags_test(
         "sendgrid_segment_operators_test",
         dags_folder=DAGS_FOLDER,
@@ -30,13 +40,19 @@ def test_segment_operators_dag(sendgrid_emulator: EmulatorHandle, dags_test: Dag
     # the refresh task failed once (simulated crash after SendGrid accepted) and was retried
     assert "simulated worker crash after SendGrid accepted the refresh" in output
     assert "refresh of segment" in output and "was accepted (its answer was lost)" in output
+    assert "Deferring until" in output and "Pausing task as DEFERRED" in output
 
-    admin = sendgrid_emulator.admin
     creates = [r for r in admin.requests(method="POST") if r["path"] == SEGMENTS]
-    assert len(creates) == 1  # create_again reused it
+    assert len(creates) == 2  # create_again reused the first; create_other is the second
     refreshes = admin.requests(method="POST", path_prefix=f"{SEGMENTS}/refresh/")
-    assert [r["status"] for r in refreshes] == [202]  # the retry did not post again
-    assert refreshes[0]["json"] == {"user_time_zone": "America/Chicago"}
+    zones = [r["json"]["user_time_zone"] for r in refreshes]
+    statuses = [r["status"] for r in refreshes]
+    # refresh_wait: refused, deferred, then accepted; refresh: accepted once, its retry posted nothing
+    assert list(zip(zones, statuses, strict=True)) == [
+        ("Europe/Berlin", 429),
+        ("Europe/Berlin", 202),
+        ("America/Chicago", 202),
+    ]
     deletes = admin.requests(method="DELETE")
     assert [r["status"] for r in deletes] == [202]  # delete_again found it gone, sent nothing
     assert admin.requests(method="PATCH")[0]["json"] == {"name": "dags-test-segment-renamed"}

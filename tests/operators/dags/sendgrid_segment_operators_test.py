@@ -6,6 +6,10 @@ XCom, the extra link, task retries and Airflow's task state store.
 ``refresh`` simulates a worker that dies right after SendGrid accepted the refresh (before the
 result could be recorded): its first try raises after the POST returned. The retry must find the
 evidence and return without posting again; the test counts the POSTs in the emulator's log.
+
+``refresh_wait`` (another segment, ``on_quota_exhausted="wait"``) meets a 429 with
+``Retry-After: 3`` that the test arms: it must defer on a DateTimeTrigger, let the triggerer fire,
+resume on a worker and refresh.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from airflow.sdk import DAG, Asset, task
+from airflow.sdk import DAG, Asset, chain, task
 
 from airflow_provider_sgseg.links import SendGridSegmentLink, segment_url
 from airflow_provider_sgseg.operators.segments import (
@@ -26,6 +30,7 @@ from airflow_provider_sgseg.operators.segments import (
 )
 
 SEGMENT_ID = "{{ ti.xcom_pull(task_ids='create', key='segment_id') }}"
+OTHER_SEGMENT_ID = "{{ ti.xcom_pull(task_ids='create_other', key='segment_id') }}"
 QUERY = "SELECT contact_id, updated_at FROM contact_data WHERE country = '{{ params.country }}'"
 
 
@@ -60,6 +65,16 @@ with DAG(
     create_again = SendGridCreateSegmentOperator(
         task_id="create_again", name="{{ params.segment_name }}", query_dsl=QUERY
     )
+    create_other = SendGridCreateSegmentOperator(
+        task_id="create_other", name="{{ params.segment_name }}-other", query_dsl=QUERY
+    )
+    refresh_wait = SendGridRefreshSegmentOperator(
+        task_id="refresh_wait",
+        segment_id=OTHER_SEGMENT_ID,
+        user_time_zone="Europe/Berlin",
+        on_quota_exhausted="wait",
+        quota_wait_margin=1,
+    )
     get = SendGridGetSegmentOperator(task_id="get", segment_id=SEGMENT_ID, contacts_sample=False)
     listed = SendGridListSegmentsOperator(task_id="list", ids=SEGMENT_ID)
     refresh = RefreshThenCrashOnFirstTry(
@@ -86,6 +101,9 @@ with DAG(
         assert refreshed["job_id"] is None, refreshed  # adopted from the crashed first try
         assert refreshed["sample_updated_at_before"] == created["sample_updated_at"], refreshed
         assert ti.xcom_pull(task_ids="update")["name"] == "dags-test-segment-renamed"
+        waited = ti.xcom_pull(task_ids="refresh_wait")
+        assert waited["job_id"], waited
+        assert waited["segment_id"] == ti.xcom_pull(task_ids="create_other", key="segment_id"), waited
         link = ti.xcom_pull(task_ids="create", key=SendGridSegmentLink().xcom_key)
         assert link == segment_url(created["id"]), link
         print(f"SGSEG-CHECK OK segment={created['id']} link={link}")
@@ -95,4 +113,16 @@ with DAG(
         task_id="delete_again", segment_id=SEGMENT_ID, missing_ok=True
     )
 
-    create >> create_again >> get >> listed >> refresh >> update >> check() >> delete >> delete_again
+    chain(
+        create,
+        create_again,
+        create_other,
+        refresh_wait,
+        get,
+        listed,
+        refresh,
+        update,
+        check(),
+        delete,
+        delete_again,
+    )
