@@ -190,6 +190,21 @@ def verdict(segment: Mapping[str, Any], watermark: datetime.datetime | None, min
     return decide("populated", f"fresh {seen} counts {contacts_count} contacts (min_contacts={min_contacts})")
 
 
+def waiting_summary(
+    result: Verdict, watermark: datetime.datetime | None, polled_at: datetime.datetime, delay: float
+) -> str:
+    """The log line for a poll that found the segment not populated yet."""
+    mark = parse_timestamp(watermark)
+    sample_at = result.sample_updated_at
+    next_poll = polled_at + datetime.timedelta(seconds=delay)
+    return (
+        f"not populated yet: {result.reason}. contacts_count={result.contacts_count}, "
+        f"sample_updated_at={sample_at.isoformat() if sample_at else None}, "
+        f"watermark={mark.isoformat() if mark else None}; "
+        f"next poll at {next_poll.isoformat()} (in {delay:.0f} s)"
+    )
+
+
 def next_poll_delay(
     segment: Mapping[str, Any],
     now: datetime.datetime,

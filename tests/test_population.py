@@ -15,6 +15,7 @@ from airflow_provider_sgseg.population import (
     next_poll_delay,
     parse_timestamp,
     verdict,
+    waiting_summary,
     watermark_from,
 )
 
@@ -335,3 +336,22 @@ def test_failure_delay_waits_for_a_rate_limit_reset() -> None:
     assert failure_delay(1, NOW, floor=60, ceiling=600, reset_at=reset) == 600
     # A reset in the past does not shorten the back-off below the floor.
     assert failure_delay(1, NOW, floor=60, ceiling=600, reset_at=NOW.subtract(seconds=5)) == 60
+
+
+# --- waiting_summary -------------------------------------------------------------------------
+
+
+def test_waiting_summary_names_count_sample_watermark_and_next_poll() -> None:
+    result = verdict(segment(contacts_count=3), WATERMARK, min_contacts=10)
+    line = waiting_summary(result, WATERMARK, NOW, 90)
+    assert line.startswith("not populated yet: fresh sample")
+    assert "contacts_count=3" in line
+    assert "sample_updated_at=2026-03-01T11:30:00+00:00" in line
+    assert "watermark=2026-03-01T11:00:00+00:00" in line
+    assert "next poll at 2026-03-01T12:01:30+00:00 (in 90 s)" in line
+
+
+def test_waiting_summary_without_sample_or_watermark_says_none() -> None:
+    result = verdict(segment(sample_updated_at=None, contacts_count=None), None, min_contacts=1)
+    line = waiting_summary(result, None, NOW, 300)
+    assert "contacts_count=None, sample_updated_at=None, watermark=None" in line

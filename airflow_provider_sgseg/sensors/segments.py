@@ -34,6 +34,7 @@ from airflow_provider_sgseg.population import (
     next_poll_delay,
     parse_timestamp,
     verdict,
+    waiting_summary,
     watermark_from,
 )
 
@@ -215,17 +216,8 @@ class SendGridSegmentPopulatedSensor(BaseSensorOperator):
             )
         now = self.now()
         self.poke_interval = next_poll_delay(segment, now, *self._bounds_args())
-        self.log.info(
-            "Segment %s not populated yet: %s. contacts_count=%s, sample_updated_at=%s, watermark=%s; "
-            "next poll at %s (in %.0f s)",
-            segment_id,
-            result.reason,
-            result.contacts_count,
-            result.sample_updated_at.isoformat() if result.sample_updated_at else None,
-            watermark.isoformat() if watermark else None,
-            self._at(now, self.poke_interval),
-            self.poke_interval,
-        )
+        summary = waiting_summary(result, watermark, now, self.poke_interval)
+        self.log.info("Segment %s %s", segment_id, summary)
         return PokeReturnValue(is_done=False)
 
     def execute_complete(self, context: Context, event: Any = None) -> dict[str, Any]:

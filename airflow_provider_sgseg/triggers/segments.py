@@ -27,6 +27,7 @@ from airflow_provider_sgseg.population import (
     next_poll_delay,
     parse_timestamp,
     verdict,
+    waiting_summary,
 )
 
 # Answers that say "try again later" rather than "this will never work".
@@ -142,6 +143,7 @@ class SendGridSegmentPopulatedTrigger(BaseTrigger):
         if first_poll_at is not None:
             await self._sleep_until(first_poll_at, deadline)
         while True:
+            problem = None  # why this poll did not get an answer, if it did not
             try:
                 segment = await hook.aget_segment(self.segment_id, contacts_sample=False)
             except TRANSIENT_ERRORS as error:
@@ -153,15 +155,10 @@ class SendGridSegmentPopulatedTrigger(BaseTrigger):
                         last_seen,
                     )
                 reset_at = error.reset_at if isinstance(error, SendGridRateLimitError) else None
-                delay = failure_delay(failures, self.now(), self.bounds.floor, self.bounds.ceiling, reset_at)
-                self.log.warning(
-                    "Segment %s: transient failure %d of %d tolerated (%s); retrying in %.0f s",
-                    self.segment_id,
-                    failures,
-                    self.max_consecutive_failures,
-                    error,
-                    delay,
-                )
+                floor, ceiling = self.bounds.floor, self.bounds.ceiling
+                delay = failure_delay(failures, self.now(), floor, ceiling, reset_at)
+                tolerated = self.max_consecutive_failures
+                problem = f"transient failure {failures} of {tolerated} tolerated ({error})"
             except SendGridError as error:
                 return self._event("error", f"Polling segment {self.segment_id} failed: {error}", last_seen)
             else:
@@ -174,24 +171,24 @@ class SendGridSegmentPopulatedTrigger(BaseTrigger):
                     return self._event("success", last_seen.reason, last_seen)
                 if last_seen.status == "invalid":
                     return self._event("invalid", last_seen.reason, last_seen)
-                polled_at = self.now()
-                delay = next_poll_delay(segment, polled_at, *self._bounds_args())
-                self.log.info(
-                    "Segment %s not populated yet: %s; next poll at %s",
-                    self.segment_id,
-                    last_seen.reason,
-                    (polled_at + datetime.timedelta(seconds=delay)).isoformat(),
-                )
+                delay = next_poll_delay(segment, self.now(), *self._bounds_args())
+
             now = self.now()
-            if deadline is not None and now >= deadline:
-                reason = last_seen.reason if last_seen else "no successful poll"
-                return self._event(
-                    "timeout",
-                    f"Segment {self.segment_id} not populated by {deadline.isoformat()}: {reason}",
-                    last_seen,
-                )
             if deadline is not None:
-                delay = min(delay, max(deadline.timestamp() - now.timestamp(), 0.0))
+                if now >= deadline:
+                    reason = last_seen.reason if last_seen else "no successful poll"
+                    return self._event(
+                        "timeout",
+                        f"Segment {self.segment_id} not populated by {deadline.isoformat()}: {reason}",
+                        last_seen,
+                    )
+                delay = min(delay, deadline.timestamp() - now.timestamp())  # a last look at the deadline
+            if problem is not None:
+                next_poll = (now + datetime.timedelta(seconds=delay)).isoformat()
+                self.log.warning("Segment %s: %s; next poll at %s", self.segment_id, problem, next_poll)
+            elif last_seen is not None:
+                summary = waiting_summary(last_seen, watermark, now, delay)
+                self.log.info("Segment %s %s", self.segment_id, summary)
             await self.sleep(delay)
 
     async def _sleep_until(self, moment: datetime.datetime, deadline: datetime.datetime | None) -> None:

@@ -176,6 +176,48 @@ async def test_too_many_503s_in_a_row_end_with_an_error_event(emulated_time: Emu
     assert emulated_time.slept[:2] == [60.0, 120.0]
 
 
+async def test_a_429_waits_until_sendgrids_announced_reset(emulated_time: EmulatedTime) -> None:
+    seed_contacts(emulated_time.admin, 3)
+    segment = create_segment("rate limited")
+    reset = int(emulated_time.now().timestamp()) + 900
+    emulated_time.admin.add_fault(
+        kind="status",
+        status=429,
+        method="GET",
+        path_prefix=SEGMENT_PATH,
+        headers={"X-RateLimit-Reset": str(reset)},
+        body={"errors": [{"field": None, "message": "too many requests"}]},
+    )
+
+    event = await run_to_event(make_trigger(segment, emulated_time, first_poll_at=None))
+
+    assert event["status"] == "success", event
+    # One look refused with 429, then a wait until the reset (900 s), not the 60 s floor.
+    assert 895 <= emulated_time.slept[0] <= 900
+
+
+async def test_each_poll_logs_count_sample_time_watermark_and_next_poll(
+    emulated_time: EmulatedTime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    segment = await _populated_segment(emulated_time, 2)
+    seed_contacts(emulated_time.admin, 3)
+    capsys.readouterr()
+
+    event = await run_to_event(make_trigger(segment, emulated_time))
+
+    assert event["status"] == "success", event
+    waiting = [line for line in capsys.readouterr().out.splitlines() if "not populated yet" in line]
+    assert waiting, "no log line for the poll that found the segment not yet populated"
+    assert "contacts_count=2" in waiting[0]
+    assert "watermark=" + iso(segment["sample_updated_at"]).isoformat() in waiting[0]
+    assert "sample_updated_at=" + iso(segment["sample_updated_at"]).isoformat() in waiting[0]
+    assert "next poll at " in waiting[0]
+
+
+def iso(value: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
 async def test_a_rebuilt_trigger_keeps_waiting_for_the_same_sample(emulated_time: EmulatedTime) -> None:
     """A triggerer restart mid-wait: the rebuilt trigger still wants a sample newer than before."""
     segment = await _populated_segment(emulated_time, 2)
