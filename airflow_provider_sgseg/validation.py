@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Iterable
+from collections.abc import Callable
 
 import pendulum
 
@@ -53,17 +53,23 @@ def _name(name: str, value: object) -> str:
     return text
 
 
+def _item(check: Callable[[str, object], str], name: str, index: int, item: object) -> str:
+    """``check`` one list item; an error names the list, reports the bad item and its position."""
+    try:
+        return check(name, item)
+    except SendGridInputError as error:
+        raise SendGridInputError(name, item, f"item {index} {error.rule}") from None
+
+
 def _id_list(name: str, value: object, *, max_items: int | None) -> list[str]:
     """A list of UUIDs, duplicates dropped (order kept); a single string counts as one id."""
     if value is None:
         return []
     if isinstance(value, str):
-        value_items: Iterable[object] = [value] if value.strip() else []
-    elif isinstance(value, (list, tuple, set, frozenset)):
-        value_items = value
-    else:
+        return [_uuid(name, value)] if value.strip() else []
+    if not isinstance(value, (list, tuple, set, frozenset)):
         raise SendGridInputError(name, value, f"must be a list of ids, not {type(value).__name__}")
-    ids = list(dict.fromkeys(_uuid(f"{name}[{index}]", item) for index, item in enumerate(value_items)))
+    ids = list(dict.fromkeys(_item(_uuid, name, index, item) for index, item in enumerate(value)))
     if max_items is not None and len(ids) > max_items:
         raise SendGridInputError(name, value, f"at most {max_items} ids allowed (got {len(ids)})")
     return ids
@@ -148,7 +154,7 @@ def categories(value: object) -> list[str]:
         return []
     if isinstance(value, str) or not isinstance(value, (list, tuple, set, frozenset)):
         raise SendGridInputError("categories", value, "must be a list of strings")
-    names = list(dict.fromkeys(_text(f"categories[{index}]", item) for index, item in enumerate(value)))
+    names = list(dict.fromkeys(_item(_text, "categories", index, item) for index, item in enumerate(value)))
     if "" in names:
         raise SendGridInputError("categories", value, "must not contain empty strings")
     if len(names) > SINGLE_SEND_MAX_CATEGORIES:

@@ -97,7 +97,7 @@ INVALID: list[tuple[Validator, object, str, str]] = [
     (validation.query_dsl, " \n\t", "query_dsl", "must not be empty"),
     (validation.query_dsl, None, "query_dsl", "template render to None"),
     (validation.parent_list_ids, [UUID_A, UUID_B], "parent_list_ids", "at most 1 ids allowed (got 2)"),
-    (validation.parent_list_ids, ["not-a-uuid"], "parent_list_ids[0]", "36-character UUID"),
+    (validation.parent_list_ids, ["not-a-uuid"], "parent_list_ids", "36-character UUID"),
     (validation.parent_list_ids, 7, "parent_list_ids", "must be a list of ids"),
     (
         validation.list_filter_ids,
@@ -105,10 +105,10 @@ INVALID: list[tuple[Validator, object, str, str]] = [
         "parent_list_ids",
         "at most 50",
     ),
-    (validation.segment_ids, ["nope"], "ids[0]", "36-character UUID"),
+    (validation.segment_ids, ["nope"], "ids", "36-character UUID"),
     (validation.single_send_segment_ids, UUIDS[:11], "segment_ids", "at most 10 ids allowed (got 11)"),
-    (validation.single_send_segment_ids, [UUID_A, None], "segment_ids[1]", "template render to None"),
-    (validation.single_send_list_ids, ["x"], "list_ids[0]", "36-character UUID"),
+    (validation.single_send_segment_ids, [UUID_A, None], "segment_ids", "template render to None"),
+    (validation.single_send_list_ids, ["x"], "list_ids", "36-character UUID"),
     (validation.categories, "news", "categories", "must be a list of strings"),
     (validation.categories, [""], "categories", "must not contain empty strings"),
     (validation.categories, [f"c{n}" for n in range(11)], "categories", "at most 10 allowed (got 11)"),
@@ -130,11 +130,18 @@ def test_invalid_values_name_the_value_and_the_rule(
     error = caught.value
     assert isinstance(error, ValueError)
     assert error.name == name
-    # A bad item of a list is named with its index ("segment_ids[1]") and reported alone.
+    # A bad item of a list is reported alone, with its position in the rule ("item 1 ...").
     assert error.value == value or (isinstance(value, list) and error.value in value)
     assert rule in error.rule
     assert repr(error.value) in str(error)
     assert rule in str(error)
+
+
+def test_a_bad_list_item_is_reported_with_its_position() -> None:
+    with pytest.raises(SendGridInputError) as caught:
+        validation.single_send_segment_ids([UUID_A, "oops", UUID_B])
+    assert (caught.value.name, caught.value.value) == ("segment_ids", "oops")
+    assert str(caught.value).startswith("Invalid segment_ids 'oops': item 1 must be a 36-character UUID")
 
 
 @pytest.mark.parametrize(

@@ -96,10 +96,18 @@ def error_for_status(
     return SendGridError("SendGrid answered with an error", **where)
 
 
-def parse_json(method: str, path: str, status: int, body: bytes) -> Any:
-    """The JSON of a 2xx answer; an empty body is ``None``; malformed JSON is an error."""
+def parse_json(method: str, path: str, status: int, body: bytes, *, empty_ok: bool) -> Any:
+    """The JSON of a 2xx answer. An empty body is ``None`` where ``empty_ok`` (DELETE, refresh,
+    schedule), else an error like malformed JSON: both can be an answer cut short."""
     if not body.strip():
-        return None
+        if empty_ok:
+            return None
+        raise SendGridResponseError(
+            "SendGrid answered with an empty body where JSON was expected (cut short?)",
+            method=method,
+            path=path,
+            status_code=status,
+        )
     try:
         return json.loads(body)
     except ValueError:

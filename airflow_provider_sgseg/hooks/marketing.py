@@ -408,7 +408,8 @@ class SendGridMarketingHook(BaseHook):
 
     def test_connection(self) -> tuple[bool, str]:
         """A cheap authenticated GET (look up a nil segment id). Never includes the key."""
-        call = _Call("GET", SEGMENTS_PATH, params=(("ids", NIL_UUID),), retry=_Retry.NEVER)
+        # Any 2xx proves the key works, even one whose body got lost on the way.
+        call = _Call("GET", SEGMENTS_PATH, params=(("ids", NIL_UUID),), retry=_Retry.NEVER, empty_ok=True)
         try:
             self._request(call)
         except SendGridNotFoundError:

@@ -113,15 +113,20 @@ def test_rate_limit_error_carries_reset_time() -> None:
     assert "too many requests" in str(error)
 
 
-def test_parse_json_reads_objects_lists_and_empty_bodies() -> None:
-    assert parse_json("GET", PATH, 200, b'{"id": "x"}') == {"id": "x"}
-    assert parse_json("GET", PATH, 200, b"[1]") == [1]
-    assert parse_json("DELETE", PATH, 204, b"") is None
+def test_parse_json_reads_objects_lists_and_allowed_empty_bodies() -> None:
+    assert parse_json("GET", PATH, 200, b'{"id": "x"}', empty_ok=False) == {"id": "x"}
+    assert parse_json("GET", PATH, 200, b"[1]", empty_ok=False) == [1]
+    assert parse_json("DELETE", PATH, 204, b"", empty_ok=True) is None
+
+
+def test_parse_json_reports_an_unexpected_empty_body() -> None:
+    with pytest.raises(SendGridResponseError, match=r"empty body .*GET /v3/.*HTTP 200"):
+        parse_json("GET", PATH, 200, b" ", empty_ok=False)
 
 
 def test_parse_json_reports_truncated_body() -> None:
     with pytest.raises(
         SendGridResponseError, match=r"not valid JSON.*GET /v3/.*HTTP 200.*\{\"id\": \"x"
     ) as caught:
-        parse_json("GET", PATH, 200, b'{"id": "x')
+        parse_json("GET", PATH, 200, b'{"id": "x', empty_ok=True)
     assert caught.value.status_code == 200

@@ -453,7 +453,7 @@ def test_schedule_single_send(make_hook: MakeHook, send_at: str | datetime.datet
 BAD_CALLS: list[tuple[str, Callable[[SendGridMarketingHook], object]]] = [
     ("segment_id", lambda h: h.get_segment("not-a-uuid")),
     ("segment_id", lambda h: h.get_segment(None)),  # type: ignore[arg-type]
-    ("ids[1]", lambda h: h.list_segments(ids=[SEG, "x"])),
+    ("ids", lambda h: h.list_segments(ids=[SEG, "x"])),
     ("no_parent_list_id", lambda h: h.list_segments(no_parent_list_id="maybe")),  # type: ignore[arg-type]
     ("segment_name", lambda h: h.create_segment("", "SELECT 1")),
     ("segment_name", lambda h: h.create_segment("n" * 101, "SELECT 1")),
@@ -588,6 +588,26 @@ def test_unsupported_scheme_is_not_retried(make_hook: MakeHook) -> None:
     hook, fake = make_hook(httpx.UnsupportedProtocol("ftp"))
     with pytest.raises(SendGridTransportError):
         hook.list_segments()
+    assert len(fake.requests) == 1
+
+
+def test_empty_body_is_retried_for_reads_and_success_where_allowed(make_hook: MakeHook) -> None:
+    hook, fake = make_hook(httpx.Response(200), httpx.Response(200, json=segment()))
+    assert hook.get_segment(SEG) == segment()
+    assert len(fake.requests) == 2
+    for index, call in enumerate(
+        [
+            lambda h: h.delete_segment(SEG),
+            lambda h: h.refresh_segment(SEG, "UTC"),
+            lambda h: h.schedule_single_send(SS),
+        ]
+    ):
+        hook, fake = make_hook(httpx.Response(200), conn_id=f"sendgrid_empty_{index}")
+        assert call(hook) in (None, {})
+        assert len(fake.requests) == 1
+    hook, fake = make_hook(httpx.Response(201), conn_id="sendgrid_empty_create")
+    with pytest.raises(SendGridResponseError, match="empty body"):
+        hook.create_segment("Buyers", "SELECT 1")
     assert len(fake.requests) == 1
 
 
