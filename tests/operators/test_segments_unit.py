@@ -108,6 +108,12 @@ def test_init_builds_no_hook_and_needs_no_connection() -> None:
         ),
         (lambda: SendGridUpdateSegmentOperator(task_id="u", segment_id=SEGMENT_ID), "name/query_dsl"),
         (
+            lambda: SendGridRefreshSegmentOperator(
+                task_id="r", segment_id=SEGMENT_ID, user_time_zone="UTC", quota_wait_margin=-1
+            ),
+            "quota_wait_margin",
+        ),
+        (
             lambda: SendGridCreateSegmentOperator(
                 task_id="c", name="n", query_dsl=QUERY, validation_timeout=0
             ),
