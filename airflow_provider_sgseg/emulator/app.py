@@ -25,6 +25,11 @@ async def _http_error(request: Request, error: Exception) -> Response:
     return JSONResponse(errors_body(message), status_code=error.status_code)
 
 
+async def _unexpected_error(request: Request, error: Exception) -> Response:
+    # A bug in the emulator: answer in SendGrid's 500 shape (uvicorn still logs the traceback).
+    return JSONResponse(errors_body(f"emulator error: {type(error).__name__}: {error}"), status_code=500)
+
+
 def create_app(emulator: Emulator) -> EmulatorMiddleware:
     api = FastAPI(title="sgseg SendGrid emulator", openapi_url=None, docs_url=None, redoc_url=None)
     api.state.emulator = emulator
@@ -32,4 +37,5 @@ def create_app(emulator: Emulator) -> EmulatorMiddleware:
         api.include_router(module.router)
     api.add_exception_handler(ApiError, _api_error)
     api.add_exception_handler(HTTPException, _http_error)
+    api.add_exception_handler(Exception, _unexpected_error)
     return EmulatorMiddleware(api, emulator)

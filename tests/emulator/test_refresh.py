@@ -82,6 +82,7 @@ def test_one_hour_spacing_then_two_per_day(api: httpx.Client, sendgrid_emulator:
     third = refresh(api, segment_id)
     assert third.status_code == 429
     assert "2 refreshes per segment per day" in third.json()["error"]
+    validate(third.json(), component("segments", "SegmentError"))  # the spec documents no 429 body
     assert get_segment(api, segment_id)["refreshes_used"] == 2
 
 

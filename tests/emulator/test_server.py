@@ -7,7 +7,10 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -135,3 +138,41 @@ def test_cli_rejects_bad_settings() -> None:
     )
     assert result.returncode == 2
     assert "sample_interval" in result.stderr
+
+
+def test_real_clock_with_short_timings_populates_and_refreshes() -> None:
+    config = EmulatorConfig(
+        clock="real",
+        contacts_populate_delay=1,
+        membership_check_interval=1,
+        sample_interval=2,
+        refresh_delay=1,
+    )
+    with EmulatorServer(config) as server:
+        admin = EmulatorAdmin(server.base_url, server.api_key)
+        admin.seed_contacts([person(1), person(2)])
+        client = httpx.Client(base_url=server.base_url, headers=auth(server.api_key))
+        created = client.post(SEGMENTS, json={"name": "real", "query_dsl": ALL_CONTACTS}).json()
+
+        def wait_for(predicate: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+            deadline = time.monotonic() + 20
+            while True:
+                segment: dict[str, Any] = client.get(f"{SEGMENTS}/{created['id']}").json()
+                if predicate(segment) or time.monotonic() > deadline:
+                    return segment
+                time.sleep(0.2)
+
+        populated = wait_for(lambda s: s["contacts_count"] == 2)
+        assert populated["contacts_count"] == 2
+        assert populated["sample_updated_at"] > created["created_at"]
+
+        admin.seed_contacts([person(3)])
+        assert (
+            client.post(f"{SEGMENTS}/refresh/{created['id']}", json={"user_time_zone": "UTC"}).status_code
+            == 202
+        )
+        refreshed = wait_for(lambda s: s["contacts_count"] == 3)
+        assert refreshed["contacts_count"] == 3
+        assert refreshed["refreshes_used"] == 1
+        client.close()
+        admin.close()
