@@ -374,8 +374,8 @@ class Segments:
             )
             due = to_iso(now + timedelta(seconds=config.refresh_delay))
             pending = row["pending_refresh_at"]
-            self._update(
-                segment_id,
-                {"user_time_zone": zone, "pending_refresh_at": min(pending, due) if pending else due},
-            )
+            updates = {"user_time_zone": zone, "pending_refresh_at": min(pending, due) if pending else due}
+            if row["validation"] == "INVALID":
+                updates["pending_refresh_at"] = None  # an invalid query never populates, refreshed or not
+            self._update(segment_id, updates)
             return {"job_id": job_id}

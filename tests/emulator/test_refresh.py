@@ -210,3 +210,13 @@ def test_refreshes_used_counts_local_day_only() -> None:
     ]
     assert refresh_limits.refreshes_used(now, "America/Chicago", earlier) == 1
     assert refresh_limits.refreshes_used(now, "UTC", earlier) == 0
+
+
+def test_refreshing_an_invalid_segment_schedules_no_sample(api: httpx.Client, sendgrid_emulator: EmulatorHandle) -> None:
+    segment = create_segment(api, "invalid", "SELECT email FROM contact_data")
+    assert refresh(api, segment["id"]).status_code == 202
+    seen = get_segment(api, segment["id"])
+    assert seen["refreshes_used"] == 1
+    assert seen["next_sample_update"] == segment["next_sample_update"]
+    sendgrid_emulator.admin.advance_clock(120)
+    assert get_segment(api, segment["id"])["sample_updated_at"] == segment["sample_updated_at"]
