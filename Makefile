@@ -23,7 +23,7 @@ lint: install
 	$(VENV)/bin/mypy
 
 demo: install
-	$(PY) -m airflow_provider_sgseg.demo
+	$(PY) scripts/demo.py
 
 bench: install
 	$(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[dev,bench]"

@@ -1,0 +1,107 @@
+"""Every example DAG parses cleanly, cheaply (no network, no connection, no hook) and is wired right."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from airflow.dag_processing.dagbag import DagBag
+from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowFailException
+
+DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
+EXPECTED_DAGS = {"sendgrid_segment_refresh", "sendgrid_single_send", "sendgrid_segment_lifecycle"}
+SEGMENT = "8a3c1f3e-4a5b-4c6d-9e7f-0a1b2c3d4e5f"
+
+
+@pytest.fixture
+def no_network_no_connections(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record (and refuse) every socket connect and connection lookup made while parsing."""
+    attempts: list[str] = []
+
+    def refuse_connect(self: socket.socket, address: Any) -> None:
+        attempts.append(f"connect {address!r}")
+        raise OSError("network is off while parsing DAGs")
+
+    def refuse_lookup(cls: type, conn_id: str) -> None:
+        attempts.append(f"connection {conn_id!r}")
+        raise RuntimeError("no connection lookups while parsing DAGs")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse_connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse_connect)
+    monkeypatch.setattr(BaseHook, "get_connection", classmethod(refuse_lookup))
+    return attempts
+
+
+@pytest.fixture
+def dag_bag(no_network_no_connections: list[str]) -> DagBag:
+    return DagBag(dag_folder=DAGS_FOLDER, safe_mode=False)
+
+
+def test_every_dag_file_imports_without_errors(dag_bag: DagBag) -> None:
+    assert dag_bag.import_errors == {}
+    assert set(dag_bag.dag_ids) == EXPECTED_DAGS
+
+
+def test_parsing_makes_no_network_call_or_connection_lookup(
+    dag_bag: DagBag, no_network_no_connections: list[str]
+) -> None:
+    assert dag_bag.dags, "nothing was parsed"
+    assert no_network_no_connections == []
+
+
+def test_parsing_does_not_import_the_hook() -> None:
+    code = (
+        "import json, sys\n"
+        "from airflow.dag_processing.dagbag import DagBag\n"
+        f"bag = DagBag(dag_folder={str(DAGS_FOLDER)!r}, safe_mode=False)\n"
+        "print(json.dumps({'dags': sorted(bag.dag_ids), 'errors': list(bag.import_errors),\n"
+        "  'hook': 'airflow_provider_sgseg.hooks.marketing' in sys.modules}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report == {"dags": sorted(EXPECTED_DAGS), "errors": [], "hook": False}
+
+
+def test_the_single_send_dag_is_scheduled_on_the_refresh_dags_asset(dag_bag: DagBag) -> None:
+    refresh = dag_bag.dags["sendgrid_segment_refresh"]
+    single_send = dag_bag.dags["sendgrid_single_send"]
+    emitted = {asset.uri for asset in refresh.get_task("wait_until_populated").outlets}
+    consumed = {asset.uri for asset in single_send.timetable.asset_condition.objects}
+    assert consumed and consumed == emitted
+    assert all(uri.startswith("x-sendgrid://segments/") for uri in emitted)
+
+
+def test_the_refresh_dag_waits_deferrably_even_after_a_skipped_refresh(dag_bag: DagBag) -> None:
+    dag = dag_bag.dags["sendgrid_segment_refresh"]
+    wait = dag.get_task("wait_until_populated")
+    assert wait.deferrable is True
+    assert wait.trigger_rule == "none_failed"
+    assert dag.get_task("refresh_segment").on_quota_exhausted == "skip"
+    assert dag.get_task("ensure_segment").if_exists == "reuse"
+    assert {t.task_id for t in wait.upstream_list} == {"refresh_segment"}
+
+
+def pick_segment(dag_bag: DagBag, events: list[Any], params: dict[str, Any]) -> Any:
+    dag = dag_bag.dags["sendgrid_single_send"]
+    (asset,) = dag.timetable.asset_condition.objects
+    callable_ = dag.get_task("pick_segment").python_callable
+    return callable_(triggering_asset_events={asset: events} if events else {}, params=params)
+
+
+def test_segment_id_comes_from_the_newest_triggering_asset_event(dag_bag: DagBag) -> None:
+    events = [SimpleNamespace(extra={"segment_id": "old"}), SimpleNamespace(extra={"segment_id": SEGMENT})]
+    assert pick_segment(dag_bag, events, {"segment_id": "from-param"}) == SEGMENT
+
+
+def test_segment_id_falls_back_to_the_param_when_run_by_hand(dag_bag: DagBag) -> None:
+    assert pick_segment(dag_bag, [], {"segment_id": SEGMENT}) == SEGMENT
+    with pytest.raises(AirflowFailException, match="segment_id"):
+        pick_segment(dag_bag, [], {"segment_id": None})

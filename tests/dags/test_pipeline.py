@@ -1,0 +1,95 @@
+"""The demo pipeline in the suite: both example DAGs under `airflow dags test` against the emulator.
+
+The emulator runs on a real clock with SendGrid's minutes shrunk to seconds, so the deferrable
+sensor really waits (inline, as `dags test` runs triggers) for the refreshed sample.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_sgseg.emulator.client import EmulatorAdmin
+from airflow_provider_sgseg.emulator.config import EmulatorConfig
+from airflow_provider_sgseg.emulator.pytest_plugin import connection_json
+from airflow_provider_sgseg.emulator.server import EmulatorServer
+from tests.conftest import DagsTest
+
+SEGMENTS = "/v3/marketing/segments/2.0"
+SINGLE_SENDS = "/v3/marketing/singlesends"
+SEGMENT_NAME = "Pipeline test audience"
+DAG_SETTINGS = {
+    "SGSEG_SEGMENT_NAME": SEGMENT_NAME,
+    "SGSEG_QUERY_DSL": "SELECT c.contact_id, c.updated_at FROM contact_data AS c WHERE c.country = 'NL'",
+    "SGSEG_TIME_ZONE": "Europe/Amsterdam",
+    "SGSEG_POLL_FLOOR_SECONDS": "1",
+    "SGSEG_POLL_CEILING_SECONDS": "5",
+    "SGSEG_POLL_SLACK_SECONDS": "0.5",
+    "SGSEG_WAIT_TIMEOUT_SECONDS": "90",
+    "SGSEG_REQUIRE_MIN_CONTACTS": "100",
+}
+
+
+@pytest.fixture
+def real_clock_emulator() -> Iterator[tuple[EmulatorServer, EmulatorAdmin]]:
+    config = EmulatorConfig(
+        clock="real",
+        contacts_populate_delay=3,
+        membership_check_interval=3,
+        sample_interval=5,
+        refresh_delay=2,
+    )
+    with EmulatorServer(config) as server:
+        admin = EmulatorAdmin(server.base_url, server.api_key)
+        try:
+            yield server, admin
+        finally:
+            admin.close()
+
+
+def newest_asset_event(airflow_home: Path) -> dict[str, Any]:
+    with contextlib.closing(sqlite3.connect(airflow_home / "airflow.db")) as db:
+        row = db.execute(
+            "SELECT a.uri, e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id "
+            "WHERE e.source_dag_id = 'sendgrid_segment_refresh' ORDER BY e.id DESC LIMIT 1"
+        ).fetchone()
+    assert row is not None, "the refresh DAG emitted no Asset event"
+    return {"uri": row[0], "extra": json.loads(row[1])}
+
+
+def test_refresh_then_single_send_end_to_end(
+    dags_test: DagsTest, airflow_db: Path, real_clock_emulator: tuple[EmulatorServer, EmulatorAdmin]
+) -> None:
+    server, admin = real_clock_emulator
+    contacts = [{"email": f"lezer{n}@example.nl", "country": "NL"} for n in range(150)]
+    contacts += [{"email": f"reader{n}@example.com", "country": "US"} for n in range(50)]
+    admin.seed_contacts(contacts)
+    env = {**DAG_SETTINGS, "AIRFLOW_CONN_SENDGRID_DEFAULT": connection_json(server.base_url, server.api_key)}
+
+    refresh = dags_test("sendgrid_segment_refresh", env=env)
+    assert refresh.returncode == 0, refresh.stdout[-4000:] + refresh.stderr[-4000:]
+
+    event = newest_asset_event(airflow_db)
+    assert event["uri"] == "x-sendgrid://segments/pipeline-test-audience"
+    assert event["extra"]["contacts_count"] == 150
+    segment_id = event["extra"]["segment_id"]
+
+    send = dags_test("sendgrid_single_send", env=env, conf=json.dumps({"segment_id": segment_id}))
+    assert send.returncode == 0, send.stdout[-4000:] + send.stderr[-4000:]
+
+    def count(method: str, prefix: str, suffix: str = "") -> int:
+        return sum(1 for r in admin.requests(method=method, path_prefix=prefix) if r["path"].endswith(suffix))
+
+    assert count("POST", SEGMENTS) == 2  # exactly one create and one refresh:
+    assert count("POST", f"{SEGMENTS}/refresh/") == 1
+    assert count("POST", SINGLE_SENDS) == 1
+    assert count("PUT", SINGLE_SENDS, "/schedule") == 1
+    (delivery,) = admin.sends()
+    assert delivery["recipient_count"] == 150
+    assert delivery["status"] in ("scheduled", "triggered")
