@@ -38,7 +38,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": INTEGRATION,
-                "python-modules": ["airflow_provider_sgseg.operators.segments"],
+                "python-modules": [
+                    "airflow_provider_sgseg.operators.segments",
+                    "airflow_provider_sgseg.operators.single_sends",
+                ],
             },
         ],
         "sensors": [
