@@ -93,3 +93,26 @@ def test_refresh_then_single_send_end_to_end(
     (delivery,) = admin.sends()
     assert delivery["recipient_count"] == 150
     assert delivery["status"] in ("scheduled", "triggered")
+
+
+def test_lifecycle_dag_uses_every_segment_operator_and_cleans_up(
+    dags_test: DagsTest,
+    real_clock_emulator: tuple[EmulatorServer, EmulatorAdmin],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server, admin = real_clock_emulator
+    admin.seed_contacts([{"email": "reader@example.com"}])
+    conn = connection_json(server.base_url, server.api_key)
+
+    run = dags_test("sendgrid_segment_lifecycle", env={"AIRFLOW_CONN_SENDGRID_DEFAULT": conn})
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+
+    segment_calls = [(r["method"], r["path"]) for r in admin.requests(path_prefix=SEGMENTS)]
+    methods = {method for method, _ in segment_calls}
+    assert methods == {"GET", "POST", "PATCH", "DELETE"}, segment_calls
+    assert sum(1 for m, p in segment_calls if m == "POST" and "/refresh/" in p) == 1
+    assert sum(1 for m, p in segment_calls if m == "POST" and p == SEGMENTS) == 1
+    monkeypatch.setenv("AIRFLOW_CONN_SENDGRID_DEFAULT", conn)
+    from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
+
+    assert SendGridMarketingHook().list_segments() == []
