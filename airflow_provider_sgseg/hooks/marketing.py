@@ -57,8 +57,6 @@ NIL_UUID = "00000000-0000-0000-0000-000000000000"
 # Transport errors after which the request may have reached SendGrid are retried only for
 # idempotent calls; these happen before a single byte is sent.
 _NOTHING_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-# Methods whose 2xx answer always has a JSON body (DELETE, refresh and schedule may have none).
-_ANSWERS_WITH_JSON = frozenset({"GET", "PATCH"})
 # Transport errors worth another try (others, e.g. an unsupported URL scheme, are configuration).
 _TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
@@ -461,14 +459,6 @@ class SendGridMarketingHook(BaseHook):
         )
         if response.is_success:
             server_wait.seconds = None
-            if call.method in _ANSWERS_WITH_JSON and not response.content.strip():
-                # A lost body, not an answer: raised inside the attempt so a read is repeated.
-                raise SendGridResponseError(
-                    "SendGrid answered with an empty body",
-                    method=call.method,
-                    path=call.path,
-                    status_code=status,
-                )
             return parse_json(call.method, call.path, status, response.content, empty_ok=call.empty_ok)
         now = self.retry_policy.clock()
         server_wait.seconds = requested_wait(response.headers, now, rate_limited=status == 429)
