@@ -108,7 +108,7 @@ class _Settings:
             conn_id=conn_id,
             base_url=_base_url(host, port),
             api_key=password,
-            on_behalf_of=_extra(extra, "on_behalf_of") or None,
+            on_behalf_of=str(_extra(extra, "on_behalf_of") or "").strip() or None,
             timeout=_timeout(conn_id, _extra(extra, "timeout")),
         )
 

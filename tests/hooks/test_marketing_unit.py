@@ -155,6 +155,17 @@ def test_on_behalf_of_extra_becomes_header(make_hook: MakeHook) -> None:
     assert fake.requests[0].headers["on-behalf-of"] == "eu-subuser"
 
 
+def test_numeric_subuser_id_and_blank_subuser(make_hook: MakeHook) -> None:
+    hook, fake = make_hook(httpx.Response(200, json=[]), extra=json.dumps({"on_behalf_of": 12345}))
+    hook.list_segments()
+    assert fake.requests[0].headers["on-behalf-of"] == "12345"
+    hook, fake = make_hook(
+        httpx.Response(200, json=[]), conn_id="sendgrid_blank", extra=json.dumps({"on_behalf_of": " "})
+    )
+    hook.list_segments()
+    assert "on-behalf-of" not in fake.requests[0].headers
+
+
 def test_prefixed_form_extra_is_understood(make_hook: MakeHook) -> None:
     extra = {"extra__sendgrid_marketing__on_behalf_of": "legacy-sub"}
     hook, fake = make_hook(httpx.Response(200, json=[]), extra=json.dumps(extra))
