@@ -127,21 +127,27 @@ def test_utc_midnight_does_not_reset_a_chicago_segment(
     assert refresh(api, segment_id).status_code == 429
 
 
-def test_daily_count_on_the_spring_forward_day_in_chicago(
-    api: httpx.Client, sendgrid_emulator: EmulatorHandle
+@pytest.mark.parametrize(
+    ("month", "first_day", "midnight_utc_hour"),
+    [
+        (3, 8, 5),  # second Sunday of March: clocks spring forward, a 23-hour day, ends 05:00 UTC (CDT)
+        (11, 1, 6),  # first Sunday of November: clocks fall back, a 25-hour day, ends 06:00 UTC (CST)
+    ],
+)
+def test_daily_count_on_dst_transition_days_in_chicago(
+    api: httpx.Client, sendgrid_emulator: EmulatorHandle, month: int, first_day: int, midnight_utc_hour: int
 ) -> None:
     admin = sendgrid_emulator.admin
     year = datetime.now(timezone.utc).year + 1
-    # Second Sunday of March: DST starts at 02:00 local, so the day has 23 hours.
-    march = [datetime(year, 3, d, tzinfo=CHICAGO) for d in range(8, 15)]
-    dst_day = next(d for d in march if d.weekday() == 6)
+    sundays = [datetime(year, month, d, tzinfo=CHICAGO) for d in range(first_day, first_day + 7)]
+    dst_day = next(d for d in sundays if d.weekday() == 6)
     advance_to(admin, dst_day.replace(hour=0, minute=30))
     segment_id = create_segment(api)["id"]
     assert refresh(api, segment_id).status_code == 202
     admin.advance_clock(3600)
     assert refresh(api, segment_id).status_code == 202
     next_midnight = (dst_day + timedelta(days=1)).astimezone(timezone.utc)
-    assert next_midnight.hour == 5  # CDT: a fixed -6 h offset would wrongly say 06:00 UTC
+    assert next_midnight.hour == midnight_utc_hour  # the offset at the end of the day, not the start
     advance_to(admin, next_midnight - timedelta(seconds=1))
     assert refresh(api, segment_id).status_code == 429
     admin.advance_clock(1)
@@ -212,7 +218,9 @@ def test_refreshes_used_counts_local_day_only() -> None:
     assert refresh_limits.refreshes_used(now, "UTC", earlier) == 0
 
 
-def test_refreshing_an_invalid_segment_schedules_no_sample(api: httpx.Client, sendgrid_emulator: EmulatorHandle) -> None:
+def test_refreshing_an_invalid_segment_schedules_no_sample(
+    api: httpx.Client, sendgrid_emulator: EmulatorHandle
+) -> None:
     segment = create_segment(api, "invalid", "SELECT email FROM contact_data")
     assert refresh(api, segment["id"]).status_code == 202
     seen = get_segment(api, segment["id"])
