@@ -28,6 +28,7 @@ from airflow_provider_sgseg import refresh_quota, validation
 from airflow_provider_sgseg.exceptions import (
     ErrorDetail,
     SegmentQueryInvalidError,
+    SendGridForbiddenError,
     SendGridInputError,
     SendGridNotFoundError,
     SendGridRateLimitError,
@@ -542,6 +543,13 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
             self._quota_exhausted(
                 refresh_quota.decide_after_rate_limit(segment, zone, self._clock(), error.reset_at)
             )
+        except SendGridForbiddenError as error:
+            store.delete(REFRESH_ATTEMPT_KEY)
+            # SendGrid's 403 here means the plan has no manual refresh: retrying cannot help.
+            raise AirflowFailException(
+                f"SendGrid refused the manual refresh of segment {segment_id} (403: manual refresh "
+                f"needs a Marketing Campaigns Basic or Advanced plan): {error}"
+            ) from error
         except (SendGridTransportError, SendGridServerError, SendGridResponseError) as error:
             # The request may have been processed before the answer was lost: look, don't re-post.
             after = self.hook.get_segment(segment_id, contacts_sample=False)

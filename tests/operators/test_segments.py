@@ -21,6 +21,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, T
 from airflow_provider_sgseg.emulator.pytest_plugin import EmulatorHandle
 from airflow_provider_sgseg.exceptions import (
     SegmentQueryInvalidError,
+    SendGridForbiddenError,
     SendGridNotFoundError,
     SendGridServerError,
     SendGridTransportError,
@@ -637,6 +638,17 @@ def test_429_with_short_retry_after_waits_for_it(sendgrid_emulator: EmulatorHand
     with pytest.raises(TaskDeferred) as deferred:
         refresher(sendgrid_emulator, segment_id, "wait").execute(TaskRun().context())
     assert deferred.value.trigger.moment == now.add(seconds=120) + MARGIN
+
+
+def test_free_plan_refresh_fails_without_retries(sendgrid_emulator: EmulatorHandle) -> None:
+    segment_id = new_segment(sendgrid_emulator)
+    sendgrid_emulator.admin.configure(plan="free")
+    run = TaskRun()
+    with pytest.raises(AirflowFailException, match="403") as caught:
+        refresher(sendgrid_emulator, segment_id).execute(run.context())
+    assert isinstance(caught.value.__cause__, SendGridForbiddenError)
+    assert [p["status"] for p in refresh_posts(sendgrid_emulator)] == [403]
+    assert run.store is not None and REFRESH_ATTEMPT_KEY not in run.store.values
 
 
 def test_refresh_of_a_missing_segment_raises_not_found(sendgrid_emulator: EmulatorHandle) -> None:
