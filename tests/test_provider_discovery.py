@@ -13,12 +13,24 @@ from tests.conftest import AIRFLOW_BIN
 HOOK = "airflow_provider_sgseg.hooks.marketing.SendGridMarketingHook"
 
 
-def _airflow(*args: str) -> str:
-    result = subprocess.run(
-        [str(AIRFLOW_BIN), *args], env=dict(os.environ), capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout + result.stderr
+def _airflow_providers(*commands: str) -> dict[str, str]:
+    """Run ``airflow providers <command>`` for each command, side by side; output by command."""
+    running = {
+        command: subprocess.Popen(
+            [str(AIRFLOW_BIN), "providers", command],
+            env=dict(os.environ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for command in commands
+    }
+    outputs = {}
+    for command, process in running.items():
+        output, _ = process.communicate(timeout=180)
+        assert process.returncode == 0, output
+        outputs[command] = output
+    return outputs
 
 
 def _complaints_about_us(output: str) -> list[str]:
@@ -31,7 +43,7 @@ def _complaints_about_us(output: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def outputs() -> dict[str, str]:
-    return {command: _airflow("providers", command) for command in ("list", "hooks", "widgets", "behaviours")}
+    return _airflow_providers("list", "hooks", "widgets", "behaviours")
 
 
 def test_providers_list_shows_the_package(outputs: dict[str, str]) -> None:
