@@ -63,6 +63,16 @@ def newest_asset_event(airflow_home: Path) -> dict[str, Any]:
     return {"uri": row[0], "extra": json.loads(row[1])}
 
 
+def newest_state(airflow_home: Path, dag_id: str, task_id: str) -> str:
+    with contextlib.closing(sqlite3.connect(airflow_home / "airflow.db")) as db:
+        row = db.execute(
+            "SELECT state FROM task_instance WHERE dag_id = ? AND task_id = ? "
+            "ORDER BY start_date DESC LIMIT 1",
+            (dag_id, task_id),
+        ).fetchone()
+    return str(row[0])
+
+
 def test_refresh_then_single_send_end_to_end(
     dags_test: DagsTest, airflow_db: Path, real_clock_emulator: tuple[EmulatorServer, EmulatorAdmin]
 ) -> None:
@@ -86,13 +96,23 @@ def test_refresh_then_single_send_end_to_end(
     def count(method: str, prefix: str, suffix: str = "") -> int:
         return sum(1 for r in admin.requests(method=method, path_prefix=prefix) if r["path"].endswith(suffix))
 
-    assert count("POST", SEGMENTS) == 2  # exactly one create and one refresh:
+    assert count("POST", SEGMENTS) == 2  # exactly one create and one refresh
     assert count("POST", f"{SEGMENTS}/refresh/") == 1
     assert count("POST", SINGLE_SENDS) == 1
     assert count("PUT", SINGLE_SENDS, "/schedule") == 1
     (delivery,) = admin.sends()
     assert delivery["recipient_count"] == 150
     assert delivery["status"] in ("scheduled", "triggered")
+
+    # The next run within the hour: the segment is reused, the refresh quota (1 per hour) makes the
+    # refresh task skip, and the sensor still announces SendGrid's next scheduled sample.
+    again = dags_test("sendgrid_segment_refresh", env=env)
+    assert again.returncode == 0, again.stdout[-4000:] + again.stderr[-4000:]
+    assert newest_state(airflow_db, "sendgrid_segment_refresh", "refresh_segment") == "skipped"
+    next_event = newest_asset_event(airflow_db)
+    assert next_event["extra"]["segment_id"] == segment_id
+    assert next_event["extra"]["sample_updated_at"] > event["extra"]["sample_updated_at"]
+    assert count("POST", SEGMENTS) == 2
 
 
 def test_lifecycle_dag_uses_every_segment_operator_and_cleans_up(
