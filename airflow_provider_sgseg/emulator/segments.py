@@ -1,71 +1,42 @@
-"""Segments V2: create/read/update/delete, lazy population of samples, and manual refresh."""
+"""Segments V2: create, read (with due samples applied), update, delete and manual refresh."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import sqlite3
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from . import refresh_limits, sampling, views
+from . import refresh_limits, views
 from .clock import parse_iso, to_iso
 from .errors import ApiError, FieldErrors, not_found
+from .membership import Membership, reported_next_update
 from .store import new_id
 
 if TYPE_CHECKING:
-    from .query import CompiledQuery
     from .state import Emulator
 
-SAMPLE_SIZE = 50
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_USES_NOW = re.compile(r"[:@$]now\b")
-_PARENT_LIST_FILTER = (
-    " WHERE contact_id IN (SELECT pc.contact_id FROM contacts AS pc, json_each(pc.list_ids) AS pl"
-    " WHERE pl.value = :emulator_parent_list_id)"
-)
 
 
 def is_uuid(value: str) -> bool:
     return _UUID.match(value) is not None
 
 
-def _membership_hash(members: list[str]) -> str:
-    return hashlib.sha1("\n".join(sorted(members)).encode()).hexdigest()
-
-
 class Segments:
     def __init__(self, emulator: Emulator) -> None:
         self.emulator = emulator
         self.store = emulator.store
-        self._compiled: dict[tuple[str, str], CompiledQuery] = {}
-
-    # -- query compilation ----------------------------------------------------------------
-    def _compile(self, query_dsl: str) -> CompiledQuery:
-        from .query import compile_query
-
-        return compile_query(query_dsl, self.store.custom_field_names())
-
-    def _compiled_for(self, row: sqlite3.Row) -> CompiledQuery:
-        key = (row["segment_id"], row["query_dsl"])
-        if key not in self._compiled:
-            self._compiled[key] = self._compile(row["query_dsl"])
-        return self._compiled[key]
+        self.membership = Membership(emulator)
 
     def members(self, row: sqlite3.Row, at: datetime) -> list[str]:
-        """Full membership of a segment at ``at``, evaluated with one SQL query."""
-        compiled = self._compiled_for(row)
-        sql = compiled.sql
-        params: dict[str, object] = {**compiled.params, "now": to_iso(at)}
-        parent_list_ids = json.loads(row["parent_list_ids"])
-        if parent_list_ids:
-            sql = f"SELECT contact_id FROM ({sql}){_PARENT_LIST_FILTER}"
-            params["emulator_parent_list_id"] = parent_list_ids[0]
-        with self.store.lock:
-            found = [hit[0] for hit in self.store.conn.execute(sql, params)]
-        # De-duplicate here: SQL DISTINCT over 100k UUIDs costs several times the query itself.
-        return list(dict.fromkeys(found))
+        return self.membership.members(row, at)
+
+    def _catch_up(self, row: sqlite3.Row) -> sqlite3.Row:
+        """The row with every sample that fell due up to now applied."""
+        updates = self.membership.due_updates(row)
+        return row if updates is None else self._update(row["segment_id"], updates)
 
     # -- reading --------------------------------------------------------------------------
     def _row(self, segment_id: str) -> sqlite3.Row | None:
@@ -100,7 +71,7 @@ class Segments:
                     keep = True
                 if keep:
                     row = self._catch_up(row)
-                    selected.append(views.segment_summary(row, now_iso, self._reported_next(row)))
+                    selected.append(views.segment_summary(row, now_iso, reported_next_update(row)))
             return selected
 
     def _full_view(self, row: sqlite3.Row, include_sample: bool) -> dict[str, Any]:
@@ -110,78 +81,12 @@ class Segments:
         return views.segment_full(
             row,
             to_iso(now),
-            self._reported_next(row),
+            reported_next_update(row),
             include_sample=include_sample,
             refreshes_used=refresh_limits.refreshes_used(now, zone, refreshed),
             max_refreshes=self.emulator.config.refreshes_per_segment_per_day,
             last_refreshed_at=to_iso(max(refreshed)) if refreshed else None,
         )
-
-    @staticmethod
-    def _schedule(row: sqlite3.Row) -> sampling.Schedule:
-        pending = row["pending_refresh_at"]
-        return sampling.Schedule(
-            next_sample_update=parse_iso(row["next_sample_update"]),
-            next_check_at=parse_iso(row["next_check_at"]),
-            interval=row["sample_interval"],
-            pending_refresh_at=parse_iso(pending) if pending else None,
-        )
-
-    def _reported_next(self, row: sqlite3.Row) -> str:
-        return to_iso(sampling.reported_next_update(self._schedule(row)))
-
-    # -- population -----------------------------------------------------------------------
-    def _catch_up(self, row: sqlite3.Row) -> sqlite3.Row:
-        """Apply every check, sample and refresh that fell due up to now; return the fresh row."""
-        if row["validation"] == "INVALID":
-            return row
-        now = self.emulator.now()
-        schedule = self._schedule(row)
-        if sampling.next_step(schedule).at > now:
-            return row
-        config = self.emulator.config
-        timings = sampling.Timings(
-            membership_check_interval=config.membership_check_interval,
-            sample_interval=config.sample_interval,
-            sample_max_interval=config.sample_max_interval,
-        )
-        # Contacts do not change while we catch up, so only a query that reads "now" can
-        # give a different answer at each step.
-        depends_on_time = _USES_NOW.search(self._compiled_for(row).sql) is not None
-        cached: tuple[list[str], str] | None = None
-        sample_hash = row["sample_hash"]
-        sampled: tuple[datetime, list[str]] | None = None
-        while (step := sampling.next_step(schedule)).at <= now:
-            if cached is None or depends_on_time:
-                members = self.members(row, step.at)
-                cached = (members, _membership_hash(members))
-            members, members_hash = cached
-            if step.is_refresh:
-                schedule, take = sampling.after_refresh(schedule), True
-            else:
-                changed = sample_hash is None or members_hash != sample_hash
-                schedule, take = sampling.after_check(schedule, step.at, changed, timings)
-            if take:
-                sample_hash = members_hash
-                sampled = (step.at, members)
-        updates: dict[str, Any] = {
-            "next_sample_update": to_iso(schedule.next_sample_update),
-            "next_check_at": to_iso(schedule.next_check_at),
-            "sample_interval": schedule.interval,
-            "pending_refresh_at": to_iso(schedule.pending_refresh_at)
-            if schedule.pending_refresh_at
-            else None,
-        }
-        if sampled is not None:
-            sampled_at, members = sampled
-            sample_rows = self.store.contacts_by_id(sorted(members)[:SAMPLE_SIZE])
-            updates.update(
-                contacts_count=len(members),
-                contacts_sample=json.dumps([views.sample_contact(c, row["segment_id"]) for c in sample_rows]),
-                sample_hash=sample_hash,
-                sample_updated_at=to_iso(sampled_at),
-            )
-        return self._update(row["segment_id"], updates)
 
     def _update(self, segment_id: str, updates: dict[str, Any]) -> sqlite3.Row:
         assignments = ", ".join(f"{column} = :{column}" for column in updates)
@@ -206,7 +111,7 @@ class Segments:
         error_message: str | None = None
         uses_events = False
         try:
-            uses_events = self._compile(query_dsl).uses_events
+            uses_events = self.membership.compile(query_dsl).uses_events
         except QueryRuleError as error:
             validation, error_message = "INVALID", str(error)
         validated_at = now + timedelta(seconds=config.validation_delay)
@@ -233,7 +138,7 @@ class Segments:
         from .query import QueryRuleError, QuerySyntaxError
 
         try:
-            self._compile(query_dsl)
+            self.membership.compile(query_dsl)
         except QuerySyntaxError as error:
             errors.add("query_dsl", str(error))
         except QueryRuleError:

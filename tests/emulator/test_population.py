@@ -207,3 +207,15 @@ def test_time_relative_queries_use_the_emulator_clock(
     admin.advance_clock(4 * 86400)  # person 1 is now 6 days old: the next sample drops them
     assert get_segment(api, segment_id)["contacts_count"] == 0
     assert parse_iso(get_segment(api, segment_id)["sample_updated_at"]) > now
+
+
+def test_a_contact_with_many_events_counts_once(api: httpx.Client, sendgrid_emulator: EmulatorHandle) -> None:
+    admin = sendgrid_emulator.admin
+    list_id = api.post("/v3/marketing/lists", json={"name": "vip"}).json()["id"]
+    admin.seed_contacts([person(1), person(2)], list_ids=[list_id])
+    admin.add_events([{"email": "person1@example.com", "event_type": "click"} for _ in range(3)])
+    plain = create_segment(api, "clickers", CLICKERS)["id"]
+    in_list = create_segment(api, "clickers in vip", CLICKERS, parent_list_ids=[list_id])["id"]
+    admin.advance_clock(1800)
+    assert get_segment(api, plain)["contacts_count"] == 1
+    assert get_segment(api, in_list)["contacts_count"] == 1

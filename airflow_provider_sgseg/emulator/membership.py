@@ -1,0 +1,130 @@
+"""Segment membership and samples: evaluate a segment's query and apply the samples that fell due.
+
+Samples are worked out lazily, when a segment is read: every membership check, scheduled sample
+and manual-refresh sample between the last read and now is replayed (rules in ``sampling``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sqlite3
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from . import sampling, views
+from .clock import parse_iso, to_iso
+
+if TYPE_CHECKING:
+    from .query import CompiledQuery
+    from .state import Emulator
+
+SAMPLE_SIZE = 50
+_USES_NOW = re.compile(r"[:@$]now\b")
+_PARENT_LIST_FILTER = (
+    " WHERE contact_id IN (SELECT pc.contact_id FROM contacts AS pc, json_each(pc.list_ids) AS pl"
+    " WHERE pl.value = :emulator_parent_list_id)"
+)
+
+
+def _membership_hash(members: list[str]) -> str:
+    return hashlib.sha1("\n".join(sorted(members)).encode()).hexdigest()
+
+
+def schedule_of(row: sqlite3.Row) -> sampling.Schedule:
+    pending = row["pending_refresh_at"]
+    return sampling.Schedule(
+        next_sample_update=parse_iso(row["next_sample_update"]),
+        next_check_at=parse_iso(row["next_check_at"]),
+        interval=row["sample_interval"],
+        pending_refresh_at=parse_iso(pending) if pending else None,
+    )
+
+
+def reported_next_update(row: sqlite3.Row) -> str:
+    return to_iso(sampling.reported_next_update(schedule_of(row)))
+
+
+class Membership:
+    def __init__(self, emulator: Emulator) -> None:
+        self.emulator = emulator
+        self.store = emulator.store
+        self._compiled: dict[tuple[str, str], CompiledQuery] = {}
+
+    def compile(self, query_dsl: str) -> CompiledQuery:
+        from .query import compile_query
+
+        return compile_query(query_dsl, self.store.custom_field_names())
+
+    def _compiled_for(self, row: sqlite3.Row) -> CompiledQuery:
+        key = (row["segment_id"], row["query_dsl"])
+        if key not in self._compiled:
+            self._compiled[key] = self.compile(row["query_dsl"])
+        return self._compiled[key]
+
+    def members(self, row: sqlite3.Row, at: datetime) -> list[str]:
+        """Full membership of a segment at ``at``, evaluated with one SQL query."""
+        compiled = self._compiled_for(row)
+        sql = compiled.sql
+        params: dict[str, object] = {**compiled.params, "now": to_iso(at)}
+        parent_list_ids = json.loads(row["parent_list_ids"])
+        if parent_list_ids:
+            sql = f"SELECT contact_id FROM ({sql}){_PARENT_LIST_FILTER}"
+            params["emulator_parent_list_id"] = parent_list_ids[0]
+        with self.store.lock:
+            found = [hit[0] for hit in self.store.conn.execute(sql, params)]
+        # De-duplicate here: SQL DISTINCT over 100k UUIDs costs several times the query itself.
+        return list(dict.fromkeys(found))
+
+    def due_updates(self, row: sqlite3.Row) -> dict[str, Any] | None:
+        """Column updates from every check, sample and refresh due up to now (None: nothing due)."""
+        if row["validation"] == "INVALID":
+            return None
+        now = self.emulator.now()
+        schedule = schedule_of(row)
+        if sampling.next_step(schedule).at > now:
+            return None
+        config = self.emulator.config
+        timings = sampling.Timings(
+            membership_check_interval=config.membership_check_interval,
+            sample_interval=config.sample_interval,
+            sample_max_interval=config.sample_max_interval,
+        )
+        # Contacts do not change while we catch up, so only a query that reads "now" can
+        # give a different answer at each step.
+        depends_on_time = _USES_NOW.search(self._compiled_for(row).sql) is not None
+        cached: tuple[list[str], str] | None = None
+        sample_hash = row["sample_hash"]
+        sampled: tuple[datetime, list[str]] | None = None
+        while (step := sampling.next_step(schedule)).at <= now:
+            if cached is None or depends_on_time:
+                members = self.members(row, step.at)
+                cached = (members, _membership_hash(members))
+            members, members_hash = cached
+            if step.is_refresh:
+                schedule, take = sampling.after_refresh(schedule), True
+            else:
+                changed = sample_hash is None or members_hash != sample_hash
+                schedule, take = sampling.after_check(schedule, step.at, changed, timings)
+            if take:
+                sample_hash = members_hash
+                sampled = (step.at, members)
+        updates: dict[str, Any] = {
+            "next_sample_update": to_iso(schedule.next_sample_update),
+            "next_check_at": to_iso(schedule.next_check_at),
+            "sample_interval": schedule.interval,
+            "pending_refresh_at": to_iso(schedule.pending_refresh_at)
+            if schedule.pending_refresh_at
+            else None,
+        }
+        if sampled is not None:
+            sampled_at, members = sampled
+            sample_rows = self.store.contacts_by_id(sorted(members)[:SAMPLE_SIZE])
+            updates.update(
+                contacts_count=len(members),
+                contacts_sample=json.dumps([views.sample_contact(c, row["segment_id"]) for c in sample_rows]),
+                sample_hash=sample_hash,
+                sample_updated_at=to_iso(sampled_at),
+            )
+        return updates
