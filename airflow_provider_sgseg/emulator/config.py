@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 DEMO_API_KEY = "SG.emulator-demo-key"
@@ -84,3 +85,9 @@ def check_values(values: dict[str, Any]) -> None:
         raise ValueError(f"rate_limit must be an integer or null, got {rate_limit!r}")
     if not values.get("api_key", DEMO_API_KEY):
         raise ValueError("api_key must not be empty")
+    start_time = values.get("start_time")
+    if start_time is not None:
+        try:
+            datetime.fromisoformat(str(start_time).replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"start_time must be an ISO 8601 date-time, got {start_time!r}") from None

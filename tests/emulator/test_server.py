@@ -129,15 +129,19 @@ def test_cli_prints_its_url_and_serves(tmp_path: Path) -> None:
         assert process.wait(timeout=10) == 0
 
 
-def test_cli_rejects_bad_settings() -> None:
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [(["--sample-interval", "-5"], "sample_interval"), (["--start-time", "noon"], "start_time")],
+)
+def test_cli_rejects_bad_settings(args: list[str], named: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "airflow_provider_sgseg.emulator", "--sample-interval", "-5"],
+        [sys.executable, "-m", "airflow_provider_sgseg.emulator", *args],
         capture_output=True,
         text=True,
         timeout=30,
     )
     assert result.returncode == 2
-    assert "sample_interval" in result.stderr
+    assert named in result.stderr
 
 
 def test_real_clock_with_short_timings_populates_and_refreshes() -> None:
