@@ -121,11 +121,7 @@ class EmulatorMiddleware:
                 "fault": None,
             }
             self.emulator.log_request(entry)
-        try:
-            await self._handle(scope, receive, send, body, entry, is_admin)
-        finally:
-            if entry is not None and entry["fault"] == "drop":
-                entry["status"] = None
+        await self._handle(scope, receive, send, body, entry, is_admin)
 
     async def _handle(
         self,
@@ -174,6 +170,7 @@ class EmulatorMiddleware:
             await self.app(scope, _replay(body), send_with_headers)
             return
         if fault.when == "after":
+            # The request takes full effect; only the answer the client gets is replaced.
             captured: list[Message] = []
 
             async def swallow(message: Message) -> None:
