@@ -158,3 +158,11 @@ def test_init_builds_no_hook_and_module_import_does_not_load_it() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_single_send_link_reads_the_pushed_xcom_key() -> None:
+    from airflow_provider_sgseg.links import SINGLE_SEND_ID_XCOM_KEY, SendGridSingleSendLink
+
+    links = SendGridSingleSendOperator.operator_extra_links
+    assert [type(link) for link in links] == [SendGridSingleSendLink]
+    assert SINGLE_SEND_ID_XCOM_KEY == "single_send_id"
