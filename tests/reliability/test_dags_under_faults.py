@@ -1,13 +1,11 @@
-"""Whole DAGs under `airflow dags test`, with a distinctive API key, against an emulator that
-loses answers after applying writes.
+"""The example DAGs under `airflow dags test`, with a distinctive API key, against an emulator
+that loses answers after applying writes.
 
-Three runs share one real-clock emulator (SendGrid's minutes shrunk to seconds):
-
-1. ``sgseg_retry_after_accept`` (tests/reliability/dags): a create, a refresh and a Single Send
-   schedule are each applied by the server, their answers lost, the try failed; Airflow retries.
-2. ``sendgrid_segment_refresh`` and 3. ``sendgrid_single_send``, the example DAGs, with every
-   task given one retry (Airflow's ``default_task_retries``) and the same kind of fault armed on
-   their create and schedule.
+``sendgrid_segment_refresh`` then ``sendgrid_single_send`` run against one real-clock emulator
+(SendGrid's minutes shrunk to seconds). A cluster policy (tests/reliability/policy, on
+PYTHONPATH for these runs only) gives every task one immediate retry and, on the first try of the
+create, the refresh and the Single Send, has the server apply the write, lose the answer and
+then fail the try's check; Airflow retries the task.
 
 Then: no duplicate segment, no second refresh, no second send; and the key is nowhere: process
 output, log files, the metadata DB (XCom, rendered template fields, task state, everything),
@@ -46,11 +44,7 @@ from .conftest import ALL_CONTACTS, SEGMENTS, SINGLE_SENDS, record_faults
 API_KEY = "SG.leakcanary-7Hq2xZ.Wq4vN8pR2tY6uK0mB3cX9zL5"
 # The key and distinctive pieces of it: a leak of half a key is a leak too.
 CANARIES = (API_KEY, "leakcanary-7Hq2xZ", "Wq4vN8pR2tY6uK0mB3cX9zL5")
-HERE = Path(__file__).parent
-UUID = "[0-9a-f-]{36}"
-ANSWER_LOST: dict[str, Any] = {"kind": "drop", "when": "after"}
-CHECK_FAILS: dict[str, Any] = {"kind": "status", "status": 429, "headers": {"Retry-After": "3600"}}
-PASS_THROUGH: dict[str, Any] = {"kind": "delay", "seconds": 0.01}
+POLICY_DIR = Path(__file__).parent / "policy"
 SEGMENT_NAME = "Reliability pipeline audience"
 EXAMPLE_SETTINGS = {
     "SGSEG_SEGMENT_NAME": SEGMENT_NAME,
@@ -62,16 +56,6 @@ EXAMPLE_SETTINGS = {
     "SGSEG_WAIT_TIMEOUT_SECONDS": "90",
     "SGSEG_REQUIRE_MIN_CONTACTS": "100",
 }
-# Every task of the example DAGs gets one immediate retry, the way a deployment would impose it
-# without touching the DAG files: a cluster policy in airflow_local_settings.
-RETRY_POLICY = """
-import datetime
-
-
-def task_policy(task):
-    task.retries = 1
-    task.retry_delay = datetime.timedelta(seconds=0)
-"""
 
 
 @dataclass
@@ -102,7 +86,6 @@ class Runs:
     server: EmulatorServer
     admin: EmulatorAdmin
     airflow_home: Path
-    retry_report: dict[str, Any]
     runs: dict[str, Run] = field(default_factory=dict)
 
 
@@ -116,13 +99,8 @@ def _dags_test(
     return subprocess.run(command, env=full_env, capture_output=True, text=True, timeout=240)
 
 
-def _arm(admin: EmulatorAdmin, *faults: tuple[str, str, dict[str, Any]]) -> None:
-    for method, path, spec in faults:
-        admin.add_fault(method=method, path=path, **spec)
-
-
 @pytest.fixture(scope="module")
-def runs(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
+def runs(airflow_db: Path) -> Iterator[Runs]:
     config = EmulatorConfig(
         clock="real",
         api_key=API_KEY,
@@ -131,49 +109,32 @@ def runs(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         sample_interval=5,
         refresh_delay=2,
     )
-    report_path = tmp_path_factory.mktemp("retry") / "report.json"
     with EmulatorServer(config) as server:
         admin = EmulatorAdmin(server.base_url, server.api_key)
         contacts = [{"email": f"lezer{n}@example.nl", "country": "NL"} for n in range(150)]
         contacts += [{"email": f"reader{n}@example.com", "country": "US"} for n in range(50)]
         admin.seed_contacts(contacts)
-        env = {"AIRFLOW_CONN_SENDGRID_DEFAULT": connection_json(server.base_url, server.api_key)}
+        python_path = os.pathsep.join(filter(None, [str(POLICY_DIR), os.environ.get("PYTHONPATH")]))
+        env = {
+            **EXAMPLE_SETTINGS,
+            "AIRFLOW_CONN_SENDGRID_DEFAULT": connection_json(server.base_url, server.api_key),
+            "PYTHONPATH": python_path,
+        }
 
-        def run(dag_id: str, dags_folder: Path, extra: dict[str, str], conf: str | None = None) -> Run:
+        def run(dag_id: str, conf: str | None = None) -> Run:
             logged = len(admin.requests())
-            process = _dags_test(dag_id, dags_folder, {**env, **extra}, conf)
+            process = _dags_test(dag_id, REPO_ROOT / "dags", env, conf)
             return Run(dag_id, process, admin.requests()[logged:])
 
-        retry = run("sgseg_retry_after_accept", HERE / "dags", {"SGSEG_RETRY_REPORT": str(report_path)})
-
-        policy_dir = tmp_path_factory.mktemp("policy")
-        (policy_dir / "airflow_local_settings.py").write_text(RETRY_POLICY)
-        python_path = os.pathsep.join(filter(None, [str(policy_dir), os.environ.get("PYTHONPATH")]))
-        examples = {**EXAMPLE_SETTINGS, "PYTHONPATH": python_path}
-        report = json.loads(report_path.read_text()) if report_path.exists() else {}
-
-        _arm(
-            admin,
-            ("GET", f"^{SEGMENTS}$", PASS_THROUGH),  # ensure_segment's lookup by name
-            ("POST", f"^{SEGMENTS}$", ANSWER_LOST),
-            ("GET", f"^{SEGMENTS}$", CHECK_FAILS),  # its lookup after the lost answer: the try fails
-        )
-        refresh = run("sendgrid_segment_refresh", REPO_ROOT / "dags", examples)
+        refresh = run("sendgrid_segment_refresh")
         found = [s for s in _segments(server) if s["name"] == SEGMENT_NAME]
-        conf = json.dumps({"segment_id": found[0]["id"]}) if found else None
-        _arm(
-            admin,
-            ("PUT", f"^{SINGLE_SENDS}/{UUID}/schedule$", ANSWER_LOST),
-            ("GET", f"^{SINGLE_SENDS}/{UUID}$", CHECK_FAILS),
-        )
-        send = run("sendgrid_single_send", REPO_ROOT / "dags", examples, conf)
+        send = run("sendgrid_single_send", json.dumps({"segment_id": found[0]["id"]}) if found else None)
         try:
             yield Runs(
                 server=server,
                 admin=admin,
                 airflow_home=airflow_db,
-                retry_report=report,
-                runs={run.dag_id: run for run in (retry, refresh, send)},
+                runs={r.dag_id: r for r in (refresh, send)},
             )
         finally:
             admin.close()
@@ -202,6 +163,17 @@ def _tries(airflow_home: Path, dag_id: str) -> dict[str, tuple[int, str]]:
     return {task_id: (try_number, state) for task_id, try_number, state in rows}
 
 
+def _xcom(airflow_home: Path, dag_id: str, task_id: str) -> Any:
+    """The return value of ``task_id`` in the newest run of ``dag_id``, from the metadata DB."""
+    with contextlib.closing(sqlite3.connect(airflow_home / "airflow.db")) as db:
+        (value,) = db.execute(
+            "SELECT value FROM xcom WHERE dag_id = ? AND task_id = ? AND key = 'return_value' "
+            "ORDER BY dag_run_id DESC LIMIT 1",
+            (dag_id, task_id),
+        ).fetchone()
+    return json.loads(value)
+
+
 def _assert_succeeded(run: Run) -> None:
     assert run.process.returncode == 0, run.output[-6000:]
 
@@ -210,48 +182,38 @@ def _assert_succeeded(run: Run) -> None:
 
 
 def test_retried_create_refresh_and_send_do_nothing_twice(runs: Runs) -> None:
-    run = runs.runs["sgseg_retry_after_accept"]
-    _assert_succeeded(run)
-    assert record_faults(run.requests) == 8  # 3 around the create, 3 around the refresh, 2 the send
-
-    tries = _tries(runs.airflow_home, run.dag_id)
-    for task_id in ("create", "refresh", "send"):
-        assert tries[task_id] == (2, "success"), tries  # the first try failed; Airflow retried it
-
-    # One segment, one refresh, one Single Send scheduled once, each applied by the first try.
-    assert run.count("POST", SEGMENTS) == 1
-    segment_id = runs.retry_report["create"]["id"]
-    assert [s["id"] for s in _segments(runs.server) if s["name"] == "retry audience"] == [segment_id]
-    assert run.count("POST", f"{SEGMENTS}/refresh/{segment_id}") == 1
-    assert run.count("POST", SINGLE_SENDS) == 1
-    assert run.count_suffix("PUT", SINGLE_SENDS, "/schedule") == 1
-    single_send_id = runs.retry_report["send"]["single_send_id"]
-    assert [d["single_send_id"] for d in runs.admin.sends()].count(single_send_id) == 1
-
-    # The retries say what they found instead of pretending they did it.
-    refreshed = runs.retry_report["refresh"]
-    assert refreshed["segment_id"] == segment_id
-    assert refreshed["job_id"] is None  # the refresh of the first try, adopted
-    assert runs.retry_report["send"]["status"] in ("scheduled", "triggered")
-
-
-def test_example_dags_survive_a_lost_answer_and_a_task_retry(runs: Runs) -> None:
     refresh, send = runs.runs["sendgrid_segment_refresh"], runs.runs["sendgrid_single_send"]
     _assert_succeeded(refresh)
     _assert_succeeded(send)
-    assert record_faults(refresh.requests) == 3
-    assert record_faults(send.requests) == 2
-    assert _tries(runs.airflow_home, refresh.dag_id)["ensure_segment"] == (2, "success")
+    assert record_faults(refresh.requests) == 6  # 3 around the create, 3 around the refresh
+    assert record_faults(send.requests) == 2  # around the schedule
+
+    # Each writing task failed its first try and Airflow retried it; the others ran once.
+    assert _tries(runs.airflow_home, refresh.dag_id) == {
+        "ensure_segment": (2, "success"),
+        "refresh_segment": (2, "success"),
+        "wait_until_populated": (1, "success"),
+    }
     assert _tries(runs.airflow_home, send.dag_id)["send_single_send"] == (2, "success")
 
+    # One segment, one refresh spent, one Single Send scheduled once: all by the first tries.
     (segment,) = [s for s in _segments(runs.server) if s["name"] == SEGMENT_NAME]
     assert refresh.count("POST", SEGMENTS) == 1
     assert refresh.count("POST", f"{SEGMENTS}/refresh/{segment['id']}") == 1
     assert send.count("POST", SINGLE_SENDS) == 1
     assert send.count_suffix("PUT", SINGLE_SENDS, "/schedule") == 1
-    deliveries = [d for d in runs.admin.sends() if d["name"].startswith("Segment digest")]
-    assert len(deliveries) == 1
-    assert deliveries[0]["recipient_count"] == 150
+    (delivery,) = runs.admin.sends()
+    assert delivery["recipient_count"] == 150
+
+    # The retries say what they found instead of pretending they did it.
+    refreshed = _xcom(runs.airflow_home, refresh.dag_id, "refresh_segment")
+    assert refreshed["segment_id"] == segment["id"]
+    assert refreshed["job_id"] is None  # the first try's refresh, adopted
+    populated = _xcom(runs.airflow_home, refresh.dag_id, "wait_until_populated")
+    assert populated["contacts_count"] == 150
+    sent = _xcom(runs.airflow_home, send.dag_id, "send_single_send")
+    assert sent["single_send_id"] == delivery["single_send_id"]
+    assert sent["status"] in ("scheduled", "triggered")
 
 
 # ---------------------------------------------------------------------------- secrets
@@ -262,14 +224,14 @@ def _leaks(text: str) -> list[str]:
 
 
 def test_key_is_not_in_process_output(runs: Runs) -> None:
-    assert len(runs.runs) == 3
+    assert len(runs.runs) == 2
     for run in runs.runs.values():
         assert "SendGrid" in run.output  # the hook's request log lines are there...
         assert _leaks(run.output) == [], run.dag_id  # ...the key is not
 
 
 def test_key_is_not_in_exception_text_of_the_failed_tries(runs: Runs) -> None:
-    failures = runs.runs["sgseg_retry_after_accept"].output
+    failures = "".join(run.output for run in runs.runs.values())
     # The failed tries' tracebacks are in the output: typed errors naming method and path.
     assert "SendGridRateLimitError" in failures and "No answer from SendGrid" in failures
     assert _leaks(failures) == []
@@ -304,7 +266,8 @@ def test_key_is_not_in_the_metadata_db(runs: Runs) -> None:
         ).fetchall()
         task_state = db.execute("SELECT count(*) FROM task_state_store").fetchone()[0]
     # The scan covered real values: the segment ids in XCom and in rendered template fields.
-    segment_id = runs.retry_report["create"]["id"]
+    (segment,) = [s for s in _segments(runs.server) if s["name"] == SEGMENT_NAME]
+    segment_id = segment["id"]
     assert any(segment_id in str(value) for (value,) in xcoms)
     assert any(segment_id in str(fields) for (fields,) in rendered)
     assert task_state >= 1

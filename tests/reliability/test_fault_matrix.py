@@ -350,6 +350,7 @@ def test_fault(
         if entry["method"] == method.http_method and re.search(method.path(world), entry["path"])
     ]
     assert armed_faults(emulator) == [], "the fault was never triggered"
+    assert emulator.api_key not in f"{outcome!s} {outcome!r}"
     assert record_faults(new_requests) == 1
     after = snapshot(clean_hook, emulator)
 
