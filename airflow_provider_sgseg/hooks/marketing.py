@@ -184,6 +184,22 @@ def _shared_async_client(
     return client
 
 
+# Requests in flight at once per shared AsyncClient. A triggerer's thousand waits may poll in the
+# same second; beyond this many they queue on a semaphore (cheap) rather than inside httpx's pool,
+# which rescans every queued request on each change and, once it holds more connections than
+# max_keepalive_connections, closes idle ones at once: a burst would then open hundreds of
+# connections to SendGrid and time out in the pool (measured in benchmarks/triggerer_scale.py).
+MAX_CONCURRENT_ASYNC_REQUESTS = 10
+_REQUEST_SLOTS: weakref.WeakKeyDictionary[httpx.AsyncClient, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def _request_slots(client: httpx.AsyncClient) -> asyncio.Semaphore:
+    slots = _REQUEST_SLOTS.get(client)
+    if slots is None:
+        slots = _REQUEST_SLOTS[client] = asyncio.Semaphore(MAX_CONCURRENT_ASYNC_REQUESTS)
+    return slots
+
+
 async def aclose_shared_clients() -> None:
     """Close the AsyncClients shared in the running event loop (call at shutdown or in tests)."""
     clients = _SHARED_ASYNC_CLIENTS.pop(asyncio.get_running_loop(), {})
@@ -435,15 +451,17 @@ class SendGridMarketingHook(BaseHook):
 
     async def _arequest(self, call: _Call) -> Any:
         client = await self.aget_conn()
+        slots = _request_slots(client)
         server_wait = _ServerWait()
         options = self._retry_options(call, server_wait, self.retry_policy.async_sleep)
         async for attempt in tenacity.AsyncRetrying(**options):
             with attempt:
                 started = time.monotonic()
                 try:
-                    response = await client.request(
-                        call.method, call.path, params=call.params or None, json=call.json
-                    )
+                    async with slots:
+                        response = await client.request(
+                            call.method, call.path, params=call.params or None, json=call.json
+                        )
                 except httpx.RequestError as exc:
                     raise self._transport_error(call, exc, started, server_wait) from exc
                 return self._handle(call, response, started, server_wait)
