@@ -67,6 +67,7 @@ def test_every_route_answers_401_without_the_right_key(auth: str, sendgrid_emula
     headers = dict(BAD_AUTH[auth])
     if auth == "key-without-bearer":
         headers = {"Authorization": sendgrid_emulator.api_key}
+    clock_before = sendgrid_emulator.admin.now()
     answers: dict[tuple[str, str], int] = {}
     with httpx.Client(base_url=sendgrid_emulator.base_url, timeout=10) as client:
         for method, path in ROUTES:
@@ -77,6 +78,9 @@ def test_every_route_answers_401_without_the_right_key(auth: str, sendgrid_emula
     # Nothing the refused requests asked for happened.
     admin = sendgrid_emulator.admin
     assert admin.config()["plan"] == "paid"
+    assert admin.now() == clock_before
+    assert admin._call("GET", "/faults")["faults"] == []
+    assert admin.sends() == []
     assert [entry["status"] for entry in admin.requests()] == [401] * sum(
         1 for _, path in ROUTES if not path.startswith("/__emulator__")
     )
