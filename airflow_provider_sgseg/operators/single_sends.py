@@ -75,7 +75,7 @@ def build_single_send_request(
     checked_name = validation.single_send_name(name)
     checked_segment_ids = validation.single_send_segment_ids(segment_ids)
     checked_list_ids = validation.single_send_list_ids(list_ids)
-    checked_send_to_all = _bool("send_to_all", send_to_all)
+    checked_send_to_all = validation.flag("send_to_all", send_to_all)
     if not (checked_segment_ids or checked_list_ids or checked_send_to_all):
         raise SendGridInputError(
             "send_to", None, "give at least one of segment_ids or list_ids, or set send_to_all=True"
@@ -401,11 +401,3 @@ def _positive_int(name: str, value: object) -> int:
     if number < 1:
         raise SendGridInputError(name, value, "a positive integer id")
     return number
-
-
-def _bool(name: str, value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
-    raise SendGridInputError(name, value, "true or false")
