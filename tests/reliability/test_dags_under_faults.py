@@ -1,11 +1,12 @@
 """The example DAGs under `airflow dags test`, with a distinctive API key, against an emulator
 that loses answers after applying writes.
 
-``sendgrid_segment_refresh`` then ``sendgrid_single_send`` run against one real-clock emulator
-(SendGrid's minutes shrunk to seconds). A cluster policy (tests/reliability/policy, on
-PYTHONPATH for these runs only) gives every task one immediate retry and, on the first try of the
-create, the refresh and the Single Send, has the server apply the write, lose the answer and
-then fail the try's check; Airflow retries the task.
+``sendgrid_segment_refresh``, ``sendgrid_single_send`` and ``sendgrid_segment_lifecycle`` run
+against one real-clock emulator (SendGrid's minutes shrunk to seconds). A cluster policy
+(tests/reliability/policy, on PYTHONPATH for these runs only) gives every task one immediate retry
+and, on the first try of the create, the refresh and the Single Send, has the server apply the
+write, lose the answer and then fail the try's check; Airflow retries the task. The lifecycle's
+DELETE is applied and its answer lost too.
 
 Then: no duplicate segment, no second refresh, no second send; and the key is nowhere: process
 output, log files, the metadata DB (XCom, rendered template fields, task state, everything),
@@ -129,12 +130,13 @@ def runs(airflow_db: Path) -> Iterator[Runs]:
         refresh = run("sendgrid_segment_refresh")
         found = [s for s in _segments(server) if s["name"] == SEGMENT_NAME]
         send = run("sendgrid_single_send", json.dumps({"segment_id": found[0]["id"]}) if found else None)
+        lifecycle = run("sendgrid_segment_lifecycle")
         try:
             yield Runs(
                 server=server,
                 admin=admin,
                 airflow_home=airflow_db,
-                runs={r.dag_id: r for r in (refresh, send)},
+                runs={r.dag_id: r for r in (refresh, send, lifecycle)},
             )
         finally:
             admin.close()
@@ -216,6 +218,20 @@ def test_retried_create_refresh_and_send_do_nothing_twice(runs: Runs) -> None:
     assert sent["status"] in ("scheduled", "triggered")
 
 
+def test_lifecycle_dag_deletes_once_even_when_the_answer_is_lost(runs: Runs) -> None:
+    lifecycle = runs.runs["sendgrid_segment_lifecycle"]
+    _assert_succeeded(lifecycle)
+    assert record_faults(lifecycle.requests) == 1
+    deletes = [e for e in lifecycle.requests if e["method"] == "DELETE"]
+    # Applied (no status: the answer was dropped), then the hook's retry found nothing left.
+    assert [e["status"] for e in deletes] == [None, 404]
+    assert _tries(runs.airflow_home, lifecycle.dag_id)["delete_segment"] == (1, "success")
+    # The operator knows the 404 answers its own repeated DELETE: the segment was deleted, once.
+    assert _xcom(runs.airflow_home, lifecycle.dag_id, "delete_segment")["deleted"] is True
+    assert [s["name"] for s in _segments(runs.server)] == [SEGMENT_NAME]  # only the pipeline's
+    assert lifecycle.count("POST", SEGMENTS) == 1
+
+
 # ---------------------------------------------------------------------------- secrets
 
 
@@ -224,7 +240,7 @@ def _leaks(text: str) -> list[str]:
 
 
 def test_key_is_not_in_process_output(runs: Runs) -> None:
-    assert len(runs.runs) == 2
+    assert len(runs.runs) == 3
     for run in runs.runs.values():
         assert "SendGrid" in run.output  # the hook's request log lines are there...
         assert _leaks(run.output) == [], run.dag_id  # ...the key is not

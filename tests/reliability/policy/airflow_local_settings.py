@@ -1,8 +1,8 @@
 """Cluster policy for the reliability suite's runs of the example DAGs (on PYTHONPATH only there).
 
 It changes nothing in the DAG files: every task gets one immediate retry, as a deployment could
-impose, and the three tasks that write to SendGrid get a ``pre_execute`` hook that, on their
-first try only, arms the emulator's faults for exactly that task:
+impose, and the tasks that write to SendGrid get a ``pre_execute`` hook that, on their first try
+only, arms the emulator's faults for exactly that task:
 
 * a harmless fault for the read the operator makes before writing (faults are consumed in order,
   so this keeps the next ones for the right request),
@@ -22,10 +22,18 @@ UUID = "[0-9a-f-]{36}"
 ANSWER_LOST: dict[str, Any] = {"kind": "drop", "when": "after"}
 CHECK_FAILS: dict[str, Any] = {"kind": "status", "status": 429, "headers": {"Retry-After": "3600"}}
 PASS_THROUGH: dict[str, Any] = {"kind": "delay", "seconds": 0.01}
-ARMED_TASKS = ("ensure_segment", "refresh_segment", "send_single_send")
+ARMED_TASKS = {
+    ("sendgrid_segment_refresh", "ensure_segment"),
+    ("sendgrid_segment_refresh", "refresh_segment"),
+    ("sendgrid_single_send", "send_single_send"),
+    ("sendgrid_segment_lifecycle", "delete_segment"),
+}
 
 
 def _faults(task_id: str, context: Any) -> list[tuple[str, str, dict[str, Any]]]:
+    if task_id == "delete_segment":
+        # The DELETE is applied and its answer lost; the hook's own retry then meets a 404.
+        return [("DELETE", f"^{SEGMENTS}/{UUID}$", ANSWER_LOST)]
     if task_id == "ensure_segment":
         return [
             ("GET", f"^{SEGMENTS}$", PASS_THROUGH),  # the lookup by name before creating
@@ -65,5 +73,5 @@ def _arm_on_first_try(context: Any) -> None:
 def task_policy(task: Any) -> None:
     task.retries = 1
     task.retry_delay = datetime.timedelta(seconds=0)
-    if task.task_id in ARMED_TASKS:
+    if (task.dag_id, task.task_id) in ARMED_TASKS:
         task._pre_execute_hook = _arm_on_first_try  # what BaseOperator(pre_execute=...) sets
