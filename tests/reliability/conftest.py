@@ -22,7 +22,7 @@ ALL_CONTACTS = "SELECT contact_id, updated_at FROM contact_data"
 # the wait the hook computes is exact. It is later than the emulator's clock on purpose.
 FIXED_NOW = 2_000_000_000.0
 FAST_CONN_ID = "sgseg_fast"
-FAST_TIMEOUT = 0.3  # seconds; only the read-timeout cases use this connection
+FAST_TIMEOUT = 0.5  # seconds; only the read-timeout cases use this connection
 READY_EMAIL_CONFIG = {
     "subject": "Reliability",
     "html_content": "<p>hello</p>",

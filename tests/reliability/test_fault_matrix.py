@@ -91,7 +91,7 @@ FAULTS = [
     Fault(
         "read-timeout",
         # The answer is held back three times longer than the connection's read timeout.
-        {"kind": "delay", "seconds": 1.0, "when": "after"},
+        {"kind": "delay", "seconds": 1.5, "when": "after"},
         BACKOFF,
         SendGridTransportError,
         applied=True,

@@ -100,7 +100,7 @@ FAULTS = [
     Fault("429", {"kind": "status", "status": 429, "headers": {"Retry-After": "5"}}),
     Fault("drop-before", {"kind": "drop"}),
     Fault("drop-after", {"kind": "drop", "when": "after"}),
-    Fault("read-timeout", {"kind": "delay", "seconds": 1.0, "when": "after"}, short_timeout=True),
+    Fault("read-timeout", {"kind": "delay", "seconds": 1.5, "when": "after"}, short_timeout=True),
     Fault("malformed-after", {"kind": "malformed", "when": "after"}),
     Fault("502-after", {"kind": "status", "status": 502, "when": "after"}),
 ]
