@@ -451,3 +451,13 @@ def test_retry_budget_is_respected_when_every_attempt_fails(
     assert sleeps.seconds == [1.0, 2.0, 4.0]  # exponential backoff between the four attempts
     record_faults(sent)
     emulator.admin.clear_faults()
+
+
+def test_every_api_method_of_the_hook_is_in_the_matrix() -> None:
+    plumbing = {"get_conn", "aget_conn", "close", "test_connection"}  # test_connection: its own test
+    api_methods = {
+        name
+        for name, value in vars(SendGridMarketingHook).items()
+        if callable(value) and not name.startswith("_") and name not in plumbing
+    }
+    assert api_methods == {method.name for method in METHODS}
