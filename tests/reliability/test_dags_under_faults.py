@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sqlite3
 import subprocess
@@ -335,3 +336,37 @@ def test_key_is_not_in_errors_or_the_trigger(runs: Runs, monkeypatch: pytest.Mon
     texts.append(repr(vars(trigger)))
 
     assert [text for text in texts if _leaks(text)] == []
+
+
+class _Everything(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"{record.name} {record.getMessage()} {record.args!r} {record.__dict__!r}")
+
+
+def test_key_is_not_in_debug_logs_of_the_hook_and_httpx(runs: Runs, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Users turn DEBUG on when something is wrong: the key must not show up then either."""
+    monkeypatch.setenv("AIRFLOW_CONN_SENDGRID_DEFAULT", connection_json(runs.server.base_url, API_KEY))
+    handler = _Everything()
+    root = logging.getLogger()
+    levels = {name: logging.getLogger(name).level for name in ("", "httpx", "httpcore", "airflow")}
+    root.addHandler(handler)
+    for name in levels:
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    try:
+        hook = SendGridMarketingHook(retry=RetryPolicy(max_attempts=2, initial_wait=0, jitter=0))
+        runs.admin.add_fault("status", method="GET", path=f"^{SEGMENTS}$", status=503)
+        hook.list_segments()  # a retry, logged at WARNING with the error
+        hook.get_segment(_segments(runs.server)[0]["id"])
+        assert hook.test_connection()[0]
+        hook.close()
+    finally:
+        root.removeHandler(handler)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+    assert any("httpcore" in line for line in handler.lines)  # the transport's own debug lines
+    assert any("/v3/marketing/segments/2.0" in line for line in handler.lines)
+    assert [line for line in handler.lines if _leaks(line)] == []
