@@ -209,13 +209,13 @@ async def _ours(ids: list[str]) -> list[str]:
     from airflow_provider_sgseg.hooks.marketing import aclose_shared_clients
     from airflow_provider_sgseg.triggers.segments import SendGridSegmentPopulatedTrigger
 
-    deadline = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=DEADLINE_SECONDS)
+    started = datetime.datetime.now(datetime.timezone.utc)
+    deadline = started + datetime.timedelta(seconds=DEADLINE_SECONDS)
     triggers = [
         SendGridSegmentPopulatedTrigger(
             sendgrid_conn_id=CONN_ID,
             segment_id=segment_id,
-            watermark=None,
-            capture_watermark=True,
+            watermark=started.isoformat(),
             deadline=deadline.isoformat(),
             **_bounds(),
         )

@@ -140,13 +140,14 @@ class SendGridSegmentPopulatedSensor(BaseSensorOperator):
         from airflow_provider_sgseg.triggers.segments import SendGridSegmentPopulatedTrigger
 
         now = self.now()
-        watermark, captured = self._watermark(context)
+        # poke() fixed the watermark in the state store (a failed first look fixes "now"), so a
+        # trigger rebuilt after a triggerer restart waits for the very same sample.
+        watermark, _ = self._watermark(context)
         self.defer(
             trigger=SendGridSegmentPopulatedTrigger(
                 sendgrid_conn_id=self.sendgrid_conn_id,
                 segment_id=validation.segment_id(self.segment_id),
                 watermark=watermark.isoformat() if watermark else None,
-                capture_watermark=not captured,
                 min_contacts=self.min_contacts,
                 poll_floor=self.bounds.floor,
                 poll_ceiling=self.bounds.ceiling,
@@ -169,6 +170,9 @@ class SendGridSegmentPopulatedSensor(BaseSensorOperator):
         try:
             segment = self._hook().get_segment(segment_id, contacts_sample=False)
         except TRANSIENT_ERRORS as error:
+            if explicit_watermark is None and "watermark" not in state:
+                # No sample seen yet to wait past: only a sample taken after this first look counts.
+                state = {**state, "watermark": self.now().isoformat()}
             failures = int(state.get("failures", 0)) + 1
             if failures > self.max_consecutive_failures:
                 self._save_state(context, {**state, "failures": 0})

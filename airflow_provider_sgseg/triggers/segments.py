@@ -53,8 +53,6 @@ class SendGridSegmentPopulatedTrigger(BaseTrigger):
     :param sendgrid_conn_id: connection id; the key itself is looked up in the triggerer.
     :param segment_id: the segment to watch.
     :param watermark: ISO timestamp; the sample must be newer than this. ``None``: any sample.
-    :param capture_watermark: with no ``watermark``, take the first sample seen as the
-        watermark (the sensor's own first look failed, so it could not fix one).
     :param min_contacts: the sample must count at least this many contacts.
     :param deadline: ISO timestamp after which the wait ends with a ``timeout`` event.
     :param first_poll_at: ISO timestamp of the first poll (the sensor just looked, so the
@@ -69,7 +67,6 @@ class SendGridSegmentPopulatedTrigger(BaseTrigger):
         sendgrid_conn_id: str,
         segment_id: str,
         watermark: str | None,
-        capture_watermark: bool = False,
         min_contacts: int = 1,
         poll_floor: float = DEFAULT_POLL_FLOOR,
         poll_ceiling: float = DEFAULT_POLL_CEILING,
@@ -83,7 +80,6 @@ class SendGridSegmentPopulatedTrigger(BaseTrigger):
         self.sendgrid_conn_id = sendgrid_conn_id
         self.segment_id = segment_id
         self.watermark = watermark
-        self.capture_watermark = capture_watermark
         self.min_contacts = min_contacts
         self.bounds = PollBounds(poll_floor, poll_ceiling, poll_default, poll_slack)
         self.deadline = deadline
@@ -99,7 +95,6 @@ class SendGridSegmentPopulatedTrigger(BaseTrigger):
                 "sendgrid_conn_id": self.sendgrid_conn_id,
                 "segment_id": self.segment_id,
                 "watermark": self.watermark,
-                "capture_watermark": self.capture_watermark,
                 "min_contacts": self.min_contacts,
                 "poll_floor": self.bounds.floor,
                 "poll_ceiling": self.bounds.ceiling,
@@ -163,9 +158,6 @@ class SendGridSegmentPopulatedTrigger(BaseTrigger):
                 return self._event("error", f"Polling segment {self.segment_id} failed: {error}", last_seen)
             else:
                 failures = 0
-                if watermark is None and self.capture_watermark:
-                    self.capture_watermark = False
-                    watermark = parse_timestamp(segment.get("sample_updated_at"))
                 last_seen = verdict(segment, watermark, self.min_contacts)
                 if last_seen.status == "populated":
                     return self._event("success", last_seen.reason, last_seen)

@@ -174,6 +174,53 @@ async def test_restart_before_the_first_poll_changes_nothing(
     assert refresh_posts(emulator, segment_id) == 1
 
 
+async def test_restart_after_a_failed_first_look_keeps_waiting_for_the_same_sample(
+    emulator: EmulatorHandle,
+    clean_hook: SendGridMarketingHook,
+    trigger_time: TriggerTime,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The sensor's own first look fails, so no sample fixed the watermark; a restart must not
+    move it past the refreshed sample that lands while the triggerer is down."""
+    from airflow.sdk.exceptions import TaskDeferred
+    from airflow.sdk.execution_time.context import OutletEventAccessors
+
+    from airflow_provider_sgseg.sensors.segments import SendGridSegmentPopulatedSensor
+
+    segment_id, old_sample = refreshed_segment(emulator, clean_hook)  # refreshed sample due in 60 s
+    monkeypatch.setattr(SendGridSegmentPopulatedSensor, "now", lambda self: trigger_time.now())
+    emulator.admin.add_fault(kind="status", status=503, method="GET", path_prefix=SEGMENTS, times=1)
+    sensor = SendGridSegmentPopulatedSensor(
+        task_id="wait", segment_id=segment_id, min_contacts=5, deferrable=True, timeout=6 * 3600
+    )
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute({"outlet_events": OutletEventAccessors()})  # type: ignore[arg-type]
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, SendGridSegmentPopulatedTrigger)
+    assert trigger.watermark is not None and _instant(trigger.watermark) > _instant(old_sample)
+
+    # Triggerer 1 polls once (old sample), waits, and goes down for 10 minutes; meanwhile the
+    # refreshed sample lands.
+    trigger.first_poll_at = None
+    trigger_time.frozen, trigger_time.waiting = True, asyncio.Event()
+    running = asyncio.create_task(run_to_event(trigger))
+    await asyncio.wait_for(trigger_time.waiting.wait(), timeout=30)
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    emulator.admin.advance_clock(600)
+    restarted_at = emulator.admin.now()
+
+    trigger_time.frozen = False
+    event = await run_to_event(through_the_trigger_table(trigger))
+
+    assert event["status"] == "success", event
+    assert event["contacts_count"] == 5
+    # The refreshed sample counted: no waiting for the next hourly one.
+    assert (emulator.admin.now() - restarted_at) < datetime.timedelta(minutes=5)
+    assert refresh_posts(emulator, segment_id) == 1
+
+
 def test_trigger_row_holds_only_plain_values_and_no_key(emulator: EmulatorHandle) -> None:
     trigger = make_trigger(emulator, "0d9c8b7a-6f5e-4d3c-2b1a-098765432100", "2026-01-01T00:00:00+00:00")
     classpath, kwargs = trigger.serialize()

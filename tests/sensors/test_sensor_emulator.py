@@ -255,7 +255,6 @@ def test_deferrable_sensor_hands_the_watermark_and_schedule_to_the_trigger(
 
     _, kwargs = deferred.value.trigger.serialize()
     assert iso(kwargs["watermark"]) == iso(segment["sample_updated_at"])
-    assert kwargs["capture_watermark"] is False
     assert kwargs["min_contacts"] == 2
     assert kwargs["poll_floor"] == 30
     assert iso(kwargs["deadline"]) == now + datetime.timedelta(seconds=7200)
@@ -267,18 +266,21 @@ def test_deferrable_sensor_hands_the_watermark_and_schedule_to_the_trigger(
     assert emulated_time.segment_gets(segment["id"]) == 2  # populated_segment's read + one look
 
 
-def test_deferrable_sensor_whose_first_look_fails_lets_the_trigger_capture_the_watermark(
+def test_deferrable_sensor_whose_first_look_fails_waits_for_a_sample_after_that_look(
     emulated_time: EmulatedTime,
 ) -> None:
     segment = populated_segment(emulated_time, 2)
     emulated_time.admin.add_fault(kind="status", status=503, method="GET", path_prefix=SEGMENT_PATH, times=1)
+    first_look = emulated_time.now()
 
     with pytest.raises(TaskDeferred) as deferred:
         make_sensor(segment["id"], deferrable=True).execute(context_for())
 
+    # The watermark is fixed at the failed first look and travels in the trigger's arguments,
+    # so a triggerer restart cannot move it past a sample that lands meanwhile.
     _, kwargs = deferred.value.trigger.serialize()
-    assert kwargs["watermark"] is None
-    assert kwargs["capture_watermark"] is True
+    assert iso(kwargs["watermark"]) == first_look
+    assert iso(kwargs["watermark"]) > iso(segment["sample_updated_at"])
 
 
 def test_the_watermark_survives_a_retry_through_the_state_store(emulated_time: EmulatedTime) -> None:

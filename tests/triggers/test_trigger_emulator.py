@@ -252,20 +252,6 @@ async def test_a_rebuilt_trigger_keeps_waiting_for_the_same_sample(emulated_time
     assert emulated_time.segment_gets(segment["id"]) - gets_before == 1
 
 
-async def test_capture_watermark_takes_the_first_sample_seen(emulated_time: EmulatedTime) -> None:
-    segment = await _populated_segment(emulated_time, 2)
-    trigger = make_trigger(segment, emulated_time, watermark=None, capture_watermark=True)
-    seed_contacts(emulated_time.admin, 3)
-    started = emulated_time.now()
-
-    event = await run_to_event(trigger)
-
-    # The already-populated sample did not count; the next hourly one did.
-    assert event["status"] == "success", event
-    assert event["contacts_count"] == 3
-    assert (emulated_time.now() - started).total_seconds() >= 3000
-
-
 async def test_many_waits_share_one_http_client(
     emulated_time: EmulatedTime, monkeypatch: pytest.MonkeyPatch
 ) -> None:

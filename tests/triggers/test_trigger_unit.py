@@ -50,7 +50,6 @@ def test_serialize_holds_only_plain_json_values() -> None:
         "sendgrid_conn_id",
         "segment_id",
         "watermark",
-        "capture_watermark",
         "min_contacts",
         "poll_floor",
         "poll_ceiling",
