@@ -10,7 +10,7 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
-from .config import DEMO_API_KEY, EmulatorConfig
+from .config import DEMO_API_KEY, SHORT_TIMINGS, EmulatorConfig
 
 _TIMINGS = (
     ("contacts_populate_delay", "first sample of a contacts-only segment after create/update"),
@@ -45,12 +45,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--start-time", default=None, help="manual clock start, ISO 8601 (default: now)")
     parser.add_argument("--plan", choices=("paid", "free"), default="paid", help="free: refresh answers 403")
+    parser.add_argument(
+        "--short-timings",
+        action="store_true",
+        help="SendGrid's minutes as seconds ("
+        + ", ".join(f"{k}={v:g}" for k, v in SHORT_TIMINGS.items())
+        + "); timing flags given too win",
+    )
     for name, meaning in _TIMINGS:
         default = getattr(defaults, name)
         parser.add_argument(
             "--" + name.replace("_", "-"),
             type=float,
-            default=default,
+            default=None,  # None: the preset's or SendGrid's value (see config_from_args)
             help=f"{meaning} (default {default:g})",
         )
     parser.add_argument(
@@ -70,8 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
     fields = {field.name for field in dataclasses.fields(EmulatorConfig)}
-    values = {name: value for name, value in vars(args).items() if name in fields}
-    return EmulatorConfig(db_path=args.db, **values)
+    given = {name: value for name, value in vars(args).items() if name in fields and value is not None}
+    preset = SHORT_TIMINGS if args.short_timings else {}
+    return EmulatorConfig(db_path=args.db, **{**preset, **given})
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,12 +2,16 @@
 
 ``sendgrid_emulator_server`` (session): one emulator with a manual clock on a free loopback port.
 ``sendgrid_emulator`` (function): resets it, points ``AIRFLOW_CONN_SENDGRID_DEFAULT`` at it and
-yields an :class:`EmulatorHandle`. This module loads in every pytest run, so it imports nothing
-heavy (no Airflow, FastAPI or uvicorn) until a fixture is used.
+yields an :class:`EmulatorHandle`. ``sendgrid_emulator_real_clock`` (function): a fresh emulator
+on a real clock with SendGrid's minutes shrunk to seconds, for whole-DAG runs; the same handle.
+``running_emulator(config)`` starts one with any settings, e.g. for a module-scoped fixture.
+This module loads in every pytest run, so it imports nothing heavy (no Airflow, FastAPI or
+uvicorn) until a fixture is used.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +21,7 @@ import pytest
 
 if TYPE_CHECKING:
     from .client import EmulatorAdmin
+    from .config import EmulatorConfig
     from .server import EmulatorServer
 
 CONN_ENV_VAR = "AIRFLOW_CONN_SENDGRID_DEFAULT"
@@ -37,6 +42,25 @@ class EmulatorHandle:
     def conn_env(self) -> dict[str, str]:
         """Environment for subprocesses (e.g. ``airflow dags test``) to use this emulator."""
         return {CONN_ENV_VAR: connection_json(self.base_url, self.api_key)}
+
+
+@contextlib.contextmanager
+def running_emulator(config: EmulatorConfig) -> Iterator[EmulatorHandle]:
+    """A new emulator with ``config`` for the ``with`` block; the connection variable is untouched."""
+    from .client import EmulatorAdmin
+    from .server import EmulatorServer
+
+    with EmulatorServer(config) as server:
+        admin = EmulatorAdmin(server.base_url, server.api_key)
+        try:
+            yield EmulatorHandle(base_url=server.base_url, api_key=server.api_key, admin=admin, server=server)
+        finally:
+            admin.close()
+
+
+def _point_connection_at(handle: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in handle.conn_env().items():
+        monkeypatch.setenv(name, value)
 
 
 @pytest.fixture(scope="session")
@@ -60,9 +84,18 @@ def sendgrid_emulator(
     admin = EmulatorAdmin(server.base_url, server.api_key)
     admin.reset()
     handle = EmulatorHandle(base_url=server.base_url, api_key=server.api_key, admin=admin, server=server)
-    for name, value in handle.conn_env().items():
-        monkeypatch.setenv(name, value)
+    _point_connection_at(handle, monkeypatch)
     try:
         yield handle
     finally:
         admin.close()
+
+
+@pytest.fixture
+def sendgrid_emulator_real_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatorHandle]:
+    """A fresh emulator for one test: real clock, ``EmulatorConfig.short_timings()``, connection set."""
+    from .config import EmulatorConfig
+
+    with running_emulator(EmulatorConfig.short_timings()) as handle:
+        _point_connection_at(handle, monkeypatch)
+        yield handle

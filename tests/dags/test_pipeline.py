@@ -1,7 +1,8 @@
 """The demo pipeline in the suite: both example DAGs under `airflow dags test` against the emulator.
 
-The emulator runs on a real clock with SendGrid's minutes shrunk to seconds, so the deferrable
-sensor really waits (inline, as `dags test` runs triggers) for the refreshed sample.
+The emulator runs on a real clock with SendGrid's minutes shrunk to seconds (the plugin's
+``sendgrid_emulator_real_clock``), so the deferrable sensor really waits (inline, as `dags test`
+runs triggers) for the refreshed sample.
 """
 
 from __future__ import annotations
@@ -9,16 +10,10 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from airflow_provider_sgseg.emulator.client import EmulatorAdmin
-from airflow_provider_sgseg.emulator.config import EmulatorConfig
-from airflow_provider_sgseg.emulator.pytest_plugin import connection_json
-from airflow_provider_sgseg.emulator.server import EmulatorServer
+from airflow_provider_sgseg.emulator.pytest_plugin import EmulatorHandle
 from tests.conftest import DagsTest
 
 SEGMENTS = "/v3/marketing/segments/2.0"
@@ -34,23 +29,6 @@ DAG_SETTINGS = {
     "SGSEG_WAIT_TIMEOUT_SECONDS": "90",
     "SGSEG_REQUIRE_MIN_CONTACTS": "100",
 }
-
-
-@pytest.fixture
-def real_clock_emulator() -> Iterator[tuple[EmulatorServer, EmulatorAdmin]]:
-    config = EmulatorConfig(
-        clock="real",
-        contacts_populate_delay=3,
-        membership_check_interval=3,
-        sample_interval=5,
-        refresh_delay=2,
-    )
-    with EmulatorServer(config) as server:
-        admin = EmulatorAdmin(server.base_url, server.api_key)
-        try:
-            yield server, admin
-        finally:
-            admin.close()
 
 
 def newest_asset_event(airflow_home: Path) -> dict[str, Any]:
@@ -74,13 +52,13 @@ def newest_state(airflow_home: Path, dag_id: str, task_id: str) -> str:
 
 
 def test_refresh_then_single_send_end_to_end(
-    dags_test: DagsTest, airflow_db: Path, real_clock_emulator: tuple[EmulatorServer, EmulatorAdmin]
+    dags_test: DagsTest, airflow_db: Path, sendgrid_emulator_real_clock: EmulatorHandle
 ) -> None:
-    server, admin = real_clock_emulator
+    admin = sendgrid_emulator_real_clock.admin
     contacts = [{"email": f"lezer{n}@example.nl", "country": "NL"} for n in range(150)]
     contacts += [{"email": f"reader{n}@example.com", "country": "US"} for n in range(50)]
     admin.seed_contacts(contacts)
-    env = {**DAG_SETTINGS, "AIRFLOW_CONN_SENDGRID_DEFAULT": connection_json(server.base_url, server.api_key)}
+    env = {**DAG_SETTINGS, **sendgrid_emulator_real_clock.conn_env()}
 
     refresh = dags_test("sendgrid_segment_refresh", env=env)
     assert refresh.returncode == 0, refresh.stdout[-4000:] + refresh.stderr[-4000:]
@@ -116,15 +94,12 @@ def test_refresh_then_single_send_end_to_end(
 
 
 def test_lifecycle_dag_uses_every_segment_operator_and_cleans_up(
-    dags_test: DagsTest,
-    real_clock_emulator: tuple[EmulatorServer, EmulatorAdmin],
-    monkeypatch: pytest.MonkeyPatch,
+    dags_test: DagsTest, sendgrid_emulator_real_clock: EmulatorHandle
 ) -> None:
-    server, admin = real_clock_emulator
+    admin = sendgrid_emulator_real_clock.admin
     admin.seed_contacts([{"email": "reader@example.com"}])
-    conn = connection_json(server.base_url, server.api_key)
 
-    run = dags_test("sendgrid_segment_lifecycle", env={"AIRFLOW_CONN_SENDGRID_DEFAULT": conn})
+    run = dags_test("sendgrid_segment_lifecycle", env=sendgrid_emulator_real_clock.conn_env())
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
 
     segment_calls = [(r["method"], r["path"]) for r in admin.requests(path_prefix=SEGMENTS)]
@@ -132,7 +107,6 @@ def test_lifecycle_dag_uses_every_segment_operator_and_cleans_up(
     assert methods == {"GET", "POST", "PATCH", "DELETE"}, segment_calls
     assert sum(1 for m, p in segment_calls if m == "POST" and "/refresh/" in p) == 1
     assert sum(1 for m, p in segment_calls if m == "POST" and p == SEGMENTS) == 1
-    monkeypatch.setenv("AIRFLOW_CONN_SENDGRID_DEFAULT", conn)
     from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
 
     assert SendGridMarketingHook().list_segments() == []

@@ -15,9 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
+from airflow_provider_sgseg.emulator.__main__ import build_parser, config_from_args
 from airflow_provider_sgseg.emulator.client import EmulatorAdmin
-from airflow_provider_sgseg.emulator.config import DEMO_API_KEY, EmulatorConfig
-from airflow_provider_sgseg.emulator.pytest_plugin import CONN_ENV_VAR, EmulatorHandle
+from airflow_provider_sgseg.emulator.config import DEMO_API_KEY, SHORT_TIMINGS, EmulatorConfig
+from airflow_provider_sgseg.emulator.pytest_plugin import CONN_ENV_VAR, EmulatorHandle, running_emulator
 from airflow_provider_sgseg.emulator.server import EmulatorServer
 from tests.emulator.helpers import ALL_CONTACTS, SEGMENTS, person
 
@@ -89,6 +90,16 @@ def test_fixture_sets_the_airflow_connection(sendgrid_emulator: EmulatorHandle) 
     assert sendgrid_emulator.conn_env() == {CONN_ENV_VAR: os.environ[CONN_ENV_VAR]}
 
 
+def test_real_clock_fixture_is_a_fresh_short_timings_emulator(
+    sendgrid_emulator_real_clock: EmulatorHandle, sendgrid_emulator_server: EmulatorServer
+) -> None:
+    assert sendgrid_emulator_real_clock.base_url != sendgrid_emulator_server.base_url
+    assert json.loads(os.environ[CONN_ENV_VAR])["host"] == sendgrid_emulator_real_clock.base_url
+    settings = sendgrid_emulator_real_clock.admin.config()
+    assert settings["clock"] == "real"
+    assert {name: settings[name] for name in SHORT_TIMINGS} == SHORT_TIMINGS
+
+
 def test_plugin_module_stays_cheap_to_import() -> None:
     code = (
         "import sys, airflow_provider_sgseg.emulator.pytest_plugin; "
@@ -144,18 +155,19 @@ def test_cli_rejects_bad_settings(args: list[str], named: str) -> None:
     assert named in result.stderr
 
 
-def test_real_clock_with_short_timings_populates_and_refreshes() -> None:
-    config = EmulatorConfig(
-        clock="real",
-        contacts_populate_delay=1,
-        membership_check_interval=1,
-        sample_interval=2,
-        refresh_delay=1,
-    )
-    with EmulatorServer(config) as server:
-        admin = EmulatorAdmin(server.base_url, server.api_key)
+def test_cli_short_timings_applies_the_preset_under_explicit_flags() -> None:
+    config = config_from_args(build_parser().parse_args(["--short-timings", "--refresh-delay", "7"]))
+    assert config == EmulatorConfig.short_timings(refresh_delay=7)
+    assert config.contacts_populate_delay == SHORT_TIMINGS["contacts_populate_delay"]
+    assert config_from_args(build_parser().parse_args([])) == EmulatorConfig()  # SendGrid's timings
+
+
+def test_short_timings_preset_populates_and_refreshes_on_a_real_clock() -> None:
+    with running_emulator(EmulatorConfig.short_timings()) as emulator:
+        assert emulator.server.config.clock == "real"
+        admin = emulator.admin
         admin.seed_contacts([person(1), person(2)])
-        client = httpx.Client(base_url=server.base_url, headers=auth(server.api_key))
+        client = httpx.Client(base_url=emulator.base_url, headers=auth(emulator.api_key))
         created = client.post(SEGMENTS, json={"name": "real", "query_dsl": ALL_CONTACTS}).json()
 
         def wait_for(predicate: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
@@ -179,4 +191,3 @@ def test_real_clock_with_short_timings_populates_and_refreshes() -> None:
         assert refreshed["contacts_count"] == 3
         assert refreshed["refreshes_used"] == 1
         client.close()
-        admin.close()

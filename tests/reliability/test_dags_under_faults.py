@@ -34,7 +34,7 @@ from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_provider_sgseg.emulator.client import EmulatorAdmin
 from airflow_provider_sgseg.emulator.config import EmulatorConfig
-from airflow_provider_sgseg.emulator.pytest_plugin import connection_json
+from airflow_provider_sgseg.emulator.pytest_plugin import connection_json, running_emulator
 from airflow_provider_sgseg.emulator.server import EmulatorServer
 from airflow_provider_sgseg.exceptions import SendGridError
 from airflow_provider_sgseg.hooks.marketing import RetryPolicy, SendGridMarketingHook
@@ -103,25 +103,13 @@ def _dags_test(
 
 @pytest.fixture(scope="module")
 def runs(airflow_db: Path) -> Iterator[Runs]:
-    config = EmulatorConfig(
-        clock="real",
-        api_key=API_KEY,
-        contacts_populate_delay=3,
-        membership_check_interval=3,
-        sample_interval=5,
-        refresh_delay=2,
-    )
-    with EmulatorServer(config) as server:
-        admin = EmulatorAdmin(server.base_url, server.api_key)
+    with running_emulator(EmulatorConfig.short_timings(api_key=API_KEY)) as emulator:
+        server, admin = emulator.server, emulator.admin
         contacts = [{"email": f"lezer{n}@example.nl", "country": "NL"} for n in range(150)]
         contacts += [{"email": f"reader{n}@example.com", "country": "US"} for n in range(50)]
         admin.seed_contacts(contacts)
         python_path = os.pathsep.join(filter(None, [str(POLICY_DIR), os.environ.get("PYTHONPATH")]))
-        env = {
-            **EXAMPLE_SETTINGS,
-            "AIRFLOW_CONN_SENDGRID_DEFAULT": connection_json(server.base_url, server.api_key),
-            "PYTHONPATH": python_path,
-        }
+        env = {**EXAMPLE_SETTINGS, **emulator.conn_env(), "PYTHONPATH": python_path}
 
         def run(dag_id: str, conf: str | None = None) -> Run:
             logged = len(admin.requests())
@@ -132,15 +120,12 @@ def runs(airflow_db: Path) -> Iterator[Runs]:
         found = [s for s in _segments(server) if s["name"] == SEGMENT_NAME]
         send = run("sendgrid_single_send", json.dumps({"segment_id": found[0]["id"]}) if found else None)
         lifecycle = run("sendgrid_segment_lifecycle")
-        try:
-            yield Runs(
-                server=server,
-                admin=admin,
-                airflow_home=airflow_db,
-                runs={r.dag_id: r for r in (refresh, send, lifecycle)},
-            )
-        finally:
-            admin.close()
+        yield Runs(
+            server=server,
+            admin=admin,
+            airflow_home=airflow_db,
+            runs={r.dag_id: r for r in (refresh, send, lifecycle)},
+        )
 
 
 def _segments(server: EmulatorServer) -> list[dict[str, Any]]:

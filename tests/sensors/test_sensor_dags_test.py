@@ -11,10 +11,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_sgseg.emulator.client import EmulatorAdmin
 from airflow_provider_sgseg.emulator.config import EmulatorConfig
-from airflow_provider_sgseg.emulator.pytest_plugin import connection_json
-from airflow_provider_sgseg.emulator.server import EmulatorServer
+from airflow_provider_sgseg.emulator.pytest_plugin import CONN_ENV_VAR, EmulatorHandle, running_emulator
 from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
 
 DAGS_FOLDER = Path(__file__).parent / "dags"
@@ -23,24 +21,17 @@ ALL_CONTACTS = "SELECT contact_id, updated_at FROM contact_data"
 
 
 @pytest.fixture
-def fast_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[EmulatorServer, EmulatorAdmin]]:
-    """Real clock with SendGrid's delays shrunk to seconds. Scheduled samples come only every
-    minute, and a manual refresh samples 10 s after it is accepted: long enough for the sensor's
-    first look to miss it (so it defers), short enough to keep the test quick."""
-    config = EmulatorConfig(
-        clock="real",
-        contacts_populate_delay=1,
-        membership_check_interval=60,
-        sample_interval=60,
-        refresh_delay=10,
+def fast_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatorHandle]:
+    """Real clock with SendGrid's delays shrunk to seconds, slower than the preset where it matters:
+    scheduled samples come only every minute, and a manual refresh samples 10 s after it is
+    accepted: long enough for the sensor's first look to miss it (so it defers), short enough to
+    keep the test quick."""
+    config = EmulatorConfig.short_timings(
+        contacts_populate_delay=1, membership_check_interval=60, sample_interval=60, refresh_delay=10
     )
-    with EmulatorServer(config) as server:
-        monkeypatch.setenv("AIRFLOW_CONN_SENDGRID_DEFAULT", connection_json(server.base_url, server.api_key))
-        admin = EmulatorAdmin(server.base_url, server.api_key)
-        try:
-            yield server, admin
-        finally:
-            admin.close()
+    with running_emulator(config) as emulator:
+        monkeypatch.setenv(CONN_ENV_VAR, emulator.conn_env()[CONN_ENV_VAR])
+        yield emulator
 
 
 def first_sample(segment_id: str) -> dict[str, Any]:
@@ -59,9 +50,9 @@ def iso(value: str) -> datetime.datetime:
 
 
 def test_refresh_then_wait_in_deferrable_and_reschedule_mode(
-    dags_test: Any, fast_emulator: tuple[EmulatorServer, EmulatorAdmin], tmp_path: Path
+    dags_test: Any, fast_emulator: EmulatorHandle, tmp_path: Path
 ) -> None:
-    server, admin = fast_emulator
+    admin = fast_emulator.admin
     admin.seed_contacts([{"email": f"early{i}@example.com"} for i in range(2)])
     created = SendGridMarketingHook().create_segment("dags test audience", ALL_CONTACTS)
     segment = first_sample(created["id"])
@@ -74,7 +65,7 @@ def test_refresh_then_wait_in_deferrable_and_reschedule_mode(
         dags_folder=DAGS_FOLDER,
         conf=json.dumps({"segment_id": segment["id"]}),
         env={
-            "AIRFLOW_CONN_SENDGRID_DEFAULT": connection_json(server.base_url, server.api_key),
+            **fast_emulator.conn_env(),
             "SGSEG_SENSOR_REPORT": str(report_path),
             "SGSEG_MIN_CONTACTS": "5",
         },
@@ -83,7 +74,7 @@ def test_refresh_then_wait_in_deferrable_and_reschedule_mode(
     output = finished.stdout + finished.stderr
     assert finished.returncode == 0, output[-5000:]
     assert "running trigger in line" in output  # the deferrable sensor really deferred
-    assert server.api_key not in output
+    assert fast_emulator.api_key not in output
     report = json.loads(report_path.read_text())
     deferred, rescheduled, refreshed = report["deferred"], report["rescheduled"], report["refresh"]
     assert deferred == rescheduled  # both modes saw the same sample
