@@ -6,8 +6,6 @@ covered by the ``airflow dags test`` run in tests/operators/test_segments_dag.py
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +17,7 @@ from airflow_provider_sgseg.links import (
     segment_url,
     single_send_url,
 )
+from tests.helpers import modules_imported_by
 
 SEGMENT_ID = "6c1f6d1e-9d3b-4a6f-8f2e-0d7c2b1a9e55"
 
@@ -84,12 +83,7 @@ def test_link_is_empty_without_a_usable_id(xcom_store: dict[tuple[str, str], Any
 
 def test_links_module_adds_no_hook_or_http_imports() -> None:
     # airflow.sdk itself loads httpx, so compare against what the SDK already imported.
-    code = (
-        "import sys; from airflow.sdk import BaseOperatorLink; before = set(sys.modules); "
-        "import airflow_provider_sgseg.links; "
-        "new = sorted(set(sys.modules) - before); "
-        "bad = [m for m in new if m.startswith(('httpx', 'tenacity', 'airflow_provider_sgseg.hooks'))]; "
-        "print(bad); sys.exit(1 if bad else 0)"
+    new = modules_imported_by(
+        "import airflow_provider_sgseg.links", setup="from airflow.sdk import BaseOperatorLink"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert sorted(m for m in new if m.startswith(("httpx", "tenacity", "airflow_provider_sgseg.hooks"))) == []

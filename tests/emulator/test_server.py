@@ -21,6 +21,7 @@ from airflow_provider_sgseg.emulator.config import DEMO_API_KEY, SHORT_TIMINGS, 
 from airflow_provider_sgseg.emulator.pytest_plugin import CONN_ENV_VAR, EmulatorHandle, running_emulator
 from airflow_provider_sgseg.emulator.server import EmulatorServer
 from tests.emulator.helpers import ALL_CONTACTS, SEGMENTS, person
+from tests.helpers import modules_imported_by
 
 
 def auth(key: str) -> dict[str, str]:
@@ -101,12 +102,8 @@ def test_real_clock_fixture_is_a_fresh_short_timings_emulator(
 
 
 def test_plugin_module_stays_cheap_to_import() -> None:
-    code = (
-        "import sys, airflow_provider_sgseg.emulator.pytest_plugin; "
-        "print(sorted(m for m in ('airflow', 'fastapi', 'uvicorn', 'httpx') if m in sys.modules))"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == "[]"
+    new = modules_imported_by("import airflow_provider_sgseg.emulator.pytest_plugin")
+    assert sorted(new & {"airflow", "fastapi", "uvicorn", "httpx"}) == []
 
 
 def test_cli_prints_its_url_and_serves(tmp_path: Path) -> None:

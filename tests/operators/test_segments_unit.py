@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import ast
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ from airflow_provider_sgseg.operators.segments import (
     SendGridRefreshSegmentOperator,
     SendGridUpdateSegmentOperator,
 )
+from tests.helpers import modules_imported_by
 
 SEGMENT_ID = "6c1f6d1e-9d3b-4a6f-8f2e-0d7c2b1a9e55"
 LIST_ID = "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
@@ -56,20 +55,13 @@ def all_operators() -> list[Any]:
 
 def test_importing_the_module_loads_no_hook_http_or_retry_library() -> None:
     # airflow.sdk itself imports httpx, so measure what this module adds on top of the SDK.
-    code = (
-        "import sys\n"
-        "from airflow.sdk import BaseOperator, BaseOperatorLink\n"
-        "from airflow.sdk.exceptions import AirflowFailException\n"
-        "before = set(sys.modules)\n"
-        "import airflow_provider_sgseg.operators.segments\n"
-        "new = sorted(set(sys.modules) - before)\n"
-        "bad = [m for m in new if m.startswith(('httpx', 'tenacity', 'airflow_provider_sgseg.hooks',"
-        " 'airflow.providers.standard.triggers'))]\n"
-        "print(bad)\n"
-        "sys.exit(1 if bad else 0)\n"
+    new = modules_imported_by(
+        "import airflow_provider_sgseg.operators.segments",
+        setup="from airflow.sdk import BaseOperator, BaseOperatorLink\n"
+        "from airflow.sdk.exceptions import AirflowFailException",
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stdout + result.stderr
+    unwanted = ("httpx", "tenacity", "airflow_provider_sgseg.hooks", "airflow.providers.standard.triggers")
+    assert sorted(m for m in new if m.startswith(unwanted)) == []
 
 
 def test_module_has_no_top_level_import_of_httpx_or_the_hook() -> None:

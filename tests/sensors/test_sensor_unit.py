@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from typing import Any
 
 import pytest
@@ -11,6 +9,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException, Airfl
 
 from airflow_provider_sgseg.exceptions import SendGridInputError
 from airflow_provider_sgseg.sensors.segments import SendGridSegmentPopulatedSensor
+from tests.helpers import modules_imported_by
 
 SEGMENT_ID = "5b4b6d3e-0000-4000-8000-000000000001"
 
@@ -23,14 +22,11 @@ def test_importing_the_sensor_does_not_import_the_hook() -> None:
     # airflow.sdk already imports httpx itself, so what matters is that DAG parsing never
     # loads the hook (and whatever it pulls in) through the sensor.
     code = (
-        "import sys, airflow.sdk\n"
-        "before = set(sys.modules)\n"
         "import airflow_provider_sgseg.sensors.segments as m\n"
         "m.SendGridSegmentPopulatedSensor(task_id='t', segment_id='x')\n"
-        "print(sorted(n for n in set(sys.modules) - before if 'hooks' in n or 'httpx' in n))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    new = modules_imported_by(code, setup="import airflow.sdk")
+    assert sorted(n for n in new if "hooks" in n or "httpx" in n) == []
 
 
 def test_template_fields_cover_ids_and_the_watermark() -> None:
