@@ -66,24 +66,18 @@ def after_check(schedule: Schedule, at: datetime, changed: bool, timings: Timing
             interval = timings.sample_interval
         else:
             interval = min(schedule.interval * 2, timings.sample_max_interval)
-        updated = replace(
-            schedule,
-            next_sample_update=at + timedelta(seconds=interval),
-            next_check_at=next_check_at,
-            interval=interval,
-        )
-        return updated, True
-    if changed and schedule.interval > 0:
+    elif changed and schedule.interval > 0:
         # Contacts entered or left between samples: sample now and go back to hourly.
         interval = timings.sample_interval
-        updated = replace(
-            schedule,
-            next_sample_update=at + timedelta(seconds=interval),
-            next_check_at=next_check_at,
-            interval=interval,
-        )
-        return updated, True
-    return replace(schedule, next_check_at=next_check_at), False
+    else:
+        return replace(schedule, next_check_at=next_check_at), False
+    updated = replace(
+        schedule,
+        next_sample_update=at + timedelta(seconds=interval),
+        next_check_at=next_check_at,
+        interval=interval,
+    )
+    return updated, True
 
 
 def reported_next_update(schedule: Schedule) -> datetime:
