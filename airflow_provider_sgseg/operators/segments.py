@@ -95,6 +95,11 @@ def _seconds(name: str, value: object, *, allow_zero: bool = False) -> float:
     return float(value)
 
 
+def _rejected(action: str, error: SendGridValidationError) -> AirflowFailException:
+    """A 400 means the request itself is wrong (e.g. malformed SQL): retrying cannot fix it."""
+    return AirflowFailException(f"SendGrid rejected {action} (400, not retried): {error}")
+
+
 class _StateStore:
     """Airflow's task state store when the running Airflow has one (3.3+), else nothing."""
 
@@ -243,7 +248,14 @@ class SendGridCreateSegmentOperator(SendGridSegmentBaseOperator):
 
         existing = self._find_by_name(name)
         if existing is not None:
-            segment = self._use_existing(existing, name, query, store)
+            attempt = store.get(CREATE_ATTEMPT_KEY)
+            # Ours if an earlier try of this task instance posted this very segment.
+            ours = (
+                attempt is not None
+                and attempt.get("name") == name
+                and _same_query(attempt.get("query_dsl"), query)
+            )
+            segment = self._use_existing(existing, name, query, ours=ours)
         else:
             segment = self._create(name, query, parents, store)
 
@@ -275,26 +287,20 @@ class SendGridCreateSegmentOperator(SendGridSegmentBaseOperator):
                 error,
                 adopted.get("id"),
             )
-            return self._use_existing(adopted, name, query, store)
-        except SendGridValidationError:
+            return self._use_existing(adopted, name, query, ours=True)
+        except SendGridValidationError as error:
             # Another writer may have taken the name between our lookup and our POST.
             raced = self._find_by_name(name)
             if raced is None:
-                raise
-            return self._use_existing(raced, name, query, store)
+                raise _rejected(f"creating segment {name!r}", error) from error
+            self.log.warning("Segment %r was created meanwhile by another writer (id %s).", name, raced["id"])
+            return self._use_existing(raced, name, query, ours=False)
         self.log.info("Created segment %r (id %s).", name, created.get("id"))
         return dict(created)
 
-    def _use_existing(
-        self, existing: dict[str, Any], name: str, query: str, store: _StateStore
-    ) -> dict[str, Any]:
+    def _use_existing(self, existing: dict[str, Any], name: str, query: str, *, ours: bool) -> dict[str, Any]:
+        """Return the segment named ``name`` per ``if_exists``; ``ours``: this task created it."""
         segment_id = str(existing["id"])
-        attempt = store.get(CREATE_ATTEMPT_KEY)
-        ours = (
-            attempt is not None
-            and attempt.get("name") == name
-            and _same_query(attempt.get("query_dsl"), query)
-        )
         if self.if_exists == "fail" and not ours:
             raise AirflowFailException(
                 f"Segment {name!r} already exists (id {segment_id}) and if_exists='fail'."
@@ -308,7 +314,10 @@ class SendGridCreateSegmentOperator(SendGridSegmentBaseOperator):
             return dict(current)
         if self.if_exists == "update":
             self.log.info("Segment %r exists with a different query; updating it (id %s).", name, segment_id)
-            return dict(self.hook.update_segment(segment_id, query_dsl=query))
+            try:
+                return dict(self.hook.update_segment(segment_id, query_dsl=query))
+            except SendGridValidationError as error:
+                raise _rejected(f"updating segment {segment_id}", error) from error
         self.log.warning(
             "Segment %r exists (id %s) with a different query; reusing it unchanged (if_exists='reuse'). "
             "Existing: %s | requested: %s",
@@ -415,7 +424,10 @@ class SendGridUpdateSegmentOperator(SendGridSegmentBaseOperator):
         name = validation.segment_name(self.name) if self.name is not None else None
         query = validation.query_dsl(self.query_dsl) if self.query_dsl is not None else None
         self._push_segment_id(context, segment_id)
-        segment = self.hook.update_segment(segment_id, name=name, query_dsl=query)
+        try:
+            segment = self.hook.update_segment(segment_id, name=name, query_dsl=query)
+        except SendGridValidationError as error:
+            raise _rejected(f"updating segment {segment_id}", error) from error
         if self.wait_for_validation and query is not None:
             segment = self._wait_until_valid(
                 segment, interval=self.validation_poll_interval, timeout=self.validation_timeout

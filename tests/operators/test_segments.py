@@ -25,6 +25,7 @@ from airflow_provider_sgseg.exceptions import (
     SendGridNotFoundError,
     SendGridServerError,
     SendGridTransportError,
+    SendGridValidationError,
 )
 from airflow_provider_sgseg.hooks.marketing import RetryPolicy, SendGridMarketingHook
 from airflow_provider_sgseg.operators.segments import (
@@ -235,6 +236,46 @@ def test_fail_mode_retry_adopts_its_own_segment(sendgrid_emulator: EmulatorHandl
     assert len(posts(sendgrid_emulator, SEGMENTS)) == 1
 
 
+def test_fail_mode_adopts_its_own_segment_after_a_lost_answer_without_a_store(
+    sendgrid_emulator: EmulatorHandle,
+) -> None:
+    # SendGrid created it, only the answer was lost: it is ours, not "someone else's".
+    sendgrid_emulator.admin.add_fault("drop", method="POST", path=f"^{SEGMENTS}$", when="after")
+    segment = create(sendgrid_emulator, name="mine", if_exists="fail").execute(TaskRun(store=None).context())
+    assert segment["name"] == "mine"
+    assert len(posts(sendgrid_emulator, SEGMENTS)) == 1
+
+
+def test_fail_mode_rejects_a_segment_another_writer_created_between_lookup_and_post(
+    sendgrid_emulator: EmulatorHandle,
+) -> None:
+    operator = create(sendgrid_emulator, name="contested", if_exists="fail")
+    real_create = operator.hook.create_segment
+
+    def someone_else_first(*args: Any, **kwargs: Any) -> Any:
+        SendGridMarketingHook().create_segment("contested", QUERY_FR)  # the other writer wins
+        return real_create(*args, **kwargs)
+
+    operator.hook.create_segment = someone_else_first
+    run = TaskRun()
+    with pytest.raises(AirflowFailException, match="already exists"):
+        operator.execute(run.context())
+    assert [p["status"] for p in posts(sendgrid_emulator, SEGMENTS)] == [201, 400]
+    assert sendgrid_emulator.admin.requests(method="PATCH") == []
+
+
+@pytest.mark.parametrize("bad_query", ["SELEC nonsense", "SELECT contact_id FROM contact_data WHERE"])
+def test_create_rejected_with_400_fails_without_retries(
+    sendgrid_emulator: EmulatorHandle, bad_query: str
+) -> None:
+    with pytest.raises(AirflowFailException, match="400") as caught:
+        create(sendgrid_emulator, query=bad_query).execute(TaskRun().context())
+    assert isinstance(caught.value.__cause__, SendGridValidationError)
+    details = "; ".join(str(d) for d in caught.value.__cause__.details)
+    assert details and details in str(caught.value)  # SendGrid's own words reach the task log
+    assert [p["status"] for p in posts(sendgrid_emulator, SEGMENTS)] == [400]
+
+
 def test_invalid_query_fails_at_once_with_sendgrids_message(sendgrid_emulator: EmulatorHandle) -> None:
     with pytest.raises(AirflowFailException) as caught:
         create(sendgrid_emulator, query=INVALID_QUERY).execute(TaskRun().context())
@@ -352,6 +393,24 @@ def test_update_to_invalid_query_fails_fast(sendgrid_emulator: EmulatorHandle) -
             SendGridUpdateSegmentOperator(task_id="u", segment_id=segment_id, query_dsl=INVALID_QUERY),
             sendgrid_emulator,
         ).execute(TaskRun().context())
+
+
+@pytest.mark.parametrize("if_exists", [None, "update"])
+def test_update_rejected_with_400_fails_without_retries(
+    sendgrid_emulator: EmulatorHandle, if_exists: str | None
+) -> None:
+    segment_id = new_segment(sendgrid_emulator)
+    if if_exists is None:
+        operator = wired(
+            SendGridUpdateSegmentOperator(task_id="u", segment_id=segment_id, query_dsl="SELEC nonsense"),
+            sendgrid_emulator,
+        )
+    else:  # the create operator updating an existing segment's query
+        operator = create(sendgrid_emulator, query="SELEC nonsense", if_exists=if_exists)
+    with pytest.raises(AirflowFailException, match="400") as caught:
+        operator.execute(TaskRun().context())
+    assert isinstance(caught.value.__cause__, SendGridValidationError)
+    assert [p["status"] for p in sendgrid_emulator.admin.requests(method="PATCH")] == [400]
 
 
 def test_delete_and_missing_ok(sendgrid_emulator: EmulatorHandle) -> None:
