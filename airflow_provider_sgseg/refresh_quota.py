@@ -29,6 +29,8 @@ ACCOUNT_DAILY_LIMIT = "account_daily_limit"
 SERVER_RATE_LIMIT = "server_rate_limit"
 
 MIN_SPACING = datetime.timedelta(hours=1)
+# Seconds around the next 00:00 UTC within which a 429's reset time means the account limit.
+MIDNIGHT_RESET_TOLERANCE = 2.0
 
 Zone = pendulum.Timezone | pendulum.FixedTimezone
 
@@ -102,7 +104,7 @@ def decide_after_rate_limit(
         segment_until = by_segment.next_allowed_at
         if segment_until is not None and segment_until >= reset:
             return by_segment
-        rule = ACCOUNT_DAILY_LIMIT if reset == next_utc_midnight(current) else SERVER_RATE_LIMIT
+        rule = ACCOUNT_DAILY_LIMIT if _is_utc_midnight_reset(reset, current) else SERVER_RATE_LIMIT
         return RefreshDecision(
             allowed=False,
             next_allowed_at=reset,
@@ -121,6 +123,11 @@ def decide_after_rate_limit(
             f"10 refreshes per UTC day are used up; next refresh allowed at {account_reset.isoformat()}"
         ),
     )
+
+
+def _is_utc_midnight_reset(reset: pendulum.DateTime, now: pendulum.DateTime) -> bool:
+    # A reset computed as "now + Retry-After" (whole seconds) lands near, not on, the midnight.
+    return abs((reset - next_utc_midnight(now)).total_seconds()) <= MIDNIGHT_RESET_TOLERANCE
 
 
 def next_utc_midnight(now: datetime.datetime) -> pendulum.DateTime:

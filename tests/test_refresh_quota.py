@@ -341,6 +341,22 @@ def test_429_with_reset_at_utc_midnight_is_the_account_limit() -> None:
     assert decision.next_allowed_at == reset
 
 
+@pytest.mark.parametrize("off_by", [-1.9, -0.25, 0.6, 2.0])
+def test_429_with_reset_seconds_from_utc_midnight_is_the_account_limit(off_by: float) -> None:
+    # On a real clock, reset_at = fractional now + whole-second Retry-After: never exactly midnight.
+    now = utc("2026-01-15T18:00:00.371000")
+    reset = utc("2026-01-16T00:00:00") + datetime.timedelta(seconds=off_by)
+    decision = decide_after_rate_limit(segment(used=0), "UTC", now, reset_at=reset)
+    assert decision.blocked_by == ACCOUNT_DAILY_LIMIT
+    assert decision.next_allowed_at == reset
+
+
+def test_429_with_reset_a_few_seconds_before_utc_midnight_is_a_server_limit() -> None:
+    now = utc("2026-01-15T23:59:00")
+    decision = decide_after_rate_limit(segment(used=0), "UTC", now, reset_at=utc("2026-01-15T23:59:55"))
+    assert decision.blocked_by == SERVER_RATE_LIMIT
+
+
 def test_429_with_other_reset_uses_the_server_moment() -> None:
     now = utc("2026-01-15T18:00:00")
     reset = utc("2026-01-15T18:00:42")
