@@ -101,7 +101,7 @@ def _rejected(action: str, error: SendGridValidationError) -> AirflowFailExcepti
 
 
 class _StateStore:
-    """Airflow's task state store when the running Airflow has one (3.3+), else nothing."""
+    """Airflow's task state store (always there in a task run by Airflow 3.3+), else nothing."""
 
     def __init__(self, context: Context) -> None:
         self._store: Any = context.get("task_state_store")
@@ -534,6 +534,11 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
         if earlier is not None:
             return earlier
 
+        # An earlier try's POST whose answer was never seen and of which the segment shows no trace.
+        unresolved = store.get(REFRESH_ATTEMPT_KEY)
+        if unresolved is not None and unresolved.get("segment_id") != segment_id:
+            unresolved = None
+
         decision = refresh_quota.decide(segment, zone, self._clock())
         if not decision.allowed:
             self._quota_exhausted(decision)
@@ -550,6 +555,19 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
         try:
             answer = self.hook.refresh_segment(segment_id, zone)
         except SendGridRateLimitError as error:
+            if unresolved is not None:
+                # SendGrid may set last_refreshed_at only when a refresh completes (INFERRED), so
+                # the earlier POST can be accepted yet invisible; its hourly spacing then answers
+                # this one with 429. Take it as accepted rather than wait and spend a second one.
+                earlier_result = self._result_of(unresolved)
+                self.log.warning(
+                    "SendGrid answered 429 (%s) after an earlier try's refresh of segment %s whose "
+                    "answer was lost: taking that refresh as accepted, not refreshing again.",
+                    error,
+                    segment_id,
+                )
+                store.set(REFRESH_RESULT_KEY, earlier_result)
+                return earlier_result
             store.delete(REFRESH_ATTEMPT_KEY)  # refused: nothing was spent
             self.log.info("SendGrid refused the refresh with 429: %s", error)
             self._quota_exhausted(
@@ -608,8 +626,9 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
                 )
                 store.set(REFRESH_RESULT_KEY, adopted)
             return adopted
-        # Without a task state store (Airflow < 3.3): on a retry, a refresh recorded after this
-        # DAG run started counts as ours.
+        # Without a task state store (only a direct call outside Airflow's task runner: the
+        # provider requires Airflow 3.3): on a retry, a refresh recorded after this DAG run
+        # started counts as ours.
         ti = context["ti"]
         dag_run = context.get("dag_run")
         started = getattr(dag_run, "start_date", None)
@@ -644,6 +663,11 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
         counted = type(used_before) is int and type(used_after) is int and used_after > used_before
         if not (moved or counted):
             return None
+        return SendGridRefreshSegmentOperator._result_of(attempt)
+
+    @staticmethod
+    def _result_of(attempt: Mapping[str, Any]) -> dict[str, Any]:
+        """The XCom result for a recorded attempt whose 202 was never seen (so no ``job_id``)."""
         return {
             "segment_id": attempt.get("segment_id"),
             "job_id": None,

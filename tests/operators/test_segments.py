@@ -534,6 +534,48 @@ def _then_break_reads(refresh: Any, emulator: EmulatorHandle, segment_id: str) -
     return call
 
 
+@pytest.mark.parametrize("mode", ["fail", "wait"])
+def test_retry_whose_post_meets_429_after_an_unseen_refresh_takes_it_as_accepted(
+    sendgrid_emulator: EmulatorHandle, mode: str
+) -> None:
+    """INFERRED fact, other reading: SendGrid sets last_refreshed_at only when a refresh completes.
+
+    Try 1's POST is accepted but its answer and the re-read are lost. The retry's read still shows
+    the pre-refresh segment (served by a fault: the emulator itself records the refresh at once),
+    so the retry posts and SendGrid answers 429 for the hourly spacing that refresh started.
+    """
+    segment_id = new_segment(sendgrid_emulator)
+    before = SendGridMarketingHook().get_segment(segment_id, contacts_sample=False)
+    run = TaskRun()
+    first_try = wired(
+        SendGridRefreshSegmentOperator(task_id="refresh", segment_id=segment_id, user_time_zone=ZONE),
+        sendgrid_emulator,
+        max_attempts=1,
+    )
+    sendgrid_emulator.admin.add_fault("drop", method="POST", path_prefix=REFRESH, when="after")
+    first_try.hook.refresh_segment = _then_break_reads(
+        first_try.hook.refresh_segment, sendgrid_emulator, segment_id
+    )
+    with pytest.raises(SendGridTransportError):
+        first_try.execute(run.context())
+
+    sendgrid_emulator.admin.advance_clock(120)
+    sendgrid_emulator.admin.add_fault(
+        "status", method="GET", path_prefix=f"{SEGMENTS}/{segment_id}", status=200, body=before
+    )
+    result = refresher(sendgrid_emulator, segment_id, mode).execute(run.context())
+
+    assert result["job_id"] is None
+    assert result["segment_id"] == segment_id
+    assert result["sample_updated_at_before"] == before["sample_updated_at"]
+    # the first POST was processed, then its answer dropped (logged without a status)
+    assert [p["status"] for p in refresh_posts(sendgrid_emulator)] == [None, 429]
+    # and any later retry returns the same result without posting
+    sendgrid_emulator.admin.advance_clock(2 * 3600)
+    assert refresher(sendgrid_emulator, segment_id, mode).execute(run.context()) == result
+    assert len(refresh_posts(sendgrid_emulator)) == 2
+
+
 def test_failed_post_without_trace_is_reposted_by_the_retry(sendgrid_emulator: EmulatorHandle) -> None:
     segment_id = new_segment(sendgrid_emulator)
     run = TaskRun()
