@@ -15,20 +15,12 @@ from typing import Any
 
 from airflow_provider_sgseg.emulator.pytest_plugin import EmulatorHandle
 from tests.conftest import DagsTest
+from tests.helpers import PIPELINE_AUDIENCE, PIPELINE_CONTACTS, pipeline_dag_settings
 
 SEGMENTS = "/v3/marketing/segments/2.0"
 SINGLE_SENDS = "/v3/marketing/singlesends"
 SEGMENT_NAME = "Pipeline test audience"
-DAG_SETTINGS = {
-    "SGSEG_SEGMENT_NAME": SEGMENT_NAME,
-    "SGSEG_QUERY_DSL": "SELECT c.contact_id, c.updated_at FROM contact_data AS c WHERE c.country = 'NL'",
-    "SGSEG_TIME_ZONE": "Europe/Amsterdam",
-    "SGSEG_POLL_FLOOR_SECONDS": "1",
-    "SGSEG_POLL_CEILING_SECONDS": "5",
-    "SGSEG_POLL_SLACK_SECONDS": "0.5",
-    "SGSEG_WAIT_TIMEOUT_SECONDS": "90",
-    "SGSEG_REQUIRE_MIN_CONTACTS": "100",
-}
+DAG_SETTINGS = pipeline_dag_settings(SEGMENT_NAME)
 
 
 def newest_asset_event(airflow_home: Path) -> dict[str, Any]:
@@ -55,9 +47,7 @@ def test_refresh_then_single_send_end_to_end(
     dags_test: DagsTest, airflow_db: Path, sendgrid_emulator_real_clock: EmulatorHandle
 ) -> None:
     admin = sendgrid_emulator_real_clock.admin
-    contacts = [{"email": f"lezer{n}@example.nl", "country": "NL"} for n in range(150)]
-    contacts += [{"email": f"reader{n}@example.com", "country": "US"} for n in range(50)]
-    admin.seed_contacts(contacts)
+    admin.seed_contacts(PIPELINE_CONTACTS)
     env = {**DAG_SETTINGS, **sendgrid_emulator_real_clock.conn_env()}
 
     refresh = dags_test("sendgrid_segment_refresh", env=env)
@@ -65,7 +55,7 @@ def test_refresh_then_single_send_end_to_end(
 
     event = newest_asset_event(airflow_db)
     assert event["uri"] == "x-sendgrid://segments/pipeline-test-audience"
-    assert event["extra"]["contacts_count"] == 150
+    assert event["extra"]["contacts_count"] == PIPELINE_AUDIENCE
     segment_id = event["extra"]["segment_id"]
 
     send = dags_test("sendgrid_single_send", env=env, conf=json.dumps({"segment_id": segment_id}))
@@ -79,7 +69,7 @@ def test_refresh_then_single_send_end_to_end(
     assert count("POST", SINGLE_SENDS) == 1
     assert count("PUT", SINGLE_SENDS, "/schedule") == 1
     (delivery,) = admin.sends()
-    assert delivery["recipient_count"] == 150
+    assert delivery["recipient_count"] == PIPELINE_AUDIENCE
     assert delivery["status"] in ("scheduled", "triggered")
 
     # The next run within the hour: the segment is reused, the refresh quota (1 per hour) makes the

@@ -40,6 +40,7 @@ from airflow_provider_sgseg.exceptions import SendGridError
 from airflow_provider_sgseg.hooks.marketing import RetryPolicy, SendGridMarketingHook
 from airflow_provider_sgseg.sensors.segments import SendGridSegmentPopulatedSensor
 from tests.conftest import AIRFLOW_BIN, REPO_ROOT
+from tests.helpers import PIPELINE_AUDIENCE, PIPELINE_CONTACTS, pipeline_dag_settings
 
 from .conftest import ALL_CONTACTS, SEGMENTS, SINGLE_SENDS, record_faults
 
@@ -48,16 +49,7 @@ API_KEY = "SG.leakcanary-7Hq2xZ.Wq4vN8pR2tY6uK0mB3cX9zL5"
 CANARIES = (API_KEY, "leakcanary-7Hq2xZ", "Wq4vN8pR2tY6uK0mB3cX9zL5")
 POLICY_DIR = Path(__file__).parent / "policy"
 SEGMENT_NAME = "Reliability pipeline audience"
-EXAMPLE_SETTINGS = {
-    "SGSEG_SEGMENT_NAME": SEGMENT_NAME,
-    "SGSEG_QUERY_DSL": "SELECT c.contact_id, c.updated_at FROM contact_data AS c WHERE c.country = 'NL'",
-    "SGSEG_TIME_ZONE": "Europe/Amsterdam",
-    "SGSEG_POLL_FLOOR_SECONDS": "1",
-    "SGSEG_POLL_CEILING_SECONDS": "5",
-    "SGSEG_POLL_SLACK_SECONDS": "0.5",
-    "SGSEG_WAIT_TIMEOUT_SECONDS": "90",
-    "SGSEG_REQUIRE_MIN_CONTACTS": "100",
-}
+EXAMPLE_SETTINGS = pipeline_dag_settings(SEGMENT_NAME)
 
 
 @dataclass
@@ -105,9 +97,7 @@ def _dags_test(
 def runs(airflow_db: Path) -> Iterator[Runs]:
     with running_emulator(EmulatorConfig.short_timings(api_key=API_KEY)) as emulator:
         server, admin = emulator.server, emulator.admin
-        contacts = [{"email": f"lezer{n}@example.nl", "country": "NL"} for n in range(150)]
-        contacts += [{"email": f"reader{n}@example.com", "country": "US"} for n in range(50)]
-        admin.seed_contacts(contacts)
+        admin.seed_contacts(PIPELINE_CONTACTS)
         python_path = os.pathsep.join(filter(None, [str(POLICY_DIR), os.environ.get("PYTHONPATH")]))
         env = {**EXAMPLE_SETTINGS, **emulator.conn_env(), "PYTHONPATH": python_path}
 
@@ -191,14 +181,14 @@ def test_retried_create_refresh_and_send_do_nothing_twice(runs: Runs) -> None:
     assert send.count("POST", SINGLE_SENDS) == 1
     assert send.count_suffix("PUT", SINGLE_SENDS, "/schedule") == 1
     (delivery,) = runs.admin.sends()
-    assert delivery["recipient_count"] == 150
+    assert delivery["recipient_count"] == PIPELINE_AUDIENCE
 
     # The retries say what they found instead of pretending they did it.
     refreshed = _xcom(runs.airflow_home, refresh.dag_id, "refresh_segment")
     assert refreshed["segment_id"] == segment["id"]
     assert refreshed["job_id"] is None  # the first try's refresh, adopted
     populated = _xcom(runs.airflow_home, refresh.dag_id, "wait_until_populated")
-    assert populated["contacts_count"] == 150
+    assert populated["contacts_count"] == PIPELINE_AUDIENCE
     sent = _xcom(runs.airflow_home, send.dag_id, "send_single_send")
     assert sent["single_send_id"] == delivery["single_send_id"]
     assert sent["status"] in ("scheduled", "triggered")
