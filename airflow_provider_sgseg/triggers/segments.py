@@ -124,7 +124,24 @@ class SendGridSegmentPopulatedTrigger(BaseTrigger):
         await asyncio.sleep(seconds)
 
     async def _wait(self) -> dict[str, Any]:
-        """Poll until a terminal answer; return the one event payload."""
+        """Poll until a terminal answer; return the one event payload, whatever goes wrong.
+
+        Without an event the task would hang until the sensor's safety-net timeout. Cancellation
+        (triggerer shutdown, task cleared) is a BaseException and still propagates.
+        """
+        self._last_seen: Verdict | None = None
+        try:
+            return await self._poll()
+        except Exception as error:
+            self.log.exception("Waiting for segment %s failed unexpectedly", self.segment_id)
+            return self._event(
+                "error",
+                f"Waiting for segment {self.segment_id} failed unexpectedly in the triggerer "
+                f"(connection {self.sendgrid_conn_id!r}): {type(error).__name__}: {error}",
+                self._last_seen,
+            )
+
+    async def _poll(self) -> dict[str, Any]:
         from airflow_provider_sgseg.hooks.marketing import RetryPolicy, SendGridMarketingHook
 
         # One attempt per poll: this loop is the retry, and it waits by SendGrid's schedule.
@@ -158,7 +175,7 @@ class SendGridSegmentPopulatedTrigger(BaseTrigger):
                 return self._event("error", f"Polling segment {self.segment_id} failed: {error}", last_seen)
             else:
                 failures = 0
-                last_seen = verdict(segment, watermark, self.min_contacts)
+                last_seen = self._last_seen = verdict(segment, watermark, self.min_contacts)
                 if last_seen.status == "populated":
                     return self._event("success", last_seen.reason, last_seen)
                 if last_seen.status == "invalid":

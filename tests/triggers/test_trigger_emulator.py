@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
+from airflow_provider_sgseg.triggers import segments as trigger_module
 from airflow_provider_sgseg.triggers.segments import SendGridSegmentPopulatedTrigger
 from tests.sensors.emulated_time import (
     SEGMENT_PATH,
@@ -174,6 +175,56 @@ async def test_too_many_503s_in_a_row_end_with_an_error_event(emulated_time: Emu
     assert emulated_time.segment_gets(segment["id"]) == 3
     # It backed off (floor, then double) instead of hammering the API.
     assert emulated_time.slept[:2] == [60.0, 120.0]
+
+
+async def test_an_unknown_connection_ends_with_an_error_event(
+    emulated_time: EmulatedTime, sendgrid_emulator: Any
+) -> None:
+    segment = create_segment("orphan")
+
+    event = await run_to_event(make_trigger(segment, emulated_time, sendgrid_conn_id="no_such_conn"))
+
+    assert event["status"] == "error", event
+    assert "no_such_conn" in event["message"]
+    assert "AirflowNotFoundException" in event["message"]
+    assert sendgrid_emulator.api_key not in str(event)
+    assert emulated_time.segment_gets(segment["id"]) == 0
+
+
+async def test_an_unexpected_error_mid_wait_ends_with_an_error_event_and_the_last_sample(
+    emulated_time: EmulatedTime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed_contacts(emulated_time.admin, 1)
+    segment = read_segment(create_segment("members")["id"])
+    polls = 0
+    real_verdict = trigger_module.verdict
+
+    def verdict_then_bug(*args: Any) -> Any:
+        nonlocal polls
+        polls += 1
+        if polls == 2:
+            raise KeyError("contacts_count")
+        return real_verdict(*args)
+
+    monkeypatch.setattr(trigger_module, "verdict", verdict_then_bug)
+    event = await run_to_event(make_trigger(segment, emulated_time, min_contacts=5))
+
+    assert event["status"] == "error", event
+    assert "KeyError" in event["message"]
+    assert event["contacts_count"] is not None  # what the first poll saw
+
+
+async def test_cancellation_still_propagates(emulated_time: EmulatedTime) -> None:
+    seed_contacts(emulated_time.admin, 1)
+    segment = read_segment(create_segment("members")["id"])
+    trigger = make_trigger(segment, emulated_time, min_contacts=5)
+
+    async def cancelled(seconds: float) -> None:
+        raise asyncio.CancelledError
+
+    trigger.sleep = cancelled  # type: ignore[method-assign]
+    with pytest.raises(asyncio.CancelledError):
+        await run_to_event(trigger)
 
 
 async def test_a_429_waits_until_sendgrids_announced_reset(emulated_time: EmulatedTime) -> None:
