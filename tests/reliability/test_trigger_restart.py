@@ -109,6 +109,18 @@ def through_the_trigger_table(trigger: SendGridSegmentPopulatedTrigger) -> SendG
     return rebuilt
 
 
+async def run_until_it_waits_then_go_down(
+    trigger: SendGridSegmentPopulatedTrigger, trigger_time: TriggerTime
+) -> None:
+    """A triggerer runs ``trigger`` until it starts a (frozen) wait, then goes down."""
+    trigger_time.frozen, trigger_time.waiting = True, asyncio.Event()
+    running = asyncio.create_task(run_to_event(trigger))
+    await asyncio.wait_for(trigger_time.waiting.wait(), timeout=30)
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+
+
 async def test_restart_mid_wait_keeps_the_watermark_and_the_result(
     emulator: EmulatorHandle, clean_hook: SendGridMarketingHook, trigger_time: TriggerTime
 ) -> None:
@@ -118,12 +130,7 @@ async def test_restart_mid_wait_keeps_the_watermark_and_the_result(
     reads_before = segment_reads(emulator, segment_id)
 
     # Triggerer 1 polls once (old sample, 3 contacts), starts waiting, and goes down.
-    trigger_time.frozen, trigger_time.waiting = True, asyncio.Event()
-    running = asyncio.create_task(run_to_event(original))
-    await asyncio.wait_for(trigger_time.waiting.wait(), timeout=30)
-    running.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await running
+    await run_until_it_waits_then_go_down(original, trigger_time)
     assert segment_reads(emulator, segment_id) == reads_before + 1
     assert trigger_time.slept and trigger_time.slept[0] > 0
 
@@ -158,12 +165,7 @@ async def test_restart_before_the_first_poll_changes_nothing(
     trigger = make_trigger(emulator, segment_id, watermark)
     trigger.first_poll_at = (emulator.admin.now() + datetime.timedelta(seconds=120)).isoformat()
     reads_before = segment_reads(emulator, segment_id)
-    trigger_time.frozen, trigger_time.waiting = True, asyncio.Event()
-    running = asyncio.create_task(run_to_event(trigger))
-    await asyncio.wait_for(trigger_time.waiting.wait(), timeout=30)
-    running.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await running
+    await run_until_it_waits_then_go_down(trigger, trigger_time)
     assert segment_reads(emulator, segment_id) == reads_before  # it was waiting for first_poll_at
 
     trigger_time.frozen = False
@@ -202,12 +204,7 @@ async def test_restart_after_a_failed_first_look_keeps_waiting_for_the_same_samp
     # Triggerer 1 polls once (old sample), waits, and goes down for 10 minutes; meanwhile the
     # refreshed sample lands.
     trigger.first_poll_at = None
-    trigger_time.frozen, trigger_time.waiting = True, asyncio.Event()
-    running = asyncio.create_task(run_to_event(trigger))
-    await asyncio.wait_for(trigger_time.waiting.wait(), timeout=30)
-    running.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await running
+    await run_until_it_waits_then_go_down(trigger, trigger_time)
     emulator.admin.advance_clock(600)
     restarted_at = emulator.admin.now()
 
