@@ -500,18 +500,7 @@ def test_retry_after_a_crash_between_accept_and_record_posts_nothing(
 ) -> None:
     segment_id = new_segment(sendgrid_emulator)
     run = TaskRun()
-    first_try = wired(
-        SendGridRefreshSegmentOperator(task_id="refresh", segment_id=segment_id, user_time_zone=ZONE),
-        sendgrid_emulator,
-        max_attempts=1,
-    )
-    # Try 1: SendGrid accepts the POST but the answer is lost, and so is the re-read after it.
-    sendgrid_emulator.admin.add_fault("drop", method="POST", path_prefix=REFRESH, when="after")
-    first_try.hook.refresh_segment = _then_break_reads(
-        first_try.hook.refresh_segment, sendgrid_emulator, segment_id
-    )
-    with pytest.raises(SendGridTransportError):
-        first_try.execute(run.context())
+    _first_try_loses_an_accepted_refresh(sendgrid_emulator, segment_id, run)
     assert run.store is not None and REFRESH_ATTEMPT_KEY in run.store.values
     assert len(refresh_posts(sendgrid_emulator)) == 1
 
@@ -520,6 +509,19 @@ def test_retry_after_a_crash_between_accept_and_record_posts_nothing(
     assert result["job_id"] is None
     assert result["segment_id"] == segment_id
     assert len(refresh_posts(sendgrid_emulator)) == 1
+
+
+def _first_try_loses_an_accepted_refresh(emulator: EmulatorHandle, segment_id: str, run: TaskRun) -> None:
+    """Try 1 (no retries): SendGrid accepts the POST, but its answer and the re-read after it are lost."""
+    first_try = wired(
+        SendGridRefreshSegmentOperator(task_id="refresh", segment_id=segment_id, user_time_zone=ZONE),
+        emulator,
+        max_attempts=1,
+    )
+    emulator.admin.add_fault("drop", method="POST", path_prefix=REFRESH, when="after")
+    first_try.hook.refresh_segment = _then_break_reads(first_try.hook.refresh_segment, emulator, segment_id)
+    with pytest.raises(SendGridTransportError):
+        first_try.execute(run.context())
 
 
 def _then_break_reads(refresh: Any, emulator: EmulatorHandle, segment_id: str) -> Any:
@@ -547,17 +549,7 @@ def test_retry_whose_post_meets_429_after_an_unseen_refresh_takes_it_as_accepted
     segment_id = new_segment(sendgrid_emulator)
     before = SendGridMarketingHook().get_segment(segment_id, contacts_sample=False)
     run = TaskRun()
-    first_try = wired(
-        SendGridRefreshSegmentOperator(task_id="refresh", segment_id=segment_id, user_time_zone=ZONE),
-        sendgrid_emulator,
-        max_attempts=1,
-    )
-    sendgrid_emulator.admin.add_fault("drop", method="POST", path_prefix=REFRESH, when="after")
-    first_try.hook.refresh_segment = _then_break_reads(
-        first_try.hook.refresh_segment, sendgrid_emulator, segment_id
-    )
-    with pytest.raises(SendGridTransportError):
-        first_try.execute(run.context())
+    _first_try_loses_an_accepted_refresh(sendgrid_emulator, segment_id, run)
 
     sendgrid_emulator.admin.advance_clock(120)
     sendgrid_emulator.admin.add_fault(
@@ -590,17 +582,7 @@ def test_failed_post_without_trace_is_reposted_by_the_retry(sendgrid_emulator: E
 def test_retry_without_task_state_store_uses_the_dag_run_start(sendgrid_emulator: EmulatorHandle) -> None:
     segment_id = new_segment(sendgrid_emulator)
     run = TaskRun(store=None, dag_run=DagRun(start_date=sendgrid_emulator.admin.now()))
-    first_try = wired(
-        SendGridRefreshSegmentOperator(task_id="r", segment_id=segment_id, user_time_zone=ZONE),
-        sendgrid_emulator,
-        max_attempts=1,
-    )
-    sendgrid_emulator.admin.add_fault("drop", method="POST", path_prefix=REFRESH, when="after")
-    first_try.hook.refresh_segment = _then_break_reads(
-        first_try.hook.refresh_segment, sendgrid_emulator, segment_id
-    )
-    with pytest.raises(SendGridTransportError):
-        first_try.execute(run.context())
+    _first_try_loses_an_accepted_refresh(sendgrid_emulator, segment_id, run)
     sendgrid_emulator.admin.advance_clock(2 * 3600)
     result = refresher(sendgrid_emulator, segment_id).execute(run.context())
     assert result["job_id"] is None
