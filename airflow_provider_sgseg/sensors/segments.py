@@ -119,6 +119,8 @@ class SendGridSegmentPopulatedSensor(BaseSensorOperator):
             deferrable = conf.getboolean("operators", "default_deferrable", fallback=False)
         self.deferrable = deferrable
         self._state: dict[str, Any] | None = None
+        # Poke and reschedule modes: when ``timeout`` runs out (set by execute).
+        self._deadline: datetime.datetime | None = None
 
     # Test seam: what time it is. A method, so a test can make it read the emulator's clock.
     def now(self) -> datetime.datetime:
@@ -126,6 +128,7 @@ class SendGridSegmentPopulatedSensor(BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
+            self._deadline = self._timeout_deadline(context)
             return super().execute(context)
         # One look before deferring: it may already be done, and it fixes the watermark so a
         # restarted triggerer keeps waiting for the same sample.
@@ -183,6 +186,7 @@ class SendGridSegmentPopulatedSensor(BaseSensorOperator):
             self.poke_interval = failure_delay(
                 failures, now, self.bounds.floor, self.bounds.ceiling, reset_at
             )
+            self._stop_at_deadline(segment_id, now, f"the last poll failed ({error})")
             self.log.warning(
                 "Segment %s: transient failure %d of %d tolerated (%s); next poll at %s",
                 segment_id,
@@ -220,6 +224,7 @@ class SendGridSegmentPopulatedSensor(BaseSensorOperator):
             )
         now = self.now()
         self.poke_interval = next_poll_delay(segment, now, *self._bounds_args())
+        self._stop_at_deadline(segment_id, now, result.reason)
         summary = waiting_summary(result, watermark, now, self.poke_interval)
         self.log.info("Segment %s %s", segment_id, summary)
         return PokeReturnValue(is_done=False)
@@ -264,6 +269,30 @@ class SendGridSegmentPopulatedSensor(BaseSensorOperator):
         if "watermark" in state:
             return parse_timestamp(state["watermark"]), True
         return None, False
+
+    def _timeout_deadline(self, context: Context) -> datetime.datetime:
+        """When ``timeout`` runs out, measured from where Airflow measures it.
+
+        Reschedule mode: the first poke of this wait (Airflow's first reschedule date, across
+        reschedules and retries); poke mode: this execution.
+        """
+        started = context["ti"].get_first_reschedule_date(context) if self.reschedule else None
+        return (started or self.now()) + datetime.timedelta(seconds=self.timeout)
+
+    def _stop_at_deadline(self, segment_id: str, now: datetime.datetime, why: str) -> None:
+        """Cap the next poll at the deadline, so the last look happens there; past it, time out.
+
+        Without the cap a poll due after the deadline (up to ``poll_ceiling`` later) would run
+        past ``timeout`` before Airflow notices, as the trigger's own deadline check avoids.
+        """
+        if self._deadline is None:
+            return
+        left = (self._deadline - now).total_seconds()
+        if left <= 0:
+            raise AirflowSensorTimeout(
+                f"Segment {segment_id} not populated by {self._deadline.isoformat()}: {why}"
+            )
+        self.poke_interval = min(self.poke_interval, left)
 
     def _hook(self) -> SendGridMarketingHook:
         from airflow_provider_sgseg.hooks.marketing import RetryPolicy, SendGridMarketingHook

@@ -6,6 +6,7 @@ import asyncio
 import datetime
 from typing import Any
 
+import airflow.sdk.bases.sensor
 import pytest
 from airflow.sdk import Asset
 from airflow.sdk.exceptions import (
@@ -52,6 +53,16 @@ class RescheduledTaskInstance:
 
     def get_first_reschedule_date(self, context: Any) -> None:
         return None
+
+
+class FirstRescheduleAt:
+    """A task instance whose first reschedule (if any) happened at ``date``."""
+
+    def __init__(self, date: datetime.datetime | None) -> None:
+        self.date = date
+
+    def get_first_reschedule_date(self, context: Any) -> datetime.datetime | None:
+        return self.date
 
 
 def make_sensor(segment_id: str, **overrides: Any) -> SendGridSegmentPopulatedSensor:
@@ -191,21 +202,69 @@ def test_an_invalid_query_with_soft_fail_skips(emulated_time: EmulatedTime) -> N
 
 @pytest.mark.parametrize("deferrable", [False, True])
 def test_min_contacts_not_met_times_out_with_the_last_count(
-    emulated_time: EmulatedTime, deferrable: bool
+    emulated_time: EmulatedTime, deferrable: bool, capsys: pytest.CaptureFixture[str]
 ) -> None:
     segment = populated_segment(emulated_time, 2)
     sensor = make_sensor(
         segment["id"], min_contacts=10, timeout=3 * 3600, deferrable=deferrable, refreshed_after="2000-01-01"
     )
     started = emulated_time.now()
+    capsys.readouterr()
 
     with pytest.raises(AirflowSensorTimeout) as timed_out:
         run_deferrable(sensor, context_for())
 
-    assert (emulated_time.now() - started).total_seconds() >= 3 * 3600
-    if deferrable:  # the trigger's message says why it was still waiting
-        assert "fewer than min_contacts=10" in str(timed_out.value)
+    # The last look is at the deadline, not up to poll_ceiling after it.
+    assert (emulated_time.now() - started).total_seconds() == 3 * 3600
+    assert "fewer than min_contacts=10" in str(timed_out.value)  # says why it was still waiting
+    if not deferrable:  # and each poke's log line says so too (the triggerer logs elsewhere)
+        waiting = [line for line in capsys.readouterr().out.splitlines() if "not populated yet" in line]
+        assert waiting and all("fewer than min_contacts=10" in line for line in waiting)
     assert emulated_time.segment_gets(segment["id"]) <= 6
+
+
+@pytest.mark.parametrize("failing", [False, True])
+def test_poke_mode_takes_its_last_look_at_the_deadline(emulated_time: EmulatedTime, failing: bool) -> None:
+    segment = populated_segment(emulated_time, 2)
+    if failing:  # the last polls fail: the deadline still holds, with the last error as reason
+        emulated_time.admin.add_fault(
+            kind="status", status=503, method="GET", path_prefix=SEGMENT_PATH, times=100
+        )
+    sensor = make_sensor(segment["id"], timeout=5000, min_contacts=10, max_consecutive_failures=100)
+    started = emulated_time.now()
+
+    with pytest.raises(AirflowSensorTimeout, match="not populated by") as timed_out:
+        sensor.execute(context_for())
+
+    assert (emulated_time.now() - started).total_seconds() == 5000
+    assert emulated_time.slept[-1] < 3600  # the last wait was cut short to end at the deadline
+    last_get = emulated_time.admin.requests(method="GET", path_prefix=SEGMENT_PATH + segment["id"])[-1]
+    assert iso(last_get["time"]) == started + datetime.timedelta(seconds=5000)
+    if failing:
+        assert "503" in str(timed_out.value)
+
+
+def test_reschedule_mode_takes_its_last_look_at_the_deadline(
+    emulated_time: EmulatedTime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    segment = populated_segment(emulated_time, 2)
+    started = emulated_time.now()
+    # Airflow measures a rescheduled sensor's timeout from its first reschedule, on its own clock.
+    monkeypatch.setattr(airflow.sdk.bases.sensor.timezone, "utcnow", emulated_time.now)
+    first_poke = FirstRescheduleAt(None)
+    store = StateStore()
+
+    with pytest.raises(AirflowSensorTimeout, match="not populated by"):
+        for _ in range(10):
+            sensor = make_sensor(segment["id"], mode="reschedule", timeout=5000, min_contacts=10)
+            try:
+                sensor.execute(context_for(store, ti=first_poke))
+            except AirflowRescheduleException as rescheduled:
+                assert rescheduled.reschedule_date <= started + datetime.timedelta(seconds=5000)
+                first_poke.date = started
+                emulated_time.sleep(sensor.poke_interval)
+
+    assert (emulated_time.now() - started).total_seconds() == 5000
 
 
 def test_poke_mode_tolerates_transient_503s(emulated_time: EmulatedTime) -> None:
