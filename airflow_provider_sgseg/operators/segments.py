@@ -289,6 +289,7 @@ class SendGridCreateSegmentOperator(SendGridSegmentBaseOperator):
             )
             return self._use_existing(adopted, name, query, ours=True)
         except SendGridValidationError as error:
+            store.delete(CREATE_ATTEMPT_KEY)  # refused: this POST created nothing a retry could own
             # Another writer may have taken the name between our lookup and our POST.
             raced = self._find_by_name(name)
             if raced is None:

@@ -264,6 +264,31 @@ def test_fail_mode_rejects_a_segment_another_writer_created_between_lookup_and_p
     assert sendgrid_emulator.admin.requests(method="PATCH") == []
 
 
+def test_fail_mode_retry_after_a_name_race_does_not_claim_the_other_writers_segment(
+    sendgrid_emulator: EmulatorHandle,
+) -> None:
+    operator = wired(
+        SendGridCreateSegmentOperator(task_id="c", name="contested", query_dsl=QUERY_DE, if_exists="fail"),
+        sendgrid_emulator,
+        max_attempts=1,
+    )
+    real_create = operator.hook.create_segment
+
+    def someone_else_first(*args: Any, **kwargs: Any) -> Any:
+        SendGridMarketingHook().create_segment("contested", QUERY_DE)  # same name and query
+        try:
+            return real_create(*args, **kwargs)
+        finally:  # and the look-up after the 400 gets no answer: the try errors out
+            sendgrid_emulator.admin.add_fault("status", method="GET", path=f"^{SEGMENTS}$", status=500)
+
+    operator.hook.create_segment = someone_else_first
+    run = TaskRun()
+    with pytest.raises(SendGridServerError):
+        operator.execute(run.context())
+    with pytest.raises(AirflowFailException, match="already exists"):
+        create(sendgrid_emulator, name="contested", if_exists="fail").execute(run.context())
+
+
 @pytest.mark.parametrize("bad_query", ["SELEC nonsense", "SELECT contact_id FROM contact_data WHERE"])
 def test_create_rejected_with_400_fails_without_retries(
     sendgrid_emulator: EmulatorHandle, bad_query: str
