@@ -46,6 +46,7 @@ DAG_TEST_TIMEOUT = 150
 
 
 def main() -> int:
+    exit_on_termination_signals()
     started = time.monotonic()
     home = fresh_airflow_home()
     env = {
@@ -77,6 +78,20 @@ def main() -> int:
         summary(home, admin, event, refresh_seconds, send_seconds)
     step(f"Done in {time.monotonic() - started:.0f} s; emulator stopped")
     return 0
+
+
+def exit_on_termination_signals() -> None:
+    """SIGTERM and SIGHUP unwind like Ctrl-C: the ``finally`` blocks stop every process group.
+
+    The emulator and each step run in their own sessions; killed outright, this driver would leave
+    them running, re-parented to PID 1.
+    """
+
+    def leave(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, leave)
 
 
 def step(text: str) -> None:
