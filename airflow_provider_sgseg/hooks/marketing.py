@@ -100,14 +100,10 @@ class _Settings:
     def from_connection(
         cls, conn_id: str, host: str | None, port: int | None, password: str | None, extra: Mapping[str, Any]
     ) -> _Settings:
-        if not password:
-            raise SendGridAuthError(
-                f"Connection {conn_id!r} has no API key: put the SendGrid API key in its password field"
-            )
         return cls(
             conn_id=conn_id,
             base_url=_base_url(host, port),
-            api_key=password,
+            api_key=_api_key(conn_id, password),
             on_behalf_of=str(_extra(extra, "on_behalf_of") or "").strip() or None,
             timeout=_timeout(conn_id, _extra(extra, "timeout")),
         )
@@ -126,6 +122,30 @@ class _Settings:
             "headers": headers,
             "timeout": httpx.Timeout(self.timeout, connect=min(self.timeout, MAX_CONNECT_TIMEOUT)),
         }
+
+
+def _api_key(conn_id: str, password: str | None) -> str:
+    # Secret stores often hand back the key with a trailing newline; strip it. Anything else
+    # httpx would refuse in a header, and its error would quote the whole header: key included.
+    key = (password or "").strip()
+    if not key:
+        raise SendGridAuthError(
+            f"Connection {conn_id!r} has no API key: put the SendGrid API key in its password field"
+        )
+    if not all("!" <= char <= "~" for char in key):
+        raise SendGridAuthError(
+            f"Connection {conn_id!r}: the API key in its password field must be printable ASCII "
+            "without spaces or control characters (leading/trailing whitespace is stripped)"
+        )
+    return key
+
+
+def _redact(text: str, secret: str) -> str:
+    """``text`` with ``secret`` (as is, or as it appears in a bytes repr) replaced by ``***``."""
+    for form in (secret, repr(secret.encode("utf-8", "backslashreplace"))[2:-1]):
+        if form:
+            text = text.replace(form, "***")
+    return text
 
 
 def _base_url(host: str | None, port: int | None) -> str:
@@ -445,12 +465,13 @@ class SendGridMarketingHook(BaseHook):
                         call.method, call.path, params=call.params or None, json=call.json
                     )
                 except httpx.RequestError as exc:
-                    raise self._transport_error(call, exc, started, server_wait) from exc
+                    raise self._transport_error(call, exc, started, server_wait, self._settings) from exc
                 return self._handle(call, response, started, server_wait)
         raise AssertionError("unreachable: tenacity returns or re-raises")  # pragma: no cover
 
     async def _arequest(self, call: _Call) -> Any:
-        client = await self.aget_conn()
+        settings = await self._asettings()
+        client = _shared_async_client(settings, self._transport)
         slots = _request_slots(client)
         server_wait = _ServerWait()
         options = self._retry_options(call, server_wait, self.retry_policy.async_sleep)
@@ -463,7 +484,7 @@ class SendGridMarketingHook(BaseHook):
                             call.method, call.path, params=call.params or None, json=call.json
                         )
                 except httpx.RequestError as exc:
-                    raise self._transport_error(call, exc, started, server_wait) from exc
+                    raise self._transport_error(call, exc, started, server_wait, settings) from exc
                 return self._handle(call, response, started, server_wait)
         raise AssertionError("unreachable: tenacity returns or re-raises")  # pragma: no cover
 
@@ -486,7 +507,12 @@ class SendGridMarketingHook(BaseHook):
         raise error_for_status(call.method, call.path, status, response.content, reset_at=reset_at)
 
     def _transport_error(
-        self, call: _Call, exc: httpx.RequestError, started: float, server_wait: _ServerWait
+        self,
+        call: _Call,
+        exc: httpx.RequestError,
+        started: float,
+        server_wait: _ServerWait,
+        settings: _Settings,
     ) -> SendGridTransportError:
         server_wait.seconds = None  # no answer, so no wait was asked for: back off normally
         self.log.debug(
@@ -496,7 +522,11 @@ class SendGridMarketingHook(BaseHook):
             type(exc).__name__,
             _elapsed_ms(started),
         )
-        reason = str(exc) or "no details"
+        # httpx may quote the request headers (e.g. "Illegal header value b'Bearer ...'"): the
+        # key must not reach this error, nor the chained httpx error a traceback would print.
+        reason = _redact(str(exc), settings.api_key) or "no details"
+        if exc.args and reason != str(exc):
+            exc.args = (reason, *exc.args[1:])
         return SendGridTransportError(
             f"No answer from SendGrid at {_origin(exc)}: {type(exc).__name__}: {reason}",
             method=call.method,

@@ -165,6 +165,49 @@ def test_wrong_key_is_an_auth_error_without_the_key(
     assert len(api_requests(sendgrid_emulator)) == 2  # one each: a 401 is never retried
 
 
+def _hook_with_key(
+    emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch, conn_id: str, api_key: str
+) -> SendGridMarketingHook:
+    conn = {"conn_type": "sendgrid_marketing", "host": emulator.base_url, "password": api_key}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+    return SendGridMarketingHook(conn_id, retry=FAST_RETRIES)
+
+
+@pytest.mark.parametrize("padding", ["\n", "\r\n", " ", "\t \n"])
+def test_key_with_surrounding_whitespace_works(
+    sendgrid_emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch, padding: str
+) -> None:
+    # e.g. a key read from a secret store file with its trailing newline
+    hook = _hook_with_key(
+        sendgrid_emulator, monkeypatch, "sendgrid_padded", f"{padding}{sendgrid_emulator.api_key}{padding}"
+    )
+    assert hook.test_connection()[0] is True
+    assert hook.list_segments() == []
+    hook.close()
+
+
+@pytest.mark.parametrize("bad_char", [" ", "\n", "\x00", "é", "\u200b"])
+async def test_key_with_inner_whitespace_or_non_ascii_is_a_clear_error_without_the_key(
+    sendgrid_emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch, bad_char: str
+) -> None:
+    real = sendgrid_emulator.api_key
+    bad_key = f"{real[:6]}{bad_char}{real[6:]}"
+    hook = _hook_with_key(sendgrid_emulator, monkeypatch, "sendgrid_bad_key", bad_key)
+    ok, message = hook.test_connection()
+    assert ok is False
+    with pytest.raises(SendGridAuthError) as sync_error:
+        hook.list_segments()
+    with pytest.raises(SendGridAuthError) as async_error:
+        await hook.alist_segments()
+    for text in (message, str(sync_error.value), repr(sync_error.value), str(async_error.value)):
+        assert "'sendgrid_bad_key'" in text
+        assert "printable ASCII without spaces or control characters" in text
+        for secret in (bad_key, real, real[:6], real[6:], repr(bad_key.encode())):
+            assert secret not in text
+    assert api_requests(sendgrid_emulator) == []  # refused before any request
+    hook.close()
+
+
 def test_duplicate_name_is_a_validation_error(hook: SendGridMarketingHook) -> None:
     hook.create_segment("Twice", ALL_CONTACTS)
     with pytest.raises(SendGridValidationError) as caught:

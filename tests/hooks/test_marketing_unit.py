@@ -729,6 +729,27 @@ def test_test_connection_failure_is_reported_once_without_the_key(make_hook: Mak
 # ------------------------------------------------------------------ the key never leaks
 
 
+async def test_transport_error_quoting_the_key_is_redacted(make_hook: MakeHook) -> None:
+    # What httpx raises for a header it refuses: the whole header value, key included.
+    def quoted() -> httpx.LocalProtocolError:
+        return httpx.LocalProtocolError(f"Illegal header value {f'Bearer {KEY}'.encode()!r}")
+
+    hook, _ = make_hook(quoted(), quoted())
+    with pytest.raises(SendGridTransportError) as sync_error:
+        hook.list_segments()
+    ok, message = hook.test_connection()
+    hook, _ = make_hook(quoted(), conn_id="sendgrid_async")
+    with pytest.raises(SendGridTransportError) as async_error:
+        await hook.alist_segments()
+    assert ok is False
+    for error in (sync_error.value, async_error.value):
+        texts = (str(error), repr(error), str(error.__cause__), repr(error.__cause__), message)
+        for text in texts:
+            assert KEY not in text
+            assert "Illegal header value" in text
+        assert "Bearer ***" in str(error)
+
+
 def test_api_key_never_in_errors_or_logs(make_hook: MakeHook, capfd: pytest.CaptureFixture[str]) -> None:
     failures: list[Reply] = [
         httpx.Response(401, json=errors("authorization required")),
