@@ -445,12 +445,13 @@ class SendGridMarketingHook(BaseHook):
         # Any 2xx proves the key works, even one whose body got lost on the way.
         call = _Call("GET", SEGMENTS_PATH, params=(("ids", NIL_UUID),), retry=_Retry.NEVER, empty_ok=True)
         try:
+            base_url = self._settings.base_url  # a bad connection (no key, bad timeout) fails here
             self._request(call)
         except SendGridNotFoundError:
             pass  # the key was accepted; only the (made-up) id was not
-        except SendGridError as exc:
+        except (SendGridError, SendGridInputError) as exc:
             return False, str(exc)
-        return True, f"Connected to SendGrid at {self._settings.base_url}"
+        return True, f"Connected to SendGrid at {base_url}"
 
     # --------------------------------------------------------------------- request machinery
 

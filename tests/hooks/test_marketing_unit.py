@@ -726,6 +726,26 @@ def test_test_connection_failure_is_reported_once_without_the_key(make_hook: Mak
     assert len(fake.requests) == 1
 
 
+@pytest.mark.parametrize(
+    ("conn_fields", "expected"),
+    [
+        ({"extra": json.dumps({"timeout": "soon"})}, "extra 'timeout' must be a positive number"),
+        ({"extra": json.dumps({"timeout": -1})}, "extra 'timeout' must be a positive number"),
+        ({"password": None}, "has no API key"),
+        ({"password": "SG.in ner"}, "must be printable ASCII"),
+    ],
+)
+def test_test_connection_reports_a_bad_connection_instead_of_raising(
+    make_hook: MakeHook, conn_fields: dict[str, Any], expected: str
+) -> None:
+    hook, fake = make_hook(conn_id="sendgrid_bad_conn", **conn_fields)
+    ok, message = hook.test_connection()
+    assert ok is False
+    assert expected in message
+    assert "sendgrid_bad_conn" in message
+    assert fake.requests == []
+
+
 # ------------------------------------------------------------------ the key never leaks
 
 
