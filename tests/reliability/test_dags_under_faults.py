@@ -57,6 +57,7 @@ class Run:
     dag_id: str
     process: subprocess.CompletedProcess[str]
     requests: list[dict[str, Any]]  # the emulator's log during this run
+    output_file: Path  # the full process output, kept for a failure's reader
 
     @property
     def output(self) -> str:
@@ -94,17 +95,21 @@ def _dags_test(
 
 
 @pytest.fixture(scope="module")
-def runs(airflow_db: Path) -> Iterator[Runs]:
+def runs(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
     with running_emulator(EmulatorConfig.short_timings(api_key=API_KEY)) as emulator:
         server, admin = emulator.server, emulator.admin
         admin.seed_contacts(PIPELINE_CONTACTS)
         python_path = os.pathsep.join(filter(None, [str(POLICY_DIR), os.environ.get("PYTHONPATH")]))
         env = {**EXAMPLE_SETTINGS, **emulator.conn_env(), "PYTHONPATH": python_path}
 
+        outputs = tmp_path_factory.mktemp("dags_test_output")
+
         def run(dag_id: str, conf: str | None = None) -> Run:
             logged = len(admin.requests())
             process = _dags_test(dag_id, REPO_ROOT / "dags", env, conf)
-            return Run(dag_id, process, admin.requests()[logged:])
+            output_file = outputs / f"{dag_id}.log"
+            output_file.write_text(process.stdout + process.stderr)
+            return Run(dag_id, process, admin.requests()[logged:], output_file)
 
         refresh = run("sendgrid_segment_refresh")
         found = [s for s in _segments(server) if s["name"] == SEGMENT_NAME]
@@ -152,8 +157,26 @@ def _xcom(airflow_home: Path, dag_id: str, task_id: str) -> Any:
     return json.loads(value)
 
 
+def _tracebacks(output: str) -> list[str]:
+    """Every traceback in ``output``: from its header through the first unindented line after it."""
+    blocks: list[str] = []
+    lines = output.splitlines()
+    for start, line in enumerate(lines):
+        if "Traceback (most recent call last)" not in line:
+            continue
+        end = start + 1
+        while end < len(lines) and (not lines[end] or lines[end][0].isspace()):
+            end += 1
+        blocks.append("\n".join(lines[start : end + 1]))
+    return blocks
+
+
 def _assert_succeeded(run: Run) -> None:
-    assert run.process.returncode == 0, run.output[-6000:]
+    if run.process.returncode != 0:
+        tracebacks = "\n\n".join(_tracebacks(run.output)) or run.output[-6000:]
+        pytest.fail(
+            f"{run.dag_id} exited {run.process.returncode}; full output in {run.output_file}\n{tracebacks}"
+        )
 
 
 # ------------------------------------------------------------------------ task retries

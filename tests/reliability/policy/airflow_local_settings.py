@@ -9,6 +9,9 @@ only, arms the emulator's faults for exactly that task:
 * ``drop`` with ``when="after"`` on the write: SendGrid applied it, the worker saw no answer,
 * a 429 asking for an hour's wait on the read the operator makes to check what happened: the
   hook gives up at once (the wait is above its cap), so the try fails and Airflow retries it.
+
+On every later try it clears whatever faults are still armed, so a retry never meets the faults
+meant for a first try that failed before reaching them.
 """
 
 from __future__ import annotations
@@ -59,11 +62,14 @@ def _arm_on_first_try(context: Any) -> None:
     from airflow_provider_sgseg.emulator.client import EmulatorAdmin
 
     ti = context["ti"]
-    if ti.try_number != 1:
-        return
     conn = BaseHook.get_connection("sendgrid_default")
     admin = EmulatorAdmin(str(conn.host), str(conn.password))
     try:
+        if ti.try_number != 1:
+            # Faults are matched in order and stay armed until a request consumes them: when the
+            # first try died before reaching them, the retry must not meet them instead.
+            admin.clear_faults()
+            return
         for method, path, spec in _faults(ti.task_id, context):
             admin.add_fault(method=method, path=path, **spec)
     finally:
