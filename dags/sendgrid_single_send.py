@@ -58,7 +58,8 @@ with DAG(
         """The segment id from the newest triggering Asset event, else from the ``segment_id`` param."""
         events = context["triggering_asset_events"].get(SEGMENT_ASSET) or []
         if events:
-            extra = events[-1].extra
+            # The events come in no promised order: the newest is the one with the latest timestamp.
+            extra = max(events, key=lambda event: event.timestamp).extra
             print(f"Triggered by an Asset event: {extra}")
             return str(extra["segment_id"])
         segment_id = context["params"].get("segment_id")

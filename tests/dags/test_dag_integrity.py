@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import datetime
 import socket
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk import BaseHook
+from airflow.sdk.api.datamodels._generated import AssetReferenceAssetEventDagRun
 from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.execution_time.comms import AssetEventDagRunReferenceResult
+from airflow.sdk.execution_time.context import TriggeringAssetEventsAccessor
 
 from tests.helpers import modules_imported_by
 
@@ -84,15 +87,36 @@ def test_the_refresh_dag_waits_deferrably_even_after_a_skipped_refresh(dag_bag: 
     assert {t.task_id for t in wait.upstream_list} == {"refresh_segment"}
 
 
-def pick_segment(dag_bag: DagBag, events: list[Any], params: dict[str, Any]) -> Any:
-    dag = dag_bag.dags["sendgrid_single_send"]
-    (asset,) = dag.timetable.asset_condition.objects
-    callable_ = dag.get_task("pick_segment").python_callable
-    return callable_(triggering_asset_events={asset: events} if events else {}, params=params)
+def asset_event(dag_bag: DagBag, segment_id: str, minute: int) -> AssetEventDagRunReferenceResult:
+    """An event on the Single Send DAG's Asset, as the task runner hands it to the task."""
+    (asset,) = dag_bag.dags["sendgrid_single_send"].timetable.asset_condition.objects
+    return AssetEventDagRunReferenceResult(
+        asset=AssetReferenceAssetEventDagRun(name=asset.name, uri=asset.uri, extra={}),
+        extra={"segment_id": segment_id, "contacts_count": 5},
+        source_task_id="wait_until_populated",
+        source_dag_id="sendgrid_segment_refresh",
+        source_run_id=f"run-{minute}",
+        source_map_index=-1,
+        source_aliases=[],
+        timestamp=datetime.datetime(2026, 1, 1, 0, minute, tzinfo=datetime.UTC),
+    )
+
+
+def pick_segment(
+    dag_bag: DagBag, events: list[AssetEventDagRunReferenceResult], params: dict[str, Any]
+) -> Any:
+    callable_ = dag_bag.dags["sendgrid_single_send"].get_task("pick_segment").python_callable
+    accessor = TriggeringAssetEventsAccessor.build(events)  # what Airflow puts in the context
+    return callable_(triggering_asset_events=accessor, params=params)
 
 
 def test_segment_id_comes_from_the_newest_triggering_asset_event(dag_bag: DagBag) -> None:
-    events = [SimpleNamespace(extra={"segment_id": "old"}), SimpleNamespace(extra={"segment_id": SEGMENT})]
+    # Listed out of order: the accessor promises no order, the newest timestamp must win.
+    events = [
+        asset_event(dag_bag, "older", 1),
+        asset_event(dag_bag, SEGMENT, 3),
+        asset_event(dag_bag, "oldest", 0),
+    ]
     assert pick_segment(dag_bag, events, {"segment_id": "from-param"}) == SEGMENT
 
 
