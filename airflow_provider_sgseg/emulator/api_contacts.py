@@ -42,7 +42,7 @@ def check_contacts(contacts: Any, errors: FieldErrors, *, limit: int | None) -> 
             errors.add(f"contacts[{index}].alternate_emails", "alternate_emails must be an array of up to 5")
         if len(errors.items) >= 20:
             break
-    return contacts  # type: ignore[no-any-return]
+    return contacts
 
 
 def check_list_ids(request: Request, value: Any, errors: FieldErrors) -> list[str]:
