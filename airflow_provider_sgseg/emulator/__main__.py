@@ -93,7 +93,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     server = EmulatorServer(config, host=args.host, port=args.port)
     base_url = server.start()
-    print(f"sgseg-emulator listening on {base_url} api_key={config.api_key}", flush=True)
+    # Only the public demo key is printed: a real-looking key given on the command line must not
+    # end up in terminal scrollback or CI logs.
+    key = (
+        f"api_key={config.api_key}"
+        if config.api_key == DEMO_API_KEY
+        else "(API key: as given with --api-key)"
+    )
+    print(f"sgseg-emulator listening on {base_url} {key}", flush=True)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

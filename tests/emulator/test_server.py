@@ -137,6 +137,27 @@ def test_cli_prints_its_url_and_serves(tmp_path: Path) -> None:
         assert process.wait(timeout=10) == 0
 
 
+def test_cli_does_not_print_a_key_given_on_the_command_line() -> None:
+    key = "SG.cli-given-key-5e8d2c71"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "airflow_provider_sgseg.emulator", "--port", "0", "--api-key", key],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("sgseg-emulator listening on http://127.0.0.1:")
+        assert key not in line
+        assert "api_key=" not in line  # a script reading the key from this line finds none
+        base_url = line.split()[3]
+        assert httpx.get(base_url + "/__emulator__/config", headers=auth(key)).status_code == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+
+
 @pytest.mark.parametrize(
     ("args", "named"),
     [(["--sample-interval", "-5"], "sample_interval"), (["--start-time", "noon"], "start_time")],
