@@ -84,6 +84,9 @@ async def search_by_emails(request: Request) -> JSONResponse:
     if len(emails) > MAX_SEARCH_EMAILS:
         raise bad_request(f"at most {MAX_SEARCH_EMAILS} emails per search", "emails")
     wanted = [email.strip().lower() for email in emails]
+    invalid = [email for email in wanted if not _is_email_address(email)]
+    if invalid:
+        raise bad_request(f"invalid email address: {invalid[0]!r}", "emails")
     found = emulator_of(request).store.contacts_by_email(wanted)
     if not found:
         raise ApiError(404, {"errors": [{"field": "emails", "message": "no contacts found"}]})
@@ -92,6 +95,11 @@ async def search_by_emails(request: Request) -> JSONResponse:
         row = found.get(email)
         result[email] = {"contact": views.contact_details(row)} if row else {"error": "contact not found"}
     return JSONResponse({"result": result})
+
+
+def _is_email_address(text: str) -> bool:
+    local, at, domain = text.rpartition("@")
+    return bool(at and local and domain) and len(text) <= 254 and not any(char.isspace() for char in text)
 
 
 @router.delete("/v3/marketing/contacts")

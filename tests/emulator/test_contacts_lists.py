@@ -66,6 +66,17 @@ def test_search_reports_partial_and_total_misses(api: httpx.Client) -> None:
     validate_response(missing.json(), "contacts", f"{CONTACTS}/search/emails", "post", 404)
 
 
+@pytest.mark.parametrize("address", ["not-an-email", "@example.com", "ann@", "ann smith@example.com"])
+def test_search_with_an_invalid_address_is_a_400(api: httpx.Client, address: str) -> None:
+    api.put(CONTACTS, json={"contacts": [person(1)]}).raise_for_status()
+    answer = search(api, "person1@example.com", address)
+    assert answer.status_code == 400
+    validate_response(answer.json(), "contacts", f"{CONTACTS}/search/emails", "post", 400)
+    (error,) = answer.json()["errors"]
+    assert error["field"] == "emails"
+    assert address.lower() in error["message"]
+
+
 @pytest.mark.parametrize(
     "body",
     [
