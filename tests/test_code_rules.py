@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import tomllib
@@ -15,3 +16,36 @@ def test_mypy_is_strict_without_loosening_switches() -> None:
     # strict turns these on; switching one off again hides real errors (e.g. a stale type: ignore)
     for switch in ("disallow_subclassing_any", "disallow_untyped_decorators", "warn_unused_ignores"):
         assert config.get(switch, True) is True, f"[tool.mypy] {switch} must not be turned off"
+
+
+PACKAGE = ROOT / "airflow_provider_sgseg"
+HTTPX_ALLOWED = ("hooks", "emulator")  # the only packages that may talk HTTP
+
+
+def imported_modules(source: str) -> set[str]:
+    """Top-level names of every module ``source`` imports, at any depth (functions, TYPE_CHECKING)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_imported_modules_sees_every_form() -> None:
+    source = "import httpx.x as h\nif TYPE_CHECKING:\n    from httpx import Client\ndef f():\n    import os\n"
+    assert imported_modules(source) == {"httpx", "os"}
+    assert imported_modules("from . import httpx\n") == set()  # a relative import is our own module
+
+
+def test_only_hooks_and_emulator_import_httpx() -> None:
+    modules = sorted(PACKAGE.rglob("*.py"))
+    assert len(modules) > 20  # the scan found the package
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in modules
+        if path.relative_to(PACKAGE).parts[0] not in HTTPX_ALLOWED
+        and "httpx" in imported_modules(path.read_text())
+    ]
+    assert offenders == []
