@@ -137,6 +137,24 @@ def test_cli_prints_its_url_and_serves(tmp_path: Path) -> None:
         assert process.wait(timeout=10) == 0
 
 
+def test_installed_console_script_prints_its_url_and_serves() -> None:
+    script = Path(sys.executable).parent / "sgseg-emulator"  # from [project.scripts]
+    assert script.is_file(), f"{script} is missing: run `make install`"
+    process = subprocess.Popen(
+        [str(script), "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("sgseg-emulator listening on http://127.0.0.1:")
+        assert line.strip().endswith(f"api_key={DEMO_API_KEY}")
+        base_url = line.split()[3]
+        assert httpx.get(base_url + "/__emulator__/config", headers=auth(DEMO_API_KEY)).status_code == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+
+
 def test_cli_does_not_print_a_key_given_on_the_command_line() -> None:
     key = "SG.cli-given-key-5e8d2c71"
     process = subprocess.Popen(
