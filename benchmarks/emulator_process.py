@@ -22,8 +22,7 @@ from types import TracebackType
 from typing import Any
 
 import httpx
-
-from airflow_provider_sgseg.emulator.client import EmulatorAdmin
+from sgseg_emulator.client import EmulatorAdmin
 
 COUNTER_PATH = "/__bench__/connections"
 CONN_ID = "sendgrid_bench"
@@ -122,10 +121,9 @@ def _counting_protocol(base: type[Any], counter: type[_Counter]) -> type[Any]:
 
 def main(argv: list[str]) -> None:
     import uvicorn
-
-    from airflow_provider_sgseg.emulator.app import create_app
-    from airflow_provider_sgseg.emulator.config import EmulatorConfig
-    from airflow_provider_sgseg.emulator.state import Emulator
+    from sgseg_emulator.app import create_app
+    from sgseg_emulator.config import EmulatorConfig
+    from sgseg_emulator.state import Emulator
 
     app = _with_counter_route(create_app(Emulator(EmulatorConfig(**json.loads(argv[0])))), _Counter)
     # The protocol uvicorn would pick by itself ("auto": httptools when installed, else h11).

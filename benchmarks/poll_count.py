@@ -182,9 +182,9 @@ def fixed_interval_poller(interval: float) -> WaitFunction:
 
 
 def run() -> Section:
-    from airflow_provider_sgseg.emulator.client import EmulatorAdmin
-    from airflow_provider_sgseg.emulator.config import EmulatorConfig
-    from airflow_provider_sgseg.emulator.server import EmulatorServer
+    from sgseg_emulator.client import EmulatorAdmin
+    from sgseg_emulator.config import EmulatorConfig
+    from sgseg_emulator.server import EmulatorServer
 
     with EmulatorServer(EmulatorConfig(clock="manual")) as server:
         os.environ[CONN_ENV_VAR] = connection_json(server.base_url, server.api_key)

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_sgseg.emulator.client import EmulatorAdmin
+from sgseg_emulator.client import EmulatorAdmin
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_DIR = REPO / ".demo"
@@ -118,7 +118,7 @@ def demo_contacts(count: int) -> list[dict[str, Any]]:
 def emulator(log_path: Path) -> Iterator[tuple[str, str]]:
     """The emulator CLI in its own process group; the group is killed on the way out, always."""
     # Real clock, SendGrid's minutes and hours as seconds: the waits are real but short.
-    cmd = [sys.executable, "-m", "airflow_provider_sgseg.emulator", "--port", "0", "--short-timings"]
+    cmd = [sys.executable, "-m", "sgseg_emulator", "--port", "0", "--short-timings"]
     log = log_path.open("w")
     process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True)
     try:

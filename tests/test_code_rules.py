@@ -19,7 +19,7 @@ def test_mypy_is_strict_without_loosening_switches() -> None:
 
 
 PACKAGE = ROOT / "airflow_provider_sgseg"
-HTTPX_ALLOWED = ("hooks", "emulator")  # the only packages that may talk HTTP
+HTTPX_ALLOWED = ("hooks",)  # the only package that may talk HTTP
 
 
 def imported_modules(source: str) -> set[str]:
@@ -39,13 +39,25 @@ def test_imported_modules_sees_every_form() -> None:
     assert imported_modules("from . import httpx\n") == set()  # a relative import is our own module
 
 
-def test_only_hooks_and_emulator_import_httpx() -> None:
+def test_only_hooks_import_httpx() -> None:
     modules = sorted(PACKAGE.rglob("*.py"))
-    assert len(modules) > 20  # the scan found the package
+    assert len(modules) > 12  # the scan found the package
     offenders = [
         str(path.relative_to(ROOT))
         for path in modules
         if path.relative_to(PACKAGE).parts[0] not in HTTPX_ALLOWED
         and "httpx" in imported_modules(path.read_text())
+    ]
+    assert offenders == []
+
+
+def test_no_provider_module_imports_the_emulator() -> None:
+    """The provider never depends on the ``sgseg-emulator`` distribution (tests and tools may)."""
+    modules = sorted(PACKAGE.rglob("*.py"))
+    assert len(modules) > 12
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in modules
+        if "sgseg_emulator" in imported_modules(path.read_text())
     ]
     assert offenders == []

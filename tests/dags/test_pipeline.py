@@ -13,7 +13,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_sgseg.emulator.pytest_plugin import EmulatorHandle
+from sgseg_emulator.pytest_plugin import EmulatorHandle
+
 from tests.conftest import DagsTest
 from tests.helpers import PIPELINE_AUDIENCE, PIPELINE_CONTACTS, pipeline_dag_settings
 

@@ -6,8 +6,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-
-from airflow_provider_sgseg.emulator.pytest_plugin import EmulatorHandle
+from sgseg_emulator.pytest_plugin import EmulatorHandle
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from sgseg_emulator.pytest_plugin import EmulatorHandle
 
-from airflow_provider_sgseg.emulator.pytest_plugin import EmulatorHandle
 from tests.emulator.helpers import person
 from tests.emulator.spec_schemas import spec_document, validate, validate_response
 

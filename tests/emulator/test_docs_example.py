@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from airflow_provider_sgseg.emulator.pytest_plugin import EmulatorHandle
+from sgseg_emulator.pytest_plugin import EmulatorHandle
 
 
 def test_my_segment_populates(sendgrid_emulator: EmulatorHandle) -> None:

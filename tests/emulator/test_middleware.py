@@ -6,8 +6,8 @@ import time
 
 import httpx
 import pytest
+from sgseg_emulator.pytest_plugin import EmulatorHandle
 
-from airflow_provider_sgseg.emulator.pytest_plugin import EmulatorHandle
 from tests.emulator.helpers import ALL_CONTACTS, SEGMENTS, create_segment
 
 UNAUTHORIZED = {"errors": [{"field": None, "message": "authorization required"}]}

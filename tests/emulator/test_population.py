@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import httpx
+from sgseg_emulator.clock import parse_iso, to_iso
+from sgseg_emulator.pytest_plugin import EmulatorHandle
 
-from airflow_provider_sgseg.emulator.clock import parse_iso, to_iso
-from airflow_provider_sgseg.emulator.pytest_plugin import EmulatorHandle
 from tests.emulator.helpers import SEGMENTS, create_segment, get_segment, person
 
 HOUR = 3600

@@ -7,14 +7,13 @@ import sqlite3
 from collections.abc import Iterator
 
 import pytest
-
-from airflow_provider_sgseg.emulator.query import (
+from sgseg_emulator.query import (
     CompiledQuery,
     QueryRuleError,
     QuerySyntaxError,
     compile_query,
 )
-from airflow_provider_sgseg.emulator.query_time import interval_modifiers, normalise_timestamp
+from sgseg_emulator.query_time import interval_modifiers, normalise_timestamp
 
 DDL = """
 CREATE TABLE contacts (

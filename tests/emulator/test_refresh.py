@@ -7,11 +7,11 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from sgseg_emulator import refresh_limits
+from sgseg_emulator.client import EmulatorAdmin
+from sgseg_emulator.clock import to_iso
+from sgseg_emulator.pytest_plugin import EmulatorHandle
 
-from airflow_provider_sgseg.emulator import refresh_limits
-from airflow_provider_sgseg.emulator.client import EmulatorAdmin
-from airflow_provider_sgseg.emulator.clock import to_iso
-from airflow_provider_sgseg.emulator.pytest_plugin import EmulatorHandle
 from tests.emulator.helpers import SEGMENTS, create_segment, get_segment, person
 from tests.emulator.spec_schemas import component, validate, validate_response
 

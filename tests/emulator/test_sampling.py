@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from airflow_provider_sgseg.emulator import sampling
+from sgseg_emulator import sampling
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 HOURLY = sampling.Timings(membership_check_interval=3600, sample_interval=3600, sample_max_interval=86400)

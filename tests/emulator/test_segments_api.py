@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import jsonschema
 import pytest
+from sgseg_emulator.pytest_plugin import EmulatorHandle
 
-from airflow_provider_sgseg.emulator.pytest_plugin import EmulatorHandle
 from tests.emulator.helpers import ALL_CONTACTS, SEGMENTS, create_segment, get_segment, person
 from tests.emulator.spec_schemas import component, response_schema, validate, validate_response
 

@@ -14,12 +14,12 @@ from typing import Any
 
 import httpx
 import pytest
+from sgseg_emulator.__main__ import build_parser, config_from_args
+from sgseg_emulator.client import EmulatorAdmin
+from sgseg_emulator.config import DEMO_API_KEY, SHORT_TIMINGS, EmulatorConfig
+from sgseg_emulator.pytest_plugin import CONN_ENV_VAR, EmulatorHandle, running_emulator
+from sgseg_emulator.server import EmulatorServer
 
-from airflow_provider_sgseg.emulator.__main__ import build_parser, config_from_args
-from airflow_provider_sgseg.emulator.client import EmulatorAdmin
-from airflow_provider_sgseg.emulator.config import DEMO_API_KEY, SHORT_TIMINGS, EmulatorConfig
-from airflow_provider_sgseg.emulator.pytest_plugin import CONN_ENV_VAR, EmulatorHandle, running_emulator
-from airflow_provider_sgseg.emulator.server import EmulatorServer
 from tests.emulator.helpers import ALL_CONTACTS, SEGMENTS, person
 from tests.helpers import modules_imported_by
 
@@ -102,7 +102,7 @@ def test_real_clock_fixture_is_a_fresh_short_timings_emulator(
 
 
 def test_plugin_module_stays_cheap_to_import() -> None:
-    new = modules_imported_by("import airflow_provider_sgseg.emulator.pytest_plugin")
+    new = modules_imported_by("import sgseg_emulator.pytest_plugin")
     assert sorted(new & {"airflow", "fastapi", "uvicorn", "httpx"}) == []
 
 
@@ -111,7 +111,7 @@ def test_cli_prints_its_url_and_serves(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "airflow_provider_sgseg.emulator",
+            "sgseg_emulator",
             "--port",
             "0",
             "--clock",
@@ -158,7 +158,7 @@ def test_installed_console_script_prints_its_url_and_serves() -> None:
 def test_cli_does_not_print_a_key_given_on_the_command_line() -> None:
     key = "SG.cli-given-key-5e8d2c71"
     process = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_sgseg.emulator", "--port", "0", "--api-key", key],
+        [sys.executable, "-m", "sgseg_emulator", "--port", "0", "--api-key", key],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -182,7 +182,7 @@ def test_cli_does_not_print_a_key_given_on_the_command_line() -> None:
 )
 def test_cli_rejects_bad_settings(args: list[str], named: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "airflow_provider_sgseg.emulator", *args],
+        [sys.executable, "-m", "sgseg_emulator", *args],
         capture_output=True,
         text=True,
         timeout=30,

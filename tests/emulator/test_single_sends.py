@@ -6,8 +6,8 @@ from typing import Any
 
 import httpx
 import pytest
+from sgseg_emulator.pytest_plugin import EmulatorHandle
 
-from airflow_provider_sgseg.emulator.pytest_plugin import EmulatorHandle
 from tests.emulator.helpers import create_segment, person
 from tests.emulator.spec_schemas import validate_response
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
+from sgseg_emulator.pytest_plugin import EmulatorHandle
 
-from airflow_provider_sgseg.emulator.pytest_plugin import EmulatorHandle
 from airflow_provider_sgseg.exceptions import (
     SendGridAuthError,
     SendGridError,

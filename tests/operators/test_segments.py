@@ -17,8 +17,8 @@ import pendulum
 import pytest
 from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, TaskDeferred
+from sgseg_emulator.pytest_plugin import EmulatorHandle
 
-from airflow_provider_sgseg.emulator.pytest_plugin import EmulatorHandle
 from airflow_provider_sgseg.exceptions import (
     SegmentQueryInvalidError,
     SendGridForbiddenError,

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from airflow_provider_sgseg.emulator.pytest_plugin import EmulatorHandle
+from sgseg_emulator.pytest_plugin import EmulatorHandle
+
 from tests.conftest import DagsTest
 
 DAGS_FOLDER = Path(__file__).parent / "dags"

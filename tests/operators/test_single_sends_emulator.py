@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
+from sgseg_emulator.pytest_plugin import EmulatorHandle
 
-from airflow_provider_sgseg.emulator.pytest_plugin import EmulatorHandle
 from airflow_provider_sgseg.exceptions import SendGridInputError, SendGridServerError
 from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
 from airflow_provider_sgseg.operators.single_sends import SendGridSingleSendOperator

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from sgseg_emulator.client import EmulatorAdmin
+from sgseg_emulator.pytest_plugin import EmulatorHandle
+from sgseg_emulator.server import EmulatorServer
 
-from airflow_provider_sgseg.emulator.client import EmulatorAdmin
-from airflow_provider_sgseg.emulator.pytest_plugin import EmulatorHandle
-from airflow_provider_sgseg.emulator.server import EmulatorServer
 from airflow_provider_sgseg.hooks.marketing import RetryPolicy, SendGridMarketingHook
 
 SEGMENTS = "/v3/marketing/segments/2.0"

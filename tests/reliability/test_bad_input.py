@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
+from sgseg_emulator.pytest_plugin import EmulatorHandle
 
-from airflow_provider_sgseg.emulator.pytest_plugin import EmulatorHandle
 from airflow_provider_sgseg.exceptions import (
     SendGridAuthError,
     SendGridForbiddenError,

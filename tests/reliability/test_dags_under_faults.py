@@ -31,11 +31,11 @@ from typing import Any
 import pytest
 from airflow.models.trigger import Trigger
 from airflow.sdk.exceptions import TaskDeferred
+from sgseg_emulator.client import EmulatorAdmin
+from sgseg_emulator.config import EmulatorConfig
+from sgseg_emulator.pytest_plugin import connection_json, running_emulator
+from sgseg_emulator.server import EmulatorServer
 
-from airflow_provider_sgseg.emulator.client import EmulatorAdmin
-from airflow_provider_sgseg.emulator.config import EmulatorConfig
-from airflow_provider_sgseg.emulator.pytest_plugin import connection_json, running_emulator
-from airflow_provider_sgseg.emulator.server import EmulatorServer
 from airflow_provider_sgseg.exceptions import SendGridError
 from airflow_provider_sgseg.hooks.marketing import RetryPolicy, SendGridMarketingHook
 from airflow_provider_sgseg.sensors.segments import SendGridSegmentPopulatedSensor

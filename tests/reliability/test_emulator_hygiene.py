@@ -8,13 +8,12 @@ from typing import Any
 
 import httpx
 import pytest
-
-from airflow_provider_sgseg.emulator.__main__ import build_parser, config_from_args
-from airflow_provider_sgseg.emulator.app import create_app
-from airflow_provider_sgseg.emulator.config import EmulatorConfig
-from airflow_provider_sgseg.emulator.pytest_plugin import EmulatorHandle
-from airflow_provider_sgseg.emulator.server import EmulatorServer
-from airflow_provider_sgseg.emulator.state import Emulator
+from sgseg_emulator.__main__ import build_parser, config_from_args
+from sgseg_emulator.app import create_app
+from sgseg_emulator.config import EmulatorConfig
+from sgseg_emulator.pytest_plugin import EmulatorHandle
+from sgseg_emulator.server import EmulatorServer
+from sgseg_emulator.state import Emulator
 
 from .conftest import ALL_CONTACTS
 

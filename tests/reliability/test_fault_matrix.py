@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from sgseg_emulator.pytest_plugin import EmulatorHandle
 
-from airflow_provider_sgseg.emulator.pytest_plugin import EmulatorHandle
 from airflow_provider_sgseg.exceptions import (
     SendGridError,
     SendGridNotFoundError,

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from airflow.models.trigger import Trigger
 from airflow.sdk._shared.module_loading import import_string
+from sgseg_emulator.pytest_plugin import EmulatorHandle
 
-from airflow_provider_sgseg.emulator.pytest_plugin import EmulatorHandle
 from airflow_provider_sgseg.hooks import marketing
 from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
 from airflow_provider_sgseg.triggers.segments import SendGridSegmentPopulatedTrigger

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sgseg_emulator.config import EmulatorConfig
+from sgseg_emulator.pytest_plugin import CONN_ENV_VAR, EmulatorHandle, running_emulator
 
-from airflow_provider_sgseg.emulator.config import EmulatorConfig
-from airflow_provider_sgseg.emulator.pytest_plugin import CONN_ENV_VAR, EmulatorHandle, running_emulator
 from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
 
 DAGS_FOLDER = Path(__file__).parent / "dags"

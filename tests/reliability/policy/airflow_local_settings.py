@@ -58,8 +58,7 @@ def _faults(task_id: str, context: Any) -> list[tuple[str, str, dict[str, Any]]]
 
 def _arm_on_first_try(context: Any) -> None:
     from airflow.sdk import BaseHook
-
-    from airflow_provider_sgseg.emulator.client import EmulatorAdmin
+    from sgseg_emulator.client import EmulatorAdmin
 
     ti = context["ti"]
     conn = BaseHook.get_connection("sendgrid_default")

@@ -1,4 +1,4 @@
-"""``sgseg-emulator`` / ``python -m airflow_provider_sgseg.emulator``: serve the emulator."""
+"""``sgseg-emulator`` / ``python -m sgseg_emulator``: serve the emulator."""
 
 from __future__ import annotations
 

@@ -43,7 +43,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from airflow_provider_sgseg.emulator.query_time import (
+from sgseg_emulator.query_time import (
     STORED_FORMAT,
     canonical_unit,
     interval_modifiers,

@@ -1,1 +1,0 @@
-"""Offline SendGrid Marketing API emulator (FastAPI + SQLite)."""
