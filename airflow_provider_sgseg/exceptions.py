@@ -81,8 +81,8 @@ class SendGridForbiddenError(SendGridAuthError):
 
 
 class SendGridNotFoundError(SendGridError):
-    """404: nothing at this path. With a correct base URL, the resource in the path does not exist;
-    :meth:`~airflow_provider_sgseg.hooks.marketing.SendGridMarketingHook.segment_exists` tells the two apart."""
+    """404: nothing at this path. With a right base URL the resource in the path does not exist; a
+    wrong base URL answers 404 too (``SendGridMarketingHook.segment_exists`` tells them apart)."""
 
 
 class SendGridValidationError(SendGridError):

@@ -53,36 +53,35 @@ def test_error_details_parse_every_shape(body: bytes, expected: list[ErrorDetail
 ERRORS_BODY = json.dumps({"errors": [{"field": "query_dsl", "message": "invalid query"}]}).encode()
 
 
+def errors(message: str, field: str | None = None) -> bytes:
+    return json.dumps({"errors": [{"field": field, "message": message}]}).encode()
+
+
 @pytest.mark.parametrize(
     ("method", "status", "body", "error_type"),
     [
         ("POST", 400, ERRORS_BODY, SendGridValidationError),
         # A 400 is a refusal on every method, whatever its message says.
-        ("GET", 400, json.dumps({"errors": [{"field": "id", "message": "Segment not found"}]}).encode(),
-         SendGridValidationError),
+        ("GET", 400, errors("Segment not found", "id"), SendGridValidationError),
         ("GET", 400, json.dumps({"error": "segment does not exist"}).encode(), SendGridValidationError),
-        ("DELETE", 400, json.dumps({"errors": [{"message": "segment doesn't exist"}]}).encode(),
-         SendGridValidationError),
-        ("PATCH", 400, json.dumps({"errors": [{"field": "query_dsl", "message": "custom field 'tier' does not exist"}]}).encode(),
-         SendGridValidationError),
-        ("POST", 400, json.dumps({"errors": [{"message": "list does not exist"}]}).encode(),
-         SendGridValidationError),
+        ("DELETE", 400, errors("segment doesn't exist"), SendGridValidationError),
+        ("PATCH", 400, errors("custom field 'tier' does not exist", "query_dsl"), SendGridValidationError),
+        ("POST", 400, errors("list does not exist"), SendGridValidationError),
         ("DELETE", 409, ERRORS_BODY, SendGridValidationError),
         ("PUT", 422, ERRORS_BODY, SendGridValidationError),
         ("GET", 401, b"", SendGridAuthError),
         ("GET", 403, b"", SendGridForbiddenError),
         ("GET", 404, b"", SendGridNotFoundError),
-        ("DELETE", 404, json.dumps({"errors": [{"field": None, "message": "resource not found"}]}).encode(),
-         SendGridNotFoundError),
+        ("DELETE", 404, errors("resource not found"), SendGridNotFoundError),
         ("POST", 429, b"", SendGridRateLimitError),
         ("GET", 500, json.dumps({"error": "Please check our status page"}).encode(), SendGridServerError),
         # A 5xx worded like a missing resource is still a server failure (retried).
-        ("GET", 503, json.dumps({"errors": [{"message": "segment not found"}]}).encode(), SendGridServerError),
+        ("GET", 503, errors("segment not found"), SendGridServerError),
         ("GET", 503, b"Service Unavailable", SendGridServerError),
         ("GET", 408, b"", SendGridError),
         ("GET", 302, b"", SendGridError),
     ],
-)  # fmt: skip
+)
 def test_error_for_status_maps_each_status(method: str, status: int, body: bytes, error_type: type) -> None:
     error = error_for_status(method, PATH, status, body)
     assert type(error) is error_type
@@ -105,10 +104,10 @@ def test_the_class_never_depends_on_the_wording(status: int) -> None:
         "",
     ]
     classes = {
-        type(error_for_status(method, PATH, status, json.dumps({"errors": [{"field": "query_dsl", "message": text}]}).encode()))
+        type(error_for_status(method, PATH, status, errors(text, "query_dsl")))
         for text in wordings
         for method in ("GET", "POST", "PATCH", "DELETE", "PUT")
-    }  # fmt: skip
+    }
     assert len(classes) == 1
 
 
