@@ -442,6 +442,52 @@ def test_update_rejected_with_400_fails_without_retries(
     assert [p["status"] for p in sendgrid_emulator.admin.requests(method="PATCH")] == [400]
 
 
+@pytest.mark.parametrize(
+    "message", ["custom field 'tier' does not exist", "segment not found", "syntax error at or near 'x'"]
+)
+@pytest.mark.parametrize("if_exists", [None, "update"])
+def test_a_400_on_the_patch_fails_without_retries_whatever_it_says(
+    sendgrid_emulator: EmulatorHandle, if_exists: str | None, message: str
+) -> None:
+    """The field report: a 400 saying "does not exist" became "not found", which Airflow retried."""
+    segment_id = new_segment(sendgrid_emulator)
+    body = {"errors": [{"field": "query_dsl", "message": message}]}
+    sendgrid_emulator.admin.add_fault("status", method="PATCH", status=400, body=body)
+    tiered = "SELECT c.contact_id, c.updated_at FROM contact_data AS c WHERE c.tier = 'gold'"
+    if if_exists is None:
+        operator = wired(
+            SendGridUpdateSegmentOperator(task_id="u", segment_id=segment_id, query_dsl=tiered),
+            sendgrid_emulator,
+        )
+    else:
+        operator = create(sendgrid_emulator, query=tiered, if_exists=if_exists)
+    with pytest.raises(AirflowFailException) as caught:
+        operator.execute(TaskRun().context())
+    assert f"SendGrid rejected updating segment {segment_id} (HTTP 400, not retried)" in str(caught.value)
+    assert f"query_dsl: {message}" in str(caught.value)
+    assert type(caught.value.__cause__) is SendGridValidationError
+    assert [p["status"] for p in sendgrid_emulator.admin.requests(method="PATCH")] == [400]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"error": "user_time_zone is not a valid IANA time zone"},
+        {"errors": [{"field": "x", "message": "bad"}]},
+    ],
+)
+def test_a_400_on_the_refresh_fails_without_retries_and_spends_nothing(
+    sendgrid_emulator: EmulatorHandle, body: dict[str, Any]
+) -> None:
+    segment_id = new_segment(sendgrid_emulator)
+    sendgrid_emulator.admin.add_fault("status", method="POST", path_prefix=REFRESH, status=400, body=body)
+    run = TaskRun()
+    with pytest.raises(AirflowFailException, match=r"rejected the manual refresh of segment .* \(HTTP 400"):
+        refresher(sendgrid_emulator, segment_id).execute(run.context())
+    assert run.store is not None and REFRESH_ATTEMPT_KEY not in run.store.values
+    assert [p["status"] for p in refresh_posts(sendgrid_emulator)] == [400]
+
+
 def test_delete_and_missing_ok(sendgrid_emulator: EmulatorHandle) -> None:
     segment_id = new_segment(sendgrid_emulator)
 
