@@ -265,7 +265,8 @@ class SendGridMarketingHook(BaseHook):
     """Talks to SendGrid Marketing Campaigns (Segments V2, Single Sends) for one Airflow connection.
 
     :param sendgrid_conn_id: Airflow connection of type ``sendgrid_marketing``: host (default
-        ``https://api.sendgrid.com``; ``https://api.eu.sendgrid.com`` for EU subusers), password =
+        ``https://api.sendgrid.com``; ``https://api.eu.sendgrid.com`` for EU subusers; a trailing
+        ``/v3`` is dropped, anything else but a base URL refused: see ``_base_url``), password =
         API key, extras ``on_behalf_of`` (subuser) and ``timeout`` (seconds).
     :param retry: retry policy for idempotent requests (default :class:`RetryPolicy`).
     :param transport: tests only: serve requests from this transport (e.g. ``httpx.MockTransport``).
