@@ -22,7 +22,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import BaseOperator, BaseOperatorLink
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from airflow_provider_sgseg import refresh_quota, validation
 from airflow_provider_sgseg.exceptions import (
@@ -38,6 +37,7 @@ from airflow_provider_sgseg.exceptions import (
     SendGridValidationError,
 )
 from airflow_provider_sgseg.links import SEGMENT_ID_XCOM_KEY, SendGridSegmentLink
+from airflow_provider_sgseg.version_compat import AirflowFailException, AirflowSkipException
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

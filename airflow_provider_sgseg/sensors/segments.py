@@ -9,13 +9,6 @@ from typing import TYPE_CHECKING, Any
 import pendulum
 from airflow.sdk import Asset, BaseSensorOperator
 from airflow.sdk.bases.sensor import PokeReturnValue
-from airflow.sdk.configuration import conf
-from airflow.sdk.exceptions import (
-    AirflowException,
-    AirflowFailException,
-    AirflowSensorTimeout,
-    AirflowSkipException,
-)
 
 from airflow_provider_sgseg import validation
 from airflow_provider_sgseg.exceptions import (
@@ -36,6 +29,13 @@ from airflow_provider_sgseg.population import (
     verdict,
     waiting_summary,
     watermark_from,
+)
+from airflow_provider_sgseg.version_compat import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    conf,
 )
 
 if TYPE_CHECKING:

@@ -9,12 +9,11 @@ from typing import Any
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
-from airflow.sdk import BaseHook
 from airflow.sdk.api.datamodels._generated import AssetReferenceAssetEventDagRun
-from airflow.sdk.exceptions import AirflowFailException
 from airflow.sdk.execution_time.comms import AssetEventDagRunReferenceResult
 from airflow.sdk.execution_time.context import TriggeringAssetEventsAccessor
 
+from airflow_provider_sgseg.version_compat import AirflowFailException, BaseHook
 from tests.helpers import modules_imported_by
 
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"

@@ -16,7 +16,6 @@ import httpx
 import pendulum
 import pytest
 from airflow.providers.standard.triggers.temporal import DateTimeTrigger
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, TaskDeferred
 from sgseg_emulator.pytest_plugin import EmulatorHandle
 
 from airflow_provider_sgseg.exceptions import (
@@ -39,6 +38,7 @@ from airflow_provider_sgseg.operators.segments import (
     SendGridSegmentBaseOperator,
     SendGridUpdateSegmentOperator,
 )
+from airflow_provider_sgseg.version_compat import AirflowFailException, AirflowSkipException, TaskDeferred
 
 SEGMENTS = "/v3/marketing/segments/2.0"
 REFRESH = "/v3/marketing/segments/2.0/refresh/"

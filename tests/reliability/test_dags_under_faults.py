@@ -30,7 +30,6 @@ from typing import Any
 
 import pytest
 from airflow.models.trigger import Trigger
-from airflow.sdk.exceptions import TaskDeferred
 from sgseg_emulator.client import EmulatorAdmin
 from sgseg_emulator.config import EmulatorConfig
 from sgseg_emulator.pytest_plugin import connection_json, running_emulator
@@ -39,6 +38,7 @@ from sgseg_emulator.server import EmulatorServer
 from airflow_provider_sgseg.exceptions import SendGridError
 from airflow_provider_sgseg.hooks.marketing import RetryPolicy, SendGridMarketingHook
 from airflow_provider_sgseg.sensors.segments import SendGridSegmentPopulatedSensor
+from airflow_provider_sgseg.version_compat import TaskDeferred
 from tests.conftest import AIRFLOW_BIN, REPO_ROOT
 from tests.helpers import PIPELINE_AUDIENCE, PIPELINE_CONTACTS, pipeline_dag_settings
 

@@ -184,10 +184,10 @@ async def test_restart_after_a_failed_first_look_keeps_waiting_for_the_same_samp
 ) -> None:
     """The sensor's own first look fails, so no sample fixed the watermark; a restart must not
     move it past the refreshed sample that lands while the triggerer is down."""
-    from airflow.sdk.exceptions import TaskDeferred
     from airflow.sdk.execution_time.context import OutletEventAccessors
 
     from airflow_provider_sgseg.sensors.segments import SendGridSegmentPopulatedSensor
+    from airflow_provider_sgseg.version_compat import TaskDeferred
 
     segment_id, old_sample = refreshed_segment(emulator, clean_hook)  # refreshed sample due in 60 s
     monkeypatch.setattr(SendGridSegmentPopulatedSensor, "now", lambda self: trigger_time.now())

@@ -9,19 +9,19 @@ from typing import Any
 import airflow.sdk.bases.sensor
 import pytest
 from airflow.sdk import Asset
-from airflow.sdk.exceptions import (
-    AirflowFailException,
-    AirflowRescheduleException,
-    AirflowSensorTimeout,
-    AirflowSkipException,
-    TaskDeferred,
-)
 from airflow.sdk.execution_time.context import OutletEventAccessors
 
 from airflow_provider_sgseg.exceptions import SendGridInputError, SendGridServerError
 from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
 from airflow_provider_sgseg.sensors.segments import STATE_KEY, SendGridSegmentPopulatedSensor
 from airflow_provider_sgseg.triggers.segments import SendGridSegmentPopulatedTrigger
+from airflow_provider_sgseg.version_compat import (
+    AirflowFailException,
+    AirflowRescheduleException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    TaskDeferred,
+)
 from tests.sensors.emulated_time import (
     SEGMENT_PATH,
     EmulatedTime,

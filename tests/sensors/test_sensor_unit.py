@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
 
 from airflow_provider_sgseg.exceptions import SendGridInputError
 from airflow_provider_sgseg.sensors.segments import SendGridSegmentPopulatedSensor
+from airflow_provider_sgseg.version_compat import AirflowException, AirflowFailException, AirflowSensorTimeout
 from tests.helpers import modules_imported_by
 
 SEGMENT_ID = "5b4b6d3e-0000-4000-8000-000000000001"
