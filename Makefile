@@ -1,6 +1,10 @@
 # Everything a newcomer needs starts from a bare clone: `make demo` or `make test`.
 PYTHON ?= python3
-VENV := .venv
+# Empty: the newest Airflow the dependencies allow, in .venv. A version (e.g. 3.0.6): that Airflow,
+# in its own .venv-<version>, so both lines can be tested side by side.
+AIRFLOW_VERSION ?=
+VENV := $(if $(AIRFLOW_VERSION),.venv-$(AIRFLOW_VERSION),.venv)
+AIRFLOW_PIN := $(if $(AIRFLOW_VERSION),apache-airflow==$(AIRFLOW_VERSION))
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml emulator/pyproject.toml | cksum | cut -d' ' -f1)
 
@@ -11,7 +15,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml emulator/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip uv
-	$(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[dev]" -e ./emulator
+	$(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[dev]" -e ./emulator $(AIRFLOW_PIN)
 	rm -f $(VENV)/.installed-* && touch $@
 
 test: install
@@ -26,8 +30,8 @@ demo: install
 	$(PY) scripts/demo.py
 
 bench: install
-	$(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[dev,bench]" -e ./emulator
+	$(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[dev,bench]" -e ./emulator $(AIRFLOW_PIN)
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf $(VENV) airflow_home .demo
+	rm -rf .venv .venv-* airflow_home .demo dist
