@@ -4,15 +4,17 @@ PYTHON ?= python3
 # in its own .venv-<version>, so both lines can be tested side by side.
 AIRFLOW_VERSION ?=
 VENV := $(if $(AIRFLOW_VERSION),.venv-$(AIRFLOW_VERSION),.venv)
-AIRFLOW_PIN := $(if $(AIRFLOW_VERSION),apache-airflow==$(AIRFLOW_VERSION))
+# Pins that an older Airflow needs (its own constraints file is not reachable from every host).
+AIRFLOW_PIN := $(if $(AIRFLOW_VERSION),apache-airflow==$(AIRFLOW_VERSION) \
+	$(addprefix -c ,$(wildcard ci/constraints-airflow-$(AIRFLOW_VERSION).txt)))
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml emulator/pyproject.toml | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml emulator/pyproject.toml $(wildcard ci/constraints-*.txt) | cksum | cut -d' ' -f1)
 
 .PHONY: install test lint demo bench clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml emulator/pyproject.toml
+$(STAMP): pyproject.toml emulator/pyproject.toml $(wildcard ci/constraints-*.txt)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip uv
 	$(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[dev]" -e ./emulator $(AIRFLOW_PIN)
