@@ -10,7 +10,7 @@ AIRFLOW_PIN := $(if $(AIRFLOW_VERSION),apache-airflow==$(AIRFLOW_VERSION) \
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml emulator/pyproject.toml $(wildcard ci/constraints-*.txt) | cksum | cut -d' ' -f1)
 
-.PHONY: install test lint demo bench clean
+.PHONY: install test lint demo bench package-check clean
 
 install: $(STAMP)
 
@@ -27,6 +27,11 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+# Both distributions built and twine-checked; the provider wheel alone next to Airflow (default:
+# the oldest supported line) in a clean venv; then the example pipeline from the installed wheels.
+package-check: install
+	$(PY) scripts/package_check.py --airflow $(or $(AIRFLOW_VERSION),3.0.6)
 
 demo: install
 	$(PY) scripts/demo.py
