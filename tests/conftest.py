@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.airflow_compat import sync_dags_for_dags_test
+
 # Must happen before anything imports airflow: Airflow reads its home at import time.
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="sgseg-airflow-home-"))
 os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
@@ -47,9 +49,12 @@ def dags_test(airflow_db: Path) -> DagsTest:
         timeout: float = 240,
     ) -> subprocess.CompletedProcess[str]:
         full_env = {**os.environ, "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder), **(env or {})}
+        sync_dags_for_dags_test(AIRFLOW_BIN, full_env)
         cmd = [str(AIRFLOW_BIN), "dags", "test", dag_id]
         if conf is not None:
             cmd += ["--conf", conf]
-        return subprocess.run(cmd, env=full_env, capture_output=True, text=True, timeout=timeout)
+        r = subprocess.run(cmd, env=full_env, capture_output=True, text=True, timeout=timeout)
+        Path(f"/tmp/reach-dt-{dag_id}.out").write_text(r.stdout + r.stderr)
+        return r
 
     return run

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from airflow.sdk.exceptions import AirflowFailException
+from airflow_provider_sgseg.version_compat import AirflowFailException
 
 from airflow_provider_sgseg.exceptions import SendGridValidationError
 

@@ -30,7 +30,6 @@ from typing import Any
 
 import pytest
 from airflow.models.trigger import Trigger
-from airflow.sdk.exceptions import TaskDeferred
 from sgseg_emulator.client import EmulatorAdmin
 from sgseg_emulator.config import EmulatorConfig
 from sgseg_emulator.pytest_plugin import connection_json, running_emulator
@@ -39,6 +38,8 @@ from sgseg_emulator.server import EmulatorServer
 from airflow_provider_sgseg.exceptions import SendGridError
 from airflow_provider_sgseg.hooks.marketing import RetryPolicy, SendGridMarketingHook
 from airflow_provider_sgseg.sensors.segments import SendGridSegmentPopulatedSensor
+from airflow_provider_sgseg.version_compat import TaskDeferred
+from tests.airflow_compat import sync_dags_for_dags_test
 from tests.conftest import AIRFLOW_BIN, REPO_ROOT
 from tests.helpers import PIPELINE_AUDIENCE, PIPELINE_CONTACTS, pipeline_dag_settings
 
@@ -91,6 +92,7 @@ def _dags_test(
     if conf is not None:
         command += ["--conf", conf]
     full_env = {**os.environ, "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder), **env}
+    sync_dags_for_dags_test(AIRFLOW_BIN, full_env)
     return subprocess.run(command, env=full_env, capture_output=True, text=True, timeout=240)
 
 
