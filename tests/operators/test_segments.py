@@ -41,8 +41,8 @@ from airflow_provider_sgseg.operators.segments import (
     SendGridUpdateSegmentOperator,
 )
 from airflow_provider_sgseg.population import watermark_from
-from tests.helpers import not_sendgrid_server
 from airflow_provider_sgseg.version_compat import AirflowFailException, AirflowSkipException, TaskDeferred
+from tests.helpers import not_sendgrid_server
 
 SEGMENTS = "/v3/marketing/segments/2.0"
 REFRESH = "/v3/marketing/segments/2.0/refresh/"
