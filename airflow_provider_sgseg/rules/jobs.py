@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_sgseg.population import parse_timestamp
-from airflow_provider_sgseg.rules.waiting import Finished, Outcome, Pending, Rejected
+from airflow_provider_sgseg.rules.waiting import Finished, Outcome, Pending, Rejected, Transient
 
 IMPORT_FINAL_STATUSES = frozenset({"completed", "errored", "failed"})
 COUNT_NAMES = ("requested_count", "created_count", "updated_count", "errored_count")
@@ -87,3 +87,35 @@ def export_reusable(export: Mapping[str, Any], now: datetime.datetime, margin: f
         return False
     expires_at = parse_timestamp(export.get("expires_at"))
     return expires_at is None or expires_at.timestamp() - now.timestamp() > margin
+
+
+def all_jobs(outcomes: Mapping[str, Outcome]) -> Outcome:
+    """One outcome for a set of jobs polled together: rejected if any is, transient if any poll
+    failed, pending while any runs, else ``Finished`` with ``{job_id: value}`` of all of them."""
+    for outcome in outcomes.values():
+        if isinstance(outcome, Rejected):
+            return outcome
+    for outcome in outcomes.values():
+        if isinstance(outcome, Transient):
+            return outcome
+    pending = [job for job, outcome in outcomes.items() if isinstance(outcome, Pending)]
+    if pending:
+        return Pending(f"{len(pending)} of {len(outcomes)} job(s) still running ({', '.join(pending[:5])})")
+    values = {job: outcome.value for job, outcome in outcomes.items() if isinstance(outcome, Finished)}
+    return Finished(values, f"all {len(values)} job(s) ended")
+
+
+def job_outcome(kind: str, job_id: str, answer: Mapping[str, Any]) -> Outcome:
+    """The outcome of one status answer for a job of ``kind`` (``import`` or ``export``)."""
+    return import_outcome(job_id, answer) if kind == "import" else export_outcome(job_id, answer)
+
+
+def job_payload(value: Any) -> dict[str, Any]:
+    """A finished job's value as plain JSON (for trigger events and XCom). Export URLs stay out:
+    they are re-read fresh after the wait."""
+    if isinstance(value, ImportResult):
+        return value.to_dict()
+    if isinstance(value, ExportResult):
+        expires = value.expires_at.isoformat() if value.expires_at else None
+        return {"export_id": value.export_id, "contact_count": value.contact_count, "expires_at": expires}
+    raise TypeError(f"not a job result: {value!r}")
