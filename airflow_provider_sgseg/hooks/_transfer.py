@@ -6,7 +6,10 @@ bodies are streamed in chunks, so a 5 GB import or a 1,000,000-contact export ne
 
 from __future__ import annotations
 
+import gzip
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -28,15 +31,28 @@ def _where(url: str) -> str:
 
 
 def upload_file(url: str, headers: list[dict[str, str]], file: BinaryIO, *, timeout: float) -> None:
-    """PUT ``file`` (from its current position to the end) to ``url`` with ``headers``; once.
+    """PUT ``file`` (a plain CSV, from its current position) to ``url`` with ``headers``; once.
 
-    A Content-Length is sent (pre-signed object-store URLs refuse chunked uploads).
+    When the headers say ``Content-Encoding: gzip`` the file is gzipped on the way (through a
+    temporary file). A Content-Length is sent (pre-signed object-store URLs refuse chunked uploads).
     :raises SendGridError: a non-2xx answer (typed like API errors) or no answer.
     """
+    sent = {str(item["header"]): str(item["value"]) for item in headers}
+    encoding = next((value for name, value in sent.items() if name.lower() == "content-encoding"), "")
+    if encoding.lower() == "gzip":
+        with tempfile.TemporaryFile() as zipped:
+            with gzip.GzipFile(fileobj=zipped, mode="wb") as writer:
+                shutil.copyfileobj(file, writer, CHUNK_BYTES)
+            zipped.seek(0)
+            _put(url, sent, zipped, timeout)
+    else:
+        _put(url, sent, file, timeout)
+
+
+def _put(url: str, sent: dict[str, str], file: BinaryIO, timeout: float) -> None:
     start = file.tell()
     size = os.fstat(file.fileno()).st_size - start
-    sent = {str(item["header"]): str(item["value"]) for item in headers}
-    sent["Content-Length"] = str(size)
+    sent = {**sent, "Content-Length": str(size)}
 
     def chunks() -> Iterator[bytes]:
         while chunk := file.read(CHUNK_BYTES):
