@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import datetime
+import gzip
 import hashlib
 import io
 import tempfile
@@ -45,7 +46,7 @@ from airflow_provider_sgseg.rules.contacts import (
     missing_custom_fields,
     plan_columns,
 )
-from airflow_provider_sgseg.rules.jobs import all_jobs, job_outcome
+from airflow_provider_sgseg.rules.jobs import all_jobs, export_reusable, job_outcome, job_payload
 from airflow_provider_sgseg.triggers.contacts import TRANSIENT_ERRORS, SendGridContactsJobsTrigger, transient
 
 if TYPE_CHECKING:
@@ -557,3 +558,169 @@ def _csv_value(value: Any) -> str:
     if isinstance(value, list):
         return ",".join(str(item) for item in value)
     return str(value)
+
+
+# ------------------------------------------------------------------------------------- export
+
+
+class SendGridExportContactsOperator(_ContactsTask):
+    """Export the exact members of segments and/or lists and download the file(s), streaming.
+
+    ``POST /v3/marketing/contacts/exports``, then ``GET /v3/marketing/contacts/exports/{id}`` until
+    ``ready`` (poke or deferrable; ``failure`` fails the task with SendGrid's message), then every
+    URL is downloaded in chunks into ``destination`` (a directory ``ObjectStoragePath`` or URL:
+    local, S3, GCS...) as ``contacts-<n>.<file_type>`` (``.gz`` added when SendGrid serves gzip).
+
+    A retry re-reads the earlier export (recorded in the task state store) for fresh URLs while
+    it has not failed or expired; only then a new export starts.
+
+    :param segment_ids: segments whose members to export.
+    :param list_ids: lists whose members to export (UUIDs).
+    :param file_type: ``csv`` (default) or ``json`` (one JSON object per line).
+    :param max_file_size: MB per file (SendGrid's default 5000); bigger exports come as several files.
+    :param destination: directory to write into (created if missing).
+    :param outlets: e.g. an ``Asset`` for the exported files; each asset event's ``extra`` gets
+        the result below (without ``paths`` beyond the first 100).
+
+    :raises SendGridInputError: no segment or list given, bad ids, file type or size.
+    :raises AirflowFailException: the export failed at SendGrid, or the wait ended otherwise.
+
+    Returns (XCom) ``{"export_id", "paths": [str], "row_count", "contact_count", "expires_at",
+    "file_type"}``: ``row_count`` is counted in the downloaded files (CSV records without the
+    header, or JSON lines), ``contact_count`` is SendGrid's.
+    """
+
+    template_fields: Sequence[str] = ("segment_ids", "list_ids", "destination", "sendgrid_conn_id")
+
+    def __init__(
+        self,
+        *,
+        destination: Any,
+        segment_ids: list[str] | None = None,
+        list_ids: list[str] | None = None,
+        file_type: str = "csv",
+        max_file_size: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.destination = destination
+        self.segment_ids = segment_ids
+        self.list_ids = list_ids
+        self.file_type = validation.export_file_type(file_type)
+        self.max_file_size = validation.max_file_size(max_file_size)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        segment_ids = _segment_ids(self.segment_ids)
+        list_ids = validation.contact_list_ids(self.list_ids)
+        if not segment_ids and not list_ids:
+            raise SendGridInputError("segment_ids", self.segment_ids, "give segment_ids, list_ids or both")
+        store = _StateStore(context)
+        export_id = self._earlier_export(store, segment_ids, list_ids)
+        if export_id is None:
+            export_id = self.hook.start_contacts_export(
+                segment_ids=segment_ids,
+                list_ids=list_ids,
+                file_type=self.file_type,
+                max_file_size=self.max_file_size,
+            )
+            store.set(
+                EXPORT_STATE_KEY, {"export_id": export_id, "request": [segment_ids, list_ids, self.file_type]}
+            )
+            self.log.info("Started export %s of segments %s and lists %s", export_id, segment_ids, list_ids)
+        event = self._wait_for_jobs("export", [export_id], "execute_complete", {"export_id": export_id})
+        return self.execute_complete(context, event, {"export_id": export_id})
+
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None, resume: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Download the ready export (after the deferred or poke-mode wait)."""
+        if not event or not resume:
+            raise AirflowFailException(f"The export wait ended without a usable event: {event!r}")
+        if event.get("status") != "success":
+            raise AirflowFailException(f"SendGrid contacts export: {event.get('message')}")
+        export_id = str(resume["export_id"])
+        ready = self.hook.get_export_status(export_id)  # fresh URLs: the ones seen while waiting may expire
+        outcome = job_outcome("export", export_id, ready)
+        if not isinstance(outcome, waiting.Finished):
+            raise AirflowFailException(f"Export {export_id} is no longer ready: {ready.get('status')}")
+        result = {**job_payload(outcome.value), "file_type": self.file_type}
+        result.update(self._download(outcome.value.urls))
+        if result["contact_count"] is not None and result["row_count"] != result["contact_count"]:
+            self.log.warning(
+                "Export %s: %d rows downloaded but SendGrid counts %d contacts",
+                export_id,
+                result["row_count"],
+                result["contact_count"],
+            )
+        self._annotate_outlets(context, result)
+        return result
+
+    def _earlier_export(self, store: _StateStore, segment_ids: list[str], list_ids: list[str]) -> str | None:
+        record = store.get(EXPORT_STATE_KEY)
+        if not record or record.get("request") != [segment_ids, list_ids, self.file_type]:
+            return None
+        export_id = str(record["export_id"])
+        try:
+            export = self.hook.get_export_status(export_id)
+        except SendGridNotFoundError:
+            export = {"status": "failure"}
+        if export_reusable(export, self.now()):
+            self.log.info("Reusing export %s started by an earlier try (%s)", export_id, export.get("status"))
+            return export_id
+        self.log.info("The earlier export %s failed or expired; starting a new one", export_id)
+        return None
+
+    def _download(self, urls: list[str]) -> dict[str, Any]:
+        from airflow.sdk import ObjectStoragePath
+
+        directory = (
+            self.destination
+            if isinstance(self.destination, ObjectStoragePath)
+            else ObjectStoragePath(str(self.destination))
+        )
+        directory.mkdir(parents=True, exist_ok=True)
+        paths, rows = [], 0
+        for number, url in enumerate(urls, start=1):
+            target = directory / f"contacts-{number}.{self.file_type}"
+            with target.open("wb") as sink:  # type: ignore[no-untyped-call]
+                size = self.hook.download_export_file(url, sink)
+            if _is_gzip(target):
+                zipped = target.with_name(target.name + ".gz")
+                target.rename(zipped)
+                target = zipped
+            rows += _count_rows(target, self.file_type)
+            self.log.info("Downloaded export file %d of %d: %s (%d bytes)", number, len(urls), target, size)
+            paths.append(str(target))
+        return {"paths": paths, "row_count": rows}
+
+    def _annotate_outlets(self, context: Context, result: dict[str, Any]) -> None:
+        from airflow.sdk import Asset
+
+        extra = {**result, "paths": result["paths"][:100]}
+        for outlet in self.outlets or []:
+            if isinstance(outlet, Asset):
+                context["outlet_events"][outlet].extra = extra
+
+
+def _segment_ids(value: object) -> list[str]:
+    if value is None:
+        return []
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        raise SendGridInputError("segment_ids", value, "must be a list of segment ids")
+    return [validation.segment_id(item) for item in items]
+
+
+def _is_gzip(path: Any) -> bool:
+    with path.open("rb") as stream:
+        return bool(stream.read(2) == b"\x1f\x8b")
+
+
+def _count_rows(path: Any, file_type: str) -> int:
+    """Records in a downloaded export: CSV rows after the header, or non-empty JSON lines."""
+    with path.open("rb") as raw:
+        binary = gzip.GzipFile(fileobj=raw) if path.name.endswith(".gz") else raw
+        with io.TextIOWrapper(binary, "utf-8", newline="") as text:
+            if file_type == "csv":
+                return max(sum(1 for _ in csv.reader(text)) - 1, 0)
+            return sum(1 for line in text if line.strip())
