@@ -252,13 +252,13 @@ def _number(value: Any) -> int | float | None:
         return None
     if isinstance(value, int):
         return value
-    text = str(value).strip() if isinstance(value, str) else value
+    if isinstance(value, str):
+        try:
+            return int(value.strip())  # "42" stays an integer
+        except ValueError:
+            pass
     try:
-        return int(text)
-    except (TypeError, ValueError):
-        pass
-    try:
-        number = float(text)
+        number = float(value)
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
