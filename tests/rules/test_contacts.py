@@ -61,7 +61,7 @@ def test_mapping_renames_and_sends_only_mapped_columns() -> None:
 
 def test_unknown_field_is_an_error_naming_it_and_listed_as_missing() -> None:
     with pytest.raises(
-        SendGridInputError, match="'colour'.*neither a writable reserved field nor a custom field"
+        SendGridInputError, match=r"'colour'.*neither a writable reserved field nor a custom field"
     ):
         plan_columns(["email", "colour"], None, CATALOG)
     assert missing_custom_fields(["email", "colour", "Plan"], None, CATALOG) == ["colour"]
