@@ -30,7 +30,14 @@ def _where(url: str) -> str:
     return f"{parsed.scheme}://{parsed.netloc.decode('ascii')}{parsed.path}"
 
 
-def upload_file(url: str, headers: list[dict[str, str]], file: BinaryIO, *, timeout: float) -> None:
+def upload_file(
+    url: str,
+    headers: list[dict[str, str]],
+    file: BinaryIO,
+    *,
+    timeout: float,
+    transport: httpx.BaseTransport | None = None,
+) -> None:
     """PUT ``file`` (a plain CSV, from its current position) to ``url`` with ``headers``; once.
 
     When the headers say ``Content-Encoding: gzip`` the file is gzipped on the way (through a
@@ -44,14 +51,17 @@ def upload_file(url: str, headers: list[dict[str, str]], file: BinaryIO, *, time
             with gzip.GzipFile(fileobj=zipped, mode="wb") as writer:
                 shutil.copyfileobj(file, writer, CHUNK_BYTES)
             zipped.seek(0)
-            _put(url, sent, zipped, timeout)
+            _put(url, sent, zipped, timeout, transport)
     else:
-        _put(url, sent, file, timeout)
+        _put(url, sent, file, timeout, transport)
 
 
-def _put(url: str, sent: dict[str, str], file: BinaryIO, timeout: float) -> None:
+def _put(
+    url: str, sent: dict[str, str], file: BinaryIO, timeout: float, transport: httpx.BaseTransport | None
+) -> None:
     start = file.tell()
-    size = os.fstat(file.fileno()).st_size - start
+    size = file.seek(0, os.SEEK_END) - start
+    file.seek(start)
     sent = {**sent, "Content-Length": str(size)}
 
     def chunks() -> Iterator[bytes]:
@@ -59,7 +69,7 @@ def _put(url: str, sent: dict[str, str], file: BinaryIO, timeout: float) -> None
             yield chunk
 
     try:
-        with httpx.Client(timeout=timeout) as client:
+        with httpx.Client(timeout=timeout, transport=transport) as client:
             response = client.put(url, content=chunks(), headers=sent)
     except httpx.RequestError as exc:
         raise SendGridTransportError(
@@ -69,7 +79,14 @@ def _put(url: str, sent: dict[str, str], file: BinaryIO, timeout: float) -> None
         raise error_for_status("PUT", _where(url), response.status_code, response.content)
 
 
-def download_file(url: str, sink: BinaryIO, *, timeout: float, policy: RetryPolicy) -> int:
+def download_file(
+    url: str,
+    sink: BinaryIO,
+    *,
+    timeout: float,
+    policy: RetryPolicy,
+    transport: httpx.BaseTransport | None = None,
+) -> int:
     """GET ``url`` into ``sink`` in chunks; bytes written. Retried on 429/5xx/transport errors
     (a GET), each retry rewinding and truncating ``sink`` to where it started.
 
@@ -83,7 +100,10 @@ def download_file(url: str, sink: BinaryIO, *, timeout: float, policy: RetryPoli
         sink.truncate()
         written = 0
         try:
-            with httpx.Client(timeout=timeout) as client, client.stream("GET", url) as response:
+            with (
+                httpx.Client(timeout=timeout, transport=transport) as client,
+                client.stream("GET", url) as response,
+            ):
                 if not response.is_success:
                     raise error_for_status("GET", where, response.status_code, response.read())
                 for chunk in response.iter_bytes(CHUNK_BYTES):

@@ -496,7 +496,9 @@ class SendGridMarketingHook(BaseHook):
     ) -> None:
         """PUT a CSV file (already gzipped if ``upload_headers`` ask for it) to an import's
         ``upload_uri``: streamed from ``file``, sent once, without the API key (a foreign URL)."""
-        upload_file(upload_uri, upload_headers, file, timeout=self._settings.timeout)
+        upload_file(
+            upload_uri, upload_headers, file, timeout=self._settings.timeout, transport=self._transport
+        )
 
     def get_import_status(self, job_id: str) -> dict[str, Any]:
         """``GET /v3/marketing/contacts/imports/{id}``: ``{id, status, results, ...}``."""
@@ -546,7 +548,9 @@ class SendGridMarketingHook(BaseHook):
 
         Idempotent, so retried per the hook's policy (a retry truncates ``sink`` first when it can).
         """
-        return download_file(url, sink, timeout=self._settings.timeout, policy=self.retry_policy)
+        return download_file(
+            url, sink, timeout=self._settings.timeout, policy=self.retry_policy, transport=self._transport
+        )
 
     # ------------------------------------------------------------------------------ utilities
 
