@@ -18,16 +18,7 @@ from airflow_provider_sgseg.exceptions import (
     SendGridServerError,
     SendGridTransportError,
 )
-from tests.hooks.test_marketing_unit import (  # noqa: F401 (fixtures)
-    KEY,
-    MakeHook,
-    Sleeps,
-    _close_shared_async_clients,
-    connection,
-    make_hook,
-    policy,
-    sleeps,
-)
+from tests.hooks.test_marketing_unit import KEY, MakeHook, Sleeps
 
 UPLOAD = "https://uploads.example.test/import/abc?signature=s3cr3t"
 EXPORT_URL = "https://files.example.test/export/1.csv?sig=s3cr3t"
