@@ -55,6 +55,7 @@ SINGLE_SENDS_PAGE_SIZE = 100
 CONTACTS_PATH = "/v3/marketing/contacts"
 FIELD_DEFINITIONS_PATH = "/v3/marketing/field_definitions"
 LISTS_PATH = "/v3/marketing/lists"
+LISTS_PAGE_SIZE = 1000
 MAX_PAGES = 1000  # a guard against a server that keeps handing out new page tokens
 NIL_UUID = "00000000-0000-0000-0000-000000000000"
 
@@ -462,10 +463,20 @@ class SendGridMarketingHook(BaseHook):
         call = _Call("POST", FIELD_DEFINITIONS_PATH, json=body, retry=_Retry.NEVER)
         return _json_object(call, self._request(call))
 
-    def get_list(self, list_id: str) -> dict[str, Any]:
-        """``GET /v3/marketing/lists/{id}``; an unknown id raises ``SendGridNotFoundError``."""
-        call = _Call("GET", f"{LISTS_PATH}/{validation.list_id(list_id)}")
-        return _json_object(call, self._request(call))
+    def list_ids(self) -> set[str]:
+        """Ids of every contact list: ``GET /v3/marketing/lists`` (1,000 per page, all pages)."""
+        found: set[str] = set()
+        seen_tokens: set[str] = set()
+        params: tuple[tuple[str, str], ...] = (("page_size", str(LISTS_PAGE_SIZE)),)
+        for _ in range(MAX_PAGES):
+            call = _Call("GET", LISTS_PATH, params=params)
+            items, next_token = _single_send_page(call, self._request(call))
+            found.update(str(item.get("id")) for item in items)
+            if next_token is None or next_token in seen_tokens:
+                break
+            seen_tokens.add(next_token)
+            params = (("page_size", str(LISTS_PAGE_SIZE)), ("page_token", next_token))
+        return found
 
     def upsert_contacts(self, body: bytes) -> str:
         """``PUT /v3/marketing/contacts`` with an encoded body (see ``rules.batching``): the job id.

@@ -37,7 +37,7 @@ from airflow_provider_sgseg.exceptions import (
 from airflow_provider_sgseg.operators._contact_sources import ContactSource, FileSource, ListSource, SqlSource
 from airflow_provider_sgseg.operators.segments import _StateStore
 from airflow_provider_sgseg.rules import waiting
-from airflow_provider_sgseg.rules.batching import batches
+from airflow_provider_sgseg.rules.batching import MAX_CONTACTS_PER_UPSERT, MAX_UPSERT_BYTES, batches
 from airflow_provider_sgseg.rules.contacts import (
     ColumnTarget,
     FieldCatalog,
@@ -375,13 +375,12 @@ class SendGridUpsertContactsOperator(_ContactsTask):
                 continue  # refused and reported by the validation pass
 
     def _check_lists(self, list_ids: list[str]) -> None:
+        if not list_ids:
+            return
+        known = self.hook.list_ids()
         for list_id in list_ids:
-            try:
-                self.hook.get_list(list_id)
-            except SendGridNotFoundError:
-                raise SendGridInputError(
-                    "list_ids", list_id, "no such list in this SendGrid account"
-                ) from None
+            if list_id not in known:
+                raise SendGridInputError("list_ids", list_id, "no such list in this SendGrid account")
 
     def _send_batches(
         self,
@@ -397,7 +396,8 @@ class SendGridUpsertContactsOperator(_ContactsTask):
             dict(record.get("batches") or {}) if record.get("method") == "batches" else {}
         )
         merged = 0
-        for batch in batches(self._contacts(source, plan), list_ids):
+        limits = {"max_contacts": MAX_CONTACTS_PER_UPSERT, "max_bytes": MAX_UPSERT_BYTES}
+        for batch in batches(self._contacts(source, plan), list_ids, **limits):
             merged += len(batch.merged_rows)
             if batch.merged_rows:
                 self.log.info(
