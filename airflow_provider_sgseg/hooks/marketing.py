@@ -544,6 +544,13 @@ class SendGridMarketingHook(BaseHook):
         call = _Call("POST", f"{CONTACTS_PATH}/exports", json=body, retry=_Retry.NEVER)
         return _job_id(call, self._request(call), "id")
 
+    def list_contact_exports(self) -> list[dict[str, Any]]:
+        """``GET /v3/marketing/contacts/exports``: recent exports ``[{id, status, created_at,
+        expires_at, segments: [{ID, Name}], lists: [{ID, Name}], ...}]``."""
+        call = _Call("GET", f"{CONTACTS_PATH}/exports")
+        items, _ = _single_send_page(call, self._request(call))
+        return items
+
     def get_export_status(self, export_id: str) -> dict[str, Any]:
         """``GET /v3/marketing/contacts/exports/{id}``: ``{id, status, urls, contact_count, ...}``."""
         call = _export_status_call(export_id)

@@ -33,9 +33,11 @@ from airflow_provider_sgseg import validation
 from airflow_provider_sgseg.exceptions import (
     SendGridInputError,
     SendGridNotFoundError,
+    SendGridResponseError,
 )
 from airflow_provider_sgseg.operators._contact_sources import ContactSource, FileSource, ListSource, SqlSource
 from airflow_provider_sgseg.operators.segments import _StateStore
+from airflow_provider_sgseg.population import parse_timestamp
 from airflow_provider_sgseg.rules import waiting
 from airflow_provider_sgseg.rules.batching import MAX_CONTACTS_PER_UPSERT, MAX_UPSERT_BYTES, batches
 from airflow_provider_sgseg.rules.contacts import (
@@ -46,7 +48,13 @@ from airflow_provider_sgseg.rules.contacts import (
     missing_custom_fields,
     plan_columns,
 )
-from airflow_provider_sgseg.rules.jobs import all_jobs, export_reusable, job_outcome, job_payload
+from airflow_provider_sgseg.rules.jobs import (
+    adoptable_export,
+    all_jobs,
+    export_reusable,
+    job_outcome,
+    job_payload,
+)
 from airflow_provider_sgseg.triggers.contacts import TRANSIENT_ERRORS, SendGridContactsJobsTrigger, transient
 
 if TYPE_CHECKING:
@@ -615,17 +623,18 @@ class SendGridExportContactsOperator(_ContactsTask):
         if not segment_ids and not list_ids:
             raise SendGridInputError("segment_ids", self.segment_ids, "give segment_ids, list_ids or both")
         store = _StateStore(context)
-        export_id = self._earlier_export(store, segment_ids, list_ids)
+        request = [segment_ids, list_ids, self.file_type]
+        export_id = self._earlier_export(store, request)
         if export_id is None:
+            # Recorded before the POST: if its answer is lost, a retry finds the export by listing.
+            store.set(EXPORT_STATE_KEY, {"request": request, "attempted_at": self.now().isoformat()})
             export_id = self.hook.start_contacts_export(
                 segment_ids=segment_ids,
                 list_ids=list_ids,
                 file_type=self.file_type,
                 max_file_size=self.max_file_size,
             )
-            store.set(
-                EXPORT_STATE_KEY, {"export_id": export_id, "request": [segment_ids, list_ids, self.file_type]}
-            )
+            store.set(EXPORT_STATE_KEY, {"request": request, "export_id": export_id})
             self.log.info("Started export %s of segments %s and lists %s", export_id, segment_ids, list_ids)
         event = self._wait_for_jobs("export", [export_id], "execute_complete", {"export_id": export_id})
         return self.execute_complete(context, event, {"export_id": export_id})
@@ -646,19 +655,30 @@ class SendGridExportContactsOperator(_ContactsTask):
         result = {**job_payload(outcome.value), "file_type": self.file_type}
         result.update(self._download(outcome.value.urls))
         if result["contact_count"] is not None and result["row_count"] != result["contact_count"]:
-            self.log.warning(
-                "Export %s: %d rows downloaded but SendGrid counts %d contacts",
-                export_id,
-                result["row_count"],
-                result["contact_count"],
+            # A cut or garbled download: fail this try; the retry reuses the export, downloads again.
+            raise SendGridResponseError(
+                f"Export {export_id}: the downloaded files hold {result['row_count']} rows but SendGrid "
+                f"counts {result['contact_count']} contacts: {result['paths']}"
             )
         self._annotate_outlets(context, result)
         return result
 
-    def _earlier_export(self, store: _StateStore, segment_ids: list[str], list_ids: list[str]) -> str | None:
+    def _earlier_export(self, store: _StateStore, request: list[Any]) -> str | None:
+        """The export an earlier try of this task started, if it can still serve."""
         record = store.get(EXPORT_STATE_KEY)
-        if not record or record.get("request") != [segment_ids, list_ids, self.file_type]:
+        if not record or record.get("request") != request:
             return None
+        if not record.get("export_id"):
+            attempted_at = parse_timestamp(record.get("attempted_at"))
+            if attempted_at is None:
+                return None
+            found = adoptable_export(
+                self.hook.list_contact_exports(), request[0], request[1], attempted_at, self.now()
+            )
+            if found is not None:
+                self.log.info("Adopting export %s: an earlier try started it but lost the answer", found)
+                store.set(EXPORT_STATE_KEY, {"request": request, "export_id": found})
+            return found
         export_id = str(record["export_id"])
         try:
             export = self.hook.get_export_status(export_id)

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,3 +119,33 @@ def job_payload(value: Any) -> dict[str, Any]:
         expires = value.expires_at.isoformat() if value.expires_at else None
         return {"export_id": value.export_id, "contact_count": value.contact_count, "expires_at": expires}
     raise TypeError(f"not a job result: {value!r}")
+
+
+def adoptable_export(
+    exports: Sequence[Mapping[str, Any]],
+    segment_ids: list[str],
+    list_ids: list[str],
+    attempted_at: datetime.datetime,
+    now: datetime.datetime,
+    skew: float = 300.0,
+) -> str | None:
+    """The export an earlier try started but never heard back about, from
+    ``GET /v3/marketing/contacts/exports``: same segments and lists, created no earlier than the
+    attempt (less ``skew`` seconds for clocks apart), still reusable. The newest, or None."""
+    wanted = (sorted(segment_ids), sorted(list_ids))
+    candidates = []
+    for export in exports:
+        created = parse_timestamp(export.get("created_at"))
+        if created is None or created.timestamp() < attempted_at.timestamp() - skew:
+            continue
+        if (_ids(export.get("segments")), _ids(export.get("lists"))) != wanted:
+            continue
+        if export.get("id") and export_reusable(export, now):
+            candidates.append((created.timestamp(), str(export["id"])))
+    return max(candidates)[1] if candidates else None
+
+
+def _ids(items: object) -> list[str]:
+    if not isinstance(items, list):
+        return []
+    return sorted(str(item.get("ID") or item.get("id")) for item in items if isinstance(item, Mapping))
