@@ -129,9 +129,9 @@ class _ContactsTask(BaseOperator):
                     job_ids=job_ids,
                     bounds=self.bounds.to_dict(),
                     deadline=deadline.isoformat(),
+                    resume=resume,
                 ),
                 method_name=method_name,
-                kwargs={"resume": resume},
             )
         from airflow_provider_sgseg.triggers.contacts import event_for
 
@@ -318,6 +318,7 @@ class SendGridUpsertContactsOperator(_ContactsTask):
         self, context: Context, event: dict[str, Any] | None = None, resume: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """Resume after the jobs ended (deferrable mode), or finish after the poke-mode wait."""
+        resume = resume if resume is not None else (event or {}).get("resume")
         if not event or resume is None:
             raise AirflowFailException(f"The contacts job wait ended without a usable event: {event!r}")
         if event.get("status") != "success":
@@ -643,6 +644,7 @@ class SendGridExportContactsOperator(_ContactsTask):
         self, context: Context, event: dict[str, Any] | None = None, resume: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """Download the ready export (after the deferred or poke-mode wait)."""
+        resume = resume if resume is not None else (event or {}).get("resume")
         if not event or not resume:
             raise AirflowFailException(f"The export wait ended without a usable event: {event!r}")
         if event.get("status") != "success":

@@ -46,6 +46,8 @@ class SendGridContactsJobsTrigger(BaseTrigger):
     :param job_ids: the jobs to wait for.
     :param bounds: :meth:`WaitBounds.to_dict` (seconds).
     :param deadline: ISO timestamp after which the wait ends with a ``timeout`` event.
+    :param resume: plain JSON the task needs after the wait, handed back as the event's
+        ``resume`` (not through ``defer(kwargs=...)``, which ``airflow dags test`` drops).
     """
 
     def __init__(
@@ -56,6 +58,7 @@ class SendGridContactsJobsTrigger(BaseTrigger):
         job_ids: list[str],
         bounds: dict[str, Any],
         deadline: str | None = None,
+        resume: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.sendgrid_conn_id = sendgrid_conn_id
@@ -63,6 +66,7 @@ class SendGridContactsJobsTrigger(BaseTrigger):
         self.job_ids = list(job_ids)
         self.bounds = waiting.WaitBounds(**bounds)
         self.deadline = deadline
+        self.resume = resume
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         # Plain JSON values; the API key stays out (the triggerer resolves the connection itself).
@@ -74,6 +78,7 @@ class SendGridContactsJobsTrigger(BaseTrigger):
                 "job_ids": self.job_ids,
                 "bounds": self.bounds.to_dict(),
                 "deadline": self.deadline,
+                "resume": self.resume,
             },
         )
 
@@ -90,7 +95,7 @@ class SendGridContactsJobsTrigger(BaseTrigger):
         except Exception as error:  # any surprise still ends the wait with one event
             self.log.exception("Waiting for SendGrid %s jobs failed unexpectedly", self.job_kind)
             event = {"status": "error", "message": f"{type(error).__name__}: {error}", "results": {}}
-        yield TriggerEvent(event)  # type: ignore[no-untyped-call]
+        yield TriggerEvent({**event, "resume": self.resume})  # type: ignore[no-untyped-call]
 
     async def _wait(self) -> dict[str, Any]:
         from airflow_provider_sgseg.hooks.marketing import RetryPolicy, SendGridMarketingHook

@@ -333,9 +333,8 @@ async def test_deferred_upsert_waits_in_one_trigger_for_all_jobs(
     assert "SG." not in json.dumps(trigger.serialize()[1])  # no API key in trigger args
     events = [event async for event in trigger.run()]
     assert len(events) == 1 and events[0].payload["status"] == "success"
-    result = getattr(operator, deferred.value.method_name)(
-        context, events[0].payload, **deferred.value.kwargs
-    )
+    assert deferred.value.kwargs is None  # what the task needs comes back in the event
+    result = getattr(operator, deferred.value.method_name)(context, event=events[0].payload)
     assert result["created_count"] == 5 and result["batches"] == 3
 
 
