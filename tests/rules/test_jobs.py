@@ -78,3 +78,17 @@ def test_all_jobs_waits_for_the_slowest_and_stops_on_any_rejection() -> None:
     assert all_jobs({"a": waiting.Pending("a"), "b": waiting.Rejected("no")}) == waiting.Rejected("no")
     finished = all_jobs({"a": done})
     assert isinstance(finished, waiting.Finished) and set(finished.value) == {"a"}
+
+
+def test_adoptable_export_matches_request_and_time() -> None:
+    from airflow_provider_sgseg.rules.jobs import adoptable_export
+
+    attempt = datetime.datetime(2026, 1, 1, 10, 0, tzinfo=datetime.timezone.utc)
+    exports = [
+        {"id": "old", "status": "ready", "created_at": "2026-01-01T09:00:00Z", "segments": [{"ID": "s"}]},
+        {"id": "other", "status": "pending", "created_at": "2026-01-01T10:00:05Z", "segments": [{"ID": "t"}]},
+        {"id": "ours", "status": "pending", "created_at": "2026-01-01T10:00:01Z", "segments": [{"ID": "s"}]},
+        {"id": "gone", "status": "failure", "created_at": "2026-01-01T10:00:09Z", "segments": [{"ID": "s"}]},
+    ]
+    assert adoptable_export(exports, ["s"], [], attempt, attempt) == "ours"
+    assert adoptable_export(exports, ["s"], ["l"], attempt, attempt) is None
