@@ -14,7 +14,7 @@ from sgseg_emulator.contact_rules import MAX_CONTACTS_PER_UPSERT, MAX_UPSERT_BYT
 from sgseg_emulator.pytest_plugin import EmulatorHandle
 
 from tests.emulator.helpers import person
-from tests.emulator.spec_schemas import validate_response
+from tests.emulator.spec_schemas import component, validate, validate_response
 
 CONTACTS = "/v3/marketing/contacts"
 IMPORTS = "/v3/marketing/contacts/imports"
@@ -211,7 +211,7 @@ def test_unknown_job_is_404_and_a_delete_is_a_completed_delete_job(
 ) -> None:
     missing = api.get(f"{IMPORTS}/no-such-job")
     assert missing.status_code == 404
-    validate_response(missing.json(), "contacts", f"{IMPORTS}/{{id}}", "get", 404)
+    validate(missing.json(), component("contacts", "ErrorResponse"))  # MarketingContacts404
     sendgrid_emulator.admin.seed_contacts([person(1), person(2)])
     deleted = api.delete(CONTACTS, params={"delete_all_contacts": "true"}).json()["job_id"]
     status = job(api, deleted)
