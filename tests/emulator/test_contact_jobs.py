@@ -4,6 +4,7 @@ whose status, counts and errors file GET /v3/marketing/contacts/imports/{id} rep
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from sgseg_emulator.contact_rules import MAX_CONTACTS_PER_UPSERT, MAX_UPSERT_BYTES
+from sgseg_emulator.middleware import MAX_LOGGED_BODY
 from sgseg_emulator.pytest_plugin import EmulatorHandle
 
 from tests.emulator.helpers import person
@@ -217,3 +219,24 @@ def test_unknown_job_is_404_and_a_delete_is_a_completed_delete_job(
     status = job(api, deleted)
     assert (status["status"], status["job_type"]) == ("completed", "delete")
     assert status["results"] == {"requested_count": 2, "deleted_count": 2}
+
+
+def test_a_lost_answer_still_queues_the_job_and_large_bodies_are_logged_by_digest(
+    api: httpx.Client, sendgrid_emulator: EmulatorHandle
+) -> None:
+    admin = sendgrid_emulator.admin
+    admin.add_fault("drop", method="PUT", path=f"^{CONTACTS}$", when="after")
+    batch = [person(index, address_line_2="x" * 90) for index in range(200)]
+    body = json.dumps({"contacts": batch}).encode()
+    assert len(body) > MAX_LOGGED_BODY
+    with pytest.raises(httpx.TransportError):
+        api.put(CONTACTS, content=body, headers={"Content-Type": "application/json"})
+    admin.advance_clock(30)
+    assert contact_count(api) == 200  # accepted before the answer was lost
+    (entry,) = admin.requests(method="PUT", path_prefix=CONTACTS)
+    assert (entry["fault"], entry["json"], entry["body_bytes"]) == ("drop", None, len(body))
+    assert entry["body_sha256"] == hashlib.sha256(body).hexdigest()
+    upsert(api, [person(1)]).raise_for_status()
+    assert admin.requests(method="PUT", path_prefix=CONTACTS)[-1]["json"]["contacts"][0]["email"] == (
+        "person1@example.com"
+    )
