@@ -15,24 +15,15 @@ from sgseg_emulator.contact_rules import MAX_CONTACTS_PER_UPSERT, MAX_UPSERT_BYT
 from sgseg_emulator.middleware import MAX_LOGGED_BODY
 from sgseg_emulator.pytest_plugin import EmulatorHandle
 
-from tests.emulator.helpers import person
+from tests.emulator.helpers import IMPORTS, import_job, person
 from tests.emulator.spec_schemas import component, validate, validate_response
 
 CONTACTS = "/v3/marketing/contacts"
-IMPORTS = "/v3/marketing/contacts/imports"
 FIELDS = "/v3/marketing/field_definitions"
 
 
 def upsert(api: httpx.Client, contacts: list[Any], **extra: Any) -> httpx.Response:
     return api.put(CONTACTS, json={"contacts": contacts, **extra})
-
-
-def job(api: httpx.Client, job_id: str) -> dict[str, Any]:
-    answer = api.get(f"{IMPORTS}/{job_id}")
-    assert answer.status_code == 200, answer.text
-    validate_response(answer.json(), "contacts", f"{IMPORTS}/{{id}}", "get", 200)
-    body: dict[str, Any] = answer.json()
-    return body
 
 
 def contact_count(api: httpx.Client) -> int:
@@ -53,7 +44,7 @@ def test_an_upsert_is_pending_until_upsert_delay_then_completed(
     assert accepted.status_code == 202
     validate_response(accepted.json(), "contacts", CONTACTS, "put", 202)
     job_id = accepted.json()["job_id"]
-    pending = job(api, job_id)
+    pending = import_job(api, job_id)
     assert pending["status"] == "pending"
     assert pending["job_type"] == "upsert"
     assert pending["results"]["requested_count"] == 2
@@ -61,9 +52,9 @@ def test_an_upsert_is_pending_until_upsert_delay_then_completed(
     assert contact_count(api) == 0
 
     sendgrid_emulator.admin.advance_clock(29)
-    assert job(api, job_id)["status"] == "pending"
+    assert import_job(api, job_id)["status"] == "pending"
     sendgrid_emulator.admin.advance_clock(1)  # the default upsert_delay is 30 s
-    done = job(api, job_id)
+    done = import_job(api, job_id)
     assert done["status"] == "completed"
     assert done["results"] == {
         "requested_count": 2,
@@ -76,7 +67,7 @@ def test_an_upsert_is_pending_until_upsert_delay_then_completed(
 
     again = upsert(api, [person(1, city="Paris")]).json()["job_id"]
     sendgrid_emulator.admin.advance_clock(30)
-    assert job(api, again)["results"]["updated_count"] == 1
+    assert import_job(api, again)["results"]["updated_count"] == 1
     assert contact_count(api) == 2
 
 
@@ -92,7 +83,7 @@ def test_rows_that_fail_in_the_job_make_it_errored_with_a_downloadable_errors_fi
         person(3, custom_fields={orders: "a dozen"}),
         person(4, custom_fields={born: "yesterday"}),
     ]
-    status = job(api, upsert(api, rows).json()["job_id"])
+    status = import_job(api, upsert(api, rows).json()["job_id"])
     assert status["status"] == "errored"
     results = status["results"]
     assert (results["requested_count"], results["created_count"], results["errored_count"]) == (4, 1, 3)
@@ -114,7 +105,7 @@ def test_rows_that_fail_in_the_job_make_it_errored_with_a_downloadable_errors_fi
 
 def test_a_job_whose_rows_all_fail_is_failed(api: httpx.Client, sendgrid_emulator: EmulatorHandle) -> None:
     sendgrid_emulator.admin.configure(upsert_delay=0)
-    status = job(api, upsert(api, [{"email": "a@"}, {"email": "@b"}]).json()["job_id"])
+    status = import_job(api, upsert(api, [{"email": "a@"}, {"email": "@b"}]).json()["job_id"])
     assert status["status"] == "failed"
     assert status["results"]["errored_count"] == 2
     assert len(errors_file(status["results"]["errors_url"])) == 2
@@ -122,9 +113,9 @@ def test_a_job_whose_rows_all_fail_is_failed(api: httpx.Client, sendgrid_emulato
 
 def test_contacts_are_keyed_by_any_identifier(api: httpx.Client, sendgrid_emulator: EmulatorHandle) -> None:
     sendgrid_emulator.admin.configure(upsert_delay=0)
-    first = job(api, upsert(api, [{"external_id": "crm-1", "first_name": "Ann"}]).json()["job_id"])
+    first = import_job(api, upsert(api, [{"external_id": "crm-1", "first_name": "Ann"}]).json()["job_id"])
     assert first["results"]["created_count"] == 1
-    second = job(api, upsert(api, [{"external_id": "crm-1", "last_name": "Lee"}]).json()["job_id"])
+    second = import_job(api, upsert(api, [{"external_id": "crm-1", "last_name": "Lee"}]).json()["job_id"])
     assert second["results"] == {
         "requested_count": 1,
         "created_count": 0,
@@ -134,12 +125,13 @@ def test_contacts_are_keyed_by_any_identifier(api: httpx.Client, sendgrid_emulat
     assert contact_count(api) == 1
     # "In order to update a contact, all of its existing identifiers must be present."
     sendgrid_emulator.admin.seed_contacts([{"email": "bo@example.com", "external_id": "crm-2"}])
-    partial = job(api, upsert(api, [{"email": "bo@example.com", "first_name": "Bo"}]).json()["job_id"])
+    partial = import_job(api, upsert(api, [{"email": "bo@example.com", "first_name": "Bo"}]).json()["job_id"])
     assert partial["status"] == "failed"
     (error,) = errors_file(partial["results"]["errors_url"])
     assert "external_id" in error["message"]
     # Identifiers of two different contacts in one row.
-    clash = job(api, upsert(api, [{"email": "bo@example.com", "external_id": "crm-1"}]).json()["job_id"])
+    clash_job = upsert(api, [{"email": "bo@example.com", "external_id": "crm-1"}]).json()["job_id"]
+    clash = import_job(api, clash_job)
     assert clash["status"] == "failed"
 
 
@@ -151,7 +143,7 @@ def test_duplicate_identifiers_in_one_request_merge_in_order(
         {"email": "ann@example.com", "first_name": "Ann"},
         {"email": "ANN@example.com", "last_name": "Lee"},
     ]
-    status = job(api, upsert(api, rows).json()["job_id"])
+    status = import_job(api, upsert(api, rows).json()["job_id"])
     assert (status["results"]["created_count"], status["results"]["updated_count"]) == (1, 1)
     found = api.post(f"{CONTACTS}/search/emails", json={"emails": ["ann@example.com"]}).json()
     contact = found["result"]["ann@example.com"]["contact"]
@@ -216,7 +208,7 @@ def test_unknown_job_is_404_and_a_delete_is_a_completed_delete_job(
     validate(missing.json(), component("contacts", "ErrorResponse"))  # MarketingContacts404
     sendgrid_emulator.admin.seed_contacts([person(1), person(2)])
     deleted = api.delete(CONTACTS, params={"delete_all_contacts": "true"}).json()["job_id"]
-    status = job(api, deleted)
+    status = import_job(api, deleted)
     assert (status["status"], status["job_type"]) == ("completed", "delete")
     assert status["results"] == {"requested_count": 2, "deleted_count": 2}
 

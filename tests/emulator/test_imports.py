@@ -12,9 +12,9 @@ import httpx
 import pytest
 from sgseg_emulator.pytest_plugin import EmulatorHandle
 
+from tests.emulator.helpers import IMPORTS, import_job
 from tests.emulator.spec_schemas import validate_response
 
-IMPORTS = "/v3/marketing/contacts/imports"
 CONTACTS = "/v3/marketing/contacts"
 EMAIL, FIRST_NAME, EXTERNAL_ID = "_rf2_T", "_rf0_T", "_rf25_T"
 
@@ -30,14 +30,6 @@ def start(api: httpx.Client, field_mappings: list[str | None], **extra: Any) -> 
 def upload(started: dict[str, Any], content: bytes, **headers: str) -> httpx.Response:
     required = {item["header"]: item["value"] for item in started["upload_headers"]}
     return httpx.put(started["upload_uri"], content=content, headers={**required, **headers})
-
-
-def job(api: httpx.Client, job_id: str) -> dict[str, Any]:
-    answer = api.get(f"{IMPORTS}/{job_id}")
-    assert answer.status_code == 200, answer.text
-    validate_response(answer.json(), "contacts", f"{IMPORTS}/{{id}}", "get", 200)
-    body: dict[str, Any] = answer.json()
-    return body
 
 
 def csv_bytes(rows: list[list[str]]) -> bytes:
@@ -59,16 +51,16 @@ def test_a_csv_import_waits_for_its_file_then_for_import_delay(
 ) -> None:
     list_id = api.post("/v3/marketing/lists", json={"name": "imported"}).json()["id"]
     started = start(api, [EMAIL, FIRST_NAME, None, orders], list_ids=[list_id])
-    assert job(api, started["job_id"])["status"] == "pending"
+    assert import_job(api, started["job_id"])["status"] == "pending"
     rows = [["email", "first", "ignored", "orders"]]
     rows += [[f"u{i}@example.com", f"U{i}", "x", str(i)] for i in range(250)]
     content = csv_bytes(rows)
     uploaded = upload(started, gzip.compress(content) if gzipped else content)
     assert uploaded.status_code == 200
     sendgrid_emulator.admin.advance_clock(59)
-    assert job(api, started["job_id"])["status"] == "pending"
+    assert import_job(api, started["job_id"])["status"] == "pending"
     sendgrid_emulator.admin.advance_clock(1)  # the default import_delay is 60 s
-    done = job(api, started["job_id"])
+    done = import_job(api, started["job_id"])
     assert done["status"] == "completed"
     assert done["results"] == {
         "requested_count": 250,
@@ -102,7 +94,7 @@ def test_bad_rows_are_counted_and_listed_by_row_number(
         ["short@example.com"],
     ]
     assert upload(started, csv_bytes(rows)).status_code == 200
-    status = job(api, started["job_id"])
+    status = import_job(api, started["job_id"])
     assert status["status"] == "errored"
     results = status["results"]
     assert (results["requested_count"], results["created_count"], results["updated_count"]) == (6, 1, 1)
@@ -119,7 +111,7 @@ def test_an_unreadable_file_fails_the_job(api: httpx.Client, sendgrid_emulator: 
     sendgrid_emulator.admin.configure(import_delay=0)
     started = start(api, [EMAIL])
     assert upload(started, b"\x1f\x8b not really gzip").status_code == 200
-    status = job(api, started["job_id"])
+    status = import_job(api, started["job_id"])
     assert status["status"] == "failed"
     (error,) = list(csv.DictReader(io.StringIO(httpx.get(status["results"]["errors_url"]).text)))
     assert "could not be read" in error["message"]
@@ -137,7 +129,7 @@ def test_the_upload_url_checks_headers_key_and_expiry(
     assert keyed.status_code == 400
     sendgrid_emulator.admin.advance_clock(3601)
     assert upload(started, content).status_code == 403
-    assert job(api, started["job_id"])["status"] == "failed"  # never got its file
+    assert import_job(api, started["job_id"])["status"] == "failed"  # never got its file
 
 
 @pytest.mark.parametrize(
