@@ -52,6 +52,8 @@ class Emulator:
         self._work_lock = threading.Lock()
         self._worker: threading.Thread | None = None
         self._closed = threading.Event()
+        if self.store.has_pending_work():  # left by an earlier run on the same --db file
+            self.start_worker()
 
     def close(self) -> None:
         self._closed.set()

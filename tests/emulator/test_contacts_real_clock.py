@@ -74,3 +74,21 @@ def test_export_files_and_their_urls_survive_a_restart_with_a_db_file(tmp_path: 
         answer = httpx.get(url)
         assert answer.status_code == 200
         assert "person1@example.com" in answer.text
+
+
+def test_a_job_left_pending_by_a_stopped_emulator_runs_after_a_restart(tmp_path: Path) -> None:
+    config = EmulatorConfig(db_path=str(tmp_path / "state.db"), upsert_delay=1)
+    headers = {"Authorization": f"Bearer {config.api_key}"}
+    with EmulatorServer(config) as server:
+        accepted = httpx.put(
+            f"{server.base_url}/v3/marketing/contacts", json={"contacts": [person(1)]}, headers=headers
+        )
+        job_id = accepted.json()["job_id"]
+    with EmulatorServer(config) as server:
+        status = wait_for(
+            lambda: httpx.get(f"{server.base_url}{IMPORTS}/{job_id}", headers=headers).json(),
+            lambda s: s["status"] != "pending",
+        )
+        assert status["status"] == "completed"
+        count = httpx.get(f"{server.base_url}/v3/marketing/contacts/count", headers=headers).json()
+        assert count["contact_count"] == 1
