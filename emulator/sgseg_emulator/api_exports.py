@@ -14,7 +14,7 @@ from .routing import emulator_of, json_body
 router = APIRouter()
 EXPORTS = "/v3/marketing/contacts/exports"
 FILE_TYPES = ("csv", "json")
-DEFAULT_MAX_FILE_SIZE = 5000  # MB, the spec's default
+DEFAULT_MAX_FILE_SIZE = 5000  # MB: own copy of the spec's default
 
 
 def _id_list(body: dict[str, Any], name: str, errors: FieldErrors) -> list[str]:

@@ -13,14 +13,17 @@ from typing import Any
 
 from .field_definitions import IDENTIFIERS, RESERVED_BY_NAME, normalized_value
 
-# The emulator's own copies of SendGrid's limits (it is the oracle the provider is tested against):
-MAX_CONTACTS_PER_UPSERT = 30_000  # "up to 30,000 contacts, or 6MB of data, whichever is lower"
-# 6 MB read as 6,000,000 bytes of request body: the stricter of the two readings (INFERRED).
+# Each limit here is the emulator's own copy of SendGrid's: the emulator is the oracle the
+# provider is tested against, so it must not import the provider's copies.
+# Own copy: "up to 30,000 contacts, or 6MB of data, whichever is lower".
+MAX_CONTACTS_PER_UPSERT = 30_000
+# Own copy of "6MB", read as 6,000,000 bytes of request body: the stricter reading (INFERRED).
 MAX_UPSERT_BYTES = 6_000_000
-MAX_IMPORT_CONTACTS = 1_000_000  # CSV import: "up to one million contacts or 5GB of data"
+# Own copies: a CSV import takes "up to one million contacts or 5GB of data".
+MAX_IMPORT_CONTACTS = 1_000_000
 MAX_IMPORT_BYTES = 5_000_000_000
-MAX_ALTERNATE_EMAILS = 5  # ContactRequest.alternate_emails maxItems
-# ContactRequest maxLength per field (spec); email, alternate emails and ids are <= 254.
+MAX_ALTERNATE_EMAILS = 5  # own copy: ContactRequest.alternate_emails maxItems
+# Own copy: ContactRequest maxLength per field (email, alternate emails and ids: 254).
 MAX_LENGTHS = {
     "address_line_1": 100,
     "address_line_2": 100,
@@ -33,6 +36,8 @@ MAX_LENGTHS = {
     "last_name": 50,
     "state_province_region": 50,
 }
+# Fields the spec gives no maxLength (postal_code, phone_number...): the emulator's cap, INFERRED.
+UNSPECIFIED_MAX_LENGTH = 1000
 WRITABLE_FIELDS = frozenset(
     name for name, field in RESERVED_BY_NAME.items() if not field.read_only and name != "alternate_emails"
 )
@@ -61,8 +66,8 @@ def structure_problems(contact: Any, custom_types: dict[str, str]) -> list[Probl
             problems.append((name, f"{name!r} is {reason}"))
         elif not isinstance(value, str):
             problems.append((name, f"{name} must be a string"))
-        elif len(value) > MAX_LENGTHS.get(name, 1000):
-            problems.append((name, f"{name} is longer than {MAX_LENGTHS.get(name, 1000)} characters"))
+        elif len(value) > (limit := MAX_LENGTHS.get(name, UNSPECIFIED_MAX_LENGTH)):
+            problems.append((name, f"{name} is longer than {limit} characters"))
     alternate = contact.get("alternate_emails")
     if alternate is not None and (
         not isinstance(alternate, list)

@@ -114,32 +114,26 @@ class ContactJobs:
 
     # -- running jobs -----------------------------------------------------------------------
     def due_now(self) -> bool:
-        with self.store.lock:
-            row = self.store.conn.execute(
-                "SELECT 1 FROM contact_jobs WHERE status = 'pending' AND due_at <= ? LIMIT 1",
-                (to_iso(self.emulator.now()),),
-            ).fetchone()
-        return row is not None
+        return self.store.next_due("contact_jobs", to_iso(self.emulator.now()), "job_id") is not None
 
     def process_due(self) -> int:
-        """Apply every job that is due, oldest first; returns how many ran."""
-        now = to_iso(self.emulator.now())
-        with self.store.lock:
-            due = self.store.conn.execute(
-                "SELECT * FROM contact_jobs WHERE status = 'pending' AND due_at <= ? ORDER BY due_at, rowid",
-                (now,),
-            ).fetchall()
-        for job in due:
+        """Apply every job that is due, oldest first, one at a time; returns how many ran."""
+        count = 0
+        while (job := self.store.next_due("contact_jobs", to_iso(self.emulator.now()))) is not None:
             self._run(job)
-        return len(due)
+            count += 1
+        return count
 
     def _run(self, job: Any) -> None:
         run = _JobRun(self.emulator, job["job_id"], json.loads(job["list_ids"]))
-        if job["source"] == "contacts":
-            run.apply_upserts(enumerate(json.loads(job["payload"]), start=1), structured=True)
-        else:
-            upload = self.emulator.files.path(upload_name(job["job_id"]))
-            run.apply_csv(upload, json.loads(job["field_mappings"]))
+        try:
+            if job["source"] == "contacts":
+                run.apply_upserts(enumerate(json.loads(job["payload"]), start=1), structured=True)
+            else:
+                upload = self.emulator.files.path(upload_name(job["job_id"]))
+                run.apply_csv(upload, json.loads(job["field_mappings"]))
+        except Exception as error:  # an emulator bug: end the job, do not retry it forever
+            run.failure = f"emulator error: {type(error).__name__}: {error}"
         run.finish()
 
     # -- reading jobs -----------------------------------------------------------------------

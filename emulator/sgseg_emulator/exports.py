@@ -124,22 +124,15 @@ class Exports:
 
     # -- building ---------------------------------------------------------------------------
     def due_now(self) -> bool:
-        with self.store.lock:
-            row = self.store.conn.execute(
-                "SELECT 1 FROM exports WHERE status = 'pending' AND due_at <= ? LIMIT 1",
-                (to_iso(self.emulator.now()),),
-            ).fetchone()
-        return row is not None
+        return self.store.next_due("exports", to_iso(self.emulator.now()), "export_id") is not None
 
     def process_due(self) -> int:
-        with self.store.lock:
-            due = self.store.conn.execute(
-                "SELECT * FROM exports WHERE status = 'pending' AND due_at <= ? ORDER BY due_at, rowid",
-                (to_iso(self.emulator.now()),),
-            ).fetchall()
-        for export in due:
+        """Build every export that is due, oldest first; returns how many were built."""
+        count = 0
+        while (export := self.store.next_due("exports", to_iso(self.emulator.now()))) is not None:
             self._build(export)
-        return len(due)
+            count += 1
+        return count
 
     def _build(self, export: sqlite3.Row) -> None:
         export_id = export["export_id"]
@@ -149,6 +142,8 @@ class Exports:
             names, count = self._write_files(export)
         except ExportFailure as error:
             updates: dict[str, Any] = {"status": "failure", "message": str(error)}
+        except Exception as error:  # an emulator bug: end the export, do not retry it forever
+            updates = {"status": "failure", "message": f"emulator error: {type(error).__name__}: {error}"}
         else:
             expires = now + timedelta(seconds=self.emulator.config.export_expiry)
             updates = {

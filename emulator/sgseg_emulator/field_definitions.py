@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .store import Store
 
-# The emulator's own copies of SendGrid's limits (it is the oracle the provider is tested
-# against), from the Custom Field Definitions spec and docs:
-MAX_CUSTOM_FIELDS = 500  # "You can have up to 500 custom fields."
-MAX_FIELD_NAME_LENGTH = 100  # name: minLength 1, maxLength 100
-# Custom Text values: SendGrid does not document a length; INFERRED, the emulator's choice.
+# Each limit here is the emulator's own copy of SendGrid's: the emulator is the oracle the
+# provider is tested against, so it must not import the provider's copies.
+MAX_CUSTOM_FIELDS = 500  # own copy: "You can have up to 500 custom fields."
+MAX_FIELD_NAME_LENGTH = 100  # own copy: name minLength 1, maxLength 100
+# Own cap for custom Text values: SendGrid documents no length (INFERRED).
 MAX_CUSTOM_TEXT_LENGTH = 1000
 
 FIELD_TYPES = ("Text", "Number", "Date")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -24,6 +25,9 @@ ADMIN_PREFIX = "/__emulator__"
 UNAUTHORIZED = {"errors": [{"field": None, "message": "authorization required"}]}
 TOO_MANY = {"errors": [{"field": None, "message": "too many requests"}]}
 MALFORMED_BODY = b'{"results": [{"id": "truncated'
+# Larger bodies (contact batches of up to 6 MB) are logged as their size and SHA-256, not parsed:
+# a million contacts upserted must not sit in the log.
+MAX_LOGGED_BODY = 64 * 1024
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -118,11 +122,13 @@ class EmulatorMiddleware:
                 "method": method,
                 "path": path,
                 "query": _query_dict(scope.get("query_string", b"")),
-                "json": None if is_file else _json_or_none(body),
+                "json": None if is_file or len(body) > MAX_LOGGED_BODY else _json_or_none(body),
                 "status": None,
                 "time": to_iso(self.emulator.now()),
                 "fault": None,
             }
+            if len(body) > MAX_LOGGED_BODY:
+                entry.update(body_bytes=len(body), body_sha256=hashlib.sha256(body).hexdigest())
             self.emulator.log_request(entry)
         if entry is not None and is_file:
             await self._handle_file(scope, receive, send, entry)

@@ -288,6 +288,25 @@ class Store:
         with self.lock:
             self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
+    # -- delayed work -----------------------------------------------------------------------
+    def has_pending_work(self) -> bool:
+        with self.lock:
+            row = self.conn.execute(
+                "SELECT 1 FROM contact_jobs WHERE status = 'pending'"
+                " UNION ALL SELECT 1 FROM exports WHERE status = 'pending' LIMIT 1"
+            ).fetchone()
+        return row is not None
+
+    def next_due(self, table: str, now: str, columns: str = "*") -> sqlite3.Row | None:
+        """The oldest ``pending`` row of ``table`` (contact_jobs, exports) due by ``now``."""
+        with self.lock:
+            row: sqlite3.Row | None = self.conn.execute(
+                f"SELECT {columns} FROM {table} WHERE status = 'pending' AND due_at <= ?"
+                " ORDER BY due_at, rowid LIMIT 1",
+                (now,),
+            ).fetchone()
+        return row
+
     # -- lists ----------------------------------------------------------------------------
     def create_list(self, name: str, now: str) -> dict[str, Any]:
         list_id = new_id()
