@@ -126,7 +126,8 @@ def run(work_dir: Path, sizes: tuple[int, ...] = SIZES) -> Section:
             f"wall {result['wall']:.1f} s (includes the emulator applying the jobs)"
         )
     notes.append(
-        f"export: {export['row_count']:,} rows in {export['files']} file(s), {export['bytes'] / 2**20:.1f} MB; "
+        f"export: {export['row_count']:,} rows in {export['files']} file(s), "
+        f"{export['bytes'] / 2**20:.1f} MB; "
         f"RSS {export['rss_before'] / 2**20:.1f} MB before, peak {export['rss_peak'] / 2**20:.1f} MB; "
         f"wall {export['wall']:.1f} s"
     )
@@ -160,8 +161,8 @@ def child(action: str, base_url: str, argument: str) -> None:
     if action == "upsert":
         operator = SendGridUpsertContactsOperator(
             task_id="upsert",
-            sql=f"SELECT email, first_name, last_name, city, country FROM customers WHERE id < {int(argument)}"
-            " ORDER BY id",
+            sql="SELECT email, first_name, last_name, city, country FROM customers"
+            f" WHERE id < {int(argument)} ORDER BY id",
             sql_conn_id="sgseg_bench_warehouse",
             sendgrid_conn_id=conn_id,
             poll_interval=30,
