@@ -1,7 +1,11 @@
 """The whole audience pipeline: warehouse table -> SendGrid contacts -> segment -> send, plus export.
 
-sync_contacts -> ensure_segment -> refresh_segment -> wait_until_populated --(Asset)--> send_single_send
-                                                                          \\-> export_members
+    sync_contacts >> ensure_segment >> refresh_segment >> wait_until_populated  (segment Asset)
+    wait_until_populated >> check_send_enabled >> send_single_send
+    wait_until_populated >> export_members                                       (export Asset)
+
+Safe to unpause: no schedule until ``SGSEG_AUDIENCE_SCHEDULE`` gives one, and the send is skipped
+unless ``SGSEG_SEND_ENABLED=true`` (the contacts sync, refresh and export still run when triggered).
 
 * ``sync_contacts`` upserts every row of a warehouse query (any Airflow SQL connection; the demo
   uses a SQLite file) as SendGrid contacts, custom fields by name, created if missing.
@@ -12,6 +16,8 @@ sync_contacts -> ensure_segment -> refresh_segment -> wait_until_populated --(As
 
 Settings (environment variables, read at parse time; no connection or API call at import):
 
+* ``SGSEG_AUDIENCE_SCHEDULE``: e.g. ``@daily`` (default: none, manual runs only).
+* ``SGSEG_SEND_ENABLED``: ``true`` to create and schedule the Single Send (default ``false``).
 * ``SGSEG_WAREHOUSE_CONN_ID`` (default ``sgseg_warehouse``) and ``SGSEG_WAREHOUSE_SQL``.
 * ``SGSEG_AUDIENCE_SEGMENT_NAME`` / ``SGSEG_AUDIENCE_QUERY_DSL``: the segment (created if missing).
 * ``SGSEG_EXPORT_DIR``: where the members are exported (a local path or an object storage URL).
@@ -26,7 +32,8 @@ import os
 import re
 
 import pendulum
-from airflow.sdk import DAG, Asset
+from airflow.sdk import DAG, Asset, task
+from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_provider_sgseg.operators.contacts import (
     SendGridExportContactsOperator,
@@ -59,6 +66,12 @@ POLL_SLACK_SECONDS = float(os.environ.get("SGSEG_POLL_SLACK_SECONDS", "30"))
 WAIT_TIMEOUT_SECONDS = float(os.environ.get("SGSEG_WAIT_TIMEOUT_SECONDS", str(6 * 3600)))
 JOB_POLL_SECONDS = float(os.environ.get("SGSEG_JOB_POLL_SECONDS", "15"))
 
+SCHEDULE = os.environ.get("SGSEG_AUDIENCE_SCHEDULE") or None
+_SEND_ENABLED = os.environ.get("SGSEG_SEND_ENABLED", "false").strip().lower()
+if _SEND_ENABLED not in ("true", "false"):
+    raise ValueError(f"SGSEG_SEND_ENABLED must be 'true' or 'false', got {_SEND_ENABLED!r}")
+SEND_ENABLED = _SEND_ENABLED == "true"
+
 SEGMENT_SLUG = re.sub(r"[^a-z0-9]+", "-", SEGMENT_NAME.lower()).strip("-")
 SEGMENT_ASSET = Asset(uri=f"x-sendgrid://segments/{SEGMENT_SLUG}", name=f"sendgrid_segment_{SEGMENT_SLUG}")
 EXPORT_ASSET = Asset(uri=f"x-sendgrid://exports/{SEGMENT_SLUG}", name=f"sendgrid_export_{SEGMENT_SLUG}")
@@ -67,7 +80,7 @@ SEGMENT_ID = "{{ ti.xcom_pull(task_ids='ensure_segment', key='segment_id') }}"
 with DAG(
     dag_id="sendgrid_audience_pipeline",
     description="Warehouse -> SendGrid contacts -> segment refresh -> populated -> Single Send, plus export.",
-    schedule="@daily",
+    schedule=SCHEDULE,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
@@ -102,6 +115,16 @@ with DAG(
         trigger_rule="none_failed",  # also after a skipped refresh
         outlets=[SEGMENT_ASSET],
     )
+
+    @task
+    def check_send_enabled() -> None:
+        """Skip the send (only) unless sending is switched on."""
+        if not SEND_ENABLED:
+            raise AirflowSkipException(
+                "Sending is off for this example DAG: set SGSEG_SEND_ENABLED=true (on the "
+                "dag-processor and every worker) to create and schedule a real Single Send."
+            )
+
     send_single_send = SendGridSingleSendOperator(
         task_id="send_single_send",
         name="Warehouse audience digest {{ dag_run.run_after | ds }}",

@@ -47,6 +47,7 @@ def test_warehouse_to_send_and_export(
         "SGSEG_POLL_SLACK_SECONDS": "0.5",
         "SGSEG_WAIT_TIMEOUT_SECONDS": "120",
         "SGSEG_JOB_POLL_SECONDS": "1",
+        "SGSEG_SEND_ENABLED": "true",
     }
     run = dags_test("sendgrid_audience_pipeline", env=env, timeout=280)
     assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-5000:]
@@ -68,4 +69,23 @@ def test_warehouse_to_send_and_export(
     assert uris == {
         "x-sendgrid://segments/warehouse-test-audience",
         "x-sendgrid://exports/warehouse-test-audience",
+    }
+
+
+def test_the_example_is_safe_to_unpause_and_wired() -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(Path(__file__).resolve().parents[2] / "dags"), safe_mode=False)
+    dag = bag.dags["sendgrid_audience_pipeline"]
+    assert type(dag.timetable).__name__ == "NullTimetable"  # manual runs only by default
+    assert dag.get_task("send_single_send").upstream_task_ids == {"check_send_enabled"}
+    assert dag.get_task("export_members").upstream_task_ids == {"wait_until_populated"}
+    assert dag.get_task("sync_contacts").deferrable and dag.get_task("export_members").deferrable
+    emitted = {
+        task_id: {asset.uri for asset in dag.get_task(task_id).outlets}
+        for task_id in ("wait_until_populated", "export_members")
+    }
+    assert emitted == {
+        "wait_until_populated": {"x-sendgrid://segments/airflow-warehouse-audience"},
+        "export_members": {"x-sendgrid://exports/airflow-warehouse-audience"},
     }
