@@ -148,10 +148,6 @@ with DAG(
         outlets=[EXPORT_ASSET],
     )
 
-    (
-        sync_contacts
-        >> ensure_segment
-        >> refresh_segment
-        >> wait_until_populated
-        >> [send_single_send, export_members]
-    )
+    sync_contacts >> ensure_segment >> refresh_segment >> wait_until_populated
+    wait_until_populated >> check_send_enabled() >> send_single_send
+    wait_until_populated >> export_members
