@@ -18,7 +18,7 @@ import enum
 import logging
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, BinaryIO
@@ -419,18 +419,21 @@ class SendGridMarketingHook(BaseHook):
     def find_single_sends_by_name(self, name: str) -> list[dict[str, Any]]:
         """Single Sends whose name is exactly ``name``, across all pages of the list endpoint."""
         wanted = validation.single_send_name(name)
-        found: list[dict[str, Any]] = []
+        pages = self._pages(SINGLE_SENDS_PATH, SINGLE_SENDS_PAGE_SIZE)
+        return [item for item in pages if item.get("name") == wanted]
+
+    def _pages(self, path: str, page_size: int) -> Iterator[dict[str, Any]]:
+        """Every item of a ``{"result": [...], "_metadata": {"next"}}`` list endpoint, page by page."""
         seen_tokens: set[str] = set()
-        params: tuple[tuple[str, str], ...] = (("page_size", str(SINGLE_SENDS_PAGE_SIZE)),)
+        params: tuple[tuple[str, str], ...] = (("page_size", str(page_size)),)
         for _ in range(MAX_PAGES):
-            call = _Call("GET", SINGLE_SENDS_PATH, params=params)
+            call = _Call("GET", path, params=params)
             items, next_token = _single_send_page(call, self._request(call))
-            found += [item for item in items if item.get("name") == wanted]
+            yield from items
             if next_token is None or next_token in seen_tokens:
                 break
             seen_tokens.add(next_token)
-            params = (("page_size", str(SINGLE_SENDS_PAGE_SIZE)), ("page_token", next_token))
-        return found
+            params = (("page_size", str(page_size)), ("page_token", next_token))
 
     def schedule_single_send(
         self, single_send_id: str, send_at: str | datetime.datetime = "now"
@@ -465,18 +468,7 @@ class SendGridMarketingHook(BaseHook):
 
     def list_ids(self) -> set[str]:
         """Ids of every contact list: ``GET /v3/marketing/lists`` (1,000 per page, all pages)."""
-        found: set[str] = set()
-        seen_tokens: set[str] = set()
-        params: tuple[tuple[str, str], ...] = (("page_size", str(LISTS_PAGE_SIZE)),)
-        for _ in range(MAX_PAGES):
-            call = _Call("GET", LISTS_PATH, params=params)
-            items, next_token = _single_send_page(call, self._request(call))
-            found.update(str(item.get("id")) for item in items)
-            if next_token is None or next_token in seen_tokens:
-                break
-            seen_tokens.add(next_token)
-            params = (("page_size", str(LISTS_PAGE_SIZE)), ("page_token", next_token))
-        return found
+        return {str(item.get("id")) for item in self._pages(LISTS_PATH, LISTS_PAGE_SIZE)}
 
     def upsert_contacts(self, body: bytes) -> str:
         """``PUT /v3/marketing/contacts`` with an encoded body (see ``rules.batching``): the job id.

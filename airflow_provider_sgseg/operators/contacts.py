@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import csv
 import datetime
+import functools
 import gzip
 import hashlib
 import io
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -175,6 +176,31 @@ class _Scan:
             self.refused_report.append(error.to_dict())
 
 
+class _SentParts:
+    """The parts of an upsert (batches or import files) SendGrid accepted, by index, with a digest
+    of what was sent: kept in the task state store so a retry resends only the others."""
+
+    def __init__(self, store: _StateStore, method: str) -> None:
+        record = store.get(UPSERT_STATE_KEY) or {}
+        self._store = store
+        self.method = method
+        self.parts: dict[str, list[str]] = (
+            dict(record.get("parts") or {}) if record.get("method") == method else {}
+        )
+
+    def accepted(self, index: int, digest: str) -> str | None:
+        """The job id an earlier try got for this very part, if any."""
+        part = self.parts.get(str(index))
+        return part[0] if part and part[1] == digest else None
+
+    def add(self, index: int, job_id: str, digest: str) -> None:
+        self.parts[str(index)] = [job_id, digest]
+        self._store.set(UPSERT_STATE_KEY, {"method": self.method, "parts": self.parts})
+
+    def job_ids(self) -> list[str]:
+        return [self.parts[key][0] for key in sorted(self.parts, key=int)]
+
+
 class SendGridUpsertContactsOperator(_ContactsTask):
     """Add or update SendGrid contacts from a list, a SQL query or a CSV/NDJSON file.
 
@@ -286,8 +312,6 @@ class SendGridUpsertContactsOperator(_ContactsTask):
         source = self._source()
         list_ids = validation.contact_list_ids(self.list_ids)
         store = _StateStore(context)
-        record = store.get(UPSERT_STATE_KEY) or {}
-
         plan = self._plan(source)
         scan = self._validate(source, plan)
         summary: dict[str, Any] = {
@@ -308,9 +332,9 @@ class SendGridUpsertContactsOperator(_ContactsTask):
         self._check_lists(list_ids)  # GETs only: nothing written yet
 
         if summary["rows_sent"] > self.import_threshold:
-            self._send_imports(source, plan, list_ids, store, record, summary)
+            summary.update(self._send_imports(source, plan, list_ids, _SentParts(store, "import")))
         else:
-            self._send_batches(source, plan, list_ids, store, record, summary)
+            summary.update(self._send_batches(source, plan, list_ids, _SentParts(store, "batches")))
         event = self._wait_for_jobs("import", summary["job_ids"], "execute_complete", summary)
         return self.execute_complete(context, event, summary)
 
@@ -392,18 +416,8 @@ class SendGridUpsertContactsOperator(_ContactsTask):
                 raise SendGridInputError("list_ids", list_id, "no such list in this SendGrid account")
 
     def _send_batches(
-        self,
-        source: ContactSource,
-        plan: list[ColumnTarget],
-        list_ids: list[str],
-        store: _StateStore,
-        record: dict[str, Any],
-        summary: dict[str, Any],
-    ) -> None:
-        # {index: [job_id, digest of the body]}: a batch whose body changed since is sent again.
-        accepted: dict[str, list[str]] = (
-            dict(record.get("batches") or {}) if record.get("method") == "batches" else {}
-        )
+        self, source: ContactSource, plan: list[ColumnTarget], list_ids: list[str], sent: _SentParts
+    ) -> dict[str, Any]:
         merged = 0
         limits = {"max_contacts": MAX_CONTACTS_PER_UPSERT, "max_bytes": MAX_UPSERT_BYTES}
         for batch in batches(self._contacts(source, plan), list_ids, **limits):
@@ -414,48 +428,27 @@ class SendGridUpsertContactsOperator(_ContactsTask):
                     batch.index,
                     list(batch.merged_rows),
                 )
-            key, digest = str(batch.index), _digest([batch.body])
-            if key in accepted and accepted[key][1] == digest:
-                self.log.info(
-                    "Batch %d (rows %d-%d) was accepted by an earlier try as job %s; not resent",
-                    batch.index,
-                    batch.first_row,
-                    batch.last_row,
-                    accepted[key][0],
-                )
-                continue
-            job_id = self.hook.upsert_contacts(batch.body)
-            accepted[key] = [job_id, digest]
-            store.set(UPSERT_STATE_KEY, {"method": "batches", "batches": accepted})
-            self.log.info(
-                "Batch %d: %d contacts (rows %d-%d, %d bytes) -> job %s",
-                batch.index,
-                batch.contacts,
-                batch.first_row,
-                batch.last_row,
-                len(batch.body),
-                job_id,
+            where = (
+                f"batch {batch.index} ({batch.contacts} contacts, rows {batch.first_row}-{batch.last_row})"
             )
-        summary.update(
-            method="batches",
-            batches=len(accepted),
-            merged_rows=merged,
-            job_ids=[accepted[key][0] for key in sorted(accepted, key=int)],
-        )
+            self._send_once(
+                sent,
+                batch.index,
+                [batch.body],
+                where,
+                functools.partial(self.hook.upsert_contacts, batch.body),
+            )
+        return {
+            "method": "batches",
+            "batches": len(sent.parts),
+            "merged_rows": merged,
+            "job_ids": sent.job_ids(),
+        }
 
     def _send_imports(
-        self,
-        source: ContactSource,
-        plan: list[ColumnTarget],
-        list_ids: list[str],
-        store: _StateStore,
-        record: dict[str, Any],
-        summary: dict[str, Any],
-    ) -> None:
+        self, source: ContactSource, plan: list[ColumnTarget], list_ids: list[str], sent: _SentParts
+    ) -> dict[str, Any]:
         mappings = self._field_mappings(plan)
-        uploaded: dict[str, list[str]] = (
-            dict(record.get("imports") or {}) if record.get("method") == "import" else {}
-        )
         contacts = self._contacts(source, plan)
         index = 0
         while True:
@@ -463,28 +456,33 @@ class SendGridUpsertContactsOperator(_ContactsTask):
                 rows = _write_csv_chunk(spool, contacts, plan)
                 if rows == 0:
                     break
-                key, digest = str(index), _digest(_chunks(spool))
-                if key in uploaded and uploaded[key][1] == digest:
-                    self.log.info(
-                        "Import file %d was uploaded by an earlier try (job %s)", index, uploaded[key][0]
-                    )
-                else:
+
+                def start_and_upload() -> str:
                     started = self.hook.start_contacts_import(mappings, list_ids)
                     spool.seek(0)
                     self.hook.upload_contacts_file(
                         started["upload_uri"], started.get("upload_headers") or [], spool
                     )
-                    uploaded[key] = [started["job_id"], digest]
-                    store.set(UPSERT_STATE_KEY, {"method": "import", "imports": uploaded})
-                    self.log.info(
-                        "Import file %d: %d rows uploaded -> job %s", index, rows, started["job_id"]
-                    )
+                    return str(started["job_id"])
+
+                self._send_once(
+                    sent, index, _chunks(spool), f"import file {index} ({rows} rows)", start_and_upload
+                )
                 index += 1
-        summary.update(
-            method="import",
-            batches=len(uploaded),
-            job_ids=[uploaded[key][0] for key in sorted(uploaded, key=int)],
-        )
+        return {"method": "import", "batches": len(sent.parts), "job_ids": sent.job_ids()}
+
+    def _send_once(
+        self, sent: _SentParts, index: int, content: Iterable[bytes], where: str, send: Callable[[], str]
+    ) -> None:
+        """Send one part unless an earlier try had this very part accepted; record its job."""
+        digest = _digest(content)
+        earlier = sent.accepted(index, digest)
+        if earlier is not None:
+            self.log.info("%s was accepted by an earlier try as job %s; not sent again", where, earlier)
+            return
+        job_id = send()
+        sent.add(index, job_id, digest)
+        self.log.info("%s -> job %s", where, job_id)
 
     def _field_mappings(self, plan: list[ColumnTarget]) -> list[str | None]:
         catalog = FieldCatalog.from_answer(self.hook.get_field_definitions())

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -228,20 +228,13 @@ def _alternate_emails(row_number: int, column: str, value: Any) -> list[str]:
 def _custom_value(row_number: int, target: ColumnTarget, value: Any) -> Any:
     assert target.custom is not None
     kind = target.custom.field_type
-    if kind == "Number":
-        number = _number(value)
-        if number is None:
-            raise SendGridRowError(
-                row_number, target.column, value, f"custom field {target.field!r} is a Number"
-            )
-        return number
-    if kind == "Date":
-        date = _date(value)
-        if date is None:
-            raise SendGridRowError(
-                row_number, target.column, value, f"custom field {target.field!r} is a Date (ISO 8601)"
-            )
-        return date
+    convert = _CONVERTERS.get(kind)
+    if convert is not None:
+        converted = convert(value)
+        if converted is None:
+            rule = f"custom field {target.field!r} is a {kind}" + (" (ISO 8601)" if kind == "Date" else "")
+            raise SendGridRowError(row_number, target.column, value, rule)
+        return converted
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise SendGridRowError(row_number, target.column, value, f"custom field {target.field!r} is Text")
     return str(value)
@@ -291,3 +284,6 @@ def merge_contacts(earlier: Mapping[str, Any], later: Mapping[str, Any]) -> dict
     if "custom_fields" in earlier or "custom_fields" in later:
         merged["custom_fields"] = {**earlier.get("custom_fields", {}), **later.get("custom_fields", {})}
     return merged
+
+
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {"Number": _number, "Date": _date}

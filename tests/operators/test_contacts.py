@@ -284,7 +284,7 @@ def test_retry_sends_only_the_batches_never_accepted(
     monkeypatch.setattr(SendGridMarketingHook, "upsert_contacts", second_put_fails)
     with pytest.raises(SendGridServerError):
         run(wire(first), store)
-    assert list(store.values[UPSERT_STATE_KEY]["batches"]) == ["0"]
+    assert list(store.values[UPSERT_STATE_KEY]["parts"]) == ["0"]
     result = run(wire(SendGridUpsertContactsOperator(task_id="t", contacts=people(5))), store)
     puts = [r for r in admin.requests(method="PUT") if r["path"] == CONTACTS]
     assert len(puts) == 4  # batch 0, batch 1 (503), then batches 1 and 2 on the retry
