@@ -426,3 +426,43 @@ def test_export_failure_fails_with_sendgrids_message(
     with pytest.raises(AirflowFailException, match=f"export .* failed: .*{populated_segment}"):
         run(operator)
     assert list(tmp_path.iterdir()) == []
+
+
+def sendgrid_says(emulator: EmulatorHandle, status: str, errored: int) -> None:
+    """Every import-status read answers this job outcome (SendGrid's own verdict on the rows)."""
+    body = {
+        "id": "job",
+        "status": status,
+        "job_type": "upsert",
+        "results": {"requested_count": 4, "created_count": 4 - errored, "updated_count": 0,
+                    "errored_count": errored, "errors_url": "https://errors.example.test/job.csv"},
+    }  # fmt: skip
+    emulator.admin.add_fault(
+        "status", method="GET", path_prefix=f"{IMPORTS}/", status=200, body=body, times=50
+    )
+
+
+def test_a_failed_job_always_fails_the_task_with_its_errors_url(
+    sendgrid_emulator: EmulatorHandle, wire: Any, plan_field: str
+) -> None:
+    sendgrid_says(sendgrid_emulator, "failed", errored=4)
+    with pytest.raises(AirflowFailException, match=r"failed.*https://errors\.example\.test/job\.csv"):
+        run(wire(SendGridUpsertContactsOperator(task_id="t", contacts=people(4), max_error_ratio=1.0)))
+
+
+@pytest.mark.parametrize(("ratio", "fails"), [(0.0, True), (0.25, False)])
+def test_errored_rows_at_sendgrid_count_against_max_error_ratio(
+    sendgrid_emulator: EmulatorHandle, wire: Any, plan_field: str, ratio: float, fails: bool
+) -> None:
+    sendgrid_says(sendgrid_emulator, "errored", errored=1)
+    operator = SendGridUpsertContactsOperator(task_id="t", contacts=people(4), max_error_ratio=ratio)
+    if fails:
+        with pytest.raises(
+            AirflowFailException, match=r"1 rows errored at SendGrid.*above max_error_ratio=0\.0"
+        ):
+            run(wire(operator))
+    else:
+        result = run(wire(operator))
+        assert result["errored_count"] == 1 and result["errors_urls"] == [
+            "https://errors.example.test/job.csv"
+        ]
