@@ -6,7 +6,10 @@ from typing import Any
 
 import httpx
 
+from tests.emulator.spec_schemas import validate_response
+
 SEGMENTS = "/v3/marketing/segments/2.0"
+IMPORTS = "/v3/marketing/contacts/imports"
 ALL_CONTACTS = "SELECT contact_id, updated_at FROM contact_data"
 
 
@@ -40,3 +43,12 @@ def get_segment(api: httpx.Client, segment_id: str, **params: Any) -> dict[str, 
     assert response.status_code == 200, response.text
     segment: dict[str, Any] = response.json()
     return segment
+
+
+def import_job(api: httpx.Client, job_id: str) -> dict[str, Any]:
+    """A contact job's status (``ContactImport``), checked against the spec."""
+    answer = api.get(f"{IMPORTS}/{job_id}")
+    assert answer.status_code == 200, answer.text
+    validate_response(answer.json(), "contacts", f"{IMPORTS}/{{id}}", "get", 200)
+    body: dict[str, Any] = answer.json()
+    return body
