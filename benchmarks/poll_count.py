@@ -167,7 +167,7 @@ def fixed_interval_poller(interval: float) -> WaitFunction:
     """GET the segment every ``interval`` simulated seconds until a newer, non-empty sample."""
 
     def wait(scenario: Scenario, segment: dict[str, Any]) -> str:
-        from airflow_provider_sgseg.population import verdict
+        from airflow_provider_sgseg.rules.population import verdict
 
         watermark = datetime.datetime.fromisoformat(segment["sample_updated_at"].replace("Z", "+00:00"))
         with httpx.Client(base_url=scenario.admin.base_url, headers=scenario.headers) as client:

@@ -200,7 +200,7 @@ def _bounds() -> dict[str, Any]:
     return {
         "poll_floor": POLL_FLOOR,
         "poll_ceiling": POLL_CEILING,
-        "poll_default": POLL_DEFAULT,
+        "poke_interval": POLL_DEFAULT,
         "poll_slack": POLL_SLACK,
     }
 
@@ -236,11 +236,13 @@ async def _ours(ids: list[str]) -> list[str]:
 async def _baseline(ids: list[str], base_url: str, api_key: str) -> list[str]:
     import ssl
 
-    from airflow_provider_sgseg.population import next_poll_delay, parse_timestamp, verdict
+    from airflow_provider_sgseg.rules.instants import parse_instant
+    from airflow_provider_sgseg.rules.population import next_poll_delay, verdict
+    from airflow_provider_sgseg.rules.waiting import WaitBounds
 
     headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
     context = ssl.create_default_context()
-    bounds = tuple(_bounds().values())
+    bounds = WaitBounds.from_arguments(_bounds())
 
     async def wait(segment_id: str) -> str:
         watermark: datetime.datetime | None = None
@@ -264,14 +266,14 @@ async def _baseline(ids: list[str], base_url: str, api_key: str) -> list[str]:
             failures = 0
             segment = response.json()
             if not captured:
-                watermark, captured = parse_timestamp(segment.get("sample_updated_at")), True
+                watermark, captured = parse_instant(segment.get("sample_updated_at")), True
             result = verdict(segment, watermark, 1)
             if result.status == "populated":
                 return "success"
             if result.status == "invalid":
                 return "invalid"
             now = datetime.datetime.now(datetime.timezone.utc)
-            await asyncio.sleep(next_poll_delay(segment, now, *bounds))
+            await asyncio.sleep(next_poll_delay(segment, now, bounds))
 
     return list(await asyncio.gather(*(wait(segment_id) for segment_id in ids)))
 
@@ -281,7 +283,7 @@ def child(mode: str, ids_file: str, base_url: str) -> None:
     import psutil  # noqa: F401
 
     import airflow_provider_sgseg.hooks.marketing
-    import airflow_provider_sgseg.population
+    import airflow_provider_sgseg.rules.population
     import airflow_provider_sgseg.triggers.segments  # noqa: F401
 
     ids = json.loads(Path(ids_file).read_text())

@@ -106,7 +106,7 @@ with DAG(
     wait_until_populated = SendGridSegmentPopulatedSensor(
         task_id="wait_until_populated",
         segment_id=SEGMENT_ID,
-        refreshed_after="{{ ti.xcom_pull(task_ids='refresh_segment') }}",
+        watermark="{{ ti.xcom_pull(task_ids='refresh_segment') }}",
         poll_floor=POLL_FLOOR_SECONDS,
         poll_ceiling=POLL_CEILING_SECONDS,
         poll_slack=POLL_SLACK_SECONDS,

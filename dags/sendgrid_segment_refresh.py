@@ -83,7 +83,7 @@ with DAG(
         segment_id=SEGMENT_ID,
         # The refresh result holds the sample time before the refresh: only a newer sample counts.
         # After a skipped refresh this is None and the sensor uses the sample time it first sees.
-        refreshed_after=refresh_segment.output,
+        watermark=refresh_segment.output,
         min_contacts=MIN_CONTACTS,
         deferrable=True,
         poll_floor=POLL_FLOOR_SECONDS,

@@ -26,7 +26,7 @@ from typing import Any, BinaryIO, NoReturn
 import httpx
 import tenacity
 
-from airflow_provider_sgseg import __version__, validation
+from airflow_provider_sgseg import __version__
 from airflow_provider_sgseg.exceptions import (
     SendGridConfigError,
     SendGridError,
@@ -39,9 +39,15 @@ from airflow_provider_sgseg.exceptions import (
 )
 from airflow_provider_sgseg.hooks import _connection_form
 from airflow_provider_sgseg.hooks._errors import error_for_status, parse_json
-from airflow_provider_sgseg.hooks._retry import RETRYABLE_STATUSES, RetryPolicy, backoff, requested_wait
-from airflow_provider_sgseg.version_compat import AIRFLOW_V_3_2_PLUS, BaseHook, aget_connection
+from airflow_provider_sgseg.hooks._retry import (
+    RETRYABLE_STATUSES,
+    RetryPolicy,
+    backoff,
+    requested_wait,
+)
 from airflow_provider_sgseg.hooks._transfer import download_file, upload_file
+from airflow_provider_sgseg.rules import validation
+from airflow_provider_sgseg.version_compat import AIRFLOW_V_3_2_PLUS, BaseHook, aget_connection
 
 __all__ = ["RetryPolicy", "SendGridMarketingHook"]
 

@@ -19,27 +19,21 @@ import gzip
 import hashlib
 import io
 import tempfile
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-import pendulum
-from airflow.sdk import BaseOperator
 from airflow.sdk.configuration import conf
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_sgseg import validation
 from airflow_provider_sgseg.exceptions import (
     SendGridInputError,
     SendGridNotFoundError,
     SendGridResponseError,
 )
 from airflow_provider_sgseg.operators._contact_sources import ContactSource, FileSource, ListSource, SqlSource
-from airflow_provider_sgseg.operators.segments import _StateStore
-from airflow_provider_sgseg.population import parse_timestamp
-from airflow_provider_sgseg.rules import waiting
+from airflow_provider_sgseg.operators.base import DEFAULT_CONN_ID, SendGridBaseOperator
+from airflow_provider_sgseg.rules import validation, waiting
 from airflow_provider_sgseg.rules.batching import MAX_CONTACTS_PER_UPSERT, MAX_UPSERT_BYTES, batches
 from airflow_provider_sgseg.rules.contacts import (
     ColumnTarget,
@@ -49,6 +43,7 @@ from airflow_provider_sgseg.rules.contacts import (
     missing_custom_fields,
     plan_columns,
 )
+from airflow_provider_sgseg.rules.instants import parse_instant
 from airflow_provider_sgseg.rules.jobs import (
     adoptable_export,
     all_jobs,
@@ -56,12 +51,12 @@ from airflow_provider_sgseg.rules.jobs import (
     job_outcome,
     job_payload,
 )
-from airflow_provider_sgseg.triggers.contacts import TRANSIENT_ERRORS, SendGridContactsJobsTrigger, transient
+from airflow_provider_sgseg.state_store import TaskStateStore
+from airflow_provider_sgseg.triggers.contacts import SendGridContactsJobsTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
 
 UPSERT_STATE_KEY = "sendgrid_contacts_upsert"
 EXPORT_STATE_KEY = "sendgrid_contacts_export"
@@ -77,44 +72,28 @@ def _default_deferrable() -> bool:
     return bool(conf.getboolean("operators", "default_deferrable", fallback=False))
 
 
-class _ContactsTask(BaseOperator):
-    """What both contacts operators share: connection, hook, job waits (poke or deferred)."""
-
-    ui_color = "#1A82E2"
+class _ContactsTask(SendGridBaseOperator):
+    """What both contacts operators share beyond :class:`SendGridBaseOperator`: job waits (poke
+    or deferred)."""
 
     def __init__(
         self,
         *,
-        sendgrid_conn_id: str = "sendgrid_default",
+        sendgrid_conn_id: str = DEFAULT_CONN_ID,
         deferrable: bool | None = None,
         poll_interval: float = DEFAULT_BOUNDS.interval,
         wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self.sendgrid_conn_id = sendgrid_conn_id
+        super().__init__(sendgrid_conn_id=sendgrid_conn_id, **kwargs)
         self.deferrable = _default_deferrable() if deferrable is None else deferrable
+        poll_interval = validation.seconds("poll_interval", poll_interval)
         self.bounds = waiting.WaitBounds(
             floor=min(DEFAULT_BOUNDS.floor, poll_interval),
             ceiling=max(DEFAULT_BOUNDS.ceiling, poll_interval),
             interval=poll_interval,
         )
-        if isinstance(wait_timeout, bool) or not isinstance(wait_timeout, int | float) or wait_timeout <= 0:
-            raise SendGridInputError("wait_timeout", wait_timeout, "must be a positive number of seconds")
-        self.wait_timeout = float(wait_timeout)
-
-    @cached_property
-    def hook(self) -> SendGridMarketingHook:
-        from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
-
-        return SendGridMarketingHook(sendgrid_conn_id=self.sendgrid_conn_id)
-
-    # Test seams: patchable methods (nothing serialised), as in the sensor.
-    def now(self) -> datetime.datetime:
-        return pendulum.now("UTC")
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
+        self.wait_timeout = validation.seconds("wait_timeout", wait_timeout)
 
     def _wait_for_jobs(
         self, kind: str, job_ids: list[str], method_name: str, resume: dict[str, Any]
@@ -146,8 +125,8 @@ class _ContactsTask(BaseOperator):
                     continue
                 try:
                     outcomes[job_id] = job_outcome(kind, job_id, read(job_id))
-                except TRANSIENT_ERRORS as error:
-                    outcomes[job_id] = transient(error)
+                except waiting.TRANSIENT_ERRORS as error:
+                    outcomes[job_id] = waiting.transient(error)
                 if isinstance(outcomes[job_id], waiting.Finished):
                     ended[job_id] = outcomes[job_id]
             action = waiting.step(state, all_jobs(outcomes), self.now(), self.bounds, deadline)
@@ -180,7 +159,7 @@ class _SentParts:
     """The parts of an upsert (batches or import files) SendGrid accepted, by index, with a digest
     of what was sent: kept in the task state store so a retry resends only the others."""
 
-    def __init__(self, store: _StateStore, method: str) -> None:
+    def __init__(self, store: TaskStateStore, method: str) -> None:
         record = store.get(UPSERT_STATE_KEY) or {}
         self._store = store
         self.method = method
@@ -311,7 +290,7 @@ class SendGridUpsertContactsOperator(_ContactsTask):
     def execute(self, context: Context) -> dict[str, Any]:
         source = self._source()
         list_ids = validation.contact_list_ids(self.list_ids)
-        store = _StateStore(context)
+        store = TaskStateStore(context)
         plan = self._plan(source)
         scan = self._validate(source, plan)
         summary: dict[str, Any] = {
@@ -621,7 +600,7 @@ class SendGridExportContactsOperator(_ContactsTask):
         list_ids = validation.contact_list_ids(self.list_ids)
         if not segment_ids and not list_ids:
             raise SendGridInputError("segment_ids", self.segment_ids, "give segment_ids, list_ids or both")
-        store = _StateStore(context)
+        store = TaskStateStore(context)
         request = [segment_ids, list_ids, self.file_type]
         export_id = self._earlier_export(store, request)
         if export_id is None:
@@ -663,13 +642,13 @@ class SendGridExportContactsOperator(_ContactsTask):
         self._annotate_outlets(context, result)
         return result
 
-    def _earlier_export(self, store: _StateStore, request: list[Any]) -> str | None:
+    def _earlier_export(self, store: TaskStateStore, request: list[Any]) -> str | None:
         """The export an earlier try of this task started, if it can still serve."""
         record = store.get(EXPORT_STATE_KEY)
         if not record or record.get("request") != request:
             return None
         if not record.get("export_id"):
-            attempted_at = parse_timestamp(record.get("attempted_at"))
+            attempted_at = parse_instant(record.get("attempted_at"))
             if attempted_at is None:
                 return None
             found = adoptable_export(

@@ -19,15 +19,11 @@ says exactly where that is weaker than the state-store path.
 from __future__ import annotations
 
 import datetime
-import json
-import time
-from collections.abc import Callable, Mapping, Sequence
-from functools import cached_property
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow.sdk import BaseOperator, BaseOperatorLink
+from airflow.sdk import BaseOperatorLink
 
-from airflow_provider_sgseg import refresh_quota, validation
 from airflow_provider_sgseg.exceptions import (
     ErrorDetail,
     SegmentQueryInvalidError,
@@ -42,12 +38,15 @@ from airflow_provider_sgseg.exceptions import (
 )
 from airflow_provider_sgseg.links import SEGMENT_ID_XCOM_KEY, SendGridSegmentLink
 from airflow_provider_sgseg.operators._refused import refused
-from airflow_provider_sgseg.version_compat import AirflowFailException, AirflowSkipException, task_state_store
+from airflow_provider_sgseg.operators.base import SendGridBaseOperator
+from airflow_provider_sgseg.rules import refresh_quota, validation
+from airflow_provider_sgseg.rules.instants import parse_instant
+from airflow_provider_sgseg.state_store import TaskStateStore
+from airflow_provider_sgseg.version_compat import AirflowFailException, AirflowSkipException
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
 
 IF_EXISTS_MODES = ("reuse", "update", "fail")
 ON_QUOTA_EXHAUSTED_MODES = ("fail", "skip", "wait")
@@ -64,42 +63,9 @@ CREATE_ATTEMPT_KEY = "sendgrid_create_attempt"
 DELETE_ATTEMPT_KEY = "sendgrid_delete_attempt"
 
 
-def _utcnow() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
-
-
-def _json_safe(value: Any) -> Any:
-    """A copy of ``value`` that XCom can store as JSON (datetimes become ISO strings)."""
-    return json.loads(json.dumps(value, default=_json_default))
-
-
-def _json_default(value: object) -> str:
-    if isinstance(value, (datetime.datetime, datetime.date)):
-        return value.isoformat()
-    return str(value)
-
-
 def _same_query(left: object, right: object) -> bool:
     """SendGrid may re-space a stored query; compare ignoring whitespace runs."""
     return isinstance(left, str) and isinstance(right, str) and left.split() == right.split()
-
-
-def _choice(name: str, value: object, allowed: Sequence[str]) -> str:
-    if value not in allowed:
-        raise SendGridInputError(name, value, f"must be one of {', '.join(map(repr, allowed))}")
-    return str(value)
-
-
-def _seconds(name: str, value: object, *, allow_zero: bool = False) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or value < 0
-        or (value == 0 and not allow_zero)
-    ):
-        rule = "must be a number of seconds >= 0" if allow_zero else "must be a positive number of seconds"
-        raise SendGridInputError(name, value, rule)
-    return float(value)
 
 
 def _earlier_tries_since(context: Context) -> datetime.datetime | None:
@@ -114,60 +80,9 @@ def _earlier_tries_since(context: Context) -> datetime.datetime | None:
     return None
 
 
-class _StateStore:
-    """Airflow's task state store (in every task run by Airflow 3.3+), else nothing."""
-
-    def __init__(self, context: Context) -> None:
-        self._store: Any = task_state_store(context)
-
-    @property
-    def available(self) -> bool:
-        return self._store is not None
-
-    def get(self, key: str) -> dict[str, Any] | None:
-        if self._store is None:
-            return None
-        value = self._store.get(key)
-        return value if isinstance(value, dict) else None
-
-    def set(self, key: str, value: dict[str, Any]) -> None:
-        if self._store is not None:
-            self._store.set(key, _json_safe(value))
-
-    def delete(self, key: str) -> None:
-        if self._store is not None:
-            self._store.delete(key)
-
-
-class SendGridSegmentBaseOperator(BaseOperator):
-    """Shared plumbing: the connection id, a lazily built hook, injectable time for tests.
-
-    :param sendgrid_conn_id: Airflow connection of type ``sendgrid_marketing``.
-    :param clock: returns the current time (timezone-aware); tests pass the emulator's clock.
-    :param sleep: waits a number of seconds; tests make it advance the emulator's clock.
-    """
-
-    operator_extra_links: Sequence[BaseOperatorLink] = (SendGridSegmentLink(),)
-    ui_color = "#1A82E2"
-
-    def __init__(
-        self,
-        *,
-        sendgrid_conn_id: str = "sendgrid_default",
-        clock: Callable[[], datetime.datetime] | None = None,
-        sleep: Callable[[float], None] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.sendgrid_conn_id = sendgrid_conn_id
-        self._clock = clock or _utcnow
-        self._sleep = sleep or time.sleep
-
-    @cached_property
-    def hook(self) -> SendGridMarketingHook:
-        from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
-
-        return SendGridMarketingHook(sendgrid_conn_id=self.sendgrid_conn_id)
+class SendGridSegmentBaseOperator(SendGridBaseOperator):
+    """What the segment operators share beyond :class:`SendGridBaseOperator`: the segment-id XCom
+    behind :class:`SendGridSegmentLink` and the wait for SendGrid's query validation."""
 
     def _push_segment_id(self, context: Context, segment_id: str) -> None:
         context["ti"].xcom_push(key=SEGMENT_ID_XCOM_KEY, value=segment_id)
@@ -176,7 +91,7 @@ class SendGridSegmentBaseOperator(BaseOperator):
         self, segment: Mapping[str, Any], *, interval: float, timeout: float
     ) -> dict[str, Any]:
         """Poll the segment until SendGrid has validated its query; fail at once on INVALID."""
-        deadline = self._clock() + datetime.timedelta(seconds=timeout)
+        deadline = self.now() + datetime.timedelta(seconds=timeout)
         current = dict(segment)
         while True:
             status = current.get("status")
@@ -198,7 +113,7 @@ class SendGridSegmentBaseOperator(BaseOperator):
                     current.get("id"),
                 )
                 return current
-            if self._clock() >= deadline:
+            if self.now() >= deadline:
                 raise TimeoutError(
                     f"Segment {current.get('id')!r} query validation still {state_text} after {timeout:g} s"
                 )
@@ -208,7 +123,7 @@ class SendGridSegmentBaseOperator(BaseOperator):
                 state_text,
                 interval,
             )
-            self._sleep(interval)
+            self.sleep(interval)
             current = self.hook.get_segment(str(current["id"]), contacts_sample=False)
 
 
@@ -230,6 +145,8 @@ class SendGridCreateSegmentOperator(SendGridSegmentBaseOperator):
     Returns the segment (dict) and pushes its id to XCom key ``segment_id``.
     """
 
+    operator_extra_links: Sequence[BaseOperatorLink] = (SendGridSegmentLink(),)
+
     template_fields: Sequence[str] = ("name", "query_dsl", "parent_list_ids")
     template_fields_renderers = {"query_dsl": "sql"}
 
@@ -249,16 +166,18 @@ class SendGridCreateSegmentOperator(SendGridSegmentBaseOperator):
         self.name = name
         self.query_dsl = query_dsl
         self.parent_list_ids = parent_list_ids
-        self.if_exists = _choice("if_exists", if_exists, IF_EXISTS_MODES)
+        self.if_exists = validation.choice("if_exists", if_exists, IF_EXISTS_MODES)
         self.wait_for_validation = wait_for_validation
-        self.validation_poll_interval = _seconds("validation_poll_interval", validation_poll_interval)
-        self.validation_timeout = _seconds("validation_timeout", validation_timeout)
+        self.validation_poll_interval = validation.seconds(
+            "validation_poll_interval", validation_poll_interval
+        )
+        self.validation_timeout = validation.seconds("validation_timeout", validation_timeout)
 
     def execute(self, context: Context) -> dict[str, Any]:
         name = validation.segment_name(self.name)
         query = validation.query_dsl(self.query_dsl)
         parents = validation.parent_list_ids(self.parent_list_ids)
-        store = _StateStore(context)
+        store = TaskStateStore(context)
 
         existing = self._find_by_name(name)
         if existing is not None:
@@ -272,11 +191,10 @@ class SendGridCreateSegmentOperator(SendGridSegmentBaseOperator):
             segment = self._wait_until_valid(
                 segment, interval=self.validation_poll_interval, timeout=self.validation_timeout
             )
-        result: dict[str, Any] = _json_safe(segment)
-        return result
+        return segment
 
     def _created_by_earlier_try(
-        self, context: Context, store: _StateStore, existing: Mapping[str, Any], name: str, query: str
+        self, context: Context, store: TaskStateStore, existing: Mapping[str, Any], name: str, query: str
     ) -> bool:
         """Whether an earlier try of this task instance created ``existing``."""
         if store.available:
@@ -288,7 +206,7 @@ class SendGridCreateSegmentOperator(SendGridSegmentBaseOperator):
             )
         # Airflow < 3.3: created (by SendGrid's clock) after this DAG run started, on a retry.
         since = _earlier_tries_since(context)
-        created = refresh_quota.parse_instant(existing.get("created_at"))
+        created = parse_instant(existing.get("created_at"))
         ours = since is not None and created is not None and created >= since
         if ours:
             self.log.info(
@@ -303,7 +221,9 @@ class SendGridCreateSegmentOperator(SendGridSegmentBaseOperator):
         matches = self.hook.find_segments_by_name(name)
         return dict(matches[0]) if matches else None
 
-    def _create(self, name: str, query: str, parents: list[str] | None, store: _StateStore) -> dict[str, Any]:
+    def _create(
+        self, name: str, query: str, parents: list[str] | None, store: TaskStateStore
+    ) -> dict[str, Any]:
         store.set(CREATE_ATTEMPT_KEY, {"name": name, "query_dsl": query})
         try:
             created = self.hook.create_segment(name, query, parents)
@@ -369,6 +289,8 @@ class SendGridGetSegmentOperator(SendGridSegmentBaseOperator):
     :param contacts_sample: include SendGrid's ``contacts_sample`` (up to 50 contacts).
     """
 
+    operator_extra_links: Sequence[BaseOperatorLink] = (SendGridSegmentLink(),)
+
     template_fields: Sequence[str] = ("segment_id",)
 
     def __init__(self, *, segment_id: str, contacts_sample: bool = True, **kwargs: Any) -> None:
@@ -381,8 +303,7 @@ class SendGridGetSegmentOperator(SendGridSegmentBaseOperator):
         include_sample = validation.flag("contacts_sample", self.contacts_sample)
         segment = self.hook.get_segment(segment_id, contacts_sample=include_sample)
         self._push_segment_id(context, segment_id)
-        result: dict[str, Any] = _json_safe(segment)
-        return result
+        return segment
 
 
 class SendGridListSegmentsOperator(SendGridSegmentBaseOperator):
@@ -394,7 +315,6 @@ class SendGridListSegmentsOperator(SendGridSegmentBaseOperator):
     """
 
     template_fields: Sequence[str] = ("ids", "parent_list_ids")
-    operator_extra_links = ()
 
     def __init__(
         self,
@@ -415,8 +335,7 @@ class SendGridListSegmentsOperator(SendGridSegmentBaseOperator):
         no_parent = validation.flag("no_parent_list_id", self.no_parent_list_id)
         segments = self.hook.list_segments(ids=ids, parent_list_ids=parents, no_parent_list_id=no_parent)
         self.log.info("SendGrid returned %d segment(s).", len(segments))
-        result: list[dict[str, Any]] = _json_safe(segments)
-        return result
+        return segments
 
 
 class SendGridUpdateSegmentOperator(SendGridSegmentBaseOperator):
@@ -427,6 +346,8 @@ class SendGridUpdateSegmentOperator(SendGridSegmentBaseOperator):
     :param query_dsl: new Segments V2 SQL (templated, shown as SQL).
     :param wait_for_validation: as for :class:`SendGridCreateSegmentOperator`.
     """
+
+    operator_extra_links: Sequence[BaseOperatorLink] = (SendGridSegmentLink(),)
 
     template_fields: Sequence[str] = ("segment_id", "name", "query_dsl")
     template_fields_renderers = {"query_dsl": "sql"}
@@ -449,8 +370,10 @@ class SendGridUpdateSegmentOperator(SendGridSegmentBaseOperator):
         self.name = name
         self.query_dsl = query_dsl
         self.wait_for_validation = wait_for_validation
-        self.validation_poll_interval = _seconds("validation_poll_interval", validation_poll_interval)
-        self.validation_timeout = _seconds("validation_timeout", validation_timeout)
+        self.validation_poll_interval = validation.seconds(
+            "validation_poll_interval", validation_poll_interval
+        )
+        self.validation_timeout = validation.seconds("validation_timeout", validation_timeout)
 
     def execute(self, context: Context) -> dict[str, Any]:
         segment_id = validation.segment_id(self.segment_id)
@@ -465,8 +388,7 @@ class SendGridUpdateSegmentOperator(SendGridSegmentBaseOperator):
             segment = self._wait_until_valid(
                 segment, interval=self.validation_poll_interval, timeout=self.validation_timeout
             )
-        result: dict[str, Any] = _json_safe(segment)
-        return result
+        return segment
 
 
 class SendGridDeleteSegmentOperator(SendGridSegmentBaseOperator):
@@ -492,7 +414,6 @@ class SendGridDeleteSegmentOperator(SendGridSegmentBaseOperator):
     """
 
     template_fields: Sequence[str] = ("segment_id",)
-    operator_extra_links = ()
 
     def __init__(
         self, *, segment_id: str, missing_ok: bool = False, force: bool = False, **kwargs: Any
@@ -506,7 +427,7 @@ class SendGridDeleteSegmentOperator(SendGridSegmentBaseOperator):
         segment_id = validation.segment_id(self.segment_id)
         missing_ok = validation.flag("missing_ok", self.missing_ok)
         force = validation.flag("force", self.force)
-        store = _StateStore(context)
+        store = TaskStateStore(context)
         earlier = store.get(DELETE_ATTEMPT_KEY)
         sent_before = earlier is not None and earlier.get("segment_id") == segment_id
         if not self.hook.segment_exists(segment_id):
@@ -581,14 +502,16 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
     :param quota_wait_margin: in ``"wait"`` mode, seconds to wait beyond the moment the quota
         lifts (slack for clock skew between the worker and SendGrid).
 
-    Returns ``{"segment_id", "job_id", "requested_at", "sample_updated_at_before"}``.
-    ``sample_updated_at_before`` is the segment's ``sample_updated_at`` before the refresh: the
+    Returns ``{"segment_id", "job_id", "requested_at", "watermark"}``.
+    ``watermark`` is the segment's ``sample_updated_at`` before the refresh: the
     watermark for waiting until the refreshed sample lands. ``job_id`` is None when a retry found
     that an earlier try's refresh had been accepted but its answer was lost. A refresh skipped for
     quota (``"skip"``) leaves the same dict as its XCom, with ``job_id`` and ``requested_at`` None
     and a ``skipped`` reason, so a sensor given ``refreshed_after=<this task>.output`` waits for
     SendGrid's next regular sample.
     """
+
+    operator_extra_links: Sequence[BaseOperatorLink] = (SendGridSegmentLink(),)
 
     template_fields: Sequence[str] = ("segment_id", "user_time_zone")
 
@@ -604,8 +527,10 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
         super().__init__(**kwargs)
         self.segment_id = segment_id
         self.user_time_zone = user_time_zone
-        self.on_quota_exhausted = _choice("on_quota_exhausted", on_quota_exhausted, ON_QUOTA_EXHAUSTED_MODES)
-        self.quota_wait_margin = _seconds("quota_wait_margin", quota_wait_margin, allow_zero=True)
+        self.on_quota_exhausted = validation.choice(
+            "on_quota_exhausted", on_quota_exhausted, ON_QUOTA_EXHAUSTED_MODES
+        )
+        self.quota_wait_margin = validation.seconds("quota_wait_margin", quota_wait_margin, allow_zero=True)
 
     def execute(self, context: Context) -> dict[str, Any]:
         return self._refresh(context)
@@ -617,7 +542,7 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
     def _refresh(self, context: Context) -> dict[str, Any]:
         segment_id = validation.segment_id(self.segment_id)
         zone = validation.time_zone(self.user_time_zone)
-        store = _StateStore(context)
+        store = TaskStateStore(context)
         self._push_segment_id(context, segment_id)
 
         segment = self.hook.get_segment(segment_id, contacts_sample=False)
@@ -636,20 +561,20 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
             unresolved = {
                 "segment_id": segment_id,
                 "requested_at": since.isoformat(),
-                "sample_updated_at_before": segment.get("sample_updated_at"),
+                "watermark": segment.get("sample_updated_at"),
             }
 
-        decision = refresh_quota.decide(segment, zone, self._clock())
+        decision = refresh_quota.decide(segment, zone, self.now())
         if not decision.allowed:
             self._quota_exhausted(context, decision, segment)
 
-        requested_at = self._clock()
+        requested_at = self.now()
         attempt = {
             "segment_id": segment_id,
             "requested_at": requested_at.isoformat(),
             "last_refreshed_at_before": segment.get("last_refreshed_at"),
             "refreshes_used_before": segment.get("refreshes_used"),
-            "sample_updated_at_before": segment.get("sample_updated_at"),
+            "watermark": segment.get("sample_updated_at"),
         }
         store.set(REFRESH_ATTEMPT_KEY, attempt)
         try:
@@ -672,7 +597,7 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
             self.log.info("SendGrid refused the refresh with 429: %s", error)
             self._quota_exhausted(
                 context,
-                refresh_quota.decide_after_rate_limit(segment, zone, self._clock(), error.reset_at),
+                refresh_quota.decide_after_rate_limit(segment, zone, self.now(), error.reset_at),
                 segment,
             )
         except SendGridForbiddenError as error:
@@ -701,15 +626,14 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
             "segment_id": segment_id,
             "job_id": answer.get("job_id") if isinstance(answer, Mapping) else None,
             "requested_at": attempt["requested_at"],
-            "sample_updated_at_before": attempt["sample_updated_at_before"],
+            "watermark": attempt["watermark"],
         }
         store.set(REFRESH_RESULT_KEY, result)
         self.log.info("SendGrid accepted the refresh of segment %s (job %s).", segment_id, result["job_id"])
-        safe: dict[str, Any] = _json_safe(result)
-        return safe
+        return result
 
     def _earlier_refresh(
-        self, context: Context, store: _StateStore, segment_id: str, segment: Mapping[str, Any]
+        self, context: Context, store: TaskStateStore, segment_id: str, segment: Mapping[str, Any]
     ) -> dict[str, Any] | None:
         """The result of an earlier try of this task instance whose refresh SendGrid accepted."""
         if store.available:
@@ -734,7 +658,7 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
         # Airflow < 3.3 (no task state store): on a retry, a refresh that SendGrid recorded
         # after this DAG run started counts as an earlier try's.
         started = _earlier_tries_since(context)
-        last = refresh_quota.parse_instant(segment.get("last_refreshed_at"))
+        last = parse_instant(segment.get("last_refreshed_at"))
         if started is not None and last is not None and last >= started:
             self.log.warning(
                 "Segment %s was refreshed at %s, after this DAG run started; not refreshing again.",
@@ -745,7 +669,7 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
                 "segment_id": segment_id,
                 "job_id": None,
                 "requested_at": last.isoformat(),
-                "sample_updated_at_before": None,
+                "watermark": None,
             }
         return None
 
@@ -757,8 +681,8 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
         POST, or ``refreshes_used`` grew. Comparing server values with server values keeps the
         worker's clock out of it.
         """
-        before = refresh_quota.parse_instant(attempt.get("last_refreshed_at_before"))
-        after = refresh_quota.parse_instant(segment.get("last_refreshed_at"))
+        before = parse_instant(attempt.get("last_refreshed_at_before"))
+        after = parse_instant(segment.get("last_refreshed_at"))
         moved = after is not None and (before is None or after > before)
         used_before = attempt.get("refreshes_used_before")
         used_after = segment.get("refreshes_used")
@@ -774,7 +698,7 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
             "segment_id": attempt.get("segment_id"),
             "job_id": None,
             "requested_at": attempt.get("requested_at"),
-            "sample_updated_at_before": attempt.get("sample_updated_at_before"),
+            "watermark": attempt.get("watermark"),
         }
 
     def _quota_exhausted(
@@ -789,10 +713,10 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
                 "segment_id": validation.segment_id(self.segment_id),
                 "job_id": None,
                 "requested_at": None,
-                "sample_updated_at_before": segment.get("sample_updated_at"),
+                "watermark": segment.get("sample_updated_at"),
                 "skipped": message,
             }
-            context["ti"].xcom_push(key=XCOM_RETURN_KEY, value=_json_safe(skipped))
+            context["ti"].xcom_push(key=XCOM_RETURN_KEY, value=skipped)
             raise AirflowSkipException(message)
         if self.on_quota_exhausted == "wait" and decision.next_allowed_at is not None:
             from airflow.providers.standard.triggers.temporal import DateTimeTrigger

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_sgseg import validation
 from airflow_provider_sgseg.exceptions import (
     SendGridInputError,
     SendGridServerError,
@@ -26,6 +25,7 @@ from airflow_provider_sgseg.exceptions import (
 )
 from airflow_provider_sgseg.links import SINGLE_SEND_ID_XCOM_KEY, SendGridSingleSendLink
 from airflow_provider_sgseg.operators._refused import refused
+from airflow_provider_sgseg.rules import validation
 from airflow_provider_sgseg.version_compat import AirflowFailException
 
 if TYPE_CHECKING:

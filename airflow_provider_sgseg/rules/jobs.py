@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_sgseg.population import parse_timestamp
+from airflow_provider_sgseg.rules.instants import parse_instant
 from airflow_provider_sgseg.rules.waiting import Finished, Outcome, Pending, Rejected, Transient
 
 IMPORT_FINAL_STATUSES = frozenset({"completed", "errored", "failed"})
@@ -75,7 +75,7 @@ def export_outcome(export_id: str, export: Mapping[str, Any]) -> Outcome:
         export_id,
         [str(url) for url in urls] if isinstance(urls, list) else [],
         count if isinstance(count, int) and not isinstance(count, bool) else None,
-        parse_timestamp(export.get("expires_at")),
+        parse_instant(export.get("expires_at")),
     )
     return Finished(result, f"export {export_id} ready with {len(result.urls)} file(s)")
 
@@ -85,7 +85,7 @@ def export_reusable(export: Mapping[str, Any], now: datetime.datetime, margin: f
     seconds (a pending export has no real ``expires_at`` yet; it is reusable unless one says so)."""
     if str(export.get("status") or "").lower() == "failure":
         return False
-    expires_at = parse_timestamp(export.get("expires_at"))
+    expires_at = parse_instant(export.get("expires_at"))
     return expires_at is None or expires_at.timestamp() - now.timestamp() > margin
 
 
@@ -135,7 +135,7 @@ def adoptable_export(
     wanted = (sorted(segment_ids), sorted(list_ids))
     candidates = []
     for export in exports:
-        created = parse_timestamp(export.get("created_at"))
+        created = parse_instant(export.get("created_at"))
         if created is None or created.timestamp() < attempted_at.timestamp() - skew:
             continue
         if (_ids(export.get("segments")), _ids(export.get("lists"))) != wanted:

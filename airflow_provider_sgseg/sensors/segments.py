@@ -3,119 +3,127 @@
 from __future__ import annotations
 
 import datetime
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import pendulum
+from airflow.exceptions import AirflowProviderDeprecationWarning
 from airflow.sdk import Asset, BaseSensorOperator
 from airflow.sdk.bases.sensor import PokeReturnValue
 
-from airflow_provider_sgseg import validation
-from airflow_provider_sgseg.exceptions import (
-    SendGridInputError,
-    SendGridRateLimitError,
-    SendGridServerError,
-    SendGridTransportError,
-)
-from airflow_provider_sgseg.population import (
+from airflow_provider_sgseg.exceptions import SendGridInputError
+from airflow_provider_sgseg.operators.base import DEFAULT_CONN_ID, SendGridTaskMixin
+from airflow_provider_sgseg.rules import validation, waiting
+from airflow_provider_sgseg.rules.instants import parse_instant
+from airflow_provider_sgseg.rules.population import (
     DEFAULT_POLL_CEILING,
     DEFAULT_POLL_FLOOR,
     DEFAULT_POLL_INTERVAL,
     DEFAULT_POLL_SLACK,
-    PollBounds,
-    failure_delay,
-    next_poll_delay,
-    parse_timestamp,
+    Verdict,
+    poll_log_line,
+    segment_outcome,
     verdict,
-    waiting_summary,
     watermark_from,
 )
+from airflow_provider_sgseg.state_store import TaskStateStore
 from airflow_provider_sgseg.version_compat import (
     AirflowException,
     AirflowFailException,
     AirflowSensorTimeout,
     AirflowSkipException,
     conf,
-    task_state_store,
 )
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
-
-# Same set as the trigger's: "try again later", not "this will never work".
-TRANSIENT_ERRORS = (SendGridServerError, SendGridTransportError, SendGridRateLimitError)
-DEFAULT_MAX_CONSECUTIVE_FAILURES = 5
 EVENT_STATUSES = frozenset({"success", "invalid", "timeout", "error"})
-# task_state_store key: what must survive reschedules and retries (watermark, failure count).
+# Task state store key: what must survive reschedules and retries (watermark, failure count).
 STATE_KEY = "sgseg_segment_populated_wait"
 
 
-class SendGridSegmentPopulatedSensor(BaseSensorOperator):
+class SendGridSegmentPopulatedSensor(SendGridTaskMixin, BaseSensorOperator):
     """Succeed once a segment is populated: ``VALID``, sampled after a watermark, big enough.
 
     Populated means ``status.query_validation == "VALID"``, ``sample_updated_at`` newer than the
     watermark and ``contacts_count >= min_contacts``. ``INVALID`` fails at once with SendGrid's
     message; a fresh sample below ``min_contacts`` keeps waiting until ``timeout``.
 
-    Polls follow SendGrid's ``next_sample_update`` (plus ``poll_slack``), never sooner than
-    ``poll_floor`` and never later than ``poll_ceiling``; ``poll_default`` when SendGrid gives
-    no next update. Poke, reschedule and deferrable modes all use this rule
-    (:mod:`airflow_provider_sgseg.population`), so ``poke_interval`` is set per poll.
+    Endpoint: ``GET /v3/marketing/segments/2.0/{segment_id}?contacts_sample=false``, one attempt
+    per poke (the poll schedule is the retry). Polls follow SendGrid's ``next_sample_update``
+    (plus ``poll_slack``), never sooner than ``poll_floor`` and never later than ``poll_ceiling``;
+    ``poke_interval`` when SendGrid gives no next update. Poke, reschedule and deferrable modes
+    all decide with :func:`airflow_provider_sgseg.rules.population.verdict` and pace themselves
+    with :func:`airflow_provider_sgseg.rules.waiting.step`, so ``poke_interval`` is reset per poll.
 
     :param segment_id: the segment to watch (templated).
     :param sendgrid_conn_id: connection of type ``sendgrid_marketing``.
-    :param refreshed_after: watermark (templated): an ISO timestamp, a datetime, or the
-        refresh operator's XCom dict (its ``sample_updated_at_before``, else ``requested_at``).
+    :param hook_params: keyword arguments for the hook (default: one attempt per poke).
+    :param watermark: (templated) the sample must be newer than this: an ISO timestamp, a
+        datetime, or the refresh operator's XCom dict (its ``watermark``, else ``requested_at``).
         ``None``: the segment's ``sample_updated_at`` at the first poke, i.e. wait for the
         next sample. It is kept across reschedules, retries and deferral.
+    :param refreshed_after: deprecated name of ``watermark`` (warns).
     :param min_contacts: the fresh sample must count at least this many contacts.
+    :param poke_interval: seconds between polls when SendGrid gives no ``next_sample_update``
+        (Airflow's own knob; each poll then sets it from the schedule).
+    :param poll_default: deprecated name of ``poke_interval`` (warns).
     :param poll_floor: seconds; never poll sooner than this.
     :param poll_ceiling: seconds; never poll later than this.
-    :param poll_default: seconds between polls when SendGrid gives no ``next_sample_update``.
     :param poll_slack: seconds added to ``next_sample_update``.
     :param max_consecutive_failures: transient errors (5xx, 429, no answer) tolerated in a
         row before the task fails; a healthy answer resets the count.
     :param deferrable: wait in the triggerer; default ``[operators] default_deferrable``.
+    :raises SendGridInputError: (at DAG parse time) a bad count or poll bound, naming it; (at run
+        time) a bad ``segment_id`` or ``watermark``, before any request.
 
     Returns (XCom) ``{"segment_id", "contacts_count", "sample_updated_at"}`` and, when
     ``outlets`` are set, attaches the same dict to each asset event's ``extra``.
     """
 
-    template_fields: Sequence[str] = ("segment_id", "refreshed_after", "sendgrid_conn_id")
+    template_fields: Sequence[str] = ("segment_id", "watermark", "sendgrid_conn_id")
+    # One attempt per poke: the poll schedule is the retry, and it knows SendGrid's pace.
+    single_attempt_hook = True
     ui_color = "#e3f2fd"
 
     def __init__(
         self,
         *,
         segment_id: str,
-        sendgrid_conn_id: str = "sendgrid_default",
-        refreshed_after: str | datetime.datetime | dict[str, Any] | None = None,
+        sendgrid_conn_id: str = DEFAULT_CONN_ID,
+        hook_params: dict[str, Any] | None = None,
+        watermark: str | datetime.datetime | dict[str, Any] | None = None,
         min_contacts: int = 1,
+        poke_interval: float = DEFAULT_POLL_INTERVAL,
         poll_floor: float = DEFAULT_POLL_FLOOR,
         poll_ceiling: float = DEFAULT_POLL_CEILING,
-        poll_default: float = DEFAULT_POLL_INTERVAL,
         poll_slack: float = DEFAULT_POLL_SLACK,
-        max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
+        max_consecutive_failures: int = waiting.DEFAULT_MAX_CONSECUTIVE_FAILURES,
         deferrable: bool | None = None,
+        refreshed_after: str | datetime.datetime | dict[str, Any] | None = None,
+        poll_default: float | None = None,
         **kwargs: Any,
     ) -> None:
-        # poke_interval only seeds Airflow; each poke replaces it with the schedule's answer.
-        kwargs.setdefault("poke_interval", poll_default)
-        super().__init__(**kwargs)
+        if refreshed_after is not None:
+            _deprecated("refreshed_after", "watermark")
+            watermark = refreshed_after if watermark is None else watermark
+        if poll_default is not None:
+            _deprecated("poll_default", "poke_interval")
+            poke_interval = poll_default
+        min_count = min_contacts
+        if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 0:
+            raise SendGridInputError("min_contacts", min_count, "must be an integer >= 0")
+        self.bounds = waiting.WaitBounds(
+            poll_floor, poll_ceiling, poke_interval, poll_slack, max_consecutive_failures
+        )
+        super().__init__(poke_interval=poke_interval, **kwargs)
         self.segment_id = segment_id
         self.sendgrid_conn_id = sendgrid_conn_id
-        self.refreshed_after = refreshed_after
-        for name, count in (
-            ("min_contacts", min_contacts),
-            ("max_consecutive_failures", max_consecutive_failures),
-        ):
-            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-                raise SendGridInputError(name, count, "must be an integer >= 0")
+        self.hook_params = dict(hook_params or {})
+        self.watermark = watermark
         self.min_contacts = min_contacts
-        self.max_consecutive_failures = max_consecutive_failures
-        self.bounds = PollBounds(poll_floor, poll_ceiling, poll_default, poll_slack)
         if deferrable is None:
             deferrable = conf.getboolean("operators", "default_deferrable", fallback=False)
         self.deferrable = deferrable
@@ -123,9 +131,9 @@ class SendGridSegmentPopulatedSensor(BaseSensorOperator):
         # Poke and reschedule modes: when ``timeout`` runs out (set by execute).
         self._deadline: datetime.datetime | None = None
 
-    # Test seam: what time it is. A method, so a test can make it read the emulator's clock.
-    def now(self) -> datetime.datetime:
-        return pendulum.now("UTC")
+    @property
+    def max_consecutive_failures(self) -> int:
+        return self.bounds.max_consecutive_failures
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
@@ -146,20 +154,16 @@ class SendGridSegmentPopulatedSensor(BaseSensorOperator):
         now = self.now()
         # poke() fixed the watermark in the state store (a failed first look fixes "now"), so a
         # trigger rebuilt after a triggerer restart waits for the very same sample.
-        watermark, _ = self._watermark(context)
+        watermark = self._watermark(context)
         self.defer(
             trigger=SendGridSegmentPopulatedTrigger(
                 sendgrid_conn_id=self.sendgrid_conn_id,
                 segment_id=validation.segment_id(self.segment_id),
                 watermark=watermark.isoformat() if watermark else None,
                 min_contacts=self.min_contacts,
-                poll_floor=self.bounds.floor,
-                poll_ceiling=self.bounds.ceiling,
-                poll_default=self.bounds.default,
-                poll_slack=self.bounds.slack,
                 deadline=(now + datetime.timedelta(seconds=self.timeout)).isoformat(),
                 first_poll_at=(now + datetime.timedelta(seconds=self.poke_interval)).isoformat(),
-                max_consecutive_failures=self.max_consecutive_failures,
+                **self.bounds.to_arguments(),
             ),
             method_name="execute_complete",
             # The trigger ends at its own deadline with a clear message; this is a safety net
@@ -168,66 +172,72 @@ class SendGridSegmentPopulatedSensor(BaseSensorOperator):
         )
 
     def poke(self, context: Context) -> PokeReturnValue:
-        segment_id = validation.segment_id(self.segment_id)
-        explicit_watermark = watermark_from(self.refreshed_after)  # bad input fails before any GET
-        state = self._load_state(context)
-        try:
-            segment = self._hook().get_segment(segment_id, contacts_sample=False)
-        except TRANSIENT_ERRORS as error:
-            if explicit_watermark is None and "watermark" not in state:
-                # No sample seen yet to wait past: only a sample taken after this first look counts.
-                state = {**state, "watermark": self._first_watermark(context, self.now().isoformat())}
-            failures = int(state.get("failures", 0)) + 1
-            if failures > self.max_consecutive_failures:
-                self._save_state(context, {**state, "failures": 0})
-                raise
-            self._save_state(context, {**state, "failures": failures})
-            reset_at = error.reset_at if isinstance(error, SendGridRateLimitError) else None
-            now = self.now()
-            self.poke_interval = failure_delay(
-                failures, now, self.bounds.floor, self.bounds.ceiling, reset_at
-            )
-            self._stop_at_deadline(segment_id, now, f"the last poll failed ({error})")
-            self.log.warning(
-                "Segment %s: transient failure %d of %d tolerated (%s); next poll at %s",
-                segment_id,
-                failures,
-                self.max_consecutive_failures,
-                error,
-                self._at(now, self.poke_interval),
-            )
-            return PokeReturnValue(is_done=False)
+        """One look at the segment (the I/O shell around the waiting engine).
 
+        :raises SendGridInputError: bad ``segment_id`` or ``watermark`` (before any request).
+        :raises AirflowFailException: SendGrid marked the query ``INVALID``.
+        :raises AirflowSensorTimeout: past ``timeout`` (poke and reschedule modes).
+        :raises SendGridError: a non-transient error, or more transient ones in a row than
+            ``max_consecutive_failures``.
+        """
+        segment_id = validation.segment_id(self.segment_id)
+        explicit_watermark = watermark_from(self.watermark)  # bad input fails before any GET
+        state = self._load_state(context)
+        result: Verdict | None = None
+        try:
+            segment = self.hook.get_segment(segment_id, contacts_sample=False)
+        except waiting.TRANSIENT_ERRORS as error:
+            failure: Exception | None = error
+            outcome: waiting.Outcome = waiting.transient(error)
+            # No sample seen yet to wait past: only a sample taken after this first look counts.
+            seen: str | None = self.now().isoformat()
+        else:
+            failure = None
+            seen = segment.get("sample_updated_at")  # no watermark given: wait for a newer sample
         if explicit_watermark is None and "watermark" not in state:
-            # No watermark given: wait for a sample newer than the one we see now.
-            state = {**state, "watermark": self._first_watermark(context, segment.get("sample_updated_at"))}
-        if state.get("failures"):
-            state = {**state, "failures": 0}
+            state = {**state, "watermark": self._first_watermark(context, seen)}
+        watermark = explicit_watermark or parse_instant(state["watermark"])
+        if failure is None:
+            result = verdict(segment, watermark, self.min_contacts)
+            outcome = segment_outcome(result, segment)
+
+        now = self.now()
+        before = waiting.WaitState(int(state.get("failures", 0)))
+        action = waiting.step(before, outcome, now, self.bounds, self._deadline)
+        failures = action.state.failures if isinstance(action, waiting.Wait) else 0
+        if isinstance(action, waiting.Timeout) and failure is not None:
+            failures = before.failures + 1
+        if failures or state.get("failures") or failure is not None:
+            state = {**state, "failures": failures}
         self._save_state(context, state)
 
-        watermark, _ = self._watermark(context)
-        result = verdict(segment, watermark, self.min_contacts)
-        if result.status == "invalid":
-            raise AirflowFailException(f"Segment {segment_id}: {result.reason}")
-        if result.status == "populated":
-            self.log.info("Segment %s is populated: %s", segment_id, result.reason)
-            sample_at = result.sample_updated_at
+        if isinstance(action, waiting.Failed) and failure is not None:
+            raise failure
+        if isinstance(action, waiting.Invalid):
+            raise AirflowFailException(f"Segment {segment_id}: {action.reason}")
+        if isinstance(action, waiting.Timeout):
+            why = result.reason if result is not None else f"the last poll failed ({failure})"
+            assert self._deadline is not None  # only a wait with a deadline times out
+            deadline = self._deadline.isoformat()
+            raise AirflowSensorTimeout(f"Segment {segment_id} not populated by {deadline}: {why}")
+        if isinstance(action, waiting.Done):
+            self.log.info("Segment %s is populated: %s", segment_id, action.reason)
+            sample_at = action.value.sample_updated_at
             return PokeReturnValue(
                 is_done=True,
                 xcom_value=self._finish(
                     context,
                     {
                         "segment_id": segment_id,
-                        "contacts_count": result.contacts_count,
+                        "contacts_count": action.value.contacts_count,
                         "sample_updated_at": sample_at.isoformat() if sample_at else None,
                     },
                 ),
             )
-        now = self.now()
-        self.poke_interval = next_poll_delay(segment, now, *self._bounds_args())
-        self._stop_at_deadline(segment_id, now, result.reason)
-        summary = waiting_summary(result, watermark, now, self.poke_interval)
-        self.log.info("Segment %s %s", segment_id, summary)
+        assert isinstance(action, waiting.Wait)
+        self.poke_interval = action.delay
+        log = self.log.warning if action.failures else self.log.info
+        log("%s", poll_log_line(segment_id, action, result, watermark, now))
         return PokeReturnValue(is_done=False)
 
     def execute_complete(self, context: Context, event: Any = None) -> dict[str, Any]:
@@ -248,7 +258,7 @@ class SendGridSegmentPopulatedSensor(BaseSensorOperator):
             not isinstance(result["segment_id"], str)
             or isinstance(count, bool)
             or not isinstance(count, int)
-            or parse_timestamp(result["sample_updated_at"]) is None
+            or parse_instant(result["sample_updated_at"]) is None
         ):
             raise AirflowException(f"Success event from the trigger is missing result fields: {event!r}")
         self.log.info("Segment %s is populated: %s", result["segment_id"], message)
@@ -261,15 +271,12 @@ class SendGridSegmentPopulatedSensor(BaseSensorOperator):
         self._clear_state(context)
         return result
 
-    def _watermark(self, context: Context) -> tuple[pendulum.DateTime | None, bool]:
-        """(watermark, known): explicit ``refreshed_after`` wins, else the one captured at first poke."""
-        explicit = watermark_from(self.refreshed_after)
+    def _watermark(self, context: Context) -> pendulum.DateTime | None:
+        """The explicit ``watermark`` if given, else the one captured at the first poke."""
+        explicit = watermark_from(self.watermark)
         if explicit is not None:
-            return explicit, True
-        state = self._load_state(context)
-        if "watermark" in state:
-            return parse_timestamp(state["watermark"]), True
-        return None, False
+            return explicit
+        return parse_instant(self._load_state(context).get("watermark"))
 
     def _first_watermark(self, context: Context, seen: str | None) -> str | None:
         """The watermark to fix now, ``seen`` (the sample now, or now) unless the wait began earlier.
@@ -278,7 +285,7 @@ class SendGridSegmentPopulatedSensor(BaseSensorOperator):
         saw. Any sample newer than that one was taken after the first poke, so the first poke's
         time (Airflow's first reschedule date) stands in for it, and the watermark stays put.
         """
-        if task_state_store(context) is None and self.reschedule:
+        if not TaskStateStore(context).available and self.reschedule:
             first_poke = context["ti"].get_first_reschedule_date(context)
             if first_poke is not None:
                 return first_poke.isoformat()
@@ -293,54 +300,27 @@ class SendGridSegmentPopulatedSensor(BaseSensorOperator):
         started = context["ti"].get_first_reschedule_date(context) if self.reschedule else None
         return (started or self.now()) + datetime.timedelta(seconds=self.timeout)
 
-    def _stop_at_deadline(self, segment_id: str, now: datetime.datetime, why: str) -> None:
-        """Cap the next poll at the deadline, so the last look happens there; past it, time out.
-
-        Without the cap a poll due after the deadline (up to ``poll_ceiling`` later) would run
-        past ``timeout`` before Airflow notices, as the trigger's own deadline check avoids.
-        """
-        if self._deadline is None:
-            return
-        left = (self._deadline - now).total_seconds()
-        if left <= 0:
-            raise AirflowSensorTimeout(
-                f"Segment {segment_id} not populated by {self._deadline.isoformat()}: {why}"
-            )
-        self.poke_interval = min(self.poke_interval, left)
-
-    def _hook(self) -> SendGridMarketingHook:
-        from airflow_provider_sgseg.hooks.marketing import RetryPolicy, SendGridMarketingHook
-
-        # One attempt per poke: the poll schedule is the retry, and it knows SendGrid's pace.
-        return SendGridMarketingHook(self.sendgrid_conn_id, retry=RetryPolicy(max_attempts=1))
-
-    def _bounds_args(self) -> tuple[float, float, float, float]:
-        return (self.bounds.floor, self.bounds.ceiling, self.bounds.default, self.bounds.slack)
-
-    @staticmethod
-    def _at(now: datetime.datetime, seconds: float) -> str:
-        return (now + datetime.timedelta(seconds=seconds)).isoformat()
-
     # The wait state lives in the task_state_store when Airflow provides one (3.3+: it survives
     # reschedules and retries, unlike XCom, which is cleared when a task starts again), and on
     # the instance otherwise (within one poke-mode run; before 3.3 see _first_watermark).
     def _load_state(self, context: Context) -> dict[str, Any]:
         if self._state is None:
-            store = task_state_store(context)
-            stored = store.get(STATE_KEY) if store is not None else None
-            self._state = dict(stored) if isinstance(stored, dict) else {}
+            self._state = dict(TaskStateStore(context).get(STATE_KEY) or {})
         return self._state
 
     def _save_state(self, context: Context, state: dict[str, Any]) -> None:
-        if state == self._state:
-            return
-        self._state = state
-        store = task_state_store(context)
-        if store is not None:
-            store.set(STATE_KEY, state)
+        if state != self._state:
+            self._state = state
+            TaskStateStore(context).set(STATE_KEY, state)
 
     def _clear_state(self, context: Context) -> None:
         self._state = {}
-        store = task_state_store(context)
-        if store is not None:
-            store.delete(STATE_KEY)
+        TaskStateStore(context).delete(STATE_KEY)
+
+
+def _deprecated(old: str, new: str) -> None:
+    warnings.warn(
+        f"SendGridSegmentPopulatedSensor's {old!r} is deprecated; use {new!r}",
+        AirflowProviderDeprecationWarning,
+        stacklevel=3,
+    )

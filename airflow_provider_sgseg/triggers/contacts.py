@@ -10,24 +10,12 @@ from typing import Any
 import pendulum
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_sgseg.exceptions import (
-    SendGridError,
-    SendGridRateLimitError,
-    SendGridServerError,
-    SendGridTransportError,
-)
-from airflow_provider_sgseg.population import parse_timestamp
+from airflow_provider_sgseg.exceptions import SendGridError
 from airflow_provider_sgseg.rules import waiting
+from airflow_provider_sgseg.rules.instants import parse_instant
 from airflow_provider_sgseg.rules.jobs import all_jobs, job_outcome, job_payload
 
 JOB_KINDS = ("import", "export")
-TRANSIENT_ERRORS = (SendGridServerError, SendGridTransportError, SendGridRateLimitError)
-
-
-def transient(error: SendGridError) -> waiting.Transient:
-    """A failed poll as the waiting engine's input (a 429 brings its reset time)."""
-    reset_at = error.reset_at if isinstance(error, SendGridRateLimitError) else None
-    return waiting.Transient(str(error), reset_at)
 
 
 class SendGridContactsJobsTrigger(BaseTrigger):
@@ -102,7 +90,7 @@ class SendGridContactsJobsTrigger(BaseTrigger):
 
         hook = SendGridMarketingHook(self.sendgrid_conn_id, retry=RetryPolicy(max_attempts=1))
         read = hook.aget_import_status if self.job_kind == "import" else hook.aget_export_status
-        deadline = parse_timestamp(self.deadline)
+        deadline = parse_instant(self.deadline)
         state = waiting.WaitState()
         ended: dict[str, waiting.Outcome] = {}
         while True:
@@ -112,8 +100,8 @@ class SendGridContactsJobsTrigger(BaseTrigger):
                     continue
                 try:
                     outcomes[job_id] = job_outcome(self.job_kind, job_id, await read(job_id))
-                except TRANSIENT_ERRORS as error:
-                    outcomes[job_id] = transient(error)
+                except waiting.TRANSIENT_ERRORS as error:
+                    outcomes[job_id] = waiting.transient(error)
                 except SendGridError as error:
                     outcomes[job_id] = waiting.Rejected(f"reading job {job_id} failed: {error}")
                 if isinstance(outcomes[job_id], waiting.Finished):

@@ -10,41 +10,25 @@ from typing import Any
 import pendulum
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_sgseg.exceptions import (
-    SendGridError,
-    SendGridRateLimitError,
-    SendGridServerError,
-    SendGridTransportError,
-)
-from airflow_provider_sgseg.population import (
-    DEFAULT_POLL_CEILING,
-    DEFAULT_POLL_FLOOR,
-    DEFAULT_POLL_INTERVAL,
-    DEFAULT_POLL_SLACK,
-    PollBounds,
+from airflow_provider_sgseg.exceptions import SendGridError
+from airflow_provider_sgseg.rules import waiting
+from airflow_provider_sgseg.rules.instants import parse_instant
+from airflow_provider_sgseg.rules.population import (
+    DEFAULT_BOUNDS,
     Verdict,
-    failure_delay,
-    next_poll_delay,
-    parse_timestamp,
+    poll_log_line,
+    segment_outcome,
     verdict,
-    waiting_summary,
 )
 
-# Answers that say "try again later" rather than "this will never work".
-TRANSIENT_ERRORS: tuple[type[SendGridError], ...] = (
-    SendGridServerError,
-    SendGridTransportError,
-    SendGridRateLimitError,
-)
-DEFAULT_MAX_CONSECUTIVE_FAILURES = 5
 EVENT_STATUSES = frozenset({"success", "invalid", "timeout", "error"})
 
 
 class SendGridSegmentPopulatedTrigger(BaseTrigger):
     """Poll a segment until it is populated, then fire exactly one event.
 
-    "Populated" is :func:`airflow_provider_sgseg.population.verdict`; the time between polls is
-    :func:`~airflow_provider_sgseg.population.next_poll_delay` (SendGrid's
+    "Populated" is :func:`airflow_provider_sgseg.rules.population.verdict`; the time between polls is
+    :func:`~airflow_provider_sgseg.rules.population.next_poll_delay` (SendGrid's
     ``next_sample_update`` plus slack, within ``[poll_floor, poll_ceiling]``).
 
     The event is ``{"status": "success" | "invalid" | "timeout" | "error", "message": ...,
@@ -54,11 +38,15 @@ class SendGridSegmentPopulatedTrigger(BaseTrigger):
     :param segment_id: the segment to watch.
     :param watermark: ISO timestamp; the sample must be newer than this. ``None``: any sample.
     :param min_contacts: the sample must count at least this many contacts.
+    :param bounds: ``poll_floor``, ``poll_ceiling``, ``poke_interval``, ``poll_slack`` (seconds)
+        and ``max_consecutive_failures``, as the sensor takes them
+        (:meth:`~airflow_provider_sgseg.rules.waiting.WaitBounds.to_arguments`); absent ones
+        keep the sensor's defaults. ``poll_default``: ``poke_interval`` in triggers serialised
+        by 0.2.0, still read.
     :param deadline: ISO timestamp after which the wait ends with a ``timeout`` event.
     :param first_poll_at: ISO timestamp of the first poll (the sensor just looked, so the
         trigger need not look again before SendGrid's next sample). ``None``: poll at once.
-    :param max_consecutive_failures: transient errors (5xx, 429, no answer) tolerated in a row;
-        a healthy answer resets the count.
+    :raises SendGridInputError: bad bounds (when the trigger is built).
     """
 
     def __init__(
@@ -68,27 +56,25 @@ class SendGridSegmentPopulatedTrigger(BaseTrigger):
         segment_id: str,
         watermark: str | None,
         min_contacts: int = 1,
-        poll_floor: float = DEFAULT_POLL_FLOOR,
-        poll_ceiling: float = DEFAULT_POLL_CEILING,
-        poll_default: float = DEFAULT_POLL_INTERVAL,
-        poll_slack: float = DEFAULT_POLL_SLACK,
         deadline: str | None = None,
         first_poll_at: str | None = None,
-        max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
+        **bounds: float,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.sendgrid_conn_id = sendgrid_conn_id
         self.segment_id = segment_id
         self.watermark = watermark
         self.min_contacts = min_contacts
-        self.bounds = PollBounds(poll_floor, poll_ceiling, poll_default, poll_slack)
+        if "poll_default" in bounds:
+            bounds["poke_interval"] = bounds.pop("poll_default")
+        self.bounds = waiting.WaitBounds.from_arguments({**DEFAULT_BOUNDS.to_arguments(), **bounds})
         self.deadline = deadline
         self.first_poll_at = first_poll_at
-        self.max_consecutive_failures = max_consecutive_failures
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        # Plain JSON values only. The API key is deliberately absent: the triggerer resolves
-        # the connection id itself, so the key never lands in the trigger table.
+        """``(classpath, kwargs)``: plain JSON values only. The API key is deliberately absent:
+        the triggerer resolves the connection id itself, so the key never lands in the trigger
+        table."""
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
@@ -96,13 +82,9 @@ class SendGridSegmentPopulatedTrigger(BaseTrigger):
                 "segment_id": self.segment_id,
                 "watermark": self.watermark,
                 "min_contacts": self.min_contacts,
-                "poll_floor": self.bounds.floor,
-                "poll_ceiling": self.bounds.ceiling,
-                "poll_default": self.bounds.default,
-                "poll_slack": self.bounds.slack,
                 "deadline": self.deadline,
                 "first_poll_at": self.first_poll_at,
-                "max_consecutive_failures": self.max_consecutive_failures,
+                **self.bounds.to_arguments(),
             },
         )
 
@@ -113,6 +95,7 @@ class SendGridSegmentPopulatedTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Yield exactly one event (shape in the class docstring), whatever goes wrong."""
         yield TriggerEvent(await self._wait())  # type: ignore[no-untyped-call]
 
     # Test seams: what time it is and how to wait. Methods, so a test can patch them on the
@@ -138,7 +121,6 @@ class SendGridSegmentPopulatedTrigger(BaseTrigger):
                 "error",
                 f"Waiting for segment {self.segment_id} failed unexpectedly in the triggerer "
                 f"(connection {self.sendgrid_conn_id!r}): {type(error).__name__}: {error}",
-                self._last_seen,
             )
 
     async def _poll(self) -> dict[str, Any]:
@@ -146,59 +128,47 @@ class SendGridSegmentPopulatedTrigger(BaseTrigger):
 
         # One attempt per poll: this loop is the retry, and it waits by SendGrid's schedule.
         hook = SendGridMarketingHook(self.sendgrid_conn_id, retry=RetryPolicy(max_attempts=1))
-        watermark = parse_timestamp(self.watermark)
-        deadline = parse_timestamp(self.deadline)
-        last_seen: Verdict | None = None
-        failures = 0
+        watermark = parse_instant(self.watermark)
+        deadline = parse_instant(self.deadline)
+        state = waiting.WaitState()
 
-        first_poll_at = parse_timestamp(self.first_poll_at)
+        first_poll_at = parse_instant(self.first_poll_at)
         if first_poll_at is not None:
             await self._sleep_until(first_poll_at, deadline)
         while True:
-            problem = None  # why this poll did not get an answer, if it did not
+            result: Verdict | None = None  # this poll's verdict, if it got an answer
             try:
                 segment = await hook.aget_segment(self.segment_id, contacts_sample=False)
-            except TRANSIENT_ERRORS as error:
-                failures += 1
-                if failures > self.max_consecutive_failures:
-                    return self._event(
-                        "error",
-                        f"{failures} transient failures in a row polling segment {self.segment_id}: {error}",
-                        last_seen,
-                    )
-                reset_at = error.reset_at if isinstance(error, SendGridRateLimitError) else None
-                floor, ceiling = self.bounds.floor, self.bounds.ceiling
-                delay = failure_delay(failures, self.now(), floor, ceiling, reset_at)
-                tolerated = self.max_consecutive_failures
-                problem = f"transient failure {failures} of {tolerated} tolerated ({error})"
+            except waiting.TRANSIENT_ERRORS as error:
+                outcome: waiting.Outcome = waiting.transient(error)
             except SendGridError as error:
-                return self._event("error", f"Polling segment {self.segment_id} failed: {error}", last_seen)
+                return self._event("error", f"Polling segment {self.segment_id} failed: {error}")
             else:
-                failures = 0
-                last_seen = self._last_seen = verdict(segment, watermark, self.min_contacts)
-                if last_seen.status == "populated":
-                    return self._event("success", last_seen.reason, last_seen)
-                if last_seen.status == "invalid":
-                    return self._event("invalid", last_seen.reason, last_seen)
-                delay = next_poll_delay(segment, self.now(), *self._bounds_args())
-
+                result = self._last_seen = verdict(segment, watermark, self.min_contacts)
+                outcome = segment_outcome(result, segment)
             now = self.now()
-            if deadline is not None:
-                if now >= deadline:
-                    reason = last_seen.reason if last_seen else "no successful poll"
-                    return self._event(
-                        "timeout",
-                        f"Segment {self.segment_id} not populated by {deadline.isoformat()}: {reason}",
-                        last_seen,
-                    )
-                delay = min(delay, deadline.timestamp() - now.timestamp())  # a last look at the deadline
-            if problem is not None:
-                next_poll = (now + datetime.timedelta(seconds=delay)).isoformat()
-                self.log.warning("Segment %s: %s; next poll at %s", self.segment_id, problem, next_poll)
-            elif last_seen is not None:
-                summary = waiting_summary(last_seen, watermark, now, delay)
-                self.log.info("Segment %s %s", self.segment_id, summary)
-            await self.sleep(delay)
+            action = waiting.step(state, outcome, now, self.bounds, deadline)
+            if isinstance(action, waiting.Done):
+                return self._event("success", action.reason)
+            if isinstance(action, waiting.Invalid):
+                return self._event("invalid", action.reason)
+            if isinstance(action, waiting.Failed):
+                return self._event(
+                    "error",
+                    f"{action.failures} transient failures in a row polling segment {self.segment_id}: "
+                    f"{outcome.reason}",
+                )
+            if isinstance(action, waiting.Timeout):
+                assert deadline is not None  # only a wait with a deadline times out
+                reason = self._last_seen.reason if self._last_seen else "no successful poll"
+                return self._event(
+                    "timeout",
+                    f"Segment {self.segment_id} not populated by {deadline.isoformat()}: {reason}",
+                )
+            log = self.log.warning if action.failures else self.log.info
+            log("%s", poll_log_line(self.segment_id, action, result, watermark, now))
+            state = action.state
+            await self.sleep(action.delay)
 
     async def _sleep_until(self, moment: datetime.datetime, deadline: datetime.datetime | None) -> None:
         if deadline is not None:
@@ -207,10 +177,8 @@ class SendGridSegmentPopulatedTrigger(BaseTrigger):
         if remaining > 0:
             await self.sleep(remaining)
 
-    def _bounds_args(self) -> tuple[float, float, float, float]:
-        return (self.bounds.floor, self.bounds.ceiling, self.bounds.default, self.bounds.slack)
-
-    def _event(self, status: str, message: str, seen: Verdict | None) -> dict[str, Any]:
+    def _event(self, status: str, message: str) -> dict[str, Any]:
+        seen = self._last_seen
         sample_at = seen.sample_updated_at if seen else None
         return {
             "status": status,

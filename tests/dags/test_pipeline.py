@@ -82,7 +82,7 @@ def test_refresh_then_single_send_end_to_end(
     assert again.returncode == 0, again.stdout[-4000:] + again.stderr[-4000:]
     assert newest_state(airflow_db, "sendgrid_segment_refresh", "refresh_segment") == "skipped"
     # A skip for quota is a normal, documented path: nothing in the run's output at error level
-    # (the sensor's refreshed_after=refresh_segment.output once logged "XCom not found" twice).
+    # (the sensor's watermark=refresh_segment.output once logged "XCom not found" twice).
     output = again.stdout + again.stderr
     assert "refresh_segment" in output and "Skipping task" in output  # the lines are really there
     errors = [line for line in output.splitlines() if ERROR_LINE.search(line)]

@@ -102,7 +102,7 @@ def test_download_streams_into_the_sink_and_restarts_cleanly_after_a_cut(make_ho
 
 
 def test_export_file_type_and_size_rules() -> None:
-    from airflow_provider_sgseg import validation
+    from airflow_provider_sgseg.rules import validation
 
     assert validation.export_file_type("CSV") == "csv"
     with pytest.raises(SendGridInputError, match="csv, json"):

@@ -40,7 +40,7 @@ from airflow_provider_sgseg.operators.segments import (
     SendGridSegmentBaseOperator,
     SendGridUpdateSegmentOperator,
 )
-from airflow_provider_sgseg.population import watermark_from
+from airflow_provider_sgseg.rules.population import watermark_from
 from airflow_provider_sgseg.version_compat import AirflowFailException, AirflowSkipException, TaskDeferred
 from tests.helpers import not_sendgrid_server
 
@@ -111,8 +111,8 @@ def wired(operator: SendGridSegmentBaseOperator, emulator: EmulatorHandle, **ret
     def sleep(seconds: float) -> None:
         admin.advance_clock(seconds)
 
-    operator._clock = admin.now
-    operator._sleep = sleep
+    operator.now = admin.now  # type: ignore[method-assign]
+    operator.sleep = sleep  # type: ignore[method-assign]
     policy = RetryPolicy(clock=lambda: admin.now().timestamp(), sleep=sleep, jitter=0, **retry)
     operator.__dict__["hook"] = SendGridMarketingHook(retry=policy)
     return operator
@@ -751,7 +751,7 @@ def test_refresh_allowed_posts_once_and_returns_the_watermark(sendgrid_emulator:
     result = refresher(sendgrid_emulator, segment_id).execute(run.context())
     assert result["segment_id"] == segment_id
     assert isinstance(result["job_id"], str) and result["job_id"]
-    assert result["sample_updated_at_before"] == before["sample_updated_at"]
+    assert result["watermark"] == before["sample_updated_at"]
     assert pendulum.parse(result["requested_at"]) == sendgrid_emulator.admin.now()
     [post] = refresh_posts(sendgrid_emulator)
     assert post["path"] == f"{REFRESH}{segment_id}"
@@ -850,7 +850,7 @@ def test_retry_whose_post_meets_429_after_an_unseen_refresh_takes_it_as_accepted
 
     assert result["job_id"] is None
     assert result["segment_id"] == segment_id
-    assert result["sample_updated_at_before"] == before["sample_updated_at"]
+    assert result["watermark"] == before["sample_updated_at"]
     # the first POST was processed, then its answer dropped (logged without a status)
     assert [p["status"] for p in refresh_posts(sendgrid_emulator)] == [None, 429]
     # and any later retry returns the same result without posting
@@ -876,7 +876,7 @@ def test_retry_without_a_store_whose_post_meets_429_takes_it_as_its_earlier_refr
     result = refresher(sendgrid_emulator, segment_id, "wait").execute(run.context())
 
     assert result["job_id"] is None
-    assert result["sample_updated_at_before"] == before["sample_updated_at"]
+    assert result["watermark"] == before["sample_updated_at"]
     assert [p["status"] for p in refresh_posts(sendgrid_emulator)] == [None, 429]
 
 
@@ -949,7 +949,7 @@ def test_hourly_spacing_skip_mode(sendgrid_emulator: EmulatorHandle) -> None:
 def test_skipped_refresh_leaves_a_return_value_the_sensor_understands(
     sendgrid_emulator: EmulatorHandle,
 ) -> None:
-    """A sensor given refreshed_after=<refresh>.output must find a value, not Airflow's error-level
+    """A sensor given watermark=<refresh>.output must find a value, not Airflow's error-level
     "XCom not found": the sample SendGrid had when the refresh was skipped is the watermark."""
     segment_id = new_segment(sendgrid_emulator)
     _refresh_now(sendgrid_emulator, segment_id)
@@ -966,12 +966,12 @@ def test_skipped_refresh_leaves_a_return_value_the_sensor_understands(
         "segment_id": segment_id,
         "job_id": None,
         "requested_at": None,
-        "sample_updated_at_before": sample_before,
+        "watermark": sample_before,
         "skipped": str(skipped.value),
     }
     assert watermark_from(left) == pendulum.parse(sample_before)
     # Without a sample time to go by it is no watermark: the sensor takes the sample it first sees.
-    assert watermark_from({**left, "sample_updated_at_before": None}) is None
+    assert watermark_from({**left, "watermark": None}) is None
 
 
 def test_hourly_spacing_wait_mode_defers_then_refreshes(sendgrid_emulator: EmulatorHandle) -> None:

@@ -66,6 +66,6 @@ def test_mapped_create_refresh_and_wait(
     for segment_id, result in waited.items():
         assert result["contacts_count"] == 3
         # each sensor waited for its own segment's refresh sample, not for any sample
-        before = refreshed[segment_id]["sample_updated_at_before"]
+        before = refreshed[segment_id]["watermark"]
         assert before is None or iso(result["sample_updated_at"]) > iso(before)
         assert iso(result["sample_updated_at"]) >= iso(refreshed[segment_id]["requested_at"])

@@ -80,6 +80,6 @@ def test_refresh_then_wait_in_deferrable_and_reschedule_mode(
     assert deferred == rescheduled  # both modes saw the same sample
     assert deferred["segment_id"] == segment["id"]
     assert deferred["contacts_count"] == 5
-    assert iso(refreshed["sample_updated_at_before"]) == iso(segment["sample_updated_at"])
-    assert iso(deferred["sample_updated_at"]) > iso(refreshed["sample_updated_at_before"])
+    assert iso(refreshed["watermark"]) == iso(segment["sample_updated_at"])
+    assert iso(deferred["sample_updated_at"]) > iso(refreshed["watermark"])
     assert len(admin.requests(method="POST", path_prefix=SEGMENT_PATH + "refresh/" + segment["id"])) == 1

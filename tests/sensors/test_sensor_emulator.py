@@ -170,10 +170,10 @@ def test_refresh_xcom_as_watermark_succeeds_after_the_refresh_sample(emulated_ti
         "segment_id": segment["id"],
         "job_id": job["job_id"],
         "requested_at": requested_at.isoformat(),
-        "sample_updated_at_before": segment["sample_updated_at"],
+        "watermark": segment["sample_updated_at"],
     }
 
-    sensor = make_sensor(segment["id"], refreshed_after=refresh_xcom, poll_floor=10, deferrable=True)
+    sensor = make_sensor(segment["id"], watermark=refresh_xcom, poll_floor=10, deferrable=True)
     result = run_deferrable(sensor, context_for())
 
     assert result["contacts_count"] == 6
@@ -206,7 +206,7 @@ def test_min_contacts_not_met_times_out_with_the_last_count(
 ) -> None:
     segment = populated_segment(emulated_time, 2)
     sensor = make_sensor(
-        segment["id"], min_contacts=10, timeout=3 * 3600, deferrable=deferrable, refreshed_after="2000-01-01"
+        segment["id"], min_contacts=10, timeout=3 * 3600, deferrable=deferrable, watermark="2000-01-01"
     )
     started = emulated_time.now()
     capsys.readouterr()
@@ -402,7 +402,7 @@ def test_outlets_carry_the_result_in_the_asset_event_extra(emulated_time: Emulat
     asset = Asset("sendgrid-segment://members")
     context = context_for()
 
-    result = make_sensor(segment["id"], outlets=[asset], refreshed_after="2000-01-01").execute(context)
+    result = make_sensor(segment["id"], outlets=[asset], watermark="2000-01-01").execute(context)
 
     assert result["contacts_count"] == 2
     assert context["outlet_events"][asset].extra == result
@@ -436,8 +436,8 @@ def test_a_bad_watermark_fails_before_any_request(emulated_time: EmulatedTime) -
     segment = populated_segment(emulated_time, 2)
     gets_before = emulated_time.segment_gets(segment["id"])
 
-    with pytest.raises(SendGridInputError, match="refreshed_after"):
-        make_sensor(segment["id"], refreshed_after="after lunch").execute(context_for())
+    with pytest.raises(SendGridInputError, match="watermark"):
+        make_sensor(segment["id"], watermark="after lunch").execute(context_for())
     with pytest.raises(SendGridInputError, match="segment_id"):
         make_sensor("not-a-uuid").execute(context_for())
 

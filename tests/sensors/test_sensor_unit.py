@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from airflow.exceptions import AirflowProviderDeprecationWarning
 
 from airflow_provider_sgseg.exceptions import SendGridInputError
 from airflow_provider_sgseg.sensors.segments import SendGridSegmentPopulatedSensor
@@ -37,7 +38,7 @@ def test_importing_the_sensor_does_not_import_the_hook() -> None:
 
 
 def test_template_fields_cover_ids_and_the_watermark() -> None:
-    assert set(SendGridSegmentPopulatedSensor.template_fields) >= {"segment_id", "refreshed_after"}
+    assert set(SendGridSegmentPopulatedSensor.template_fields) >= {"segment_id", "watermark"}
 
 
 def test_deferrable_defaults_to_the_operators_setting(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -65,8 +66,27 @@ def test_bad_static_arguments_fail_at_parse_naming_the_argument(kwargs: dict[str
     assert caught.value.name == name
 
 
-def test_poke_interval_is_seeded_from_poll_default() -> None:
-    assert make_sensor(poll_default=240).poke_interval == 240
+def test_poke_interval_is_the_interval_without_a_next_sample_update() -> None:
+    sensor = make_sensor(poke_interval=240)
+    assert sensor.poke_interval == 240 and sensor.bounds.interval == 240
+
+
+def test_poll_default_still_works_with_a_deprecation_warning() -> None:
+    with pytest.warns(AirflowProviderDeprecationWarning, match="poll_default.*poke_interval"):
+        sensor = make_sensor(poll_default=240)
+    assert sensor.poke_interval == 240 and sensor.bounds.interval == 240
+
+
+def test_refreshed_after_still_works_with_a_deprecation_warning() -> None:
+    with pytest.warns(AirflowProviderDeprecationWarning, match="refreshed_after.*watermark"):
+        sensor = make_sensor(refreshed_after="2026-03-01T11:00:00Z")
+    assert sensor.watermark == "2026-03-01T11:00:00Z"
+
+
+def test_a_bad_poke_interval_is_refused_naming_it() -> None:
+    with pytest.raises(SendGridInputError) as caught:
+        make_sensor(poke_interval=0)
+    assert caught.value.name == "poke_interval"
 
 
 SUCCESS = {

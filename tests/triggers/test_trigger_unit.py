@@ -21,7 +21,7 @@ def make_trigger(**overrides: object) -> SendGridSegmentPopulatedTrigger:
         "min_contacts": 3,
         "poll_floor": 5.0,
         "poll_ceiling": 600.0,
-        "poll_default": 120.0,
+        "poke_interval": 120.0,
         "poll_slack": 10.0,
         "deadline": "2026-03-01T18:00:00+00:00",
         "first_poll_at": "2026-03-01T12:00:30+00:00",
@@ -53,7 +53,7 @@ def test_serialize_holds_only_plain_json_values() -> None:
         "min_contacts",
         "poll_floor",
         "poll_ceiling",
-        "poll_default",
+        "poke_interval",
         "poll_slack",
         "deadline",
         "first_poll_at",
@@ -73,3 +73,16 @@ def test_the_key_never_appears_in_serialize_or_repr(monkeypatch: pytest.MonkeyPa
 def test_bad_poll_bounds_are_refused_when_the_trigger_is_built() -> None:
     with pytest.raises(SendGridInputError, match="poll_ceiling"):
         make_trigger(poll_floor=10.0, poll_ceiling=5.0)
+
+
+def test_a_trigger_serialised_by_0_2_0_still_loads() -> None:
+    # 0.2.0 called poke_interval poll_default; rows it wrote to the trigger table must still load.
+    _, kwargs = make_trigger().serialize()
+    legacy = {name: value for name, value in kwargs.items() if name != "poke_interval"}
+    legacy["poll_default"] = kwargs["poke_interval"]
+    assert SendGridSegmentPopulatedTrigger(**legacy).serialize()[1] == kwargs
+
+
+def test_unknown_trigger_kwargs_are_refused() -> None:
+    with pytest.raises(TypeError, match="poll_sideways"):
+        make_trigger(poll_sideways=1.0)

@@ -99,7 +99,7 @@ with DAG(
         refreshed = ti.xcom_pull(task_ids="refresh")
         assert refreshed["segment_id"] == created["id"], refreshed
         assert refreshed["job_id"] is None, refreshed  # adopted from the crashed first try
-        assert refreshed["sample_updated_at_before"] == created["sample_updated_at"], refreshed
+        assert refreshed["watermark"] == created["sample_updated_at"], refreshed
         assert ti.xcom_pull(task_ids="update")["name"] == "dags-test-segment-renamed"
         waited = ti.xcom_pull(task_ids="refresh_wait")
         assert waited["job_id"], waited

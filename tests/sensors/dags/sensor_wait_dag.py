@@ -21,7 +21,7 @@ SEGMENT_ID = "{{ dag_run.conf['segment_id'] }}"
 FAST_POLLS: dict[str, Any] = {
     "poll_floor": 0.5,
     "poll_ceiling": 5,
-    "poll_default": 1,
+    "poke_interval": 1,
     "poll_slack": 0.2,
     "timeout": 120,
     "min_contacts": int(os.environ.get("SGSEG_MIN_CONTACTS", "1")),
@@ -37,7 +37,7 @@ with DAG(
     wait_deferred = SendGridSegmentPopulatedSensor(
         task_id="wait_deferred",
         segment_id=SEGMENT_ID,
-        refreshed_after=refresh.output,
+        watermark=refresh.output,
         deferrable=True,
         outlets=[Asset(uri="x-sendgrid://segments/sensor-test", name="sgseg_sensor_test_segment")],
         **FAST_POLLS,

@@ -23,7 +23,7 @@ NAMES = ["mapped-a", "mapped-b"]
 FAST_POLLS: dict[str, Any] = {
     "poll_floor": 0.5,
     "poll_ceiling": 5,
-    "poll_default": 1,
+    "poke_interval": 1,
     "poll_slack": 0.2,
     "timeout": 120,
 }
@@ -42,7 +42,7 @@ with DAG(
     )
     waits = SendGridSegmentPopulatedSensor.partial(task_id="wait", deferrable=True, **FAST_POLLS)
     waited = waits.expand_kwargs(
-        refreshed.output.map(lambda result: {"segment_id": result["segment_id"], "refreshed_after": result})
+        refreshed.output.map(lambda result: {"segment_id": result["segment_id"], "watermark": result})
     )
 
     @task

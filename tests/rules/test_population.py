@@ -9,18 +9,24 @@ import pendulum
 import pytest
 
 from airflow_provider_sgseg.exceptions import SendGridInputError
-from airflow_provider_sgseg.population import (
-    PollBounds,
-    failure_delay,
+from airflow_provider_sgseg.rules.population import (
+    DEFAULT_BOUNDS,
     next_poll_delay,
-    parse_timestamp,
     verdict,
     waiting_summary,
     watermark_from,
 )
+from airflow_provider_sgseg.rules.waiting import WaitBounds, failure_delay
 
 NOW = pendulum.datetime(2026, 3, 1, 12, 0, 0)
 WATERMARK = pendulum.datetime(2026, 3, 1, 11, 0, 0)
+
+
+def bounds(**overrides: Any) -> WaitBounds:
+    """The segment wait's default bounds with some changed (``default``: the interval)."""
+    if "default" in overrides:
+        overrides["interval"] = overrides.pop("default")
+    return WaitBounds(**{**DEFAULT_BOUNDS.to_dict(), **overrides})
 
 
 def segment(**overrides: Any) -> dict[str, Any]:
@@ -33,43 +39,6 @@ def segment(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
-
-
-# --- parse_timestamp -------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("2026-03-01T11:30:00Z", pendulum.datetime(2026, 3, 1, 11, 30)),
-        ("2026-03-01T11:30:00.5Z", pendulum.datetime(2026, 3, 1, 11, 30, 0, 500000)),
-        ("2026-03-01T11:30:00.123456789Z", pendulum.datetime(2026, 3, 1, 11, 30, 0, 123456)),
-        ("2026-03-01T13:30:00+02:00", pendulum.datetime(2026, 3, 1, 11, 30)),
-        ("2026-03-01T04:30:00-0700", pendulum.datetime(2026, 3, 1, 11, 30)),
-        ("2026-03-01T11:30:00", pendulum.datetime(2026, 3, 1, 11, 30)),
-        ("2026-03-01 11:30:00", pendulum.datetime(2026, 3, 1, 11, 30)),
-        ("  2026-03-01T11:30:00Z  ", pendulum.datetime(2026, 3, 1, 11, 30)),
-        ("2026-03-01", pendulum.datetime(2026, 3, 1)),
-    ],
-)
-def test_parse_timestamp_reads_sendgrid_iso_variants_as_the_same_instant(
-    text: str, expected: pendulum.DateTime
-) -> None:
-    parsed = parse_timestamp(text)
-    assert parsed == expected
-    assert parsed is not None and parsed.utcoffset() is not None
-
-
-@pytest.mark.parametrize("value", [None, "", "   ", "garbage", "P1D", "12:00", 1700000000, [], {}])
-def test_parse_timestamp_returns_none_for_missing_or_unreadable(value: object) -> None:
-    assert parse_timestamp(value) is None
-
-
-def test_parse_timestamp_takes_naive_datetimes_as_utc_and_keeps_aware_ones() -> None:
-    naive = datetime.datetime(2026, 3, 1, 11, 30)
-    aware = datetime.datetime(2026, 3, 1, 13, 30, tzinfo=datetime.timezone(datetime.timedelta(hours=2)))
-    assert parse_timestamp(naive) == pendulum.datetime(2026, 3, 1, 11, 30)
-    assert parse_timestamp(aware) == pendulum.datetime(2026, 3, 1, 11, 30)
 
 
 # --- watermark_from --------------------------------------------------------------------------
@@ -86,25 +55,31 @@ def test_watermark_from_treats_an_empty_template_rendering_as_no_watermark(rende
     assert watermark_from(rendered_nothing) is None
 
 
-def test_watermark_from_refresh_xcom_prefers_sample_updated_at_before() -> None:
+def test_watermark_from_refresh_xcom_prefers_its_watermark() -> None:
     xcom = {
         "segment_id": "x",
         "job_id": "j",
         "requested_at": "2026-03-01T11:59:00Z",
-        "sample_updated_at_before": "2026-03-01T11:00:00Z",
+        "watermark": "2026-03-01T11:00:00Z",
     }
+    assert watermark_from(xcom) == WATERMARK
+
+
+def test_watermark_from_reads_a_0_2_0_refresh_xcom() -> None:
+    # 0.2.0 called the XCom's watermark sample_updated_at_before; XComs written then still count.
+    xcom = {"requested_at": "2026-03-01T11:59:00Z", "sample_updated_at_before": "2026-03-01T11:00:00Z"}
     assert watermark_from(xcom) == WATERMARK
 
 
 def test_watermark_from_refresh_xcom_falls_back_to_requested_at() -> None:
     xcom = {"segment_id": "x", "job_id": "j", "requested_at": "2026-03-01T11:00:00Z"}
     assert watermark_from(xcom) == WATERMARK
-    assert watermark_from({**xcom, "sample_updated_at_before": None}) == WATERMARK
+    assert watermark_from({**xcom, "watermark": None}) == WATERMARK
 
 
 def test_watermark_from_reads_a_dict_that_a_template_rendered_to_text() -> None:
-    as_json = '{"requested_at": "2026-03-01T11:00:00Z", "sample_updated_at_before": null}'
-    as_repr = "{'requested_at': '2026-03-01T12:00:00Z', 'sample_updated_at_before': '2026-03-01T11:00:00Z'}"
+    as_json = '{"requested_at": "2026-03-01T11:00:00Z", "watermark": null}'
+    as_repr = "{'requested_at': '2026-03-01T12:00:00Z', 'watermark': '2026-03-01T11:00:00Z'}"
     assert watermark_from(as_json) == WATERMARK
     assert watermark_from(as_repr) == WATERMARK
 
@@ -112,11 +87,11 @@ def test_watermark_from_reads_a_dict_that_a_template_rendered_to_text() -> None:
 @pytest.mark.parametrize(
     ("value", "named"),
     [
-        ("yesterday-ish", "refreshed_after"),
-        ({"job_id": "j"}, "refreshed_after"),
-        ({"requested_at": "soon"}, "refreshed_after['requested_at']"),
-        ("{not a dict", "refreshed_after"),
-        (12345, "refreshed_after"),
+        ("yesterday-ish", "watermark"),
+        ({"job_id": "j"}, "watermark"),
+        ({"requested_at": "soon"}, "watermark['requested_at']"),
+        ("{not a dict", "watermark"),
+        (12345, "watermark"),
     ],
 )
 def test_watermark_from_rejects_bad_input_naming_the_value(value: object, named: str) -> None:
@@ -242,54 +217,54 @@ def test_verdict_reason_for_a_small_fresh_sample_names_count_sample_and_watermar
 
 def test_next_poll_delay_waits_for_next_sample_update_plus_slack() -> None:
     body = segment(next_sample_update="2026-03-01T12:20:00Z")
-    assert next_poll_delay(body, NOW, slack=30) == 20 * 60 + 30
+    assert next_poll_delay(body, NOW, bounds(slack=30)) == 20 * 60 + 30
 
 
 def test_next_poll_delay_respects_offsets_and_fractions() -> None:
     body = segment(next_sample_update="2026-03-01T14:20:00.500+02:00")
-    assert next_poll_delay(body, NOW, slack=0) == 20 * 60 + 0.5
+    assert next_poll_delay(body, NOW, bounds(slack=0)) == 20 * 60 + 0.5
 
 
 def test_next_poll_delay_is_never_sooner_than_the_floor() -> None:
     body = segment(next_sample_update="2026-03-01T12:00:10Z")
-    assert next_poll_delay(body, NOW, floor=60, slack=0) == 60
+    assert next_poll_delay(body, NOW, bounds(floor=60, slack=0)) == 60
 
 
 def test_next_poll_delay_is_never_later_than_the_ceiling() -> None:
     body = segment(next_sample_update="2026-03-02T12:00:00Z")  # 24 h back-off
-    assert next_poll_delay(body, NOW, ceiling=3600) == 3600
+    assert next_poll_delay(body, NOW, bounds(ceiling=3600)) == 3600
 
 
 @pytest.mark.parametrize("late", ["2026-03-01T11:59:50Z", "2026-03-01T12:00:00Z", "2026-02-01T00:00:00Z"])
 def test_next_poll_delay_uses_the_floor_when_sendgrid_is_late(late: str) -> None:
     body = segment(next_sample_update=late)
-    assert next_poll_delay(body, NOW, floor=5, slack=30) == 5
+    assert next_poll_delay(body, NOW, bounds(floor=5, slack=30)) == 5
 
 
 @pytest.mark.parametrize("missing", [None, "", "whenever"])
 def test_next_poll_delay_uses_the_default_without_a_readable_next_sample_update(missing: object) -> None:
-    assert next_poll_delay(segment(next_sample_update=missing), NOW, default=300) == 300
-    assert next_poll_delay({}, NOW, default=120) == 120
+    assert next_poll_delay(segment(next_sample_update=missing), NOW, bounds(default=300)) == 300
+    assert next_poll_delay({}, NOW, bounds(default=120)) == 120
 
 
 def test_next_poll_delay_clamps_the_default_too() -> None:
-    assert next_poll_delay({}, NOW, floor=600, ceiling=900, default=300) == 600
-    assert next_poll_delay({}, NOW, floor=1, ceiling=100, default=300) == 100
+    assert next_poll_delay({}, NOW, bounds(floor=600, ceiling=900, default=300)) == 600
+    assert next_poll_delay({}, NOW, bounds(floor=1, ceiling=100, default=300)) == 100
 
 
 def test_next_poll_delay_accepts_a_naive_now_as_utc() -> None:
     body = segment(next_sample_update="2026-03-01T12:10:00Z")
-    assert next_poll_delay(body, datetime.datetime(2026, 3, 1, 12, 0), slack=0) == 600
+    assert next_poll_delay(body, datetime.datetime(2026, 3, 1, 12, 0), bounds(slack=0)) == 600
 
 
 def test_hourly_schedule_needs_at_most_two_looks_per_hour() -> None:
     # A sensor that starts right after a sample sleeps until the next one: one GET now, one after.
     body = segment(sample_updated_at="2026-03-01T12:00:00Z", next_sample_update="2026-03-01T13:00:00Z")
-    delay = next_poll_delay(body, NOW.add(seconds=1))
+    delay = next_poll_delay(body, NOW.add(seconds=1), bounds())
     assert 3599 <= delay <= 3600
 
 
-# --- PollBounds and failure_delay ------------------------------------------------------------
+# --- WaitBounds and failure_delay ------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -298,7 +273,7 @@ def test_hourly_schedule_needs_at_most_two_looks_per_hour() -> None:
         ({"floor": 0}, "poll_floor"),
         ({"floor": -1}, "poll_floor"),
         ({"floor": 100, "ceiling": 99}, "poll_ceiling"),
-        ({"default": 0}, "poll_default"),
+        ({"default": 0}, "poke_interval"),
         ({"slack": -1}, "poll_slack"),
         ({"floor": "60"}, "poll_floor"),
         ({"ceiling": float("nan")}, "poll_ceiling"),
@@ -307,35 +282,35 @@ def test_hourly_schedule_needs_at_most_two_looks_per_hour() -> None:
 )
 def test_poll_bounds_reject_nonsense_naming_the_argument(kwargs: dict[str, Any], name: str) -> None:
     with pytest.raises(SendGridInputError) as caught:
-        PollBounds(**kwargs)
+        bounds(**kwargs)
     assert caught.value.name == name
 
 
 def test_next_poll_delay_validates_its_bounds() -> None:
     with pytest.raises(SendGridInputError):
-        next_poll_delay(segment(), NOW, floor=10, ceiling=5)
+        next_poll_delay(segment(), NOW, bounds(floor=10, ceiling=5))
 
 
 def test_poll_bounds_floor_equal_to_ceiling_is_a_fixed_interval() -> None:
-    assert next_poll_delay(segment(), NOW, floor=90, ceiling=90) == 90
-    assert next_poll_delay({}, NOW, floor=90, ceiling=90) == 90
+    assert next_poll_delay(segment(), NOW, bounds(floor=90, ceiling=90)) == 90
+    assert next_poll_delay({}, NOW, bounds(floor=90, ceiling=90)) == 90
 
 
 def test_failure_delay_doubles_from_the_floor_up_to_the_ceiling() -> None:
-    delays = [failure_delay(n, NOW, floor=60, ceiling=600) for n in range(1, 7)]
+    delays = [failure_delay(n, NOW, bounds(floor=60, ceiling=600)) for n in range(1, 7)]
     assert delays == [60, 120, 240, 480, 600, 600]
 
 
 def test_failure_delay_survives_huge_failure_counts() -> None:
-    assert failure_delay(10_000, NOW, floor=60, ceiling=3600) == 3600
+    assert failure_delay(10_000, NOW, bounds(floor=60, ceiling=3600)) == 3600
 
 
 def test_failure_delay_waits_for_a_rate_limit_reset() -> None:
     reset = NOW.add(seconds=900)
-    assert failure_delay(1, NOW, floor=60, ceiling=3600, reset_at=reset) == 900
-    assert failure_delay(1, NOW, floor=60, ceiling=600, reset_at=reset) == 600
+    assert failure_delay(1, NOW, bounds(floor=60, ceiling=3600), reset_at=reset) == 900
+    assert failure_delay(1, NOW, bounds(floor=60, ceiling=600), reset_at=reset) == 600
     # A reset in the past does not shorten the back-off below the floor.
-    assert failure_delay(1, NOW, floor=60, ceiling=600, reset_at=NOW.subtract(seconds=5)) == 60
+    assert failure_delay(1, NOW, bounds(floor=60, ceiling=600), reset_at=NOW.subtract(seconds=5)) == 60
 
 
 # --- waiting_summary -------------------------------------------------------------------------

@@ -23,6 +23,8 @@ from typing import Any
 
 import pendulum
 
+from airflow_provider_sgseg.rules.instants import parse_instant
+
 SEGMENT_DAILY_LIMIT = "segment_daily_limit"
 HOURLY_SPACING = "hourly_spacing"
 ACCOUNT_DAILY_LIMIT = "account_daily_limit"
@@ -144,19 +146,6 @@ def start_of_local_day(day: datetime.date, zone: Zone) -> pendulum.DateTime:
     DST changes, and where midnight is skipped (America/Santiago) the day starts at 01:00.
     """
     return pendulum.datetime(day.year, day.month, day.day, tz=zone)
-
-
-def parse_instant(value: object) -> pendulum.DateTime | None:
-    """An aware instant from an ISO 8601 string (UTC if no offset) or datetime; None if unusable."""
-    if isinstance(value, datetime.datetime):
-        return pendulum.instance(value) if value.tzinfo is not None else None
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        parsed = pendulum.parse(value.strip())
-    except (ValueError, OverflowError):
-        return None
-    return parsed if isinstance(parsed, pendulum.DateTime) else None
 
 
 def _segment_daily_block(segment: Mapping[str, Any], zone: Zone, now: pendulum.DateTime) -> _Block | None:

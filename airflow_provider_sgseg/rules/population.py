@@ -1,7 +1,9 @@
 """Pure rules for waiting on a segment: "is it populated?" and "when do we look again?".
 
-The sensor (poke and reschedule modes) and the trigger (deferrable mode) both decide with
-these functions, so the two ways of waiting can never disagree. No I/O here.
+The sensor (poke and reschedule modes) and the trigger (deferrable mode) both turn a Get Segment
+body into the waiting engine's outcome with :func:`segment_outcome` and pace themselves with
+:func:`airflow_provider_sgseg.rules.waiting.step`, so the two ways of waiting can never
+disagree. No I/O here.
 
 SendGrid refreshes a segment's ``contacts_count`` and sample about hourly (backing off to
 24 h) and announces the next refresh in ``next_sample_update``. A segment counts as populated
@@ -21,6 +23,8 @@ from typing import Any, Literal
 import pendulum
 
 from airflow_provider_sgseg.exceptions import SendGridInputError
+from airflow_provider_sgseg.rules import waiting
+from airflow_provider_sgseg.rules.instants import parse_instant
 
 VerdictStatus = Literal["populated", "waiting", "invalid"]
 
@@ -30,7 +34,13 @@ DEFAULT_POLL_INTERVAL = 300.0
 # SendGrid's next_sample_update is an estimate; looking a little after it avoids a wasted GET
 # that still shows the old sample.
 DEFAULT_POLL_SLACK = 30.0
+DEFAULT_BOUNDS = waiting.WaitBounds(
+    DEFAULT_POLL_FLOOR, DEFAULT_POLL_CEILING, DEFAULT_POLL_INTERVAL, DEFAULT_POLL_SLACK
+)
 
+# Where the refresh operator's XCom holds the watermark, in order. ``sample_updated_at_before``:
+# its name in 0.2.0, still read from XComs written then.
+_WATERMARK_KEYS = ("watermark", "sample_updated_at_before", "requested_at")
 # Strings a template renders when the upstream value was absent (e.g. an empty XCom).
 _EMPTY_TEMPLATE_RENDERINGS = frozenset({"", "none", "null"})
 
@@ -49,63 +59,11 @@ class Verdict:
         return self.status == "populated"
 
 
-@dataclass(frozen=True)
-class PollBounds:
-    """How often to poll: never sooner than ``floor``, never later than ``ceiling`` (seconds)."""
-
-    floor: float = DEFAULT_POLL_FLOOR
-    ceiling: float = DEFAULT_POLL_CEILING
-    default: float = DEFAULT_POLL_INTERVAL
-    slack: float = DEFAULT_POLL_SLACK
-
-    def __post_init__(self) -> None:
-        for name in ("floor", "ceiling", "default", "slack"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-                raise SendGridInputError(f"poll_{name}", value, "must be a number of seconds")
-        if self.floor <= 0:
-            raise SendGridInputError("poll_floor", self.floor, "must be greater than 0 seconds")
-        if self.ceiling < self.floor:
-            raise SendGridInputError(
-                "poll_ceiling", self.ceiling, f"must be at least poll_floor ({self.floor} s)"
-            )
-        if self.default <= 0:
-            raise SendGridInputError("poll_default", self.default, "must be greater than 0 seconds")
-        if self.slack < 0:
-            raise SendGridInputError("poll_slack", self.slack, "must not be negative")
-
-    def clamp(self, seconds: float) -> float:
-        return min(max(seconds, self.floor), self.ceiling)
-
-
-def parse_timestamp(value: object) -> pendulum.DateTime | None:
-    """Read a SendGrid timestamp leniently: ISO 8601 with ``Z``, an offset or fractional seconds.
-
-    Naive values are taken as UTC; a bare date is midnight UTC. Returns ``None`` for a missing
-    or unreadable value, so the caller decides what "unknown" means.
-    """
-    if isinstance(value, datetime.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=datetime.timezone.utc)
-        return pendulum.instance(value)
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        parsed = pendulum.parse(value.strip(), exact=True)
-    except (ValueError, OverflowError):  # pendulum's ParserError is a ValueError
-        return None
-    if isinstance(parsed, pendulum.DateTime):
-        return parsed
-    if isinstance(parsed, pendulum.Date):  # e.g. a rendered {{ ds }}: midnight UTC
-        return pendulum.datetime(parsed.year, parsed.month, parsed.day)
-    return None  # a bare time or a duration is not a moment
-
-
 def watermark_from(value: object) -> pendulum.DateTime | None:
-    """Turn the sensor's ``refreshed_after`` argument into a watermark.
+    """Turn the sensor's ``watermark`` argument into an instant.
 
     Accepts ``None`` (no watermark given), an ISO string, a ``datetime``, or the refresh
-    operator's XCom dict (its ``sample_updated_at_before``, else its ``requested_at``; a refresh
+    operator's XCom dict (its ``watermark``, else its ``requested_at``; a refresh
     skipped for quota with neither is no watermark), also when a template rendered that dict to
     text. Anything else is a :class:`SendGridInputError`.
     """
@@ -117,30 +75,30 @@ def watermark_from(value: object) -> pendulum.DateTime | None:
             return None
         if text.startswith("{"):
             return watermark_from(_dict_from_text(text))
-        parsed = parse_timestamp(text)
+        parsed = parse_instant(text)
         if parsed is None:
-            raise SendGridInputError("refreshed_after", value, "must be an ISO 8601 timestamp")
+            raise SendGridInputError("watermark", value, "must be an ISO 8601 timestamp")
         return parsed
     if isinstance(value, datetime.datetime):
-        return parse_timestamp(value)
+        return parse_instant(value)
     if isinstance(value, Mapping):
-        for key in ("sample_updated_at_before", "requested_at"):
+        for key in _WATERMARK_KEYS:
             if value.get(key):
-                parsed = parse_timestamp(value[key])
+                parsed = parse_instant(value[key])
                 if parsed is None:
                     raise SendGridInputError(
-                        f"refreshed_after[{key!r}]", value[key], "must be an ISO 8601 timestamp"
+                        f"watermark[{key!r}]", value[key], "must be an ISO 8601 timestamp"
                     )
                 return parsed
         if value.get("skipped"):
             return None
         raise SendGridInputError(
-            "refreshed_after",
+            "watermark",
             value,
-            "a dict must be the refresh operator's XCom, with sample_updated_at_before or requested_at",
+            "a dict must be the refresh operator's XCom, with watermark or requested_at",
         )
     raise SendGridInputError(
-        "refreshed_after", value, "must be an ISO 8601 string, a datetime or the refresh operator's XCom"
+        "watermark", value, "must be an ISO 8601 string, a datetime or the refresh operator's XCom"
     )
 
 
@@ -152,7 +110,7 @@ def _dict_from_text(text: str) -> object:
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
-        raise SendGridInputError("refreshed_after", text, "text starting with '{' must be a dict") from None
+        raise SendGridInputError("watermark", text, "text starting with '{' must be a dict") from None
 
 
 def verdict(segment: Mapping[str, Any], watermark: datetime.datetime | None, min_contacts: int) -> Verdict:
@@ -167,8 +125,8 @@ def verdict(segment: Mapping[str, Any], watermark: datetime.datetime | None, min
     validation = str(status.get("query_validation") or "").upper()
     count = segment.get("contacts_count")
     contacts_count = count if isinstance(count, int) and not isinstance(count, bool) else None
-    sample_at = parse_timestamp(segment.get("sample_updated_at"))
-    mark = parse_timestamp(watermark)
+    sample_at = parse_instant(segment.get("sample_updated_at"))
+    mark = parse_instant(watermark)
 
     def decide(verdict_status: VerdictStatus, reason: str) -> Verdict:
         return Verdict(verdict_status, reason, contacts_count, sample_at)
@@ -197,7 +155,7 @@ def waiting_summary(
     result: Verdict, watermark: datetime.datetime | None, polled_at: datetime.datetime, delay: float
 ) -> str:
     """The log line for a poll that found the segment not populated yet."""
-    mark = parse_timestamp(watermark)
+    mark = parse_instant(watermark)
     sample_at = result.sample_updated_at
     next_poll = polled_at + datetime.timedelta(seconds=delay)
     return (
@@ -209,47 +167,34 @@ def waiting_summary(
 
 
 def next_poll_delay(
-    segment: Mapping[str, Any],
-    now: datetime.datetime,
-    floor: float = DEFAULT_POLL_FLOOR,
-    ceiling: float = DEFAULT_POLL_CEILING,
-    default: float = DEFAULT_POLL_INTERVAL,
-    slack: float = DEFAULT_POLL_SLACK,
+    segment: Mapping[str, Any], now: datetime.datetime, bounds: waiting.WaitBounds = DEFAULT_BOUNDS
 ) -> float:
-    """Seconds until the next look: SendGrid's ``next_sample_update`` plus ``slack``.
-
-    Clamped to ``[floor, ceiling]``. Without a readable ``next_sample_update`` the ``default``
-    interval is used (also clamped); when it is already in the past SendGrid is late, so we
-    look again after ``floor``.
-    """
-    bounds = PollBounds(floor, ceiling, default, slack)
-    next_update = parse_timestamp(segment.get("next_sample_update"))
-    if next_update is None:
-        return bounds.clamp(bounds.default)
-    now_at = parse_timestamp(now)
-    assert now_at is not None  # a datetime always parses
-    if next_update <= now_at:
-        return bounds.floor
-    return bounds.clamp((next_update - now_at).total_seconds() + bounds.slack)
+    """Seconds until the next look at ``segment`` (a Get Segment body): SendGrid's
+    ``next_sample_update`` plus ``bounds.slack``, within the bounds
+    (:func:`airflow_provider_sgseg.rules.waiting.poll_delay`)."""
+    return waiting.poll_delay(parse_instant(segment.get("next_sample_update")), now, bounds)
 
 
-def failure_delay(
-    consecutive_failures: int,
+def segment_outcome(result: Verdict, segment: Mapping[str, Any]) -> waiting.Outcome:
+    """The waiting engine's input for one look: populated -> ``Finished(result)``, invalid ->
+    ``Rejected``, waiting -> ``Pending`` until SendGrid's ``next_sample_update``."""
+    if result.status == "populated":
+        return waiting.Finished(result, result.reason)
+    if result.status == "invalid":
+        return waiting.Rejected(result.reason)
+    return waiting.Pending(result.reason, parse_instant(segment.get("next_sample_update")))
+
+
+def poll_log_line(
+    segment_id: str,
+    action: waiting.Wait,
+    result: Verdict | None,
+    watermark: datetime.datetime | None,
     now: datetime.datetime,
-    floor: float = DEFAULT_POLL_FLOOR,
-    ceiling: float = DEFAULT_POLL_CEILING,
-    reset_at: datetime.datetime | None = None,
-) -> float:
-    """Seconds to wait after the n-th consecutive transient failure (n >= 1).
-
-    Doubles from ``floor`` and stops at ``ceiling``; after a 429 it also waits until
-    SendGrid's announced ``reset_at`` (still capped by ``ceiling``).
-    """
-    bounds = PollBounds(floor, ceiling)
-    exponent = min(max(consecutive_failures - 1, 0), 32)
-    delay = floor * 2.0**exponent
-    reset = parse_timestamp(reset_at)
-    now_at = parse_timestamp(now)
-    if reset is not None and now_at is not None:
-        delay = max(delay, (reset - now_at).total_seconds())
-    return bounds.clamp(delay)
+) -> str:
+    """The task log line for a poll after which the wait goes on: why, and when the next poll is
+    (``result``: this poll's verdict, ``None`` when it failed)."""
+    if action.failures or result is None:
+        next_poll = (now + datetime.timedelta(seconds=action.delay)).isoformat()
+        return f"Segment {segment_id}: {action.reason}; next poll at {next_poll}"
+    return f"Segment {segment_id} {waiting_summary(result, watermark, now, action.delay)}"

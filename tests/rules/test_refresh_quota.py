@@ -8,7 +8,7 @@ from typing import Any
 import pendulum
 import pytest
 
-from airflow_provider_sgseg.refresh_quota import (
+from airflow_provider_sgseg.rules.refresh_quota import (
     ACCOUNT_DAILY_LIMIT,
     HOURLY_SPACING,
     SEGMENT_DAILY_LIMIT,
@@ -16,7 +16,6 @@ from airflow_provider_sgseg.refresh_quota import (
     decide,
     decide_after_rate_limit,
     next_utc_midnight,
-    parse_instant,
     start_of_local_day,
 )
 
@@ -443,12 +442,3 @@ def test_non_datetime_now_is_rejected() -> None:
 def test_unknown_time_zone_is_rejected(zone: str) -> None:
     with pytest.raises(ValueError):
         decide(segment(), zone, utc("2026-01-15T18:00:00"))
-
-
-def test_parse_instant() -> None:
-    assert parse_instant("2026-01-15T17:30:00Z") == utc("2026-01-15T17:30:00")
-    assert parse_instant("2026-01-15T23:00:00+05:30") == utc("2026-01-15T17:30:00")
-    assert parse_instant(utc("2026-01-15T17:30:00")) == utc("2026-01-15T17:30:00")
-    assert parse_instant(datetime.datetime(2026, 1, 15)) is None  # naive: unknown zone
-    assert parse_instant(None) is None
-    assert parse_instant("   ") is None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pendulum
 
@@ -265,3 +265,29 @@ def max_file_size(value: object) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise SendGridInputError("max_file_size", value, "must be a positive integer number of MB")
     return value
+
+
+def choice(name: str, value: object, allowed: Sequence[str]) -> str:
+    """``value`` if it is one of ``allowed``.
+
+    :raises SendGridInputError: naming ``name`` and the allowed values.
+    """
+    if value not in allowed:
+        raise SendGridInputError(name, value, f"must be one of {', '.join(map(repr, allowed))}")
+    return str(value)
+
+
+def seconds(name: str, value: object, *, allow_zero: bool = False) -> float:
+    """``value`` as a float number of seconds: > 0 (>= 0 with ``allow_zero``).
+
+    :raises SendGridInputError: naming ``name``, for a bool, a non-number or an out-of-range value.
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or value < 0
+        or (value == 0 and not allow_zero)
+    ):
+        rule = "must be a number of seconds >= 0" if allow_zero else "must be a positive number of seconds"
+        raise SendGridInputError(name, value, rule)
+    return float(value)

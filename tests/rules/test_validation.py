@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_sgseg import validation
 from airflow_provider_sgseg.exceptions import SendGridInputError
+from airflow_provider_sgseg.rules import validation
 
 UUID_A = "6b2b2a0e-7e1f-4b8b-9a53-0c1c3d5e6f70"
 UUID_B = "0f6c3f7d-2b9e-4c55-8f1a-7d3e2c1b0a99"

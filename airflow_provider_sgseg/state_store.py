@@ -1,0 +1,52 @@
+"""Airflow's task state store, the one way the provider reads and writes it.
+
+Airflow 3.3+ hands every task a ``context["task_state_store"]``: small JSON values that survive
+the tries and reschedules of one task instance (unlike XCom, which is cleared when a task starts
+again). Before 3.3 there is none; :attr:`TaskStateStore.available` says so, reads return
+``None`` and writes do nothing, and each caller falls back on what Airflow does keep (see
+docs/operators.md, "Airflow before 3.3").
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+def task_state_store(context: Context) -> Any:
+    """Airflow's task state store for this task instance (3.3+), or ``None`` where there is none."""
+    return context.get("task_state_store")
+
+
+class TaskStateStore:
+    """JSON-object records under string keys for one task instance (no-ops before Airflow 3.3).
+
+    :param context: the task's Airflow context.
+    """
+
+    def __init__(self, context: Context) -> None:
+        self._store: Any = task_state_store(context)
+
+    @property
+    def available(self) -> bool:
+        """Whether Airflow keeps state for this task (3.3+)."""
+        return self._store is not None
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        """The record under ``key``; ``None`` when absent, not a dict, or there is no store."""
+        if self._store is None:
+            return None
+        value = self._store.get(key)
+        return value if isinstance(value, dict) else None
+
+    def set(self, key: str, value: dict[str, Any]) -> None:
+        """Keep ``value`` (plain JSON values only) under ``key``."""
+        if self._store is not None:
+            self._store.set(key, value)
+
+    def delete(self, key: str) -> None:
+        """Forget ``key``."""
+        if self._store is not None:
+            self._store.delete(key)
