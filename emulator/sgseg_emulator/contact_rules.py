@@ -81,9 +81,9 @@ def structure_problems(contact: Any, custom_types: dict[str, str]) -> list[Probl
     if custom is not None and not isinstance(custom, dict):
         problems.append(("custom_fields", "custom_fields must be an object keyed by custom field id"))
     elif custom:
-        for field_id in custom:
-            if field_id not in custom_types:
-                problems.append((f"custom_fields.{field_id}", f"custom field id {field_id!r} does not exist"))
+        unknown = [field_id for field_id in custom if field_id not in custom_types]
+        if unknown:  # SendGrid's words, also when names are given where ids belong
+            problems.append(("custom_fields", f"invalid custom field ids supplied - {','.join(unknown)}"))
     return problems
 
 
@@ -98,6 +98,8 @@ def value_problem(contact: dict[str, Any], custom_types: dict[str, str]) -> str 
     custom = contact.get("custom_fields")
     if custom:
         for field_id, value in custom.items():
+            if field_id not in custom_types:  # deleted since the request was accepted
+                return f"invalid custom field ids supplied - {field_id}"
             stored, problem = normalized_value(custom_types[field_id], value)
             if problem is not None:
                 return f"custom field {field_id} ({custom_types[field_id]}): {problem}"

@@ -158,8 +158,8 @@ def test_duplicate_identifiers_in_one_request_merge_in_order(
         ({"email": "a@b.co", "city": 7}, "contacts[0].city", "must be a string"),
         (
             {"email": "a@b.co", "custom_fields": {"e99_T": "x"}},
-            "contacts[0].custom_fields.e99_T",
-            "does not exist",
+            "contacts[0].custom_fields",
+            "invalid custom field ids supplied - e99_T",
         ),
         ({"email": "a@b.co", "created_at": "2020-01-01"}, "contacts[0].created_at", "read-only"),
         ({"email": "a@b.co", "favourite": "tea"}, "contacts[0].favourite", "not a contact field"),
