@@ -158,7 +158,7 @@ class ContactJobs:
         }
         if job["job_type"] == "delete":
             results = {"requested_count": job["requested_count"], "deleted_count": job["deleted_count"]}
-        if job["errored_count"]:
+        if self.errors_file_exists(job_id):
             expires = self.emulator.now() + timedelta(seconds=self.emulator.config.download_url_ttl)
             results["errors_url"] = self.emulator.files.signed_url(
                 base_url, "GET", errors_name(job_id), expires
@@ -175,11 +175,7 @@ class ContactJobs:
         return view
 
     def errors_file_exists(self, job_id: str) -> bool:
-        with self.store.lock:
-            row = self.store.conn.execute(
-                "SELECT errored_count FROM contact_jobs WHERE job_id = ?", (job_id,)
-            ).fetchone()
-        return row is not None and row["errored_count"] > 0
+        return self.emulator.files.path(errors_name(job_id)).exists()
 
 
 class _JobRun:
@@ -262,13 +258,13 @@ class _JobRun:
             self.errors.append((0, "", self.failure))
         self._flush_errors()
         errored = self.errored
-        if self.failure is not None:
-            status, errored = "failed", max(self.requested, 1)
+        if self.failure is not None:  # every row counts as failed; the file's row 0 says why
+            status, errored = "failed", self.requested
         elif errored == 0:
             status = "completed"
         else:
             status = "failed" if errored >= self.requested else "errored"
-        if errored:
+        if self.errored:
             self._write_errors_file()
         with self.store.lock:
             self.store.conn.execute(
@@ -290,18 +286,19 @@ class _JobRun:
         with path.open("w", newline="", encoding="utf-8") as file:
             writer = csv.writer(file)
             writer.writerow(ERRORS_FILE_HEADER)
-            last = -1
+            last = (-1, -1)  # (row_number, rowid) of the last row written: rows come in order
             while True:
                 with self.store.lock:
                     batch = self.store.conn.execute(
                         "SELECT rowid, row_number, identifier, message FROM contact_job_errors"
-                        " WHERE job_id = ? AND rowid > ? ORDER BY rowid LIMIT ?",
-                        (self.job_id, last, CHUNK_ROWS),
+                        " WHERE job_id = ? AND (row_number, rowid) > (?, ?)"
+                        " ORDER BY row_number, rowid LIMIT ?",
+                        (self.job_id, *last, CHUNK_ROWS),
                     ).fetchall()
                 if not batch:
                     break
                 writer.writerows((row["row_number"], row["identifier"], row["message"]) for row in batch)
-                last = batch[-1]["rowid"]
+                last = (batch[-1]["row_number"], batch[-1]["rowid"])
 
 
 class _Unprocessable(Exception):
