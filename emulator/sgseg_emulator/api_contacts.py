@@ -36,7 +36,9 @@ async def upsert_contacts(request: Request) -> JSONResponse:
     """Validate the request (400 for the whole of it), then queue an upsert job (202 job_id)."""
     size = len(await request.body())
     if size > MAX_UPSERT_BYTES:
-        raise ApiError(413, errors_body(f"the request body is {size} bytes; at most {MAX_UPSERT_BYTES}"))
+        raise ApiError(
+            413, errors_body(f"the request body is {size} bytes; at most {MAX_UPSERT_BYTES}", "body")
+        )
     body = await json_object(request)
     errors = FieldErrors()
     list_ids = check_list_ids(request, body.get("list_ids"), errors)
