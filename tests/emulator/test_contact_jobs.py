@@ -233,3 +233,21 @@ def test_a_lost_answer_still_queues_the_job_and_large_bodies_are_logged_by_diges
     assert admin.requests(method="PUT", path_prefix=CONTACTS)[-1]["json"]["contacts"][0]["email"] == (
         "person1@example.com"
     )
+
+
+def test_search_by_identifiers(api: httpx.Client, sendgrid_emulator: EmulatorHandle) -> None:
+    path = f"{CONTACTS}/search/identifiers"
+    sendgrid_emulator.admin.seed_contacts([{"external_id": "crm-1", "first_name": "Ann"}, person(2)])
+    found = api.post(f"{path}/external_id", json={"identifiers": ["crm-1", "crm-404"]})
+    assert found.status_code == 200
+    validate_response(found.json(), "contacts", f"{path}/{{identifier_type}}", "post", 200)
+    assert found.json()["result"]["crm-1"]["contact"]["first_name"] == "Ann"
+    assert found.json()["result"]["crm-404"] == {"error": "contact not found"}
+    by_email = api.post(f"{path}/email", json={"identifiers": ["PERSON2@example.com"]})
+    assert "contact" in by_email.json()["result"]["person2@example.com"]
+    none = api.post(f"{path}/anonymous_id", json={"identifiers": ["nobody"]})
+    assert none.status_code == 404
+    validate_response(none.json(), "contacts", f"{path}/{{identifier_type}}", "post", 404)
+    bad = api.post(f"{path}/nickname", json={"identifiers": ["x"]})
+    assert bad.status_code == 400
+    validate_response(bad.json(), "contacts", f"{path}/{{identifier_type}}", "post", 400)
