@@ -9,6 +9,7 @@ CSV import every problem is a row problem.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .field_definitions import IDENTIFIERS, RESERVED_BY_NAME, normalized_value
@@ -43,6 +44,8 @@ WRITABLE_FIELDS = frozenset(
 )
 
 Problem = tuple[str, str]  # (field, message)
+# "This must be a valid phone number" (spec): E.164, the emulator's reading (INFERRED).
+_PHONE_NUMBER = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
 def is_email_address(text: str) -> bool:
@@ -92,6 +95,9 @@ def value_problem(contact: dict[str, Any], custom_types: dict[str, str]) -> str 
     email = contact.get("email")
     if email is not None and not is_email_address(email.strip()):
         return f"invalid email {email!r}"
+    phone = contact.get("phone_number_id")
+    if phone is not None and not _PHONE_NUMBER.fullmatch(phone.strip()):
+        return f"invalid phone_number_id {phone!r}: must be a phone number in E.164 form, e.g. +14155550100"
     for address in contact.get("alternate_emails") or ():
         if not is_email_address(address.strip()):
             return f"invalid alternate email {address!r}"

@@ -129,6 +129,10 @@ def test_contacts_are_keyed_by_any_identifier(api: httpx.Client, sendgrid_emulat
     assert partial["status"] == "failed"
     (error,) = errors_file(partial["results"]["errors_url"])
     assert "external_id" in error["message"]
+    phone = upsert(api, [{"phone_number_id": "+14155550100"}, {"phone_number_id": "555-0100"}]).json()[
+        "job_id"
+    ]
+    assert import_job(api, phone)["status"] == "errored"
     # Identifiers of two different contacts in one row.
     clash_job = upsert(api, [{"email": "bo@example.com", "external_id": "crm-1"}]).json()["job_id"]
     clash = import_job(api, clash_job)
