@@ -25,6 +25,8 @@ from .field_definitions import FieldDefinitions, reserved_field
 from .store import identifiers_of, new_id
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from .state import Emulator
 
 CHUNK_ROWS = 5_000
@@ -113,18 +115,8 @@ class ContactJobs:
             self.store.conn.execute("UPDATE contact_jobs SET due_at = ? WHERE job_id = ?", (due, job_id))
 
     # -- running jobs -----------------------------------------------------------------------
-    def due_now(self) -> bool:
-        return self.store.next_due("contact_jobs", to_iso(self.emulator.now()), "job_id") is not None
-
-    def process_due(self) -> int:
-        """Apply every job that is due, oldest first, one at a time; returns how many ran."""
-        count = 0
-        while (job := self.store.next_due("contact_jobs", to_iso(self.emulator.now()))) is not None:
-            self._run(job)
-            count += 1
-        return count
-
-    def _run(self, job: Any) -> None:
+    def run(self, job: sqlite3.Row) -> None:
+        """Apply one due job (a ``contact_jobs`` row) and record how it ended."""
         run = _JobRun(self.emulator, job["job_id"], json.loads(job["list_ids"]))
         try:
             if job["source"] == "contacts":

@@ -123,18 +123,8 @@ class Exports:
         return export_id
 
     # -- building ---------------------------------------------------------------------------
-    def due_now(self) -> bool:
-        return self.store.next_due("exports", to_iso(self.emulator.now()), "export_id") is not None
-
-    def process_due(self) -> int:
-        """Build every export that is due, oldest first; returns how many were built."""
-        count = 0
-        while (export := self.store.next_due("exports", to_iso(self.emulator.now()))) is not None:
-            self._build(export)
-            count += 1
-        return count
-
-    def _build(self, export: sqlite3.Row) -> None:
+    def build(self, export: sqlite3.Row) -> None:
+        """Build one due export (an ``exports`` row): ready with its files, or failure."""
         export_id = export["export_id"]
         now = self.emulator.now()
         try:
