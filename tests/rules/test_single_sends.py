@@ -1,4 +1,4 @@
-"""SendGridSingleSendOperator: the pure request rules (no server involved)."""
+"""The pure Single Send rules: the request SendGrid would accept, audience comparison."""
 
 from __future__ import annotations
 
@@ -8,13 +8,11 @@ from typing import Any
 import pytest
 
 from airflow_provider_sgseg.exceptions import SendGridInputError
-from airflow_provider_sgseg.operators.single_sends import (
-    SendGridSingleSendOperator,
+from airflow_provider_sgseg.rules.single_sends import (
     build_single_send_request,
     optional_min_contacts,
     same_recipients,
 )
-from tests.helpers import modules_imported_by
 
 SEGMENT = "8a3c1f3e-4a5b-4c6d-9e7f-0a1b2c3d4e5f"
 LIST = "11111111-2222-4333-8444-555555555555"
@@ -139,26 +137,3 @@ def test_same_recipients_compares_the_audience() -> None:
     assert same_recipients({"send_to": {"segment_ids": [SEGMENT], "list_ids": [LIST], "all": False}}, request)
     assert not same_recipients({"send_to": {"segment_ids": [SEGMENT], "list_ids": []}}, request)
     assert not same_recipients({"send_to": {"segment_ids": [], "list_ids": [LIST], "all": True}}, request)
-
-
-def test_templated_fields_cover_every_id_name_and_content() -> None:
-    fields = set(SendGridSingleSendOperator.template_fields)
-    for name in ("name", "segment_ids", "list_ids", "subject", "html_content", "sender_id", "send_at"):
-        assert name in fields
-
-
-def test_init_builds_no_hook_and_module_import_does_not_load_it() -> None:
-    # Import in a fresh interpreter: DAG parsing must not pull in the hook (and its HTTP stack).
-    code = (
-        "from airflow_provider_sgseg.operators.single_sends import SendGridSingleSendOperator as Op\n"
-        "Op(task_id='t', name='n', segment_ids=['x'], sender_id=1)\n"
-    )
-    assert "airflow_provider_sgseg.hooks.marketing" not in modules_imported_by(code)
-
-
-def test_the_single_send_link_reads_the_pushed_xcom_key() -> None:
-    from airflow_provider_sgseg.links import SINGLE_SEND_ID_XCOM_KEY, SendGridSingleSendLink
-
-    links = SendGridSingleSendOperator.operator_extra_links
-    assert [type(link) for link in links] == [SendGridSingleSendLink]
-    assert SINGLE_SEND_ID_XCOM_KEY == "single_send_id"

@@ -1,0 +1,151 @@
+"""Pure Single Send rules: build and check the request SendGrid would accept, compare audiences.
+
+The operator (:mod:`airflow_provider_sgseg.operators.single_sends`) calls these before any
+request; no I/O here.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from airflow_provider_sgseg.exceptions import SendGridInputError
+from airflow_provider_sgseg.rules import validation
+
+# A Single Send in one of these states has been handed to SendGrid for sending.
+SENT_STATUSES = frozenset({"scheduled", "triggered"})
+
+
+@dataclass(frozen=True)
+class SingleSendRequest:
+    """A validated Single Send: what to create and when to send it."""
+
+    name: str
+    segment_ids: list[str]
+    list_ids: list[str]
+    send_to_all: bool
+    email_config: dict[str, Any]
+    categories: list[str] | None
+    send_at: str  # "now" or "YYYY-MM-DDTHH:MM:SSZ"
+
+
+def build_single_send_request(
+    *,
+    name: object,
+    segment_ids: object = None,
+    list_ids: object = None,
+    send_to_all: object = False,
+    subject: object = None,
+    html_content: object = None,
+    plain_content: object = None,
+    design_id: object = None,
+    sender_id: object = None,
+    suppression_group_id: object = None,
+    custom_unsubscribe_url: object = None,
+    categories: object = None,
+    send_at: object = "now",
+) -> SingleSendRequest:
+    """Check every rule SendGrid would check at schedule time; raise ``SendGridInputError`` on the first.
+
+    Values may arrive as rendered template strings, so numbers and booleans written as text are
+    accepted.
+    """
+    checked_name = validation.single_send_name(name)
+    checked_segment_ids = validation.single_send_segment_ids(segment_ids)
+    checked_list_ids = validation.single_send_list_ids(list_ids)
+    checked_send_to_all = validation.flag("send_to_all", send_to_all)
+    if not (checked_segment_ids or checked_list_ids or checked_send_to_all):
+        raise SendGridInputError(
+            "send_to", None, "give at least one of segment_ids or list_ids, or set send_to_all=True"
+        )
+
+    email_config: dict[str, Any] = {"sender_id": _positive_int("sender_id", sender_id)}
+    email_config.update(_content(subject, html_content, plain_content, design_id))
+    email_config.update(_unsubscribe(suppression_group_id, custom_unsubscribe_url))
+
+    return SingleSendRequest(
+        name=checked_name,
+        segment_ids=checked_segment_ids,
+        list_ids=checked_list_ids,
+        send_to_all=checked_send_to_all,
+        email_config=email_config,
+        categories=validation.categories(categories) or None,
+        send_at=validation.send_at(send_at),
+    )
+
+
+def optional_min_contacts(value: object) -> int | None:
+    """``require_min_contacts``: None (no check) or an integer >= 0."""
+    if value is None or (isinstance(value, str) and value.strip() in ("", "None")):
+        return None
+    number = _int("require_min_contacts", value)
+    if number < 0:
+        raise SendGridInputError("require_min_contacts", value, "must be >= 0")
+    return number
+
+
+def same_recipients(single_send: Mapping[str, Any], request: SingleSendRequest) -> bool:
+    """Whether an existing Single Send targets exactly the audience the request asks for."""
+    send_to = single_send.get("send_to") or {}
+    return (
+        sorted(send_to.get("segment_ids") or []) == sorted(request.segment_ids)
+        and sorted(send_to.get("list_ids") or []) == sorted(request.list_ids)
+        and bool(send_to.get("all")) == request.send_to_all
+    )
+
+
+def _content(subject: object, html: object, plain: object, design_id: object) -> dict[str, Any]:
+    if design_id:
+        if html or plain:
+            raise SendGridInputError(
+                "design_id", design_id, "use either design_id or html_content/plain_content, not both"
+            )
+        config: dict[str, Any] = {"design_id": str(design_id)}
+        if subject:
+            config["subject"] = str(subject)
+        return config
+    if not (html or plain):
+        raise SendGridInputError("html_content", html, "give html_content and/or plain_content, or design_id")
+    if not (isinstance(subject, str) and subject.strip()):
+        raise SendGridInputError("subject", subject, "a non-empty subject is needed with html/plain content")
+    config = {"subject": subject}
+    if html:
+        config["html_content"] = str(html)
+    if plain:
+        config["plain_content"] = str(plain)
+        config["generate_plain_content"] = False
+    return config
+
+
+def _unsubscribe(group_id: object, url: object) -> dict[str, Any]:
+    if group_id not in (None, ""):
+        return {"suppression_group_id": _positive_int("suppression_group_id", group_id)}
+    if url not in (None, ""):
+        parts = urllib.parse.urlsplit(str(url))
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise SendGridInputError("custom_unsubscribe_url", url, "an absolute http(s) URL")
+        return {"custom_unsubscribe_url": str(url)}
+    raise SendGridInputError(
+        "suppression_group_id", group_id, "give suppression_group_id or custom_unsubscribe_url"
+    )
+
+
+def _int(name: str, value: object) -> int:
+    if isinstance(value, bool):
+        raise SendGridInputError(name, value, "an integer")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    raise SendGridInputError(name, value, "an integer")
+
+
+def _positive_int(name: str, value: object) -> int:
+    if value is None or value == "":
+        raise SendGridInputError(name, value, "required: a positive integer id")
+    number = _int(name, value)
+    if number < 1:
+        raise SendGridInputError(name, value, "a positive integer id")
+    return number
