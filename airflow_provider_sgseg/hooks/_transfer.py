@@ -36,7 +36,6 @@ def upload_file(
     file: BinaryIO,
     *,
     timeout: float,
-    transport: httpx.BaseTransport | None = None,
 ) -> None:
     """PUT ``file`` (a plain CSV, from its current position) to ``url`` with ``headers``; once.
 
@@ -51,14 +50,12 @@ def upload_file(
             with gzip.GzipFile(fileobj=zipped, mode="wb") as writer:
                 shutil.copyfileobj(file, writer, CHUNK_BYTES)
             zipped.seek(0)
-            _put(url, sent, zipped, timeout, transport)
+            _put(url, sent, zipped, timeout)
     else:
-        _put(url, sent, file, timeout, transport)
+        _put(url, sent, file, timeout)
 
 
-def _put(
-    url: str, sent: dict[str, str], file: BinaryIO, timeout: float, transport: httpx.BaseTransport | None
-) -> None:
+def _put(url: str, sent: dict[str, str], file: BinaryIO, timeout: float) -> None:
     start = file.tell()
     size = file.seek(0, os.SEEK_END) - start
     file.seek(start)
@@ -69,7 +66,7 @@ def _put(
             yield chunk
 
     try:
-        with httpx.Client(timeout=timeout, transport=transport) as client:
+        with httpx.Client(timeout=timeout) as client:
             response = client.put(url, content=chunks(), headers=sent)
     except httpx.RequestError as exc:
         raise SendGridTransportError(
@@ -85,7 +82,6 @@ def download_file(
     *,
     timeout: float,
     policy: RetryPolicy,
-    transport: httpx.BaseTransport | None = None,
 ) -> int:
     """GET ``url`` into ``sink`` in chunks; bytes written. Retried on 429/5xx/transport errors
     (a GET), each retry rewinding and truncating ``sink`` to where it started.
@@ -101,7 +97,7 @@ def download_file(
         written = 0
         try:
             with (
-                httpx.Client(timeout=timeout, transport=transport) as client,
+                httpx.Client(timeout=timeout) as client,
                 client.stream("GET", url) as response,
             ):
                 if not response.is_success:

@@ -12,21 +12,18 @@ sent exactly once; on failure the caller re-reads server state (e.g. ``find_segm
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import enum
 import logging
 import time
-import weakref
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import Any, BinaryIO, NoReturn
+from typing import Any, BinaryIO
 
 import httpx
 import tenacity
 
-from airflow_provider_sgseg import __version__
 from airflow_provider_sgseg.exceptions import (
     SendGridConfigError,
     SendGridError,
@@ -38,6 +35,12 @@ from airflow_provider_sgseg.exceptions import (
     SendGridTransportError,
 )
 from airflow_provider_sgseg.hooks import _connection_form
+from airflow_provider_sgseg.hooks._async_pool import (
+    MAX_CONCURRENT_ASYNC_REQUESTS,
+    aclose_shared_clients,
+    request_slots,
+    shared_async_client,
+)
 from airflow_provider_sgseg.hooks._errors import error_for_status, parse_json
 from airflow_provider_sgseg.hooks._retry import (
     RETRYABLE_STATUSES,
@@ -45,16 +48,13 @@ from airflow_provider_sgseg.hooks._retry import (
     backoff,
     requested_wait,
 )
+from airflow_provider_sgseg.hooks._settings import CONN_TYPE, ConnectionSettings, redact
 from airflow_provider_sgseg.hooks._transfer import download_file, upload_file
 from airflow_provider_sgseg.rules import validation
 from airflow_provider_sgseg.version_compat import AIRFLOW_V_3_2_PLUS, BaseHook, aget_connection
 
-__all__ = ["RetryPolicy", "SendGridMarketingHook"]
+__all__ = ["MAX_CONCURRENT_ASYNC_REQUESTS", "RetryPolicy", "SendGridMarketingHook", "aclose_shared_clients"]
 
-DEFAULT_BASE_URL = "https://api.sendgrid.com"
-DEFAULT_TIMEOUT = 30.0
-MAX_CONNECT_TIMEOUT = 10.0
-USER_AGENT = f"airflow-provider-sgseg/{__version__}"
 
 SEGMENTS_PATH = "/v3/marketing/segments/2.0"
 SINGLE_SENDS_PATH = "/v3/marketing/singlesends"
@@ -99,181 +99,6 @@ class _ServerWait:
     seconds: float | None = None
 
 
-@dataclass(frozen=True)
-class _Settings:
-    """What the hook needs from the Airflow connection."""
-
-    conn_id: str
-    base_url: str
-    api_key: str = field(repr=False)
-    on_behalf_of: str | None
-    timeout: float
-
-    @classmethod
-    def from_connection(
-        cls, conn_id: str, host: str | None, port: int | None, password: str | None, extra: Mapping[str, Any]
-    ) -> _Settings:
-        api_key = _api_key(conn_id, password)
-        return cls(
-            conn_id=conn_id,
-            base_url=_base_url(conn_id, host, port, api_key),
-            api_key=api_key,
-            on_behalf_of=str(_extra(extra, "on_behalf_of") or "").strip() or None,
-            timeout=_timeout(conn_id, _extra(extra, "timeout")),
-        )
-
-    def client_options(self) -> dict[str, Any]:
-        headers = {
-            "Authorization": f"Bearer {self.api_key}",
-            "User-Agent": USER_AGENT,
-            "Accept": "application/json",
-            "Content-Type": "application/json",
-        }
-        if self.on_behalf_of:
-            headers["on-behalf-of"] = self.on_behalf_of
-        return {
-            "base_url": self.base_url,
-            "headers": headers,
-            "timeout": httpx.Timeout(self.timeout, connect=min(self.timeout, MAX_CONNECT_TIMEOUT)),
-        }
-
-
-def _api_key(conn_id: str, password: str | None) -> str:
-    # Secret stores often hand back the key with a trailing newline; strip it. Anything else
-    # httpx would refuse in a header, and its error would quote the whole header: key included.
-    key = (password or "").strip()
-    if not key:
-        raise SendGridConfigError(
-            f"Connection {conn_id!r} has no API key: put the SendGrid API key in its password field"
-        )
-    if not all("!" <= char <= "~" for char in key):
-        raise SendGridConfigError(
-            f"Connection {conn_id!r}: the API key in its password field must be printable ASCII "
-            "without spaces or control characters (leading/trailing whitespace is stripped)"
-        )
-    return key
-
-
-def _redact(text: str, secret: str) -> str:
-    """``text`` with ``secret`` (as is, or as it appears in a bytes repr) replaced by ``***``."""
-    for form in (secret, repr(secret.encode("utf-8", "backslashreplace"))[2:-1]):
-        if form:
-            text = text.replace(form, "***")
-    return text
-
-
-_BASE_URL_RULE = (
-    "the host must be a SendGrid API base URL such as https://api.sendgrid.com: http or https, a host "
-    "name, an optional port and an optional trailing /v3, with no other path, query string, fragment "
-    "or user info"
-)
-
-
-def _base_url(conn_id: str, host: str | None, port: int | None, api_key: str) -> str:
-    """The connection's API base URL as ``scheme://host[:port]``: the one place the host is read.
-
-    Empty: ``https://api.sendgrid.com``. No scheme: ``https://`` is added. A trailing ``/v3`` (with
-    or without ``/``) is dropped, since every request path starts with it. Anything else that cannot
-    be a SendGrid base URL raises :class:`SendGridConfigError` naming the connection and the rule.
-    """
-    text = (host or "").strip()
-    if not text:
-        return DEFAULT_BASE_URL
-    if "://" not in text:
-        text = f"https://{text}"
-
-    def refuse(problem: str) -> NoReturn:
-        raise SendGridConfigError(f"Connection {conn_id!r}: {problem}; {_BASE_URL_RULE}")
-
-    shown = repr(_redact(text, api_key))
-    try:
-        url = httpx.URL(text)
-    except httpx.InvalidURL:
-        refuse(f"host {shown} is not a URL")
-    if url.userinfo:  # never echoed: it may hold a password
-        refuse("the host carries user info (the API key belongs in the password field)")
-    if url.scheme not in ("http", "https"):
-        refuse(f"host {shown} uses the scheme {url.scheme!r}")
-    if not url.host or "%" in url.host:
-        refuse(f"host {shown} has no valid host name")
-    if "?" in text or "#" in text:
-        refuse(f"host {shown} has a query string or fragment")
-    if url.path.rstrip("/") not in ("", "/v3"):
-        refuse(f"host {shown} has a path other than /v3")
-    if port and url.port is None:
-        url = url.copy_with(port=port)
-    if url.port is not None and not 0 < url.port < 65536:
-        refuse(f"port {url.port} is not between 1 and 65535")
-    return f"{url.scheme}://{url.netloc.decode('ascii')}"
-
-
-def _extra(extra: Mapping[str, Any], name: str) -> Any:
-    # The connection form may store custom fields with Airflow's old "extra__<type>__" prefix.
-    value = extra.get(name)
-    if value in (None, ""):
-        value = extra.get(f"extra__{SendGridMarketingHook.conn_type}__{name}")
-    return value
-
-
-def _timeout(conn_id: str, value: Any) -> float:
-    if value in (None, ""):
-        return DEFAULT_TIMEOUT
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        seconds = -1.0
-    if not seconds > 0:
-        raise SendGridInputError(
-            "timeout", value, f"connection {conn_id!r}: extra 'timeout' must be a positive number of seconds"
-        )
-    return seconds
-
-
-# One AsyncClient per (event loop, connection id, test transport), shared by every hook instance
-# in that loop: a triggerer running a thousand triggers keeps one connection pool, not a thousand.
-_SharedKey = tuple[str, object]
-_SHARED_ASYNC_CLIENTS: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[_SharedKey, tuple[_Settings, httpx.AsyncClient]]
-] = weakref.WeakKeyDictionary()
-
-
-def _shared_async_client(
-    settings: _Settings, transport: httpx.AsyncBaseTransport | None
-) -> httpx.AsyncClient:
-    clients = _SHARED_ASYNC_CLIENTS.setdefault(asyncio.get_running_loop(), {})
-    key = (settings.conn_id, transport)
-    cached = clients.get(key)
-    if cached is not None and cached[0] == settings and not cached[1].is_closed:
-        return cached[1]
-    # First use, or the connection changed (e.g. a rotated key): a fresh client for new calls.
-    client = httpx.AsyncClient(transport=transport, **settings.client_options())
-    clients[key] = (settings, client)
-    return client
-
-
-# Requests in flight at once per shared AsyncClient. A triggerer's thousand waits may poll in the
-# same second; beyond this many they queue on a semaphore (cheap) rather than inside httpx's pool,
-# which rescans every queued request on each change and, once it holds more connections than
-# max_keepalive_connections, closes idle ones at once: a burst would then open hundreds of
-# connections to SendGrid and time out in the pool (measured in benchmarks/triggerer_scale.py).
-MAX_CONCURRENT_ASYNC_REQUESTS = 10
-_REQUEST_SLOTS: weakref.WeakKeyDictionary[httpx.AsyncClient, asyncio.Semaphore] = weakref.WeakKeyDictionary()
-
-
-def _request_slots(client: httpx.AsyncClient) -> asyncio.Semaphore:
-    slots = _REQUEST_SLOTS.get(client)
-    if slots is None:
-        slots = _REQUEST_SLOTS[client] = asyncio.Semaphore(MAX_CONCURRENT_ASYNC_REQUESTS)
-    return slots
-
-
-async def aclose_shared_clients() -> None:
-    """Close the AsyncClients shared in the running event loop (call at shutdown or in tests)."""
-    clients = _SHARED_ASYNC_CLIENTS.pop(asyncio.get_running_loop(), {})
-    for _, client in clients.values():
-        await client.aclose()
-
-
 class SendGridMarketingHook(BaseHook):
     """Talks to SendGrid Marketing Campaigns (Segments V2, Single Sends) for one Airflow connection.
 
@@ -282,10 +107,9 @@ class SendGridMarketingHook(BaseHook):
         ``/v3`` is dropped, anything else but a base URL refused: see ``_base_url``), password =
         API key, extras ``on_behalf_of`` (subuser) and ``timeout`` (seconds).
     :param retry: retry policy for idempotent requests (default :class:`RetryPolicy`).
-    :param transport: tests only: serve requests from this transport (e.g. ``httpx.MockTransport``).
     """
 
-    conn_type = "sendgrid_marketing"
+    conn_type = CONN_TYPE
     conn_name_attr = "sendgrid_conn_id"
     default_conn_name = "sendgrid_default"
     hook_name = "SendGrid Marketing"
@@ -309,35 +133,33 @@ class SendGridMarketingHook(BaseHook):
         sendgrid_conn_id: str = default_conn_name,
         *,
         retry: RetryPolicy | None = None,
-        transport: httpx.MockTransport | None = None,
     ) -> None:
         super().__init__()
         self.sendgrid_conn_id = sendgrid_conn_id
         self.retry_policy = retry or RetryPolicy()
-        self._transport = transport
-        self._async_settings: _Settings | None = None
+        self._async_settings: ConnectionSettings | None = None
 
     # ----------------------------------------------------------------- connection and clients
 
     @cached_property
-    def _settings(self) -> _Settings:
+    def _settings(self) -> ConnectionSettings:
         conn = self.get_connection(self.sendgrid_conn_id)
-        return _Settings.from_connection(
+        return ConnectionSettings.from_connection(
             self.sendgrid_conn_id, conn.host, conn.port, conn.password, conn.extra_dejson
         )
 
-    async def _asettings(self) -> _Settings:
+    async def _asettings(self) -> ConnectionSettings:
         if self._async_settings is None:
             conn = await aget_connection(self.sendgrid_conn_id)
             extra = await conn.aextra_dejson() if hasattr(conn, "aextra_dejson") else conn.extra_dejson
-            self._async_settings = _Settings.from_connection(
+            self._async_settings = ConnectionSettings.from_connection(
                 self.sendgrid_conn_id, conn.host, conn.port, conn.password, extra
             )
         return self._async_settings
 
     @cached_property
     def _client(self) -> httpx.Client:
-        return httpx.Client(transport=self._transport, **self._settings.client_options())
+        return httpx.Client(**self._settings.client_options())
 
     def get_conn(self) -> httpx.Client:
         """The hook's ``httpx.Client`` (base URL and auth headers set), built on first use."""
@@ -345,7 +167,7 @@ class SendGridMarketingHook(BaseHook):
 
     async def aget_conn(self) -> httpx.AsyncClient:
         """The ``httpx.AsyncClient`` shared by all hooks of this connection in the running loop."""
-        return _shared_async_client(await self._asettings(), self._transport)
+        return shared_async_client(await self._asettings())
 
     def close(self) -> None:
         """Close the sync client if it was built. Shared async clients: ``aclose_shared_clients``."""
@@ -582,9 +404,7 @@ class SendGridMarketingHook(BaseHook):
     ) -> None:
         """PUT a CSV file (already gzipped if ``upload_headers`` ask for it) to an import's
         ``upload_uri``: streamed from ``file``, sent once, without the API key (a foreign URL)."""
-        upload_file(
-            upload_uri, upload_headers, file, timeout=self._settings.timeout, transport=self._transport
-        )
+        upload_file(upload_uri, upload_headers, file, timeout=self._settings.timeout)
 
     def get_import_status(self, job_id: str) -> dict[str, Any]:
         """``GET /v3/marketing/contacts/imports/{id}``: ``{id, status, results, ...}``."""
@@ -641,9 +461,7 @@ class SendGridMarketingHook(BaseHook):
 
         Idempotent, so retried per the hook's policy (a retry truncates ``sink`` first when it can).
         """
-        return download_file(
-            url, sink, timeout=self._settings.timeout, policy=self.retry_policy, transport=self._transport
-        )
+        return download_file(url, sink, timeout=self._settings.timeout, policy=self.retry_policy)
 
     # ------------------------------------------------------------------------------ utilities
 
@@ -691,8 +509,8 @@ class SendGridMarketingHook(BaseHook):
 
     async def _arequest(self, call: _Call) -> Any:
         settings = await self._asettings()
-        client = _shared_async_client(settings, self._transport)
-        slots = _request_slots(client)
+        client = shared_async_client(settings)
+        slots = request_slots(client)
         server_wait = _ServerWait()
         options = self._retry_options(call, server_wait, self.retry_policy.async_sleep)
         async for attempt in tenacity.AsyncRetrying(**options):
@@ -736,7 +554,7 @@ class SendGridMarketingHook(BaseHook):
         exc: httpx.RequestError,
         started: float,
         server_wait: _ServerWait,
-        settings: _Settings,
+        settings: ConnectionSettings,
     ) -> SendGridTransportError:
         server_wait.seconds = None  # no answer, so no wait was asked for: back off normally
         self.log.debug(
@@ -748,7 +566,7 @@ class SendGridMarketingHook(BaseHook):
         )
         # httpx may quote the request headers (e.g. "Illegal header value b'Bearer ...'"): the
         # key must not reach this error, nor the chained httpx error a traceback would print.
-        reason = _redact(str(exc), settings.api_key) or "no details"
+        reason = redact(str(exc), settings.api_key) or "no details"
         if exc.args and reason != str(exc):
             exc.args = (reason, *exc.args[1:])
         return SendGridTransportError(

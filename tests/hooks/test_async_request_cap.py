@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+import respx
 
 from airflow_provider_sgseg.hooks import marketing
 from airflow_provider_sgseg.hooks.marketing import RetryPolicy, SendGridMarketingHook
@@ -42,13 +43,11 @@ async def test_a_burst_of_async_reads_is_capped_and_every_read_is_answered(
         answered += 1
         return httpx.Response(200, json={"id": SEG, "contacts_count": answered})
 
-    transport = httpx.MockTransport(slow_sendgrid)
-    hooks = [
-        SendGridMarketingHook("sendgrid_cap", retry=RetryPolicy(max_attempts=1), transport=transport)
-        for _ in range(60)
-    ]
+    hooks = [SendGridMarketingHook("sendgrid_cap", retry=RetryPolicy(max_attempts=1)) for _ in range(60)]
 
-    segments = await asyncio.gather(*(hook.aget_segment(SEG) for hook in hooks))
+    with respx.mock(assert_all_mocked=True) as sendgrid_api:
+        sendgrid_api.route().mock(side_effect=slow_sendgrid)
+        segments = await asyncio.gather(*(hook.aget_segment(SEG) for hook in hooks))
 
     assert answered == 60
     assert sorted(segment["contacts_count"] for segment in segments) == list(range(1, 61))

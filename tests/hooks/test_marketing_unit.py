@@ -1,4 +1,4 @@
-"""Narrow unit tests for SendGridMarketingHook with httpx.MockTransport (no network, no emulator).
+"""Narrow unit tests for SendGridMarketingHook with respx faking SendGrid (no network, no emulator).
 
 Integration against the emulator lives in test_marketing_integration.py.
 """
@@ -9,13 +9,14 @@ import asyncio
 import datetime
 import json
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from email.utils import format_datetime
 from typing import Any
 
 import httpx
 import pytest
+import respx
 
 from airflow_provider_sgseg import __version__
 from airflow_provider_sgseg.exceptions import (
@@ -67,13 +68,6 @@ class FakeSendGrid:
             raise reply
         return reply(request) if callable(reply) else reply
 
-    @property
-    def transport(self) -> httpx.MockTransport:
-        return self._transport
-
-    def __post_init__(self) -> None:
-        self._transport = httpx.MockTransport(self)
-
     def body(self, index: int = -1) -> Any:
         return json.loads(self.requests[index].content)
 
@@ -113,15 +107,28 @@ def connection(monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
 
 
 @pytest.fixture
+def sendgrid_api() -> Iterator[respx.MockRouter]:
+    """Every HTTP request of the test goes to the route a test installs (none reaches a network)."""
+    with respx.mock(assert_all_called=False, assert_all_mocked=True) as router:
+        yield router
+
+
+def answer_with(router: respx.MockRouter, fake: FakeSendGrid) -> FakeSendGrid:
+    """Let ``fake`` answer every request (replacing what answered before)."""
+    router.route(name="sendgrid").mock(side_effect=fake)
+    return fake
+
+
+@pytest.fixture
 def make_hook(
-    connection: Callable[..., str], policy: RetryPolicy
+    connection: Callable[..., str], policy: RetryPolicy, sendgrid_api: respx.MockRouter
 ) -> Callable[..., tuple[SendGridMarketingHook, FakeSendGrid]]:
     def make(
         *replies: Reply, conn_id: str = "sendgrid_unit", **conn_fields: Any
     ) -> tuple[SendGridMarketingHook, FakeSendGrid]:
         connection(conn_id, **conn_fields)
-        fake = FakeSendGrid(list(replies) or [httpx.Response(200, json={})])
-        return SendGridMarketingHook(conn_id, retry=policy, transport=fake.transport), fake
+        fake = answer_with(sendgrid_api, FakeSendGrid(list(replies) or [httpx.Response(200, json={})]))
+        return SendGridMarketingHook(conn_id, retry=policy), fake
 
     return make
 
@@ -255,10 +262,12 @@ def test_bad_timeout_extra_is_a_clear_error(make_hook: MakeHook, bad: object) ->
     assert fake.requests == []
 
 
-def test_missing_api_key_names_the_connection(connection: Callable[..., str], policy: RetryPolicy) -> None:
+def test_missing_api_key_names_the_connection(
+    connection: Callable[..., str], policy: RetryPolicy, sendgrid_api: respx.MockRouter
+) -> None:
     connection("sendgrid_nokey", password="")
-    fake = FakeSendGrid([httpx.Response(200, json=[])])
-    hook = SendGridMarketingHook("sendgrid_nokey", retry=policy, transport=fake.transport)
+    fake = answer_with(sendgrid_api, FakeSendGrid([httpx.Response(200, json=[])]))
+    hook = SendGridMarketingHook("sendgrid_nokey", retry=policy)
     with pytest.raises(SendGridAuthError, match="Connection 'sendgrid_nokey' has no API key"):
         hook.list_segments()
     assert fake.requests == []
@@ -997,14 +1006,14 @@ async def test_async_client_is_shared_per_loop_and_connection(
     make_hook: MakeHook, connection: Callable[..., str], policy: RetryPolicy
 ) -> None:
     hook_a, fake = make_hook(httpx.Response(200, json=segment()))
-    hook_b = SendGridMarketingHook("sendgrid_unit", retry=policy, transport=fake.transport)
+    hook_b = SendGridMarketingHook("sendgrid_unit", retry=policy)
     await asyncio.gather(hook_a.aget_segment(SEG), hook_b.aget_segment(SEG))
     client_a, client_b = await hook_a.aget_conn(), await hook_b.aget_conn()
     assert client_a is client_b
     assert len(fake.requests) == 2
 
     connection("sendgrid_other", host="api.eu.sendgrid.com")
-    hook_other = SendGridMarketingHook("sendgrid_other", retry=policy, transport=fake.transport)
+    hook_other = SendGridMarketingHook("sendgrid_other", retry=policy)
     assert await hook_other.aget_conn() is not client_a
 
 
