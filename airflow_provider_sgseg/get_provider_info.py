@@ -33,8 +33,6 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": [
             {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_sgseg.hooks.marketing"]},
         ],
-        # Filled in by the operator, sensor and trigger work, e.g.
-        #   {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_sgseg.operators.segments"]}
         "operators": [
             {
                 "integration-name": INTEGRATION,

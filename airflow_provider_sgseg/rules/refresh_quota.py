@@ -58,12 +58,15 @@ def decide(
     segment: Mapping[str, Any],
     user_time_zone: str,
     now: datetime.datetime,
-    account_exhausted_until: datetime.datetime | None = None,
 ) -> RefreshDecision:
-    """Decide whether ``segment`` may be refreshed at ``now``.
+    """Decide whether ``segment`` (a Get Segment body) may be refreshed at ``now``.
 
-    ``now`` and ``account_exhausted_until`` must be timezone-aware. When several rules block,
-    the one that lifts last wins: that is the earliest moment every rule allows a refresh.
+    ``now`` must be timezone-aware. When several rules block, the one that lifts last wins: that
+    is the earliest moment every rule allows a refresh. The account's daily limit is not visible
+    in a segment: it shows as a 429, which :func:`decide_after_rate_limit` reads.
+
+    :raises TypeError: ``now`` is not a datetime. :raises ValueError: ``now`` is naive, or
+        ``user_time_zone`` is not an IANA zone name.
     """
     zone = pendulum.timezone(user_time_zone)
     current = _aware(now, "now")
@@ -72,7 +75,6 @@ def decide(
         for block in (
             _segment_daily_block(segment, zone, current),
             _spacing_block(segment, current),
-            _account_block(account_exhausted_until, current),
         )
         if block is not None
     ]
@@ -176,15 +178,6 @@ def _spacing_block(segment: Mapping[str, Any], now: pendulum.DateTime) -> _Block
         until=last + MIN_SPACING,
         why=f"segment was last refreshed at {last.isoformat()}, less than an hour before {now.isoformat()}",
     )
-
-
-def _account_block(until: datetime.datetime | None, now: pendulum.DateTime) -> _Block | None:
-    if until is None:
-        return None
-    moment = _aware(until, "account_exhausted_until")
-    if moment <= now:
-        return None
-    return _Block(rule=ACCOUNT_DAILY_LIMIT, until=moment, why="the account's daily refresh limit is used up")
 
 
 def _count(value: object) -> int | None:

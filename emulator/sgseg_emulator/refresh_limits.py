@@ -2,6 +2,10 @@
 
 Documented: two refreshes per segment per day, reset at midnight in the time zone stored for the
 segment; never twice within one hour; ten per account per day, reset at 00:00 UTC.
+
+These are the emulator's own, independent copy of SendGrid's refresh quota rules: it is the
+oracle the provider (``airflow_provider_sgseg/rules/refresh_quota.py``) is tested against, so
+the two must not share code.
 """
 
 from __future__ import annotations

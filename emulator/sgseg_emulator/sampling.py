@@ -3,7 +3,7 @@
 SendGrid checks membership on an hourly schedule and refreshes samples hourly while contacts
 enter or leave the segment; when nothing changed at a sample, the next one comes after twice the
 previous interval (2 h, 4 h, ... at most 24 h). A manual refresh recomputes the sample once
-without touching that backoff. No I/O here: the store evaluates membership and calls these.
+without touching that backoff. No I/O here: membership.py evaluates membership and calls these.
 """
 
 from __future__ import annotations

@@ -146,6 +146,7 @@ class Segments:
 
     def _check_name(self, body: dict[str, Any], errors: FieldErrors, *, own_id: str | None = None) -> None:
         name = body["name"]
+        # Own copy of SendGrid's name limit (the oracle does not share the provider's rules).
         if not isinstance(name, str) or not 1 <= len(name) <= 100:
             errors.add("name", "name must be a string of 1 to 100 characters")
             return

@@ -15,6 +15,8 @@ from .store import new_id
 if TYPE_CHECKING:
     from .state import Emulator
 
+# The emulator's own, independent copy of SendGrid's Single Send limits: it is the oracle the provider is
+# tested against, so it must not share the provider's rules (airflow_provider_sgseg/rules/).
 MAX_SEGMENTS = 10
 MAX_LISTS = 50
 MAX_CATEGORIES = 10

@@ -291,33 +291,11 @@ def test_when_both_block_the_later_moment_wins() -> None:
     assert decision.next_allowed_at == local(zone, 2026, 1, 16)
 
 
-# --- account limit ---------------------------------------------------------------------------
-
-
-def test_account_exhausted_until_future_blocks() -> None:
-    now = utc("2026-01-15T18:00:00")
-    decision = decide(segment(used=0), "UTC", now, account_exhausted_until=utc("2026-01-16T00:00:00"))
-    assert decision.blocked_by == ACCOUNT_DAILY_LIMIT
-    assert decision.next_allowed_at == utc("2026-01-16T00:00:00")
-
-
-def test_account_exhausted_until_past_is_ignored() -> None:
-    now = utc("2026-01-16T00:00:00")
-    assert decide(segment(used=0), "UTC", now, account_exhausted_until=now).allowed
-
-
-def test_account_limit_later_than_segment_limit_wins() -> None:
+def test_kiritimati_segment_limit_lifts_at_local_midnight() -> None:
     zone = "Pacific/Kiritimati"  # local midnight at 10:00 UTC
     now = utc("2026-06-01T08:00:00")
-    decision = decide(
-        segment(last=utc("2026-06-01T06:00:00")),
-        zone,
-        now,
-        account_exhausted_until=utc("2026-06-02T00:00:00"),
-    )
-    assert decision.blocked_by == ACCOUNT_DAILY_LIMIT
-    without_account = decide(segment(last=utc("2026-06-01T06:00:00")), zone, now)
-    assert without_account.next_allowed_at == utc("2026-06-01T10:00:00")
+    decision = decide(segment(last=utc("2026-06-01T06:00:00")), zone, now)
+    assert decision.next_allowed_at == utc("2026-06-01T10:00:00")
 
 
 # --- 429 from the server ---------------------------------------------------------------------
