@@ -1,6 +1,6 @@
 """``SendGridMarketingHook``: the provider's only HTTP boundary to SendGrid Marketing Campaigns.
 
-Every public method validates its input (``validation.py``) before any request, describes the
+Every public method validates its input (``rules/validation.py``) before any request, describes the
 request as a :class:`_Call`, sends it through ``_request`` (sync) or ``_arequest`` (async), and
 shapes the JSON into plain dicts/lists. Both paths share the building, retry decisions,
 logging and error mapping; only the ``await`` differs.
@@ -104,9 +104,18 @@ class SendGridMarketingHook(BaseHook):
 
     :param sendgrid_conn_id: Airflow connection of type ``sendgrid_marketing``: host (default
         ``https://api.sendgrid.com``; ``https://api.eu.sendgrid.com`` for EU subusers; a trailing
-        ``/v3`` is dropped, anything else but a base URL refused: see ``_base_url``), password =
+        ``/v3`` is dropped, anything else but a base URL refused: see ``hooks/_settings.py``), password =
         API key, extras ``on_behalf_of`` (subuser) and ``timeout`` (seconds).
     :param retry: retry policy for idempotent requests (default :class:`RetryPolicy`).
+
+    Errors (every API method; all are :class:`~airflow_provider_sgseg.exceptions.SendGridError`
+    subclasses and none carries the API key): ``SendGridInputError`` for a bad argument, raised
+    before any request; ``SendGridConfigError`` for a connection without an API key or with a
+    host that is not a SendGrid base URL; then SendGrid's answer after the retries the method
+    allows: ``SendGridAuthError`` 401, ``SendGridForbiddenError`` 403, ``SendGridNotFoundError``
+    404, ``SendGridValidationError`` 400/409/422, ``SendGridRateLimitError`` 429 (``reset_at``),
+    ``SendGridServerError`` 5xx, ``SendGridTransportError`` no answer, ``SendGridResponseError``
+    a 2xx body that is not the documented JSON shape.
     """
 
     conn_type = CONN_TYPE
@@ -162,11 +171,19 @@ class SendGridMarketingHook(BaseHook):
         return httpx.Client(**self._settings.client_options())
 
     def get_conn(self) -> httpx.Client:
-        """The hook's ``httpx.Client`` (base URL and auth headers set), built on first use."""
+        """The hook's ``httpx.Client`` (base URL and auth headers set), built on first use.
+
+        :raises SendGridConfigError: the connection has no API key or a bad host.
+        :raises SendGridInputError: the connection's ``timeout`` extra is not a positive number.
+        """
         return self._client
 
     async def aget_conn(self) -> httpx.AsyncClient:
-        """The ``httpx.AsyncClient`` shared by all hooks of this connection in the running loop."""
+        """The ``httpx.AsyncClient`` shared by all hooks of this connection in the running loop.
+
+        :raises SendGridConfigError: the connection has no API key or a bad host.
+        :raises SendGridInputError: the connection's ``timeout`` extra is not a positive number.
+        """
         return shared_async_client(await self._asettings())
 
     def close(self) -> None:
@@ -183,7 +200,11 @@ class SendGridMarketingHook(BaseHook):
         parent_list_ids: list[str] | str | None = None,
         no_parent_list_id: bool = False,
     ) -> list[dict[str, Any]]:
-        """``GET /v3/marketing/segments/2.0``: segment summaries (no ``query_dsl`` or sample)."""
+        """``GET /v3/marketing/segments/2.0``: segment summaries (no ``query_dsl`` or sample).
+
+        :raises SendGridInputError: a bad argument, before any request.
+        :raises SendGridError: any other refusal or failure (class docstring, "Errors").
+        """
         call = _list_segments_call(ids, parent_list_ids, no_parent_list_id)
         return _segment_list(call, self._request(call))
 
@@ -193,17 +214,31 @@ class SendGridMarketingHook(BaseHook):
         parent_list_ids: list[str] | str | None = None,
         no_parent_list_id: bool = False,
     ) -> list[dict[str, Any]]:
-        """Async :meth:`list_segments`."""
+        """Async :meth:`list_segments`.
+
+        :raises SendGridInputError: a bad argument, before any request.
+        :raises SendGridError: any other refusal or failure (class docstring, "Errors").
+        """
         call = _list_segments_call(ids, parent_list_ids, no_parent_list_id)
         return _segment_list(call, await self._arequest(call))
 
     def get_segment(self, segment_id: str, contacts_sample: bool = True) -> dict[str, Any]:
-        """``GET /v3/marketing/segments/2.0/{id}``; an unknown id raises ``SendGridNotFoundError``."""
+        """``GET /v3/marketing/segments/2.0/{id}``; an unknown id raises ``SendGridNotFoundError``.
+
+        :raises SendGridInputError: a bad argument, before any request.
+        :raises SendGridNotFoundError: SendGrid does not know the id (404).
+        :raises SendGridError: any other refusal or failure (class docstring, "Errors").
+        """
         call = _get_segment_call(segment_id, contacts_sample)
         return _json_object(call, self._request(call))
 
     async def aget_segment(self, segment_id: str, contacts_sample: bool = True) -> dict[str, Any]:
-        """Async :meth:`get_segment`."""
+        """Async :meth:`get_segment`.
+
+        :raises SendGridInputError: a bad argument, before any request.
+        :raises SendGridNotFoundError: SendGrid does not know the id (404).
+        :raises SendGridError: any other refusal or failure (class docstring, "Errors").
+        """
         call = _get_segment_call(segment_id, contacts_sample)
         return _json_object(call, await self._arequest(call))
 
@@ -211,7 +246,11 @@ class SendGridMarketingHook(BaseHook):
         self, name: str, query_dsl: str, parent_list_ids: list[str] | str | None = None
     ) -> dict[str, Any]:
         """``POST /v3/marketing/segments/2.0``. Sent once, never retried: on a transport or server
-        error, look the segment up with :meth:`find_segments_by_name` before trying again."""
+        error, look the segment up with :meth:`find_segments_by_name` before trying again.
+
+        :raises SendGridInputError: a bad argument, before any request.
+        :raises SendGridError: any other refusal or failure (class docstring, "Errors").
+        """
         body: dict[str, Any] = {
             "name": validation.segment_name(name),
             "query_dsl": validation.query_dsl(query_dsl),
@@ -225,7 +264,12 @@ class SendGridMarketingHook(BaseHook):
     def update_segment(
         self, segment_id: str, name: str | None = None, query_dsl: str | None = None
     ) -> dict[str, Any]:
-        """``PATCH /v3/marketing/segments/2.0/{id}`` with the name and/or query given."""
+        """``PATCH /v3/marketing/segments/2.0/{id}`` with the name and/or query given.
+
+        :raises SendGridInputError: a bad argument, before any request.
+        :raises SendGridNotFoundError: SendGrid does not know the id (404).
+        :raises SendGridError: any other refusal or failure (class docstring, "Errors").
+        """
         path = f"{SEGMENTS_PATH}/{validation.segment_id(segment_id)}"
         body: dict[str, Any] = {}
         if name is not None:
@@ -238,13 +282,23 @@ class SendGridMarketingHook(BaseHook):
         return _json_object(call, self._request(call))
 
     def delete_segment(self, segment_id: str) -> None:
-        """``DELETE /v3/marketing/segments/2.0/{id}``."""
+        """``DELETE /v3/marketing/segments/2.0/{id}``.
+
+        :raises SendGridInputError: a bad argument, before any request.
+        :raises SendGridNotFoundError: SendGrid does not know the id (404).
+        :raises SendGridError: any other refusal or failure (class docstring, "Errors").
+        """
         self._request(_Call("DELETE", f"{SEGMENTS_PATH}/{validation.segment_id(segment_id)}", empty_ok=True))
 
     def refresh_segment(self, segment_id: str, user_time_zone: str) -> dict[str, Any]:
         """``POST /v3/marketing/segments/2.0/refresh/{id}``: spends one manual refresh; ``{"job_id"}``.
 
         Sent once, never retried (a retry could spend a second refresh of the daily quota).
+
+        :raises SendGridInputError: a bad argument, before any request.
+        :raises SendGridNotFoundError: SendGrid does not know the id (404).
+        :raises SendGridRateLimitError: a refresh quota is used up (429, ``reset_at``).
+        :raises SendGridError: any other refusal or failure (class docstring, "Errors").
         """
         path = f"{SEGMENTS_PATH}/refresh/{validation.segment_id(segment_id)}"
         body = {"user_time_zone": validation.time_zone(user_time_zone)}
@@ -252,7 +306,11 @@ class SendGridMarketingHook(BaseHook):
         return _json_object(call, self._request(call))
 
     def find_segments_by_name(self, name: str) -> list[dict[str, Any]]:
-        """Segments whose name is exactly ``name`` (SendGrid keeps names unique: 0 or 1)."""
+        """Segments whose name is exactly ``name`` (SendGrid keeps names unique: 0 or 1).
+
+        :raises SendGridInputError: a bad argument, before any request.
+        :raises SendGridError: any other refusal or failure (class docstring, "Errors").
+        """
         wanted = validation.segment_name(name)
         return [segment for segment in self.list_segments() if segment.get("name") == wanted]
 
@@ -263,6 +321,9 @@ class SendGridMarketingHook(BaseHook):
         URL (both answer 404, and SendGrid's bodies differ only in wording). The list endpoint
         answers 200 at every SendGrid base URL, with or without the segment, so ``False`` means
         SendGrid itself has no such segment. A 404 from it raises :class:`SendGridConfigError`.
+
+        :raises SendGridInputError: a bad argument, before any request.
+        :raises SendGridError: any other refusal or failure (class docstring, "Errors").
         """
         wanted = validation.segment_id(segment_id)
         try:
@@ -292,7 +353,11 @@ class SendGridMarketingHook(BaseHook):
         categories: list[str] | None = None,
     ) -> dict[str, Any]:
         """``POST /v3/marketing/singlesends``: a draft. Sent once, never retried: on failure
-        look it up with :meth:`find_single_sends_by_name` before trying again."""
+        look it up with :meth:`find_single_sends_by_name` before trying again.
+
+        :raises SendGridInputError: a bad argument, before any request.
+        :raises SendGridError: any other refusal or failure (class docstring, "Errors").
+        """
         body: dict[str, Any] = {"name": validation.single_send_name(name)}
         send_to: dict[str, Any] = {}
         if segments := validation.single_send_segment_ids(segment_ids):
@@ -313,13 +378,21 @@ class SendGridMarketingHook(BaseHook):
         return _json_object(call, self._request(call))
 
     def get_single_send(self, single_send_id: str) -> dict[str, Any]:
-        """``GET /v3/marketing/singlesends/{id}``."""
+        """``GET /v3/marketing/singlesends/{id}``.
+
+        :raises SendGridInputError: a bad argument, before any request.
+        :raises SendGridNotFoundError: SendGrid does not know the id (404).
+        :raises SendGridError: any other refusal or failure (class docstring, "Errors").
+        """
         call = _Call("GET", f"{SINGLE_SENDS_PATH}/{validation.single_send_id(single_send_id)}")
         return _json_object(call, self._request(call))
 
     def list_single_sends(self) -> list[dict[str, Any]]:
         """``GET /v3/marketing/singlesends``, every page: summaries (``id``, ``name``, ``status``,
-        ``send_at``, ...; not ``send_to``, which only :meth:`get_single_send` returns)."""
+        ``send_at``, ...; not ``send_to``, which only :meth:`get_single_send` returns).
+
+        :raises SendGridError: any other refusal or failure (class docstring, "Errors").
+        """
         return list(self._pages(SINGLE_SENDS_PATH, SINGLE_SENDS_PAGE_SIZE))
 
     def _pages(self, path: str, page_size: int) -> Iterator[dict[str, Any]]:
@@ -336,7 +409,11 @@ class SendGridMarketingHook(BaseHook):
             params = (("page_size", str(page_size)), ("page_token", next_token))
 
     def find_single_sends_by_name(self, name: str) -> list[dict[str, Any]]:
-        """Single Sends whose name is exactly ``name``, across all pages of the list endpoint."""
+        """Single Sends whose name is exactly ``name``, across all pages of the list endpoint.
+
+        :raises SendGridInputError: a bad argument, before any request.
+        :raises SendGridError: any other refusal or failure (class docstring, "Errors").
+        """
         wanted = validation.single_send_name(name)
         return [item for item in self.list_single_sends() if item.get("name") == wanted]
 
@@ -346,6 +423,10 @@ class SendGridMarketingHook(BaseHook):
         """``PUT /v3/marketing/singlesends/{id}/schedule``: ``"now"`` or an aware datetime / ISO time.
 
         Retried only when the connection failed before anything was sent.
+
+        :raises SendGridInputError: a bad argument, before any request.
+        :raises SendGridNotFoundError: SendGrid does not know the id (404).
+        :raises SendGridError: any other refusal or failure (class docstring, "Errors").
         """
         path = f"{SINGLE_SENDS_PATH}/{validation.single_send_id(single_send_id)}/schedule"
         body = {"send_at": validation.send_at(send_at)}
@@ -356,7 +437,10 @@ class SendGridMarketingHook(BaseHook):
 
     def get_field_definitions(self) -> dict[str, Any]:
         """``GET /v3/marketing/field_definitions``: ``{"custom_fields": [{id, name, field_type}],
-        "reserved_fields": [{name, field_type, ...}]}``."""
+        "reserved_fields": [{name, field_type, ...}]}``.
+
+        :raises SendGridError: any other refusal or failure (class docstring, "Errors").
+        """
         call = _Call("GET", FIELD_DEFINITIONS_PATH)
         return _json_object(call, self._request(call))
 
@@ -372,7 +456,10 @@ class SendGridMarketingHook(BaseHook):
         return _json_object(call, self._request(call))
 
     def list_ids(self) -> set[str]:
-        """Ids of every contact list: ``GET /v3/marketing/lists`` (1,000 per page, all pages)."""
+        """Ids of every contact list: ``GET /v3/marketing/lists`` (1,000 per page, all pages).
+
+        :raises SendGridError: any other refusal or failure (class docstring, "Errors").
+        """
         return {str(item.get("id")) for item in self._pages(LISTS_PATH, LISTS_PAGE_SIZE)}
 
     def upsert_contacts(self, body: bytes) -> str:
@@ -380,6 +467,8 @@ class SendGridMarketingHook(BaseHook):
 
         Sent once, never retried here: the caller knows which batch it was and may resend only that
         one (upserts are idempotent by identifier).
+
+        :raises SendGridError: any other refusal or failure (class docstring, "Errors").
         """
         call = _Call("PUT", CONTACTS_PATH, content=body, retry=_Retry.NEVER)
         return _job_id(call, self._request(call), "job_id")
@@ -388,6 +477,9 @@ class SendGridMarketingHook(BaseHook):
         """``PUT /v3/marketing/contacts/imports`` (CSV): ``{job_id, upload_uri, upload_headers}``.
 
         Sent once, never retried. Then PUT the file with :meth:`upload_contacts_file`.
+
+        :raises SendGridInputError: a bad argument, before any request.
+        :raises SendGridError: any other refusal or failure (class docstring, "Errors").
         """
         body: dict[str, Any] = {"file_type": "csv", "field_mappings": field_mappings}
         if list_ids:
@@ -403,16 +495,29 @@ class SendGridMarketingHook(BaseHook):
         self, upload_uri: str, upload_headers: list[dict[str, str]], file: BinaryIO
     ) -> None:
         """PUT a CSV file (already gzipped if ``upload_headers`` ask for it) to an import's
-        ``upload_uri``: streamed from ``file``, sent once, without the API key (a foreign URL)."""
+        ``upload_uri``: streamed from ``file``, sent once, without the API key (a foreign URL).
+
+        :raises SendGridError: any other refusal or failure (class docstring, "Errors").
+        """
         upload_file(upload_uri, upload_headers, file, timeout=self._settings.timeout)
 
     def get_import_status(self, job_id: str) -> dict[str, Any]:
-        """``GET /v3/marketing/contacts/imports/{id}``: ``{id, status, results, ...}``."""
+        """``GET /v3/marketing/contacts/imports/{id}``: ``{id, status, results, ...}``.
+
+        :raises SendGridInputError: a bad argument, before any request.
+        :raises SendGridNotFoundError: SendGrid does not know the id (404).
+        :raises SendGridError: any other refusal or failure (class docstring, "Errors").
+        """
         call = _import_status_call(job_id)
         return _json_object(call, self._request(call))
 
     async def aget_import_status(self, job_id: str) -> dict[str, Any]:
-        """Async :meth:`get_import_status`."""
+        """Async :meth:`get_import_status`.
+
+        :raises SendGridInputError: a bad argument, before any request.
+        :raises SendGridNotFoundError: SendGrid does not know the id (404).
+        :raises SendGridError: any other refusal or failure (class docstring, "Errors").
+        """
         call = _import_status_call(job_id)
         return _json_object(call, await self._arequest(call))
 
@@ -428,6 +533,9 @@ class SendGridMarketingHook(BaseHook):
 
         :param file_type: ``csv`` or ``json``.
         :param max_file_size: MB per file (SendGrid's default 5000).
+
+        :raises SendGridInputError: a bad argument, before any request.
+        :raises SendGridError: any other refusal or failure (class docstring, "Errors").
         """
         body: dict[str, Any] = {"file_type": file_type}
         if segment_ids:
@@ -441,18 +549,31 @@ class SendGridMarketingHook(BaseHook):
 
     def list_contact_exports(self) -> list[dict[str, Any]]:
         """``GET /v3/marketing/contacts/exports``: recent exports ``[{id, status, created_at,
-        expires_at, segments: [{ID, Name}], lists: [{ID, Name}], ...}]``."""
+        expires_at, segments: [{ID, Name}], lists: [{ID, Name}], ...}]``.
+
+        :raises SendGridError: any other refusal or failure (class docstring, "Errors").
+        """
         call = _Call("GET", f"{CONTACTS_PATH}/exports")
         items, _ = _single_send_page(call, self._request(call))
         return items
 
     def get_export_status(self, export_id: str) -> dict[str, Any]:
-        """``GET /v3/marketing/contacts/exports/{id}``: ``{id, status, urls, contact_count, ...}``."""
+        """``GET /v3/marketing/contacts/exports/{id}``: ``{id, status, urls, contact_count, ...}``.
+
+        :raises SendGridInputError: a bad argument, before any request.
+        :raises SendGridNotFoundError: SendGrid does not know the id (404).
+        :raises SendGridError: any other refusal or failure (class docstring, "Errors").
+        """
         call = _export_status_call(export_id)
         return _json_object(call, self._request(call))
 
     async def aget_export_status(self, export_id: str) -> dict[str, Any]:
-        """Async :meth:`get_export_status`."""
+        """Async :meth:`get_export_status`.
+
+        :raises SendGridInputError: a bad argument, before any request.
+        :raises SendGridNotFoundError: SendGrid does not know the id (404).
+        :raises SendGridError: any other refusal or failure (class docstring, "Errors").
+        """
         call = _export_status_call(export_id)
         return _json_object(call, await self._arequest(call))
 
@@ -460,6 +581,8 @@ class SendGridMarketingHook(BaseHook):
         """GET one export URL into ``sink``, streamed in chunks, without the API key: bytes written.
 
         Idempotent, so retried per the hook's policy (a retry truncates ``sink`` first when it can).
+
+        :raises SendGridError: any other refusal or failure (class docstring, "Errors").
         """
         return download_file(url, sink, timeout=self._settings.timeout, policy=self.retry_policy)
 
