@@ -1,6 +1,6 @@
 """Narrow unit tests for SendGridMarketingHook with respx faking SendGrid (no network, no emulator).
 
-Integration against the emulator lives in test_marketing_integration.py.
+Integration against the emulator lives in test_marketing_emulator.py.
 """
 
 from __future__ import annotations

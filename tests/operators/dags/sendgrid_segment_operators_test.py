@@ -1,4 +1,4 @@
-"""Test DAG run by tests/operators/test_segments_dag.py under `airflow dags test`.
+"""Test DAG run by tests/operators/test_segments_dags.py under `airflow dags test`.
 
 It exercises every segment operator against the emulator, in a real task runner: templates,
 XCom, the extra link, task retries and Airflow's task state store.

@@ -3,7 +3,7 @@
 ``execute`` is called directly with the smallest context the operators read: ``ti`` (XCom push,
 try number), ``task_state_store`` and ``dag_run``. The task state store here is an in-memory
 stand-in with the same get/set/delete contract; the real one (and a real retry) is exercised by
-tests/operators/test_segments_dag.py under ``airflow dags test``.
+tests/operators/test_segments_dags.py under ``airflow dags test``.
 """
 
 from __future__ import annotations

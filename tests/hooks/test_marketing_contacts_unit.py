@@ -1,6 +1,6 @@
 """Narrow unit tests of the hook's contacts methods with httpx.MockTransport.
 
-Emulator-backed behaviour lives in tests/operators/test_contacts.py.
+Emulator-backed behaviour lives in tests/operators/test_contacts_emulator.py.
 """
 
 from __future__ import annotations

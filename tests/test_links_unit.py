@@ -1,7 +1,7 @@
 """SendGrid UI URLs and the extra links that read ids from XCom.
 
 The end-to-end path (the worker pushing ``_link_SendGridSegmentLink`` after a real task run) is
-covered by the ``airflow dags test`` run in tests/operators/test_segments_dag.py.
+covered by the ``airflow dags test`` run in tests/operators/test_segments_dags.py.
 """
 
 from __future__ import annotations
