@@ -245,6 +245,10 @@ class Wait:
 
 Action = Done | Invalid | Timeout | Failed | Wait
 
+# A trigger's event reports how its wait ended, one status per terminal action.
+EVENT_STATUS = {Done: "success", Invalid: "invalid", Timeout: "timeout", Failed: "error"}
+EVENT_STATUSES = frozenset(EVENT_STATUS.values())
+
 
 def step(
     state: WaitState,

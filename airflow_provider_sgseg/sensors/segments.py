@@ -39,7 +39,6 @@ from airflow_provider_sgseg.version_compat import (
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-EVENT_STATUSES = frozenset({"success", "invalid", "timeout", "error"})
 # Task state store key: what must survive reschedules and retries (watermark, failure count).
 STATE_KEY = "sgseg_segment_populated_wait"
 
@@ -243,7 +242,7 @@ class SendGridSegmentPopulatedSensor(SendGridTaskMixin, BaseSensorOperator):
     def execute_complete(self, context: Context, event: Any = None) -> dict[str, Any]:
         """Resume after the trigger: validate its event and fail loudly on anything unexpected."""
         status = event.get("status") if isinstance(event, dict) else None
-        if status not in EVENT_STATUSES:
+        if status not in waiting.EVENT_STATUSES:
             raise AirflowException(f"Unexpected event from SendGridSegmentPopulatedTrigger: {event!r}")
         message = str(event.get("message") or f"trigger reported {status} without a message")
         if status == "invalid":

@@ -122,5 +122,8 @@ def event_for(action: waiting.Action) -> dict[str, Any]:
     if isinstance(action, waiting.Done):
         results = {job: job_payload(value) for job, value in action.value.items()}
         return {"status": "success", "message": action.reason, "results": results}
-    status = {waiting.Invalid: "invalid", waiting.Timeout: "timeout", waiting.Failed: "error"}[type(action)]
-    return {"status": status, "message": getattr(action, "reason", ""), "results": {}}
+    return {
+        "status": waiting.EVENT_STATUS[type(action)],
+        "message": getattr(action, "reason", ""),
+        "results": {},
+    }

@@ -21,8 +21,6 @@ from airflow_provider_sgseg.rules.population import (
     verdict,
 )
 
-EVENT_STATUSES = frozenset({"success", "invalid", "timeout", "error"})
-
 
 class SendGridSegmentPopulatedTrigger(BaseTrigger):
     """Poll a segment until it is populated, then fire exactly one event.
@@ -148,27 +146,29 @@ class SendGridSegmentPopulatedTrigger(BaseTrigger):
                 outcome = segment_outcome(result, segment)
             now = self.now()
             action = waiting.step(state, outcome, now, self.bounds, deadline)
-            if isinstance(action, waiting.Done):
-                return self._event("success", action.reason)
-            if isinstance(action, waiting.Invalid):
-                return self._event("invalid", action.reason)
-            if isinstance(action, waiting.Failed):
+            if not isinstance(action, waiting.Wait):
                 return self._event(
-                    "error",
-                    f"{action.failures} transient failures in a row polling segment {self.segment_id}: "
-                    f"{outcome.reason}",
-                )
-            if isinstance(action, waiting.Timeout):
-                assert deadline is not None  # only a wait with a deadline times out
-                reason = self._last_seen.reason if self._last_seen else "no successful poll"
-                return self._event(
-                    "timeout",
-                    f"Segment {self.segment_id} not populated by {deadline.isoformat()}: {reason}",
+                    waiting.EVENT_STATUS[type(action)], self._message(action, outcome, deadline)
                 )
             log = self.log.warning if action.failures else self.log.info
             log("%s", poll_log_line(self.segment_id, action, result, watermark, now))
             state = action.state
             await self.sleep(action.delay)
+
+    def _message(
+        self, action: waiting.Action, outcome: waiting.Outcome, deadline: datetime.datetime | None
+    ) -> str:
+        """The event message for a terminal action."""
+        if isinstance(action, waiting.Failed):
+            return (
+                f"{action.failures} transient failures in a row polling segment {self.segment_id}: "
+                f"{outcome.reason}"
+            )
+        if isinstance(action, waiting.Timeout):
+            reason = self._last_seen.reason if self._last_seen else "no successful poll"
+            at = deadline.isoformat() if deadline else None
+            return f"Segment {self.segment_id} not populated by {at}: {reason}"
+        return getattr(action, "reason", "")
 
     async def _sleep_until(self, moment: datetime.datetime, deadline: datetime.datetime | None) -> None:
         if deadline is not None:
