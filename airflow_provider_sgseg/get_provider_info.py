@@ -14,6 +14,7 @@ HOOK_CLASS = "airflow_provider_sgseg.hooks.marketing.SendGridMarketingHook"
 
 
 def get_provider_info() -> dict[str, Any]:
+    """Airflow's provider metadata for this distribution (dict; no imports, no I/O)."""
     from airflow_provider_sgseg import __version__
 
     return {

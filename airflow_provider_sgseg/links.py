@@ -44,6 +44,7 @@ class SendGridSegmentLink(BaseOperatorLink):
     name = "SendGrid segment"
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        """The segment's SendGrid UI URL from the task's XCom ``segment_id`` ("" when there is none)."""
         segment_id = _xcom_id(ti_key, SEGMENT_ID_XCOM_KEY)
         return segment_url(segment_id) if segment_id else ""
 
@@ -54,5 +55,6 @@ class SendGridSingleSendLink(BaseOperatorLink):
     name = "SendGrid Single Send"
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        """The Single Send's SendGrid UI URL from the XCom ``single_send_id`` ("" if there is none)."""
         single_send_id = _xcom_id(ti_key, SINGLE_SEND_ID_XCOM_KEY)
         return single_send_url(single_send_id) if single_send_id else ""

@@ -288,6 +288,15 @@ class SendGridUpsertContactsOperator(_ContactsTask):
     # ----------------------------------------------------------------------------- execute
 
     def execute(self, context: Context) -> dict[str, Any]:
+        """Validate every row, then upsert in batches (``PUT /v3/marketing/contacts``) or import a
+        CSV (``PUT /v3/marketing/contacts/imports`` + upload), and wait for the jobs
+        (``GET /v3/marketing/contacts/imports/{id}``). Returns the summary in the class docstring.
+
+        :raises SendGridInputError: bad arguments or rows, before any write.
+        :raises AirflowFailException: SendGrid refused a request or too many rows failed.
+        :raises TaskDeferred: deferrable mode, while the jobs run.
+        :raises SendGridError: any other failure (see the hook's "Errors").
+        """
         source = self._source()
         list_ids = validation.contact_list_ids(self.list_ids)
         store = TaskStateStore(context)
@@ -596,6 +605,14 @@ class SendGridExportContactsOperator(_ContactsTask):
         self.max_file_size = validation.max_file_size(max_file_size)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        """``POST /v3/marketing/contacts/exports`` (once per task instance), wait on ``GET
+        .../exports/{id}``, download its files. Returns the summary in the class docstring.
+
+        :raises SendGridInputError: bad arguments, before any request.
+        :raises AirflowFailException: the export failed or SendGrid refused it.
+        :raises TaskDeferred: deferrable mode, while the export runs.
+        :raises SendGridError: any other failure (see the hook's "Errors").
+        """
         segment_ids = _segment_ids(self.segment_ids)
         list_ids = validation.contact_list_ids(self.list_ids)
         if not segment_ids and not list_ids:

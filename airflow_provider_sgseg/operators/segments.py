@@ -174,6 +174,18 @@ class SendGridCreateSegmentOperator(SendGridSegmentBaseOperator):
         self.validation_timeout = validation.seconds("validation_timeout", validation_timeout)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        """Create the segment (or reuse/update one of the same name, per ``if_exists``).
+
+        Endpoints: ``GET /v3/marketing/segments/2.0`` (by name), ``POST
+        /v3/marketing/segments/2.0`` (sent once), ``PATCH .../{id}`` (``if_exists="update"``),
+        ``GET .../{id}`` while waiting for validation. Returns the segment (Get Segment body).
+
+        :raises SendGridInputError: a bad rendered value, before any request.
+        :raises AirflowFailException: SendGrid refused the query (400/409/422, or ``INVALID``), or
+            ``if_exists="fail"`` met an existing segment.
+        :raises TimeoutError: validation still pending after ``validation_timeout`` seconds.
+        :raises SendGridError: any other failure (see the hook's "Errors").
+        """
         name = validation.segment_name(self.name)
         query = validation.query_dsl(self.query_dsl)
         parents = validation.parent_list_ids(self.parent_list_ids)
@@ -299,6 +311,12 @@ class SendGridGetSegmentOperator(SendGridSegmentBaseOperator):
         self.contacts_sample = contacts_sample
 
     def execute(self, context: Context) -> dict[str, Any]:
+        """``GET /v3/marketing/segments/2.0/{segment_id}``: the segment (dict); pushes ``segment_id``.
+
+        :raises SendGridInputError: a bad rendered value, before any request.
+        :raises SendGridNotFoundError: no such segment (404).
+        :raises SendGridError: any other failure (see the hook's "Errors").
+        """
         segment_id = validation.segment_id(self.segment_id)
         include_sample = validation.flag("contacts_sample", self.contacts_sample)
         segment = self.hook.get_segment(segment_id, contacts_sample=include_sample)
@@ -330,6 +348,11 @@ class SendGridListSegmentsOperator(SendGridSegmentBaseOperator):
         self.no_parent_list_id = no_parent_list_id
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
+        """``GET /v3/marketing/segments/2.0``: segment summaries (list of dicts).
+
+        :raises SendGridInputError: a bad rendered value, before any request.
+        :raises SendGridError: any failure (see the hook's "Errors").
+        """
         ids = validation.segment_ids(self.ids)
         parents = validation.list_filter_ids(self.parent_list_ids)
         no_parent = validation.flag("no_parent_list_id", self.no_parent_list_id)
@@ -376,6 +399,14 @@ class SendGridUpdateSegmentOperator(SendGridSegmentBaseOperator):
         self.validation_timeout = validation.seconds("validation_timeout", validation_timeout)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        """``PATCH /v3/marketing/segments/2.0/{segment_id}`` (then ``GET`` it while validating a new
+        query): the updated segment (dict).
+
+        :raises SendGridInputError: a bad rendered value, before any request.
+        :raises AirflowFailException: SendGrid refused the change (400/409/422) or the query is INVALID.
+        :raises TimeoutError: validation still pending after ``validation_timeout`` seconds.
+        :raises SendGridError: any other failure (see the hook's "Errors").
+        """
         segment_id = validation.segment_id(self.segment_id)
         name = validation.segment_name(self.name) if self.name is not None else None
         query = validation.query_dsl(self.query_dsl) if self.query_dsl is not None else None
@@ -424,6 +455,15 @@ class SendGridDeleteSegmentOperator(SendGridSegmentBaseOperator):
         self.force = force
 
     def execute(self, context: Context) -> dict[str, Any]:
+        """``GET /v3/marketing/segments/2.0?ids={id}``, ``GET /v3/marketing/singlesends`` (scheduled
+        users), ``DELETE /v3/marketing/segments/2.0/{id}``: ``{"segment_id", "deleted"}``.
+
+        :raises SendGridInputError: a bad rendered value, before any request.
+        :raises SendGridNotFoundError: the segment is missing and ``missing_ok`` is False.
+        :raises AirflowFailException: scheduled Single Sends target it (without ``force``), or
+            SendGrid refused the delete (400/409/422).
+        :raises SendGridError: any other failure (see the hook's "Errors").
+        """
         segment_id = validation.segment_id(self.segment_id)
         missing_ok = validation.flag("missing_ok", self.missing_ok)
         force = validation.flag("force", self.force)
@@ -533,6 +573,17 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
         self.quota_wait_margin = validation.seconds("quota_wait_margin", quota_wait_margin, allow_zero=True)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        """``GET /v3/marketing/segments/2.0/{id}`` then, if the quota allows, ``POST
+        /v3/marketing/segments/2.0/refresh/{id}`` (sent at most once per task instance):
+        ``{"segment_id", "job_id", "requested_at", "watermark"}``.
+
+        :raises SendGridInputError: a bad rendered value, before any request.
+        :raises AirflowSkipException: quota used up and ``on_quota_exhausted="skip"``.
+        :raises AirflowFailException: quota used up and ``on_quota_exhausted="fail"``, or SendGrid
+            refused the refresh (400/409/422).
+        :raises TaskDeferred: quota used up and ``on_quota_exhausted="wait"``.
+        :raises SendGridError: any other failure (see the hook's "Errors").
+        """
         return self._refresh(context)
 
     def execute_after_wait(self, context: Context, event: Any = None) -> dict[str, Any]:

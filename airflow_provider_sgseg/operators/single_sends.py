@@ -146,6 +146,18 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         # Every check that needs no server runs before the hook exists.
+        """Find or create the draft, check the audience if asked, schedule it once.
+
+        Endpoints: ``GET /v3/marketing/singlesends`` (by name), ``GET .../{id}``, ``POST
+        /v3/marketing/singlesends`` (sent once), ``GET /v3/marketing/segments/2.0/{id}``
+        (``require_min_contacts``), ``PUT /v3/marketing/singlesends/{id}/schedule``. Returns
+        ``{"single_send_id", "status", "send_at"}``.
+
+        :raises SendGridInputError: a bad rendered value, before any request.
+        :raises AirflowFailException: SendGrid refused (400/409/422), a Single Send of that name
+            has other recipients, or a segment is below ``require_min_contacts``.
+        :raises SendGridError: any other failure (see the hook's "Errors").
+        """
         request = self.build_request()
         min_contacts = optional_min_contacts(self.require_min_contacts)
         if min_contacts is not None and not request.segment_ids:

@@ -87,6 +87,7 @@ class FieldCatalog:
 
     @classmethod
     def from_answer(cls, answer: Mapping[str, Any]) -> FieldCatalog:
+        """The catalog from a ``GET /v3/marketing/field_definitions`` answer."""
         custom = {}
         for item in answer.get("custom_fields") or []:
             if isinstance(item, Mapping) and item.get("id") and item.get("name"):

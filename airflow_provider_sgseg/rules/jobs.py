@@ -29,6 +29,7 @@ class ImportResult:
     errors_url: str | None
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values for an event or XCom."""
         return {"job_id": self.job_id, "status": self.status, **self.counts, "errors_url": self.errors_url}
 
 

@@ -56,6 +56,7 @@ class Verdict:
 
     @property
     def populated(self) -> bool:
+        """Whether the verdict is "populated"."""
         return self.status == "populated"
 
 

@@ -240,6 +240,7 @@ class Wait:
 
     @property
     def failures(self) -> int:
+        """Transient failures in a row so far (0 after a healthy answer)."""
         return self.state.failures
 
 

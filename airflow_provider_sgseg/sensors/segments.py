@@ -132,9 +132,18 @@ class SendGridSegmentPopulatedSensor(SendGridTaskMixin, BaseSensorOperator):
 
     @property
     def max_consecutive_failures(self) -> int:
+        """Transient errors tolerated in a row (from ``bounds``)."""
         return self.bounds.max_consecutive_failures
 
     def execute(self, context: Context) -> Any:
+        """Poke (or reschedule) until populated; deferrable: one poke, then defer to
+        :class:`~airflow_provider_sgseg.triggers.segments.SendGridSegmentPopulatedTrigger`.
+        Returns the XCom in the class docstring.
+
+        :raises TaskDeferred: deferrable mode, not populated at the first look.
+        :raises AirflowSkipException: the first look failed for good and ``soft_fail`` is set.
+        :raises: as :meth:`poke`.
+        """
         if not self.deferrable:
             self._deadline = self._timeout_deadline(context)
             return super().execute(context)

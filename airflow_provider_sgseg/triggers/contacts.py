@@ -58,6 +58,7 @@ class SendGridContactsJobsTrigger(BaseTrigger):
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         # Plain JSON values; the API key stays out (the triggerer resolves the connection itself).
+        """``(classpath, kwargs)``: plain JSON values, never the API key."""
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
@@ -72,12 +73,15 @@ class SendGridContactsJobsTrigger(BaseTrigger):
 
     # Test seams, as in the segment trigger.
     def now(self) -> datetime.datetime:
+        """The current time (aware, UTC); a test seam."""
         return pendulum.now("UTC")
 
     async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds``; a test seam."""
         await asyncio.sleep(seconds)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Yield exactly one event (shape in the class docstring), whatever goes wrong."""
         try:
             event = await self._wait()
         except Exception as error:  # any surprise still ends the wait with one event

@@ -99,9 +99,11 @@ class SendGridSegmentPopulatedTrigger(BaseTrigger):
     # Test seams: what time it is and how to wait. Methods, so a test can patch them on the
     # class (making a sleep advance the emulator's clock) without anything being serialised.
     def now(self) -> datetime.datetime:
+        """The current time (aware, UTC); a test seam."""
         return pendulum.now("UTC")
 
     async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds``; a test seam."""
         await asyncio.sleep(seconds)
 
     async def _wait(self) -> dict[str, Any]:
