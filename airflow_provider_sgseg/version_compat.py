@@ -11,19 +11,19 @@ name                           Airflow 3.0 / 3.1            Airflow 3.2+
 ``BaseHook``                   ``airflow.hooks.base`` (3.0) ``airflow.sdk`` (3.1+)
 ``BaseHook.aget_connection``   missing in 3.0               3.1+
 connection form                hook classmethods (< 3.2)    ``conn-fields`` in provider info
-task state store               missing (< 3.3)              ``context["task_state_store"]`` 3.3+
+task state store               missing (< 3.3)              3.3+ (read via ``state_store.py``)
 ============================== ============================ ==================================
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from airflow import __version__ as AIRFLOW_VERSION
 
 if TYPE_CHECKING:
-    from airflow.sdk import Connection, Context
+    from airflow.sdk import Connection
 
 
 def version_tuple(version: str) -> tuple[int, int]:
@@ -82,15 +82,6 @@ async def aget_connection(conn_id: str) -> Connection:
     return connection
 
 
-def task_state_store(context: Context) -> Any:
-    """Airflow's task state store for this task instance (3.3+), or None where there is none.
-
-    It keeps small JSON values across the tries and reschedules of one task instance; older
-    versions have no such place (see docs/operators.md for what each operator does instead).
-    """
-    return context.get("task_state_store")
-
-
 __all__ = [
     "AIRFLOW_VERSION",
     "AIRFLOW_V_3_1_PLUS",
@@ -106,5 +97,4 @@ __all__ = [
     "TaskDeferred",
     "aget_connection",
     "conf",
-    "task_state_store",
 ]

@@ -29,7 +29,7 @@ from airflow_provider_sgseg.operators.contacts import (
 )
 from airflow_provider_sgseg.rules.contacts import SendGridRowError
 from airflow_provider_sgseg.triggers.contacts import SendGridContactsJobsTrigger
-from tests.operators.test_segments import MemoryTaskStateStore
+from tests.operators.test_segments_emulator import MemoryTaskStateStore
 
 CONTACTS = "/v3/marketing/contacts"
 IMPORTS = "/v3/marketing/contacts/imports"
