@@ -23,9 +23,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from airflow.sdk.configuration import conf
-from airflow.sdk.exceptions import AirflowFailException
-
 from airflow_provider_sgseg.exceptions import (
     SendGridInputError,
     SendGridNotFoundError,
@@ -53,6 +50,7 @@ from airflow_provider_sgseg.rules.jobs import (
 )
 from airflow_provider_sgseg.state_store import TaskStateStore
 from airflow_provider_sgseg.triggers.contacts import SendGridContactsJobsTrigger
+from airflow_provider_sgseg.version_compat import AirflowFailException, conf
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
