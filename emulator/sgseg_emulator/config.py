@@ -41,6 +41,23 @@ SHORT_TIMINGS: dict[str, float] = {
     "refresh_delay": 2,
 }
 
+# For a demo on real Airflow: a refresh-then-wait pipeline that really waits, and runs again.
+# A new segment populates after 10 s; after that SendGrid's own samples are 60 s apart (doubling
+# while nothing changes), so the sample a pipeline waits for is the one its manual refresh asks
+# for, 15 s after the POST: later than a sensor's first look, so a deferrable sensor defers.
+# The refresh quotas stay enforced but are loose enough for repeated runs: 10 s spacing, 100 per
+# segment per day, 1,000 per account per day.
+DEMO_SETTINGS: dict[str, float] = {
+    "contacts_populate_delay": 10,
+    "engagement_populate_delay": 20,
+    "membership_check_interval": 60,
+    "sample_interval": 60,
+    "refresh_delay": 15,
+    "refresh_min_spacing": 10,
+    "refreshes_per_segment_per_day": 100,
+    "refreshes_per_account_per_day": 1000,
+}
+
 
 @dataclass
 class EmulatorConfig:
@@ -71,6 +88,11 @@ class EmulatorConfig:
     def short_timings(cls, **overrides: Any) -> EmulatorConfig:
         """A real-clock config with ``SHORT_TIMINGS``; ``overrides`` set any field, timings too."""
         return cls(**{"clock": "real", **SHORT_TIMINGS, **overrides})
+
+    @classmethod
+    def demo(cls, **overrides: Any) -> EmulatorConfig:
+        """A real-clock config with ``DEMO_SETTINGS``; ``overrides`` set any field."""
+        return cls(**{"clock": "real", **DEMO_SETTINGS, **overrides})
 
     def replace(self, **changes: Any) -> EmulatorConfig:
         return dataclasses.replace(self, **changes)
