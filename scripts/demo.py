@@ -97,7 +97,6 @@ class Observed:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     exit_on_termination_signals()
-    started = time.monotonic()
     home = fresh_airflow_home()
     emulator_port = free_port()
     emulator_url = f"http://127.0.0.1:{emulator_port}"
@@ -136,6 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 observed.append(Observed(pipeline, run["dag_run_id"]))
             watch(stack, observed)
+            step("Every pipeline finished")
             print()
             print("\n".join(summary(stack, admin, observed, keep=args.keep)))
             if args.keep:
@@ -148,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     finally:
         admin.close()
-    step(f"Done in {time.monotonic() - started:.0f} s; every process stopped")
+    step("Done; every process stopped")
     return 0
 
 
@@ -172,8 +172,11 @@ def exit_on_termination_signals() -> None:
         signal.signal(sig, leave)
 
 
+STARTED = time.monotonic()
+
+
 def step(text: str) -> None:
-    print(f"==> {text}", flush=True)
+    print(f"==> [{time.monotonic() - STARTED:3.0f} s] {text}", flush=True)
 
 
 def shown(path: Path) -> str:
