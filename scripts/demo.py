@@ -45,7 +45,7 @@ DAG_SETTINGS = {
     "SGSEG_POLL_FLOOR_SECONDS": "1",
     "SGSEG_POLL_CEILING_SECONDS": "5",
     "SGSEG_POLL_SLACK_SECONDS": "0.5",
-    "SGSEG_WAIT_TIMEOUT_SECONDS": "90",
+    "SGSEG_WAIT_TIMEOUT_SECONDS": "300",  # a run triggered again from the UI may wait 2 min
     "SGSEG_SEND_ENABLED": "true",  # the emulator receives the send
 }
 STARTUP_TIMEOUT = 90  # seconds for the components to get healthy and the DAGs to be parsed

@@ -42,9 +42,10 @@ SHORT_TIMINGS: dict[str, float] = {
 }
 
 # For a demo on real Airflow: a refresh-then-wait pipeline that really waits, and runs again.
-# A new segment populates after 10 s; after that SendGrid's own samples are 60 s apart (doubling
-# while nothing changes), so the sample a pipeline waits for is the one its manual refresh asks
-# for, 15 s after the POST: later than a sensor's first look, so a deferrable sensor defers.
+# A new segment populates after 10 s; after that SendGrid's own samples are 60 s apart (120 s at
+# most, where SendGrid backs off to a day), so the sample a pipeline waits for is the one its
+# manual refresh asks for, 15 s after the POST: later than a sensor's first look, so a
+# deferrable sensor defers; and a run whose refresh was skipped waits two minutes at most.
 # The refresh quotas stay enforced but are loose enough for repeated runs: 10 s spacing, 100 per
 # segment per day, 1,000 per account per day.
 DEMO_SETTINGS: dict[str, float] = {
@@ -52,6 +53,7 @@ DEMO_SETTINGS: dict[str, float] = {
     "engagement_populate_delay": 20,
     "membership_check_interval": 60,
     "sample_interval": 60,
+    "sample_max_interval": 120,
     "refresh_delay": 15,
     "refresh_min_spacing": 10,
     "refreshes_per_segment_per_day": 100,
