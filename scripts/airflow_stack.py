@@ -239,18 +239,24 @@ class AirflowStack:
         self.components[name] = component
         return component
 
-    def start_airflow(self, component: str, *args: str, name: str | None = None) -> Component:
-        """``airflow <component> [args]``; jobs (scheduler, dag-processor, triggerer) get a health check."""
+    def start_airflow(
+        self, component: str, *args: str, name: str | None = None, ready: Callable[[], bool] | None = None
+    ) -> Component:
+        """``airflow <component> [args]``, e.g. ``start_airflow("celery worker", "--concurrency", "2")``.
+
+        The api-server and the jobs (scheduler, dag-processor, triggerer) get their health check;
+        ``ready`` gives one to anything else (a Celery worker: e.g. ``celery inspect ping``).
+        """
         name = name or component
         argv = [str(self.config.airflow_bin), *component.split(), *args]
         if component in ("scheduler", "triggerer", "celery worker"):
             argv.append("--skip-serve-logs")
         if component == "api-server":
-            return self.start(name, argv, self.api_server_healthy)
-        started = self.start(name, argv)
+            ready = ready or self.api_server_healthy
+        started = self.start(name, argv, ready)
         if component in JOB_TYPES:
             started.job_type = JOB_TYPES[component]
-            started.ready = lambda: self.job_heartbeating(started)
+            started.ready = ready or (lambda: self.job_heartbeating(started))
         return started
 
     def start_components(self) -> list[Component]:
