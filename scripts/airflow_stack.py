@@ -88,6 +88,7 @@ class StackConfig:
     username: str = "admin"
     password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     paused_at_creation: bool = True
+    stop_grace: float = 10.0  # seconds each component gets to exit after SIGTERM, then SIGKILL
     parallelism: int = 8  # task slots per scheduler (Airflow's 32 starts 32 LocalExecutor workers)
     env: Mapping[str, str] = field(default_factory=dict)  # extra variables, e.g. AIRFLOW__CELERY__*
     airflow_bin: Path = field(default_factory=lambda: Path(sys.executable).parent / "airflow")
@@ -310,16 +311,18 @@ class AirflowStack:
                 raise pending[0].error(f"not healthy after {timeout:.0f} s")
             time.sleep(0.5)
 
-    def stop(self, name: str, grace: float = 10.0) -> None:
-        self.components[name].stop(grace)
+    def stop(self, name: str, grace: float | None = None) -> None:
+        self.components[name].stop(self.config.stop_grace if grace is None else grace)
 
-    def stop_all(self, grace: float = 10.0) -> None:
-        """Stop every component, the last started first; SIGTERMs go out together, then each is waited for."""
+    def stop_all(self, grace: float | None = None) -> None:
+        """Stop every component: SIGTERM to all at once, then each is waited for (``grace``, default
+        ``config.stop_grace``) and SIGKILLed with its descendants."""
         components = list(reversed(self.components.values()))
         for component in components:
             component.terminate()
+        deadline = time.monotonic() + (self.config.stop_grace if grace is None else grace)
         for component in components:
-            component.stop(grace)
+            component.stop(max(0.0, deadline - time.monotonic()))
         if self._engine is not None:
             self._engine.dispose()
 

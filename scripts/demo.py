@@ -106,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         dags_folder=REPO / "dags",
         paused_at_creation=False,  # the refresh DAG has no schedule: nothing runs until triggered
         parallelism=4,
+        stop_grace=5,  # a throwaway home: no need to wait long for a clean exit
         env={**DAG_SETTINGS, "AIRFLOW_CONN_SENDGRID_DEFAULT": json.dumps(connection)},
         airflow_bin=BIN / "airflow",
     )
