@@ -68,6 +68,7 @@ class Pipeline:
     asset_dag_id: str
 
 
+# Each is triggered at once and watched together; add a pipeline here to show it too.
 PIPELINES = [Pipeline("sendgrid_segment_refresh", "wait_until_populated", "sendgrid_single_send")]
 
 
@@ -79,9 +80,14 @@ class Deferral:
     last_seen: float | None = None
     triggerer_job_ids: set[int] = field(default_factory=set)
 
-    @property
-    def seconds(self) -> float:
-        return 0.0 if self.first_seen is None or self.last_seen is None else self.last_seen - self.first_seen
+    def describe(self, triggerers: dict[int, str]) -> str:
+        """E.g. "deferred 8 s in triggerer (job 2)"; ``triggerers`` names the components by job id."""
+        if self.first_seen is None or self.last_seen is None:
+            return "never seen deferred"
+        held_by = ", ".join(
+            f"{triggerers.get(job, 'triggerer')} (job {job})" for job in sorted(self.triggerer_job_ids)
+        )
+        return f"deferred {self.last_seen - self.first_seen:.0f} s in {held_by or 'the triggerer'}"
 
 
 @dataclass
@@ -378,17 +384,23 @@ def summary(stack: AirflowStack, admin: EmulatorAdmin, observed: list[Observed],
     for seen in observed:
         pipeline, deferral = seen.pipeline, seen.deferral
         event = asset_event(stack, pipeline.start_dag_id, seen.start_run_id)
-        held_by = ", ".join(
-            f"{triggerers.get(job, 'triggerer')} (job {job})" for job in sorted(deferral.triggerer_job_ids)
-        )
         start_seconds = run_seconds(stack, pipeline.start_dag_id, seen.start_run_id)
         asset_seconds = run_seconds(stack, pipeline.asset_dag_id, seen.asset_run_id)
-        cost = wait_cost(requests, event["segment_id"])
+        # A segment wait (the sensor's event names its segment) is priced in requests.
+        cost = (
+            f"; the wait cost {wait_cost(requests, event['segment_id'])} requests"
+            if "segment_id" in event
+            else ""
+        )
+        shown_event = (
+            f"segment {event['segment_id']}: {event['contacts_count']} contacts"
+            if {"segment_id", "contacts_count"} <= event.keys()
+            else json.dumps(event)
+        )
         lines += [
             f"{pipeline.start_dag_id:<26} success in {start_seconds:.0f} s: {seen.start_run_id}",
-            f"  {pipeline.deferred_task_id:<24} deferred {deferral.seconds:.0f} s in "
-            f"{held_by or 'the triggerer'}; the wait cost {cost} requests",
-            f"  Asset event              segment {event['segment_id']}: {event['contacts_count']} contacts",
+            f"  {pipeline.deferred_task_id:<24} {deferral.describe(triggerers)}{cost}",
+            f"  Asset event              {shown_event}",
             f"{pipeline.asset_dag_id:<26} success in {asset_seconds:.0f} s: {seen.asset_run_id}",
         ]
     deliveries = [d for d in admin.sends() if d["status"] != "cancelled"]
