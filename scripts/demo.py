@@ -291,20 +291,33 @@ def asset_triggered_run(stack: AirflowStack, dag_id: str) -> str | None:
 
 
 def check_not_failed(stack: AirflowStack, dag_id: str, run_id: str) -> None:
-    """DemoFailure with the log tail of the first failed task when the run has failed."""
+    """DemoFailure with the log tail of the failed task when the run has failed."""
     if run_state(stack, dag_id, run_id) != "failed":
         return
     failed = stack.query(
-        "SELECT task_id FROM task_instance WHERE dag_id = :dag_id AND run_id = :run_id "
-        "AND state IN ('failed', 'upstream_failed') ORDER BY end_date",
+        "SELECT task_id FROM task_instance WHERE dag_id = :dag_id AND run_id = :run_id AND state = 'failed'",
         dag_id=dag_id,
         run_id=run_id,
     )
     task_id = str(failed[0][0]) if failed else "?"
     logs = sorted(stack.log_dir.glob(f"dag_id={dag_id}/run_id={run_id}/task_id={task_id}/*.log"))
     where = f"; full log: {logs[-1]}" if logs else ""
-    tail = log_tail(logs[-1]) if logs else ""
+    tail = "\n".join(readable(line) for line in log_tail(logs[-1], 12).splitlines()) if logs else ""
     raise DemoFailure(f"DAG run {dag_id} {run_id} failed at task {task_id}{where}\n{tail}")
+
+
+def readable(line: str) -> str:
+    """A task log line (JSON in Airflow 3) as "time level event", plus each exception's type and text."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return line
+    if not isinstance(record, dict):
+        return line
+    text = f"{record.get('timestamp', '')} {record.get('level', '')} {record.get('event', '')}"
+    for error in record.get("error_detail") or []:
+        text += f"\n    {error.get('exc_type')}: {error.get('exc_value')}"
+    return text
 
 
 def describe(stack: AirflowStack, observed: list[Observed]) -> str:

@@ -31,15 +31,16 @@ from sgseg_emulator.config import DEMO_API_KEY
 from tests.conftest import REPO_ROOT
 
 SCRIPTS = REPO_ROOT / "scripts"
-# The real demo.main() with its Airflow home (and optionally its `airflow`) swapped.
+# The real demo.main() with its Airflow home (and optionally its `airflow` and DAG settings) swapped.
 DRIVER = """
-import sys
+import json, os, sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 import demo
 demo.DEMO_DIR = Path(sys.argv[2])
 if sys.argv[3]:
     demo.BIN = Path(sys.argv[3])
+demo.DAG_SETTINGS.update(json.loads(os.environ.get("SGSEG_DEMO_TEST_SETTINGS", "{}")))
 sys.exit(demo.main(sys.argv[4:]))
 """
 
@@ -165,6 +166,26 @@ def test_the_demo_runs_the_pipeline_on_real_airflow_and_keep_holds_it_until_ctrl
         rest = demo.communicate(timeout=60)[0]
         assert demo.returncode == 0, rest
         assert "every process stopped" in rest
+        assert working_in(demo_dir) == []
+
+
+def test_a_failed_task_fails_the_demo_with_the_task_log_tail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQL that SendGrid cannot parse: the emulator answers 400 and ensure_segment fails.
+    monkeypatch.setenv(
+        "SGSEG_DEMO_TEST_SETTINGS", json.dumps({"SGSEG_QUERY_DSL": "SELECT c.contact_id FROM"})
+    )
+    with driver(tmp_path) as (demo, demo_dir):
+        output = demo.communicate(timeout=240)[0]
+        assert demo.returncode == 1, output
+        assert re.search(
+            r"DAG run sendgrid_segment_refresh manual__\S+ failed at task ensure_segment", output
+        )
+        assert "task_id=ensure_segment/attempt=1.log" in output  # where the full log is
+        # The tail, readable: the exception SendGrid's 400 became, with its message.
+        assert "SendGridValidationError: SendGrid rejected the request" in output
+        assert "query_dsl is not valid SQL" in output
         assert working_in(demo_dir) == []
 
 
