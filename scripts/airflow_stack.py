@@ -106,7 +106,8 @@ class Component:
     job_type: str | None = None  # for Airflow jobs: the ``job.job_type`` it heartbeats
     job_id: int | None = None  # ``job.id`` once seen (e.g. ``trigger.triggerer_id`` points at it)
     started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
-    descendants: set[int] = field(default_factory=set)
+    # Kept as psutil handles: they refuse to signal a pid that has since been reused.
+    descendants: dict[int, psutil.Process] = field(default_factory=dict)
     terminating: bool = False
 
     @property
@@ -124,7 +125,8 @@ class Component:
 
     def remember_descendants(self) -> None:
         with contextlib.suppress(psutil.Error):
-            self.descendants |= {child.pid for child in psutil.Process(self.pid).children(recursive=True)}
+            for child in psutil.Process(self.pid).children(recursive=True):
+                self.descendants[child.pid] = child  # a reused pid: the live process wins
 
     def signal(self, signum: int) -> None:
         """Send ``signum`` to the component's main process only (e.g. SIGKILL to simulate a crash)."""
@@ -147,21 +149,12 @@ class Component:
         self.remember_descendants()
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signal.SIGKILL)  # its own session: the group id is its pid
-        for pid in self.descendants:
+        for descendant in self.descendants.values():
             with contextlib.suppress(psutil.Error):
-                process = psutil.Process(pid)
-                process.kill()
+                descendant.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=5)
-        psutil.wait_procs(_existing(self.descendants), timeout=5)
-
-
-def _existing(pids: set[int]) -> list[psutil.Process]:
-    processes = []
-    for pid in pids:
-        with contextlib.suppress(psutil.Error):
-            processes.append(psutil.Process(pid))
-    return processes
+        psutil.wait_procs(list(self.descendants.values()), timeout=5)
 
 
 class AirflowStack:
