@@ -1,7 +1,7 @@
 """`make demo`: the example pipeline on real Airflow, offline, in about a minute.
 
 1. The SendGrid emulator in its own process on a loopback port (``--demo``: a manual refresh
-   samples 15 s after it is accepted, so the sensor really defers), seeded with 3,000 contacts.
+   samples 20 s after it is accepted, so the sensor really defers), seeded with 3,000 contacts.
 2. A throwaway Airflow home in .demo/airflow_home: SQLite metadata DB, LocalExecutor, and
    api-server, scheduler, dag-processor and triggerer as separate processes
    (scripts/airflow_stack.py), all on 127.0.0.1.
@@ -42,9 +42,10 @@ DAG_SETTINGS = {
     "SGSEG_SEGMENT_NAME": SEGMENT_NAME,
     "SGSEG_QUERY_DSL": QUERY_DSL,
     "SGSEG_TIME_ZONE": "America/Chicago",
+    # The default pacing shrunk: poll at SendGrid's next_sample_update plus 1 s, at most a minute apart.
     "SGSEG_POLL_FLOOR_SECONDS": "1",
-    "SGSEG_POLL_CEILING_SECONDS": "5",
-    "SGSEG_POLL_SLACK_SECONDS": "0.5",
+    "SGSEG_POLL_CEILING_SECONDS": "60",
+    "SGSEG_POLL_SLACK_SECONDS": "1",
     "SGSEG_WAIT_TIMEOUT_SECONDS": "300",  # a run triggered again from the UI may wait 2 min
     "SGSEG_SEND_ENABLED": "true",  # the emulator receives the send
 }

@@ -46,19 +46,19 @@ SHORT_TIMINGS: dict[str, float] = {
 }
 
 # For a demo on real Airflow: a refresh-then-wait pipeline that really waits, and runs again.
-# A new segment populates after 10 s; after that SendGrid's own samples are 60 s apart (120 s at
-# most, where SendGrid backs off to a day), so the sample a pipeline waits for is the one its
-# manual refresh asks for, 15 s after the POST: later than a sensor's first look, so a
-# deferrable sensor defers; and a run whose refresh was skipped waits two minutes at most.
+# As on SendGrid, a manual refresh is the quickest way to a sample: it lands 20 s after the POST,
+# later than a sensor's first look (so a deferrable sensor defers), while a new segment's first
+# own sample takes a minute and later ones come 60 s apart (120 s at most, where SendGrid backs
+# off to a day), so a run whose refresh was skipped waits two minutes at most.
 # The refresh quotas stay enforced but are loose enough for repeated runs: 10 s spacing, 100 per
 # segment per day, 1,000 per account per day.
 DEMO_SETTINGS: dict[str, float] = {
-    "contacts_populate_delay": 10,
-    "engagement_populate_delay": 20,
+    "contacts_populate_delay": 60,
+    "engagement_populate_delay": 120,
     "membership_check_interval": 60,
     "sample_interval": 60,
     "sample_max_interval": 120,
-    "refresh_delay": 15,
+    "refresh_delay": 20,
     "refresh_min_spacing": 10,
     "refreshes_per_segment_per_day": 100,
     "refreshes_per_account_per_day": 1000,

@@ -271,6 +271,24 @@ def test_demo_preset_a_refresh_is_waited_for_and_can_be_repeated() -> None:
         api.close()
 
 
+def test_demo_preset_a_new_segments_first_sample_is_its_refresh() -> None:
+    """The demo's story: create, refresh at once, and the refresh's sample is the one to wait for."""
+    with running_emulator(EmulatorConfig.demo(clock="manual")) as emulator:
+        emulator.admin.seed_contacts([person(1), person(2)])
+        api = httpx.Client(base_url=emulator.base_url, headers=auth(emulator.api_key))
+        created = create_segment(api)
+        emulator.admin.advance_clock(5)  # the refresh task runs a few seconds later
+        refresh = api.post(f"{SEGMENTS}/refresh/{created['id']}", json={"user_time_zone": "UTC"})
+        assert refresh.status_code == 202
+        emulator.admin.advance_clock(DEMO_SETTINGS["refresh_delay"] - 1)
+        assert get_segment(api, created["id"])["contacts_count"] == 0  # a sensor looking now waits
+        emulator.admin.advance_clock(1)
+        sampled = get_segment(api, created["id"])
+        assert sampled["contacts_count"] == 2
+        assert sampled["sample_updated_at"] < created["next_sample_update"]  # before its own first sample
+        api.close()
+
+
 OPENERS = (
     "SELECT c.contact_id, c.updated_at FROM contact_data AS c "
     "JOIN event_data AS e ON c.contact_id = e.contact_id WHERE e.event_type = 'open'"
