@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from airflow_stack import AirflowStack, ComponentError, StackConfig, as_utc, free_port, log_tail
+from airflow_stack import AirflowStack, StackConfig, as_utc, free_port, log_tail
 from sgseg_emulator.client import EmulatorAdmin
 from sgseg_emulator.config import DEMO_API_KEY
 
@@ -148,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("\n".join(summary(stack, admin, observed, keep=args.keep)))
             if args.keep:
                 keep_running(stack)
-    except (ComponentError, DemoFailure) as error:
+    except RuntimeError as error:  # ComponentError, DemoFailure, an API call Airflow refused
         print(f"\nmake demo failed: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
