@@ -22,6 +22,11 @@ _TIMINGS = (
     ("validation_delay", "how long status.query_validation stays PENDING"),
     ("refresh_min_spacing", "minimum time between two manual refreshes of a segment"),
     ("rate_limit_window", "window of --rate-limit"),
+    ("upsert_delay", "from an accepted PUT /v3/marketing/contacts to its job applying"),
+    ("import_delay", "from a CSV import's upload to its job applying"),
+    ("export_delay", "from an accepted export to it being ready"),
+    ("export_expiry", "how long a ready export's files stay downloadable"),
+    ("download_url_ttl", "lifetime of each signed export / errors file URL"),
 )
 
 

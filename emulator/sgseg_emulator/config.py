@@ -32,6 +32,11 @@ RUNTIME_FIELDS = frozenset(
         "refreshes_per_account_per_day",
         "rate_limit",
         "rate_limit_window",
+        "upsert_delay",
+        "import_delay",
+        "export_delay",
+        "export_expiry",
+        "download_url_ttl",
     }
 )
 
@@ -43,6 +48,9 @@ SHORT_TIMINGS: dict[str, float] = {
     "membership_check_interval": 3,
     "sample_interval": 5,
     "refresh_delay": 2,
+    "upsert_delay": 1,
+    "import_delay": 2,
+    "export_delay": 2,
 }
 
 # For a demo on real Airflow: a refresh-then-wait pipeline that really waits, and runs again.
@@ -87,6 +95,12 @@ class EmulatorConfig:
     refreshes_per_account_per_day: int = 10
     rate_limit: int | None = None
     rate_limit_window: float = 60
+    # Contact jobs and exports. SendGrid documents no durations for these: INFERRED values.
+    upsert_delay: float = 30
+    import_delay: float = 60
+    export_delay: float = 60
+    export_expiry: float = 72 * 3600
+    download_url_ttl: float = 3600
 
     def __post_init__(self) -> None:
         check_values(dataclasses.asdict(self))
@@ -125,7 +139,14 @@ def check_values(values: dict[str, Any]) -> None:
         value = values.get(name, 0)
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise ValueError(f"{name} must be a number >= 0, got {value!r}")
-    for name in ("membership_check_interval", "sample_interval", "sample_max_interval", "rate_limit_window"):
+    for name in (
+        "membership_check_interval",
+        "sample_interval",
+        "sample_max_interval",
+        "rate_limit_window",
+        "export_expiry",
+        "download_url_ttl",
+    ):
         if name in values and values[name] <= 0:
             raise ValueError(f"{name} must be > 0, got {values[name]!r}")
     rate_limit = values.get("rate_limit")

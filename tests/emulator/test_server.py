@@ -289,6 +289,7 @@ def test_demo_preset_a_new_segments_first_sample_is_its_refresh() -> None:
         api.close()
 
 
+FIELDS = "/v3/marketing/field_definitions"
 OPENERS = (
     "SELECT c.contact_id, c.updated_at FROM contact_data AS c "
     "JOIN event_data AS e ON c.contact_id = e.contact_id WHERE e.event_type = 'open'"
@@ -301,6 +302,7 @@ def test_reset_keeping_contacts_wipes_everything_else(sendgrid_emulator: Emulato
     listed = api.post("/v3/marketing/lists", json={"name": "readers"}).json()
     admin.seed_contacts([person(1), person(2)], list_ids=[listed["id"]])
     admin.add_events([{"email": "person1@example.com", "event_type": "open"}])
+    tier = api.post(FIELDS, json={"name": "tier", "field_type": "Text"}).json()["id"]
     segment_id = create_segment(api)["id"]
     admin.advance_clock(900)
     assert api.post(f"{SEGMENTS}/refresh/{segment_id}", json={"user_time_zone": "UTC"}).status_code == 202
@@ -311,12 +313,15 @@ def test_reset_keeping_contacts_wipes_everything_else(sendgrid_emulator: Emulato
 
     assert api.get("/v3/marketing/contacts/count").json()["contact_count"] == 2
     assert [item["id"] for item in api.get("/v3/marketing/lists").json()["result"]] == [listed["id"]]
+    assert [field["id"] for field in api.get(FIELDS).json()["custom_fields"]] == [tier]
+    new_field = api.post(FIELDS, json={"name": "region", "field_type": "Text"})
+    assert new_field.status_code == 200 and new_field.json()["id"] != tier  # ids are still never reused
     # The segments, their refresh history, faults, the log, settings and clock start over.
     assert api.get(SEGMENTS).json()["results"] == []
     assert api.get(f"{SEGMENTS}/{segment_id}").status_code == 404
     assert api.get("/v3/marketing/singlesends").status_code == 200  # the fault is gone
     assert admin.config()["plan"] == "paid"
-    assert {r["method"] for r in admin.requests()} == {"GET"}  # the POSTs before the reset are gone
+    assert admin.requests(method="POST", path_prefix=SEGMENTS) == []  # the log before the reset is gone
     # The kept contacts and events still count: a new segment on the events populates.
     again = create_segment(api, name="openers", query_dsl=OPENERS)["id"]
     admin.advance_clock(1800)
