@@ -1,0 +1,176 @@
+"""The production shape, started once per session: PostgreSQL metadata DB, CeleryExecutor on Redis,
+a Celery worker with concurrency 2, two triggerers, api-server, scheduler and dag-processor as
+separate processes, and the emulator standing in for SendGrid. The timings the kill tests wait on
+(task heartbeat timeout, triggerer health check) are shortened.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "scripts"))
+
+from airflow_stack import AirflowStack, Component, StackConfig, free_port  # noqa: E402
+from services import start_emulator, start_postgres, start_redis, wait_for  # noqa: E402
+from sgseg_emulator.client import EmulatorAdmin  # noqa: E402
+
+BIN = Path(sys.executable).parent
+SYSTEM_DAGS = Path(__file__).resolve().parent / "dags"
+
+# The example DAGs' settings, identical for every component (each task re-parses its DAG file).
+EXAMPLE_SETTINGS = {
+    "SGSEG_SEGMENT_NAME": "E2E digest audience",
+    "SGSEG_TIME_ZONE": "America/Chicago",
+    "SGSEG_POLL_FLOOR_SECONDS": "1",
+    "SGSEG_POLL_CEILING_SECONDS": "5",
+    "SGSEG_POLL_SLACK_SECONDS": "0.5",
+    "SGSEG_WAIT_TIMEOUT_SECONDS": "300",
+}
+
+# Real clock with SendGrid's minutes as seconds. The refresh quotas are opened up so the tests can
+# share one emulator; each test counts the requests for its own segments.
+EMULATOR_ARGS = [
+    "--short-timings", "--refresh-delay", "12", "--refresh-min-spacing", "0",
+    "--refreshes-per-segment-per-day", "100", "--refreshes-per-account-per-day", "1000",
+]  # fmt: skip
+
+TASK_HEARTBEAT_TIMEOUT = 20  # seconds without a task heartbeat before the scheduler fails it
+TRIGGERER_HEALTH_CHECK_THRESHOLD = 8  # seconds of silence before a triggerer's triggers move on
+
+SHORT_TIMINGS = {
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(TASK_HEARTBEAT_TIMEOUT),
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
+    "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+    "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "2",
+    "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
+    "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": str(TRIGGERER_HEALTH_CHECK_THRESHOLD),
+    "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+    # Parse each file once, not every 30 s: the CPU is shared.
+    "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
+    "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+}
+
+
+class System:
+    """The running stack, the emulator's admin client, and helpers the tests share."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.pg_port, redis_port = free_port(), free_port()
+        db_url = f"postgresql+psycopg2://airflow@127.0.0.1:{self.pg_port}/airflow"
+        dags = root / "dags"
+        dags.mkdir()
+        for source in [*sorted((REPO / "dags").glob("*.py")), *sorted(SYSTEM_DAGS.glob("*.py"))]:
+            shutil.copy(source, dags / source.name)
+        self.emulator_url = ""
+        self.api_key = ""
+        self.airflow = AirflowStack(
+            StackConfig(
+                home=root / "airflow_home",
+                dags_folder=dags,
+                db_url=db_url,
+                executor="CeleryExecutor",
+                triggerers=2,
+                parallelism=32,
+                env={
+                    "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{redis_port}/0",
+                    "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://airflow@127.0.0.1:{self.pg_port}/airflow",
+                    "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+                    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+                    "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+                    **SHORT_TIMINGS,
+                    **EXAMPLE_SETTINGS,
+                },
+                airflow_bin=BIN / "airflow",
+            )
+        )
+        self.redis_port = redis_port
+        self.admin: EmulatorAdmin | None = None
+        self.workers = 0
+
+    @property
+    def logs(self) -> Path:
+        return self.airflow.log_dir
+
+    def start(self) -> None:
+        stack = self.airflow
+        stack.home.mkdir(parents=True)
+        stack.log_dir.mkdir()
+        self.root.chmod(0o755)  # PostgreSQL runs as its own user under root
+        start_postgres(stack, self.root / "postgres", self.pg_port)
+        start_redis(stack, self.root / "redis", self.redis_port)
+        _, self.emulator_url, self.api_key = start_emulator(stack, [str(BIN / "sgseg-emulator"), *EMULATOR_ARGS])
+        self.admin = EmulatorAdmin(self.emulator_url, self.api_key)
+        connection = {"conn_type": "sendgrid_marketing", "host": self.emulator_url, "password": self.api_key}
+        stack.env["AIRFLOW_CONN_SENDGRID_DEFAULT"] = json.dumps(connection)
+        stack.migrate()
+        stack.start_components()
+        self.start_worker()
+        stack.wait_until_healthy(timeout=240)
+
+    def start_worker(self) -> Component:
+        self.workers += 1
+        return self.airflow.start_airflow(
+            "celery worker", "--concurrency", "2", "--without-gossip", "--without-mingle",
+            "--celery-hostname", f"e2e-worker-{self.workers}@%h", name=f"celery-worker-{self.workers}",
+        )  # fmt: skip
+
+    @property
+    def worker(self) -> Component:
+        return self.airflow.components[f"celery-worker-{self.workers}"]
+
+    def triggerers(self) -> list[Component]:
+        return [c for c in self.airflow.components.values() if c.job_type == "TriggererJob"]
+
+    # --- DAG runs --------------------------------------------------------------------------
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 180) -> None:
+        """Until the dag-processor has serialized ``dag_id``."""
+        sql = "SELECT 1 FROM serialized_dag WHERE dag_id = :dag_id"
+        wait_for(f"DAG {dag_id} to be parsed", lambda: self.airflow.query(sql, dag_id=dag_id), timeout)
+
+    def unpause(self, dag_id: str) -> None:
+        self.wait_for_dag(dag_id)
+        self.airflow.run(["dags", "unpause", dag_id], f"unpause-{dag_id}")
+
+    def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None) -> str:
+        """Unpause and trigger ``dag_id``; returns the run id."""
+        self.unpause(dag_id)
+        run_id = f"e2e__{dag_id}__{int(time.time() * 1000)}"
+        args = ["dags", "trigger", dag_id, "--run-id", run_id]
+        if conf is not None:
+            args += ["--conf", json.dumps(conf)]
+        self.airflow.run(args, f"trigger-{run_id}")
+        return run_id
+
+    def run_state(self, dag_id: str, run_id: str) -> str | None:
+        sql = "SELECT state FROM dag_run WHERE dag_id = :dag_id AND run_id = :run_id"
+        found = self.airflow.query(sql, dag_id=dag_id, run_id=run_id)
+        return str(found[0][0]) if found else None
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float) -> str:
+        def finished() -> str | None:
+            self.airflow.check_running()
+            state = self.run_state(dag_id, run_id)
+            return state if state in ("success", "failed") else None
+
+        return wait_for(f"{dag_id} run {run_id} to finish", finished, timeout, interval=1)
+
+    def task_instances(self, dag_id: str, run_id: str) -> dict[str, tuple[str | None, int]]:
+        """``task_id`` -> (state, try_number) for every task instance of the run."""
+        sql = (
+            "SELECT task_id, state, try_number FROM task_instance "
+            "WHERE dag_id = :dag_id AND run_id = :run_id"
+        )
+        return {task: (state, tries) for task, state, tries in self.airflow.query(sql, dag_id=dag_id, run_id=run_id)}
+
+    def requests(self, method: str, path_prefix: str) -> list[dict[str, Any]]:
+        assert self.admin is not None
+        return self.admin.requests(method=method, path_prefix=path_prefix)
