@@ -11,6 +11,7 @@ import shutil
 import sys
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +35,12 @@ EXAMPLE_SETTINGS = {
     "SGSEG_WAIT_TIMEOUT_SECONDS": "300",
 }
 
-# Real clock with SendGrid's minutes as seconds. The refresh quotas are opened up so the tests can
-# share one emulator; each test counts the requests for its own segments.
+# Real clock with SendGrid's minutes as seconds, except that a new segment's first sample and a
+# refresh's sample land 25 s later: long enough for a sensor to defer, and for a triggerer to be
+# killed while it holds the wait. The refresh quotas are opened up so the tests can share one
+# emulator; each test counts the requests for its own segments.
 EMULATOR_ARGS = [
-    "--short-timings", "--refresh-delay", "12", "--refresh-min-spacing", "0",
+    "--short-timings", "--contacts-populate-delay", "25", "--refresh-delay", "25", "--refresh-min-spacing", "0",
     "--refreshes-per-segment-per-day", "100", "--refreshes-per-account-per-day", "1000",
 ]  # fmt: skip
 
@@ -56,6 +59,16 @@ SHORT_TIMINGS = {
     "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
     "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
 }
+
+
+@dataclass
+class Deferral:
+    """What the metadata DB showed of one task while it was watched."""
+
+    seen: bool = False
+    seconds: float = 0.0  # how long it was seen deferred
+    triggerer_ids: list[int] = field(default_factory=list)  # triggerer jobs seen holding its trigger
+    states: list[str] = field(default_factory=list)  # distinct states, in the order seen
 
 
 class System:
@@ -81,7 +94,7 @@ class System:
                 parallelism=32,
                 env={
                     "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{redis_port}/0",
-                    "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://airflow@127.0.0.1:{self.pg_port}/airflow",
+                    "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql+psycopg2://airflow@127.0.0.1:{self.pg_port}/airflow",
                     "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
                     "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
                     "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
@@ -170,6 +183,53 @@ class System:
             "WHERE dag_id = :dag_id AND run_id = :run_id"
         )
         return {task: (state, tries) for task, state, tries in self.airflow.query(sql, dag_id=dag_id, run_id=run_id)}
+
+    def start_example_refresh_run(self, dag_id: str) -> str:
+        """A run of an example DAG: the one its schedule creates on unpausing, else a triggered one."""
+        self.wait_for_dag(dag_id)
+        summary = self.airflow.query("SELECT timetable_summary FROM dag WHERE dag_id = :d", d=dag_id)
+        if not summary or summary[0][0] in (None, "None"):
+            return self.trigger(dag_id)
+        self.unpause(dag_id)
+        sql = "SELECT run_id FROM dag_run WHERE dag_id = :d ORDER BY id"
+        found = wait_for(f"the scheduler to start {dag_id}", lambda: self.airflow.query(sql, d=dag_id), 60)
+        return str(found[0][0])
+
+    def watch_deferral(self, dag_id: str, run_id: str, task_id: str, timeout: float) -> Deferral:
+        """Poll the task instance until it finishes; record whether, how long and where it was deferred."""
+        sql = (
+            "SELECT ti.state, t.triggerer_id FROM task_instance ti LEFT JOIN trigger t "
+            "ON t.id = ti.trigger_id WHERE ti.dag_id = :dag_id AND ti.run_id = :run_id AND ti.task_id = :task_id"
+        )
+        seen = Deferral()
+        deadline = time.monotonic() + timeout
+        last = time.monotonic()
+        while time.monotonic() < deadline:
+            self.airflow.check_running()
+            found = self.airflow.query(sql, dag_id=dag_id, run_id=run_id, task_id=task_id)
+            now = time.monotonic()
+            state, triggerer = found[0] if found else (None, None)
+            if state and state not in seen.states:
+                seen.states.append(state)
+            if state == "deferred":
+                seen.seen = True
+                seen.seconds += now - last
+                if triggerer is not None and triggerer not in seen.triggerer_ids:
+                    seen.triggerer_ids.append(triggerer)
+            if state in ("success", "failed", "upstream_failed", "skipped"):
+                return seen
+            last = now
+            time.sleep(0.25)
+        raise AssertionError(f"{dag_id}.{task_id} did not finish within {timeout:.0f} s: {seen}")
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
+        sql = (
+            "SELECT value FROM xcom WHERE dag_id = :dag_id AND run_id = :run_id AND task_id = :task_id "
+            "AND key = :key"
+        )
+        found = self.airflow.query(sql, dag_id=dag_id, run_id=run_id, task_id=task_id, key=key)
+        assert found, f"no XCom {key!r} from {dag_id}.{task_id} in {run_id}"
+        return found[0][0]
 
     def requests(self, method: str, path_prefix: str) -> list[dict[str, Any]]:
         assert self.admin is not None
