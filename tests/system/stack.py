@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts"))
 
 from airflow_stack import AirflowStack, Component, StackConfig, free_port  # noqa: E402
-from services import start_emulator, start_postgres, start_redis, wait_for  # noqa: E402
+from services import kill_group, start_emulator, start_postgres, start_redis, wait_for  # noqa: E402
 from sgseg_emulator.client import EmulatorAdmin  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -44,6 +44,7 @@ EMULATOR_ARGS = [
     "--refreshes-per-segment-per-day", "100", "--refreshes-per-account-per-day", "1000",
 ]  # fmt: skip
 
+CONTACTS = 300
 TASK_HEARTBEAT_TIMEOUT = 20  # seconds without a task heartbeat before the scheduler fails it
 TRIGGERER_HEALTH_CHECK_THRESHOLD = 8  # seconds of silence before a triggerer's triggers move on
 
@@ -121,6 +122,8 @@ class System:
         start_redis(stack, self.root / "redis", self.redis_port)
         _, self.emulator_url, self.api_key = start_emulator(stack, [str(BIN / "sgseg-emulator"), *EMULATOR_ARGS])
         self.admin = EmulatorAdmin(self.emulator_url, self.api_key)
+        # Every test's segment (any @example.com address) counts these.
+        self.admin.seed_contacts([{"email": f"reader{n}@example.com"} for n in range(CONTACTS)])
         connection = {"conn_type": "sendgrid_marketing", "host": self.emulator_url, "password": self.api_key}
         stack.env["AIRFLOW_CONN_SENDGRID_DEFAULT"] = json.dumps(connection)
         stack.migrate()
@@ -147,7 +150,13 @@ class System:
     def wait_for_dag(self, dag_id: str, timeout: float = 180) -> None:
         """Until the dag-processor has serialized ``dag_id``."""
         sql = "SELECT 1 FROM serialized_dag WHERE dag_id = :dag_id"
-        wait_for(f"DAG {dag_id} to be parsed", lambda: self.airflow.query(sql, dag_id=dag_id), timeout)
+
+        def parsed() -> bool:
+            errors = self.airflow.query("SELECT filename, stacktrace FROM import_error")
+            assert not errors, f"the dag-processor could not import a DAG file: {errors}"
+            return bool(self.airflow.query(sql, dag_id=dag_id))
+
+        wait_for(f"DAG {dag_id} to be parsed", parsed, timeout)
 
     def unpause(self, dag_id: str) -> None:
         self.wait_for_dag(dag_id)
@@ -221,6 +230,33 @@ class System:
             last = now
             time.sleep(0.25)
         raise AssertionError(f"{dag_id}.{task_id} did not finish within {timeout:.0f} s: {seen}")
+
+    def trigger_holder(self, dag_id: str, run_id: str, task_id: str) -> int | None:
+        """The triggerer job id holding the deferred task's trigger, once one does."""
+        sql = (
+            "SELECT t.triggerer_id FROM task_instance ti JOIN trigger t ON t.id = ti.trigger_id "
+            "WHERE ti.dag_id = :dag_id AND ti.run_id = :run_id AND ti.task_id = :task_id "
+            "AND ti.state = 'deferred'"
+        )
+        found = self.airflow.query(sql, dag_id=dag_id, run_id=run_id, task_id=task_id)
+        return int(found[0][0]) if found and found[0][0] is not None else None
+
+    def trigger_log_count(self, dag_id: str, run_id: str, task_id: str, text: str) -> dict[int, int]:
+        """Triggerer job id -> how often ``text`` occurs in its log of the task's trigger.
+
+        Each triggerer writes the trigger's log to ``attempt=N.log.trigger.<job id>.log``.
+        """
+        folder = self.logs / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+        counts = {}
+        for path in folder.glob("*.log.trigger.*.log"):
+            job_id = int(path.name.rsplit(".", 2)[-2])
+            counts[job_id] = path.read_text(errors="replace").count(text)
+        return {job_id: count for job_id, count in counts.items() if count}
+
+    def kill(self, component: Component) -> None:
+        """``kill -9`` the component and its children; the stack no longer expects it to be up."""
+        component.ready = None
+        kill_group(component)
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
         sql = (

@@ -35,7 +35,11 @@ def ensure_segment() -> SendGridCreateSegmentOperator:
 with DAG(dag_id="e2e_refresh_and_wait", tags=["e2e"], **COMMON):
     # The triggerer takeover and the worker kill during the refresh POST.
     refresh = SendGridRefreshSegmentOperator(
-        task_id="refresh_segment", segment_id=SEGMENT_ID, on_quota_exhausted="fail", **RETRIES
+        task_id="refresh_segment",
+        segment_id=SEGMENT_ID,
+        user_time_zone="UTC",
+        on_quota_exhausted="fail",
+        **RETRIES,
     )
     wait = SendGridSegmentPopulatedSensor(
         task_id="wait_until_populated",
