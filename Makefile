@@ -53,8 +53,8 @@ e2e-install: install
 		--reinstall-package sgseg-emulator $(E2E_VENV)/wheels/*.whl $(E2E_PIP)
 
 e2e: e2e-install
-	cd tests/system && SGSEG_SYSTEM_TESTS=1 ../../$(E2E_PY) -m pytest -p no:cacheprovider -v -rA \
-		--rootdir=. -c /dev/null --timeout=900 .
+	cd tests/system && ../../$(E2E_PY) -m pytest -p no:cacheprovider -c /dev/null --rootdir=. \
+		--confcutdir=. --timeout=900 -v -s -rA .
 
 clean:
 	rm -rf $(VENV) $(E2E_VENV) airflow_home .demo
