@@ -17,7 +17,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from airflow_stack import AirflowStack, Component
 
@@ -138,6 +138,3 @@ def kill_group(component: Component) -> None:
     os.killpg(component.pid, 9)
     component.process.wait(timeout=30)
 
-
-def rows(stack: AirflowStack, sql: str, **params: Any) -> list[tuple[Any, ...]]:
-    return stack.query(sql, **params)

@@ -40,8 +40,9 @@ EXAMPLE_SETTINGS = {
 # killed while it holds the wait. The refresh quotas are opened up so the tests can share one
 # emulator; each test counts the requests for its own segments.
 EMULATOR_ARGS = [
-    "--short-timings", "--contacts-populate-delay", "25", "--refresh-delay", "25", "--refresh-min-spacing", "0",
-    "--refreshes-per-segment-per-day", "100", "--refreshes-per-account-per-day", "1000",
+    "--short-timings", "--contacts-populate-delay", "25", "--refresh-delay", "25",
+    "--refresh-min-spacing", "0", "--refreshes-per-segment-per-day", "100",
+    "--refreshes-per-account-per-day", "1000",
 ]  # fmt: skip
 
 CONTACTS = 300
@@ -120,7 +121,9 @@ class System:
         self.root.chmod(0o755)  # PostgreSQL runs as its own user under root
         start_postgres(stack, self.root / "postgres", self.pg_port)
         start_redis(stack, self.root / "redis", self.redis_port)
-        _, self.emulator_url, self.api_key = start_emulator(stack, [str(BIN / "sgseg-emulator"), *EMULATOR_ARGS])
+        _, self.emulator_url, self.api_key = start_emulator(
+            stack, [str(BIN / "sgseg-emulator"), *EMULATOR_ARGS]
+        )
         self.admin = EmulatorAdmin(self.emulator_url, self.api_key)
         # Every test's segment (any @example.com address) counts these.
         self.admin.seed_contacts([{"email": f"reader{n}@example.com"} for n in range(CONTACTS)])
@@ -188,10 +191,12 @@ class System:
     def task_instances(self, dag_id: str, run_id: str) -> dict[str, tuple[str | None, int]]:
         """``task_id`` -> (state, try_number) for every task instance of the run."""
         sql = (
-            "SELECT task_id, state, try_number FROM task_instance "
-            "WHERE dag_id = :dag_id AND run_id = :run_id"
+            "SELECT task_id, state, try_number FROM task_instance WHERE dag_id = :dag_id AND run_id = :run_id"
         )
-        return {task: (state, tries) for task, state, tries in self.airflow.query(sql, dag_id=dag_id, run_id=run_id)}
+        return {
+            task: (state, tries)
+            for task, state, tries in self.airflow.query(sql, dag_id=dag_id, run_id=run_id)
+        }
 
     def start_example_refresh_run(self, dag_id: str) -> str:
         """A run of an example DAG: the one its schedule creates on unpausing, else a triggered one."""
@@ -207,8 +212,9 @@ class System:
     def watch_deferral(self, dag_id: str, run_id: str, task_id: str, timeout: float) -> Deferral:
         """Poll the task instance until it finishes; record whether, how long and where it was deferred."""
         sql = (
-            "SELECT ti.state, t.triggerer_id FROM task_instance ti LEFT JOIN trigger t "
-            "ON t.id = ti.trigger_id WHERE ti.dag_id = :dag_id AND ti.run_id = :run_id AND ti.task_id = :task_id"
+            "SELECT ti.state, t.triggerer_id FROM task_instance ti "
+            "LEFT JOIN trigger t ON t.id = ti.trigger_id "
+            "WHERE ti.dag_id = :dag_id AND ti.run_id = :run_id AND ti.task_id = :task_id"
         )
         seen = Deferral()
         deadline = time.monotonic() + timeout

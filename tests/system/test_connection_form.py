@@ -88,7 +88,9 @@ def click_button(driver: WebDriver, text: str) -> None:
 
 
 def open_section(driver: WebDriver, title: str) -> None:
-    section = wait(driver, f"{DIALOG}//button[@data-part='item-trigger'][contains(normalize-space(.), '{title}')]")
+    section = wait(
+        driver, f"{DIALOG}//button[@data-part='item-trigger'][contains(normalize-space(.), '{title}')]"
+    )
     if section.get_attribute("aria-expanded") != "true":
         section.click()
 
@@ -118,7 +120,7 @@ def add_connection(driver: WebDriver, conn_id: str, host: str, api_key: str, sho
         ("Timeout (seconds)", "Read/write timeout per request", "30"),
     ):
         row = field_row(driver, label)
-        WebDriverWait(driver, 10).until(lambda _: row.is_displayed())
+        WebDriverWait(driver, 10).until(lambda _, shown=row: shown.is_displayed())
         assert description in row.text, row.text
         box = row.find_element(By.XPATH, ".//input")
         assert box.get_attribute("placeholder"), f"{label} shows no placeholder"

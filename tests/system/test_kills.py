@@ -105,9 +105,15 @@ def test_worker_killed_after_the_schedule_was_accepted_retries_without_a_second_
     assert (state, tries) == ("success", 2), "Airflow did not retry the send after the worker died"
     single_send_id = system.xcom(dag_id, run_id, "send_single_send", "single_send_id")
     schedules = system.requests("PUT", f"{SINGLE_SENDS}/{single_send_id}/schedule")
-    sends = [s for s in system.admin.sends() if s["name"] == f"E2E send {name}" and s["status"] != "cancelled"]
+    sends = [
+        s for s in system.admin.sends() if s["name"] == f"E2E send {name}" and s["status"] != "cancelled"
+    ]
     assert (len(schedules), len(sends)) == (1, 1), (schedules, sends)
-    creates = [r for r in system.requests("POST", SINGLE_SENDS) if (r["json"] or {}).get("name") == f"E2E send {name}"]
+    creates = [
+        r
+        for r in system.requests("POST", SINGLE_SENDS)
+        if (r["json"] or {}).get("name") == f"E2E send {name}"
+    ]
     assert len(creates) == 1, creates
     print(
         f"\n[worker kill: send] worker killed while SendGrid held the schedule answer; try 2 found the "

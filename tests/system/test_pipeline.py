@@ -4,7 +4,6 @@ starts the Single Send DAG by itself, and SendGrid sees exactly one segment, one
 
 from __future__ import annotations
 
-import json
 import time
 
 from services import wait_for

@@ -45,7 +45,9 @@ def test_six_waits_defer_together_and_free_the_worker_slots(system: System) -> N
         most_deferred = max(most_deferred, deferred)
         if deferred == WAITS and all_deferred_at is None:
             all_deferred_at = time.monotonic() - started
-            busy = system.airflow.query("SELECT count(*) FROM task_instance WHERE state IN ('running', 'queued')")
+            busy = system.airflow.query(
+                "SELECT count(*) FROM task_instance WHERE state IN ('running', 'queued')"
+            )
             assert busy == [(0,)], f"worker slots still taken while all six wait: {busy}"
         time.sleep(0.25)
 
