@@ -137,4 +137,3 @@ def kill_group(component: Component) -> None:
     component.remember_descendants()
     os.killpg(component.pid, 9)
     component.process.wait(timeout=30)
-

@@ -49,8 +49,11 @@ def test_example_pipeline_defers_and_the_asset_event_sends_once(system: System) 
     segment_id = system.xcom(REFRESH_DAG, run_id, "ensure_segment", "segment_id")
     refreshes = system.requests("POST", f"{SEGMENTS}/refresh/{segment_id}")
     assert [r["status"] for r in refreshes] == [202], refreshes
-    sends = [s for s in system.admin.sends() if s["status"] != "cancelled"]
-    assert len(sends) == 1, sends
+    single_send_id = system.xcom(SEND_DAG, send_run_id, "send_single_send", "single_send_id")
+    sends = [s for s in system.admin.sends() if s["single_send_id"] == single_send_id]
+    assert [s["status"] for s in sends] in (["scheduled"], ["triggered"]), sends
+    schedules = system.requests("PUT", f"/v3/marketing/singlesends/{single_send_id}/schedule")
+    assert len(schedules) == 1, schedules
     gets = system.requests("GET", f"{SEGMENTS}/{segment_id}")
     print(
         f"\n[pipeline] refresh run {refresh_seconds:.0f} s; sensor deferred {deferred.seconds:.1f} s "
