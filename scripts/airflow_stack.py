@@ -88,6 +88,7 @@ class StackConfig:
     username: str = "admin"
     password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     paused_at_creation: bool = True
+    stop_grace: float = 10.0  # seconds each component gets to exit after SIGTERM, then SIGKILL
     parallelism: int = 8  # task slots per scheduler (Airflow's 32 starts 32 LocalExecutor workers)
     env: Mapping[str, str] = field(default_factory=dict)  # extra variables, e.g. AIRFLOW__CELERY__*
     airflow_bin: Path = field(default_factory=lambda: Path(sys.executable).parent / "airflow")
@@ -105,7 +106,8 @@ class Component:
     job_type: str | None = None  # for Airflow jobs: the ``job.job_type`` it heartbeats
     job_id: int | None = None  # ``job.id`` once seen (e.g. ``trigger.triggerer_id`` points at it)
     started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
-    descendants: set[int] = field(default_factory=set)
+    # Kept as psutil handles: they refuse to signal a pid that has since been reused.
+    descendants: dict[int, psutil.Process] = field(default_factory=dict)
     terminating: bool = False
 
     @property
@@ -123,7 +125,8 @@ class Component:
 
     def remember_descendants(self) -> None:
         with contextlib.suppress(psutil.Error):
-            self.descendants |= {child.pid for child in psutil.Process(self.pid).children(recursive=True)}
+            for child in psutil.Process(self.pid).children(recursive=True):
+                self.descendants[child.pid] = child  # a reused pid: the live process wins
 
     def signal(self, signum: int) -> None:
         """Send ``signum`` to the component's main process only (e.g. SIGKILL to simulate a crash)."""
@@ -146,21 +149,12 @@ class Component:
         self.remember_descendants()
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signal.SIGKILL)  # its own session: the group id is its pid
-        for pid in self.descendants:
+        for descendant in self.descendants.values():
             with contextlib.suppress(psutil.Error):
-                process = psutil.Process(pid)
-                process.kill()
+                descendant.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=5)
-        psutil.wait_procs(_existing(self.descendants), timeout=5)
-
-
-def _existing(pids: set[int]) -> list[psutil.Process]:
-    processes = []
-    for pid in pids:
-        with contextlib.suppress(psutil.Error):
-            processes.append(psutil.Process(pid))
-    return processes
+        psutil.wait_procs(list(self.descendants.values()), timeout=5)
 
 
 class AirflowStack:
@@ -242,18 +236,24 @@ class AirflowStack:
         self.components[name] = component
         return component
 
-    def start_airflow(self, component: str, *args: str, name: str | None = None) -> Component:
-        """``airflow <component> [args]``; jobs (scheduler, dag-processor, triggerer) get a health check."""
+    def start_airflow(
+        self, component: str, *args: str, name: str | None = None, ready: Callable[[], bool] | None = None
+    ) -> Component:
+        """``airflow <component> [args]``, e.g. ``start_airflow("celery worker", "--concurrency", "2")``.
+
+        The api-server and the jobs (scheduler, dag-processor, triggerer) get their health check;
+        ``ready`` gives one to anything else (a Celery worker: e.g. ``celery inspect ping``).
+        """
         name = name or component
         argv = [str(self.config.airflow_bin), *component.split(), *args]
         if component in ("scheduler", "triggerer", "celery worker"):
             argv.append("--skip-serve-logs")
         if component == "api-server":
-            return self.start(name, argv, self.api_server_healthy)
-        started = self.start(name, argv)
+            ready = ready or self.api_server_healthy
+        started = self.start(name, argv, ready)
         if component in JOB_TYPES:
             started.job_type = JOB_TYPES[component]
-            started.ready = lambda: self.job_heartbeating(started)
+            started.ready = ready or (lambda: self.job_heartbeating(started))
         return started
 
     def start_components(self) -> list[Component]:
@@ -307,16 +307,18 @@ class AirflowStack:
                 raise pending[0].error(f"not healthy after {timeout:.0f} s")
             time.sleep(0.5)
 
-    def stop(self, name: str, grace: float = 10.0) -> None:
-        self.components[name].stop(grace)
+    def stop(self, name: str, grace: float | None = None) -> None:
+        self.components[name].stop(self.config.stop_grace if grace is None else grace)
 
-    def stop_all(self, grace: float = 10.0) -> None:
-        """Stop every component, the last started first; SIGTERMs go out together, then each is waited for."""
+    def stop_all(self, grace: float | None = None) -> None:
+        """Stop every component: SIGTERM to all at once, then each is waited for (``grace``, default
+        ``config.stop_grace``) and SIGKILLed with its descendants."""
         components = list(reversed(self.components.values()))
         for component in components:
             component.terminate()
+        deadline = time.monotonic() + (self.config.stop_grace if grace is None else grace)
         for component in components:
-            component.stop(grace)
+            component.stop(max(0.0, deadline - time.monotonic()))
         if self._engine is not None:
             self._engine.dispose()
 

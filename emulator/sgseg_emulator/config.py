@@ -11,11 +11,15 @@ DEMO_API_KEY = "SG.emulator-demo-key"
 
 ClockMode = Literal["real", "manual"]
 Plan = Literal["paid", "free"]
+# Whether SendGrid deletes a segment that a scheduled Single Send targets is undocumented: "allow"
+# deletes it (the send later goes out to nobody from it), "refuse" answers 400 naming the sends.
+InUseDelete = Literal["allow", "refuse"]
 
 # Fields that PATCH /__emulator__/config may change at runtime (identity and storage may not).
 RUNTIME_FIELDS = frozenset(
     {
         "plan",
+        "segment_delete_in_use",
         "contacts_populate_delay",
         "engagement_populate_delay",
         "membership_check_interval",
@@ -41,6 +45,25 @@ SHORT_TIMINGS: dict[str, float] = {
     "refresh_delay": 2,
 }
 
+# For a demo on real Airflow: a refresh-then-wait pipeline that really waits, and runs again.
+# As on SendGrid, a manual refresh is the quickest way to a sample: it lands 20 s after the POST,
+# later than a sensor's first look (so a deferrable sensor defers), while a new segment's first
+# own sample takes a minute and later ones come 60 s apart (120 s at most, where SendGrid backs
+# off to a day), so a run whose refresh was skipped waits two minutes at most.
+# The refresh quotas stay enforced but are loose enough for repeated runs: 10 s spacing, 100 per
+# segment per day, 1,000 per account per day.
+DEMO_SETTINGS: dict[str, float] = {
+    "contacts_populate_delay": 60,
+    "engagement_populate_delay": 120,
+    "membership_check_interval": 60,
+    "sample_interval": 60,
+    "sample_max_interval": 120,
+    "refresh_delay": 20,
+    "refresh_min_spacing": 10,
+    "refreshes_per_segment_per_day": 100,
+    "refreshes_per_account_per_day": 1000,
+}
+
 
 @dataclass
 class EmulatorConfig:
@@ -51,6 +74,7 @@ class EmulatorConfig:
     clock: ClockMode = "real"
     start_time: str | None = None
     plan: Plan = "paid"
+    segment_delete_in_use: InUseDelete = "allow"
     contacts_populate_delay: float = 900
     engagement_populate_delay: float = 1800
     membership_check_interval: float = 3600
@@ -72,6 +96,11 @@ class EmulatorConfig:
         """A real-clock config with ``SHORT_TIMINGS``; ``overrides`` set any field, timings too."""
         return cls(**{"clock": "real", **SHORT_TIMINGS, **overrides})
 
+    @classmethod
+    def demo(cls, **overrides: Any) -> EmulatorConfig:
+        """A real-clock config with ``DEMO_SETTINGS``; ``overrides`` set any field."""
+        return cls(**{"clock": "real", **DEMO_SETTINGS, **overrides})
+
     def replace(self, **changes: Any) -> EmulatorConfig:
         return dataclasses.replace(self, **changes)
 
@@ -88,7 +117,11 @@ def check_values(values: dict[str, Any]) -> None:
         raise ValueError(f"clock must be 'real' or 'manual', got {values['clock']!r}")
     if values.get("plan", "paid") not in ("paid", "free"):
         raise ValueError(f"plan must be 'paid' or 'free', got {values['plan']!r}")
-    for name in RUNTIME_FIELDS - {"plan", "rate_limit"}:
+    if values.get("segment_delete_in_use", "allow") not in ("allow", "refuse"):
+        raise ValueError(
+            f"segment_delete_in_use must be 'allow' or 'refuse', got {values['segment_delete_in_use']!r}"
+        )
+    for name in RUNTIME_FIELDS - {"plan", "segment_delete_in_use", "rate_limit"}:
         value = values.get(name, 0)
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise ValueError(f"{name} must be a number >= 0, got {value!r}")

@@ -13,7 +13,7 @@ from .config import RUNTIME_FIELDS, EmulatorConfig, check_values
 from .faults import FaultBook
 from .segments import Segments
 from .single_sends import SingleSends
-from .store import Store
+from .store import CONTACT_TABLES, Store
 
 _CLOCK_KEY = "manual_clock_now"
 NOMINAL_RATE_LIMIT = 600
@@ -51,9 +51,13 @@ class Emulator:
         self.store.set_meta(_CLOCK_KEY, to_iso(moment))
         return moment
 
-    def reset(self) -> None:
-        """Wipe all data, faults and the log; restore the initial settings and clock."""
-        self.store.wipe()
+    def reset(self, keep_contacts: bool = False) -> None:
+        """Wipe all data, faults and the log; restore the initial settings and clock.
+
+        ``keep_contacts`` keeps the contact data (contacts, their lists, custom field definitions
+        and engagement events), so a seeded emulator can start over without seeding again.
+        """
+        self.store.wipe(keep=CONTACT_TABLES if keep_contacts else ())
         self.segments = Segments(self)
         self.faults.clear()
         with self._log_lock:

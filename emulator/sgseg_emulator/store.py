@@ -73,6 +73,8 @@ TABLES = (
     "sends",
     "meta",
 )
+# What a reset that keeps contacts keeps: the contacts and everything that describes them.
+CONTACT_TABLES = ("contacts", "events", "lists", "custom_fields")
 
 # Contact columns a client may set (besides email and custom_fields), all plain strings.
 CONTACT_TEXT_FIELDS = (
@@ -220,10 +222,12 @@ class Store:
                 raise
             self.conn.execute("COMMIT")
 
-    def wipe(self) -> None:
+    def wipe(self, keep: Sequence[str] = ()) -> None:
+        """Empty every table except those named in ``keep``."""
         with self.transaction() as conn:
             for table in TABLES:
-                conn.execute(f"DELETE FROM {table}")
+                if table not in keep:
+                    conn.execute(f"DELETE FROM {table}")
 
     # -- metadata -------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
