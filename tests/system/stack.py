@@ -28,6 +28,7 @@ SYSTEM_DAGS = Path(__file__).resolve().parent / "dags"
 # The example DAGs' settings, identical for every component (each task re-parses its DAG file).
 EXAMPLE_SETTINGS = {
     "SGSEG_SEGMENT_NAME": "E2E digest audience",
+    "SGSEG_SEND_ENABLED": "true",
     "SGSEG_TIME_ZONE": "America/Chicago",
     "SGSEG_POLL_FLOOR_SECONDS": "1",
     "SGSEG_POLL_CEILING_SECONDS": "5",
