@@ -24,6 +24,7 @@ from sgseg_emulator.client import EmulatorAdmin  # noqa: E402
 
 BIN = Path(sys.executable).parent
 SYSTEM_DAGS = Path(__file__).resolve().parent / "dags"
+SEGMENTS = "/v3/marketing/segments/2.0"
 
 # The example DAGs' settings, identical for every component (each task re-parses its DAG file).
 EXAMPLE_SETTINGS = {
@@ -273,6 +274,16 @@ class System:
         found = self.airflow.query(sql, dag_id=dag_id, run_id=run_id, task_id=task_id, key=key)
         assert found, f"no XCom {key!r} from {dag_id}.{task_id} in {run_id}"
         return found[0][0]
+
+    def wait_gets(self, segment_id: str) -> int:
+        """GETs of the segment after its (single) refresh POST: what the wait cost.
+
+        The emulator logs times to the second; the sensor's first look comes seconds after the
+        refresh task ended, so "later than the POST's second" leaves out only the refresh's own.
+        """
+        (refresh,) = self.requests("POST", f"{SEGMENTS}/refresh/{segment_id}")
+        gets = self.requests("GET", f"{SEGMENTS}/{segment_id}")
+        return sum(1 for get in gets if get["time"] > refresh["time"])
 
     def requests(self, method: str, path_prefix: str) -> list[dict[str, Any]]:
         assert self.admin is not None

@@ -13,9 +13,8 @@ import re
 import time
 
 from services import wait_for
-from stack import TASK_HEARTBEAT_TIMEOUT, TRIGGERER_HEALTH_CHECK_THRESHOLD, System
+from stack import SEGMENTS, TASK_HEARTBEAT_TIMEOUT, TRIGGERER_HEALTH_CHECK_THRESHOLD, System
 
-SEGMENTS = "/v3/marketing/segments/2.0"
 SINGLE_SENDS = "/v3/marketing/singlesends"
 HOLD_ANSWER = 120.0  # seconds the emulator keeps an accepted write's answer: longer than any retry
 
@@ -48,7 +47,7 @@ def test_killed_triggerer_hands_the_wait_over_and_it_fires_once(system: System) 
         f"\n[takeover] triggerer job {holder} killed; job {survivor.job_id} took the trigger over and it "
         f"fired once; {handed_over:.0f} s from the kill to the end of the wait "
         f"(health check threshold {TRIGGERER_HEALTH_CHECK_THRESHOLD} s); states {deferral.states}; "
-        f"refreshes 1; {len(system.requests('GET', f'{SEGMENTS}/{segment_id}'))} GETs of the segment"
+        f"refreshes 1; {system.wait_gets(segment_id)} GETs for the wait"
     )
 
 

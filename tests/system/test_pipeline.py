@@ -7,11 +7,10 @@ from __future__ import annotations
 import time
 
 from services import wait_for
-from stack import EXAMPLE_SETTINGS, System
+from stack import EXAMPLE_SETTINGS, SEGMENTS, System
 
 REFRESH_DAG = "sendgrid_segment_refresh"
 SEND_DAG = "sendgrid_single_send"
-SEGMENTS = "/v3/marketing/segments/2.0"
 
 
 def test_example_pipeline_defers_and_the_asset_event_sends_once(system: System) -> None:
@@ -54,9 +53,8 @@ def test_example_pipeline_defers_and_the_asset_event_sends_once(system: System) 
     assert [s["status"] for s in sends] in (["scheduled"], ["triggered"]), sends
     schedules = system.requests("PUT", f"/v3/marketing/singlesends/{single_send_id}/schedule")
     assert len(schedules) == 1, schedules
-    gets = system.requests("GET", f"{SEGMENTS}/{segment_id}")
     print(
         f"\n[pipeline] refresh run {refresh_seconds:.0f} s; sensor deferred {deferred.seconds:.1f} s "
-        f"in triggerer job {deferred.triggerer_ids}; {len(gets)} GETs of the segment in the whole run; "
+        f"in triggerer job {deferred.triggerer_ids}; {system.wait_gets(segment_id)} GETs for the wait; "
         f"Single Send run {send_run_id!r}; emulator: 1 segment, {len(refreshes)} refresh, {len(sends)} send"
     )

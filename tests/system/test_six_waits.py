@@ -7,9 +7,8 @@ from __future__ import annotations
 import time
 
 import httpx
-from stack import System
+from stack import SEGMENTS, System
 
-SEGMENTS = "/v3/marketing/segments/2.0"
 QUERY_DSL = "SELECT c.contact_id, c.updated_at FROM contact_data AS c WHERE c.email LIKE '%@example.com'"
 WAITS = 6
 
