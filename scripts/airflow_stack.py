@@ -213,10 +213,12 @@ class AirflowStack:
         argv: Sequence[str],
         ready: Callable[[], bool] | None = None,
         env: Mapping[str, str] | None = None,
+        user: str | None = None,
     ) -> Component:
         """Start any command in a session of its own, output to ``logs/<name>.log``.
 
         ``ready`` is polled by :meth:`wait_until_healthy`. ``env`` defaults to the stack's.
+        ``user``: run it as this user (PostgreSQL refuses to run as root).
         """
         if name in self.components and self.components[name].alive():
             raise ValueError(f"{name!r} is already running (pid {self.components[name].pid})")
@@ -231,6 +233,7 @@ class AirflowStack:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 cwd=self.home,
+                user=user,
             )
         component = Component(name, list(argv), process, log_path, ready)
         self.components[name] = component
