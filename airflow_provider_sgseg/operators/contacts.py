@@ -32,6 +32,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_sgseg import validation
 from airflow_provider_sgseg.exceptions import (
+    SendGridError,
     SendGridInputError,
     SendGridNotFoundError,
     SendGridResponseError,
@@ -50,13 +51,13 @@ from airflow_provider_sgseg.rules.contacts import (
     plan_columns,
 )
 from airflow_provider_sgseg.rules.jobs import (
+    JobBoard,
     adoptable_export,
-    all_jobs,
     export_reusable,
     job_outcome,
     job_payload,
 )
-from airflow_provider_sgseg.triggers.contacts import TRANSIENT_ERRORS, SendGridContactsJobsTrigger, transient
+from airflow_provider_sgseg.triggers.contacts import SendGridContactsJobsTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -137,20 +138,15 @@ class _ContactsTask(BaseOperator):
         from airflow_provider_sgseg.triggers.contacts import event_for
 
         read = self.hook.get_import_status if kind == "import" else self.hook.get_export_status
+        board = JobBoard(kind, job_ids)
         state = waiting.WaitState()
-        ended: dict[str, waiting.Outcome] = {}
         while True:
-            outcomes = dict(ended)
-            for job_id in job_ids:
-                if job_id in ended:
-                    continue
+            for job_id in board.to_read():
                 try:
-                    outcomes[job_id] = job_outcome(kind, job_id, read(job_id))
-                except TRANSIENT_ERRORS as error:
-                    outcomes[job_id] = transient(error)
-                if isinstance(outcomes[job_id], waiting.Finished):
-                    ended[job_id] = outcomes[job_id]
-            action = waiting.step(state, all_jobs(outcomes), self.now(), self.bounds, deadline)
+                    board.answered(job_id, read(job_id))
+                except SendGridError as error:
+                    board.failed(job_id, error)
+            action = waiting.step(state, board.outcome(), self.now(), self.bounds, deadline)
             if not isinstance(action, waiting.Wait):
                 return event_for(action)
             self.log.info("SendGrid %s jobs: %s; next look in %.0f s", kind, action.reason, action.delay)

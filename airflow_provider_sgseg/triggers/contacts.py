@@ -10,24 +10,12 @@ from typing import Any
 import pendulum
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_sgseg.exceptions import (
-    SendGridError,
-    SendGridRateLimitError,
-    SendGridServerError,
-    SendGridTransportError,
-)
+from airflow_provider_sgseg.exceptions import SendGridError
 from airflow_provider_sgseg.population import parse_timestamp
 from airflow_provider_sgseg.rules import waiting
-from airflow_provider_sgseg.rules.jobs import all_jobs, job_outcome, job_payload
+from airflow_provider_sgseg.rules.jobs import JobBoard, job_payload
 
 JOB_KINDS = ("import", "export")
-TRANSIENT_ERRORS = (SendGridServerError, SendGridTransportError, SendGridRateLimitError)
-
-
-def transient(error: SendGridError) -> waiting.Transient:
-    """A failed poll as the waiting engine's input (a 429 brings its reset time)."""
-    reset_at = error.reset_at if isinstance(error, SendGridRateLimitError) else None
-    return waiting.Transient(str(error), reset_at)
 
 
 class SendGridContactsJobsTrigger(BaseTrigger):
@@ -103,30 +91,22 @@ class SendGridContactsJobsTrigger(BaseTrigger):
         hook = SendGridMarketingHook(self.sendgrid_conn_id, retry=RetryPolicy(max_attempts=1))
         read = hook.aget_import_status if self.job_kind == "import" else hook.aget_export_status
         deadline = parse_timestamp(self.deadline)
+        board = JobBoard(self.job_kind, self.job_ids)
         state = waiting.WaitState()
-        ended: dict[str, waiting.Outcome] = {}
         while True:
-            outcomes = dict(ended)
-            for job_id in self.job_ids:
-                if job_id in ended:
-                    continue
+            for job_id in board.to_read():
                 try:
-                    outcomes[job_id] = job_outcome(self.job_kind, job_id, await read(job_id))
-                except TRANSIENT_ERRORS as error:
-                    outcomes[job_id] = transient(error)
+                    board.answered(job_id, await read(job_id))
                 except SendGridError as error:
-                    outcomes[job_id] = waiting.Rejected(f"reading job {job_id} failed: {error}")
-                if isinstance(outcomes[job_id], waiting.Finished):
-                    ended[job_id] = outcomes[job_id]
-            action = waiting.step(state, all_jobs(outcomes), self.now(), self.bounds, deadline)
-            if isinstance(action, waiting.Wait):
-                self.log.info(
-                    "SendGrid %s jobs: %s; next look in %.0f s", self.job_kind, action.reason, action.delay
-                )
-                state = action.state
-                await self.sleep(action.delay)
-                continue
-            return event_for(action)
+                    board.failed(job_id, error)
+            action = waiting.step(state, board.outcome(), self.now(), self.bounds, deadline)
+            if not isinstance(action, waiting.Wait):
+                return event_for(action)
+            self.log.info(
+                "SendGrid %s jobs: %s; next look in %.0f s", self.job_kind, action.reason, action.delay
+            )
+            state = action.state
+            await self.sleep(action.delay)
 
 
 def event_for(action: waiting.Action) -> dict[str, Any]:
