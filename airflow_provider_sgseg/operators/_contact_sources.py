@@ -5,6 +5,7 @@ read again (the upsert reads it twice: validate, then send), numbering rows 1, 2
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 from collections.abc import Iterator, Mapping, Sequence
@@ -54,41 +55,40 @@ class SqlSource:
         self.sql = sql
         self.parameters = parameters
 
-    def _cursor(self) -> Any:
+    @contextlib.contextmanager
+    def _cursor(self) -> Iterator[Any]:
+        """A cursor over the executed query; its connection is closed afterwards."""
         from airflow.providers.common.sql.hooks.sql import DbApiHook
         from airflow.sdk import BaseHook
 
         hook = BaseHook.get_connection(self.conn_id).get_hook()  # type: ignore[no-untyped-call]
         if not isinstance(hook, DbApiHook):
             raise SendGridInputError("sql_conn_id", self.conn_id, "must be a SQL connection (a DbApiHook)")
-        cursor = hook.get_conn().cursor()
-        try:
-            if self.parameters is None:
-                cursor.execute(self.sql)
-            else:
-                cursor.execute(self.sql, self.parameters)
-        except Exception as error:
-            raise SendGridInputError("sql", self.sql, f"the query failed: {error}") from error
-        return cursor
+        with (
+            contextlib.closing(hook.get_conn()) as connection,
+            contextlib.closing(connection.cursor()) as cursor,
+        ):
+            try:
+                if self.parameters is None:
+                    cursor.execute(self.sql)
+                else:
+                    cursor.execute(self.sql, self.parameters)
+            except Exception as error:
+                raise SendGridInputError("sql", self.sql, f"the query failed: {error}") from error
+            yield cursor
 
     def columns(self) -> list[str]:
-        cursor = self._cursor()
-        try:
+        with self._cursor() as cursor:
             return [str(item[0]) for item in cursor.description or ()]
-        finally:
-            cursor.close()
 
     def rows(self) -> Iterator[tuple[int, Mapping[str, Any]]]:
-        cursor = self._cursor()
-        try:
+        with self._cursor() as cursor:
             names = [str(item[0]) for item in cursor.description or ()]
             number = 0
             while page := cursor.fetchmany(SQL_FETCH_ROWS):
                 for values in page:
                     number += 1
                     yield number, dict(zip(names, values, strict=True))
-        finally:
-            cursor.close()
 
 
 class FileSource:

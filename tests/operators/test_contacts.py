@@ -466,3 +466,17 @@ def test_errored_rows_at_sendgrid_count_against_max_error_ratio(
         assert result["errored_count"] == 1 and result["errors_urls"] == [
             "https://errors.example.test/job.csv"
         ]
+
+
+def test_a_failing_query_is_a_clear_error_before_any_write(
+    sendgrid_emulator: EmulatorHandle, wire: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = tmp_path / "empty.db"
+    sqlite3.connect(database).close()
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", json.dumps({"conn_type": "sqlite", "host": str(database)}))
+    operator = SendGridUpsertContactsOperator(
+        task_id="t", sql="SELECT email FROM nowhere", sql_conn_id="warehouse"
+    )
+    with pytest.raises(SendGridInputError, match="the query failed: no such table: nowhere"):
+        run(wire(operator))
+    assert writes(sendgrid_emulator) == []
