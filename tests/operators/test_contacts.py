@@ -480,3 +480,16 @@ def test_a_failing_query_is_a_clear_error_before_any_write(
     with pytest.raises(SendGridInputError, match="the query failed: no such table: nowhere"):
         run(wire(operator))
     assert writes(sendgrid_emulator) == []
+
+
+def test_fields_to_create_are_checked_with_their_declared_type_before_any_write(
+    sendgrid_emulator: EmulatorHandle, wire: Any
+) -> None:
+    rows = [{"email": "a@example.com", "score": "12"}, {"email": "b@example.com", "score": "lots"}]
+    operator = SendGridUpsertContactsOperator(
+        task_id="t", contacts=rows, create_missing_fields=True, custom_field_types={"score": "Number"}
+    )
+    with pytest.raises(SendGridRowError, match=r"row 2: column 'score' value 'lots'.*is a Number"):
+        run(wire(operator))
+    assert SendGridMarketingHook().get_field_definitions()["custom_fields"] == []  # nothing created
+    assert [r for r in sendgrid_emulator.admin.requests(method="POST") if r["path"] == FIELDS] == []
