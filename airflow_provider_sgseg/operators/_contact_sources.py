@@ -5,6 +5,7 @@ read again (the upsert reads it twice: validate, then send), numbering rows 1, 2
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import csv
 import json
@@ -29,8 +30,10 @@ class ContactSource(Protocol):
 class ListSource:
     """Contacts given as a list of dicts (e.g. templated, or an upstream task's XCom)."""
 
-    def __init__(self, contacts: Sequence[Any]) -> None:
-        if isinstance(contacts, str | bytes | Mapping) or not isinstance(contacts, Sequence):
+    def __init__(self, contacts: Sequence[Any] | str) -> None:
+        if isinstance(contacts, str):
+            contacts = _rendered_list(contacts)
+        if isinstance(contacts, bytes | Mapping) or not isinstance(contacts, Sequence):
             raise SendGridInputError("contacts", contacts, "must be a list of dicts")
         self._contacts = contacts
 
@@ -45,6 +48,20 @@ class ListSource:
             if not isinstance(row, Mapping):
                 raise SendGridRowError(number, "*", row, "each contact must be a dict of column -> value")
             yield number, row
+
+
+def _rendered_list(text: str) -> Any:
+    """A list that a template rendered to text: JSON, or Python's repr of it (Jinja's default)."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        return ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError):
+        raise SendGridInputError(
+            "contacts", text[:80], "text must be a JSON or Python list of dicts"
+        ) from None
 
 
 class SqlSource:

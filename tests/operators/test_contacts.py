@@ -493,3 +493,14 @@ def test_fields_to_create_are_checked_with_their_declared_type_before_any_write(
         run(wire(operator))
     assert SendGridMarketingHook().get_field_definitions()["custom_fields"] == []  # nothing created
     assert [r for r in sendgrid_emulator.admin.requests(method="POST") if r["path"] == FIELDS] == []
+
+
+@pytest.mark.parametrize("render", [json.dumps, repr])
+def test_contacts_rendered_to_text_by_a_template(
+    sendgrid_emulator: EmulatorHandle, wire: Any, render: Callable[[Any], str]
+) -> None:
+    rows = [{"email": "t1@example.com"}, {"email": "t2@example.com"}]
+    result = run(wire(SendGridUpsertContactsOperator(task_id="t", contacts=render(rows))))
+    assert result["rows_read"] == 2 and result["created_count"] == 2
+    with pytest.raises(SendGridInputError, match="JSON or Python list"):
+        run(wire(SendGridUpsertContactsOperator(task_id="t", contacts="not a list")))
