@@ -5,13 +5,13 @@ read again (the upsert reads it twice: validate, then send), numbering rows 1, 2
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import csv
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
+from airflow_provider_sgseg import validation
 from airflow_provider_sgseg.exceptions import SendGridInputError
 from airflow_provider_sgseg.rules.contacts import SendGridRowError
 
@@ -32,7 +32,9 @@ class ListSource:
 
     def __init__(self, contacts: Sequence[Any] | str) -> None:
         if isinstance(contacts, str):
-            contacts = _rendered_list(contacts)
+            contacts = validation.rendered_literal(  # type: ignore[assignment]
+                "contacts", contacts, "text must be a JSON or Python list of dicts"
+            )
         if isinstance(contacts, bytes | Mapping) or not isinstance(contacts, Sequence):
             raise SendGridInputError("contacts", contacts, "must be a list of dicts")
         self._contacts = contacts
@@ -48,20 +50,6 @@ class ListSource:
             if not isinstance(row, Mapping):
                 raise SendGridRowError(number, "*", row, "each contact must be a dict of column -> value")
             yield number, row
-
-
-def _rendered_list(text: str) -> Any:
-    """A list that a template rendered to text: JSON, or Python's repr of it (Jinja's default)."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        pass
-    try:
-        return ast.literal_eval(text.strip())
-    except (ValueError, SyntaxError):
-        raise SendGridInputError(
-            "contacts", text[:80], "text must be a JSON or Python list of dicts"
-        ) from None
 
 
 class SqlSource:
