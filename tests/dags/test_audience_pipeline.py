@@ -62,14 +62,17 @@ def test_warehouse_to_send_and_export(
     puts = [r for r in admin.requests(method="PUT") if r["path"] == "/v3/marketing/contacts"]
     assert len(puts) == 1  # 150 rows: one batch
     with contextlib.closing(sqlite3.connect(airflow_db / "airflow.db")) as db:
-        uris = {row[0] for row in db.execute(
-            "SELECT a.uri FROM asset_event e JOIN asset a ON a.id = e.asset_id"
+        events = dict(db.execute(
+            "SELECT a.uri, e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id"
             " WHERE e.source_dag_id = 'sendgrid_audience_pipeline'"
-        )}  # fmt: skip
-    assert uris == {
+        ).fetchall())  # fmt: skip
+    assert set(events) == {
         "x-sendgrid://segments/warehouse-test-audience",
         "x-sendgrid://exports/warehouse-test-audience",
     }
+    export_extra = json.loads(events["x-sendgrid://exports/warehouse-test-audience"])
+    assert export_extra["row_count"] == export_extra["contact_count"] == NL
+    assert export_extra["paths"] == [str(exported)]
 
 
 def test_the_example_is_safe_to_unpause_and_wired() -> None:
