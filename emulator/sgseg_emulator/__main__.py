@@ -51,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--start-time", default=None, help="manual clock start, ISO 8601 (default: now)")
     parser.add_argument("--plan", choices=("paid", "free"), default="paid", help="free: refresh answers 403")
     parser.add_argument(
+        "--segment-delete-in-use",
+        choices=("allow", "refuse"),
+        default="allow",
+        help="deleting a segment a scheduled Single Send targets: allow (default) or refuse with 400",
+    )
+    parser.add_argument(
         "--short-timings",
         action="store_true",
         help="SendGrid's minutes as seconds ("

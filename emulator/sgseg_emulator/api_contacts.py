@@ -11,7 +11,7 @@ from . import views
 from .clock import to_iso
 from .contact_rules import MAX_CONTACTS_PER_UPSERT, MAX_UPSERT_BYTES, is_email_address, structure_problems
 from .errors import ApiError, FieldErrors, bad_request, errors_body
-from .field_definitions import FieldDefinitions
+from .field_definitions import IDENTIFIERS, FieldDefinitions
 from .routing import csv_values, emulator_of, json_object, page_metadata, page_params
 
 router = APIRouter()
@@ -36,7 +36,9 @@ async def upsert_contacts(request: Request) -> JSONResponse:
     """Validate the request (400 for the whole of it), then queue an upsert job (202 job_id)."""
     size = len(await request.body())
     if size > MAX_UPSERT_BYTES:
-        raise ApiError(413, errors_body(f"the request body is {size} bytes; at most {MAX_UPSERT_BYTES}"))
+        raise ApiError(
+            413, errors_body(f"the request body is {size} bytes; at most {MAX_UPSERT_BYTES}", "body")
+        )
     body = await json_object(request)
     errors = FieldErrors()
     list_ids = check_list_ids(request, body.get("list_ids"), errors)
@@ -78,7 +80,7 @@ async def search_by_emails(request: Request) -> JSONResponse:
     invalid = [email for email in wanted if not is_email_address(email)]
     if invalid:
         raise bad_request(f"invalid email address: {invalid[0]!r}", "emails")
-    found = emulator_of(request).store.contacts_by_email(wanted)
+    found = emulator_of(request).store.contacts_by_identifier("email", wanted)
     if not found:
         raise ApiError(404, {"errors": [{"field": "emails", "message": "no contacts found"}]})
     names = FieldDefinitions(emulator_of(request).store).names_by_id()
@@ -126,3 +128,33 @@ async def get_lists(request: Request) -> JSONResponse:
         for row in every[offset : offset + size]
     ]
     return JSONResponse({"result": page, "_metadata": page_metadata(request, size, offset, len(every))})
+
+
+@router.post("/v3/marketing/contacts/search/identifiers/{identifier_type}")
+async def search_by_identifiers(identifier_type: str, request: Request) -> JSONResponse:
+    """200 ``{"result": {value: {"contact"} or {"error"}}}``; 404 when nothing matches; 400 for a
+    bad type or list. Errors are a single ``ContactsError`` object here, as the spec has it."""
+    if identifier_type not in IDENTIFIERS:
+        message = f"identifier_type must be one of {', '.join(IDENTIFIERS)}, got {identifier_type!r}"
+        raise ApiError(400, {"message": message, "field": "identifier_type"})
+    body = await json_object(request)
+    values = body.get("identifiers")
+    if not isinstance(values, list) or not values or not all(isinstance(item, str) for item in values):
+        raise ApiError(
+            400, {"message": "identifiers must be a non-empty array of strings", "field": "identifiers"}
+        )
+    if len(values) > MAX_SEARCH_EMAILS:
+        raise ApiError(400, {"message": f"at most {MAX_SEARCH_EMAILS} identifiers", "field": "identifiers"})
+    wanted = [value.strip().lower() if identifier_type == "email" else value for value in values]
+    store = emulator_of(request).store
+    found = store.contacts_by_identifier(identifier_type, wanted)
+    if not found:
+        raise ApiError(404, {"message": "no contacts found", "field": "identifiers"})
+    names = FieldDefinitions(store).names_by_id()
+    result = {
+        value: {"contact": views.contact_details(found[value], names)}
+        if value in found
+        else {"error": "contact not found"}
+        for value in wanted
+    }
+    return JSONResponse({"result": result})

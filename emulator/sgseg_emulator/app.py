@@ -40,7 +40,15 @@ async def _unexpected_error(request: Request, error: Exception) -> Response:
 
 
 def create_app(emulator: Emulator) -> EmulatorMiddleware:
-    api = FastAPI(title="sgseg SendGrid emulator", openapi_url=None, docs_url=None, redoc_url=None)
+    # SendGrid answers an unknown path (a trailing slash included) 404 "resource not found"; it
+    # never redirects, so neither does the emulator.
+    api = FastAPI(
+        title="sgseg SendGrid emulator",
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        redirect_slashes=False,
+    )
     api.state.emulator = emulator
     routers = (api_segments, api_imports, api_exports, api_contacts, api_field_definitions, api_single_sends)
     for module in (*routers, api_admin, api_files):

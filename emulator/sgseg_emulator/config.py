@@ -11,11 +11,15 @@ DEMO_API_KEY = "SG.emulator-demo-key"
 
 ClockMode = Literal["real", "manual"]
 Plan = Literal["paid", "free"]
+# Whether SendGrid deletes a segment that a scheduled Single Send targets is undocumented: "allow"
+# deletes it (the send later goes out to nobody from it), "refuse" answers 400 naming the sends.
+InUseDelete = Literal["allow", "refuse"]
 
 # Fields that PATCH /__emulator__/config may change at runtime (identity and storage may not).
 RUNTIME_FIELDS = frozenset(
     {
         "plan",
+        "segment_delete_in_use",
         "contacts_populate_delay",
         "engagement_populate_delay",
         "membership_check_interval",
@@ -59,6 +63,7 @@ class EmulatorConfig:
     clock: ClockMode = "real"
     start_time: str | None = None
     plan: Plan = "paid"
+    segment_delete_in_use: InUseDelete = "allow"
     contacts_populate_delay: float = 900
     engagement_populate_delay: float = 1800
     membership_check_interval: float = 3600
@@ -102,7 +107,11 @@ def check_values(values: dict[str, Any]) -> None:
         raise ValueError(f"clock must be 'real' or 'manual', got {values['clock']!r}")
     if values.get("plan", "paid") not in ("paid", "free"):
         raise ValueError(f"plan must be 'paid' or 'free', got {values['plan']!r}")
-    for name in RUNTIME_FIELDS - {"plan", "rate_limit"}:
+    if values.get("segment_delete_in_use", "allow") not in ("allow", "refuse"):
+        raise ValueError(
+            f"segment_delete_in_use must be 'allow' or 'refuse', got {values['segment_delete_in_use']!r}"
+        )
+    for name in RUNTIME_FIELDS - {"plan", "segment_delete_in_use", "rate_limit"}:
         value = values.get(name, 0)
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise ValueError(f"{name} must be a number >= 0, got {value!r}")

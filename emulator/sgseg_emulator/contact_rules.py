@@ -9,6 +9,7 @@ CSV import every problem is a row problem.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .field_definitions import IDENTIFIERS, RESERVED_BY_NAME, normalized_value
@@ -43,6 +44,8 @@ WRITABLE_FIELDS = frozenset(
 )
 
 Problem = tuple[str, str]  # (field, message)
+# "This must be a valid phone number" (spec): E.164, the emulator's reading (INFERRED).
+_PHONE_NUMBER = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
 def is_email_address(text: str) -> bool:
@@ -81,9 +84,9 @@ def structure_problems(contact: Any, custom_types: dict[str, str]) -> list[Probl
     if custom is not None and not isinstance(custom, dict):
         problems.append(("custom_fields", "custom_fields must be an object keyed by custom field id"))
     elif custom:
-        for field_id in custom:
-            if field_id not in custom_types:
-                problems.append((f"custom_fields.{field_id}", f"custom field id {field_id!r} does not exist"))
+        unknown = [field_id for field_id in custom if field_id not in custom_types]
+        if unknown:  # SendGrid's words, also when names are given where ids belong
+            problems.append(("custom_fields", f"invalid custom field ids supplied - {','.join(unknown)}"))
     return problems
 
 
@@ -92,12 +95,17 @@ def value_problem(contact: dict[str, Any], custom_types: dict[str, str]) -> str 
     email = contact.get("email")
     if email is not None and not is_email_address(email.strip()):
         return f"invalid email {email!r}"
+    phone = contact.get("phone_number_id")
+    if phone is not None and not _PHONE_NUMBER.fullmatch(phone.strip()):
+        return f"invalid phone_number_id {phone!r}: must be a phone number in E.164 form, e.g. +14155550100"
     for address in contact.get("alternate_emails") or ():
         if not is_email_address(address.strip()):
             return f"invalid alternate email {address!r}"
     custom = contact.get("custom_fields")
     if custom:
         for field_id, value in custom.items():
+            if field_id not in custom_types:  # deleted since the request was accepted
+                return f"invalid custom field ids supplied - {field_id}"
             stored, problem = normalized_value(custom_types[field_id], value)
             if problem is not None:
                 return f"custom field {field_id} ({custom_types[field_id]}): {problem}"

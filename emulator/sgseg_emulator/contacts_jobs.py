@@ -25,6 +25,8 @@ from .field_definitions import FieldDefinitions, reserved_field
 from .store import identifiers_of, new_id
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from .state import Emulator
 
 CHUNK_ROWS = 5_000
@@ -113,18 +115,8 @@ class ContactJobs:
             self.store.conn.execute("UPDATE contact_jobs SET due_at = ? WHERE job_id = ?", (due, job_id))
 
     # -- running jobs -----------------------------------------------------------------------
-    def due_now(self) -> bool:
-        return self.store.next_due("contact_jobs", to_iso(self.emulator.now()), "job_id") is not None
-
-    def process_due(self) -> int:
-        """Apply every job that is due, oldest first, one at a time; returns how many ran."""
-        count = 0
-        while (job := self.store.next_due("contact_jobs", to_iso(self.emulator.now()))) is not None:
-            self._run(job)
-            count += 1
-        return count
-
-    def _run(self, job: Any) -> None:
+    def run(self, job: sqlite3.Row) -> None:
+        """Apply one due job (a ``contact_jobs`` row) and record how it ended."""
         run = _JobRun(self.emulator, job["job_id"], json.loads(job["list_ids"]))
         try:
             if job["source"] == "contacts":
@@ -158,7 +150,7 @@ class ContactJobs:
         }
         if job["job_type"] == "delete":
             results = {"requested_count": job["requested_count"], "deleted_count": job["deleted_count"]}
-        if job["errored_count"]:
+        if self.errors_file_exists(job_id):
             expires = self.emulator.now() + timedelta(seconds=self.emulator.config.download_url_ttl)
             results["errors_url"] = self.emulator.files.signed_url(
                 base_url, "GET", errors_name(job_id), expires
@@ -175,11 +167,7 @@ class ContactJobs:
         return view
 
     def errors_file_exists(self, job_id: str) -> bool:
-        with self.store.lock:
-            row = self.store.conn.execute(
-                "SELECT errored_count FROM contact_jobs WHERE job_id = ?", (job_id,)
-            ).fetchone()
-        return row is not None and row["errored_count"] > 0
+        return self.emulator.files.path(errors_name(job_id)).exists()
 
 
 class _JobRun:
@@ -262,13 +250,13 @@ class _JobRun:
             self.errors.append((0, "", self.failure))
         self._flush_errors()
         errored = self.errored
-        if self.failure is not None:
-            status, errored = "failed", max(self.requested, 1)
+        if self.failure is not None:  # every row counts as failed; the file's row 0 says why
+            status, errored = "failed", self.requested
         elif errored == 0:
             status = "completed"
         else:
             status = "failed" if errored >= self.requested else "errored"
-        if errored:
+        if self.errored:
             self._write_errors_file()
         with self.store.lock:
             self.store.conn.execute(
@@ -290,18 +278,19 @@ class _JobRun:
         with path.open("w", newline="", encoding="utf-8") as file:
             writer = csv.writer(file)
             writer.writerow(ERRORS_FILE_HEADER)
-            last = -1
+            last = (-1, -1)  # (row_number, rowid) of the last row written: rows come in order
             while True:
                 with self.store.lock:
                     batch = self.store.conn.execute(
                         "SELECT rowid, row_number, identifier, message FROM contact_job_errors"
-                        " WHERE job_id = ? AND rowid > ? ORDER BY rowid LIMIT ?",
-                        (self.job_id, last, CHUNK_ROWS),
+                        " WHERE job_id = ? AND (row_number, rowid) > (?, ?)"
+                        " ORDER BY row_number, rowid LIMIT ?",
+                        (self.job_id, *last, CHUNK_ROWS),
                     ).fetchall()
                 if not batch:
                     break
                 writer.writerows((row["row_number"], row["identifier"], row["message"]) for row in batch)
-                last = batch[-1]["rowid"]
+                last = (batch[-1]["row_number"], batch[-1]["rowid"])
 
 
 class _Unprocessable(Exception):

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .clock import parse_iso, to_iso
 from .field_definitions import RESERVED_FIELDS, FieldDefinitions
-from .store import new_id
+from .store import CONTACT_COLUMNS, new_id
 
 if TYPE_CHECKING:
     import sqlite3
@@ -51,7 +51,7 @@ def _values(contact: sqlite3.Row, custom_ids: list[str]) -> tuple[list[Any], dic
     for name in _COLUMNS:
         if name in _JSON_LISTS:
             reserved.append(json.loads(contact[name]))
-        elif name in contact.keys():  # noqa: SIM118 - sqlite3.Row has keys(), not __contains__
+        elif name in CONTACT_COLUMNS:
             reserved.append(contact[name])
         else:
             reserved.append(None)  # engagement fields (last_opened...) are not tracked per contact
@@ -123,18 +123,8 @@ class Exports:
         return export_id
 
     # -- building ---------------------------------------------------------------------------
-    def due_now(self) -> bool:
-        return self.store.next_due("exports", to_iso(self.emulator.now()), "export_id") is not None
-
-    def process_due(self) -> int:
-        """Build every export that is due, oldest first; returns how many were built."""
-        count = 0
-        while (export := self.store.next_due("exports", to_iso(self.emulator.now()))) is not None:
-            self._build(export)
-            count += 1
-        return count
-
-    def _build(self, export: sqlite3.Row) -> None:
+    def build(self, export: sqlite3.Row) -> None:
+        """Build one due export (an ``exports`` row): ready with its files, or failure."""
         export_id = export["export_id"]
         now = self.emulator.now()
         try:

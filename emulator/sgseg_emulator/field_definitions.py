@@ -174,13 +174,34 @@ class FieldDefinitions:
     def create(self, name: str, field_type: str) -> CustomField:
         """Store a new custom field; the caller has checked the name and the type."""
         with self.store.transaction() as conn:
-            seq = int(conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM custom_fields").fetchone()[0])
+            # Ids are never reused, not even after a delete: the counter lives in meta.
+            last = conn.execute("SELECT value FROM meta WHERE key = 'custom_field_seq'").fetchone()
+            seq = (int(last[0]) if last else 0) + 1
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('custom_field_seq', ?)", (str(seq),)
+            )
             field = CustomField(f"e{seq}_{_TYPE_SUFFIX[field_type]}", name, field_type)
             conn.execute(
                 "INSERT INTO custom_fields (field_id, name, field_type, seq) VALUES (?, ?, ?, ?)",
                 (field.id, name, field_type, seq),
             )
         return field
+
+    def rename(self, field: CustomField, name: str) -> CustomField:
+        with self.store.lock:
+            self.store.conn.execute("UPDATE custom_fields SET name = ? WHERE field_id = ?", (name, field.id))
+        return CustomField(field.id, name, field.field_type)
+
+    def delete(self, field: CustomField) -> None:
+        """Remove the field and its value from every contact."""
+        path = '$."' + field.id + '"'
+        with self.store.transaction() as conn:
+            conn.execute("DELETE FROM custom_fields WHERE field_id = ?", (field.id,))
+            conn.execute(
+                "UPDATE contacts SET custom_fields = json_remove(custom_fields, ?)"
+                " WHERE json_type(custom_fields, ?) IS NOT NULL",
+                (path, path),
+            )
 
     def key_by_id(self, contacts: list[dict[str, Any]]) -> None:
         """Admin seeding: custom field keys that are ids stay; names (any case) become ids, the

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sqlite3
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -62,14 +64,20 @@ class Emulator:
         self.store.close()
         self.files.close()
 
+    def _due_work(self) -> tuple[tuple[str, Callable[[sqlite3.Row], None]], ...]:
+        return (("contact_jobs", self.contact_jobs.run), ("exports", self.exports.build))
+
     def work_is_due(self) -> bool:
-        return self.contact_jobs.due_now() or self.exports.due_now()
+        now = to_iso(self.now())
+        return any(self.store.next_due(table, now, "rowid") is not None for table, _ in self._due_work())
 
     def run_due_work(self) -> None:
-        """Apply every contact job and build every export that is due (one at a time)."""
+        """Apply every contact job and build every export that is due, oldest first, one at a
+        time (a backlog of 6 MB upsert payloads is never loaded at once)."""
         with self._work_lock:
-            self.contact_jobs.process_due()
-            self.exports.process_due()
+            for table, run in self._due_work():
+                while (row := self.store.next_due(table, to_iso(self.now()))) is not None:
+                    run(row)
 
     async def work_added(self) -> None:
         """After a job or export is created: make sure it will run. On a manual clock, work due

@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from .field_definitions import IDENTIFIERS
+
 # The contacts/events DDL is the contract with query.py, which compiles query_dsl against it.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS contacts (
@@ -162,9 +164,6 @@ def email_domains(email: str | None) -> list[str]:
     if not email or "@" not in email:
         return []
     return [email.rsplit("@", 1)[1]]
-
-
-IDENTIFIERS = ("email", "phone_number_id", "external_id", "anonymous_id")
 
 
 @dataclass
@@ -404,32 +403,32 @@ class Store:
             return rows, owner
         for kind in IDENTIFIERS:
             values = list({identifiers[kind] for identifiers in given if kind in identifiers})
-            for start in range(0, len(values), _LOOKUP_CHUNK):
-                chunk = values[start : start + _LOOKUP_CHUNK]
-                marks = ", ".join("?" for _ in chunk)
-                for found in conn.execute(f"SELECT * FROM contacts WHERE {kind} IN ({marks})", chunk):
-                    rows.setdefault(found["contact_id"], dict(found))
-                    owner[(kind, found[kind])] = found["contact_id"]
+            for value, found in Store._contacts_by(conn, kind, values).items():
+                rows.setdefault(found["contact_id"], dict(found))
+                owner[(kind, value)] = found["contact_id"]
         return rows, owner
 
     @staticmethod
-    def _contacts_by_email(conn: sqlite3.Connection, emails: list[str]) -> dict[str, sqlite3.Row]:
+    def _contacts_by(conn: sqlite3.Connection, kind: str, values: list[str]) -> dict[str, sqlite3.Row]:
+        """Stored contacts whose identifier ``kind`` (a column in IDENTIFIERS) is one of ``values``."""
+        if kind not in IDENTIFIERS:
+            raise ValueError(f"not an identifier: {kind!r}")
         found: dict[str, sqlite3.Row] = {}
-        for start in range(0, len(emails), _LOOKUP_CHUNK):
-            chunk = emails[start : start + _LOOKUP_CHUNK]
+        for start in range(0, len(values), _LOOKUP_CHUNK):
+            chunk = values[start : start + _LOOKUP_CHUNK]
             marks = ", ".join("?" for _ in chunk)
-            for row in conn.execute(f"SELECT * FROM contacts WHERE email IN ({marks})", chunk):
-                found[row["email"]] = row
+            for row in conn.execute(f"SELECT * FROM contacts WHERE {kind} IN ({marks})", chunk):
+                found[row[kind]] = row
         return found
 
     def contact_count(self) -> int:
         with self.lock:
             return int(self.conn.execute("SELECT COUNT(*) FROM contacts").fetchone()[0])
 
-    def contacts_by_email(self, emails: Sequence[str]) -> dict[str, dict[str, Any]]:
+    def contacts_by_identifier(self, kind: str, values: Sequence[str]) -> dict[str, dict[str, Any]]:
         with self.lock:
             return {
-                email: dict(row) for email, row in self._contacts_by_email(self.conn, list(emails)).items()
+                value: dict(row) for value, row in self._contacts_by(self.conn, kind, list(values)).items()
             }
 
     def contacts_by_id(self, contact_ids: Sequence[str]) -> list[dict[str, Any]]:
@@ -478,7 +477,7 @@ class Store:
         emails = [str(event["email"]).lower() for event in events if not event.get("contact_id")]
         with self.transaction() as conn:
             ids_by_email = {
-                email: row["contact_id"] for email, row in self._contacts_by_email(conn, emails).items()
+                email: row["contact_id"] for email, row in self._contacts_by(conn, "email", emails).items()
             }
             rows = []
             for index, event in enumerate(events):

@@ -45,10 +45,15 @@ def get_segment(api: httpx.Client, segment_id: str, **params: Any) -> dict[str, 
     return segment
 
 
-def import_job(api: httpx.Client, job_id: str) -> dict[str, Any]:
-    """A contact job's status (``ContactImport``), checked against the spec."""
-    answer = api.get(f"{IMPORTS}/{job_id}")
+def read_contacts_resource(api: httpx.Client, path: str, spec_path: str) -> dict[str, Any]:
+    """GET ``path``: 200, checked against the contacts spec's 200 schema for ``spec_path``."""
+    answer = api.get(path)
     assert answer.status_code == 200, answer.text
-    validate_response(answer.json(), "contacts", f"{IMPORTS}/{{id}}", "get", 200)
+    validate_response(answer.json(), "contacts", spec_path, "get", 200)
     body: dict[str, Any] = answer.json()
     return body
+
+
+def import_job(api: httpx.Client, job_id: str) -> dict[str, Any]:
+    """A contact job's status (``ContactImport``)."""
+    return read_contacts_resource(api, f"{IMPORTS}/{job_id}", f"{IMPORTS}/{{id}}")

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sgseg_emulator.pytest_plugin import EmulatorHandle
 
-from tests.emulator.helpers import ALL_CONTACTS, SEGMENTS, create_segment, person
+from tests.emulator.helpers import ALL_CONTACTS, SEGMENTS, create_segment, person, read_contacts_resource
 from tests.emulator.spec_schemas import component, validate, validate_response
 
 EXPORTS = "/v3/marketing/contacts/exports"
@@ -29,11 +29,7 @@ def start(api: httpx.Client, **body: Any) -> str:
 
 
 def status(api: httpx.Client, export_id: str) -> dict[str, Any]:
-    answer = api.get(f"{EXPORTS}/{export_id}")
-    assert answer.status_code == 200, answer.text
-    validate_response(answer.json(), "contacts", f"{EXPORTS}/{{id}}", "get", 200)
-    body: dict[str, Any] = answer.json()
-    return body
+    return read_contacts_resource(api, f"{EXPORTS}/{export_id}", f"{EXPORTS}/{{id}}")
 
 
 def download(url: str) -> httpx.Response:

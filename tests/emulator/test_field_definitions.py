@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 from sgseg_emulator.field_definitions import MAX_CUSTOM_FIELDS, RESERVED_FIELDS
+from sgseg_emulator.pytest_plugin import EmulatorHandle
 
 from tests.emulator.spec_schemas import validate_response
 
@@ -69,3 +70,27 @@ def test_at_most_500_custom_fields(api: httpx.Client) -> None:
     answer = create(api, "one_too_many")
     assert answer.status_code == 400
     assert "500" in answer.json()["errors"][0]["message"]
+
+
+def test_rename_and_delete(api: httpx.Client, sendgrid_emulator: EmulatorHandle) -> None:
+    first = create(api, "tier").json()["id"]
+    create(api, "plan").raise_for_status()
+    sendgrid_emulator.admin.seed_contacts([{"email": "a@example.com", "custom_fields": {first: "gold"}}])
+    renamed = api.patch(f"{FIELDS}/{first}", json={"name": "level"})
+    assert renamed.status_code == 200
+    validate_response(renamed.json(), "custom_fields", f"{FIELDS}/{{custom_field_id}}", "patch", 200)
+    assert (renamed.json()["id"], renamed.json()["name"]) == (first, "level")
+    clash = api.patch(f"{FIELDS}/{first}", json={"name": "PLAN"})
+    assert clash.status_code == 400
+    validate_response(clash.json(), "custom_fields", f"{FIELDS}/{{custom_field_id}}", "patch", 400)
+    reserved = api.patch(f"{FIELDS}/_rf0_T", json={"name": "given_name"})
+    assert reserved.status_code == 404
+    assert "reserved" in reserved.json()["errors"][0]["message"]
+
+    assert api.delete(f"{FIELDS}/{first}").status_code == 204
+    missing = api.delete(f"{FIELDS}/{first}")
+    assert missing.status_code == 404
+    validate_response(missing.json(), "custom_fields", f"{FIELDS}/{{custom_field_id}}", "delete", 404)
+    found = api.post("/v3/marketing/contacts/search/emails", json={"emails": ["a@example.com"]}).json()
+    assert found["result"]["a@example.com"]["contact"]["custom_fields"] == {}
+    assert create(api, "tier").json()["id"] == "e3_T"  # ids are never reused

@@ -82,29 +82,31 @@ def test_bad_rows_are_counted_and_listed_by_row_number(
     api: httpx.Client, sendgrid_emulator: EmulatorHandle, orders: str
 ) -> None:
     sendgrid_emulator.admin.configure(import_delay=0)
-    sendgrid_emulator.admin.seed_contacts([{"email": "old@example.com"}])
+    sendgrid_emulator.admin.seed_contacts([{"email": "old@example.com", "external_id": "crm-0"}])
     started = start(api, [EMAIL, EXTERNAL_ID, orders])
     rows = [
         ["email", "crm", "orders"],
-        ["old@example.com", "", "1"],  # updates
-        ["new@example.com", "crm-9", "2"],  # creates
+        ["old@example.com", "crm-0", "1"],  # updates
+        ["old@example.com", "", "2"],  # omits the contact's external_id: refused when written
         ["broken", "", "3"],
         ["", "", "4"],  # no identifier
         ["x@example.com", "", "many"],
         ["short@example.com"],
+        ["new@example.com", "crm-9", "2"],  # creates
     ]
     assert upload(started, csv_bytes(rows)).status_code == 200
     status = import_job(api, started["job_id"])
     assert status["status"] == "errored"
     results = status["results"]
-    assert (results["requested_count"], results["created_count"], results["updated_count"]) == (6, 1, 1)
-    assert results["errored_count"] == 4
+    assert (results["requested_count"], results["created_count"], results["updated_count"]) == (7, 1, 1)
+    assert results["errored_count"] == 5
     errors = list(csv.DictReader(io.StringIO(httpx.get(results["errors_url"]).text)))
-    assert [row["row_number"] for row in errors] == ["3", "4", "5", "6"]
-    assert "invalid email" in errors[0]["message"]
-    assert "identifier" in errors[1]["message"]
-    assert "not a number" in errors[2]["message"]
-    assert "columns" in errors[3]["message"]
+    assert [row["row_number"] for row in errors] == ["2", "3", "4", "5", "6"]  # in row order
+    assert "external_id" in errors[0]["message"]
+    assert "invalid email" in errors[1]["message"]
+    assert "identifier" in errors[2]["message"]
+    assert "not a number" in errors[3]["message"]
+    assert "columns" in errors[4]["message"]
 
 
 def test_an_unreadable_file_fails_the_job(api: httpx.Client, sendgrid_emulator: EmulatorHandle) -> None:
