@@ -3,26 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import sqlite3
 from pathlib import Path
 from types import ModuleType
-
-import pytest
-
-from tests.conftest import REPO_ROOT
-
-
-@pytest.fixture(scope="module")
-def audience() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "sgseg_demo_audience", REPO_ROOT / "scripts" / "demo_audience.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_warehouse_and_settings(audience: ModuleType, tmp_path: Path) -> None:
