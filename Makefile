@@ -22,8 +22,9 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+# KEEP=1 leaves Airflow and the emulator running after the summary, until Ctrl-C.
 demo: install
-	$(PY) scripts/demo.py
+	$(PY) scripts/demo.py $(if $(filter 1 yes true,$(KEEP)),--keep)
 
 bench: install
 	$(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[dev,bench]" -e ./emulator
