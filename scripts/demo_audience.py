@@ -20,6 +20,7 @@ WAREHOUSE_ROWS = 2000
 AUDIENCE_COUNTRY = "NL"  # the segment: every warehouse customer in the Netherlands
 SEGMENT_NAME = "Demo warehouse audience"
 COUNTRIES = ("NL", "DE", "FR", "US")
+# Not @example.com: the demo's other pipeline segments every @example.com contact.
 
 
 def build_warehouse(path: Path, rows: int = WAREHOUSE_ROWS) -> int:
@@ -33,7 +34,7 @@ def build_warehouse(path: Path, rows: int = WAREHOUSE_ROWS) -> int:
         db.executemany(
             "INSERT INTO customers VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
-                (n, f"customer{n}@example.com", f"First{n}", f"Last{n}", COUNTRIES[n % 4],
+                (n, f"customer{n}@shop.example.org", f"First{n}", f"Last{n}", COUNTRIES[n % 4],
                  ("free", "pro")[n % 2], round(n * 1.25, 2))
                 for n in range(rows)
             ),
