@@ -50,6 +50,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_sgseg.operators.segments",
                     "airflow_provider_sgseg.operators.single_sends",
+                    "airflow_provider_sgseg.operators.contacts",
                 ],
             },
         ],
@@ -57,7 +58,13 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_sgseg.sensors.segments"]},
         ],
         "triggers": [
-            {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_sgseg.triggers.segments"]},
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": [
+                    "airflow_provider_sgseg.triggers.segments",
+                    "airflow_provider_sgseg.triggers.contacts",
+                ],
+            },
         ],
         # Full class paths of BaseOperatorLink subclasses (imported at discovery).
         "extra-links": [

@@ -10,7 +10,9 @@ says so, instead of being sent to SendGrid as a name or an id.
 
 from __future__ import annotations
 
+import ast
 import datetime
+import json
 import re
 from collections.abc import Callable
 
@@ -26,6 +28,19 @@ SINGLE_SEND_MAX_SEGMENTS = 10
 SINGLE_SEND_MAX_LISTS = 50
 SINGLE_SEND_MAX_CATEGORIES = 10
 LIST_FILTER_MAX_IDS = 50
+
+
+def rendered_literal(name: str, text: str, rule: str) -> object:
+    """The value a template rendered to text: JSON, or Python's repr of it (Jinja's default for a
+    list or dict). Anything else raises :class:`SendGridInputError` with ``rule``."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        return ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError):
+        raise SendGridInputError(name, text if len(text) <= 80 else text[:80] + "...", rule) from None
 
 
 def _text(name: str, value: object) -> str:
@@ -204,3 +219,64 @@ def flag(name: str, value: object) -> bool:
     if value is None or value == "None":
         raise SendGridInputError(name, value, _RENDERED_NONE)
     raise SendGridInputError(name, value, "must be True or False")
+
+
+# ------------------------------------------------------------------ contacts, imports, exports
+
+CUSTOM_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+FIELD_TYPES = ("Text", "Number", "Date")
+EXPORT_FILE_TYPES = ("csv", "json")
+_JOB_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
+
+
+def custom_field_name(value: object) -> str:
+    """A custom field name: 1..100 of ``A-Z a-z 0-9 _``, not starting with a digit."""
+    text = _name("custom field name", value)
+    if not CUSTOM_FIELD_NAME.match(text):
+        raise SendGridInputError(
+            "custom field name", value, "use only letters, digits and _, starting with a letter or _"
+        )
+    return text
+
+
+def field_type(value: object) -> str:
+    """A custom field type: ``Text``, ``Number`` or ``Date``."""
+    text = _text("field_type", value)
+    if text not in FIELD_TYPES:
+        raise SendGridInputError("field_type", value, f"must be one of {', '.join(FIELD_TYPES)}")
+    return text
+
+
+def list_id(value: object) -> str:
+    """A contact list id: a 36-character UUID."""
+    return _uuid("list_id", value)
+
+
+def contact_list_ids(value: object) -> list[str]:
+    """Lists to add upserted contacts to: UUIDs, duplicates dropped."""
+    return _id_list("list_ids", value, max_items=None)
+
+
+def job_id(value: object) -> str:
+    """An import/upsert job id or an export id (safe to put in a URL path)."""
+    text = _text("job_id", value)
+    if not _JOB_ID.match(text):
+        raise SendGridInputError("job_id", value, "must be 1..100 of letters, digits, '_', '-', '.', ':'")
+    return text
+
+
+def export_file_type(value: object) -> str:
+    """``csv`` or ``json``."""
+    text = _text("file_type", value).lower()
+    if text not in EXPORT_FILE_TYPES:
+        raise SendGridInputError("file_type", value, f"must be one of {', '.join(EXPORT_FILE_TYPES)}")
+    return text
+
+
+def max_file_size(value: object) -> int | None:
+    """Export file size cap in MB: a positive integer, or None for SendGrid's default (5000)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SendGridInputError("max_file_size", value, "must be a positive integer number of MB")
+    return value

@@ -25,7 +25,14 @@ def main(argv: list[str]) -> int:
     import time
     from collections.abc import Callable
 
-    from benchmarks import emulator_scale, hook_overhead, import_cost, poll_count, triggerer_scale
+    from benchmarks import (
+        contacts_pipeline,
+        emulator_scale,
+        hook_overhead,
+        import_cost,
+        poll_count,
+        triggerer_scale,
+    )
     from benchmarks.report import Section, format_table, load_average, results_markdown
 
     WORK_DIR.mkdir(exist_ok=True)
@@ -35,6 +42,7 @@ def main(argv: list[str]) -> int:
         "3": triggerer_scale.run,
         "4": hook_overhead.run,
         "5": emulator_scale.run,
+        "6": lambda: contacts_pipeline.run(WORK_DIR),
     }
     chosen = argv or list(benchmarks)
     unknown = [name for name in chosen if name not in benchmarks]

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import demo_audience
 from airflow_stack import AirflowStack, StackConfig, as_utc, free_port, log_tail
 from sgseg_emulator.client import EmulatorAdmin
 from sgseg_emulator.config import DEMO_API_KEY
@@ -62,15 +63,22 @@ class DemoFailure(RuntimeError):
 
 @dataclass
 class Pipeline:
-    """A DAG the demo triggers, its deferrable task, and the DAG its Asset event starts."""
+    """A DAG the demo triggers, its deferrable task, and the DAG its Asset event starts (None: the
+    DAG does everything itself, and is done when its own run succeeds)."""
 
     start_dag_id: str
     deferred_task_id: str
-    asset_dag_id: str
+    asset_dag_id: str | None = None
 
 
 # Each is triggered at once and watched together; add a pipeline here to show it too.
-PIPELINES = [Pipeline("sendgrid_segment_refresh", "wait_until_populated", "sendgrid_single_send")]
+PIPELINES = [
+    Pipeline("sendgrid_segment_refresh", "wait_until_populated", "sendgrid_single_send"),
+    # warehouse table -> contacts -> segment -> populated -> Single Send, plus the members' export
+    Pipeline(demo_audience.DAG_ID, demo_audience.DEFERRED_TASK_ID),
+]
+# Contact jobs and exports as quick as the demo's other timings (SendGrid gives no durations).
+EMULATOR_CONTACT_TIMINGS = ["--upsert-delay", "2", "--import-delay", "2", "--export-delay", "5"]
 
 
 @dataclass
@@ -114,30 +122,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         paused_at_creation=False,  # the refresh DAG has no schedule: nothing runs until triggered
         parallelism=4,
         stop_grace=5,  # a throwaway home: no need to wait long for a clean exit
-        env={**DAG_SETTINGS, "AIRFLOW_CONN_SENDGRID_DEFAULT": json.dumps(connection)},
+        env={
+            **DAG_SETTINGS,
+            **demo_audience.dag_settings(home / "warehouse.db", home / "audience_export"),
+            "AIRFLOW_CONN_SENDGRID_DEFAULT": json.dumps(connection),
+        },
         airflow_bin=BIN / "airflow",
     )
     admin = EmulatorAdmin(emulator_url, DEMO_API_KEY)
     try:
         with AirflowStack(config) as stack:
             step(f"Emulator at {emulator_url} (--demo timings); Airflow home {shown(home)}")
-            emulator_argv = [sys.executable, "-m", "sgseg_emulator", "--port", str(emulator_port), "--demo"]
+            emulator_argv = [
+                *(sys.executable, "-m", "sgseg_emulator", "--port", str(emulator_port), "--demo"),
+                *EMULATOR_CONTACT_TIMINGS,
+            ]
             stack.start("emulator", emulator_argv, ready=lambda: answers(admin))
             stack.migrate()
             stack.wait_until_healthy(STARTUP_TIMEOUT, names=["emulator"])
             admin.seed_contacts(demo_contacts(CONTACTS))
+            warehouse_rows = demo_audience.WAREHOUSE_ROWS
+            demo_audience.build_warehouse(home / "warehouse.db", warehouse_rows)
+            step(f"Warehouse: a SQLite table of {warehouse_rows} customers for {demo_audience.DAG_ID}")
 
             step("Starting api-server, scheduler, dag-processor, triggerer (LocalExecutor, SQLite)")
             stack.start_components()
             stack.wait_until_healthy(STARTUP_TIMEOUT)
             token = stack.api_token()
-            wait_until_parsed(
-                stack, token, {p.start_dag_id for p in PIPELINES} | {p.asset_dag_id for p in PIPELINES}
-            )
+            wait_until_parsed(stack, token, dag_ids_of(PIPELINES))
 
             observed = []
             for pipeline in PIPELINES:
-                step(f"Triggering {pipeline.start_dag_id}; {pipeline.asset_dag_id} waits for its Asset event")
+                follows = (
+                    f"; {pipeline.asset_dag_id} waits for its Asset event" if pipeline.asset_dag_id else ""
+                )
+                step(f"Triggering {pipeline.start_dag_id}{follows}")
                 run = stack.api(
                     "POST", f"/dags/{pipeline.start_dag_id}/dagRuns", {"logical_date": None}, token
                 )
@@ -158,6 +177,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         admin.close()
     step("Done; every process stopped")
     return 0
+
+
+def dag_ids_of(pipelines: Sequence[Pipeline]) -> set[str]:
+    return {p.start_dag_id for p in pipelines} | {p.asset_dag_id for p in pipelines if p.asset_dag_id}
+
+
+def finished(stack: AirflowStack, seen: Observed) -> bool:
+    """The pipeline's last DAG run has succeeded (the Asset-triggered one, if it has one)."""
+    if seen.pipeline.asset_dag_id is None:
+        return run_state(stack, seen.pipeline.start_dag_id, seen.start_run_id) == "success"
+    return bool(
+        seen.asset_run_id and run_state(stack, seen.pipeline.asset_dag_id, seen.asset_run_id) == "success"
+    )
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -244,13 +276,12 @@ def watch(stack: AirflowStack, observed: list[Observed]) -> None:
         for seen in observed:
             record_deferral(stack, seen, now)
             check_not_failed(stack, seen.pipeline.start_dag_id, seen.start_run_id)
+            if seen.pipeline.asset_dag_id is None:
+                continue
             seen.asset_run_id = seen.asset_run_id or asset_triggered_run(stack, seen.pipeline.asset_dag_id)
             if seen.asset_run_id:
                 check_not_failed(stack, seen.pipeline.asset_dag_id, seen.asset_run_id)
-        if all(
-            seen.asset_run_id and run_state(stack, seen.pipeline.asset_dag_id, seen.asset_run_id) == "success"
-            for seen in observed
-        ):
+        if all(finished(stack, seen) for seen in observed):
             return
         if now > deadline:
             raise DemoFailure(
@@ -327,6 +358,8 @@ def describe(stack: AirflowStack, observed: list[Observed]) -> str:
         states.append(
             f"{seen.pipeline.start_dag_id} {run_state(stack, seen.pipeline.start_dag_id, seen.start_run_id)}"
         )
+        if seen.pipeline.asset_dag_id is None:
+            continue
         asset_state = (
             run_state(stack, seen.pipeline.asset_dag_id, seen.asset_run_id)
             if seen.asset_run_id
@@ -360,12 +393,15 @@ def run_seconds(stack: AirflowStack, dag_id: str, run_id: str | None) -> float:
     return (as_utc(rows[0][1]) - as_utc(rows[0][0])).total_seconds()
 
 
-def asset_event(stack: AirflowStack, dag_id: str, run_id: str) -> dict[str, Any]:
+def asset_event(stack: AirflowStack, dag_id: str, run_id: str, uri_prefix: str = "") -> dict[str, Any]:
+    """The newest Asset event of the run (of an Asset whose URI starts with ``uri_prefix``)."""
     rows = stack.query(
-        "SELECT extra FROM asset_event WHERE source_dag_id = :dag_id AND source_run_id = :run_id "
-        "ORDER BY id DESC",
+        "SELECT e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id "
+        "WHERE e.source_dag_id = :dag_id AND e.source_run_id = :run_id AND a.uri LIKE :uris "
+        "ORDER BY e.id DESC",
         dag_id=dag_id,
         run_id=run_id,
+        uris=f"{uri_prefix}%",
     )
     if not rows:
         raise DemoFailure(f"{dag_id} {run_id} emitted no Asset event")
@@ -373,18 +409,32 @@ def asset_event(stack: AirflowStack, dag_id: str, run_id: str) -> dict[str, Any]
     return dict(json.loads(extra) if isinstance(extra, str) else extra)
 
 
+def xcom(stack: AirflowStack, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
+    rows = stack.query(
+        "SELECT value FROM xcom WHERE dag_id = :dag_id AND run_id = :run_id AND task_id = :task_id "
+        "AND key = 'return_value'",
+        dag_id=dag_id,
+        run_id=run_id,
+        task_id=task_id,
+    )
+    if not rows:
+        raise DemoFailure(f"{dag_id} {run_id} {task_id} returned no XCom")
+    value = rows[0][0]
+    return dict(json.loads(value) if isinstance(value, str | bytes) else value)
+
+
 def count(requests: list[dict[str, Any]], method: str, path: Callable[[str], bool]) -> int:
     return sum(1 for r in requests if r["method"] == method and path(r["path"]))
 
 
 def wait_cost(requests: list[dict[str, Any]], segment_id: str) -> int:
-    """GETs of the segment after its refresh was accepted and before the Single Send DAG's first call."""
+    """GETs of the segment after its refresh was accepted and before a Single Send to it was created."""
     after_refresh = False
     reads = 0
     for request in requests:
         if request["method"] == "POST" and request["path"] == f"{SEGMENTS}/refresh/{segment_id}":
             after_refresh, reads = True, 0
-        elif request["path"].startswith(SINGLE_SENDS):
+        elif request["path"] == SINGLE_SENDS and segment_id in json.dumps(request.get("json")):
             break
         elif after_refresh and request["method"] == "GET" and request["path"] == f"{SEGMENTS}/{segment_id}":
             reads += 1
@@ -397,9 +447,8 @@ def summary(stack: AirflowStack, admin: EmulatorAdmin, observed: list[Observed],
     lines = []
     for seen in observed:
         pipeline, deferral = seen.pipeline, seen.deferral
-        event = asset_event(stack, pipeline.start_dag_id, seen.start_run_id)
+        event = asset_event(stack, pipeline.start_dag_id, seen.start_run_id, "x-sendgrid://segments/")
         start_seconds = run_seconds(stack, pipeline.start_dag_id, seen.start_run_id)
-        asset_seconds = run_seconds(stack, pipeline.asset_dag_id, seen.asset_run_id)
         # A segment wait (the sensor's event names its segment) is priced in requests.
         cost = (
             f"; the wait cost {wait_cost(requests, event['segment_id'])} requests"
@@ -415,8 +464,14 @@ def summary(stack: AirflowStack, admin: EmulatorAdmin, observed: list[Observed],
             f"{pipeline.start_dag_id:<26} success in {start_seconds:.0f} s: {seen.start_run_id}",
             f"  {pipeline.deferred_task_id:<24} {deferral.describe(triggerers)}{cost}",
             f"  Asset event              {shown_event}",
-            f"{pipeline.asset_dag_id:<26} success in {asset_seconds:.0f} s: {seen.asset_run_id}",
         ]
+        if pipeline.asset_dag_id is not None:
+            asset_seconds = run_seconds(stack, pipeline.asset_dag_id, seen.asset_run_id)
+            lines.append(f"{pipeline.asset_dag_id:<26} success in {asset_seconds:.0f} s: {seen.asset_run_id}")
+        if pipeline.start_dag_id == demo_audience.DAG_ID:
+            sync = xcom(stack, pipeline.start_dag_id, seen.start_run_id, "sync_contacts")
+            export = asset_event(stack, pipeline.start_dag_id, seen.start_run_id, "x-sendgrid://exports/")
+            lines += [f"  {line}" for line in demo_audience.summary_lines(sync, export)]
     deliveries = [d for d in admin.sends() if d["status"] != "cancelled"]
     recipients = ", ".join(f"{d['recipient_count']} ({d['status']})" for d in deliveries) or "nobody"
     created = count(requests, "POST", lambda path: path == SEGMENTS)

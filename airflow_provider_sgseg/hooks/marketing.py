@@ -18,10 +18,10 @@ import enum
 import logging
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any, NoReturn
+from typing import Any, BinaryIO, NoReturn
 
 import httpx
 import tenacity
@@ -40,6 +40,7 @@ from airflow_provider_sgseg.exceptions import (
 )
 from airflow_provider_sgseg.hooks._errors import error_for_status, parse_json
 from airflow_provider_sgseg.hooks._retry import RETRYABLE_STATUSES, RetryPolicy, backoff, requested_wait
+from airflow_provider_sgseg.hooks._transfer import download_file, upload_file
 
 __all__ = ["RetryPolicy", "SendGridMarketingHook"]
 
@@ -51,6 +52,10 @@ USER_AGENT = f"airflow-provider-sgseg/{__version__}"
 SEGMENTS_PATH = "/v3/marketing/segments/2.0"
 SINGLE_SENDS_PATH = "/v3/marketing/singlesends"
 SINGLE_SENDS_PAGE_SIZE = 100
+CONTACTS_PATH = "/v3/marketing/contacts"
+FIELD_DEFINITIONS_PATH = "/v3/marketing/field_definitions"
+LISTS_PATH = "/v3/marketing/lists"
+LISTS_PAGE_SIZE = 1000
 MAX_PAGES = 1000  # a guard against a server that keeps handing out new page tokens
 NIL_UUID = "00000000-0000-0000-0000-000000000000"
 
@@ -75,6 +80,7 @@ class _Call:
     path: str
     params: tuple[tuple[str, str], ...] = ()
     json: Any = None
+    content: bytes | None = None  # a body already encoded (e.g. measured against a size limit)
     retry: _Retry = _Retry.IDEMPOTENT
     empty_ok: bool = False  # a 2xx without a body is success (else: an answer cut short)
 
@@ -471,18 +477,20 @@ class SendGridMarketingHook(BaseHook):
     def list_single_sends(self) -> list[dict[str, Any]]:
         """``GET /v3/marketing/singlesends``, every page: summaries (``id``, ``name``, ``status``,
         ``send_at``, ...; not ``send_to``, which only :meth:`get_single_send` returns)."""
-        found: list[dict[str, Any]] = []
+        return list(self._pages(SINGLE_SENDS_PATH, SINGLE_SENDS_PAGE_SIZE))
+
+    def _pages(self, path: str, page_size: int) -> Iterator[dict[str, Any]]:
+        """Every item of a ``{"result": [...], "_metadata": {"next"}}`` list endpoint, page by page."""
         seen_tokens: set[str] = set()
-        params: tuple[tuple[str, str], ...] = (("page_size", str(SINGLE_SENDS_PAGE_SIZE)),)
+        params: tuple[tuple[str, str], ...] = (("page_size", str(page_size)),)
         for _ in range(MAX_PAGES):
-            call = _Call("GET", SINGLE_SENDS_PATH, params=params)
+            call = _Call("GET", path, params=params)
             items, next_token = _single_send_page(call, self._request(call))
-            found += items
+            yield from items
             if next_token is None or next_token in seen_tokens:
                 break
             seen_tokens.add(next_token)
-            params = (("page_size", str(SINGLE_SENDS_PAGE_SIZE)), ("page_token", next_token))
-        return found
+            params = (("page_size", str(page_size)), ("page_token", next_token))
 
     def find_single_sends_by_name(self, name: str) -> list[dict[str, Any]]:
         """Single Sends whose name is exactly ``name``, across all pages of the list endpoint."""
@@ -500,6 +508,121 @@ class SendGridMarketingHook(BaseHook):
         body = {"send_at": validation.send_at(send_at)}
         call = _Call("PUT", path, json=body, retry=_Retry.IF_NOTHING_SENT, empty_ok=True)
         return _json_object(call, self._request(call))
+
+    # ------------------------------------------------------------------------------ contacts
+
+    def get_field_definitions(self) -> dict[str, Any]:
+        """``GET /v3/marketing/field_definitions``: ``{"custom_fields": [{id, name, field_type}],
+        "reserved_fields": [{name, field_type, ...}]}``."""
+        call = _Call("GET", FIELD_DEFINITIONS_PATH)
+        return _json_object(call, self._request(call))
+
+    def create_field_definition(self, name: str, field_type: str) -> dict[str, Any]:
+        """``POST /v3/marketing/field_definitions``: a custom field ``{id, name, field_type}``.
+
+        ``field_type`` is ``Text``, ``Number`` or ``Date``. Sent once, never retried: on failure
+        read :meth:`get_field_definitions` before trying again.
+        :raises SendGridInputError: a bad name or type (before any request).
+        """
+        body = {"name": validation.custom_field_name(name), "field_type": validation.field_type(field_type)}
+        call = _Call("POST", FIELD_DEFINITIONS_PATH, json=body, retry=_Retry.NEVER)
+        return _json_object(call, self._request(call))
+
+    def list_ids(self) -> set[str]:
+        """Ids of every contact list: ``GET /v3/marketing/lists`` (1,000 per page, all pages)."""
+        return {str(item.get("id")) for item in self._pages(LISTS_PATH, LISTS_PAGE_SIZE)}
+
+    def upsert_contacts(self, body: bytes) -> str:
+        """``PUT /v3/marketing/contacts`` with an encoded body (see ``rules.batching``): the job id.
+
+        Sent once, never retried here: the caller knows which batch it was and may resend only that
+        one (upserts are idempotent by identifier).
+        """
+        call = _Call("PUT", CONTACTS_PATH, content=body, retry=_Retry.NEVER)
+        return _job_id(call, self._request(call), "job_id")
+
+    def start_contacts_import(self, field_mappings: list[str | None], list_ids: list[str]) -> dict[str, Any]:
+        """``PUT /v3/marketing/contacts/imports`` (CSV): ``{job_id, upload_uri, upload_headers}``.
+
+        Sent once, never retried. Then PUT the file with :meth:`upload_contacts_file`.
+        """
+        body: dict[str, Any] = {"file_type": "csv", "field_mappings": field_mappings}
+        if list_ids:
+            body["list_ids"] = list_ids
+        call = _Call("PUT", f"{CONTACTS_PATH}/imports", json=body, retry=_Retry.NEVER)
+        answer = _json_object(call, self._request(call))
+        _job_id(call, answer, "job_id")
+        if not isinstance(answer.get("upload_uri"), str):
+            raise _shape_error(call, "an object with upload_uri", answer)
+        return answer
+
+    def upload_contacts_file(
+        self, upload_uri: str, upload_headers: list[dict[str, str]], file: BinaryIO
+    ) -> None:
+        """PUT a CSV file (already gzipped if ``upload_headers`` ask for it) to an import's
+        ``upload_uri``: streamed from ``file``, sent once, without the API key (a foreign URL)."""
+        upload_file(
+            upload_uri, upload_headers, file, timeout=self._settings.timeout, transport=self._transport
+        )
+
+    def get_import_status(self, job_id: str) -> dict[str, Any]:
+        """``GET /v3/marketing/contacts/imports/{id}``: ``{id, status, results, ...}``."""
+        call = _import_status_call(job_id)
+        return _json_object(call, self._request(call))
+
+    async def aget_import_status(self, job_id: str) -> dict[str, Any]:
+        """Async :meth:`get_import_status`."""
+        call = _import_status_call(job_id)
+        return _json_object(call, await self._arequest(call))
+
+    def start_contacts_export(
+        self,
+        *,
+        segment_ids: list[str] | None = None,
+        list_ids: list[str] | None = None,
+        file_type: str = "csv",
+        max_file_size: int | None = None,
+    ) -> str:
+        """``POST /v3/marketing/contacts/exports``: the export id. Sent once, never retried.
+
+        :param file_type: ``csv`` or ``json``.
+        :param max_file_size: MB per file (SendGrid's default 5000).
+        """
+        body: dict[str, Any] = {"file_type": file_type}
+        if segment_ids:
+            body["segment_ids"] = list(segment_ids)
+        if list_ids:
+            body["list_ids"] = list(list_ids)
+        if max_file_size is not None:
+            body["max_file_size"] = max_file_size
+        call = _Call("POST", f"{CONTACTS_PATH}/exports", json=body, retry=_Retry.NEVER)
+        return _job_id(call, self._request(call), "id")
+
+    def list_contact_exports(self) -> list[dict[str, Any]]:
+        """``GET /v3/marketing/contacts/exports``: recent exports ``[{id, status, created_at,
+        expires_at, segments: [{ID, Name}], lists: [{ID, Name}], ...}]``."""
+        call = _Call("GET", f"{CONTACTS_PATH}/exports")
+        items, _ = _single_send_page(call, self._request(call))
+        return items
+
+    def get_export_status(self, export_id: str) -> dict[str, Any]:
+        """``GET /v3/marketing/contacts/exports/{id}``: ``{id, status, urls, contact_count, ...}``."""
+        call = _export_status_call(export_id)
+        return _json_object(call, self._request(call))
+
+    async def aget_export_status(self, export_id: str) -> dict[str, Any]:
+        """Async :meth:`get_export_status`."""
+        call = _export_status_call(export_id)
+        return _json_object(call, await self._arequest(call))
+
+    def download_export_file(self, url: str, sink: BinaryIO) -> int:
+        """GET one export URL into ``sink``, streamed in chunks, without the API key: bytes written.
+
+        Idempotent, so retried per the hook's policy (a retry truncates ``sink`` first when it can).
+        """
+        return download_file(
+            url, sink, timeout=self._settings.timeout, policy=self.retry_policy, transport=self._transport
+        )
 
     # ------------------------------------------------------------------------------ utilities
 
@@ -534,7 +657,11 @@ class SendGridMarketingHook(BaseHook):
                 started = time.monotonic()
                 try:
                     response = client.request(
-                        call.method, call.path, params=call.params or None, json=call.json
+                        call.method,
+                        call.path,
+                        params=call.params or None,
+                        json=call.json,
+                        content=call.content,
                     )
                 except httpx.RequestError as exc:
                     raise self._transport_error(call, exc, started, server_wait, self._settings) from exc
@@ -553,7 +680,11 @@ class SendGridMarketingHook(BaseHook):
                 try:
                     async with slots:
                         response = await client.request(
-                            call.method, call.path, params=call.params or None, json=call.json
+                            call.method,
+                            call.path,
+                            params=call.params or None,
+                            json=call.json,
+                            content=call.content,
                         )
                 except httpx.RequestError as exc:
                     raise self._transport_error(call, exc, started, server_wait, settings) from exc
@@ -743,3 +874,19 @@ def _single_send_page(call: _Call, payload: Any) -> tuple[list[dict[str, Any]], 
     next_url = metadata.get("next") if isinstance(metadata, dict) else None
     token = httpx.URL(next_url).params.get("page_token") if isinstance(next_url, str) and next_url else None
     return _objects(call, items), token or None
+
+
+def _job_id(call: _Call, payload: Any, key: str) -> str:
+    """The job id of a 2xx answer that starts a job (``{"job_id"}`` or ``{"id"}``)."""
+    value = payload.get(key) if isinstance(payload, dict) else None
+    if not isinstance(value, str) or not value:
+        raise _shape_error(call, f'an object with "{key}"', payload)
+    return value
+
+
+def _import_status_call(job_id: object) -> _Call:
+    return _Call("GET", f"{CONTACTS_PATH}/imports/{validation.job_id(job_id)}")
+
+
+def _export_status_call(export_id: object) -> _Call:
+    return _Call("GET", f"{CONTACTS_PATH}/exports/{validation.job_id(export_id)}")

@@ -18,7 +18,12 @@ from airflow.sdk.execution_time.context import TriggeringAssetEventsAccessor
 from tests.helpers import modules_imported_by
 
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
-EXPECTED_DAGS = {"sendgrid_segment_refresh", "sendgrid_single_send", "sendgrid_segment_lifecycle"}
+EXPECTED_DAGS = {
+    "sendgrid_segment_refresh",
+    "sendgrid_single_send",
+    "sendgrid_segment_lifecycle",
+    "sendgrid_audience_pipeline",
+}
 SEGMENT = "8a3c1f3e-4a5b-4c6d-9e7f-0a1b2c3d4e5f"
 
 

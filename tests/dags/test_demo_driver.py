@@ -121,17 +121,24 @@ def test_the_demo_runs_the_pipeline_on_real_airflow_and_keep_holds_it_until_ctrl
         assert deferred, output
         assert int(deferred[1]) >= 1 and int(deferred[2]) >= 2
         assert re.search(r"sendgrid_single_send\s+success in \d+ s: asset_triggered__", output), output
-        assert "1 segment created, 1 refresh, 1 Single Send scheduled" in output
-        assert "sent to 2000 (triggered) recipients" in output
+        # Two pipelines: the refresh one, and the audience one (warehouse -> contacts -> send + export).
+        assert "2 segment created, 2 refresh, 2 Single Send scheduled" in output
+        assert re.search(
+            r"sent to (2000 \(triggered\), 500|500 \(triggered\), 2000) \(triggered\) recipients", output
+        )
+        assert re.search(r"sendgrid_audience_pipeline success in \d+ s: manual__", output), output
+        assert "warehouse rows synced: 2000 of 2000 read (batches: 1 request(s), jobs completed" in output
+        assert "rows exported: 500 = contacts_count 500" in output
 
-        # The emulator agrees: exactly one of each, to the 2000 @example.com contacts.
+        # The emulator agrees: one of each per pipeline, to the 2000 @example.com contacts and to
+        # the 500 Dutch warehouse customers.
         emulator_url = re.search(r"Emulator at (http://127\.0\.0\.1:\d+)", output)
         assert emulator_url, output
         admin = EmulatorAdmin(emulator_url[1], DEMO_API_KEY)
         posts = [r["path"] for r in admin.requests(method="POST", path_prefix="/v3/")]
-        assert sum("/refresh/" in path for path in posts) == 1
-        assert posts.count("/v3/marketing/segments/2.0") == 1
-        assert [d["recipient_count"] for d in admin.sends()] == [2000]
+        assert sum("/refresh/" in path for path in posts) == 2
+        assert posts.count("/v3/marketing/segments/2.0") == 2
+        assert sorted(d["recipient_count"] for d in admin.sends()) == [500, 2000]
         admin.close()
 
         # The UI is up, and the printed login works.

@@ -1,0 +1,113 @@
+"""Cut a stream of contacts into ``PUT /v3/marketing/contacts`` bodies within SendGrid's limits. Pure.
+
+SendGrid takes "up to 30,000 contacts, or 6MB of data, whichever is lower" per request. The size
+is measured on the exact bytes sent (compact JSON, UTF-8). Whether "6MB" means 6,000,000 or
+6 MiB is not documented, so the lower reading is the default.
+
+Rows for the same contact (an equal identifier) inside one batch are **merged**, later values
+winning, as two upserts in a row would leave the contact; the merged row numbers are reported.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_provider_sgseg.rules.contacts import SendGridRowError, identifier_keys, merge_contacts
+
+MAX_CONTACTS_PER_UPSERT = 30_000
+MAX_UPSERT_BYTES = 6_000_000
+
+
+def encode(value: Any) -> bytes:
+    """Compact JSON, UTF-8: the bytes the hook sends and the limits are measured on."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One upsert body: ``index`` (0-based, in source order), the encoded ``body``, how many
+    contacts it holds, the first and last source row it covers, and rows merged into others."""
+
+    index: int
+    body: bytes
+    contacts: int
+    first_row: int
+    last_row: int
+    merged_rows: tuple[int, ...] = ()
+
+
+@dataclass
+class _Open:
+    contacts: list[bytes] = field(default_factory=list)
+    by_identifier: dict[tuple[str, str], int] = field(default_factory=dict)
+    size: int = 0
+    count: int = 0
+    first_row: int = 0
+    last_row: int = 0
+    merged_rows: list[int] = field(default_factory=list)
+
+
+def batches(
+    rows: Iterable[tuple[int, Mapping[str, Any]]],
+    list_ids: Sequence[str] = (),
+    *,
+    max_contacts: int = MAX_CONTACTS_PER_UPSERT,
+    max_bytes: int = MAX_UPSERT_BYTES,
+) -> Iterator[Batch]:
+    """Batches from ``(row_number, contact)`` pairs, streaming: one open batch in memory.
+
+    :raises SendGridRowError: a single contact that alone exceeds ``max_bytes``.
+    """
+    prefix = b'{"list_ids":' + encode(list(list_ids)) + b',"contacts":[' if list_ids else b'{"contacts":['
+    suffix = b"]}"
+    empty_size = len(prefix) + len(suffix)
+    index = 0
+    current = _Open(size=empty_size)
+    for row_number, contact in rows:
+        encoded = encode(contact)
+        if empty_size + len(encoded) > max_bytes:
+            raise SendGridRowError(
+                row_number,
+                "*",
+                f"{len(encoded)} bytes",
+                f"one contact alone exceeds the {max_bytes}-byte limit",
+            )
+        keys = identifier_keys(contact)
+        same = next((current.by_identifier[key] for key in keys if key in current.by_identifier), None)
+        if same is not None:
+            old = current.contacts[same]
+            merged = merge_contacts(json.loads(old), contact)  # merges are rare: decode on demand
+            merged_encoded = encode(merged)
+            if current.size - len(old) + len(merged_encoded) <= max_bytes:
+                current.contacts[same] = merged_encoded
+                current.size += len(merged_encoded) - len(old)
+                current.merged_rows.append(row_number)
+                current.last_row = row_number
+                for key in identifier_keys(merged):
+                    current.by_identifier[key] = same
+                continue
+        separator = 1 if current.count else 0
+        if current.count >= max_contacts or current.size + separator + len(encoded) > max_bytes:
+            yield _close(index, current, prefix, suffix)
+            index += 1
+            current = _Open(size=empty_size)
+            separator = 0
+        if not current.count:
+            current.first_row = row_number
+        position = len(current.contacts)
+        current.contacts.append(encoded)
+        for key in keys:
+            current.by_identifier[key] = position
+        current.size += separator + len(encoded)
+        current.count += 1
+        current.last_row = row_number
+    if current.count:
+        yield _close(index, current, prefix, suffix)
+
+
+def _close(index: int, batch: _Open, prefix: bytes, suffix: bytes) -> Batch:
+    body = prefix + b",".join(batch.contacts) + suffix
+    return Batch(index, body, batch.count, batch.first_row, batch.last_row, tuple(batch.merged_rows))

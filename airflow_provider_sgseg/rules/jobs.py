@@ -1,0 +1,199 @@
+"""Reading SendGrid's contacts job answers: import/upsert jobs and export jobs. Pure.
+
+``GET /v3/marketing/contacts/imports/{id}``: ``status`` ``pending | completed | errored | failed``
+("errored means finished with some errors, failed means finished with all errors") and
+``results`` counts. ``GET /v3/marketing/contacts/exports/{id}``: ``pending | ready | failure``.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from airflow_provider_sgseg.exceptions import (
+    SendGridError,
+    SendGridRateLimitError,
+    SendGridServerError,
+    SendGridTransportError,
+)
+from airflow_provider_sgseg.population import parse_timestamp
+from airflow_provider_sgseg.rules.waiting import Finished, Outcome, Pending, Rejected, Transient
+
+IMPORT_FINAL_STATUSES = frozenset({"completed", "errored", "failed"})
+COUNT_NAMES = ("requested_count", "created_count", "updated_count", "errored_count")
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """A finished import/upsert job: its status, counts and ``errors_url`` (or None)."""
+
+    job_id: str
+    status: str
+    counts: dict[str, int]
+    errors_url: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"job_id": self.job_id, "status": self.status, **self.counts, "errors_url": self.errors_url}
+
+
+def import_outcome(job_id: str, job: Mapping[str, Any]) -> Outcome:
+    """``Finished(ImportResult)`` once the job ended (``failed`` included: the caller decides what a
+    failure means for the task), else ``Pending``. An unknown status is pending, with its name."""
+    status = str(job.get("status") or "").lower()
+    if status not in IMPORT_FINAL_STATUSES:
+        return Pending(f"import job {job_id} is {status or 'without status'}")
+    results = job.get("results")
+    results = results if isinstance(results, Mapping) else {}
+    counts = {name: _count(results.get(name)) for name in COUNT_NAMES}
+    errors_url = results.get("errors_url")
+    result = ImportResult(job_id, status, counts, str(errors_url) if errors_url else None)
+    return Finished(result, f"import job {job_id} {status}")
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """A ready export: its download ``urls``, ``contact_count`` and ``expires_at``."""
+
+    export_id: str
+    urls: list[str]
+    contact_count: int | None
+    expires_at: datetime.datetime | None
+
+
+def export_outcome(export_id: str, export: Mapping[str, Any]) -> Outcome:
+    """``Finished(ExportResult)`` when ready, ``Rejected`` on ``failure`` (with SendGrid's
+    ``message``), else ``Pending``."""
+    status = str(export.get("status") or "").lower()
+    if status == "failure":
+        message = export.get("message") or "no message given"
+        return Rejected(f"SendGrid export {export_id} failed: {message}")
+    if status != "ready":
+        return Pending(f"export {export_id} is {status or 'without status'}")
+    urls = export.get("urls")
+    count = export.get("contact_count")
+    result = ExportResult(
+        export_id,
+        [str(url) for url in urls] if isinstance(urls, list) else [],
+        count if isinstance(count, int) and not isinstance(count, bool) else None,
+        parse_timestamp(export.get("expires_at")),
+    )
+    return Finished(result, f"export {export_id} ready with {len(result.urls)} file(s)")
+
+
+def export_reusable(export: Mapping[str, Any], now: datetime.datetime, margin: float = 300.0) -> bool:
+    """Whether an earlier export can serve a retry: not failed, and not expiring within ``margin``
+    seconds (a pending export has no real ``expires_at`` yet; it is reusable unless one says so)."""
+    if str(export.get("status") or "").lower() == "failure":
+        return False
+    expires_at = parse_timestamp(export.get("expires_at"))
+    return expires_at is None or expires_at.timestamp() - now.timestamp() > margin
+
+
+def all_jobs(outcomes: Mapping[str, Outcome]) -> Outcome:
+    """One outcome for a set of jobs polled together: rejected if any is, transient if any poll
+    failed, pending while any runs, else ``Finished`` with ``{job_id: value}`` of all of them."""
+    for outcome in outcomes.values():
+        if isinstance(outcome, Rejected):
+            return outcome
+    for outcome in outcomes.values():
+        if isinstance(outcome, Transient):
+            return outcome
+    pending = [job for job, outcome in outcomes.items() if isinstance(outcome, Pending)]
+    if pending:
+        return Pending(f"{len(pending)} of {len(outcomes)} job(s) still running ({', '.join(pending[:5])})")
+    values = {job: outcome.value for job, outcome in outcomes.items() if isinstance(outcome, Finished)}
+    return Finished(values, f"all {len(values)} job(s) ended")
+
+
+def job_outcome(kind: str, job_id: str, answer: Mapping[str, Any]) -> Outcome:
+    """The outcome of one status answer for a job of ``kind`` (``import`` or ``export``)."""
+    return import_outcome(job_id, answer) if kind == "import" else export_outcome(job_id, answer)
+
+
+def job_payload(value: Any) -> dict[str, Any]:
+    """A finished job's value as plain JSON (for trigger events and XCom). Export URLs stay out:
+    they are re-read fresh after the wait."""
+    if isinstance(value, ImportResult):
+        return value.to_dict()
+    if isinstance(value, ExportResult):
+        expires = value.expires_at.isoformat() if value.expires_at else None
+        return {"export_id": value.export_id, "contact_count": value.contact_count, "expires_at": expires}
+    raise TypeError(f"not a job result: {value!r}")
+
+
+def adoptable_export(
+    exports: Sequence[Mapping[str, Any]],
+    segment_ids: list[str],
+    list_ids: list[str],
+    attempted_at: datetime.datetime,
+    now: datetime.datetime,
+    skew: float = 300.0,
+) -> str | None:
+    """The export an earlier try started but never heard back about, from
+    ``GET /v3/marketing/contacts/exports``: same segments and lists, created no earlier than the
+    attempt (less ``skew`` seconds for clocks apart), still reusable. The newest, or None."""
+    wanted = (sorted(segment_ids), sorted(list_ids))
+    candidates = []
+    for export in exports:
+        created = parse_timestamp(export.get("created_at"))
+        if created is None or created.timestamp() < attempted_at.timestamp() - skew:
+            continue
+        if (_ids(export.get("segments")), _ids(export.get("lists"))) != wanted:
+            continue
+        if export.get("id") and export_reusable(export, now):
+            candidates.append((created.timestamp(), str(export["id"])))
+    return max(candidates)[1] if candidates else None
+
+
+def _ids(items: object) -> list[str]:
+    if not isinstance(items, list):
+        return []
+    return sorted(str(item.get("ID") or item.get("id")) for item in items if isinstance(item, Mapping))
+
+
+# Answers that say "try again later" rather than "this will never work".
+TRANSIENT_ERRORS: tuple[type[SendGridError], ...] = (
+    SendGridServerError,
+    SendGridTransportError,
+    SendGridRateLimitError,
+)
+
+
+class JobBoard:
+    """The jobs of one wait and what the latest round of status reads said of each. Finished jobs
+    are not read again. The sync (poke) and async (trigger) waits differ only in how they read."""
+
+    def __init__(self, kind: str, job_ids: Sequence[str]) -> None:
+        self.kind = kind
+        self.job_ids = list(job_ids)
+        self._ended: dict[str, Outcome] = {}
+        self._round: dict[str, Outcome] = {}
+
+    def to_read(self) -> list[str]:
+        """Start a round: the jobs whose status to read now."""
+        self._round = dict(self._ended)
+        return [job_id for job_id in self.job_ids if job_id not in self._ended]
+
+    def answered(self, job_id: str, answer: Mapping[str, Any]) -> None:
+        outcome = job_outcome(self.kind, job_id, answer)
+        self._round[job_id] = outcome
+        if isinstance(outcome, Finished):
+            self._ended[job_id] = outcome
+
+    def failed(self, job_id: str, error: SendGridError) -> None:
+        """A read that got no usable answer: transient (wait on) or final (stop waiting)."""
+        if isinstance(error, TRANSIENT_ERRORS):
+            reset_at = error.reset_at if isinstance(error, SendGridRateLimitError) else None
+            self._round[job_id] = Transient(str(error), reset_at)
+        else:
+            self._round[job_id] = Rejected(f"reading job {job_id} failed: {error}")
+
+    def outcome(self) -> Outcome:
+        """The round's outcome for the waiting engine (see :func:`all_jobs`)."""
+        return all_jobs(self._round)

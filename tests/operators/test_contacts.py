@@ -1,0 +1,506 @@
+"""Contacts operators against the emulator over loopback HTTP (manual clock).
+
+``execute`` is called directly with the context the operators read (``task_state_store``); the
+store is the in-memory stand-in of test_segments.py. Waits advance the emulator's clock.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.sdk import ObjectStoragePath
+from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
+from sgseg_emulator.pytest_plugin import EmulatorHandle
+
+from airflow_provider_sgseg.exceptions import SendGridInputError, SendGridServerError, SendGridTransportError
+from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
+from airflow_provider_sgseg.operators import contacts as contacts_module
+from airflow_provider_sgseg.operators.contacts import (
+    EXPORT_STATE_KEY,
+    UPSERT_STATE_KEY,
+    SendGridExportContactsOperator,
+    SendGridUpsertContactsOperator,
+)
+from airflow_provider_sgseg.rules.contacts import SendGridRowError
+from airflow_provider_sgseg.triggers.contacts import SendGridContactsJobsTrigger
+from tests.operators.test_segments import MemoryTaskStateStore
+
+CONTACTS = "/v3/marketing/contacts"
+IMPORTS = "/v3/marketing/contacts/imports"
+EXPORTS = "/v3/marketing/contacts/exports"
+FIELDS = "/v3/marketing/field_definitions"
+SEGMENTS = "/v3/marketing/segments/2.0"
+MISSING_LIST = "00000000-0000-4000-8000-000000000000"
+
+
+def people(count: int, start: int = 0, country: str = "NL") -> list[dict[str, Any]]:
+    return [
+        {"email": f"person{n}@example.com", "first_name": f"P{n}", "country": country, "plan": "pro"}
+        for n in range(start, start + count)
+    ]
+
+
+@pytest.fixture
+def wire(sendgrid_emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> Callable[[Any], Any]:
+    """Give operators and the trigger the emulator's clock: a wait advances it."""
+    admin = sendgrid_emulator.admin
+
+    async def asleep(self: Any, seconds: float) -> None:
+        admin.advance_clock(seconds)
+
+    for cls in (SendGridUpsertContactsOperator, SendGridExportContactsOperator):
+        monkeypatch.setattr(cls, "now", lambda self: admin.now())
+        monkeypatch.setattr(cls, "sleep", lambda self, seconds: admin.advance_clock(seconds))
+    monkeypatch.setattr(SendGridContactsJobsTrigger, "now", lambda self: admin.now())
+    monkeypatch.setattr(SendGridContactsJobsTrigger, "sleep", asleep)
+    return lambda operator: operator
+
+
+@pytest.fixture
+def plan_field(sendgrid_emulator: EmulatorHandle) -> str:
+    """A Text custom field named ``plan``; returns its id."""
+    return str(SendGridMarketingHook().create_field_definition("plan", "Text")["id"])
+
+
+def run(operator: Any, store: MemoryTaskStateStore | None = None) -> dict[str, Any]:
+    return dict(
+        operator.execute({"task_state_store": store if store is not None else MemoryTaskStateStore()})
+    )
+
+
+def stored(email: str) -> dict[str, Any]:
+    found = SendGridMarketingHook()._request(
+        contacts_module_call("POST", f"{CONTACTS}/search/emails", {"emails": [email]})
+    )
+    return dict(found["result"][email]["contact"])
+
+
+def contacts_module_call(method: str, path: str, body: Any) -> Any:
+    from airflow_provider_sgseg.hooks.marketing import _Call, _Retry
+
+    return _Call(method, path, json=body, retry=_Retry.NEVER)
+
+
+def writes(emulator: EmulatorHandle) -> list[tuple[str, str]]:
+    return [
+        (r["method"], r["path"])
+        for r in emulator.admin.requests()
+        if r["method"] in ("PUT", "POST") and not r["path"].startswith("/__") and r["path"] != FIELDS
+    ]
+
+
+# ------------------------------------------------------------------------------ upsert: sources
+
+
+def test_list_source_upserts_custom_fields_by_id(
+    sendgrid_emulator: EmulatorHandle, wire: Any, plan_field: str
+) -> None:
+    result = run(wire(SendGridUpsertContactsOperator(task_id="t", contacts=people(3))))
+    assert result["rows_read"] == 3 and result["method"] == "batches" and result["batches"] == 1
+    assert result["created_count"] == 3 and result["errored_count"] == 0
+    (job_id,) = result["job_ids"]
+    assert result["jobs"][job_id]["status"] == "completed"
+    # the emulator, like SendGrid, takes custom fields by id only: a name would have errored
+    assert stored("person1@example.com")["custom_fields"] == {"plan": "pro"}
+
+
+def test_sql_source_through_a_common_sql_connection_with_list_ids(
+    sendgrid_emulator: EmulatorHandle,
+    wire: Any,
+    plan_field: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    database = tmp_path / "warehouse.db"
+    with sqlite3.connect(database) as db:
+        db.execute("CREATE TABLE customers (id INTEGER, email TEXT, first_name TEXT, plan TEXT)")
+        db.executemany(
+            "INSERT INTO customers VALUES (?, ?, ?, ?)",
+            [(n, f"c{n}@example.com", f"C{n}", "free") for n in range(5)],
+        )
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", json.dumps({"conn_type": "sqlite", "host": str(database)}))
+    list_id = SendGridMarketingHook()._request(
+        contacts_module_call("POST", "/v3/marketing/lists", {"name": "all"})
+    )["id"]
+    result = run(
+        wire(
+            SendGridUpsertContactsOperator(
+                task_id="t",
+                sql="SELECT email, first_name, plan FROM customers WHERE id >= :low ORDER BY id",
+                parameters={"low": 1},
+                sql_conn_id="warehouse",
+                list_ids=[list_id],
+            )
+        )
+    )
+    assert result["rows_read"] == 4 and result["created_count"] == 4
+    assert list_id in stored("c4@example.com")["list_ids"]
+
+
+@pytest.mark.parametrize("suffix", ["csv", "ndjson"])
+def test_file_source_at_an_object_storage_path(
+    sendgrid_emulator: EmulatorHandle, wire: Any, plan_field: str, tmp_path: Path, suffix: str
+) -> None:
+    path = tmp_path / f"contacts.{suffix}"
+    rows = people(4)
+    if suffix == "csv":
+        with path.open("w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    else:
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    source = ObjectStoragePath(f"file://{path}")
+    result = run(wire(SendGridUpsertContactsOperator(task_id="t", source_path=source)))
+    assert result["rows_read"] == 4 and result["created_count"] == 4
+    assert stored("person3@example.com")["first_name"] == "P3"
+
+
+def test_large_source_goes_through_the_csv_import(
+    sendgrid_emulator: EmulatorHandle, wire: Any, plan_field: str
+) -> None:
+    result = run(wire(SendGridUpsertContactsOperator(task_id="t", contacts=people(5), import_threshold=2)))
+    assert result["method"] == "import" and result["created_count"] == 5
+    assert [m for m, p in writes(sendgrid_emulator) if p == IMPORTS] == ["PUT"]
+    assert [r for r in sendgrid_emulator.admin.requests(method="PUT") if r["path"] == CONTACTS] == []
+    assert stored("person4@example.com")["custom_fields"] == {"plan": "pro"}
+
+
+def test_several_batches_and_merged_duplicates(
+    sendgrid_emulator: EmulatorHandle, wire: Any, plan_field: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(contacts_module, "MAX_CONTACTS_PER_UPSERT", 2)
+    rows = [*people(3), {"email": "PERSON0@example.com", "last_name": "Zero"}]
+    result = run(wire(SendGridUpsertContactsOperator(task_id="t", contacts=rows)))
+    assert result["batches"] == 2 and len(result["job_ids"]) == 2
+    assert result["merged_rows"] == 0  # row 4 lands in batch 2, apart from row 1
+    assert stored("person0@example.com")["last_name"] == "Zero"
+    merged = run(wire(SendGridUpsertContactsOperator(task_id="t", contacts=[rows[0], rows[3]])))
+    assert merged["merged_rows"] == 1 and merged["batches"] == 1
+
+
+# ------------------------------------------------------------------------- upsert: bad input
+
+
+def test_unknown_custom_field_fails_before_any_write(sendgrid_emulator: EmulatorHandle, wire: Any) -> None:
+    with pytest.raises(SendGridInputError, match="'plan'"):
+        run(wire(SendGridUpsertContactsOperator(task_id="t", contacts=people(2))))
+    assert writes(sendgrid_emulator) == []
+
+
+def test_missing_field_created_with_its_declared_type(sendgrid_emulator: EmulatorHandle, wire: Any) -> None:
+    rows = [{"email": "a@example.com", "score": "12"}]
+    with pytest.raises(SendGridInputError, match="declare a type"):
+        run(wire(SendGridUpsertContactsOperator(task_id="t", contacts=rows, create_missing_fields=True)))
+    operator = SendGridUpsertContactsOperator(
+        task_id="t", contacts=rows, create_missing_fields=True, custom_field_types={"score": "Number"}
+    )
+    assert run(wire(operator))["created_count"] == 1
+    fields = SendGridMarketingHook().get_field_definitions()["custom_fields"]
+    assert [(f["name"], f["field_type"]) for f in fields] == [("score", "Number")]
+    assert stored("a@example.com")["custom_fields"] == {"score": 12}
+
+
+def test_bad_row_fails_before_any_write_naming_row_column_value_rule(
+    sendgrid_emulator: EmulatorHandle, wire: Any, plan_field: str
+) -> None:
+    rows = [*people(2), {"email": "not-an-email", "plan": "x"}]
+    with pytest.raises(
+        SendGridRowError, match=r"row 3: column 'email' value 'not-an-email': not a valid email"
+    ):
+        run(wire(SendGridUpsertContactsOperator(task_id="t", contacts=rows)))
+    assert writes(sendgrid_emulator) == []
+
+
+def test_tolerated_bad_rows_are_refused_counted_and_reported(
+    sendgrid_emulator: EmulatorHandle, wire: Any, plan_field: str
+) -> None:
+    rows = [*people(3), {"first_name": "nobody"}]
+    result = run(wire(SendGridUpsertContactsOperator(task_id="t", contacts=rows, max_error_ratio=0.3)))
+    assert result["rows_read"] == 4 and result["rows_sent"] == 3 and result["refused_rows"] == 1
+    assert result["refused"] == [
+        {"row": 4, "column": "email,phone_number_id,external_id,anonymous_id", "value": "None",
+         "rule": "a contact needs at least one identifier"}
+    ]  # fmt: skip
+    assert result["created_count"] == 3
+    with pytest.raises(AirflowFailException, match="above max_error_ratio"):
+        run(wire(SendGridUpsertContactsOperator(task_id="t", contacts=rows, max_error_ratio=0.2)))
+
+
+def test_unknown_list_id_fails_before_any_write(
+    sendgrid_emulator: EmulatorHandle, wire: Any, plan_field: str
+) -> None:
+    with pytest.raises(SendGridInputError, match=f"{MISSING_LIST}.*no such list"):
+        run(wire(SendGridUpsertContactsOperator(task_id="t", contacts=people(1), list_ids=[MISSING_LIST])))
+    assert writes(sendgrid_emulator) == []
+
+
+def test_unreadable_source(sendgrid_emulator: EmulatorHandle, wire: Any, tmp_path: Path) -> None:
+    with pytest.raises(SendGridInputError, match="cannot be opened"):
+        run(wire(SendGridUpsertContactsOperator(task_id="t", source_path=str(tmp_path / "nope.csv"))))
+    bad = tmp_path / "bad.ndjson"
+    bad.write_text('{"email": "a@example.com"}\n[1, 2]\n')
+    with pytest.raises(SendGridRowError, match=r"row 2.*JSON object"):
+        run(wire(SendGridUpsertContactsOperator(task_id="t", source_path=str(bad))))
+    assert writes(sendgrid_emulator) == []
+
+
+def test_empty_source_succeeds_with_zero_rows(sendgrid_emulator: EmulatorHandle, wire: Any) -> None:
+    result = run(wire(SendGridUpsertContactsOperator(task_id="t", contacts=[])))
+    assert result["rows_read"] == 0 and result["method"] == "none" and result["job_ids"] == []
+    assert writes(sendgrid_emulator) == []
+
+
+def test_one_source_only() -> None:
+    with pytest.raises(SendGridInputError, match="exactly one"):
+        SendGridUpsertContactsOperator(task_id="t", contacts=[], sql="SELECT 1", sql_conn_id="x")
+
+
+# ---------------------------------------------------------------------------- upsert: retries
+
+
+def test_retry_sends_only_the_batches_never_accepted(
+    sendgrid_emulator: EmulatorHandle, wire: Any, plan_field: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(contacts_module, "MAX_CONTACTS_PER_UPSERT", 2)
+    store = MemoryTaskStateStore()
+    admin = sendgrid_emulator.admin
+    first = SendGridUpsertContactsOperator(task_id="t", contacts=people(5))
+    calls = {"n": 0}
+    original = SendGridMarketingHook.upsert_contacts
+
+    def second_put_fails(self: SendGridMarketingHook, body: bytes) -> str:  # batch 0 passes, batch 1: 503
+        calls["n"] += 1
+        if calls["n"] == 2:
+            admin.add_fault("status", method="PUT", path=f"^{CONTACTS}$", status=503, times=1)
+        return original(self, body)
+
+    monkeypatch.setattr(SendGridMarketingHook, "upsert_contacts", second_put_fails)
+    with pytest.raises(SendGridServerError):
+        run(wire(first), store)
+    assert list(store.values[UPSERT_STATE_KEY]["parts"]) == ["0"]
+    result = run(wire(SendGridUpsertContactsOperator(task_id="t", contacts=people(5))), store)
+    puts = [r for r in admin.requests(method="PUT") if r["path"] == CONTACTS]
+    assert len(puts) == 4  # batch 0, batch 1 (503), then batches 1 and 2 on the retry
+    assert result["batches"] == 3 and result["created_count"] == 5
+
+
+def test_a_lost_answer_resends_only_that_batch(
+    sendgrid_emulator: EmulatorHandle, wire: Any, plan_field: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(contacts_module, "MAX_CONTACTS_PER_UPSERT", 2)
+    store = MemoryTaskStateStore()
+    admin = sendgrid_emulator.admin
+    admin.add_fault("drop", method="PUT", path=f"^{CONTACTS}$", when="after", times=1)
+    with pytest.raises(SendGridTransportError):
+        run(wire(SendGridUpsertContactsOperator(task_id="t", contacts=people(4))), store)
+    assert UPSERT_STATE_KEY not in store.values  # the only batch sent has no recorded answer
+    result = run(wire(SendGridUpsertContactsOperator(task_id="t", contacts=people(4))), store)
+    puts = [r for r in admin.requests(method="PUT") if r["path"] == CONTACTS]
+    assert len(puts) == 3  # batch 0 twice (its answer was lost), batch 1 once
+    assert result["created_count"] + result["updated_count"] == 4
+
+
+def test_a_retry_after_everything_was_accepted_only_waits(
+    sendgrid_emulator: EmulatorHandle, wire: Any, plan_field: str
+) -> None:
+    store = MemoryTaskStateStore()
+    first = run(wire(SendGridUpsertContactsOperator(task_id="t", contacts=people(2))), store)
+    again = run(wire(SendGridUpsertContactsOperator(task_id="t", contacts=people(2))), store)
+    assert again["job_ids"] == first["job_ids"]
+    assert len([r for r in sendgrid_emulator.admin.requests(method="PUT") if r["path"] == CONTACTS]) == 1
+
+
+# ---------------------------------------------------------------------------- deferrable mode
+
+
+async def test_deferred_upsert_waits_in_one_trigger_for_all_jobs(
+    sendgrid_emulator: EmulatorHandle, wire: Any, plan_field: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(contacts_module, "MAX_CONTACTS_PER_UPSERT", 2)
+    operator = wire(SendGridUpsertContactsOperator(task_id="t", contacts=people(5), deferrable=True))
+    context = {"task_state_store": MemoryTaskStateStore()}
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.execute(context)
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, SendGridContactsJobsTrigger) and len(trigger.job_ids) == 3
+    assert "SG." not in json.dumps(trigger.serialize()[1])  # no API key in trigger args
+    events = [event async for event in trigger.run()]
+    assert len(events) == 1 and events[0].payload["status"] == "success"
+    assert deferred.value.kwargs is None  # what the task needs comes back in the event
+    result = getattr(operator, deferred.value.method_name)(context, event=events[0].payload)
+    assert result["created_count"] == 5 and result["batches"] == 3
+
+
+# ----------------------------------------------------------------------------------- export
+
+
+@pytest.fixture
+def populated_segment(sendgrid_emulator: EmulatorHandle) -> str:
+    admin = sendgrid_emulator.admin
+    admin.seed_contacts([*people(7), *people(3, start=100, country="US")])
+    hook = SendGridMarketingHook()
+    segment = hook.create_segment(
+        "Dutch", "SELECT contact_id, updated_at FROM contact_data WHERE country = 'NL'"
+    )
+    admin.advance_clock(3600)
+    assert hook.get_segment(segment["id"])["contacts_count"] == 7
+    return str(segment["id"])
+
+
+def test_export_downloads_the_exact_members(
+    sendgrid_emulator: EmulatorHandle, wire: Any, populated_segment: str, tmp_path: Path
+) -> None:
+    operator = SendGridExportContactsOperator(
+        task_id="e", segment_ids=[populated_segment], destination=str(tmp_path / "out")
+    )
+    result = run(wire(operator))
+    assert result["contact_count"] == 7 and result["row_count"] == 7
+    (path,) = result["paths"]
+    with open(path, newline="") as file:
+        emails = sorted(row["EMAIL"] for row in csv.DictReader(file))  # SendGrid's export header
+    assert emails == sorted(f"person{n}@example.com" for n in range(7))
+
+
+def test_export_retry_reuses_the_earlier_export(
+    sendgrid_emulator: EmulatorHandle, wire: Any, populated_segment: str, tmp_path: Path
+) -> None:
+    operator = SendGridExportContactsOperator(
+        task_id="e", segment_ids=[populated_segment], destination=str(tmp_path)
+    )
+    export_id = SendGridMarketingHook().start_contacts_export(segment_ids=[populated_segment])
+    store = MemoryTaskStateStore()
+    store.set(EXPORT_STATE_KEY, {"export_id": export_id, "request": [[populated_segment], [], "csv"]})
+    result = run(wire(operator), store)
+    assert result["export_id"] == export_id  # a retry reuses the earlier export
+    assert len(sendgrid_emulator.admin.requests(method="POST", path_prefix=EXPORTS)) == 1
+
+
+def test_export_retry_after_expiry_starts_a_new_export(
+    sendgrid_emulator: EmulatorHandle, wire: Any, populated_segment: str, tmp_path: Path
+) -> None:
+    store = MemoryTaskStateStore()
+    make = lambda: SendGridExportContactsOperator(  # noqa: E731
+        task_id="e", segment_ids=[populated_segment], destination=str(tmp_path)
+    )
+    first = run(wire(make()), store)
+    sendgrid_emulator.admin.advance_clock(73 * 3600)  # past the export's expiry (72 h)
+    second = run(wire(make()), store)
+    assert second["export_id"] != first["export_id"] and second["row_count"] == 7
+    assert len(sendgrid_emulator.admin.requests(method="POST", path_prefix=EXPORTS)) == 2
+
+
+def test_export_needs_a_segment_or_list(sendgrid_emulator: EmulatorHandle, wire: Any, tmp_path: Path) -> None:
+    with pytest.raises(SendGridInputError, match="give segment_ids, list_ids or both"):
+        run(wire(SendGridExportContactsOperator(task_id="e", destination=str(tmp_path))))
+    with pytest.raises(SendGridInputError, match="csv, json"):
+        SendGridExportContactsOperator(
+            task_id="e", destination=str(tmp_path), segment_ids=["x"], file_type="xml"
+        )
+
+
+def test_export_failure_fails_with_sendgrids_message(
+    sendgrid_emulator: EmulatorHandle,
+    wire: Any,
+    populated_segment: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    admin = sendgrid_emulator.admin
+
+    def delete_then_sleep(self: Any, seconds: float) -> None:  # the segment is gone when the export runs
+        if SendGridMarketingHook().list_segments():
+            SendGridMarketingHook().delete_segment(populated_segment)
+        admin.advance_clock(seconds)
+
+    monkeypatch.setattr(SendGridExportContactsOperator, "sleep", delete_then_sleep)
+    operator = SendGridExportContactsOperator(
+        task_id="e", segment_ids=[populated_segment], destination=str(tmp_path)
+    )
+    with pytest.raises(AirflowFailException, match=f"export .* failed: .*{populated_segment}"):
+        run(operator)
+    assert list(tmp_path.iterdir()) == []
+
+
+def sendgrid_says(emulator: EmulatorHandle, status: str, errored: int) -> None:
+    """Every import-status read answers this job outcome (SendGrid's own verdict on the rows)."""
+    body = {
+        "id": "job",
+        "status": status,
+        "job_type": "upsert",
+        "results": {"requested_count": 4, "created_count": 4 - errored, "updated_count": 0,
+                    "errored_count": errored, "errors_url": "https://errors.example.test/job.csv"},
+    }  # fmt: skip
+    emulator.admin.add_fault(
+        "status", method="GET", path_prefix=f"{IMPORTS}/", status=200, body=body, times=50
+    )
+
+
+def test_a_failed_job_always_fails_the_task_with_its_errors_url(
+    sendgrid_emulator: EmulatorHandle, wire: Any, plan_field: str
+) -> None:
+    sendgrid_says(sendgrid_emulator, "failed", errored=4)
+    with pytest.raises(AirflowFailException, match=r"failed.*https://errors\.example\.test/job\.csv"):
+        run(wire(SendGridUpsertContactsOperator(task_id="t", contacts=people(4), max_error_ratio=1.0)))
+
+
+@pytest.mark.parametrize(("ratio", "fails"), [(0.0, True), (0.25, False)])
+def test_errored_rows_at_sendgrid_count_against_max_error_ratio(
+    sendgrid_emulator: EmulatorHandle, wire: Any, plan_field: str, ratio: float, fails: bool
+) -> None:
+    sendgrid_says(sendgrid_emulator, "errored", errored=1)
+    operator = SendGridUpsertContactsOperator(task_id="t", contacts=people(4), max_error_ratio=ratio)
+    if fails:
+        with pytest.raises(
+            AirflowFailException, match=r"1 rows errored at SendGrid.*above max_error_ratio=0\.0"
+        ):
+            run(wire(operator))
+    else:
+        result = run(wire(operator))
+        assert result["errored_count"] == 1 and result["errors_urls"] == [
+            "https://errors.example.test/job.csv"
+        ]
+
+
+def test_a_failing_query_is_a_clear_error_before_any_write(
+    sendgrid_emulator: EmulatorHandle, wire: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = tmp_path / "empty.db"
+    sqlite3.connect(database).close()
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", json.dumps({"conn_type": "sqlite", "host": str(database)}))
+    operator = SendGridUpsertContactsOperator(
+        task_id="t", sql="SELECT email FROM nowhere", sql_conn_id="warehouse"
+    )
+    with pytest.raises(SendGridInputError, match="the query failed: no such table: nowhere"):
+        run(wire(operator))
+    assert writes(sendgrid_emulator) == []
+
+
+def test_fields_to_create_are_checked_with_their_declared_type_before_any_write(
+    sendgrid_emulator: EmulatorHandle, wire: Any
+) -> None:
+    rows = [{"email": "a@example.com", "score": "12"}, {"email": "b@example.com", "score": "lots"}]
+    operator = SendGridUpsertContactsOperator(
+        task_id="t", contacts=rows, create_missing_fields=True, custom_field_types={"score": "Number"}
+    )
+    with pytest.raises(SendGridRowError, match=r"row 2: column 'score' value 'lots'.*is a Number"):
+        run(wire(operator))
+    assert SendGridMarketingHook().get_field_definitions()["custom_fields"] == []  # nothing created
+    assert [r for r in sendgrid_emulator.admin.requests(method="POST") if r["path"] == FIELDS] == []
+
+
+@pytest.mark.parametrize("render", [json.dumps, repr])
+def test_contacts_rendered_to_text_by_a_template(
+    sendgrid_emulator: EmulatorHandle, wire: Any, render: Callable[[Any], str]
+) -> None:
+    rows = [{"email": "t1@example.com"}, {"email": "t2@example.com"}]
+    result = run(wire(SendGridUpsertContactsOperator(task_id="t", contacts=render(rows))))
+    assert result["rows_read"] == 2 and result["created_count"] == 2
+    with pytest.raises(SendGridInputError, match="JSON or Python list"):
+        run(wire(SendGridUpsertContactsOperator(task_id="t", contacts="not a list")))

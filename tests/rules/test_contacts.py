@@ -1,0 +1,120 @@
+"""Column mapping and row validation: every refusal names row, column, value and rule."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import pytest
+
+from airflow_provider_sgseg.exceptions import SendGridInputError
+from airflow_provider_sgseg.rules.contacts import (
+    FieldCatalog,
+    SendGridRowError,
+    contact_from_row,
+    merge_contacts,
+    missing_custom_fields,
+    plan_columns,
+)
+
+CATALOG = FieldCatalog.from_answer(
+    {
+        "custom_fields": [
+            {"id": "w1", "name": "plan", "field_type": "Text"},
+            {"id": "w2", "name": "Score", "field_type": "Number"},
+            {"id": "d3", "name": "signup", "field_type": "Date"},
+        ],
+        "reserved_fields": [{"id": "_rf0_T", "name": "first_name"}, {"name": "email"}],
+    }
+)
+COLUMNS = ["email", "first_name", "plan", "score", "signup"]
+PLAN = plan_columns(COLUMNS, None, CATALOG)
+
+
+def test_custom_fields_go_by_id_and_names_ignore_case() -> None:
+    row = {
+        "email": " Ann@Example.COM ",
+        "first_name": "Ann",
+        "plan": "pro",
+        "score": "42",
+        "signup": "2024-05-01",
+    }
+    assert contact_from_row(1, row, PLAN) == {
+        "email": "ann@example.com",
+        "first_name": "Ann",
+        "custom_fields": {"w1": "pro", "w2": 42, "d3": "2024-05-01"},
+    }
+    assert CATALOG.reserved_ids == {"first_name": "_rf0_T", "email": None}
+
+
+def test_empty_values_are_not_sent() -> None:
+    assert contact_from_row(1, {"email": "a@b.co", "first_name": "", "plan": None}, PLAN) == {
+        "email": "a@b.co"
+    }
+
+
+def test_mapping_renames_and_sends_only_mapped_columns() -> None:
+    plan = plan_columns(["mail", "tier", "internal"], {"mail": "email", "tier": "plan"}, CATALOG)
+    row = {"mail": "a@b.co", "tier": "x", "internal": "secret"}
+    assert contact_from_row(1, row, plan) == {"email": "a@b.co", "custom_fields": {"w1": "x"}}
+
+
+def test_unknown_field_is_an_error_naming_it_and_listed_as_missing() -> None:
+    with pytest.raises(
+        SendGridInputError, match=r"'colour'.*neither a writable reserved field nor a custom field"
+    ):
+        plan_columns(["email", "colour"], None, CATALOG)
+    assert missing_custom_fields(["email", "colour", "Plan"], None, CATALOG) == ["colour"]
+
+
+def test_columns_without_any_identifier_are_refused() -> None:
+    with pytest.raises(SendGridInputError, match="none maps to an identifier"):
+        plan_columns(["first_name"], None, CATALOG)
+
+
+def test_mapping_naming_a_column_the_source_lacks() -> None:
+    with pytest.raises(SendGridInputError, match="does not have"):
+        plan_columns(["email"], {"mail": "email"}, CATALOG)
+
+
+@pytest.mark.parametrize(
+    ("row", "column", "rule"),
+    [
+        ({"first_name": "Ann"}, "email,phone_number_id,external_id,anonymous_id", "at least one identifier"),
+        ({"email": "not-an-email"}, "email", "not a valid email address"),
+        ({"email": "a@b.co", "score": "lots"}, "score", "is a Number"),
+        ({"email": "a@b.co", "signup": "yesterday"}, "signup", "is a Date"),
+        ({"email": "a@b.co", "first_name": "x" * 51}, "first_name", "at most 50 characters, got 51"),
+        ({"email": "a@b.co", "plan": True}, "plan", "is Text"),
+    ],
+)
+def test_bad_rows_name_row_column_value_and_rule(row: dict[str, Any], column: str, rule: str) -> None:
+    with pytest.raises(SendGridRowError, match=rule) as caught:
+        contact_from_row(7, row, PLAN)
+    assert caught.value.row == 7 and caught.value.column == column
+    assert str(caught.value).startswith(f"Invalid row 7: column {column!r}")
+    assert caught.value.to_dict()["row"] == 7
+
+
+def test_dates_and_numbers_from_database_types() -> None:
+    row = {"email": "a@b.co", "score": 2.5, "signup": datetime.date(2024, 1, 2)}
+    assert contact_from_row(1, row, PLAN)["custom_fields"] == {"w2": 2.5, "d3": "2024-01-02"}
+
+
+def test_alternate_emails_limits() -> None:
+    plan = plan_columns(["email", "alternate_emails"], None, CATALOG)
+    ok = contact_from_row(1, {"email": "a@b.co", "alternate_emails": "X@b.co, y@b.co"}, plan)
+    assert ok["alternate_emails"] == ["x@b.co", "y@b.co"]
+    with pytest.raises(SendGridRowError, match="at most 5"):
+        contact_from_row(2, {"email": "a@b.co", "alternate_emails": [f"{i}@b.co" for i in range(6)]}, plan)
+
+
+def test_merge_later_values_win_and_custom_fields_combine() -> None:
+    earlier = {"email": "a@b.co", "first_name": "A", "custom_fields": {"w1": "x", "w2": 1}}
+    later = {"email": "a@b.co", "last_name": "B", "custom_fields": {"w2": 2}}
+    assert merge_contacts(earlier, later) == {
+        "email": "a@b.co",
+        "first_name": "A",
+        "last_name": "B",
+        "custom_fields": {"w1": "x", "w2": 2},
+    }

@@ -1,0 +1,74 @@
+"""The waiting engine: pure decisions for one poll."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+from airflow_provider_sgseg.exceptions import SendGridInputError
+from airflow_provider_sgseg.rules import waiting
+
+NOW = datetime.datetime(2026, 1, 1, 12, 0, tzinfo=datetime.timezone.utc)
+BOUNDS = waiting.WaitBounds(floor=10, ceiling=300, interval=30, max_consecutive_failures=2)
+
+
+def test_finished_and_rejected_end_the_wait_even_past_the_deadline() -> None:
+    past = NOW - datetime.timedelta(hours=1)
+    done = waiting.step(waiting.WaitState(), waiting.Finished({"a": 1}, "ok"), NOW, BOUNDS, past)
+    assert done == waiting.Done({"a": 1}, "ok")
+    invalid = waiting.step(waiting.WaitState(), waiting.Rejected("bad"), NOW, BOUNDS, past)
+    assert invalid == waiting.Invalid("bad")
+
+
+def test_pending_waits_the_interval_or_until_next_at_within_bounds() -> None:
+    action = waiting.step(waiting.WaitState(failures=1), waiting.Pending("running"), NOW, BOUNDS)
+    assert action == waiting.Wait(30, waiting.WaitState(failures=0), "running")  # a healthy answer resets
+    soon = waiting.step(
+        waiting.WaitState(), waiting.Pending("x", NOW + datetime.timedelta(seconds=1)), NOW, BOUNDS
+    )
+    assert isinstance(soon, waiting.Wait) and soon.delay == 10  # floor
+    late = waiting.step(
+        waiting.WaitState(), waiting.Pending("x", NOW + datetime.timedelta(days=1)), NOW, BOUNDS
+    )
+    assert isinstance(late, waiting.Wait) and late.delay == 300  # ceiling
+
+
+def test_transient_failures_back_off_then_fail_past_the_tolerance() -> None:
+    first = waiting.step(waiting.WaitState(), waiting.Transient("503"), NOW, BOUNDS)
+    assert isinstance(first, waiting.Wait) and first.delay == 10 and first.state.failures == 1
+    second = waiting.step(first.state, waiting.Transient("503"), NOW, BOUNDS)
+    assert isinstance(second, waiting.Wait) and second.delay == 20 and second.state.failures == 2
+    third = waiting.step(second.state, waiting.Transient("503"), NOW, BOUNDS)
+    assert isinstance(third, waiting.Failed) and "3 transient failures in a row: 503" in third.reason
+
+
+def test_a_429_waits_until_its_reset_time() -> None:
+    reset = NOW + datetime.timedelta(seconds=120)
+    action = waiting.step(waiting.WaitState(), waiting.Transient("429", reset), NOW, BOUNDS)
+    assert isinstance(action, waiting.Wait) and action.delay == 120
+
+
+def test_the_deadline_caps_the_delay_and_then_times_out() -> None:
+    deadline = NOW + datetime.timedelta(seconds=7)
+    capped = waiting.step(waiting.WaitState(), waiting.Pending("running"), NOW, BOUNDS, deadline)
+    assert isinstance(capped, waiting.Wait) and capped.delay == 7  # the last look is at the deadline
+    over = waiting.step(waiting.WaitState(), waiting.Pending("running"), deadline, BOUNDS, deadline)
+    assert isinstance(over, waiting.Timeout) and "running" in over.reason
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"floor": 0}, "poll_floor"),
+        ({"ceiling": 1, "floor": 2}, "poll_ceiling"),
+        ({"max_consecutive_failures": -1}, "max_consecutive_failures"),
+    ],
+)
+def test_bad_bounds_name_the_value(kwargs: dict[str, float], name: str) -> None:
+    with pytest.raises(SendGridInputError, match=name):
+        waiting.WaitBounds(**kwargs)
+
+
+def test_bounds_round_trip_through_plain_json() -> None:
+    assert waiting.WaitBounds(**BOUNDS.to_dict()) == BOUNDS
