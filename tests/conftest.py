@@ -53,8 +53,6 @@ def dags_test(airflow_db: Path) -> DagsTest:
         cmd = [str(AIRFLOW_BIN), "dags", "test", dag_id]
         if conf is not None:
             cmd += ["--conf", conf]
-        r = subprocess.run(cmd, env=full_env, capture_output=True, text=True, timeout=timeout)
-        Path(f"/tmp/reach-dt-{dag_id}.out").write_text(r.stdout + r.stderr)
-        return r
+        return subprocess.run(cmd, env=full_env, capture_output=True, text=True, timeout=timeout)
 
     return run
