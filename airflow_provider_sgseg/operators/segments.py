@@ -680,11 +680,14 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
                 segment_id,
                 last.isoformat(),
             )
+            # A sample older than the refresh is the one it replaces; a newer one is its own.
+            sample = refresh_quota.parse_instant(segment.get("sample_updated_at"))
+            replaced = segment.get("sample_updated_at") if sample is not None and sample < last else None
             return {
                 "segment_id": segment_id,
                 "job_id": None,
                 "requested_at": last.isoformat(),
-                "sample_updated_at_before": None,
+                "sample_updated_at_before": replaced,
             }
         return None
 
