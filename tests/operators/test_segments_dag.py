@@ -49,7 +49,10 @@ def test_segment_operators_dag(sendgrid_emulator: EmulatorHandle, dags_test: Dag
     assert "SGSEG-CHECK OK" in output, output[-6000:]
     # the refresh task failed once (simulated crash after SendGrid accepted) and was retried
     assert "simulated worker crash after SendGrid accepted the refresh" in output
-    assert "refresh of segment" in output and "was accepted (its answer was lost)" in output
+    if AIRFLOW_V_3_3_PLUS:  # the retry read the first try's record in the task state store
+        assert "refresh of segment" in output and "was accepted (its answer was lost)" in output
+    else:  # no store: SendGrid's last_refreshed_at is after the DAG run's start
+        assert "after this DAG run started; not refreshing again" in output
     assert "Deferring until" in output and "Pausing task as DEFERRED" in output
 
     creates = [r for r in admin.requests(method="POST") if r["path"] == SEGMENTS]
