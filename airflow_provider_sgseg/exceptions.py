@@ -67,16 +67,27 @@ class SendGridAuthError(SendGridError):
     """401: the API key is missing, wrong or revoked."""
 
 
+class SendGridConfigError(SendGridAuthError):
+    """The Airflow connection cannot work as set up: names the connection id and the rule broken.
+
+    Raised before any request for a missing or malformed API key and for a host that cannot be a
+    SendGrid API base URL; raised after one when the segment list endpoint, which exists at every
+    SendGrid base URL, answers 404 (the host is not SendGrid's API). Never carries the key.
+    """
+
+
 class SendGridForbiddenError(SendGridAuthError):
     """403: the key or the plan may not use this endpoint (manual refresh needs a paid plan)."""
 
 
 class SendGridNotFoundError(SendGridError):
-    """404 (or SendGrid's 400 for an unknown id): the resource does not exist."""
+    """404: nothing at this path. With a right base URL the resource in the path does not exist; a
+    wrong base URL answers 404 too (``SendGridMarketingHook.segment_exists`` tells them apart)."""
 
 
 class SendGridValidationError(SendGridError):
-    """400: SendGrid rejected the request body or parameters; ``details`` lists each field."""
+    """400, 409 or 422: SendGrid refused the request as sent (its body, parameters or the state of the
+    resource); the same request cannot succeed. ``details`` holds SendGrid's field and message."""
 
 
 class SendGridRateLimitError(SendGridError):

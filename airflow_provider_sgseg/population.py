@@ -105,8 +105,9 @@ def watermark_from(value: object) -> pendulum.DateTime | None:
     """Turn the sensor's ``refreshed_after`` argument into a watermark.
 
     Accepts ``None`` (no watermark given), an ISO string, a ``datetime``, or the refresh
-    operator's XCom dict (its ``sample_updated_at_before``, else its ``requested_at``), also
-    when a template rendered that dict to text. Anything else is a :class:`SendGridInputError`.
+    operator's XCom dict (its ``sample_updated_at_before``, else its ``requested_at``; a refresh
+    skipped for quota with neither is no watermark), also when a template rendered that dict to
+    text. Anything else is a :class:`SendGridInputError`.
     """
     if value is None:
         return None
@@ -131,6 +132,8 @@ def watermark_from(value: object) -> pendulum.DateTime | None:
                         f"refreshed_after[{key!r}]", value[key], "must be an ISO 8601 timestamp"
                     )
                 return parsed
+        if value.get("skipped"):
+            return None
         raise SendGridInputError(
             "refreshed_after",
             value,

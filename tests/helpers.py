@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 
 _PROBE = """\
 import json as _json, sys as _sys
@@ -53,3 +57,37 @@ def pipeline_dag_settings(segment_name: str) -> dict[str, str]:
         "SGSEG_WAIT_TIMEOUT_SECONDS": "90",
         "SGSEG_REQUIRE_MIN_CONTACTS": "100",
     }
+
+
+@contextlib.contextmanager
+def not_sendgrid_server() -> Iterator[str]:
+    """A loopback HTTP server that answers every request 404, yielding its base URL.
+
+    It stands for a host that is not SendGrid's API (a web server, a proxy, the wrong port of a
+    gateway). Its body is SendGrid's own for an unknown route, so nothing but the URL can tell.
+    """
+    body = json.dumps({"errors": [{"field": None, "message": "resource not found"}]}).encode()
+
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _answer
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

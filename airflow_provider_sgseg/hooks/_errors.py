@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import re
 from typing import Any
 
 from airflow_provider_sgseg.exceptions import (
@@ -23,8 +22,8 @@ from airflow_provider_sgseg.exceptions import (
     SendGridValidationError,
 )
 
-# SendGrid may answer 400 instead of 404 for an unknown id (undocumented); these words mean that.
-_MISSING = re.compile(r"not\s+found|n[o']t\s+exist|no\s+such", re.IGNORECASE)
+# Statuses that refuse the request as sent: repeating it cannot succeed.
+_REFUSED_STATUSES = frozenset({400, 409, 422})
 _MAX_RAW_DETAIL = 300
 
 
@@ -73,19 +72,23 @@ def error_for_status(
     *,
     reset_at: datetime.datetime | None = None,
 ) -> SendGridError:
-    """The typed error for a non-2xx answer."""
+    """The typed error for a non-2xx answer.
+
+    The class follows the status alone. SendGrid's messages are prose for people (a 400 may say
+    "does not exist" about a custom field in the query), so they are carried in ``details``, never
+    read: a 404 is :class:`SendGridNotFoundError`, every 400/409/422 is
+    :class:`SendGridValidationError`.
+    """
     details = error_details(body)
     where: dict[str, Any] = {"method": method, "path": path, "status_code": status, "details": details}
-    if status == 400:
-        if method != "POST" and any(_MISSING.search(d.message) for d in details):
-            return SendGridNotFoundError("SendGrid says the resource does not exist", **where)
+    if status in _REFUSED_STATUSES:
         return SendGridValidationError("SendGrid rejected the request", **where)
     if status == 401:
         return SendGridAuthError("SendGrid refused the API key (missing, wrong or revoked)", **where)
     if status == 403:
         return SendGridForbiddenError("The API key or plan may not use this endpoint", **where)
     if status == 404:
-        return SendGridNotFoundError("SendGrid says the resource does not exist", **where)
+        return SendGridNotFoundError("SendGrid has nothing at this path (unknown id or route)", **where)
     if status == 429:
         when = f"; resets at {reset_at.isoformat()}" if reset_at else ""
         return SendGridRateLimitError(

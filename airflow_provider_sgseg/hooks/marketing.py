@@ -21,14 +21,14 @@ import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 import tenacity
 
 from airflow_provider_sgseg import __version__, validation
 from airflow_provider_sgseg.exceptions import (
-    SendGridAuthError,
+    SendGridConfigError,
     SendGridError,
     SendGridInputError,
     SendGridNotFoundError,
@@ -101,10 +101,11 @@ class _Settings:
     def from_connection(
         cls, conn_id: str, host: str | None, port: int | None, password: str | None, extra: Mapping[str, Any]
     ) -> _Settings:
+        api_key = _api_key(conn_id, password)
         return cls(
             conn_id=conn_id,
-            base_url=_base_url(host, port),
-            api_key=_api_key(conn_id, password),
+            base_url=_base_url(conn_id, host, port, api_key),
+            api_key=api_key,
             on_behalf_of=str(_extra(extra, "on_behalf_of") or "").strip() or None,
             timeout=_timeout(conn_id, _extra(extra, "timeout")),
         )
@@ -130,11 +131,11 @@ def _api_key(conn_id: str, password: str | None) -> str:
     # httpx would refuse in a header, and its error would quote the whole header: key included.
     key = (password or "").strip()
     if not key:
-        raise SendGridAuthError(
+        raise SendGridConfigError(
             f"Connection {conn_id!r} has no API key: put the SendGrid API key in its password field"
         )
     if not all("!" <= char <= "~" for char in key):
-        raise SendGridAuthError(
+        raise SendGridConfigError(
             f"Connection {conn_id!r}: the API key in its password field must be printable ASCII "
             "without spaces or control characters (leading/trailing whitespace is stripped)"
         )
@@ -149,16 +150,49 @@ def _redact(text: str, secret: str) -> str:
     return text
 
 
-def _base_url(host: str | None, port: int | None) -> str:
-    host = (host or "").strip().rstrip("/")
-    if not host:
+_BASE_URL_RULE = (
+    "the host must be a SendGrid API base URL such as https://api.sendgrid.com: http or https, a host "
+    "name, an optional port and an optional trailing /v3, with no other path, query string, fragment "
+    "or user info"
+)
+
+
+def _base_url(conn_id: str, host: str | None, port: int | None, api_key: str) -> str:
+    """The connection's API base URL as ``scheme://host[:port]``: the one place the host is read.
+
+    Empty: ``https://api.sendgrid.com``. No scheme: ``https://`` is added. A trailing ``/v3`` (with
+    or without ``/``) is dropped, since every request path starts with it. Anything else that cannot
+    be a SendGrid base URL raises :class:`SendGridConfigError` naming the connection and the rule.
+    """
+    text = (host or "").strip()
+    if not text:
         return DEFAULT_BASE_URL
-    if "://" not in host:
-        host = f"https://{host}"
-    url = httpx.URL(host)
+    if "://" not in text:
+        text = f"https://{text}"
+
+    def refuse(problem: str) -> NoReturn:
+        raise SendGridConfigError(f"Connection {conn_id!r}: {problem}; {_BASE_URL_RULE}")
+
+    shown = repr(_redact(text, api_key))
+    try:
+        url = httpx.URL(text)
+    except httpx.InvalidURL:
+        refuse(f"host {shown} is not a URL")
+    if url.userinfo:  # never echoed: it may hold a password
+        refuse("the host carries user info (the API key belongs in the password field)")
+    if url.scheme not in ("http", "https"):
+        refuse(f"host {shown} uses the scheme {url.scheme!r}")
+    if not url.host or "%" in url.host:
+        refuse(f"host {shown} has no valid host name")
+    if "?" in text or "#" in text:
+        refuse(f"host {shown} has a query string or fragment")
+    if url.path.rstrip("/") not in ("", "/v3"):
+        refuse(f"host {shown} has a path other than /v3")
     if port and url.port is None:
         url = url.copy_with(port=port)
-    return str(url).rstrip("/")
+    if url.port is not None and not 0 < url.port < 65536:
+        refuse(f"port {url.port} is not between 1 and 65535")
+    return f"{url.scheme}://{url.netloc.decode('ascii')}"
 
 
 def _extra(extra: Mapping[str, Any], name: str) -> Any:
@@ -232,7 +266,8 @@ class SendGridMarketingHook(BaseHook):
     """Talks to SendGrid Marketing Campaigns (Segments V2, Single Sends) for one Airflow connection.
 
     :param sendgrid_conn_id: Airflow connection of type ``sendgrid_marketing``: host (default
-        ``https://api.sendgrid.com``; ``https://api.eu.sendgrid.com`` for EU subusers), password =
+        ``https://api.sendgrid.com``; ``https://api.eu.sendgrid.com`` for EU subusers; a trailing
+        ``/v3`` is dropped, anything else but a base URL refused: see ``_base_url``), password =
         API key, extras ``on_behalf_of`` (subuser) and ``timeout`` (seconds).
     :param retry: retry policy for idempotent requests (default :class:`RetryPolicy`).
     :param transport: tests only: serve requests from this transport (e.g. ``httpx.MockTransport``).
@@ -387,6 +422,29 @@ class SendGridMarketingHook(BaseHook):
         wanted = validation.segment_name(name)
         return [segment for segment in self.list_segments() if segment.get("name") == wanted]
 
+    def segment_exists(self, segment_id: str) -> bool:
+        """Whether SendGrid has the segment: ``GET /v3/marketing/segments/2.0?ids={id}``.
+
+        A 404 from ``GET .../segments/2.0/{id}`` cannot tell an unknown segment from a wrong base
+        URL (both answer 404, and SendGrid's bodies differ only in wording). The list endpoint
+        answers 200 at every SendGrid base URL, with or without the segment, so ``False`` means
+        SendGrid itself has no such segment. A 404 from it raises :class:`SendGridConfigError`.
+        """
+        wanted = validation.segment_id(segment_id)
+        try:
+            segments = self.list_segments(ids=[wanted])
+        except SendGridNotFoundError as error:
+            settings = self._settings
+            raise SendGridConfigError(
+                f"Connection {settings.conn_id!r}: {settings.base_url} answered 404 for SendGrid's segment "
+                "list, which every SendGrid API base URL serves: the host is not a SendGrid API base URL",
+                method=error.method,
+                path=error.path,
+                status_code=error.status_code,
+                details=error.details,
+            ) from error
+        return any(segment.get("id") == wanted for segment in segments)
+
     # --------------------------------------------------------------------------- single sends
 
     def create_single_send(
@@ -425,21 +483,26 @@ class SendGridMarketingHook(BaseHook):
         call = _Call("GET", f"{SINGLE_SENDS_PATH}/{validation.single_send_id(single_send_id)}")
         return _json_object(call, self._request(call))
 
-    def find_single_sends_by_name(self, name: str) -> list[dict[str, Any]]:
-        """Single Sends whose name is exactly ``name``, across all pages of the list endpoint."""
-        wanted = validation.single_send_name(name)
+    def list_single_sends(self) -> list[dict[str, Any]]:
+        """``GET /v3/marketing/singlesends``, every page: summaries (``id``, ``name``, ``status``,
+        ``send_at``, ...; not ``send_to``, which only :meth:`get_single_send` returns)."""
         found: list[dict[str, Any]] = []
         seen_tokens: set[str] = set()
         params: tuple[tuple[str, str], ...] = (("page_size", str(SINGLE_SENDS_PAGE_SIZE)),)
         for _ in range(MAX_PAGES):
             call = _Call("GET", SINGLE_SENDS_PATH, params=params)
             items, next_token = _single_send_page(call, self._request(call))
-            found += [item for item in items if item.get("name") == wanted]
+            found += items
             if next_token is None or next_token in seen_tokens:
                 break
             seen_tokens.add(next_token)
             params = (("page_size", str(SINGLE_SENDS_PAGE_SIZE)), ("page_token", next_token))
         return found
+
+    def find_single_sends_by_name(self, name: str) -> list[dict[str, Any]]:
+        """Single Sends whose name is exactly ``name``, across all pages of the list endpoint."""
+        wanted = validation.single_send_name(name)
+        return [item for item in self.list_single_sends() if item.get("name") == wanted]
 
     def schedule_single_send(
         self, single_send_id: str, send_at: str | datetime.datetime = "now"
@@ -456,17 +519,25 @@ class SendGridMarketingHook(BaseHook):
     # ------------------------------------------------------------------------------ utilities
 
     def test_connection(self) -> tuple[bool, str]:
-        """A cheap authenticated GET (look up a nil segment id). Never includes the key."""
-        # Any 2xx proves the key works, even one whose body got lost on the way.
+        """Prove the API key **and** the base URL: ``GET /v3/marketing/segments/2.0?ids=<nil uuid>``.
+
+        SendGrid answers that list read 200 (an empty list) for a working key at a right base URL;
+        anything else is ``(False, message)`` naming the URL tried, what came back and what it
+        means (401/403: the key or its scopes; 404: the base URL). Never includes the key.
+        """
+        # Any 2xx proves both, even one whose body got lost on the way.
         call = _Call("GET", SEGMENTS_PATH, params=(("ids", NIL_UUID),), retry=_Retry.NEVER, empty_ok=True)
         try:
-            base_url = self._settings.base_url  # a bad connection (no key, bad timeout) fails here
-            self._request(call)
-        except SendGridNotFoundError:
-            pass  # the key was accepted; only the (made-up) id was not
+            settings = self._settings  # a bad connection (no key, bad host or timeout) fails here
         except (SendGridError, SendGridInputError) as exc:
             return False, str(exc)
-        return True, f"Connected to SendGrid at {base_url}"
+        url = httpx.URL(settings.base_url + call.path, params=call.params)
+        try:
+            self._request(call)
+        except SendGridError as exc:
+            meaning = _PROBE_FAILURES.get(exc.status_code, "SendGrid did not accept the test request")
+            return False, f"{meaning}. Tried GET {url}: {exc}"
+        return True, f"Connected to SendGrid at {settings.base_url}: the API key and the base URL work"
 
     # --------------------------------------------------------------------- request machinery
 
@@ -579,6 +650,15 @@ class SendGridMarketingHook(BaseHook):
 
 
 # ------------------------------------------------------------------ pure helpers for the hook
+
+
+# What a failed test_connection() probe means, by HTTP status (None: no answer at all).
+_PROBE_FAILURES: dict[int | None, str] = {
+    401: "SendGrid refused the API key: it is wrong, revoked or not a SendGrid key",
+    403: "The API key lacks the Marketing Campaigns scopes this provider needs",
+    404: "The base URL is wrong: nothing answers SendGrid's segment list there (check the host)",
+    None: "No answer from the base URL (check the host, the port and the network)",
+}
 
 
 def _elapsed_ms(started: float) -> float:

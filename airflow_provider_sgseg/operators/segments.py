@@ -41,6 +41,7 @@ from airflow_provider_sgseg.exceptions import (
     SendGridValidationError,
 )
 from airflow_provider_sgseg.links import SEGMENT_ID_XCOM_KEY, SendGridSegmentLink
+from airflow_provider_sgseg.operators._refused import refused
 from airflow_provider_sgseg.version_compat import AirflowFailException, AirflowSkipException, task_state_store
 
 if TYPE_CHECKING:
@@ -53,6 +54,8 @@ ON_QUOTA_EXHAUSTED_MODES = ("fail", "skip", "wait")
 
 # A worker's clock is not SendGrid's: by default, wake up a minute after the quota lifts.
 DEFAULT_QUOTA_WAIT_MARGIN = 60.0
+
+XCOM_RETURN_KEY = "return_value"  # where Airflow keeps a task's return value
 
 # Keys in Airflow's task state store (shared by all tries of one task instance in one DAG run).
 REFRESH_ATTEMPT_KEY = "sendgrid_refresh_attempt"
@@ -97,11 +100,6 @@ def _seconds(name: str, value: object, *, allow_zero: bool = False) -> float:
         rule = "must be a number of seconds >= 0" if allow_zero else "must be a positive number of seconds"
         raise SendGridInputError(name, value, rule)
     return float(value)
-
-
-def _rejected(action: str, error: SendGridValidationError) -> AirflowFailException:
-    """A 400 means the request itself is wrong (e.g. malformed SQL): retrying cannot fix it."""
-    return AirflowFailException(f"SendGrid rejected {action} (400, not retried): {error}")
 
 
 def _earlier_tries_since(context: Context) -> datetime.datetime | None:
@@ -327,7 +325,7 @@ class SendGridCreateSegmentOperator(SendGridSegmentBaseOperator):
             # Another writer may have taken the name between our lookup and our POST.
             raced = self._find_by_name(name)
             if raced is None:
-                raise _rejected(f"creating segment {name!r}", error) from error
+                raise refused(f"creating segment {name!r}", error) from error
             self.log.warning("Segment %r was created meanwhile by another writer (id %s).", name, raced["id"])
             return self._use_existing(raced, name, query, ours=False)
         self.log.info("Created segment %r (id %s).", name, created.get("id"))
@@ -352,7 +350,7 @@ class SendGridCreateSegmentOperator(SendGridSegmentBaseOperator):
             try:
                 return dict(self.hook.update_segment(segment_id, query_dsl=query))
             except SendGridValidationError as error:
-                raise _rejected(f"updating segment {segment_id}", error) from error
+                raise refused(f"updating segment {segment_id}", error) from error
         self.log.warning(
             "Segment %r exists (id %s) with a different query; reusing it unchanged (if_exists='reuse'). "
             "Existing: %s | requested: %s",
@@ -462,7 +460,7 @@ class SendGridUpdateSegmentOperator(SendGridSegmentBaseOperator):
         try:
             segment = self.hook.update_segment(segment_id, name=name, query_dsl=query)
         except SendGridValidationError as error:
-            raise _rejected(f"updating segment {segment_id}", error) from error
+            raise refused(f"updating segment {segment_id}", error) from error
         if self.wait_for_validation and query is not None:
             segment = self._wait_until_valid(
                 segment, interval=self.validation_poll_interval, timeout=self.validation_timeout
@@ -472,45 +470,100 @@ class SendGridUpdateSegmentOperator(SendGridSegmentBaseOperator):
 
 
 class SendGridDeleteSegmentOperator(SendGridSegmentBaseOperator):
-    """Delete a segment.
+    """Delete a segment, unless a scheduled Single Send still targets it.
+
+    Before the ``DELETE /v3/marketing/segments/2.0/{id}``, the operator reads every page of
+    ``GET /v3/marketing/singlesends`` once, then each *scheduled* Single Send
+    (``GET /v3/marketing/singlesends/{id}``: the list carries no recipients). If any targets the
+    segment the task fails, without retries, naming each one's id, name and ``send_at``:
+    SendGrid may delete the segment anyway, and the send would then go out without its contacts.
 
     :param segment_id: the segment's UUID (templated).
-    :param missing_ok: treat "no such segment" as success. Even without it, a retry of a try
-        whose DELETE was sent (task state store) accepts a missing segment: the earlier DELETE
-        did the job. The segment is read first, so a 404 from a repeated DELETE is success too.
+    :param missing_ok: treat a segment SendGrid does not have as success. Existence is read from
+        ``GET /v3/marketing/segments/2.0?ids=<id>``, which answers 200 at every SendGrid base URL
+        (with or without the segment), so a 404 caused by a wrong host is never mistaken for a
+        missing segment: that fails with ``SendGridConfigError``. Even without ``missing_ok``, a
+        retry of a try whose DELETE was sent (task state store) accepts a missing segment.
+    :param force: delete even when scheduled Single Sends target the segment (they are named in a
+        warning). A refusal from SendGrid (400, 409, 422) still fails the task without retries.
 
     Returns ``{"segment_id", "deleted"}``: ``deleted`` is False when it was already gone.
+    Raises ``SendGridNotFoundError`` for a missing segment without ``missing_ok``.
     """
 
     template_fields: Sequence[str] = ("segment_id",)
     operator_extra_links = ()
 
-    def __init__(self, *, segment_id: str, missing_ok: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self, *, segment_id: str, missing_ok: bool = False, force: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.segment_id = segment_id
         self.missing_ok = missing_ok
+        self.force = force
 
     def execute(self, context: Context) -> dict[str, Any]:
         segment_id = validation.segment_id(self.segment_id)
+        missing_ok = validation.flag("missing_ok", self.missing_ok)
+        force = validation.flag("force", self.force)
         store = _StateStore(context)
         earlier = store.get(DELETE_ATTEMPT_KEY)
         sent_before = earlier is not None and earlier.get("segment_id") == segment_id
-        try:
-            self.hook.get_segment(segment_id, contacts_sample=False)
-        except SendGridNotFoundError:
-            if not (self.missing_ok or sent_before):
-                raise
+        if not self.hook.segment_exists(segment_id):
+            if not (missing_ok or sent_before):
+                raise SendGridNotFoundError(
+                    f"Segment {segment_id} does not exist (SendGrid's segment list has no such id); "
+                    "set missing_ok=True to accept that"
+                )
             why = "an earlier try deleted it" if sent_before else "missing_ok=True"
             self.log.info("Segment %s does not exist; nothing to delete (%s).", segment_id, why)
             return {"segment_id": segment_id, "deleted": False}
+
+        if users := self._scheduled_sends_to(segment_id):
+            named = "; ".join(
+                f"{send.get('id')} ({send.get('name')!r}, send_at {send.get('send_at')})" for send in users
+            )
+            if not force:
+                raise AirflowFailException(
+                    f"Not deleting segment {segment_id}: scheduled Single Send(s) target it: {named}. "
+                    "Deleting it could send them to nobody from this segment. Cancel or change those "
+                    "sends, or set force=True."
+                )
+            self.log.warning(
+                "Deleting segment %s although scheduled Single Send(s) target it (force=True): %s",
+                segment_id,
+                named,
+            )
+
         store.set(DELETE_ATTEMPT_KEY, {"segment_id": segment_id})
         try:
             self.hook.delete_segment(segment_id)
+        except SendGridValidationError as error:
+            store.delete(DELETE_ATTEMPT_KEY)  # refused: nothing was deleted
+            raise refused(f"deleting segment {segment_id}", error) from error
         except SendGridNotFoundError:
-            # It existed a moment ago: a repeat of our own DELETE (after a lost answer) found it gone.
+            # It existed a moment ago: a repeat of our own DELETE (after a lost answer) found it
+            # gone. The list read says whether it really is.
+            if self.hook.segment_exists(segment_id):
+                raise
             self.log.info("Segment %s was already gone when the DELETE was repeated.", segment_id)
         self.log.info("Deleted segment %s.", segment_id)
         return {"segment_id": segment_id, "deleted": True}
+
+    def _scheduled_sends_to(self, segment_id: str) -> list[dict[str, Any]]:
+        """The scheduled Single Sends whose ``send_to.segment_ids`` holds the segment."""
+        users = []
+        for summary in self.hook.list_single_sends():
+            if summary.get("status") != "scheduled":
+                continue
+            try:
+                send = self.hook.get_single_send(str(summary.get("id")))
+            except SendGridNotFoundError:
+                continue  # deleted since the list was read
+            segment_ids = (send.get("send_to") or {}).get("segment_ids") or []
+            if send.get("status") == "scheduled" and segment_id in segment_ids:
+                users.append(send)
+        return users
 
 
 class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
@@ -531,7 +584,10 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
     Returns ``{"segment_id", "job_id", "requested_at", "sample_updated_at_before"}``.
     ``sample_updated_at_before`` is the segment's ``sample_updated_at`` before the refresh: the
     watermark for waiting until the refreshed sample lands. ``job_id`` is None when a retry found
-    that an earlier try's refresh had been accepted but its answer was lost.
+    that an earlier try's refresh had been accepted but its answer was lost. A refresh skipped for
+    quota (``"skip"``) leaves the same dict as its XCom, with ``job_id`` and ``requested_at`` None
+    and a ``skipped`` reason, so a sensor given ``refreshed_after=<this task>.output`` waits for
+    SendGrid's next regular sample.
     """
 
     template_fields: Sequence[str] = ("segment_id", "user_time_zone")
@@ -585,7 +641,7 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
 
         decision = refresh_quota.decide(segment, zone, self._clock())
         if not decision.allowed:
-            self._quota_exhausted(decision)
+            self._quota_exhausted(context, decision, segment)
 
         requested_at = self._clock()
         attempt = {
@@ -615,7 +671,9 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
             store.delete(REFRESH_ATTEMPT_KEY)  # refused: nothing was spent
             self.log.info("SendGrid refused the refresh with 429: %s", error)
             self._quota_exhausted(
-                refresh_quota.decide_after_rate_limit(segment, zone, self._clock(), error.reset_at)
+                context,
+                refresh_quota.decide_after_rate_limit(segment, zone, self._clock(), error.reset_at),
+                segment,
             )
         except SendGridForbiddenError as error:
             store.delete(REFRESH_ATTEMPT_KEY)
@@ -624,6 +682,9 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
                 f"SendGrid refused the manual refresh of segment {segment_id} (403: manual refresh "
                 f"needs a Marketing Campaigns Basic or Advanced plan): {error}"
             ) from error
+        except SendGridValidationError as error:
+            store.delete(REFRESH_ATTEMPT_KEY)  # refused: nothing was spent
+            raise refused(f"the manual refresh of segment {segment_id}", error) from error
         except (SendGridTransportError, SendGridServerError, SendGridResponseError) as error:
             # The request may have been processed before the answer was lost: look, don't re-post.
             after = self.hook.get_segment(segment_id, contacts_sample=False)
@@ -720,9 +781,22 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
             "sample_updated_at_before": attempt.get("sample_updated_at_before"),
         }
 
-    def _quota_exhausted(self, decision: refresh_quota.RefreshDecision) -> NoReturn:
+    def _quota_exhausted(
+        self, context: Context, decision: refresh_quota.RefreshDecision, segment: Mapping[str, Any]
+    ) -> NoReturn:
         message = f"Cannot refresh segment now ({decision.blocked_by}): {decision.reason}"
         if self.on_quota_exhausted == "skip":
+            # A skipped task leaves no return value, and a sensor reading refresh_segment.output
+            # would log Airflow's error-level "XCom not found". Leave one it understands: wait for
+            # a sample newer than the one SendGrid has now (SendGrid still samples on its own).
+            skipped = {
+                "segment_id": validation.segment_id(self.segment_id),
+                "job_id": None,
+                "requested_at": None,
+                "sample_updated_at_before": segment.get("sample_updated_at"),
+                "skipped": message,
+            }
+            context["ti"].xcom_push(key=XCOM_RETURN_KEY, value=_json_safe(skipped))
             raise AirflowSkipException(message)
         if self.on_quota_exhausted == "wait" and decision.next_allowed_at is not None:
             from airflow.providers.standard.triggers.temporal import DateTimeTrigger

@@ -22,8 +22,10 @@ from airflow_provider_sgseg.exceptions import (
     SendGridInputError,
     SendGridServerError,
     SendGridTransportError,
+    SendGridValidationError,
 )
 from airflow_provider_sgseg.links import SINGLE_SEND_ID_XCOM_KEY, SendGridSingleSendLink
+from airflow_provider_sgseg.operators._refused import refused
 from airflow_provider_sgseg.version_compat import AirflowFailException
 
 if TYPE_CHECKING:
@@ -138,10 +140,14 @@ class SendGridSingleSendOperator(BaseOperator):
     :param categories: up to 10 categories. Templated.
     :param send_at: ``"now"``, or a timezone-aware datetime / ISO 8601 string with an offset. Templated.
     :param require_min_contacts: when set, re-read every segment right before scheduling and
-        refuse (fail, nothing scheduled) if any has fewer contacts than this. Templated.
+        refuse (fail, nothing scheduled) if any has fewer contacts than this. Checked when the
+        send is scheduled, not when it goes out: a later ``send_at`` sends to whoever is in the
+        segments then. Templated.
     :param sendgrid_conn_id: connection of type ``sendgrid_marketing``.
     :return: ``{"single_send_id", "status", "send_at"}``; XCom key ``single_send_id`` feeds the
         "SendGrid Single Send" extra link.
+    :raises AirflowFailException: SendGrid refused the create or the schedule (400, 409, 422): the
+        same request cannot succeed, so no retries; the message carries SendGrid's field and message.
     """
 
     template_fields: Sequence[str] = (
@@ -271,6 +277,8 @@ class SendGridSingleSendOperator(BaseOperator):
                 email_config=request.email_config,
                 categories=request.categories,
             )
+        except SendGridValidationError as error:
+            raise refused(f"creating Single Send {request.name!r}", error) from error
         except UNCERTAIN_ERRORS:
             # SendGrid may have created the draft even though its answer was lost: look before
             # failing, so the Airflow retry does not create a second one either.
@@ -327,6 +335,8 @@ class SendGridSingleSendOperator(BaseOperator):
     def _schedule(self, hook: SendGridMarketingHook, single_send_id: str, send_at: str) -> dict[str, Any]:
         try:
             answer = hook.schedule_single_send(single_send_id, send_at=send_at)
+        except SendGridValidationError as error:
+            raise refused(f"scheduling Single Send {single_send_id}", error) from error
         except UNCERTAIN_ERRORS:
             # The schedule may have been applied before the answer was lost. Read it back rather
             # than sending the PUT again.

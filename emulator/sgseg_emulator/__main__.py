@@ -22,6 +22,11 @@ _TIMINGS = (
     ("validation_delay", "how long status.query_validation stays PENDING"),
     ("refresh_min_spacing", "minimum time between two manual refreshes of a segment"),
     ("rate_limit_window", "window of --rate-limit"),
+    ("upsert_delay", "from an accepted PUT /v3/marketing/contacts to its job applying"),
+    ("import_delay", "from a CSV import's upload to its job applying"),
+    ("export_delay", "from an accepted export to it being ready"),
+    ("export_expiry", "how long a ready export's files stay downloadable"),
+    ("download_url_ttl", "lifetime of each signed export / errors file URL"),
 )
 
 
@@ -45,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--start-time", default=None, help="manual clock start, ISO 8601 (default: now)")
     parser.add_argument("--plan", choices=("paid", "free"), default="paid", help="free: refresh answers 403")
+    parser.add_argument(
+        "--segment-delete-in-use",
+        choices=("allow", "refuse"),
+        default="allow",
+        help="deleting a segment a scheduled Single Send targets: allow (default) or refuse with 400",
+    )
     parser.add_argument(
         "--short-timings",
         action="store_true",

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from .api_contacts import check_contacts
 from .clock import to_iso
 from .errors import FieldErrors, bad_request
 from .faults import Fault
+from .field_definitions import FieldDefinitions
 from .routing import emulator_of, json_object
+from .store import identifiers_of
 
 router = APIRouter(prefix="/__emulator__")
 
@@ -33,28 +35,51 @@ async def advance_clock(request: Request) -> JSONResponse:
     if isinstance(seconds, bool) or not isinstance(seconds, int | float):
         raise bad_request("seconds must be a number", "seconds")
     try:
-        emulator_of(request).advance_clock(float(seconds))
+        # Contact jobs and exports that fall due run now: off the event loop, they may be large.
+        await asyncio.to_thread(emulator_of(request).advance_clock, float(seconds))
     except ValueError as error:
         raise bad_request(str(error), "seconds") from error
     return JSONResponse(_clock_view(request))
 
 
+def _check_seed_contacts(contacts: Any, errors: FieldErrors) -> list[dict[str, Any]]:
+    """Each contact is an object with an identifier; custom_fields, if any, an object."""
+    if not isinstance(contacts, list) or not contacts:
+        errors.add("contacts", "contacts must be a non-empty array")
+        return []
+    for index, contact in enumerate(contacts):
+        if not isinstance(contact, dict):
+            errors.add(f"contacts[{index}]", "each contact must be an object")
+        elif not identifiers_of(contact):
+            errors.add(f"contacts[{index}]", "an identifier (email, phone_number_id, ...) is required")
+        elif contact.get("custom_fields") is not None and not isinstance(contact["custom_fields"], dict):
+            errors.add(f"contacts[{index}].custom_fields", "custom_fields must be an object")
+        if len(errors.items) >= 20:
+            break
+    return contacts
+
+
 @router.post("/contacts/bulk")
 async def seed_contacts(request: Request) -> JSONResponse:
-    """Fast seeding: any number of contacts; honours contact_id/created_at/updated_at if given."""
+    """Fast seeding, applied at once: any number of contacts; honours contact_id/created_at/
+    updated_at if given; custom fields by id or by name (missing ones are created)."""
     body = await json_object(request)
     errors = FieldErrors()
-    contacts = check_contacts(body.get("contacts"), errors, limit=None)
+    contacts = _check_seed_contacts(body.get("contacts"), errors)
     list_ids = body.get("list_ids") or []
     if not isinstance(list_ids, list):
         errors.add("list_ids", "list_ids must be an array")
     errors.raise_if_any()
     emulator = emulator_of(request)
+    FieldDefinitions(emulator.store).key_by_id(contacts)
     try:
-        count = emulator.store.upsert_contacts(contacts, list_ids, to_iso(emulator.now()), trusted=True)
+        result = emulator.store.upsert_contacts(contacts, list_ids, to_iso(emulator.now()), trusted=True)
     except ValueError as error:
         raise bad_request(str(error), "contacts") from error
-    return JSONResponse({"count": count})
+    if result.errors:
+        index, _, message = result.errors[0]
+        raise bad_request(f"contacts[{index}]: {message}", "contacts")
+    return JSONResponse({"count": result.created + result.updated})
 
 
 @router.post("/events")

@@ -9,40 +9,14 @@ from fastapi.responses import JSONResponse
 
 from . import views
 from .clock import to_iso
-from .errors import ApiError, FieldErrors, bad_request
+from .contact_rules import MAX_CONTACTS_PER_UPSERT, MAX_UPSERT_BYTES, is_email_address, structure_problems
+from .errors import ApiError, FieldErrors, bad_request, errors_body
+from .field_definitions import IDENTIFIERS, FieldDefinitions
 from .routing import csv_values, emulator_of, json_object, page_metadata, page_params
-from .store import new_id
 
 router = APIRouter()
-MAX_CONTACTS_PER_UPSERT = 30000
 MAX_SEARCH_EMAILS = 100
-
-
-def check_contacts(contacts: Any, errors: FieldErrors, *, limit: int | None) -> list[dict[str, Any]]:
-    """Each contact needs an email (this emulator keys contacts by email only)."""
-    if not isinstance(contacts, list) or not contacts:
-        errors.add("contacts", "contacts must be a non-empty array")
-        return []
-    if limit is not None and len(contacts) > limit:
-        errors.add("contacts", f"at most {limit} contacts per request, got {len(contacts)}")
-    for index, contact in enumerate(contacts):
-        if not isinstance(contact, dict):
-            errors.add(f"contacts[{index}]", "each contact must be an object")
-            continue
-        email = contact.get("email")
-        if not isinstance(email, str) or "@" not in email or not 3 <= len(email) <= 254:
-            errors.add(f"contacts[{index}].email", "an email address is required (3 to 254 characters)")
-        custom = contact.get("custom_fields")
-        if custom is not None and not isinstance(custom, dict):
-            errors.add(
-                f"contacts[{index}].custom_fields", "custom_fields must be an object keyed by field name"
-            )
-        alternate = contact.get("alternate_emails")
-        if alternate is not None and (not isinstance(alternate, list) or len(alternate) > 5):
-            errors.add(f"contacts[{index}].alternate_emails", "alternate_emails must be an array of up to 5")
-        if len(errors.items) >= 20:
-            break
-    return contacts
+_MAX_REPORTED_ERRORS = 20
 
 
 def check_list_ids(request: Request, value: Any, errors: FieldErrors) -> list[str]:
@@ -59,14 +33,33 @@ def check_list_ids(request: Request, value: Any, errors: FieldErrors) -> list[st
 
 @router.put("/v3/marketing/contacts")
 async def upsert_contacts(request: Request) -> JSONResponse:
+    """Validate the request (400 for the whole of it), then queue an upsert job (202 job_id)."""
+    size = len(await request.body())
+    if size > MAX_UPSERT_BYTES:
+        raise ApiError(
+            413, errors_body(f"the request body is {size} bytes; at most {MAX_UPSERT_BYTES}", "body")
+        )
     body = await json_object(request)
     errors = FieldErrors()
     list_ids = check_list_ids(request, body.get("list_ids"), errors)
-    contacts = check_contacts(body.get("contacts"), errors, limit=MAX_CONTACTS_PER_UPSERT)
-    errors.raise_if_any()
     emulator = emulator_of(request)
-    emulator.store.upsert_contacts(contacts, list_ids, to_iso(emulator.now()))
-    return JSONResponse({"job_id": new_id()}, status_code=202)
+    contacts = body.get("contacts")
+    if not isinstance(contacts, list) or not contacts:
+        errors.add("contacts", "contacts must be a non-empty array")
+    elif len(contacts) > MAX_CONTACTS_PER_UPSERT:
+        errors.add("contacts", f"at most {MAX_CONTACTS_PER_UPSERT} contacts per request, got {len(contacts)}")
+    else:
+        types = {field.id: field.field_type for field in FieldDefinitions(emulator.store).custom()}
+        for index, contact in enumerate(contacts):
+            for field, message in structure_problems(contact, types):
+                errors.add(f"contacts[{index}]" + (f".{field}" if field else ""), message)
+            if len(errors.items) >= _MAX_REPORTED_ERRORS:
+                break
+    errors.raise_if_any()
+    assert isinstance(contacts, list)
+    job_id = emulator.contact_jobs.submit_upsert(contacts, list_ids)
+    await emulator.work_added()
+    return JSONResponse({"job_id": job_id}, status_code=202)
 
 
 @router.get("/v3/marketing/contacts/count")
@@ -84,22 +77,20 @@ async def search_by_emails(request: Request) -> JSONResponse:
     if len(emails) > MAX_SEARCH_EMAILS:
         raise bad_request(f"at most {MAX_SEARCH_EMAILS} emails per search", "emails")
     wanted = [email.strip().lower() for email in emails]
-    invalid = [email for email in wanted if not _is_email_address(email)]
+    invalid = [email for email in wanted if not is_email_address(email)]
     if invalid:
         raise bad_request(f"invalid email address: {invalid[0]!r}", "emails")
-    found = emulator_of(request).store.contacts_by_email(wanted)
+    found = emulator_of(request).store.contacts_by_identifier("email", wanted)
     if not found:
         raise ApiError(404, {"errors": [{"field": "emails", "message": "no contacts found"}]})
+    names = FieldDefinitions(emulator_of(request).store).names_by_id()
     result: dict[str, Any] = {}
     for email in wanted:
         row = found.get(email)
-        result[email] = {"contact": views.contact_details(row)} if row else {"error": "contact not found"}
+        result[email] = (
+            {"contact": views.contact_details(row, names)} if row else {"error": "contact not found"}
+        )
     return JSONResponse({"result": result})
-
-
-def _is_email_address(text: str) -> bool:
-    local, at, domain = text.rpartition("@")
-    return bool(at and local and domain) and len(text) <= 254 and not any(char.isspace() for char in text)
 
 
 @router.delete("/v3/marketing/contacts")
@@ -111,8 +102,9 @@ async def delete_contacts(request: Request) -> JSONResponse:
         raise bad_request("use either ids or delete_all_contacts, not both", "ids")
     if not ids and not delete_all:
         raise bad_request("ids (comma separated) or delete_all_contacts=true is required", "ids")
-    emulator_of(request).store.delete_contacts(None if delete_all else ids)
-    return JSONResponse({"job_id": new_id()}, status_code=202)
+    emulator = emulator_of(request)
+    deleted = emulator.store.delete_contacts(None if delete_all else ids)
+    return JSONResponse({"job_id": emulator.contact_jobs.record_delete(deleted)}, status_code=202)
 
 
 @router.post("/v3/marketing/lists")
@@ -136,3 +128,33 @@ async def get_lists(request: Request) -> JSONResponse:
         for row in every[offset : offset + size]
     ]
     return JSONResponse({"result": page, "_metadata": page_metadata(request, size, offset, len(every))})
+
+
+@router.post("/v3/marketing/contacts/search/identifiers/{identifier_type}")
+async def search_by_identifiers(identifier_type: str, request: Request) -> JSONResponse:
+    """200 ``{"result": {value: {"contact"} or {"error"}}}``; 404 when nothing matches; 400 for a
+    bad type or list. Errors are a single ``ContactsError`` object here, as the spec has it."""
+    if identifier_type not in IDENTIFIERS:
+        message = f"identifier_type must be one of {', '.join(IDENTIFIERS)}, got {identifier_type!r}"
+        raise ApiError(400, {"message": message, "field": "identifier_type"})
+    body = await json_object(request)
+    values = body.get("identifiers")
+    if not isinstance(values, list) or not values or not all(isinstance(item, str) for item in values):
+        raise ApiError(
+            400, {"message": "identifiers must be a non-empty array of strings", "field": "identifiers"}
+        )
+    if len(values) > MAX_SEARCH_EMAILS:
+        raise ApiError(400, {"message": f"at most {MAX_SEARCH_EMAILS} identifiers", "field": "identifiers"})
+    wanted = [value.strip().lower() if identifier_type == "email" else value for value in values]
+    store = emulator_of(request).store
+    found = store.contacts_by_identifier(identifier_type, wanted)
+    if not found:
+        raise ApiError(404, {"message": "no contacts found", "field": "identifiers"})
+    names = FieldDefinitions(store).names_by_id()
+    result = {
+        value: {"contact": views.contact_details(found[value], names)}
+        if value in found
+        else {"error": "contact not found"}
+        for value in wanted
+    }
+    return JSONResponse({"result": result})

@@ -6,7 +6,16 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from . import api_admin, api_contacts, api_segments, api_single_sends
+from . import (
+    api_admin,
+    api_contacts,
+    api_exports,
+    api_field_definitions,
+    api_files,
+    api_imports,
+    api_segments,
+    api_single_sends,
+)
 from .errors import ApiError, errors_body
 from .middleware import EmulatorMiddleware
 from .state import Emulator
@@ -31,9 +40,18 @@ async def _unexpected_error(request: Request, error: Exception) -> Response:
 
 
 def create_app(emulator: Emulator) -> EmulatorMiddleware:
-    api = FastAPI(title="sgseg SendGrid emulator", openapi_url=None, docs_url=None, redoc_url=None)
+    # SendGrid answers an unknown path (a trailing slash included) 404 "resource not found"; it
+    # never redirects, so neither does the emulator.
+    api = FastAPI(
+        title="sgseg SendGrid emulator",
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        redirect_slashes=False,
+    )
     api.state.emulator = emulator
-    for module in (api_segments, api_contacts, api_single_sends, api_admin):
+    routers = (api_segments, api_imports, api_exports, api_contacts, api_field_definitions, api_single_sends)
+    for module in (*routers, api_admin, api_files):
         api.include_router(module.router)
     api.add_exception_handler(ApiError, _api_error)
     api.add_exception_handler(HTTPException, _http_error)

@@ -11,11 +11,15 @@ DEMO_API_KEY = "SG.emulator-demo-key"
 
 ClockMode = Literal["real", "manual"]
 Plan = Literal["paid", "free"]
+# Whether SendGrid deletes a segment that a scheduled Single Send targets is undocumented: "allow"
+# deletes it (the send later goes out to nobody from it), "refuse" answers 400 naming the sends.
+InUseDelete = Literal["allow", "refuse"]
 
 # Fields that PATCH /__emulator__/config may change at runtime (identity and storage may not).
 RUNTIME_FIELDS = frozenset(
     {
         "plan",
+        "segment_delete_in_use",
         "contacts_populate_delay",
         "engagement_populate_delay",
         "membership_check_interval",
@@ -28,6 +32,11 @@ RUNTIME_FIELDS = frozenset(
         "refreshes_per_account_per_day",
         "rate_limit",
         "rate_limit_window",
+        "upsert_delay",
+        "import_delay",
+        "export_delay",
+        "export_expiry",
+        "download_url_ttl",
     }
 )
 
@@ -39,6 +48,9 @@ SHORT_TIMINGS: dict[str, float] = {
     "membership_check_interval": 3,
     "sample_interval": 5,
     "refresh_delay": 2,
+    "upsert_delay": 1,
+    "import_delay": 2,
+    "export_delay": 2,
 }
 
 
@@ -51,6 +63,7 @@ class EmulatorConfig:
     clock: ClockMode = "real"
     start_time: str | None = None
     plan: Plan = "paid"
+    segment_delete_in_use: InUseDelete = "allow"
     contacts_populate_delay: float = 900
     engagement_populate_delay: float = 1800
     membership_check_interval: float = 3600
@@ -63,6 +76,12 @@ class EmulatorConfig:
     refreshes_per_account_per_day: int = 10
     rate_limit: int | None = None
     rate_limit_window: float = 60
+    # Contact jobs and exports. SendGrid documents no durations for these: INFERRED values.
+    upsert_delay: float = 30
+    import_delay: float = 60
+    export_delay: float = 60
+    export_expiry: float = 72 * 3600
+    download_url_ttl: float = 3600
 
     def __post_init__(self) -> None:
         check_values(dataclasses.asdict(self))
@@ -88,11 +107,22 @@ def check_values(values: dict[str, Any]) -> None:
         raise ValueError(f"clock must be 'real' or 'manual', got {values['clock']!r}")
     if values.get("plan", "paid") not in ("paid", "free"):
         raise ValueError(f"plan must be 'paid' or 'free', got {values['plan']!r}")
-    for name in RUNTIME_FIELDS - {"plan", "rate_limit"}:
+    if values.get("segment_delete_in_use", "allow") not in ("allow", "refuse"):
+        raise ValueError(
+            f"segment_delete_in_use must be 'allow' or 'refuse', got {values['segment_delete_in_use']!r}"
+        )
+    for name in RUNTIME_FIELDS - {"plan", "segment_delete_in_use", "rate_limit"}:
         value = values.get(name, 0)
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise ValueError(f"{name} must be a number >= 0, got {value!r}")
-    for name in ("membership_check_interval", "sample_interval", "sample_max_interval", "rate_limit_window"):
+    for name in (
+        "membership_check_interval",
+        "sample_interval",
+        "sample_max_interval",
+        "rate_limit_window",
+        "export_expiry",
+        "download_url_ttl",
+    ):
         if name in values and values[name] <= 0:
             raise ValueError(f"{name} must be > 0, got {values[name]!r}")
     rate_limit = values.get("rate_limit")

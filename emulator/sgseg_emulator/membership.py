@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import sampling, views
 from .clock import parse_iso, to_iso
+from .field_definitions import FieldDefinitions
 
 if TYPE_CHECKING:
     from .query import CompiledQuery
@@ -55,7 +56,7 @@ class Membership:
     def compile(self, query_dsl: str) -> CompiledQuery:
         from .query import compile_query
 
-        return compile_query(query_dsl, self.store.custom_field_names())
+        return compile_query(query_dsl, FieldDefinitions(self.store).ids_by_name())
 
     def _compiled_for(self, row: sqlite3.Row) -> CompiledQuery:
         key = (row["segment_id"], row["query_dsl"])
@@ -63,8 +64,8 @@ class Membership:
             self._compiled[key] = self.compile(row["query_dsl"])
         return self._compiled[key]
 
-    def members(self, row: sqlite3.Row, at: datetime) -> list[str]:
-        """Full membership of a segment at ``at``, evaluated with one SQL query."""
+    def members_query(self, row: sqlite3.Row, at: datetime) -> tuple[str, dict[str, object]]:
+        """(SQL, parameters) selecting the ``contact_id`` of a segment's members at ``at``."""
         compiled = self._compiled_for(row)
         sql = compiled.sql
         params: dict[str, object] = {**compiled.params, "now": to_iso(at)}
@@ -72,6 +73,11 @@ class Membership:
         if parent_list_ids:
             sql = f"SELECT contact_id FROM ({sql}){_PARENT_LIST_FILTER}"
             params["emulator_parent_list_id"] = parent_list_ids[0]
+        return sql, params
+
+    def members(self, row: sqlite3.Row, at: datetime) -> list[str]:
+        """Full membership of a segment at ``at``, evaluated with one SQL query."""
+        sql, params = self.members_query(row, at)
         with self.store.lock:
             found = [hit[0] for hit in self.store.conn.execute(sql, params)]
         # De-duplicate here: SQL DISTINCT over 100k UUIDs costs several times the query itself.
@@ -121,9 +127,12 @@ class Membership:
         if sampled is not None:
             sampled_at, members = sampled
             sample_rows = self.store.contacts_by_id(sorted(members)[:SAMPLE_SIZE])
+            field_names = FieldDefinitions(self.store).names_by_id()
             updates.update(
                 contacts_count=len(members),
-                contacts_sample=json.dumps([views.sample_contact(c, row["segment_id"]) for c in sample_rows]),
+                contacts_sample=json.dumps(
+                    [views.sample_contact(c, row["segment_id"], field_names) for c in sample_rows]
+                ),
                 sample_hash=sample_hash,
                 sample_updated_at=to_iso(sampled_at),
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -11,6 +12,7 @@ from urllib.parse import parse_qsl
 
 from .clock import to_iso
 from .faults import Fault
+from .file_store import FILES_PREFIX
 from .state import Emulator
 
 Scope = MutableMapping[str, Any]
@@ -23,6 +25,9 @@ ADMIN_PREFIX = "/__emulator__"
 UNAUTHORIZED = {"errors": [{"field": None, "message": "authorization required"}]}
 TOO_MANY = {"errors": [{"field": None, "message": "too many requests"}]}
 MALFORMED_BODY = b'{"results": [{"id": "truncated'
+# Larger bodies (contact batches of up to 6 MB) are logged as their size and SHA-256, not parsed:
+# a million contacts upserted must not sit in the log.
+MAX_LOGGED_BODY = 64 * 1024
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -105,23 +110,53 @@ class EmulatorMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        body = await _read_body(receive)
         path: str = scope["path"]
         method: str = scope["method"]
         is_admin = path.startswith(ADMIN_PREFIX)
+        is_file = path.startswith(FILES_PREFIX)
+        # File uploads stream through (a CSV import may be gigabytes); API bodies are read once.
+        body = b"" if is_file else await _read_body(receive)
         entry: dict[str, Any] | None = None
         if not is_admin:
             entry = {
                 "method": method,
                 "path": path,
                 "query": _query_dict(scope.get("query_string", b"")),
-                "json": _json_or_none(body),
+                "json": None if is_file or len(body) > MAX_LOGGED_BODY else _json_or_none(body),
                 "status": None,
                 "time": to_iso(self.emulator.now()),
                 "fault": None,
             }
+            if len(body) > MAX_LOGGED_BODY:
+                entry.update(body_bytes=len(body), body_sha256=hashlib.sha256(body).hexdigest())
             self.emulator.log_request(entry)
+        if entry is not None and is_file:
+            await self._handle_file(scope, receive, send, entry)
+            return
         await self._handle(scope, receive, send, body, entry, is_admin)
+
+    async def _handle_file(self, scope: Scope, receive: Receive, send: Send, entry: dict[str, Any]) -> None:
+        """The file host (S3's stand-in): no API key, no SendGrid rate limit, faults "before" only."""
+
+        async def send_logged(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                entry["status"] = message["status"]
+            await send(message)
+
+        fault = self.emulator.faults.take(scope["method"], scope["path"])
+        if fault is None:
+            await self.app(scope, receive, send_logged)
+            return
+        entry["fault"] = fault.kind
+        if fault.kind == "delay":
+            await asyncio.sleep(fault.seconds)
+            await self.app(scope, receive, send_logged)
+            return
+
+        def record(status: int | None) -> None:
+            entry["status"] = status
+
+        await self._apply(fault, receive, send, {}, record)
 
     async def _handle(
         self,

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import sqlglot
@@ -158,15 +158,16 @@ _SELECT_SHAPE = "SELECT contact_id, updated_at FROM contact_data [AS c] [JOIN ev
 _MAX_PIECE_CHARS = 120
 
 
-def compile_query(query_dsl: str, custom_field_names: Collection[str] = ()) -> CompiledQuery:
+def compile_query(query_dsl: str, custom_fields: Mapping[str, str] | Collection[str] = ()) -> CompiledQuery:
     """Check ``query_dsl`` against SendGrid's rules and translate it to SQLite.
 
-    ``custom_field_names`` are the account's custom field names (matched case-insensitively);
-    their values live in ``contacts.custom_fields`` keyed by the name as given here.
+    ``custom_fields`` maps the account's custom field names (matched case-insensitively) to the
+    key of their values in ``contacts.custom_fields`` (the field id); a plain collection of names
+    means the values are keyed by name.
     Raises :class:`QuerySyntaxError` or :class:`QueryRuleError`.
     """
     select = _parse_single_select(query_dsl)
-    compiler = _Compiler(custom_field_names)
+    compiler = _Compiler(custom_fields)
     sql = compiler.main_select(select)
     return CompiledQuery(sql=sql, params=dict(compiler.params), uses_events=compiler.uses_events)
 
@@ -251,7 +252,7 @@ class _Scope:
 
 @dataclass
 class _Compiler:
-    custom_field_names: Collection[str]
+    custom_field_keys: Mapping[str, str] | Collection[str]
     params: dict[str, object] = field(default_factory=dict)
     uses_events: bool = False
     _custom_fields: dict[str, str] = field(default_factory=dict)
@@ -261,7 +262,9 @@ class _Compiler:
     _in_having: bool = False
 
     def __post_init__(self) -> None:
-        self._custom_fields = {name.lower(): name for name in self.custom_field_names}
+        keys = self.custom_field_keys
+        pairs = keys.items() if isinstance(keys, Mapping) else ((name, name) for name in keys)
+        self._custom_fields = {name.lower(): key for name, key in pairs}
 
     # -- statements -------------------------------------------------------------------------
 

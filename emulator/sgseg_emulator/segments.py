@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import refresh_limits, views
 from .clock import parse_iso, to_iso
-from .errors import ApiError, FieldErrors, not_found
+from .errors import ApiError, FieldErrors, bad_request, not_found
 from .membership import Membership, reported_next_update
 from .store import new_id
 
@@ -222,12 +222,20 @@ class Segments:
             return self.get(segment_id)
 
     def delete(self, segment_id: str) -> None:
+        """202, or 404 without a body; see ``segment_delete_in_use`` for a segment a send targets."""
+        sends = self.emulator.single_sends
         with self.store.lock:
-            deleted = self.store.conn.execute(
-                "DELETE FROM segments WHERE segment_id = ?", (segment_id,)
-            ).rowcount
-        if not deleted:
-            raise ApiError(404)
+            sends.trigger_due()  # a send due before this delete counts its recipients first
+            if self._row(segment_id) is None:
+                raise ApiError(404)
+            users = sends.scheduled_for_segment(segment_id)
+            if users and self.emulator.config.segment_delete_in_use == "refuse":
+                raise bad_request(
+                    f"segment {segment_id!r} is used by scheduled Single Send(s) {', '.join(users)}; "
+                    "cancel or change them first",
+                    "segment_id",
+                )
+            self.store.conn.execute("DELETE FROM segments WHERE segment_id = ?", (segment_id,))
 
     # -- manual refresh -------------------------------------------------------------------
     def _refresh_times(self, segment_id: str) -> list[datetime]:

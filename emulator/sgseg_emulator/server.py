@@ -80,7 +80,7 @@ class EmulatorServer:
             thread.join(timeout=5)
         self._server = self._thread = None
         if self.emulator is not None:
-            self.emulator.store.close()
+            self.emulator.close()
 
     def __enter__(self) -> EmulatorServer:
         self.start()

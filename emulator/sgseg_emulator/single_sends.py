@@ -186,6 +186,17 @@ class SingleSends:
             self._save(send)
             return {"send_at": to_iso(send_at), "status": "scheduled"}
 
+    def scheduled_for_segment(self, segment_id: str) -> list[str]:
+        """Ids of the scheduled (not yet triggered) Single Sends whose ``send_to`` has the segment."""
+        with self.store.lock:
+            rows = self.store.conn.execute("SELECT single_send_id, body FROM single_sends").fetchall()
+        return [
+            row[0]
+            for row in rows
+            if (send := json.loads(row[1]))["status"] == "scheduled"
+            and segment_id in (send["send_to"].get("segment_ids") or [])
+        ]
+
     # -- delivery -------------------------------------------------------------------------
     def trigger_due(self) -> None:
         """Mark every schedule whose send_at has passed as sent, counting its recipients then."""

@@ -13,7 +13,10 @@ import threading
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
+
+from .field_definitions import IDENTIFIERS
 
 # The contacts/events DDL is the contract with query.py, which compiles query_dsl against it.
 SCHEMA = """
@@ -38,7 +41,35 @@ CREATE INDEX IF NOT EXISTS events_by_type ON events (event_type, event_timestamp
 CREATE TABLE IF NOT EXISTS lists (
   list_id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS custom_fields (name TEXT PRIMARY KEY, field_type TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS contacts_by_phone_number_id ON contacts (phone_number_id);
+CREATE INDEX IF NOT EXISTS contacts_by_external_id ON contacts (external_id);
+CREATE INDEX IF NOT EXISTS contacts_by_anonymous_id ON contacts (anonymous_id);
+CREATE TABLE IF NOT EXISTS custom_fields (
+  field_id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE COLLATE NOCASE, field_type TEXT NOT NULL,
+  seq INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS contact_jobs (
+  job_id TEXT PRIMARY KEY, job_type TEXT NOT NULL, status TEXT NOT NULL, source TEXT NOT NULL,
+  list_ids TEXT NOT NULL DEFAULT '[]', field_mappings TEXT, payload TEXT,
+  started_at TEXT NOT NULL, due_at TEXT, finished_at TEXT, upload_expires_at TEXT, message TEXT,
+  requested_count INTEGER NOT NULL DEFAULT 0, created_count INTEGER NOT NULL DEFAULT 0,
+  updated_count INTEGER NOT NULL DEFAULT 0, deleted_count INTEGER NOT NULL DEFAULT 0,
+  errored_count INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS contact_jobs_due ON contact_jobs (status, due_at);
+CREATE TABLE IF NOT EXISTS contact_job_errors (
+  job_id TEXT NOT NULL, row_number INTEGER NOT NULL, identifier TEXT NOT NULL, message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS contact_job_errors_by_job ON contact_job_errors (job_id, row_number);
+CREATE TABLE IF NOT EXISTS exports (
+  export_id TEXT PRIMARY KEY, status TEXT NOT NULL, file_type TEXT NOT NULL, max_file_size INTEGER NOT NULL,
+  segment_ids TEXT NOT NULL, list_ids TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+  due_at TEXT NOT NULL, completed_at TEXT, expires_at TEXT NOT NULL, contact_count INTEGER, message TEXT,
+  files TEXT NOT NULL DEFAULT '[]'
+);
+CREATE TABLE IF NOT EXISTS export_members (
+  export_id TEXT NOT NULL, contact_id TEXT NOT NULL, PRIMARY KEY (export_id, contact_id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS segments (
   segment_id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, query_dsl TEXT NOT NULL,
   parent_list_ids TEXT NOT NULL DEFAULT '[]',
@@ -67,6 +98,10 @@ TABLES = (
     "events",
     "lists",
     "custom_fields",
+    "contact_jobs",
+    "contact_job_errors",
+    "exports",
+    "export_members",
     "segments",
     "refreshes",
     "single_sends",
@@ -131,14 +166,23 @@ def email_domains(email: str | None) -> list[str]:
     return [email.rsplit("@", 1)[1]]
 
 
-def _field_type(value: object) -> str:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return "Text"
-    return "Number"
+@dataclass
+class UpsertResult:
+    """Per-row outcome counts; ``errors`` holds (index in the given contacts, identifier, message)."""
+
+    created: int = 0
+    updated: int = 0
+    errors: list[tuple[int, str, str]] = field(default_factory=list)
 
 
-def _text_fields(contact: dict[str, Any]) -> list[str | None]:
-    return [None if (value := contact.get(field)) is None else str(value) for field in CONTACT_TEXT_FIELDS]
+def identifiers_of(contact: dict[str, Any]) -> dict[str, str]:
+    """The identifiers a contact gives, emails lower-cased as SendGrid stores them."""
+    found = {}
+    for kind in IDENTIFIERS:
+        value = contact.get(kind)
+        if value is not None and str(value).strip():
+            found[kind] = str(value).strip().lower() if kind == "email" else str(value)
+    return found
 
 
 def _json_list(items: Sequence[str]) -> str:
@@ -146,53 +190,61 @@ def _json_list(items: Sequence[str]) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
-def _domains_json(email: str) -> str:
+def _domains_json(email: str | None) -> str:
     return json.dumps(email_domains(email))
 
 
 def _new_row(
-    email: str, contact: dict[str, Any], list_ids: Sequence[str], now: str, trusted: bool, fresh_id: str
-) -> tuple[Any, ...]:
-    """Column values (CONTACT_COLUMNS order) for a contact seen for the first time."""
+    contact: dict[str, Any], list_ids: Sequence[str], now: str, trusted: bool, fresh_id: str
+) -> dict[str, Any]:
+    """Column values for a contact seen for the first time."""
     alternate = contact.get("alternate_emails")
     custom = contact.get("custom_fields")
-    return (
-        (trusted and contact.get("contact_id")) or fresh_id,
-        email,
-        *_text_fields(contact),
-        json.dumps([str(item).lower() for item in alternate]) if alternate else "[]",
-        _json_list([*list_ids, *(contact.get("list_ids") or [])]),
-        _domains_json(email),
-        json.dumps(custom) if custom else "{}",
-        (trusted and contact.get("created_at")) or now,
-        (trusted and contact.get("updated_at")) or now,
+    email = identifiers_of(contact).get("email")
+    row: dict[str, Any] = {"contact_id": (trusted and contact.get("contact_id")) or fresh_id, "email": email}
+    for name in CONTACT_TEXT_FIELDS:
+        value = contact.get(name)
+        row[name] = None if value is None else str(value)
+    row.update(
+        alternate_emails=json.dumps([str(item).lower() for item in alternate]) if alternate else "[]",
+        list_ids=_json_list([*list_ids, *(contact.get("list_ids") or [])]),
+        email_domains=_domains_json(email),
+        custom_fields=json.dumps(custom) if custom else "{}",
+        created_at=(trusted and contact.get("created_at")) or now,
+        updated_at=(trusted and contact.get("updated_at")) or now,
     )
+    return row
 
 
-def _merged_row(
-    email: str, contact: dict[str, Any], old: sqlite3.Row, list_ids: Sequence[str], now: str, trusted: bool
-) -> tuple[Any, ...]:
-    """Column values for an existing contact: given fields overwrite, lists and custom fields merge."""
-    texts = [
-        old[field] if value is None else value
-        for field, value in zip(CONTACT_TEXT_FIELDS, _text_fields(contact), strict=True)
-    ]
+def _merge(
+    row: dict[str, Any], contact: dict[str, Any], list_ids: Sequence[str], now: str, trusted: bool
+) -> None:
+    """Update an existing contact's columns: given fields overwrite, lists and custom fields merge."""
+    email = identifiers_of(contact).get("email")
+    if email is not None:
+        row["email"], row["email_domains"] = email, _domains_json(email)
+    for name in CONTACT_TEXT_FIELDS:
+        value = contact.get(name)
+        if value is not None:
+            row[name] = str(value)
     alternate = contact.get("alternate_emails")
-    custom = json.loads(old["custom_fields"])
-    custom.update(contact.get("custom_fields") or {})
-    return (
-        old["contact_id"],
-        email,
-        *texts,
-        json.dumps([str(item).lower() for item in alternate])
-        if alternate is not None
-        else old["alternate_emails"],
-        _json_list([*json.loads(old["list_ids"]), *list_ids, *(contact.get("list_ids") or [])]),
-        _domains_json(email),
-        json.dumps(custom),
-        old["created_at"],
-        (trusted and contact.get("updated_at")) or now,
-    )
+    if alternate is not None:
+        row["alternate_emails"] = json.dumps([str(item).lower() for item in alternate])
+    row["list_ids"] = _json_list([*json.loads(row["list_ids"]), *list_ids, *(contact.get("list_ids") or [])])
+    if contact.get("custom_fields"):
+        custom = json.loads(row["custom_fields"])
+        custom.update(contact["custom_fields"])
+        row["custom_fields"] = json.dumps(custom)
+    row["updated_at"] = (trusted and contact.get("updated_at")) or now
+
+
+def _identity_problem(row: dict[str, Any], given: dict[str, str]) -> str | None:
+    """Why a row may not update ``row`` (SendGrid: "In order to update a contact, all of its
+    existing identifiers must be present")."""
+    for kind in IDENTIFIERS:
+        if row[kind] and given.get(kind) != row[kind]:
+            return f"the contact has {kind} {row[kind]!r}: all of its existing identifiers must be present"
+    return None
 
 
 class Store:
@@ -235,6 +287,25 @@ class Store:
         with self.lock:
             self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
+    # -- delayed work -----------------------------------------------------------------------
+    def has_pending_work(self) -> bool:
+        with self.lock:
+            row = self.conn.execute(
+                "SELECT 1 FROM contact_jobs WHERE status = 'pending'"
+                " UNION ALL SELECT 1 FROM exports WHERE status = 'pending' LIMIT 1"
+            ).fetchone()
+        return row is not None
+
+    def next_due(self, table: str, now: str, columns: str = "*") -> sqlite3.Row | None:
+        """The oldest ``pending`` row of ``table`` (contact_jobs, exports) due by ``now``."""
+        with self.lock:
+            row: sqlite3.Row | None = self.conn.execute(
+                f"SELECT {columns} FROM {table} WHERE status = 'pending' AND due_at <= ?"
+                " ORDER BY due_at, rowid LIMIT 1",
+                (now,),
+            ).fetchone()
+        return row
+
     # -- lists ----------------------------------------------------------------------------
     def create_list(self, name: str, now: str) -> dict[str, Any]:
         list_id = new_id()
@@ -264,64 +335,100 @@ class Store:
         return int(row[0])
 
     # -- contacts -------------------------------------------------------------------------
-    def custom_field_names(self) -> list[str]:
-        with self.lock:
-            return [row["name"] for row in self.conn.execute("SELECT name FROM custom_fields ORDER BY name")]
-
     def upsert_contacts(
         self, contacts: Sequence[dict[str, Any]], list_ids: Sequence[str], now: str, *, trusted: bool = False
-    ) -> int:
-        """Insert or update contacts keyed by lower-cased email; returns how many were written.
+    ) -> UpsertResult:
+        """Insert or update contacts keyed by their identifiers, in one transaction.
 
-        Provided fields overwrite, missing ones are kept; ``list_ids`` are added to each contact.
-        ``trusted`` (admin seeding) also honours ``contact_id``, ``created_at`` and ``updated_at``.
+        A contact matches the stored contact that has any of its identifiers (emails compared
+        lower-cased); later rows of the batch see earlier ones. Provided fields overwrite, missing
+        ones are kept; ``list_ids`` are added to each contact. Rows whose identifiers belong to two
+        contacts, or (unless ``trusted``) that omit an identifier the contact has, are not written
+        but reported in ``errors``. ``trusted`` (admin seeding) also honours ``contact_id``,
+        ``created_at`` and ``updated_at``.
         """
-        by_email: dict[str, dict[str, Any]] = {}
-        for contact in contacts:
-            by_email[str(contact["email"]).strip().lower()] = contact
+        result = UpsertResult()
+        given = [identifiers_of(contact) for contact in contacts]
         with self.transaction() as conn:
-            existing = self._contacts_by_email(conn, list(by_email))
-            fresh_ids = iter(new_ids(len(by_email) - len(existing)))
-            new_rows, changed_rows = [], []
-            field_types: dict[str, str] = {}
-            for email, contact in by_email.items():
-                old = existing.get(email)
-                if old is None:
-                    new_rows.append(_new_row(email, contact, list_ids, now, trusted, next(fresh_ids)))
+            touched, owner = self._contacts_by_identifiers(conn, given)
+            fresh_ids = iter(new_ids(len(contacts)))
+            new_contact_ids: set[str] = set()
+            changed_ids: set[str] = set()
+            for index, (contact, identifiers) in enumerate(zip(contacts, given, strict=True)):
+                label = next(iter(identifiers.values()), "")
+                owners = {owner[pair] for pair in identifiers.items() if pair in owner}
+                if not identifiers:
+                    result.errors.append((index, label, "the contact has no identifier"))
+                    continue
+                if len(owners) > 1:
+                    result.errors.append((index, label, "its identifiers belong to different contacts"))
+                    continue
+                if owners:
+                    contact_id = owners.pop()
+                    row = touched[contact_id]
+                    problem = None if trusted else _identity_problem(row, identifiers)
+                    if problem is not None:
+                        result.errors.append((index, label, problem))
+                        continue
+                    _merge(row, contact, list_ids, now, trusted)
+                    changed_ids.add(contact_id)
+                    result.updated += 1
                 else:
-                    changed_rows.append(_merged_row(email, contact, old, list_ids, now, trusted))
-                for name, value in (contact.get("custom_fields") or {}).items():
-                    field_types.setdefault(str(name), _field_type(value))
+                    row = _new_row(contact, list_ids, now, trusted, next(fresh_ids))
+                    contact_id = row["contact_id"]
+                    touched[contact_id] = row
+                    new_contact_ids.add(contact_id)
+                    result.created += 1
+                for pair in identifiers.items():
+                    owner[pair] = contact_id
+            inserts = [tuple(touched[cid][c] for c in CONTACT_COLUMNS) for cid in new_contact_ids]
+            updates = [
+                tuple(touched[cid][c] for c in CONTACT_COLUMNS) for cid in changed_ids - new_contact_ids
+            ]
             try:
-                conn.executemany(_INSERT_CONTACT, new_rows)
+                conn.executemany(_INSERT_CONTACT, inserts)
             except sqlite3.IntegrityError as error:
                 raise ValueError(f"a contact_id is already used by another contact ({error})") from error
-            conn.executemany(_REPLACE_CONTACT, changed_rows)
-            conn.executemany(
-                "INSERT OR IGNORE INTO custom_fields (name, field_type) VALUES (?, ?)", field_types.items()
-            )
-        return len(by_email)
+            conn.executemany(_REPLACE_CONTACT, updates)
+        return result
 
     @staticmethod
-    def _contacts_by_email(conn: sqlite3.Connection, emails: list[str]) -> dict[str, sqlite3.Row]:
-        found: dict[str, sqlite3.Row] = {}
+    def _contacts_by_identifiers(
+        conn: sqlite3.Connection, given: Sequence[dict[str, str]]
+    ) -> tuple[dict[str, dict[str, Any]], dict[tuple[str, str], str]]:
+        """Stored contacts having any of the ``given`` identifiers: (rows by contact_id, owners)."""
+        rows: dict[str, dict[str, Any]] = {}
+        owner: dict[tuple[str, str], str] = {}
         if conn.execute("SELECT 1 FROM contacts LIMIT 1").fetchone() is None:
-            return found
-        for start in range(0, len(emails), _LOOKUP_CHUNK):
-            chunk = emails[start : start + _LOOKUP_CHUNK]
+            return rows, owner
+        for kind in IDENTIFIERS:
+            values = list({identifiers[kind] for identifiers in given if kind in identifiers})
+            for value, found in Store._contacts_by(conn, kind, values).items():
+                rows.setdefault(found["contact_id"], dict(found))
+                owner[(kind, value)] = found["contact_id"]
+        return rows, owner
+
+    @staticmethod
+    def _contacts_by(conn: sqlite3.Connection, kind: str, values: list[str]) -> dict[str, sqlite3.Row]:
+        """Stored contacts whose identifier ``kind`` (a column in IDENTIFIERS) is one of ``values``."""
+        if kind not in IDENTIFIERS:
+            raise ValueError(f"not an identifier: {kind!r}")
+        found: dict[str, sqlite3.Row] = {}
+        for start in range(0, len(values), _LOOKUP_CHUNK):
+            chunk = values[start : start + _LOOKUP_CHUNK]
             marks = ", ".join("?" for _ in chunk)
-            for row in conn.execute(f"SELECT * FROM contacts WHERE email IN ({marks})", chunk):
-                found[row["email"]] = row
+            for row in conn.execute(f"SELECT * FROM contacts WHERE {kind} IN ({marks})", chunk):
+                found[row[kind]] = row
         return found
 
     def contact_count(self) -> int:
         with self.lock:
             return int(self.conn.execute("SELECT COUNT(*) FROM contacts").fetchone()[0])
 
-    def contacts_by_email(self, emails: Sequence[str]) -> dict[str, dict[str, Any]]:
+    def contacts_by_identifier(self, kind: str, values: Sequence[str]) -> dict[str, dict[str, Any]]:
         with self.lock:
             return {
-                email: dict(row) for email, row in self._contacts_by_email(self.conn, list(emails)).items()
+                value: dict(row) for value, row in self._contacts_by(self.conn, kind, list(values)).items()
             }
 
     def contacts_by_id(self, contact_ids: Sequence[str]) -> list[dict[str, Any]]:
@@ -370,7 +477,7 @@ class Store:
         emails = [str(event["email"]).lower() for event in events if not event.get("contact_id")]
         with self.transaction() as conn:
             ids_by_email = {
-                email: row["contact_id"] for email, row in self._contacts_by_email(conn, emails).items()
+                email: row["contact_id"] for email, row in self._contacts_by(conn, "email", emails).items()
             }
             rows = []
             for index, event in enumerate(events):

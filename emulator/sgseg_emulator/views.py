@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 
@@ -50,7 +51,13 @@ def _postal_code_as_integer(value: str | None) -> int | str:
     return int(value) if value.isdigit() else value
 
 
-def sample_contact(row: Row, segment_id: str) -> dict[str, Any]:
+def named_custom_fields(stored: str, field_names: Mapping[str, str]) -> dict[str, Any]:
+    """Custom values as SendGrid shows them on a contact: keyed by field name (stored by id)."""
+    values: dict[str, Any] = json.loads(stored)
+    return {field_names.get(key, key): value for key, value in values.items()}
+
+
+def sample_contact(row: Row, segment_id: str, field_names: Mapping[str, str]) -> dict[str, Any]:
     """A ``ContactResponse`` (an item of ``contacts_sample``); blanks where the contact has none."""
     contact: dict[str, Any] = {"id": row["contact_id"]}
     for field in _OPTIONAL_IDENTIFIERS:
@@ -61,12 +68,12 @@ def sample_contact(row: Row, segment_id: str) -> dict[str, Any]:
         contact[field] = row[field] or ""
     contact["postal_code"] = _postal_code_as_integer(row["postal_code"])
     contact["list_ids"] = json.loads(row["list_ids"])
-    contact["custom_fields"] = json.loads(row["custom_fields"])
+    contact["custom_fields"] = named_custom_fields(row["custom_fields"], field_names)
     contact["segment_ids"] = [segment_id]
     return contact
 
 
-def contact_details(row: Row) -> dict[str, Any]:
+def contact_details(row: Row, field_names: Mapping[str, str]) -> dict[str, Any]:
     """A ``ContactDetails3`` (contacts search answers). ``segment_ids`` is not computed: []."""
     contact: dict[str, Any] = {"id": row["contact_id"]}
     for field in _DETAIL_TEXT_FIELDS:
@@ -74,7 +81,7 @@ def contact_details(row: Row) -> dict[str, Any]:
     contact["alternate_emails"] = json.loads(row["alternate_emails"])
     contact["list_ids"] = json.loads(row["list_ids"])
     contact["segment_ids"] = []
-    contact["custom_fields"] = json.loads(row["custom_fields"])
+    contact["custom_fields"] = named_custom_fields(row["custom_fields"], field_names)
     contact["created_at"] = row["created_at"]
     contact["updated_at"] = row["updated_at"]
     return contact

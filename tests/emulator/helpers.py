@@ -6,7 +6,10 @@ from typing import Any
 
 import httpx
 
+from tests.emulator.spec_schemas import validate_response
+
 SEGMENTS = "/v3/marketing/segments/2.0"
+IMPORTS = "/v3/marketing/contacts/imports"
 ALL_CONTACTS = "SELECT contact_id, updated_at FROM contact_data"
 
 
@@ -40,3 +43,17 @@ def get_segment(api: httpx.Client, segment_id: str, **params: Any) -> dict[str, 
     assert response.status_code == 200, response.text
     segment: dict[str, Any] = response.json()
     return segment
+
+
+def read_contacts_resource(api: httpx.Client, path: str, spec_path: str) -> dict[str, Any]:
+    """GET ``path``: 200, checked against the contacts spec's 200 schema for ``spec_path``."""
+    answer = api.get(path)
+    assert answer.status_code == 200, answer.text
+    validate_response(answer.json(), "contacts", spec_path, "get", 200)
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def import_job(api: httpx.Client, job_id: str) -> dict[str, Any]:
+    """A contact job's status (``ContactImport``)."""
+    return read_contacts_resource(api, f"{IMPORTS}/{job_id}", f"{IMPORTS}/{{id}}")

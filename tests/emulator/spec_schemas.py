@@ -22,6 +22,7 @@ SPEC_FILES = {
     "contacts": "tsg_mc_contacts_v3.json",
     "lists": "tsg_mc_lists_v3.json",
     "singlesends": "tsg_mc_singlesends_v3.json",
+    "custom_fields": "tsg_mc_custom_fields_v3.json",
 }
 
 

@@ -11,6 +11,7 @@ from tests.emulator.spec_schemas import spec_document, validate, validate_respon
 
 CONTACTS = "/v3/marketing/contacts"
 LISTS = "/v3/marketing/lists"
+FIELDS = "/v3/marketing/field_definitions"
 
 
 def count(api: httpx.Client) -> int:
@@ -25,15 +26,18 @@ def search(api: httpx.Client, *emails: str) -> httpx.Response:
     return api.post(f"{CONTACTS}/search/emails", json={"emails": list(emails)})
 
 
-def test_upsert_is_keyed_by_lowercased_email_and_merges(api: httpx.Client) -> None:
+def test_upsert_is_keyed_by_lowercased_email_and_merges_custom_fields_by_id(
+    api: httpx.Client, sendgrid_emulator: EmulatorHandle
+) -> None:
+    sendgrid_emulator.admin.configure(upsert_delay=0)
+    tier = api.post(FIELDS, json={"name": "tier", "field_type": "Text"}).json()["id"]
+    age = api.post(FIELDS, json={"name": "age", "field_type": "Number"}).json()["id"]
     list_id = api.post(LISTS, json={"name": "news"}).json()["id"]
     first = api.put(
         CONTACTS,
         json={
             "list_ids": [list_id],
-            "contacts": [
-                {"email": "Ann@Example.com", "first_name": "Ann", "custom_fields": {"tier": "gold"}}
-            ],
+            "contacts": [{"email": "Ann@Example.com", "first_name": "Ann", "custom_fields": {tier: "gold"}}],
         },
     )
     assert first.status_code == 202
@@ -41,7 +45,7 @@ def test_upsert_is_keyed_by_lowercased_email_and_merges(api: httpx.Client) -> No
     assert first.json()["job_id"]
     second = api.put(
         CONTACTS,
-        json={"contacts": [{"email": "ann@example.com", "last_name": "Lee", "custom_fields": {"age": 40}}]},
+        json={"contacts": [{"email": "ann@example.com", "last_name": "Lee", "custom_fields": {age: 40}}]},
     )
     assert second.status_code == 202
     assert count(api) == 1
@@ -52,11 +56,24 @@ def test_upsert_is_keyed_by_lowercased_email_and_merges(api: httpx.Client) -> No
     contact = found.json()["result"]["ann@example.com"]["contact"]
     assert (contact["first_name"], contact["last_name"]) == ("Ann", "Lee")
     assert contact["list_ids"] == [list_id]
+    # Upserts key custom fields by id; contact reads show them by name, as SendGrid does.
     assert contact["custom_fields"] == {"tier": "gold", "age": 40}
 
 
-def test_search_reports_partial_and_total_misses(api: httpx.Client) -> None:
-    api.put(CONTACTS, json={"contacts": [person(1)]}).raise_for_status()
+def test_custom_fields_keyed_by_name_are_refused(api: httpx.Client) -> None:
+    api.post(FIELDS, json={"name": "tier", "field_type": "Text"}).raise_for_status()
+    answer = api.put(CONTACTS, json={"contacts": [{"email": "a@b.co", "custom_fields": {"tier": "gold"}}]})
+    assert answer.status_code == 400
+    validate_response(answer.json(), "contacts", CONTACTS, "put", 400)
+    (error,) = answer.json()["errors"]
+    assert error["field"] == "contacts[0].custom_fields"
+    assert error["message"] == "invalid custom field ids supplied - tier"
+
+
+def test_search_reports_partial_and_total_misses(
+    api: httpx.Client, sendgrid_emulator: EmulatorHandle
+) -> None:
+    sendgrid_emulator.admin.seed_contacts([person(1)])
     partial = search(api, "person1@example.com", "nobody@example.com")
     assert partial.status_code == 200
     assert "contact" in partial.json()["result"]["person1@example.com"]
@@ -67,8 +84,10 @@ def test_search_reports_partial_and_total_misses(api: httpx.Client) -> None:
 
 
 @pytest.mark.parametrize("address", ["not-an-email", "@example.com", "ann@", "ann smith@example.com"])
-def test_search_with_an_invalid_address_is_a_400(api: httpx.Client, address: str) -> None:
-    api.put(CONTACTS, json={"contacts": [person(1)]}).raise_for_status()
+def test_search_with_an_invalid_address_is_a_400(
+    api: httpx.Client, sendgrid_emulator: EmulatorHandle, address: str
+) -> None:
+    sendgrid_emulator.admin.seed_contacts([person(1)])
     answer = search(api, "person1@example.com", address)
     assert answer.status_code == 400
     validate_response(answer.json(), "contacts", f"{CONTACTS}/search/emails", "post", 400)

@@ -197,6 +197,42 @@ def test_unknown_segment_is_404(api: httpx.Client) -> None:
     assert deleted.content == b""
 
 
+ROUTE_NOT_FOUND = {"errors": [{"field": None, "message": "resource not found"}]}
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v3/v3/marketing/segments/2.0"),  # a base URL that already ended in /v3
+        ("DELETE", "/v3/v3/marketing/segments/2.0/7c1f0e3a-1111-4222-8333-444455556666"),
+        ("GET", "/v3/marketing/segments/2.0/"),  # SendGrid answers a trailing slash, never redirects
+        ("GET", "/v3/marketing/segments/2.0/7c1f0e3a-1111-4222-8333-444455556666/"),
+        ("GET", "/marketing/segments/2.0"),
+        ("POST", "/v3/marketing/segment/2.0"),
+    ],
+)
+def test_unknown_route_is_sendgrids_404_resource_not_found(api: httpx.Client, method: str, path: str) -> None:
+    answer = api.request(method, path)
+    assert answer.status_code == 404
+    assert answer.json() == ROUTE_NOT_FOUND
+    assert "location" not in answer.headers
+
+
+def test_an_unknown_segment_is_told_apart_by_the_list_read_not_the_404(api: httpx.Client) -> None:
+    """Per segment route, an unknown id answers 404 (GET/PATCH errors[], DELETE no body, refresh
+    {"error"}); only the list read filtered by the id answers 200, with or without the segment."""
+    missing = "7c1f0e3a-1111-4222-8333-444455556666"
+    assert api.get(f"{SEGMENTS}/{missing}").json() != ROUTE_NOT_FOUND
+    assert api.post(f"{SEGMENTS}/refresh/{missing}", json={"user_time_zone": "UTC"}).json() == {
+        "error": "Segment does not exist."
+    }
+    listed = api.get(SEGMENTS, params={"ids": missing})
+    assert (listed.status_code, listed.json()) == (200, {"results": []})
+    present = create_segment(api, "present")
+    listed = api.get(SEGMENTS, params={"ids": present["id"]})
+    assert [item["id"] for item in listed.json()["results"]] == [present["id"]]
+
+
 def test_patch_rejects_parent_list_ids_and_bad_query(api: httpx.Client) -> None:
     segment = create_segment(api)
     assert api.patch(f"{SEGMENTS}/{segment['id']}", json={"parent_list_ids": []}).status_code == 400

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 from sgseg_emulator.pytest_plugin import EmulatorHandle
 
-from tests.emulator.helpers import create_segment, person
+from tests.emulator.helpers import SEGMENTS, create_segment, person
 from tests.emulator.spec_schemas import validate_response
 
 SINGLESENDS = "/v3/marketing/singlesends"
@@ -176,3 +177,56 @@ def test_a_later_send_at_triggers_when_the_clock_passes_it(
     admin.advance_clock(3600)
     (sent,) = admin.sends()
     assert (sent["status"], sent["recipient_count"], sent["triggered_at"]) == ("triggered", 3, iso)
+
+
+def _scheduled_send_to(api: httpx.Client, segment_id: str, send_at: str, name: str = "digest") -> str:
+    created = draft(api, name=name, send_to={"segment_ids": [segment_id]}, email_config=READY_CONFIG)
+    scheduled = api.put(f"{SINGLESENDS}/{created['id']}/schedule", json={"send_at": send_at})
+    assert scheduled.status_code == 201, scheduled.text
+    single_send_id: str = created["id"]
+    return single_send_id
+
+
+def test_deleting_a_segment_a_scheduled_send_targets_is_allowed_by_default(
+    api: httpx.Client, sendgrid_emulator: EmulatorHandle
+) -> None:
+    """One reading of SendGrid (the field report): the delete succeeds and the send reaches nobody."""
+    admin = sendgrid_emulator.admin
+    admin.seed_contacts([person(i) for i in range(3)])
+    segment_id = create_segment(api, "audience")["id"]
+    _scheduled_send_to(api, segment_id, "2100-01-01T00:00:00Z", name="later")
+    soon = (admin.now() + timedelta(seconds=60)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    _scheduled_send_to(api, segment_id, soon, name="soon")
+    admin.advance_clock(120)  # "soon" is due: it is counted before the delete, lazily or not
+    assert api.delete(f"{SEGMENTS}/{segment_id}").status_code == 202
+    sent = {s["name"]: s for s in admin.sends()}
+    assert (sent["soon"]["status"], sent["soon"]["recipient_count"]) == ("triggered", 3)
+    admin.advance_clock(100 * 366 * 86400)
+    sent = {s["name"]: s for s in admin.sends()}
+    assert (sent["later"]["status"], sent["later"]["recipient_count"]) == ("triggered", 0)
+
+
+def test_deleting_a_segment_a_scheduled_send_targets_is_refused_when_configured(
+    api: httpx.Client, sendgrid_emulator: EmulatorHandle
+) -> None:
+    """The other reading: SendGrid refuses with 400 errors[] naming the sends."""
+    sendgrid_emulator.admin.configure(segment_delete_in_use="refuse")
+    segment_id = create_segment(api, "audience")["id"]
+    other_id = create_segment(api, "other")["id"]
+    draft(api, name="only a draft", send_to={"segment_ids": [other_id]}, email_config=READY_CONFIG)
+    single_send_id = _scheduled_send_to(api, segment_id, "2100-01-01T00:00:00Z")
+    refused = api.delete(f"{SEGMENTS}/{segment_id}")
+    assert refused.status_code == 400
+    (error,) = refused.json()["errors"]
+    assert error["field"] == "segment_id"
+    assert single_send_id in error["message"]
+    assert api.get(f"{SEGMENTS}/{segment_id}").status_code == 200
+    assert api.delete(f"{SEGMENTS}/{other_id}").status_code == 202  # a draft does not hold it
+    assert api.delete(f"{SINGLESENDS}/{single_send_id}").status_code == 204
+    assert api.delete(f"{SEGMENTS}/{segment_id}").status_code == 202
+
+
+def test_segment_delete_in_use_setting_is_checked(sendgrid_emulator: EmulatorHandle) -> None:
+    with pytest.raises(httpx.HTTPStatusError) as caught:
+        sendgrid_emulator.admin.configure(segment_delete_in_use="sometimes")
+    assert "segment_delete_in_use must be 'allow' or 'refuse'" in caught.value.response.text

@@ -53,38 +53,33 @@ def test_error_details_parse_every_shape(body: bytes, expected: list[ErrorDetail
 ERRORS_BODY = json.dumps({"errors": [{"field": "query_dsl", "message": "invalid query"}]}).encode()
 
 
+def errors(message: str, field: str | None = None) -> bytes:
+    return json.dumps({"errors": [{"field": field, "message": message}]}).encode()
+
+
 @pytest.mark.parametrize(
     ("method", "status", "body", "error_type"),
     [
         ("POST", 400, ERRORS_BODY, SendGridValidationError),
-        (
-            "GET",
-            400,
-            json.dumps({"errors": [{"field": "id", "message": "Segment not found"}]}).encode(),
-            SendGridNotFoundError,
-        ),
-        ("GET", 400, json.dumps({"error": "segment does not exist"}).encode(), SendGridNotFoundError),
-        (
-            "DELETE",
-            400,
-            json.dumps({"errors": [{"message": "segment doesn't exist"}]}).encode(),
-            SendGridNotFoundError,
-        ),
-        # A POST's 400 about a missing referenced object is still a validation problem of the body.
-        (
-            "POST",
-            400,
-            json.dumps({"errors": [{"message": "list does not exist"}]}).encode(),
-            SendGridValidationError,
-        ),
+        # A 400 is a refusal on every method, whatever its message says.
+        ("GET", 400, errors("Segment not found", "id"), SendGridValidationError),
+        ("GET", 400, json.dumps({"error": "segment does not exist"}).encode(), SendGridValidationError),
+        ("DELETE", 400, errors("segment doesn't exist"), SendGridValidationError),
+        ("PATCH", 400, errors("custom field 'tier' does not exist", "query_dsl"), SendGridValidationError),
+        ("POST", 400, errors("list does not exist"), SendGridValidationError),
+        ("DELETE", 409, ERRORS_BODY, SendGridValidationError),
+        ("PUT", 422, ERRORS_BODY, SendGridValidationError),
         ("GET", 401, b"", SendGridAuthError),
         ("GET", 403, b"", SendGridForbiddenError),
         ("GET", 404, b"", SendGridNotFoundError),
+        ("DELETE", 404, errors("resource not found"), SendGridNotFoundError),
         ("POST", 429, b"", SendGridRateLimitError),
         ("GET", 500, json.dumps({"error": "Please check our status page"}).encode(), SendGridServerError),
+        # A 5xx worded like a missing resource is still a server failure (retried).
+        ("GET", 503, errors("segment not found"), SendGridServerError),
         ("GET", 503, b"Service Unavailable", SendGridServerError),
-        ("GET", 409, ERRORS_BODY, SendGridError),
         ("GET", 408, b"", SendGridError),
+        ("GET", 302, b"", SendGridError),
     ],
 )
 def test_error_for_status_maps_each_status(method: str, status: int, body: bytes, error_type: type) -> None:
@@ -96,6 +91,24 @@ def test_error_for_status_maps_each_status(method: str, status: int, body: bytes
     assert f"HTTP {status}" in text
     for detail in error_details(body):
         assert detail.message in text
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 422, 429, 500, 503])
+def test_the_class_never_depends_on_the_wording(status: int) -> None:
+    wordings = [
+        "custom field 'tier' does not exist",
+        "syntax error at or near 'SELEC'",
+        "segment not found",
+        "no such segment",
+        "too many requests",
+        "",
+    ]
+    classes = {
+        type(error_for_status(method, PATH, status, errors(text, "query_dsl")))
+        for text in wordings
+        for method in ("GET", "POST", "PATCH", "DELETE", "PUT")
+    }
+    assert len(classes) == 1
 
 
 def test_forbidden_is_an_auth_error() -> None:

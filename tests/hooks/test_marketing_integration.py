@@ -15,6 +15,7 @@ from sgseg_emulator.pytest_plugin import EmulatorHandle
 
 from airflow_provider_sgseg.exceptions import (
     SendGridAuthError,
+    SendGridConfigError,
     SendGridError,
     SendGridInputError,
     SendGridNotFoundError,
@@ -26,6 +27,7 @@ from airflow_provider_sgseg.exceptions import (
 from airflow_provider_sgseg.hooks import marketing
 from airflow_provider_sgseg.hooks.marketing import RetryPolicy, SendGridMarketingHook
 from tests.conftest import AIRFLOW_BIN
+from tests.helpers import not_sendgrid_server
 
 SEGMENTS = "/v3/marketing/segments/2.0"
 SINGLE_SENDS = "/v3/marketing/singlesends"
@@ -145,6 +147,53 @@ def test_test_connection(hook: SendGridMarketingHook, sendgrid_emulator: Emulato
     ok, message = hook.test_connection()
     assert ok is True
     assert sendgrid_emulator.base_url in message
+
+
+def _hook_for_host(
+    monkeypatch: pytest.MonkeyPatch, conn_id: str, host: str, api_key: str
+) -> SendGridMarketingHook:
+    conn = {"conn_type": "sendgrid_marketing", "host": host, "password": api_key}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+    return SendGridMarketingHook(conn_id, retry=FAST_RETRIES)
+
+
+@pytest.mark.parametrize("suffix", ["/v3", "/v3/", "/"])
+async def test_host_copied_with_the_api_prefix_reaches_the_api(
+    sendgrid_emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch, suffix: str
+) -> None:
+    host = sendgrid_emulator.base_url + suffix
+    hook = _hook_for_host(monkeypatch, "sendgrid_v3_host", host, sendgrid_emulator.api_key)
+    assert hook.test_connection() == (
+        True,
+        f"Connected to SendGrid at {sendgrid_emulator.base_url}: the API key and the base URL work",
+    )
+    created = hook.create_segment("Prefixed", ALL_CONTACTS)
+    assert hook.get_segment(created["id"])["name"] == "Prefixed"
+    assert [s["id"] for s in await hook.alist_segments()] == [created["id"]]
+    assert hook.segment_exists(created["id"]) is True
+    hook.delete_segment(created["id"])
+    assert hook.segment_exists(created["id"]) is False
+    paths = [r["path"] for r in api_requests(sendgrid_emulator, path_prefix="/")]
+    assert paths and all(p.startswith("/v3/marketing/") for p in paths), paths
+    hook.close()
+
+
+def test_a_host_that_is_not_sendgrid_fails_the_connection_test_and_the_existence_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with not_sendgrid_server() as base_url:
+        hook = _hook_for_host(monkeypatch, "sendgrid_elsewhere", base_url, "SG.elsewhere-key-0123")
+        ok, message = hook.test_connection()
+        assert ok is False
+        assert "The base URL is wrong" in message
+        assert f"Tried GET {base_url}{SEGMENTS}?ids=00000000-0000-0000-0000-000000000000" in message
+        assert "HTTP 404" in message
+        with pytest.raises(SendGridConfigError, match="the host is not a SendGrid API base URL"):
+            hook.segment_exists(UNKNOWN_ID)
+        with pytest.raises(SendGridNotFoundError):  # a plain read cannot tell; it says 404
+            hook.get_segment(UNKNOWN_ID)
+        assert "SG.elsewhere-key-0123" not in message
+        hook.close()
 
 
 def test_wrong_key_is_an_auth_error_without_the_key(

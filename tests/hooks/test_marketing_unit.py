@@ -20,6 +20,7 @@ import pytest
 from airflow_provider_sgseg import __version__
 from airflow_provider_sgseg.exceptions import (
     SendGridAuthError,
+    SendGridConfigError,
     SendGridError,
     SendGridForbiddenError,
     SendGridInputError,
@@ -181,13 +182,61 @@ def test_prefixed_form_extra_is_understood(make_hook: MakeHook) -> None:
         ("", None, "https://api.sendgrid.com"),
         ("http://127.0.0.1:8025", None, "http://127.0.0.1:8025"),
         ("http://127.0.0.1", 8026, "http://127.0.0.1:8026"),
+        # Copied from a generic HTTP connection: the API's /v3 prefix is part of every request path.
+        ("https://api.sendgrid.com/v3", None, "https://api.sendgrid.com"),
+        ("https://api.sendgrid.com/v3/", None, "https://api.sendgrid.com"),
+        ("api.sendgrid.com/v3", None, "https://api.sendgrid.com"),
+        ("api.eu.sendgrid.com/v3/", None, "https://api.eu.sendgrid.com"),
+        ("http://127.0.0.1:8025/v3/", None, "http://127.0.0.1:8025"),
+        ("http://127.0.0.1/v3", 8027, "http://127.0.0.1:8027"),
+        ("  HTTPS://API.SendGrid.com/  ", None, "https://api.sendgrid.com"),
     ],
 )
 def test_base_url_comes_from_host(make_hook: MakeHook, host: str, port: int | None, base: str) -> None:
     fields: dict[str, Any] = {"host": host} if port is None else {"host": host, "port": port}
-    hook, fake = make_hook(httpx.Response(200, json=[]), **fields)
+    hook, fake = make_hook(httpx.Response(200, json=[]), httpx.Response(200, json=segment()), **fields)
     hook.list_segments()
-    assert str(fake.requests[0].url) == f"{base}/v3/marketing/segments/2.0"
+    hook.get_segment(SEG)
+    assert [str(r.url) for r in fake.requests] == [
+        f"{base}/v3/marketing/segments/2.0",
+        f"{base}/v3/marketing/segments/2.0/{SEG}?contacts_sample=true",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("host", "problem"),
+    [
+        ("https://api.sendgrid.com/v3?on_behalf_of=sub", "has a query string or fragment"),
+        ("https://api.sendgrid.com/?", "has a query string or fragment"),
+        ("https://api.sendgrid.com/v3#segments", "has a query string or fragment"),
+        ("https://api.sendgrid.com/v3/marketing", "has a path other than /v3"),
+        ("https://proxy.example.com/sendgrid", "has a path other than /v3"),
+        ("api.sendgrid.com/v3/v3", "has a path other than /v3"),
+        ("ftp://api.sendgrid.com", "uses the scheme 'ftp'"),
+        ("smtp://smtp.sendgrid.net:587", "uses the scheme 'smtp'"),
+        ("https://", "has no valid host name"),
+        ("https:///v3", "has no valid host name"),
+        ("https://api sendgrid.com", "has no valid host name"),
+        ("https://api.sendgrid.com:99999", "port 99999 is not between 1 and 65535"),
+        (f"https://apikey:{KEY}@api.sendgrid.com", "carries user info"),
+        (f"https://api.sendgrid.com/{KEY}", "host 'https://api.sendgrid.com/***' has a path other than /v3"),
+    ],
+)
+def test_host_that_cannot_be_a_base_url_is_refused_before_any_request(
+    make_hook: MakeHook, host: str, problem: str
+) -> None:
+    hook, fake = make_hook(httpx.Response(200, json=[]), conn_id="sendgrid_bad_host", host=host)
+    with pytest.raises(SendGridConfigError) as caught:
+        hook.list_segments()
+    message = str(caught.value)
+    assert message.startswith("Connection 'sendgrid_bad_host': ")
+    assert problem in message
+    assert "must be a SendGrid API base URL" in message
+    assert KEY not in message
+    assert isinstance(caught.value, SendGridAuthError)  # a configuration problem, like a missing key
+    ok, tested = hook.test_connection()
+    assert (ok, tested) == (False, message)
+    assert fake.requests == []
 
 
 def test_timeout_extra_sets_client_timeouts(make_hook: MakeHook) -> None:
@@ -281,18 +330,52 @@ def test_get_segment(make_hook: MakeHook) -> None:
 
 
 @pytest.mark.parametrize(
-    "reply",
+    ("reply", "error_type"),
     [
-        httpx.Response(404),
-        httpx.Response(400, json=errors("segment does not exist", "segment_id")),
-        httpx.Response(400, json={"error": "Segment not found"}),
+        (httpx.Response(404), SendGridNotFoundError),
+        (httpx.Response(404, json=errors("resource not found")), SendGridNotFoundError),
+        # A 400 is a refusal whatever its words: only a 404 means "nothing at this path".
+        (httpx.Response(400, json=errors("segment does not exist", "segment_id")), SendGridValidationError),
+        (httpx.Response(400, json={"error": "Segment not found"}), SendGridValidationError),
     ],
 )
-def test_get_unknown_segment_is_not_found_for_404_and_400(make_hook: MakeHook, reply: httpx.Response) -> None:
+def test_get_segment_error_class_follows_the_status(
+    make_hook: MakeHook, reply: httpx.Response, error_type: type
+) -> None:
     hook, fake = make_hook(reply)
-    with pytest.raises(SendGridNotFoundError, match=f"GET {SEGMENTS}/{SEG} -> HTTP {reply.status_code}"):
+    with pytest.raises(error_type, match=f"GET {SEGMENTS}/{SEG} -> HTTP {reply.status_code}"):
         hook.get_segment(SEG)
     assert len(fake.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "custom field 'tier' does not exist",  # the field report: a PATCH retried as "not found"
+        "syntax error at or near 'SELEC'",
+        "segment not found",
+        "no such table: contact_dat",
+    ],
+)
+@pytest.mark.parametrize(
+    ("method", "call"),
+    [
+        ("PATCH", lambda h: h.update_segment(SEG, query_dsl="SELECT c.contact_id FROM contact_data c")),
+        ("POST", lambda h: h.create_segment("Buyers", "SELECT 1")),
+        ("DELETE", lambda h: h.delete_segment(SEG)),
+        ("POST", lambda h: h.refresh_segment(SEG, "UTC")),
+        ("PUT", lambda h: h.schedule_single_send(SS)),
+    ],
+)
+def test_every_400_on_a_write_is_a_refusal_whatever_its_wording(
+    make_hook: MakeHook, method: str, call: Callable[[SendGridMarketingHook], object], message: str
+) -> None:
+    hook, fake = make_hook(httpx.Response(400, json=errors(message, "query_dsl")))
+    with pytest.raises(SendGridValidationError) as caught:
+        call(hook)
+    assert type(caught.value) is SendGridValidationError
+    assert f"query_dsl: {message}" in str(caught.value)
+    assert [r.method for r in fake.requests] == [method]  # never retried
 
 
 def test_other_400_is_validation_error_with_details(make_hook: MakeHook) -> None:
@@ -340,6 +423,39 @@ def test_delete_segment(make_hook: MakeHook) -> None:
     hook, fake = make_hook(httpx.Response(202))
     assert hook.delete_segment(SEG) is None
     assert (fake.requests[0].method, fake.requests[0].url.path) == ("DELETE", f"{SEGMENTS}/{SEG}")
+
+
+@pytest.mark.parametrize(
+    ("listing", "exists"),
+    [
+        ({"results": [segment(SEG)]}, True),
+        ({"results": []}, False),
+        # A server that ignored the ids filter: the answer is still read for this very id.
+        ({"results": [segment(SEG2), segment(LIST)]}, False),
+        ([segment(SEG2), segment(SEG)], True),
+    ],
+)
+def test_segment_exists_reads_the_list_filtered_by_id(
+    make_hook: MakeHook, listing: object, exists: bool
+) -> None:
+    hook, fake = make_hook(httpx.Response(200, json=listing))
+    assert hook.segment_exists(SEG) is exists
+    (request,) = fake.requests
+    assert (request.method, request.url.path, request.url.params.get_list("ids")) == ("GET", SEGMENTS, [SEG])
+
+
+def test_segment_exists_calls_a_404_from_the_list_a_wrong_base_url(make_hook: MakeHook) -> None:
+    # The body a wrong host may give is the very one SendGrid gives for an unknown id's route.
+    hook, fake = make_hook(
+        httpx.Response(404, json=errors("resource not found")), conn_id="sendgrid_proxy", host="proxy.example"
+    )
+    with pytest.raises(SendGridConfigError) as caught:
+        hook.segment_exists(SEG)
+    text = str(caught.value)
+    assert "Connection 'sendgrid_proxy': https://proxy.example answered 404" in text
+    assert "the host is not a SendGrid API base URL" in text
+    assert caught.value.status_code == 404
+    assert len(fake.requests) == 1
 
 
 def test_refresh_segment(make_hook: MakeHook) -> None:
@@ -702,11 +818,54 @@ def test_non_retryable_statuses_fail_at_once(make_hook: MakeHook) -> None:
 
 
 def test_test_connection(make_hook: MakeHook) -> None:
-    hook, fake = make_hook(httpx.Response(200, json={"results": []}), host="api.eu.sendgrid.com")
-    assert hook.test_connection() == (True, "Connected to SendGrid at https://api.eu.sendgrid.com")
+    hook, fake = make_hook(httpx.Response(200, json={"results": []}), host="api.eu.sendgrid.com/v3")
+    assert hook.test_connection() == (
+        True,
+        "Connected to SendGrid at https://api.eu.sendgrid.com: the API key and the base URL work",
+    )
     assert fake.requests[0].url.params["ids"] == "00000000-0000-0000-0000-000000000000"
-    hook, _ = make_hook(httpx.Response(404), conn_id="sendgrid_404")
-    assert hook.test_connection()[0] is True
+
+
+PROBE_URL = "https://api.sendgrid.com/v3/marketing/segments/2.0?ids=00000000-0000-0000-0000-000000000000"
+
+
+@pytest.mark.parametrize(
+    ("reply", "meaning", "came_back"),
+    [
+        # A 404 from the probe is a wrong base URL, never "the key was accepted".
+        (httpx.Response(404), "The base URL is wrong", "HTTP 404"),
+        (
+            httpx.Response(404, json=errors("resource not found")),
+            "The base URL is wrong",
+            "resource not found",
+        ),
+        (httpx.Response(401, json=errors("authorization required")), "refused the API key", "HTTP 401"),
+        (
+            httpx.Response(403, json=errors("access forbidden")),
+            "lacks the Marketing Campaigns scopes",
+            "HTTP 403",
+        ),
+        (
+            httpx.Response(400, json=errors("bad ids", "ids")),
+            "did not accept the test request",
+            "ids: bad ids",
+        ),
+        (httpx.Response(503), "did not accept the test request", "HTTP 503"),
+        (httpx.Response(302, headers={"Location": "https://login.example"}), "did not accept", "HTTP 302"),
+        (httpx.ConnectError("refused"), "No answer from the base URL", "ConnectError: refused"),
+    ],
+)
+def test_test_connection_fails_on_any_answer_but_2xx(
+    make_hook: MakeHook, reply: Reply, meaning: str, came_back: str
+) -> None:
+    hook, fake = make_hook(reply)
+    ok, message = hook.test_connection()
+    assert ok is False
+    assert meaning in message
+    assert f"Tried GET {PROBE_URL}" in message
+    assert came_back in message
+    assert KEY not in message
+    assert len(fake.requests) == 1
 
 
 @pytest.mark.parametrize(
@@ -827,7 +986,7 @@ async def test_async_retries_use_the_async_sleep(make_hook: MakeHook, sleeps: Sl
 
 
 async def test_async_errors_are_typed(make_hook: MakeHook) -> None:
-    hook, _ = make_hook(httpx.Response(400, json=errors("segment does not exist")))
+    hook, _ = make_hook(httpx.Response(404, json=errors("resource not found")))
     with pytest.raises(SendGridNotFoundError):
         await hook.aget_segment(SEG)
     with pytest.raises(SendGridInputError):

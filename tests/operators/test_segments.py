@@ -16,10 +16,11 @@ import httpx
 import pendulum
 import pytest
 from airflow.providers.standard.triggers.temporal import DateTimeTrigger
-from sgseg_emulator.pytest_plugin import EmulatorHandle
+from sgseg_emulator.pytest_plugin import EmulatorHandle, connection_json
 
 from airflow_provider_sgseg.exceptions import (
     SegmentQueryInvalidError,
+    SendGridConfigError,
     SendGridForbiddenError,
     SendGridNotFoundError,
     SendGridServerError,
@@ -29,6 +30,7 @@ from airflow_provider_sgseg.exceptions import (
 from airflow_provider_sgseg.hooks.marketing import RetryPolicy, SendGridMarketingHook
 from airflow_provider_sgseg.operators.segments import (
     DEFAULT_QUOTA_WAIT_MARGIN,
+    DELETE_ATTEMPT_KEY,
     REFRESH_ATTEMPT_KEY,
     SendGridCreateSegmentOperator,
     SendGridDeleteSegmentOperator,
@@ -38,7 +40,9 @@ from airflow_provider_sgseg.operators.segments import (
     SendGridSegmentBaseOperator,
     SendGridUpdateSegmentOperator,
 )
+from airflow_provider_sgseg.population import watermark_from
 from airflow_provider_sgseg.version_compat import AirflowFailException, AirflowSkipException, TaskDeferred
+from tests.helpers import not_sendgrid_server
 
 SEGMENTS = "/v3/marketing/segments/2.0"
 REFRESH = "/v3/marketing/segments/2.0/refresh/"
@@ -468,6 +472,52 @@ def test_update_rejected_with_400_fails_without_retries(
     assert [p["status"] for p in sendgrid_emulator.admin.requests(method="PATCH")] == [400]
 
 
+@pytest.mark.parametrize(
+    "message", ["custom field 'tier' does not exist", "segment not found", "syntax error at or near 'x'"]
+)
+@pytest.mark.parametrize("if_exists", [None, "update"])
+def test_a_400_on_the_patch_fails_without_retries_whatever_it_says(
+    sendgrid_emulator: EmulatorHandle, if_exists: str | None, message: str
+) -> None:
+    """The field report: a 400 saying "does not exist" became "not found", which Airflow retried."""
+    segment_id = new_segment(sendgrid_emulator)
+    body = {"errors": [{"field": "query_dsl", "message": message}]}
+    sendgrid_emulator.admin.add_fault("status", method="PATCH", status=400, body=body)
+    tiered = "SELECT c.contact_id, c.updated_at FROM contact_data AS c WHERE c.tier = 'gold'"
+    if if_exists is None:
+        operator = wired(
+            SendGridUpdateSegmentOperator(task_id="u", segment_id=segment_id, query_dsl=tiered),
+            sendgrid_emulator,
+        )
+    else:
+        operator = create(sendgrid_emulator, query=tiered, if_exists=if_exists)
+    with pytest.raises(AirflowFailException) as caught:
+        operator.execute(TaskRun().context())
+    assert f"SendGrid rejected updating segment {segment_id} (HTTP 400, not retried)" in str(caught.value)
+    assert f"query_dsl: {message}" in str(caught.value)
+    assert type(caught.value.__cause__) is SendGridValidationError
+    assert [p["status"] for p in sendgrid_emulator.admin.requests(method="PATCH")] == [400]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"error": "user_time_zone is not a valid IANA time zone"},
+        {"errors": [{"field": "x", "message": "bad"}]},
+    ],
+)
+def test_a_400_on_the_refresh_fails_without_retries_and_spends_nothing(
+    sendgrid_emulator: EmulatorHandle, body: dict[str, Any]
+) -> None:
+    segment_id = new_segment(sendgrid_emulator)
+    sendgrid_emulator.admin.add_fault("status", method="POST", path_prefix=REFRESH, status=400, body=body)
+    run = TaskRun()
+    with pytest.raises(AirflowFailException, match=r"rejected the manual refresh of segment .* \(HTTP 400"):
+        refresher(sendgrid_emulator, segment_id).execute(run.context())
+    assert run.store is not None and REFRESH_ATTEMPT_KEY not in run.store.values
+    assert [p["status"] for p in refresh_posts(sendgrid_emulator)] == [400]
+
+
 def test_delete_and_missing_ok(sendgrid_emulator: EmulatorHandle) -> None:
     segment_id = new_segment(sendgrid_emulator)
 
@@ -503,6 +553,192 @@ def test_retried_delete_succeeds_after_the_first_delete_went_through(
         "deleted": False,
     }
     assert len(sendgrid_emulator.admin.requests(method="DELETE")) == 2
+
+
+def deleter(emulator: EmulatorHandle, segment_id: str, **kwargs: Any) -> Any:
+    return wired(SendGridDeleteSegmentOperator(task_id="d", segment_id=segment_id, **kwargs), emulator)
+
+
+def segments_left() -> list[str]:
+    return [s["id"] for s in SendGridMarketingHook().list_segments()]
+
+
+def point_default_connection_at(monkeypatch: pytest.MonkeyPatch, emulator: EmulatorHandle, host: str) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_SENDGRID_DEFAULT", connection_json(host, emulator.api_key))
+
+
+@pytest.mark.parametrize("suffix", ["/v3", "/v3/"])
+def test_missing_ok_delete_through_a_host_with_v3_deletes_the_segment(
+    sendgrid_emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch, suffix: str
+) -> None:
+    segment_id = new_segment(sendgrid_emulator)
+    point_default_connection_at(monkeypatch, sendgrid_emulator, sendgrid_emulator.base_url + suffix)
+    result = deleter(sendgrid_emulator, segment_id, missing_ok=True).execute(TaskRun().context())
+    assert result == {"segment_id": segment_id, "deleted": True}
+    with pytest.raises(SendGridNotFoundError):
+        SendGridMarketingHook().get_segment(segment_id)
+    assert [r["status"] for r in sendgrid_emulator.admin.requests(method="DELETE")] == [202]
+
+
+@pytest.mark.parametrize("missing_ok", [True, False])
+def test_a_404_from_a_host_that_is_not_sendgrid_is_never_a_missing_segment(
+    sendgrid_emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch, missing_ok: bool
+) -> None:
+    segment_id = new_segment(sendgrid_emulator)
+    with not_sendgrid_server() as elsewhere:
+        point_default_connection_at(monkeypatch, sendgrid_emulator, elsewhere)
+        operator = deleter(sendgrid_emulator, segment_id, missing_ok=missing_ok)
+        with pytest.raises(SendGridConfigError, match="the host is not a SendGrid API base URL"):
+            operator.execute(TaskRun().context())
+    point_default_connection_at(monkeypatch, sendgrid_emulator, sendgrid_emulator.base_url)
+    assert segments_left() == [segment_id]  # untouched
+
+
+def test_missing_segment_is_read_from_the_list_and_nothing_is_deleted(
+    sendgrid_emulator: EmulatorHandle,
+) -> None:
+    result = deleter(sendgrid_emulator, MISSING_ID, missing_ok=True).execute(TaskRun().context())
+    assert result == {"segment_id": MISSING_ID, "deleted": False}
+    reads = sendgrid_emulator.admin.requests(path_prefix="/v3/")
+    assert [(r["method"], r["path"], r["query"].get("ids"), r["status"]) for r in reads] == [
+        ("GET", SEGMENTS, MISSING_ID, 200)
+    ]
+    with pytest.raises(SendGridNotFoundError, match="set missing_ok=True"):
+        deleter(sendgrid_emulator, MISSING_ID).execute(TaskRun().context())
+
+
+READY_EMAIL = {
+    "subject": "Digest",
+    "html_content": "<p>Hi</p>",
+    "sender_id": 1,
+    "custom_unsubscribe_url": "https://example.com/unsubscribe",
+}
+LATER = "2100-01-01T09:00:00Z"
+
+
+def single_send(segment_ids: list[str], name: str, send_at: str | None = LATER) -> str:
+    """A Single Send draft to ``segment_ids``, scheduled for ``send_at`` (None: left a draft)."""
+    hook = SendGridMarketingHook()
+    single_send_id = str(
+        hook.create_single_send(name, segment_ids=segment_ids, email_config=READY_EMAIL)["id"]
+    )
+    if send_at is not None:
+        hook.schedule_single_send(single_send_id, send_at=send_at)
+    return single_send_id
+
+
+def test_delete_refuses_while_scheduled_single_sends_target_the_segment(
+    sendgrid_emulator: EmulatorHandle,
+) -> None:
+    segment_id = new_segment(sendgrid_emulator)
+    other_id = new_segment(sendgrid_emulator, name="other")
+    both = single_send([other_id, segment_id], "Both audiences")
+    only = single_send([segment_id], "Only this one", send_at="2100-02-01T10:30:00Z")
+    single_send([segment_id], "Just a draft", send_at=None)
+    single_send([segment_id], "Already out", send_at="now")  # triggered: nothing left to empty
+    single_send([other_id], "Someone else's")
+    sendgrid_emulator.admin.clear_faults()
+    before = len(sendgrid_emulator.admin.requests())
+
+    store = MemoryTaskStateStore()
+    with pytest.raises(AirflowFailException) as caught:
+        deleter(sendgrid_emulator, segment_id).execute(TaskRun(store=store).context())
+    message = str(caught.value)
+    assert f"Not deleting segment {segment_id}" in message
+    assert f"{both} ('Both audiences', send_at {LATER})" in message
+    assert f"{only} ('Only this one', send_at 2100-02-01T10:30:00Z)" in message
+    for innocent in ("Just a draft", "Already out", "Someone else's"):
+        assert innocent not in message
+    assert "force=True" in message
+    assert segment_id in segments_left()
+    assert sendgrid_emulator.admin.requests(method="DELETE") == []
+    assert DELETE_ATTEMPT_KEY not in store.values
+    # One list read; details only for the scheduled sends (the list has no recipients).
+    reads = [(r["method"], r["path"]) for r in sendgrid_emulator.admin.requests()[before:]]
+    assert reads.count(("GET", "/v3/marketing/singlesends")) == 1
+    assert sorted(p for m, p in reads if m == "GET" and p.startswith("/v3/marketing/singlesends/")) == sorted(
+        f"/v3/marketing/singlesends/{i}" for i in (both, only, single_send_id_named("Someone else's"))
+    )
+
+
+def single_send_id_named(name: str) -> str:
+    (found,) = SendGridMarketingHook().find_single_sends_by_name(name)
+    return str(found["id"])
+
+
+def test_delete_finds_a_scheduled_single_send_on_a_later_page(sendgrid_emulator: EmulatorHandle) -> None:
+    segment_id = new_segment(sendgrid_emulator)
+    for n in range(100):
+        single_send([segment_id], f"Draft {n}", send_at=None)
+    last = single_send([segment_id], "On page two")
+    with pytest.raises(AirflowFailException, match=f"{last} \\('On page two'"):
+        deleter(sendgrid_emulator, segment_id).execute(TaskRun().context())
+    pages = sendgrid_emulator.admin.requests(method="GET", path_prefix="/v3/marketing/singlesends")
+    assert [p["query"].get("page_token") for p in pages if p["path"] == "/v3/marketing/singlesends"][-2:] == [
+        None,
+        "100",
+    ]
+
+
+def test_force_deletes_and_names_the_sends_it_leaves_without_this_audience(
+    sendgrid_emulator: EmulatorHandle, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sendgrid_emulator.admin.seed_contacts([{"email": "anna@example.de", "country": "DE"}])
+    segment_id = new_segment(sendgrid_emulator)
+    scheduled = single_send([segment_id], "Digest")
+    result = deleter(sendgrid_emulator, segment_id, force=True).execute(TaskRun().context())
+    assert result == {"segment_id": segment_id, "deleted": True}
+    assert f"(force=True): {scheduled} ('Digest', send_at {LATER})" in capsys.readouterr().out
+    # What the field saw, under the emulator's default reading: the send reaches nobody.
+    sendgrid_emulator.admin.advance_clock(80 * 366 * 86400)
+    (sent,) = sendgrid_emulator.admin.sends()
+    assert (sent["status"], sent["recipient_count"]) == ("triggered", 0)
+
+
+def test_delete_refused_by_sendgrid_fails_without_retries(sendgrid_emulator: EmulatorHandle) -> None:
+    """The other reading: SendGrid itself refuses (emulator segment_delete_in_use='refuse')."""
+    sendgrid_emulator.admin.configure(segment_delete_in_use="refuse")
+    segment_id = new_segment(sendgrid_emulator)
+    scheduled = single_send([segment_id], "Digest")
+    with pytest.raises(AirflowFailException, match="Not deleting segment"):  # refused before asking
+        deleter(sendgrid_emulator, segment_id).execute(TaskRun().context())
+    assert sendgrid_emulator.admin.requests(method="DELETE") == []
+    store = MemoryTaskStateStore()
+    with pytest.raises(AirflowFailException) as caught:
+        deleter(sendgrid_emulator, segment_id, force=True).execute(TaskRun(store=store).context())
+    message = str(caught.value)
+    assert f"SendGrid rejected deleting segment {segment_id} (HTTP 400, not retried)" in message
+    assert f"segment_id: segment {segment_id!r} is used by scheduled Single Send(s) {scheduled}" in message
+    assert isinstance(caught.value.__cause__, SendGridValidationError)
+    assert [r["status"] for r in sendgrid_emulator.admin.requests(method="DELETE")] == [400]
+    assert DELETE_ATTEMPT_KEY not in store.values
+    assert segment_id in segments_left()
+
+
+@pytest.mark.parametrize("status", [400, 409, 422])
+def test_every_sendgrid_refusal_of_the_delete_fails_at_once(
+    sendgrid_emulator: EmulatorHandle, status: int
+) -> None:
+    segment_id = new_segment(sendgrid_emulator)
+    body = {"errors": [{"field": None, "message": f"cannot delete this segment now ({status})"}]}
+    sendgrid_emulator.admin.add_fault(
+        "status", method="DELETE", path_prefix=f"{SEGMENTS}/", status=status, body=body
+    )
+    with pytest.raises(
+        AirflowFailException, match=rf"HTTP {status}, not retried.*cannot delete this segment now"
+    ):
+        deleter(sendgrid_emulator, segment_id, missing_ok=True).execute(TaskRun().context())
+    assert [r["status"] for r in sendgrid_emulator.admin.requests(method="DELETE")] == [status]
+
+
+def test_a_404_to_the_delete_of_a_segment_still_listed_is_not_success(
+    sendgrid_emulator: EmulatorHandle,
+) -> None:
+    segment_id = new_segment(sendgrid_emulator)
+    sendgrid_emulator.admin.add_fault("status", method="DELETE", path_prefix=f"{SEGMENTS}/", status=404)
+    with pytest.raises(SendGridNotFoundError):
+        deleter(sendgrid_emulator, segment_id, missing_ok=True).execute(TaskRun().context())
+    assert segment_id in segments_left()
 
 
 # --- refresh: allowed -------------------------------------------------------------------------
@@ -718,6 +954,34 @@ def test_hourly_spacing_skip_mode(sendgrid_emulator: EmulatorHandle) -> None:
     assert len(refresh_posts(sendgrid_emulator)) == 1
 
 
+def test_skipped_refresh_leaves_a_return_value_the_sensor_understands(
+    sendgrid_emulator: EmulatorHandle,
+) -> None:
+    """A sensor given refreshed_after=<refresh>.output must find a value, not Airflow's error-level
+    "XCom not found": the sample SendGrid had when the refresh was skipped is the watermark."""
+    segment_id = new_segment(sendgrid_emulator)
+    _refresh_now(sendgrid_emulator, segment_id)
+    sendgrid_emulator.admin.advance_clock(600)
+    sample_before = SendGridMarketingHook().get_segment(segment_id, contacts_sample=False)[
+        "sample_updated_at"
+    ]
+    run = TaskRun()
+    with pytest.raises(AirflowSkipException) as skipped:
+        refresher(sendgrid_emulator, segment_id, "skip").execute(run.context())
+    assert run.last_ti is not None
+    left = run.last_ti.pushed["return_value"]
+    assert left == {
+        "segment_id": segment_id,
+        "job_id": None,
+        "requested_at": None,
+        "sample_updated_at_before": sample_before,
+        "skipped": str(skipped.value),
+    }
+    assert watermark_from(left) == pendulum.parse(sample_before)
+    # Without a sample time to go by it is no watermark: the sensor takes the sample it first sees.
+    assert watermark_from({**left, "sample_updated_at_before": None}) is None
+
+
 def test_hourly_spacing_wait_mode_defers_then_refreshes(sendgrid_emulator: EmulatorHandle) -> None:
     segment_id = new_segment(sendgrid_emulator)
     _refresh_now(sendgrid_emulator, segment_id)
@@ -807,9 +1071,12 @@ def test_429_unexplained_by_the_segment_uses_the_servers_reset(sendgrid_emulator
     window = sendgrid_emulator.admin.config()["rate_limit_window"]
     now = sendgrid_emulator.admin.now().timestamp()
     window_end = datetime.datetime.fromtimestamp((now // window + 1) * window, tz=datetime.timezone.utc)
+    run = TaskRun()
     with pytest.raises(AirflowSkipException) as skipped:
-        refresher(sendgrid_emulator, segment_id, "skip").execute(TaskRun().context())
+        refresher(sendgrid_emulator, segment_id, "skip").execute(run.context())
     assert "server_rate_limit" in str(skipped.value)
+    assert run.last_ti is not None
+    assert run.last_ti.pushed["return_value"]["skipped"] == str(skipped.value)  # a 429 skip leaves one too
     assert window_end.isoformat() in str(skipped.value)
 
 

@@ -165,6 +165,28 @@ def test_a_lost_create_answer_finds_the_draft_instead_of_creating_another(
     assert len(live_sends(sendgrid_emulator)) == 1
 
 
+@pytest.mark.parametrize("status", [400, 409, 422])
+@pytest.mark.parametrize(
+    ("method", "path"), [("POST", r"^/v3/marketing/singlesends$"), ("PUT", SCHEDULE_PATH)]
+)
+def test_a_refused_create_or_schedule_fails_without_retries(
+    sendgrid_emulator: EmulatorHandle, method: str, path: str, status: int
+) -> None:
+    segment_id = populated_segment(sendgrid_emulator, matching=3)
+    body = {"errors": [{"field": "email_config.sender_id", "message": "sender 1 does not exist"}]}
+    sendgrid_emulator.admin.add_fault("status", method=method, path=path, status=status, body=body)
+
+    with pytest.raises(AirflowFailException) as caught:
+        run(make_operator(segment_id))
+
+    action = "creating Single Send" if method == "POST" else "scheduling Single Send"
+    assert f"SendGrid rejected {action}" in str(caught.value)
+    assert f"(HTTP {status}, not retried)" in str(caught.value)
+    assert "email_config.sender_id: sender 1 does not exist" in str(caught.value)
+    assert [c["status"] for c in calls(sendgrid_emulator, method, path)] == [status]
+    assert live_sends(sendgrid_emulator) == []
+
+
 def test_require_min_contacts_refuses_a_too_small_audience(sendgrid_emulator: EmulatorHandle) -> None:
     segment_id = populated_segment(sendgrid_emulator, matching=2)
 

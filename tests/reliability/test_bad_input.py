@@ -17,6 +17,7 @@ from sgseg_emulator.pytest_plugin import EmulatorHandle
 
 from airflow_provider_sgseg.exceptions import (
     SendGridAuthError,
+    SendGridConfigError,
     SendGridForbiddenError,
     SendGridInputError,
     SendGridNotFoundError,
@@ -309,6 +310,22 @@ CASES = [
         lambda w: w.with_connection("sgseg_keyless").get_segment(UNKNOWN),
         SendGridAuthError,
         ("'sgseg_keyless' has no API key", "password field"),
+    ),
+    Case(
+        "connection-host-with-query",
+        lambda w: w.with_connection(
+            "sgseg_query_host", password="SG.x", host=f"{w.emulator.base_url}/v3?on_behalf_of=sub"
+        ).get_segment(UNKNOWN),
+        SendGridConfigError,
+        ("'sgseg_query_host'", "has a query string or fragment", "must be a SendGrid API base URL"),
+    ),
+    Case(
+        "connection-host-with-other-path",
+        lambda w: w.with_connection(
+            "sgseg_path_host", password="SG.x", host=f"{w.emulator.base_url}/v3/marketing"
+        ).get_segment(UNKNOWN),
+        SendGridConfigError,
+        ("'sgseg_path_host'", "has a path other than /v3"),
     ),
     Case(
         "connection-timeout-not-a-number",

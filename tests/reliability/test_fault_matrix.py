@@ -164,6 +164,10 @@ def _check_found_send(result: Any, world: World, _: SendGridMarketingHook) -> No
     assert [send["id"] for send in result] == [world.single_send_id]
 
 
+def _check_exists(result: Any, world: World, _: SendGridMarketingHook) -> None:
+    assert result is True
+
+
 def _never(result: Any, world: World, _: SendGridMarketingHook) -> None:
     raise AssertionError(f"a one-shot call must not succeed under this fault, got {result!r}")
 
@@ -203,6 +207,23 @@ METHODS = [
         lambda h, w: h.find_segments_by_name("matrix audience"),
         _check_listed,
         True,
+    ),
+    Method(
+        "segment_exists",
+        "GET",
+        lambda w: f"^{re.escape(SEGMENTS)}$",
+        lambda h, w: h.segment_exists(w.segment_id),
+        _check_exists,
+        True,
+    ),
+    Method(
+        "list_single_sends",
+        "GET",
+        lambda w: f"^{re.escape(SINGLE_SENDS)}$",
+        lambda h, w: h.list_single_sends(),
+        _check_found_send,
+        True,
+        needs_send=True,
     ),
     Method(
         "get_single_send",

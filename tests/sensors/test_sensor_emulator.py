@@ -11,7 +11,7 @@ import pytest
 from airflow.sdk import Asset
 from airflow.sdk.execution_time.context import OutletEventAccessors
 
-from airflow_provider_sgseg.exceptions import SendGridInputError, SendGridServerError
+from airflow_provider_sgseg.exceptions import SendGridInputError, SendGridServerError, SendGridValidationError
 from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
 from airflow_provider_sgseg.sensors.segments import STATE_KEY, SendGridSegmentPopulatedSensor
 from airflow_provider_sgseg.triggers.segments import SendGridSegmentPopulatedTrigger
@@ -275,6 +275,25 @@ def test_poke_mode_tolerates_transient_503s(emulated_time: EmulatedTime) -> None
     result = make_sensor(segment["id"], max_consecutive_failures=2).execute(context_for())
 
     assert result["contacts_count"] == 3
+
+
+def test_the_status_not_the_wording_decides_wait_or_fail(emulated_time: EmulatedTime) -> None:
+    seed_contacts(emulated_time.admin, 3)
+    segment = create_segment("worded")
+    worded = {"errors": [{"field": None, "message": "segment does not exist"}]}
+    emulated_time.admin.add_fault(
+        kind="status", status=503, method="GET", path_prefix=SEGMENT_PATH, body=worded
+    )
+    assert make_sensor(segment["id"]).execute(context_for())["contacts_count"] == 3  # a 503: waited out
+
+    later = {"errors": [{"field": None, "message": "temporarily unavailable, try again later"}]}
+    emulated_time.admin.add_fault(
+        kind="status", status=400, method="GET", path_prefix=SEGMENT_PATH, body=later
+    )
+    gets = emulated_time.segment_gets(segment["id"])
+    with pytest.raises(SendGridValidationError, match="try again later"):  # a 400: not tolerated
+        make_sensor(segment["id"]).execute(context_for())
+    assert emulated_time.segment_gets(segment["id"]) == gets + 1
 
 
 def test_poke_mode_fails_after_too_many_503s_in_a_row(emulated_time: EmulatedTime) -> None:

@@ -137,6 +137,33 @@ async def test_transient_503s_are_tolerated(emulated_time: EmulatedTime) -> None
     assert event["contacts_count"] == 3
 
 
+@pytest.mark.parametrize(
+    ("status", "message", "outcome"),
+    [
+        (503, "segment does not exist", "success"),  # a 5xx is waited out, whatever it says
+        (400, "temporarily unavailable, try again later", "error"),  # a 400 ends the wait
+        (404, "try again later", "error"),
+    ],
+)
+async def test_the_status_not_the_wording_decides_wait_or_fail(
+    emulated_time: EmulatedTime, status: int, message: str, outcome: str
+) -> None:
+    seed_contacts(emulated_time.admin, 3)
+    segment = create_segment("worded")
+    body = {"errors": [{"field": None, "message": message}]}
+    emulated_time.admin.add_fault(
+        kind="status", status=status, method="GET", path_prefix=SEGMENT_PATH, body=body
+    )
+
+    event = await run_to_event(make_trigger(segment, emulated_time, watermark=None))
+
+    assert event["status"] == outcome, event
+    assert emulated_time.segment_gets(segment["id"]) == (1 if outcome == "error" else 3)
+    if outcome == "error":
+        assert f"HTTP {status}" in event["message"]
+        assert message in event["message"]
+
+
 async def test_a_healthy_answer_resets_the_failure_count(emulated_time: EmulatedTime) -> None:
     seed_contacts(emulated_time.admin, 3)
     segment = create_segment("blinking")
