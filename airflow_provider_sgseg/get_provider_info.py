@@ -71,35 +71,38 @@ def get_provider_info() -> dict[str, Any]:
             "airflow_provider_sgseg.links.SendGridSegmentLink",
             "airflow_provider_sgseg.links.SendGridSingleSendLink",
         ],
-        "connection-types": [
-            {
-                "connection-type": "sendgrid_marketing",
-                "hook-class-name": HOOK_CLASS,
-                "hook-name": "SendGrid Marketing",
-                "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port", "login"],
-                    "relabeling": {"password": "API key"},
-                    "placeholders": {
-                        "host": "https://api.sendgrid.com",
-                        "password": "SG.xxxxxxxx",
-                        "on_behalf_of": "subuser username (optional)",
-                        "timeout": "30",
-                    },
-                },
-                "conn-fields": {
-                    "on_behalf_of": {
-                        "label": "Subuser (on-behalf-of)",
-                        "schema": {"type": ["string", "null"], "examples": [SUBUSER_EXAMPLE]},
-                        "description": "Act for this subuser: sent as the on-behalf-of header. "
-                        "Use the parent account's API key.",
-                    },
-                    "timeout": {
-                        "label": "Timeout (seconds)",
-                        "schema": {"type": ["string", "null"], "examples": [TIMEOUT_EXAMPLE]},
-                        "description": "Read/write timeout per request, in seconds (default 30); "
-                        "connecting waits at most 10 s.",
-                    },
-                },
-            }
-        ],
+        "connection-types": [connection_type_info()],
+    }
+
+
+def connection_type_info() -> dict[str, Any]:
+    """The ``sendgrid_marketing`` connection type: its hook and its form (declarative)."""
+    return {
+        "connection-type": "sendgrid_marketing",
+        "hook-class-name": HOOK_CLASS,
+        "hook-name": "SendGrid Marketing",
+        "ui-field-behaviour": {
+            "hidden-fields": ["schema", "port", "login"],
+            "relabeling": {"password": "API key"},
+            "placeholders": {
+                "host": "https://api.sendgrid.com",
+                "password": "SG.xxxxxxxx",
+                "on_behalf_of": "subuser username (optional)",
+                "timeout": "30",
+            },
+        },
+        "conn-fields": {
+            "on_behalf_of": {
+                "label": "Subuser (on-behalf-of)",
+                "schema": {"type": ["string", "null"], "examples": [SUBUSER_EXAMPLE]},
+                "description": "Act for this subuser: sent as the on-behalf-of header. "
+                "Use the parent account's API key.",
+            },
+            "timeout": {
+                "label": "Timeout (seconds)",
+                "schema": {"type": ["string", "null"], "examples": [TIMEOUT_EXAMPLE]},
+                "description": "Read/write timeout per request, in seconds (default 30); "
+                "connecting waits at most 10 s.",
+            },
+        },
     }

@@ -27,9 +27,9 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import DAG, Asset, Param, task
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from airflow_provider_sgseg.operators.single_sends import SendGridSingleSendOperator
+from airflow_provider_sgseg.version_compat import AirflowFailException, AirflowSkipException
 
 SEGMENT_NAME = os.environ.get("SGSEG_SEGMENT_NAME", "Airflow weekly digest audience")
 SENDER_ID = os.environ.get("SGSEG_SENDER_ID", "1")

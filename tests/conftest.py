@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.airflow_compat import sync_dags_for_dags_test
+
 # Must happen before anything imports airflow: Airflow reads its home at import time.
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="sgseg-airflow-home-"))
 os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
@@ -50,6 +52,7 @@ def dags_test(airflow_db: Path) -> DagsTest:
         timeout: float = 240,
     ) -> subprocess.CompletedProcess[str]:
         full_env = {**os.environ, "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder), **(env or {})}
+        sync_dags_for_dags_test(AIRFLOW_BIN, full_env)
         cmd = [str(AIRFLOW_BIN), "dags", "test", dag_id]
         if conf is not None:
             cmd += ["--conf", conf]

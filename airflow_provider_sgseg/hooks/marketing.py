@@ -25,7 +25,6 @@ from typing import Any, BinaryIO, NoReturn
 
 import httpx
 import tenacity
-from airflow.sdk import BaseHook
 
 from airflow_provider_sgseg import __version__, validation
 from airflow_provider_sgseg.exceptions import (
@@ -38,9 +37,11 @@ from airflow_provider_sgseg.exceptions import (
     SendGridServerError,
     SendGridTransportError,
 )
+from airflow_provider_sgseg.hooks import _connection_form
 from airflow_provider_sgseg.hooks._errors import error_for_status, parse_json
 from airflow_provider_sgseg.hooks._retry import RETRYABLE_STATUSES, RetryPolicy, backoff, requested_wait
 from airflow_provider_sgseg.hooks._transfer import download_file, upload_file
+from airflow_provider_sgseg.version_compat import AIRFLOW_V_3_2_PLUS, BaseHook, aget_connection
 
 __all__ = ["RetryPolicy", "SendGridMarketingHook"]
 
@@ -283,6 +284,20 @@ class SendGridMarketingHook(BaseHook):
     default_conn_name = "sendgrid_default"
     hook_name = "SendGrid Marketing"
 
+    if not AIRFLOW_V_3_2_PLUS:
+        # Airflow 3.0/3.1 draw the connection form from these; 3.2+ reads provider info's
+        # conn-fields instead (and warns about hooks that still define them).
+
+        @classmethod
+        def get_connection_form_widgets(cls) -> dict[str, Any]:
+            """Extra fields of the connection form (Airflow < 3.2): ``on_behalf_of``, ``timeout``."""
+            return _connection_form.form_widgets()
+
+        @classmethod
+        def get_ui_field_behaviour(cls) -> dict[str, Any]:
+            """Hidden, relabelled and placeholder fields of the connection form (Airflow < 3.2)."""
+            return _connection_form.field_behaviour()
+
     def __init__(
         self,
         sendgrid_conn_id: str = default_conn_name,
@@ -307,7 +322,7 @@ class SendGridMarketingHook(BaseHook):
 
     async def _asettings(self) -> _Settings:
         if self._async_settings is None:
-            conn = await self.aget_connection(self.sendgrid_conn_id)
+            conn = await aget_connection(self.sendgrid_conn_id)
             extra = await conn.aextra_dejson() if hasattr(conn, "aextra_dejson") else conn.extra_dejson
             self._async_settings = _Settings.from_connection(
                 self.sendgrid_conn_id, conn.host, conn.port, conn.password, extra

@@ -64,7 +64,8 @@ class SqlSource:
     def _cursor(self) -> Iterator[Any]:
         """A cursor over the executed query; its connection is closed afterwards."""
         from airflow.providers.common.sql.hooks.sql import DbApiHook
-        from airflow.sdk import BaseHook
+
+        from airflow_provider_sgseg.version_compat import BaseHook
 
         hook = BaseHook.get_connection(self.conn_id).get_hook()  # type: ignore[no-untyped-call]
         if not isinstance(hook, DbApiHook):

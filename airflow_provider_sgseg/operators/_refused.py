@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from airflow.sdk.exceptions import AirflowFailException
-
 from airflow_provider_sgseg.exceptions import SendGridValidationError
+from airflow_provider_sgseg.version_compat import AirflowFailException
 
 
 def refused(action: str, error: SendGridValidationError) -> AirflowFailException:

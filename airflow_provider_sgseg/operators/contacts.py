@@ -27,8 +27,6 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import pendulum
 from airflow.sdk import BaseOperator
-from airflow.sdk.configuration import conf
-from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_sgseg import validation
 from airflow_provider_sgseg.exceptions import (
@@ -59,6 +57,7 @@ from airflow_provider_sgseg.rules.jobs import (
     job_payload,
 )
 from airflow_provider_sgseg.triggers.contacts import SendGridContactsJobsTrigger
+from airflow_provider_sgseg.version_compat import AirflowFailException, conf
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

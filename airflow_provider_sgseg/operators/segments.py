@@ -10,6 +10,10 @@ server-side evidence of what an earlier try did before sending anything:
 * create: segment names are unique, so the segment is looked up by name first;
 * refresh: the earlier try records the segment's ``last_refreshed_at`` in Airflow's task state
   store before posting; if SendGrid's value has moved since, that refresh was accepted.
+
+Airflow < 3.3 has no task state store. There a retry takes as its own what SendGrid shows
+happened since the DAG run started (a segment created, a refresh recorded); docs/operators.md
+says exactly where that is weaker than the state-store path.
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import BaseOperator, BaseOperatorLink
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from airflow_provider_sgseg import refresh_quota, validation
 from airflow_provider_sgseg.exceptions import (
@@ -39,6 +42,7 @@ from airflow_provider_sgseg.exceptions import (
 )
 from airflow_provider_sgseg.links import SEGMENT_ID_XCOM_KEY, SendGridSegmentLink
 from airflow_provider_sgseg.operators._refused import refused
+from airflow_provider_sgseg.version_compat import AirflowFailException, AirflowSkipException, task_state_store
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -98,11 +102,23 @@ def _seconds(name: str, value: object, *, allow_zero: bool = False) -> float:
     return float(value)
 
 
+def _earlier_tries_since(context: Context) -> datetime.datetime | None:
+    """On a retry, when this DAG run started (no earlier try ran before it); else None.
+
+    The fallback evidence where there is no task state store: what SendGrid recorded since then
+    may be an earlier try's doing.
+    """
+    started = getattr(context.get("dag_run"), "start_date", None)
+    if context["ti"].try_number > 1 and isinstance(started, datetime.datetime):
+        return started
+    return None
+
+
 class _StateStore:
-    """Airflow's task state store (always there in a task run by Airflow 3.3+), else nothing."""
+    """Airflow's task state store (in every task run by Airflow 3.3+), else nothing."""
 
     def __init__(self, context: Context) -> None:
-        self._store: Any = context.get("task_state_store")
+        self._store: Any = task_state_store(context)
 
     @property
     def available(self) -> bool:
@@ -246,13 +262,7 @@ class SendGridCreateSegmentOperator(SendGridSegmentBaseOperator):
 
         existing = self._find_by_name(name)
         if existing is not None:
-            attempt = store.get(CREATE_ATTEMPT_KEY)
-            # Ours if an earlier try of this task instance posted this very segment.
-            ours = (
-                attempt is not None
-                and attempt.get("name") == name
-                and _same_query(attempt.get("query_dsl"), query)
-            )
+            ours = self._created_by_earlier_try(context, store, existing, name, query)
             segment = self._use_existing(existing, name, query, ours=ours)
         else:
             segment = self._create(name, query, parents, store)
@@ -264,6 +274,30 @@ class SendGridCreateSegmentOperator(SendGridSegmentBaseOperator):
             )
         result: dict[str, Any] = _json_safe(segment)
         return result
+
+    def _created_by_earlier_try(
+        self, context: Context, store: _StateStore, existing: Mapping[str, Any], name: str, query: str
+    ) -> bool:
+        """Whether an earlier try of this task instance created ``existing``."""
+        if store.available:
+            attempt = store.get(CREATE_ATTEMPT_KEY)  # written just before that try's POST
+            return (
+                attempt is not None
+                and attempt.get("name") == name
+                and _same_query(attempt.get("query_dsl"), query)
+            )
+        # Airflow < 3.3: created (by SendGrid's clock) after this DAG run started, on a retry.
+        since = _earlier_tries_since(context)
+        created = refresh_quota.parse_instant(existing.get("created_at"))
+        ours = since is not None and created is not None and created >= since
+        if ours:
+            self.log.info(
+                "Segment %r was created at %s, after this DAG run started: taking it as an earlier "
+                "try's (no task state store on this Airflow).",
+                name,
+                created.isoformat() if created else None,
+            )
+        return ours
 
     def _find_by_name(self, name: str) -> dict[str, Any] | None:
         matches = self.hook.find_segments_by_name(name)
@@ -595,6 +629,15 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
         unresolved = store.get(REFRESH_ATTEMPT_KEY)
         if unresolved is not None and unresolved.get("segment_id") != segment_id:
             unresolved = None
+        since = _earlier_tries_since(context)
+        if not store.available and since is not None:
+            # Airflow < 3.3: an earlier try may have posted, and nothing recorded it. If so, its
+            # sample is newer than the one the segment shows now.
+            unresolved = {
+                "segment_id": segment_id,
+                "requested_at": since.isoformat(),
+                "sample_updated_at_before": segment.get("sample_updated_at"),
+            }
 
         decision = refresh_quota.decide(segment, zone, self._clock())
         if not decision.allowed:
@@ -688,24 +731,25 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
                 )
                 store.set(REFRESH_RESULT_KEY, adopted)
             return adopted
-        # Without a task state store (only a direct call outside Airflow's task runner: the
-        # provider requires Airflow 3.3): on a retry, a refresh recorded after this DAG run
-        # started counts as ours.
-        ti = context["ti"]
-        dag_run = context.get("dag_run")
-        started = getattr(dag_run, "start_date", None)
+        # Airflow < 3.3 (no task state store): on a retry, a refresh that SendGrid recorded
+        # after this DAG run started counts as an earlier try's.
+        started = _earlier_tries_since(context)
         last = refresh_quota.parse_instant(segment.get("last_refreshed_at"))
-        if ti.try_number > 1 and started is not None and last is not None and last >= started:
+        if started is not None and last is not None and last >= started:
             self.log.warning(
                 "Segment %s was refreshed at %s, after this DAG run started; not refreshing again.",
                 segment_id,
                 last.isoformat(),
             )
+            # A sample from before (or the second of) the refresh is the one it replaces; a refresh
+            # samples after a delay, so a newer one is its own.
+            sample = refresh_quota.parse_instant(segment.get("sample_updated_at"))
+            replaced = segment.get("sample_updated_at") if sample is not None and sample <= last else None
             return {
                 "segment_id": segment_id,
                 "job_id": None,
                 "requested_at": last.isoformat(),
-                "sample_updated_at_before": None,
+                "sample_updated_at_before": replaced,
             }
         return None
 

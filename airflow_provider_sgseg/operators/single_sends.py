@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_sgseg import validation
 from airflow_provider_sgseg.exceptions import (
@@ -27,6 +26,7 @@ from airflow_provider_sgseg.exceptions import (
 )
 from airflow_provider_sgseg.links import SINGLE_SEND_ID_XCOM_KEY, SendGridSingleSendLink
 from airflow_provider_sgseg.operators._refused import refused
+from airflow_provider_sgseg.version_compat import AirflowFailException
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

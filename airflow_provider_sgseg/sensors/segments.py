@@ -9,13 +9,6 @@ from typing import TYPE_CHECKING, Any
 import pendulum
 from airflow.sdk import Asset, BaseSensorOperator
 from airflow.sdk.bases.sensor import PokeReturnValue
-from airflow.sdk.configuration import conf
-from airflow.sdk.exceptions import (
-    AirflowException,
-    AirflowFailException,
-    AirflowSensorTimeout,
-    AirflowSkipException,
-)
 
 from airflow_provider_sgseg import validation
 from airflow_provider_sgseg.exceptions import (
@@ -36,6 +29,14 @@ from airflow_provider_sgseg.population import (
     verdict,
     waiting_summary,
     watermark_from,
+)
+from airflow_provider_sgseg.version_compat import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    conf,
+    task_state_store,
 )
 
 if TYPE_CHECKING:
@@ -175,7 +176,7 @@ class SendGridSegmentPopulatedSensor(BaseSensorOperator):
         except TRANSIENT_ERRORS as error:
             if explicit_watermark is None and "watermark" not in state:
                 # No sample seen yet to wait past: only a sample taken after this first look counts.
-                state = {**state, "watermark": self.now().isoformat()}
+                state = {**state, "watermark": self._first_watermark(context, self.now().isoformat())}
             failures = int(state.get("failures", 0)) + 1
             if failures > self.max_consecutive_failures:
                 self._save_state(context, {**state, "failures": 0})
@@ -199,7 +200,7 @@ class SendGridSegmentPopulatedSensor(BaseSensorOperator):
 
         if explicit_watermark is None and "watermark" not in state:
             # No watermark given: wait for a sample newer than the one we see now.
-            state = {**state, "watermark": segment.get("sample_updated_at")}
+            state = {**state, "watermark": self._first_watermark(context, segment.get("sample_updated_at"))}
         if state.get("failures"):
             state = {**state, "failures": 0}
         self._save_state(context, state)
@@ -270,13 +271,31 @@ class SendGridSegmentPopulatedSensor(BaseSensorOperator):
             return parse_timestamp(state["watermark"]), True
         return None, False
 
+    def _first_watermark(self, context: Context, seen: str | None) -> str | None:
+        """The watermark to fix now, ``seen`` (the sample now, or now) unless the wait began earlier.
+
+        Airflow < 3.3 keeps no state across reschedules: a later poke has lost what the first one
+        saw. Any sample newer than that one was taken after the first poke, so the first poke's
+        time (Airflow's first reschedule date) stands in for it, and the watermark stays put.
+        """
+        if task_state_store(context) is None and self.reschedule:
+            first_poke = self._first_reschedule_date(context)
+            if first_poke is not None:
+                return first_poke.isoformat()
+        return seen
+
+    @staticmethod
+    def _first_reschedule_date(context: Context) -> datetime.datetime | None:
+        # Airflow 3.0's task runner hands this back as the API's ISO string, later ones as a datetime.
+        return parse_timestamp(context["ti"].get_first_reschedule_date(context))
+
     def _timeout_deadline(self, context: Context) -> datetime.datetime:
         """When ``timeout`` runs out, measured from where Airflow measures it.
 
         Reschedule mode: the first poke of this wait (Airflow's first reschedule date, across
         reschedules and retries); poke mode: this execution.
         """
-        started = context["ti"].get_first_reschedule_date(context) if self.reschedule else None
+        started = self._first_reschedule_date(context) if self.reschedule else None
         return (started or self.now()) + datetime.timedelta(seconds=self.timeout)
 
     def _stop_at_deadline(self, segment_id: str, now: datetime.datetime, why: str) -> None:
@@ -307,12 +326,12 @@ class SendGridSegmentPopulatedSensor(BaseSensorOperator):
     def _at(now: datetime.datetime, seconds: float) -> str:
         return (now + datetime.timedelta(seconds=seconds)).isoformat()
 
-    # The wait state lives in the task_state_store when Airflow provides one (it survives
+    # The wait state lives in the task_state_store when Airflow provides one (3.3+: it survives
     # reschedules and retries, unlike XCom, which is cleared when a task starts again), and on
-    # the instance otherwise (poke mode within one run; direct calls in tests).
+    # the instance otherwise (within one poke-mode run; before 3.3 see _first_watermark).
     def _load_state(self, context: Context) -> dict[str, Any]:
         if self._state is None:
-            store = context.get("task_state_store")
+            store = task_state_store(context)
             stored = store.get(STATE_KEY) if store is not None else None
             self._state = dict(stored) if isinstance(stored, dict) else {}
         return self._state
@@ -321,12 +340,12 @@ class SendGridSegmentPopulatedSensor(BaseSensorOperator):
         if state == self._state:
             return
         self._state = state
-        store = context.get("task_state_store")
+        store = task_state_store(context)
         if store is not None:
             store.set(STATE_KEY, state)
 
     def _clear_state(self, context: Context) -> None:
         self._state = {}
-        store = context.get("task_state_store")
+        store = task_state_store(context)
         if store is not None:
             store.delete(STATE_KEY)

@@ -8,13 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.dag_processing.dagbag import DagBag
-from airflow.sdk import BaseHook
 from airflow.sdk.api.datamodels._generated import AssetReferenceAssetEventDagRun
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from airflow.sdk.execution_time.comms import AssetEventDagRunReferenceResult
 from airflow.sdk.execution_time.context import TriggeringAssetEventsAccessor
 
+from airflow_provider_sgseg.version_compat import AirflowFailException, AirflowSkipException, BaseHook
+from tests.airflow_compat import DAGBAG_IMPORT, DagBag
 from tests.helpers import modules_imported_by
 
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
@@ -69,7 +68,7 @@ def test_parsing_does_not_import_the_hook() -> None:
         "assert not bag.import_errors, bag.import_errors\n"
         f"assert sorted(bag.dag_ids) == {sorted(EXPECTED_DAGS)!r}, sorted(bag.dag_ids)\n"
     )
-    new = modules_imported_by(code, setup="from airflow.dag_processing.dagbag import DagBag")
+    new = modules_imported_by(code, setup=DAGBAG_IMPORT)
     assert "airflow_provider_sgseg.hooks.marketing" not in new
 
 

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 from airflow.sdk import ObjectStoragePath
-from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 from sgseg_emulator.pytest_plugin import EmulatorHandle
 
 from airflow_provider_sgseg.exceptions import SendGridInputError, SendGridServerError, SendGridTransportError
@@ -29,6 +28,7 @@ from airflow_provider_sgseg.operators.contacts import (
 )
 from airflow_provider_sgseg.rules.contacts import SendGridRowError
 from airflow_provider_sgseg.triggers.contacts import SendGridContactsJobsTrigger
+from airflow_provider_sgseg.version_compat import AirflowFailException, TaskDeferred
 from tests.operators.test_segments import MemoryTaskStateStore
 
 CONTACTS = "/v3/marketing/contacts"

@@ -16,7 +16,6 @@ import httpx
 import pendulum
 import pytest
 from airflow.providers.standard.triggers.temporal import DateTimeTrigger
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, TaskDeferred
 from sgseg_emulator.pytest_plugin import EmulatorHandle, connection_json
 
 from airflow_provider_sgseg.exceptions import (
@@ -42,6 +41,7 @@ from airflow_provider_sgseg.operators.segments import (
     SendGridUpdateSegmentOperator,
 )
 from airflow_provider_sgseg.population import watermark_from
+from airflow_provider_sgseg.version_compat import AirflowFailException, AirflowSkipException, TaskDeferred
 from tests.helpers import not_sendgrid_server
 
 SEGMENTS = "/v3/marketing/segments/2.0"
@@ -204,8 +204,9 @@ def test_reuse_with_a_different_query_warns_and_changes_nothing(
     again = create(sendgrid_emulator, query=QUERY_FR).execute(TaskRun().context())
     assert again["id"] == first["id"]
     assert again["query_dsl"] == QUERY_DE
-    logged = capsys.readouterr().out  # Airflow's structlog writes task logs to stdout
-    assert "[warning" in logged and "different query" in logged
+    logged = capsys.readouterr().out  # Airflow writes task logs to stdout
+    warnings = [line for line in logged.splitlines() if "[warning" in line or "WARNING -" in line]
+    assert any("different query" in line for line in warnings), logged
     assert sendgrid_emulator.admin.requests(method="PATCH") == []
 
 
@@ -224,6 +225,24 @@ def test_fail_mode_fails_on_someone_elses_segment(sendgrid_emulator: EmulatorHan
         create(sendgrid_emulator, if_exists="fail").execute(TaskRun().context())
 
 
+def without_store(emulator: EmulatorHandle) -> TaskRun:
+    """A task instance on Airflow < 3.3: no task state store; its DAG run starts now."""
+    return TaskRun(store=None, dag_run=DagRun(start_date=emulator.admin.now()))
+
+
+@pytest.mark.parametrize("with_store", [True, False], ids=["state-store", "no-store (Airflow < 3.3)"])
+def test_fail_mode_retry_after_the_worker_died_adopts_its_own_segment(
+    sendgrid_emulator: EmulatorHandle, with_store: bool
+) -> None:
+    run = TaskRun() if with_store else without_store(sendgrid_emulator)
+    create(sendgrid_emulator, name="mine", if_exists="fail").execute(run.context())
+    # ... and the worker died before Airflow recorded success: Airflow runs try 2.
+    sendgrid_emulator.admin.advance_clock(300)
+    segment = create(sendgrid_emulator, name="mine", if_exists="fail").execute(run.context())
+    assert segment["name"] == "mine"
+    assert len(posts(sendgrid_emulator, SEGMENTS)) == 1
+
+
 def test_fail_mode_retry_adopts_its_own_segment(sendgrid_emulator: EmulatorHandle) -> None:
     run = TaskRun()
     sendgrid_emulator.admin.add_fault("drop", method="POST", path=f"^{SEGMENTS}$", when="after")
@@ -238,6 +257,17 @@ def test_fail_mode_retry_adopts_its_own_segment(sendgrid_emulator: EmulatorHandl
     segment = create(sendgrid_emulator, name="mine", if_exists="fail").execute(run.context())
     assert segment["name"] == "mine"
     assert len(posts(sendgrid_emulator, SEGMENTS)) == 1
+
+
+def test_fail_mode_retry_without_a_store_rejects_a_segment_older_than_the_dag_run(
+    sendgrid_emulator: EmulatorHandle,
+) -> None:
+    create(sendgrid_emulator, name="theirs").execute(TaskRun().context())
+    sendgrid_emulator.admin.advance_clock(60)
+    run = without_store(sendgrid_emulator)
+    run.tries = 1  # the next context is try 2: a retry
+    with pytest.raises(AirflowFailException, match="already exists"):
+        create(sendgrid_emulator, name="theirs", if_exists="fail").execute(run.context())
 
 
 def test_fail_mode_adopts_its_own_segment_after_a_lost_answer_without_a_store(
@@ -829,9 +859,47 @@ def test_retry_whose_post_meets_429_after_an_unseen_refresh_takes_it_as_accepted
     assert len(refresh_posts(sendgrid_emulator)) == 2
 
 
-def test_failed_post_without_trace_is_reposted_by_the_retry(sendgrid_emulator: EmulatorHandle) -> None:
+def test_retry_without_a_store_whose_post_meets_429_takes_it_as_its_earlier_refresh(
+    sendgrid_emulator: EmulatorHandle,
+) -> None:
+    """Airflow < 3.3: nothing recorded try 1's POST, but a 429 on a retry, with the quota
+    allowing a refresh by the segment's own fields, can only be a refresh still under way."""
     segment_id = new_segment(sendgrid_emulator)
-    run = TaskRun()
+    before = SendGridMarketingHook().get_segment(segment_id, contacts_sample=False)
+    run = without_store(sendgrid_emulator)
+    _first_try_loses_an_accepted_refresh(sendgrid_emulator, segment_id, run)
+
+    sendgrid_emulator.admin.advance_clock(120)
+    sendgrid_emulator.admin.add_fault(
+        "status", method="GET", path_prefix=f"{SEGMENTS}/{segment_id}", status=200, body=before
+    )
+    result = refresher(sendgrid_emulator, segment_id, "wait").execute(run.context())
+
+    assert result["job_id"] is None
+    assert result["sample_updated_at_before"] == before["sample_updated_at"]
+    assert [p["status"] for p in refresh_posts(sendgrid_emulator)] == [None, 429]
+
+
+def test_first_try_without_a_store_meeting_429_is_not_taken_as_its_own(
+    sendgrid_emulator: EmulatorHandle,
+) -> None:
+    segment_id = new_segment(sendgrid_emulator)
+    before = SendGridMarketingHook().get_segment(segment_id, contacts_sample=False)
+    _refresh_now(sendgrid_emulator, segment_id)  # someone else's refresh, just now
+    sendgrid_emulator.admin.add_fault(
+        "status", method="GET", path_prefix=f"{SEGMENTS}/{segment_id}", status=200, body=before
+    )
+    with pytest.raises(AirflowSkipException):
+        refresher(sendgrid_emulator, segment_id, "skip").execute(without_store(sendgrid_emulator).context())
+    assert [p["status"] for p in refresh_posts(sendgrid_emulator)] == [202, 429]
+
+
+@pytest.mark.parametrize("with_store", [True, False], ids=["state-store", "no-store (Airflow < 3.3)"])
+def test_failed_post_without_trace_is_reposted_by_the_retry(
+    sendgrid_emulator: EmulatorHandle, with_store: bool
+) -> None:
+    segment_id = new_segment(sendgrid_emulator)
+    run = TaskRun() if with_store else without_store(sendgrid_emulator)
     sendgrid_emulator.admin.add_fault("status", method="POST", path_prefix=REFRESH, status=500)
     with pytest.raises(SendGridServerError):
         refresher(sendgrid_emulator, segment_id).execute(run.context())
@@ -840,14 +908,22 @@ def test_failed_post_without_trace_is_reposted_by_the_retry(sendgrid_emulator: E
     assert [p["status"] for p in refresh_posts(sendgrid_emulator)] == [500, 202]
 
 
-def test_retry_without_task_state_store_uses_the_dag_run_start(sendgrid_emulator: EmulatorHandle) -> None:
+@pytest.mark.parametrize("sample_landed", [False, True])
+def test_retry_without_task_state_store_uses_the_dag_run_start(
+    sendgrid_emulator: EmulatorHandle, sample_landed: bool
+) -> None:
     segment_id = new_segment(sendgrid_emulator)
-    run = TaskRun(store=None, dag_run=DagRun(start_date=sendgrid_emulator.admin.now()))
+    before = SendGridMarketingHook().get_segment(segment_id, contacts_sample=False)
+    sendgrid_emulator.admin.advance_clock(10)  # the refresh comes after that sample
+    run = without_store(sendgrid_emulator)
     _first_try_loses_an_accepted_refresh(sendgrid_emulator, segment_id, run)
-    sendgrid_emulator.admin.advance_clock(2 * 3600)
+    if sample_landed:
+        sendgrid_emulator.admin.advance_clock(2 * 3600)
     result = refresher(sendgrid_emulator, segment_id).execute(run.context())
     assert result["job_id"] is None
     assert len(refresh_posts(sendgrid_emulator)) == 1
+    # The sample the refresh replaces while it is still pending; unknown once the new one landed.
+    assert result["sample_updated_at_before"] == (None if sample_landed else before["sample_updated_at"])
 
 
 # --- refresh: blocked by the segment's own limits ---------------------------------------------

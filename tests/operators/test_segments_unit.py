@@ -58,7 +58,7 @@ def test_importing_the_module_loads_no_hook_http_or_retry_library() -> None:
     new = modules_imported_by(
         "import airflow_provider_sgseg.operators.segments",
         setup="from airflow.sdk import BaseOperator, BaseOperatorLink\n"
-        "from airflow.sdk.exceptions import AirflowFailException",
+        "from airflow_provider_sgseg.version_compat import AirflowFailException",
     )
     unwanted = ("httpx", "tenacity", "airflow_provider_sgseg.hooks", "airflow.providers.standard.triggers")
     assert sorted(m for m in new if m.startswith(unwanted)) == []

@@ -10,12 +10,12 @@ import re
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
 from sgseg_emulator.pytest_plugin import EmulatorHandle
 
 from airflow_provider_sgseg.exceptions import SendGridInputError, SendGridServerError
 from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
 from airflow_provider_sgseg.operators.single_sends import SendGridSingleSendOperator
+from airflow_provider_sgseg.version_compat import AirflowFailException
 
 SINGLE_SENDS = "/v3/marketing/singlesends"
 SCHEDULE_PATH = r"^/v3/marketing/singlesends/[^/]+/schedule$"

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 from sgseg_emulator.pytest_plugin import EmulatorHandle
 
 from airflow_provider_sgseg.exceptions import (
@@ -30,6 +29,7 @@ from airflow_provider_sgseg.operators.segments import (
     SendGridRefreshSegmentOperator,
 )
 from airflow_provider_sgseg.operators.single_sends import SendGridSingleSendOperator
+from airflow_provider_sgseg.version_compat import AirflowFailException, AirflowNotFoundException
 
 from .conftest import ALL_CONTACTS, SINGLE_SENDS
 

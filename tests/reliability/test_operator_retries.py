@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException
 from sgseg_emulator.pytest_plugin import EmulatorHandle
 
 from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
@@ -25,6 +24,7 @@ from airflow_provider_sgseg.operators.segments import (
     SendGridRefreshSegmentOperator,
 )
 from airflow_provider_sgseg.operators.single_sends import SendGridSingleSendOperator
+from airflow_provider_sgseg.version_compat import AirflowFailException
 
 from .conftest import ALL_CONTACTS, FAST_CONN_ID, SEGMENTS, SINGLE_SENDS, record_faults
 

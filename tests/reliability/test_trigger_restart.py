@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import importlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from airflow.models.trigger import Trigger
-from airflow.sdk._shared.module_loading import import_string
 from sgseg_emulator.pytest_plugin import EmulatorHandle
 
 from airflow_provider_sgseg.hooks import marketing
@@ -104,7 +104,7 @@ def make_trigger(
 def through_the_trigger_table(trigger: SendGridSegmentPopulatedTrigger) -> SendGridSegmentPopulatedTrigger:
     """What a restarted triggerer does: read the row (encrypted kwargs), import, construct."""
     row = Trigger.from_object(trigger)
-    rebuilt = import_string(row.classpath)(**row.kwargs)
+    rebuilt = _import_class(row.classpath)(**row.kwargs)
     assert isinstance(rebuilt, SendGridSegmentPopulatedTrigger)
     return rebuilt
 
@@ -184,10 +184,10 @@ async def test_restart_after_a_failed_first_look_keeps_waiting_for_the_same_samp
 ) -> None:
     """The sensor's own first look fails, so no sample fixed the watermark; a restart must not
     move it past the refreshed sample that lands while the triggerer is down."""
-    from airflow.sdk.exceptions import TaskDeferred
     from airflow.sdk.execution_time.context import OutletEventAccessors
 
     from airflow_provider_sgseg.sensors.segments import SendGridSegmentPopulatedSensor
+    from airflow_provider_sgseg.version_compat import TaskDeferred
 
     segment_id, old_sample = refreshed_segment(emulator, clean_hook)  # refreshed sample due in 60 s
     monkeypatch.setattr(SendGridSegmentPopulatedSensor, "now", lambda self: trigger_time.now())
@@ -230,3 +230,9 @@ def test_trigger_row_holds_only_plain_values_and_no_key(emulator: EmulatorHandle
 
 def _instant(value: str) -> datetime.datetime:
     return datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _import_class(classpath: str) -> Any:
+    """What Airflow's triggerer does with a trigger row's classpath (its helper moved in 3.1)."""
+    module, name = classpath.rsplit(".", 1)
+    return getattr(importlib.import_module(module), name)

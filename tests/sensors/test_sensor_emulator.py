@@ -9,19 +9,19 @@ from typing import Any
 import airflow.sdk.bases.sensor
 import pytest
 from airflow.sdk import Asset
-from airflow.sdk.exceptions import (
-    AirflowFailException,
-    AirflowRescheduleException,
-    AirflowSensorTimeout,
-    AirflowSkipException,
-    TaskDeferred,
-)
 from airflow.sdk.execution_time.context import OutletEventAccessors
 
 from airflow_provider_sgseg.exceptions import SendGridInputError, SendGridServerError, SendGridValidationError
 from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
 from airflow_provider_sgseg.sensors.segments import STATE_KEY, SendGridSegmentPopulatedSensor
 from airflow_provider_sgseg.triggers.segments import SendGridSegmentPopulatedTrigger
+from airflow_provider_sgseg.version_compat import (
+    AirflowFailException,
+    AirflowRescheduleException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    TaskDeferred,
+)
 from tests.sensors.emulated_time import (
     SEGMENT_PATH,
     EmulatedTime,
@@ -373,6 +373,34 @@ def test_the_watermark_survives_a_retry_through_the_state_store(emulated_time: E
 
     # Had the retry taken a new watermark, this sample would not count and it would defer again.
     assert retried["contacts_count"] == 3
+
+
+@pytest.mark.parametrize(
+    ("with_store", "as_text"),
+    [(True, False), (False, False), (False, True)],
+    ids=["state-store", "no-store (Airflow 3.1, 3.2)", "no-store, date as ISO text (Airflow 3.0)"],
+)
+def test_a_sample_landing_between_reschedules_counts(
+    emulated_time: EmulatedTime, with_store: bool, as_text: bool
+) -> None:
+    """Each reschedule is a fresh process. With a store the first poke's watermark is read back;
+    without one (Airflow < 3.3) the first poke's time (Airflow's first reschedule date) stands in."""
+    segment = populated_segment(emulated_time, 2)
+    store = StateStore() if with_store else None
+    first_poke: Any = emulated_time.now().isoformat() if as_text else emulated_time.now()
+    sensor = make_sensor(segment["id"], mode="reschedule")
+    with pytest.raises(AirflowRescheduleException):
+        sensor.execute(context_for(store, ti=FirstRescheduleAt(None)))
+    seed_contacts(emulated_time.admin, 3)
+    emulated_time.sleep(3600 + 60)  # the next sample lands before the next poke
+
+    result = make_sensor(segment["id"], mode="reschedule").execute(
+        context_for(store, ti=FirstRescheduleAt(first_poke))
+    )
+
+    # Had the second poke taken the sample it sees as its watermark, it would reschedule again.
+    assert result["contacts_count"] == 3
+    assert iso(result["sample_updated_at"]) > iso(segment["sample_updated_at"])
 
 
 def test_outlets_carry_the_result_in_the_asset_event_extra(emulated_time: EmulatedTime) -> None:

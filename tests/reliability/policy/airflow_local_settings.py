@@ -57,8 +57,9 @@ def _faults(task_id: str, context: Any) -> list[tuple[str, str, dict[str, Any]]]
 
 
 def _arm_on_first_try(context: Any) -> None:
-    from airflow.sdk import BaseHook
     from sgseg_emulator.client import EmulatorAdmin
+
+    from airflow_provider_sgseg.version_compat import BaseHook
 
     ti = context["ti"]
     conn = BaseHook.get_connection("sendgrid_default")

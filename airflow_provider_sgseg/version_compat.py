@@ -1,0 +1,110 @@
+"""Airflow 3.0 through 3.3: every name that moved between minor versions, imported in one place.
+
+The rest of the provider imports these names from here, never from their moving homes
+(the official providers keep a ``version_compat.py`` for the same reason). Where each lives:
+
+============================== ============================ ==================================
+name                           Airflow 3.0 / 3.1            Airflow 3.2+
+============================== ============================ ==================================
+``conf``                       ``airflow.configuration``    ``airflow.sdk.configuration``
+``AirflowException`` & co.     ``airflow.exceptions``       ``airflow.sdk.exceptions``
+``BaseHook``                   ``airflow.hooks.base`` (3.0) ``airflow.sdk`` (3.1+)
+``BaseHook.aget_connection``   missing in 3.0               3.1+
+connection form                hook classmethods (< 3.2)    ``conn-fields`` in provider info
+task state store               missing (< 3.3)              ``context["task_state_store"]`` 3.3+
+============================== ============================ ==================================
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from airflow import __version__ as AIRFLOW_VERSION
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection, Context
+
+
+def version_tuple(version: str) -> tuple[int, int]:
+    """(major, minor) of a version string such as ``"3.0.6"`` or ``"3.3.0rc1"``."""
+    match = re.match(r"(\d+)\.(\d+)", version)
+    if match is None:
+        raise ValueError(f"not an Airflow version: {version!r}")
+    return int(match[1]), int(match[2])
+
+
+AIRFLOW_V_3_1_PLUS = version_tuple(AIRFLOW_VERSION) >= (3, 1)
+AIRFLOW_V_3_2_PLUS = version_tuple(AIRFLOW_VERSION) >= (3, 2)
+AIRFLOW_V_3_3_PLUS = version_tuple(AIRFLOW_VERSION) >= (3, 3)
+
+if AIRFLOW_V_3_2_PLUS:
+    from airflow.sdk.configuration import conf
+    from airflow.sdk.exceptions import (
+        AirflowException,
+        AirflowFailException,
+        AirflowNotFoundException,
+        AirflowRescheduleException,
+        AirflowSensorTimeout,
+        AirflowSkipException,
+        TaskDeferred,
+    )
+else:
+    from airflow.configuration import conf
+    from airflow.exceptions import (  # type: ignore[attr-defined,no-redef]
+        AirflowException,
+        AirflowFailException,
+        AirflowNotFoundException,
+        AirflowRescheduleException,
+        AirflowSensorTimeout,
+        AirflowSkipException,
+        TaskDeferred,
+    )
+
+if AIRFLOW_V_3_1_PLUS:
+    from airflow.sdk import BaseHook
+else:
+    from airflow.hooks.base import BaseHook  # type: ignore[attr-defined,no-redef]
+
+
+async def aget_connection(conn_id: str) -> Connection:
+    """The Airflow connection ``conn_id``, looked up without blocking the event loop.
+
+    3.1+: ``BaseHook.aget_connection``. 3.0 has only the sync lookup; it runs in a thread via
+    asgiref's ``sync_to_async`` (an Airflow dependency), which a 3.0 triggerer needs: its
+    supervisor channel answers sync calls only from threads that asgiref started.
+    """
+    if AIRFLOW_V_3_1_PLUS:
+        return await BaseHook.aget_connection(conn_id)
+    from asgiref.sync import sync_to_async
+
+    connection: Connection = await sync_to_async(BaseHook.get_connection)(conn_id)
+    return connection
+
+
+def task_state_store(context: Context) -> Any:
+    """Airflow's task state store for this task instance (3.3+), or None where there is none.
+
+    It keeps small JSON values across the tries and reschedules of one task instance; older
+    versions have no such place (see docs/operators.md for what each operator does instead).
+    """
+    return context.get("task_state_store")
+
+
+__all__ = [
+    "AIRFLOW_VERSION",
+    "AIRFLOW_V_3_1_PLUS",
+    "AIRFLOW_V_3_2_PLUS",
+    "AIRFLOW_V_3_3_PLUS",
+    "AirflowException",
+    "AirflowFailException",
+    "AirflowNotFoundException",
+    "AirflowRescheduleException",
+    "AirflowSensorTimeout",
+    "AirflowSkipException",
+    "BaseHook",
+    "TaskDeferred",
+    "aget_connection",
+    "conf",
+    "task_state_store",
+]
