@@ -33,7 +33,6 @@ import re
 
 import pendulum
 from airflow.sdk import DAG, Asset, task
-from airflow.sdk.exceptions import AirflowSkipException
 
 from airflow_provider_sgseg.operators.contacts import (
     SendGridExportContactsOperator,
@@ -45,6 +44,7 @@ from airflow_provider_sgseg.operators.segments import (
 )
 from airflow_provider_sgseg.operators.single_sends import SendGridSingleSendOperator
 from airflow_provider_sgseg.sensors.segments import SendGridSegmentPopulatedSensor
+from airflow_provider_sgseg.version_compat import AirflowSkipException
 
 WAREHOUSE_CONN_ID = os.environ.get("SGSEG_WAREHOUSE_CONN_ID", "sgseg_warehouse")
 WAREHOUSE_SQL = os.environ.get(

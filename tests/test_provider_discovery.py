@@ -102,3 +102,35 @@ def test_provider_info_modules_exist() -> None:
         for entry in info.get(section, []):
             for module in entry["python-modules"]:
                 importlib.import_module(module)
+
+
+def test_extra_fields_declare_the_examples_airflow_33_draws_as_placeholders() -> None:
+    # Airflow 3.3's form gives an extra field a placeholder only from its JSON Schema examples, and
+    # only as a text field (tests/system/test_connection_form.py sees it in a browser).
+    (conn,) = get_provider_info()["connection-types"]
+    for name, field in conn["conn-fields"].items():
+        assert field["schema"]["type"] == ["string", "null"], name
+        assert field["schema"]["examples"], name
+
+
+def test_hook_form_methods_exist_only_where_airflow_reads_them() -> None:
+    """3.0/3.1 draw the form from the hook's classmethods, built from the same declaration;
+    3.2+ read conn-fields and warn about hooks that still define the methods."""
+    from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
+    from airflow_provider_sgseg.version_compat import AIRFLOW_V_3_2_PLUS
+
+    defined = {"get_connection_form_widgets", "get_ui_field_behaviour"} & set(SendGridMarketingHook.__dict__)
+    if AIRFLOW_V_3_2_PLUS:
+        assert defined == set()
+        return
+    (conn,) = get_provider_info()["connection-types"]
+    widgets = SendGridMarketingHook.get_connection_form_widgets()
+    assert {name: field.args[0] for name, field in widgets.items()} == {
+        name: spec["label"] for name, spec in conn["conn-fields"].items()
+    }
+    assert {name: field.kwargs["description"] for name, field in widgets.items()} == {
+        name: spec["description"] for name, spec in conn["conn-fields"].items()
+    }
+    behaviour = SendGridMarketingHook.get_ui_field_behaviour()
+    assert behaviour["hidden_fields"] == conn["ui-field-behaviour"]["hidden-fields"]
+    assert behaviour["relabeling"] == {"password": "API key"}

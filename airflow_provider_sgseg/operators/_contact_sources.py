@@ -5,12 +5,14 @@ read again (the upsert reads it twice: validate, then send), numbering rows 1, 2
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from airflow_provider_sgseg.exceptions import SendGridInputError
+from airflow_provider_sgseg.rules import validation
 from airflow_provider_sgseg.rules.contacts import SendGridRowError
 
 SQL_FETCH_ROWS = 5_000
@@ -28,8 +30,12 @@ class ContactSource(Protocol):
 class ListSource:
     """Contacts given as a list of dicts (e.g. templated, or an upstream task's XCom)."""
 
-    def __init__(self, contacts: Sequence[Any]) -> None:
-        if isinstance(contacts, str | bytes | Mapping) or not isinstance(contacts, Sequence):
+    def __init__(self, contacts: Sequence[Any] | str) -> None:
+        if isinstance(contacts, str):
+            contacts = validation.rendered_literal(  # type: ignore[assignment]
+                "contacts", contacts, "text must be a JSON or Python list of dicts"
+            )
+        if isinstance(contacts, bytes | Mapping) or not isinstance(contacts, Sequence):
             raise SendGridInputError("contacts", contacts, "must be a list of dicts")
         self._contacts = contacts
 
@@ -54,7 +60,9 @@ class SqlSource:
         self.sql = sql
         self.parameters = parameters
 
-    def _cursor(self) -> Any:
+    @contextlib.contextmanager
+    def _cursor(self) -> Iterator[Any]:
+        """A cursor over the executed query; its connection is closed afterwards."""
         from airflow.providers.common.sql.hooks.sql import DbApiHook
 
         from airflow_provider_sgseg.version_compat import BaseHook
@@ -62,34 +70,31 @@ class SqlSource:
         hook = BaseHook.get_connection(self.conn_id).get_hook()  # type: ignore[no-untyped-call]
         if not isinstance(hook, DbApiHook):
             raise SendGridInputError("sql_conn_id", self.conn_id, "must be a SQL connection (a DbApiHook)")
-        cursor = hook.get_conn().cursor()
-        try:
-            if self.parameters is None:
-                cursor.execute(self.sql)
-            else:
-                cursor.execute(self.sql, self.parameters)
-        except Exception as error:
-            raise SendGridInputError("sql", self.sql, f"the query failed: {error}") from error
-        return cursor
+        with (
+            contextlib.closing(hook.get_conn()) as connection,
+            contextlib.closing(connection.cursor()) as cursor,
+        ):
+            try:
+                if self.parameters is None:
+                    cursor.execute(self.sql)
+                else:
+                    cursor.execute(self.sql, self.parameters)
+            except Exception as error:
+                raise SendGridInputError("sql", self.sql, f"the query failed: {error}") from error
+            yield cursor
 
     def columns(self) -> list[str]:
-        cursor = self._cursor()
-        try:
+        with self._cursor() as cursor:
             return [str(item[0]) for item in cursor.description or ()]
-        finally:
-            cursor.close()
 
     def rows(self) -> Iterator[tuple[int, Mapping[str, Any]]]:
-        cursor = self._cursor()
-        try:
+        with self._cursor() as cursor:
             names = [str(item[0]) for item in cursor.description or ()]
             number = 0
             while page := cursor.fetchmany(SQL_FETCH_ROWS):
                 for values in page:
                     number += 1
                     yield number, dict(zip(names, values, strict=True))
-        finally:
-            cursor.close()
 
 
 class FileSource:

@@ -20,10 +20,11 @@ import hashlib
 import io
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from airflow_provider_sgseg.exceptions import (
+    SendGridError,
     SendGridInputError,
     SendGridNotFoundError,
     SendGridResponseError,
@@ -34,6 +35,7 @@ from airflow_provider_sgseg.rules import validation, waiting
 from airflow_provider_sgseg.rules.batching import MAX_CONTACTS_PER_UPSERT, MAX_UPSERT_BYTES, batches
 from airflow_provider_sgseg.rules.contacts import (
     ColumnTarget,
+    CustomField,
     FieldCatalog,
     SendGridRowError,
     contact_from_row,
@@ -42,8 +44,8 @@ from airflow_provider_sgseg.rules.contacts import (
 )
 from airflow_provider_sgseg.rules.instants import parse_instant
 from airflow_provider_sgseg.rules.jobs import (
+    JobBoard,
     adoptable_export,
-    all_jobs,
     export_reusable,
     job_outcome,
     job_payload,
@@ -114,20 +116,15 @@ class _ContactsTask(SendGridBaseOperator):
         from airflow_provider_sgseg.triggers.contacts import event_for
 
         read = self.hook.get_import_status if kind == "import" else self.hook.get_export_status
+        board = JobBoard(kind, job_ids)
         state = waiting.WaitState()
-        ended: dict[str, waiting.Outcome] = {}
         while True:
-            outcomes = dict(ended)
-            for job_id in job_ids:
-                if job_id in ended:
-                    continue
+            for job_id in board.to_read():
                 try:
-                    outcomes[job_id] = job_outcome(kind, job_id, read(job_id))
-                except waiting.TRANSIENT_ERRORS as error:
-                    outcomes[job_id] = waiting.transient(error)
-                if isinstance(outcomes[job_id], waiting.Finished):
-                    ended[job_id] = outcomes[job_id]
-            action = waiting.step(state, all_jobs(outcomes), self.now(), self.bounds, deadline)
+                    board.answered(job_id, read(job_id))
+                except SendGridError as error:
+                    board.failed(job_id, error)
+            action = waiting.step(state, board.outcome(), self.now(), self.bounds, deadline)
             if not isinstance(action, waiting.Wait):
                 return event_for(action)
             self.log.info("SendGrid %s jobs: %s; next look in %.0f s", kind, action.reason, action.delay)
@@ -298,7 +295,8 @@ class SendGridUpsertContactsOperator(_ContactsTask):
         source = self._source()
         list_ids = validation.contact_list_ids(self.list_ids)
         store = TaskStateStore(context)
-        plan = self._plan(source)
+        columns = source.columns()
+        plan, missing = self._plan(columns, FieldCatalog.from_answer(self.hook.get_field_definitions()))
         scan = self._validate(source, plan)
         summary: dict[str, Any] = {
             "rows_read": scan.rows_read,
@@ -316,6 +314,8 @@ class SendGridUpsertContactsOperator(_ContactsTask):
         if scan.refused == scan.rows_read:
             raise AirflowFailException(f"All {scan.rows_read} rows were refused: {scan.refused_report[:3]}")
         self._check_lists(list_ids)  # GETs only: nothing written yet
+        if missing:
+            plan = self._create_fields(columns, missing)
 
         if summary["rows_sent"] > self.import_threshold:
             summary.update(self._send_imports(source, plan, list_ids, _SentParts(store, "import")))
@@ -344,10 +344,10 @@ class SendGridUpsertContactsOperator(_ContactsTask):
             return SqlSource(str(self.sql_conn_id), self.sql, self.parameters)
         return FileSource(self.source_path, self.source_format)
 
-    def _plan(self, source: ContactSource) -> list[ColumnTarget]:
-        columns = source.columns()
-        catalog = FieldCatalog.from_answer(self.hook.get_field_definitions())
-        missing = missing_custom_fields(columns, self.column_mapping, catalog)
+    def _plan(self, columns: list[str], catalog: FieldCatalog) -> tuple[list[ColumnTarget], list[str]]:
+        """The column plan, and the custom fields to create first. Fields still to create are
+        planned with their declared type and a placeholder id, so rows validate before any write."""
+        missing = list(dict.fromkeys(missing_custom_fields(columns, self.column_mapping, catalog)))
         if missing and not self.create_missing_fields:
             plan_columns(columns, self.column_mapping, catalog)  # raises, naming the first unknown field
         untyped = [name for name in missing if name not in self.custom_field_types]
@@ -357,14 +357,24 @@ class SendGridUpsertContactsOperator(_ContactsTask):
                 self.custom_field_types,
                 f"declare a type for the fields to create: {untyped}",
             )
+        planned = {
+            name.lower(): CustomField(
+                f"(new) {validation.custom_field_name(name)}", name, self.custom_field_types[name]
+            )
+            for name in missing
+        }
+        return plan_columns(
+            columns, self.column_mapping, replace(catalog, custom={**catalog.custom, **planned})
+        ), missing
+
+    def _create_fields(self, columns: list[str], missing: list[str]) -> list[ColumnTarget]:
+        """Create the missing custom fields (after every check passed); the plan with their ids."""
         for name in missing:
-            validation.custom_field_name(name)
-        for name in dict.fromkeys(missing):
             self.log.info("Creating custom field %r (%s)", name, self.custom_field_types[name])
             self.hook.create_field_definition(name, self.custom_field_types[name])
-        if missing:
-            catalog = FieldCatalog.from_answer(self.hook.get_field_definitions())
-        return plan_columns(columns, self.column_mapping, catalog)
+        return plan_columns(
+            columns, self.column_mapping, FieldCatalog.from_answer(self.hook.get_field_definitions())
+        )
 
     def _validate(self, source: ContactSource, plan: list[ColumnTarget]) -> _Scan:
         """First pass: every row converted, none sent. Strict mode raises on the first bad row."""

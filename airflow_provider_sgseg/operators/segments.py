@@ -716,11 +716,15 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
                 segment_id,
                 last.isoformat(),
             )
+            # A sample from before (or the second of) the refresh is the one it replaces; a refresh
+            # samples after a delay, so a newer one is its own.
+            sample = parse_instant(segment.get("sample_updated_at"))
+            replaced = segment.get("sample_updated_at") if sample is not None and sample <= last else None
             return {
                 "segment_id": segment_id,
                 "job_id": None,
                 "requested_at": last.isoformat(),
-                "watermark": None,
+                "watermark": replaced,
             }
         return None
 

@@ -12,8 +12,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_provider_sgseg.exceptions import SendGridError
 from airflow_provider_sgseg.rules.instants import parse_instant
-from airflow_provider_sgseg.rules.waiting import Finished, Outcome, Pending, Rejected, Transient
+from airflow_provider_sgseg.rules.waiting import (
+    TRANSIENT_ERRORS,
+    Finished,
+    Outcome,
+    Pending,
+    Rejected,
+    Transient,
+    transient,
+)
 
 IMPORT_FINAL_STATUSES = frozenset({"completed", "errored", "failed"})
 COUNT_NAMES = ("requested_count", "created_count", "updated_count", "errored_count")
@@ -150,3 +159,36 @@ def _ids(items: object) -> list[str]:
     if not isinstance(items, list):
         return []
     return sorted(str(item.get("ID") or item.get("id")) for item in items if isinstance(item, Mapping))
+
+
+class JobBoard:
+    """The jobs of one wait and what the latest round of status reads said of each. Finished jobs
+    are not read again. The sync (poke) and async (trigger) waits differ only in how they read."""
+
+    def __init__(self, kind: str, job_ids: Sequence[str]) -> None:
+        self.kind = kind
+        self.job_ids = list(job_ids)
+        self._ended: dict[str, Outcome] = {}
+        self._round: dict[str, Outcome] = {}
+
+    def to_read(self) -> list[str]:
+        """Start a round: the jobs whose status to read now."""
+        self._round = dict(self._ended)
+        return [job_id for job_id in self.job_ids if job_id not in self._ended]
+
+    def answered(self, job_id: str, answer: Mapping[str, Any]) -> None:
+        outcome = job_outcome(self.kind, job_id, answer)
+        self._round[job_id] = outcome
+        if isinstance(outcome, Finished):
+            self._ended[job_id] = outcome
+
+    def failed(self, job_id: str, error: SendGridError) -> None:
+        """A read that got no usable answer: transient (wait on) or final (stop waiting)."""
+        if isinstance(error, TRANSIENT_ERRORS):
+            self._round[job_id] = transient(error)
+        else:
+            self._round[job_id] = Rejected(f"reading job {job_id} failed: {error}")
+
+    def outcome(self) -> Outcome:
+        """The round's outcome for the waiting engine (see :func:`all_jobs`)."""
+        return all_jobs(self._round)

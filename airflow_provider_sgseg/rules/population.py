@@ -13,9 +13,7 @@ caring, e.g. the sample time before a manual refresh), and the count reaches a m
 
 from __future__ import annotations
 
-import ast
 import datetime
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -23,7 +21,7 @@ from typing import Any, Literal
 import pendulum
 
 from airflow_provider_sgseg.exceptions import SendGridInputError
-from airflow_provider_sgseg.rules import waiting
+from airflow_provider_sgseg.rules import validation, waiting
 from airflow_provider_sgseg.rules.instants import parse_instant
 
 VerdictStatus = Literal["populated", "waiting", "invalid"]
@@ -104,14 +102,7 @@ def watermark_from(value: object) -> pendulum.DateTime | None:
 
 
 def _dict_from_text(text: str) -> object:
-    try:
-        return json.loads(text)
-    except ValueError:
-        pass
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        raise SendGridInputError("watermark", text, "text starting with '{' must be a dict") from None
+    return validation.rendered_literal("watermark", text, "text starting with '{' must be a dict")
 
 
 def verdict(segment: Mapping[str, Any], watermark: datetime.datetime | None, min_contacts: int) -> Verdict:

@@ -10,7 +10,9 @@ says so, instead of being sent to SendGrid as a name or an id.
 
 from __future__ import annotations
 
+import ast
 import datetime
+import json
 import re
 from collections.abc import Callable, Sequence
 
@@ -26,6 +28,19 @@ SINGLE_SEND_MAX_SEGMENTS = 10
 SINGLE_SEND_MAX_LISTS = 50
 SINGLE_SEND_MAX_CATEGORIES = 10
 LIST_FILTER_MAX_IDS = 50
+
+
+def rendered_literal(name: str, text: str, rule: str) -> object:
+    """The value a template rendered to text: JSON, or Python's repr of it (Jinja's default for a
+    list or dict). Anything else raises :class:`SendGridInputError` with ``rule``."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        return ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError):
+        raise SendGridInputError(name, text if len(text) <= 80 else text[:80] + "...", rule) from None
 
 
 def _text(name: str, value: object) -> str:

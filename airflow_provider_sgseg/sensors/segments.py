@@ -294,10 +294,15 @@ class SendGridSegmentPopulatedSensor(SendGridTaskMixin, BaseSensorOperator):
         time (Airflow's first reschedule date) stands in for it, and the watermark stays put.
         """
         if not TaskStateStore(context).available and self.reschedule:
-            first_poke = context["ti"].get_first_reschedule_date(context)
+            first_poke = self._first_reschedule_date(context)
             if first_poke is not None:
                 return first_poke.isoformat()
         return seen
+
+    @staticmethod
+    def _first_reschedule_date(context: Context) -> datetime.datetime | None:
+        # Airflow 3.0's task runner hands this back as the API's ISO string, later ones as a datetime.
+        return parse_instant(context["ti"].get_first_reschedule_date(context))
 
     def _timeout_deadline(self, context: Context) -> datetime.datetime:
         """When ``timeout`` runs out, measured from where Airflow measures it.
@@ -305,7 +310,7 @@ class SendGridSegmentPopulatedSensor(SendGridTaskMixin, BaseSensorOperator):
         Reschedule mode: the first poke of this wait (Airflow's first reschedule date, across
         reschedules and retries); poke mode: this execution.
         """
-        started = context["ti"].get_first_reschedule_date(context) if self.reschedule else None
+        started = self._first_reschedule_date(context) if self.reschedule else None
         return (started or self.now()) + datetime.timedelta(seconds=self.timeout)
 
     # The wait state lives in the task_state_store when Airflow provides one (3.3+: it survives

@@ -13,7 +13,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider_sgseg.exceptions import SendGridError
 from airflow_provider_sgseg.rules import waiting
 from airflow_provider_sgseg.rules.instants import parse_instant
-from airflow_provider_sgseg.rules.jobs import all_jobs, job_outcome, job_payload
+from airflow_provider_sgseg.rules.jobs import JobBoard, job_payload
 
 JOB_KINDS = ("import", "export")
 
@@ -95,30 +95,22 @@ class SendGridContactsJobsTrigger(BaseTrigger):
         hook = SendGridMarketingHook(self.sendgrid_conn_id, retry=RetryPolicy(max_attempts=1))
         read = hook.aget_import_status if self.job_kind == "import" else hook.aget_export_status
         deadline = parse_instant(self.deadline)
+        board = JobBoard(self.job_kind, self.job_ids)
         state = waiting.WaitState()
-        ended: dict[str, waiting.Outcome] = {}
         while True:
-            outcomes = dict(ended)
-            for job_id in self.job_ids:
-                if job_id in ended:
-                    continue
+            for job_id in board.to_read():
                 try:
-                    outcomes[job_id] = job_outcome(self.job_kind, job_id, await read(job_id))
-                except waiting.TRANSIENT_ERRORS as error:
-                    outcomes[job_id] = waiting.transient(error)
+                    board.answered(job_id, await read(job_id))
                 except SendGridError as error:
-                    outcomes[job_id] = waiting.Rejected(f"reading job {job_id} failed: {error}")
-                if isinstance(outcomes[job_id], waiting.Finished):
-                    ended[job_id] = outcomes[job_id]
-            action = waiting.step(state, all_jobs(outcomes), self.now(), self.bounds, deadline)
-            if isinstance(action, waiting.Wait):
-                self.log.info(
-                    "SendGrid %s jobs: %s; next look in %.0f s", self.job_kind, action.reason, action.delay
-                )
-                state = action.state
-                await self.sleep(action.delay)
-                continue
-            return event_for(action)
+                    board.failed(job_id, error)
+            action = waiting.step(state, board.outcome(), self.now(), self.bounds, deadline)
+            if not isinstance(action, waiting.Wait):
+                return event_for(action)
+            self.log.info(
+                "SendGrid %s jobs: %s; next look in %.0f s", self.job_kind, action.reason, action.delay
+            )
+            state = action.state
+            await self.sleep(action.delay)
 
 
 def event_for(action: waiting.Action) -> dict[str, Any]:

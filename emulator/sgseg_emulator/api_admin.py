@@ -12,7 +12,7 @@ from .clock import to_iso
 from .errors import FieldErrors, bad_request
 from .faults import Fault
 from .field_definitions import FieldDefinitions
-from .routing import emulator_of, json_object
+from .routing import emulator_of, json_body, json_object
 from .store import identifiers_of
 
 router = APIRouter(prefix="/__emulator__")
@@ -141,7 +141,14 @@ async def sends(request: Request) -> JSONResponse:
 
 @router.post("/reset")
 async def reset(request: Request) -> JSONResponse:
-    emulator_of(request).reset()
+    """Body optional: ``{"keep_contacts": true}`` keeps contacts, lists, custom fields and events."""
+    body = await json_body(request, required=False)
+    if body is not None and not isinstance(body, dict):
+        raise bad_request("the request body must be a JSON object", "body")
+    keep_contacts = (body or {}).get("keep_contacts", False)
+    if not isinstance(keep_contacts, bool):
+        raise bad_request(f"keep_contacts must be true or false, got {keep_contacts!r}", "keep_contacts")
+    emulator_of(request).reset(keep_contacts=keep_contacts)
     return JSONResponse(_clock_view(request))
 
 

@@ -93,8 +93,10 @@ class EmulatorAdmin:
         sends: list[dict[str, Any]] = self._call("GET", "/sends")["sends"]
         return sends
 
-    def reset(self) -> None:
-        self._call("POST", "/reset")
+    def reset(self, keep_contacts: bool = False) -> None:
+        """Wipe everything and restore the startup settings and clock; ``keep_contacts`` keeps
+        contacts, lists, custom field definitions and events (no need to seed again)."""
+        self._call("POST", "/reset", {"keep_contacts": True} if keep_contacts else None)
 
     def config(self) -> dict[str, Any]:
         config: dict[str, Any] = self._call("GET", "/config")

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 from airflow.sdk import ObjectStoragePath
-from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 from sgseg_emulator.pytest_plugin import EmulatorHandle
 
 from airflow_provider_sgseg.exceptions import SendGridInputError, SendGridServerError, SendGridTransportError
@@ -29,6 +28,7 @@ from airflow_provider_sgseg.operators.contacts import (
 )
 from airflow_provider_sgseg.rules.contacts import SendGridRowError
 from airflow_provider_sgseg.triggers.contacts import SendGridContactsJobsTrigger
+from airflow_provider_sgseg.version_compat import AirflowFailException, TaskDeferred
 from tests.operators.test_segments_emulator import MemoryTaskStateStore
 
 CONTACTS = "/v3/marketing/contacts"
@@ -466,3 +466,41 @@ def test_errored_rows_at_sendgrid_count_against_max_error_ratio(
         assert result["errored_count"] == 1 and result["errors_urls"] == [
             "https://errors.example.test/job.csv"
         ]
+
+
+def test_a_failing_query_is_a_clear_error_before_any_write(
+    sendgrid_emulator: EmulatorHandle, wire: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = tmp_path / "empty.db"
+    sqlite3.connect(database).close()
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", json.dumps({"conn_type": "sqlite", "host": str(database)}))
+    operator = SendGridUpsertContactsOperator(
+        task_id="t", sql="SELECT email FROM nowhere", sql_conn_id="warehouse"
+    )
+    with pytest.raises(SendGridInputError, match="the query failed: no such table: nowhere"):
+        run(wire(operator))
+    assert writes(sendgrid_emulator) == []
+
+
+def test_fields_to_create_are_checked_with_their_declared_type_before_any_write(
+    sendgrid_emulator: EmulatorHandle, wire: Any
+) -> None:
+    rows = [{"email": "a@example.com", "score": "12"}, {"email": "b@example.com", "score": "lots"}]
+    operator = SendGridUpsertContactsOperator(
+        task_id="t", contacts=rows, create_missing_fields=True, custom_field_types={"score": "Number"}
+    )
+    with pytest.raises(SendGridRowError, match=r"row 2: column 'score' value 'lots'.*is a Number"):
+        run(wire(operator))
+    assert SendGridMarketingHook().get_field_definitions()["custom_fields"] == []  # nothing created
+    assert [r for r in sendgrid_emulator.admin.requests(method="POST") if r["path"] == FIELDS] == []
+
+
+@pytest.mark.parametrize("render", [json.dumps, repr])
+def test_contacts_rendered_to_text_by_a_template(
+    sendgrid_emulator: EmulatorHandle, wire: Any, render: Callable[[Any], str]
+) -> None:
+    rows = [{"email": "t1@example.com"}, {"email": "t2@example.com"}]
+    result = run(wire(SendGridUpsertContactsOperator(task_id="t", contacts=render(rows))))
+    assert result["rows_read"] == 2 and result["created_count"] == 2
+    with pytest.raises(SendGridInputError, match="JSON or Python list"):
+        run(wire(SendGridUpsertContactsOperator(task_id="t", contacts="not a list")))

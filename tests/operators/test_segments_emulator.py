@@ -908,14 +908,22 @@ def test_failed_post_without_trace_is_reposted_by_the_retry(
     assert [p["status"] for p in refresh_posts(sendgrid_emulator)] == [500, 202]
 
 
-def test_retry_without_task_state_store_uses_the_dag_run_start(sendgrid_emulator: EmulatorHandle) -> None:
+@pytest.mark.parametrize("sample_landed", [False, True])
+def test_retry_without_task_state_store_uses_the_dag_run_start(
+    sendgrid_emulator: EmulatorHandle, sample_landed: bool
+) -> None:
     segment_id = new_segment(sendgrid_emulator)
+    before = SendGridMarketingHook().get_segment(segment_id, contacts_sample=False)
+    sendgrid_emulator.admin.advance_clock(10)  # the refresh comes after that sample
     run = without_store(sendgrid_emulator)
     _first_try_loses_an_accepted_refresh(sendgrid_emulator, segment_id, run)
-    sendgrid_emulator.admin.advance_clock(2 * 3600)
+    if sample_landed:
+        sendgrid_emulator.admin.advance_clock(2 * 3600)
     result = refresher(sendgrid_emulator, segment_id).execute(run.context())
     assert result["job_id"] is None
     assert len(refresh_posts(sendgrid_emulator)) == 1
+    # The sample the refresh replaces while it is still pending; unknown once the new one landed.
+    assert result["sample_updated_at_before"] == (None if sample_landed else before["sample_updated_at"])
 
 
 # --- refresh: blocked by the segment's own limits ---------------------------------------------

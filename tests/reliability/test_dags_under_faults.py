@@ -38,8 +38,8 @@ from sgseg_emulator.server import EmulatorServer
 from airflow_provider_sgseg.exceptions import SendGridError
 from airflow_provider_sgseg.hooks.marketing import RetryPolicy, SendGridMarketingHook
 from airflow_provider_sgseg.sensors.segments import SendGridSegmentPopulatedSensor
-from airflow_provider_sgseg.version_compat import TaskDeferred
-from tests.airflow_compat import sync_dags_for_dags_test
+from airflow_provider_sgseg.version_compat import AIRFLOW_V_3_3_PLUS, TaskDeferred
+from tests.airflow_compat import sync_dags_for_dags_test, without_airflows_mask_requests
 from tests.conftest import AIRFLOW_BIN, REPO_ROOT
 from tests.helpers import PIPELINE_AUDIENCE, PIPELINE_CONTACTS, pipeline_dag_settings
 
@@ -62,7 +62,7 @@ class Run:
 
     @property
     def output(self) -> str:
-        return self.process.stdout + self.process.stderr
+        return without_airflows_mask_requests(self.process.stdout + self.process.stderr)
 
     def count(self, method: str, path: str) -> int:
         return sum(1 for entry in self.requests if entry["method"] == method and entry["path"] == path)
@@ -281,13 +281,16 @@ def test_key_is_not_in_the_metadata_db(runs: Runs) -> None:
             f"SELECT rendered_fields FROM rendered_task_instance_fields WHERE dag_id IN ({marks})",
             dag_ids,
         ).fetchall()
-        task_state = db.execute("SELECT count(*) FROM task_state_store").fetchone()[0]
+        # Airflow 3.3+: the refresh's and the sensor's records (before 3.3 there is no such table).
+        task_state = (
+            db.execute("SELECT count(*) FROM task_state_store").fetchone()[0] if AIRFLOW_V_3_3_PLUS else None
+        )
     # The scan covered real values: the segment ids in XCom and in rendered template fields.
     (segment,) = [s for s in _segments(runs.server) if s["name"] == SEGMENT_NAME]
     segment_id = segment["id"]
     assert any(segment_id in str(value) for (value,) in xcoms)
     assert any(segment_id in str(fields) for (fields,) in rendered)
-    assert task_state >= 1
+    assert task_state is None or task_state >= 1
     # And the raw file, free pages included.
     assert _leaks(database.read_bytes().decode("latin-1")) == []
 

@@ -92,3 +92,22 @@ def test_adoptable_export_matches_request_and_time() -> None:
     ]
     assert adoptable_export(exports, ["s"], [], attempt, attempt) == "ours"
     assert adoptable_export(exports, ["s"], ["l"], attempt, attempt) is None
+
+
+def test_job_board_reads_only_unfinished_jobs_and_classifies_errors() -> None:
+    from airflow_provider_sgseg.exceptions import SendGridNotFoundError, SendGridRateLimitError
+    from airflow_provider_sgseg.rules.jobs import JobBoard
+
+    board = JobBoard("import", ["a", "b"])
+    assert board.to_read() == ["a", "b"]
+    board.answered("a", {"status": "completed"})
+    reset = datetime.datetime(2026, 1, 1, 0, 5, tzinfo=datetime.timezone.utc)
+    board.failed("b", SendGridRateLimitError("429", reset_at=reset))
+    assert board.outcome() == waiting.Transient("429", reset)
+    assert board.to_read() == ["b"]  # "a" ended: never read again
+    board.failed("b", SendGridNotFoundError("gone"))
+    assert isinstance(board.outcome(), waiting.Rejected)
+    board.to_read()
+    board.answered("b", {"status": "errored", "results": {"errored_count": 1}})
+    done = board.outcome()
+    assert isinstance(done, waiting.Finished) and set(done.value) == {"a", "b"}

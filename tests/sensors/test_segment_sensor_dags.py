@@ -14,6 +14,8 @@ from sgseg_emulator.config import EmulatorConfig
 from sgseg_emulator.pytest_plugin import CONN_ENV_VAR, EmulatorHandle, running_emulator
 
 from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
+from airflow_provider_sgseg.version_compat import AIRFLOW_V_3_3_PLUS
+from tests.airflow_compat import without_airflows_mask_requests
 
 DAGS_FOLDER = Path(__file__).parent / "dags"
 SEGMENT_PATH = "/v3/marketing/segments/2.0/"
@@ -74,10 +76,16 @@ def test_refresh_then_wait_in_deferrable_and_reschedule_mode(
     output = finished.stdout + finished.stderr
     assert finished.returncode == 0, output[-5000:]
     assert "running trigger in line" in output  # the deferrable sensor really deferred
-    assert fast_emulator.api_key not in output
+    assert fast_emulator.api_key not in without_airflows_mask_requests(output)
     report = json.loads(report_path.read_text())
     deferred, rescheduled, refreshed = report["deferred"], report["rescheduled"], report["refresh"]
-    assert deferred == rescheduled  # both modes saw the same sample
+    if AIRFLOW_V_3_3_PLUS:
+        assert deferred == rescheduled  # both modes saw the same sample
+    else:
+        # 3.0's slower `dags test` loop may poke after a later sample (same audience) has landed;
+        # the fallback watermark itself is pinned in test_sensor_emulator.py with emulated time.
+        assert rescheduled["contacts_count"] == deferred["contacts_count"]
+        assert iso(rescheduled["sample_updated_at"]) >= iso(deferred["sample_updated_at"])
     assert deferred["segment_id"] == segment["id"]
     assert deferred["contacts_count"] == 5
     assert iso(refreshed["watermark"]) == iso(segment["sample_updated_at"])

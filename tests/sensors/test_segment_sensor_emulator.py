@@ -375,13 +375,19 @@ def test_the_watermark_survives_a_retry_through_the_state_store(emulated_time: E
     assert retried["contacts_count"] == 3
 
 
-@pytest.mark.parametrize("with_store", [True, False], ids=["state-store", "no-store (Airflow < 3.3)"])
-def test_a_sample_landing_between_reschedules_counts(emulated_time: EmulatedTime, with_store: bool) -> None:
+@pytest.mark.parametrize(
+    ("with_store", "as_text"),
+    [(True, False), (False, False), (False, True)],
+    ids=["state-store", "no-store (Airflow 3.1, 3.2)", "no-store, date as ISO text (Airflow 3.0)"],
+)
+def test_a_sample_landing_between_reschedules_counts(
+    emulated_time: EmulatedTime, with_store: bool, as_text: bool
+) -> None:
     """Each reschedule is a fresh process. With a store the first poke's watermark is read back;
     without one (Airflow < 3.3) the first poke's time (Airflow's first reschedule date) stands in."""
     segment = populated_segment(emulated_time, 2)
     store = StateStore() if with_store else None
-    first_poke = emulated_time.now()
+    first_poke: Any = emulated_time.now().isoformat() if as_text else emulated_time.now()
     sensor = make_sensor(segment["id"], mode="reschedule")
     with pytest.raises(AirflowRescheduleException):
         sensor.execute(context_for(store, ti=FirstRescheduleAt(None)))

@@ -1,0 +1,47 @@
+"""The one task-state-store adapter: Airflow 3.3's store when the context has one, no-ops before."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_sgseg.state_store import TaskStateStore, task_state_store
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def get(self, key: str) -> Any:
+        return self.values.get(key)
+
+    def set(self, key: str, value: Any) -> None:
+        self.values[key] = value
+
+    def delete(self, key: str) -> None:
+        self.values.pop(key, None)
+
+
+def test_task_state_store_is_whatever_the_context_holds() -> None:
+    store = object()
+    assert task_state_store({"task_state_store": store}) is store  # type: ignore[typeddict-item]
+    assert task_state_store({}) is None  # type: ignore[typeddict-item]
+
+
+def test_records_round_trip_and_non_dicts_read_as_absent() -> None:
+    memory = MemoryStore()
+    store = TaskStateStore({"task_state_store": memory})  # type: ignore[typeddict-item]
+    assert store.available and store.get("k") is None
+    store.set("k", {"a": 1})
+    assert store.get("k") == {"a": 1}
+    memory.values["odd"] = ["not", "a", "dict"]
+    assert store.get("odd") is None
+    store.delete("k")
+    assert store.get("k") is None
+
+
+def test_without_a_store_reads_are_none_and_writes_do_nothing() -> None:
+    store = TaskStateStore({})  # type: ignore[typeddict-item]
+    assert not store.available
+    store.set("k", {"a": 1})
+    store.delete("k")
+    assert store.get("k") is None
