@@ -923,7 +923,7 @@ def test_retry_without_task_state_store_uses_the_dag_run_start(
     assert result["job_id"] is None
     assert len(refresh_posts(sendgrid_emulator)) == 1
     # The sample the refresh replaces while it is still pending; unknown once the new one landed.
-    assert result["sample_updated_at_before"] == (None if sample_landed else before["sample_updated_at"])
+    assert result["watermark"] == (None if sample_landed else before["sample_updated_at"])
 
 
 # --- refresh: blocked by the segment's own limits ---------------------------------------------
