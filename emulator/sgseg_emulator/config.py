@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -136,3 +137,7 @@ def check_values(values: dict[str, Any]) -> None:
             datetime.fromisoformat(str(start_time).replace("Z", "+00:00"))
         except ValueError:
             raise ValueError(f"start_time must be an ISO 8601 date-time, got {start_time!r}") from None
+
+
+# Models read the settings through this, at use: ``POST /__emulator__/config`` replaces them.
+ConfigSource = Callable[[], EmulatorConfig]

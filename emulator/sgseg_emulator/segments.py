@@ -15,7 +15,10 @@ from .membership import Membership, reported_next_update
 from .store import new_id
 
 if TYPE_CHECKING:
-    from .state import Emulator
+    from .clock import Clock
+    from .config import ConfigSource
+    from .single_sends import SingleSends
+    from .store import Store
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -25,10 +28,21 @@ def is_uuid(value: str) -> bool:
 
 
 class Segments:
-    def __init__(self, emulator: Emulator) -> None:
-        self.emulator = emulator
-        self.store = emulator.store
-        self.membership = Membership(emulator)
+    """Segments V2 resources (``/v3/marketing/segments/2.0``); raises ``ApiError`` in SendGrid's shapes."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        config: ConfigSource,
+        membership: Membership,
+        single_sends: SingleSends,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.config = config
+        self.membership = membership
+        self.single_sends = single_sends
 
     def members(self, row: sqlite3.Row, at: datetime) -> list[str]:
         return self.membership.members(row, at)
@@ -59,7 +73,7 @@ class Segments:
         """Filter per the spec's truth table: ``ids`` wins; else parent lists and/or no parent."""
         with self.store.lock:
             rows = self.store.conn.execute("SELECT * FROM segments ORDER BY created_at, rowid").fetchall()
-            now_iso = to_iso(self.emulator.now())
+            now_iso = to_iso(self.clock.now())
             selected = []
             for row in rows:
                 parents = json.loads(row["parent_list_ids"])
@@ -75,7 +89,7 @@ class Segments:
             return selected
 
     def _full_view(self, row: sqlite3.Row, include_sample: bool) -> dict[str, Any]:
-        now = self.emulator.now()
+        now = self.clock.now()
         refreshed = self._refresh_times(row["segment_id"])
         zone = row["user_time_zone"] or "UTC"
         return views.segment_full(
@@ -84,7 +98,7 @@ class Segments:
             reported_next_update(row),
             include_sample=include_sample,
             refreshes_used=refresh_limits.refreshes_used(now, zone, refreshed),
-            max_refreshes=self.emulator.config.refreshes_per_segment_per_day,
+            max_refreshes=self.config().refreshes_per_segment_per_day,
             last_refreshed_at=to_iso(max(refreshed)) if refreshed else None,
         )
 
@@ -106,7 +120,7 @@ class Segments:
         """Columns that follow from a (new) query: validation verdict and first sample time."""
         from .query import QueryRuleError
 
-        config = self.emulator.config
+        config = self.config()
         validation: str = "VALID"
         error_message: str | None = None
         uses_events = False
@@ -178,7 +192,7 @@ class Segments:
             errors.add("parent_list_ids", f"list {missing[0]!r} does not exist")
         errors.raise_if_any()
         assert isinstance(query_dsl, str)
-        now = self.emulator.now()
+        now = self.clock.now()
         segment_id = new_id()
         columns = {
             "segment_id": segment_id,
@@ -212,7 +226,7 @@ class Segments:
             if "parent_list_ids" in body:
                 errors.add("parent_list_ids", "parent_list_ids cannot be changed after creation")
             errors.raise_if_any()
-            now = self.emulator.now()
+            now = self.clock.now()
             updates: dict[str, Any] = {"updated_at": to_iso(now)}
             if "name" in body:
                 updates["name"] = body["name"]
@@ -223,13 +237,13 @@ class Segments:
 
     def delete(self, segment_id: str) -> None:
         """202, or 404 without a body; see ``segment_delete_in_use`` for a segment a send targets."""
-        sends = self.emulator.single_sends
+        sends = self.single_sends
         with self.store.lock:
             sends.trigger_due()  # a send due before this delete counts its recipients first
             if self._row(segment_id) is None:
                 raise ApiError(404)
             users = sends.scheduled_for_segment(segment_id)
-            if users and self.emulator.config.segment_delete_in_use == "refuse":
+            if users and self.config().segment_delete_in_use == "refuse":
                 raise bad_request(
                     f"segment {segment_id!r} is used by scheduled Single Send(s) {', '.join(users)}; "
                     "cancel or change them first",
@@ -247,7 +261,7 @@ class Segments:
 
     def refresh(self, segment_id: str, body: Any) -> dict[str, Any]:
         """Accept a manual refresh (202 + job_id) or refuse it with SendGrid's refresh errors."""
-        config = self.emulator.config
+        config = self.config()
         if not is_uuid(segment_id):
             raise ApiError(400, {"error": "segment_id must be a 36-character UUID"})
         zone = body.get("user_time_zone") if isinstance(body, dict) else None
@@ -260,7 +274,7 @@ class Segments:
             row = self._row(segment_id)
             if row is None:
                 raise ApiError(404, {"error": "Segment does not exist."})
-            now = self.emulator.now()
+            now = self.clock.now()
             limits = refresh_limits.Limits(
                 per_segment_per_day=config.refreshes_per_segment_per_day,
                 min_spacing=config.refresh_min_spacing,

@@ -17,6 +17,7 @@ from .contacts_jobs import ContactJobs
 from .exports import Exports
 from .faults import FaultBook
 from .file_store import FileStore
+from .membership import Membership
 from .segments import Segments
 from .single_sends import SingleSends
 from .store import Store
@@ -46,11 +47,14 @@ class Emulator:
         self._rate_lock = threading.Lock()
         self._rate_window_start = 0.0
         self._rate_count = 0
-        self.segments = Segments(self)
-        self.single_sends = SingleSends(self)
         self.files = FileStore(config.db_path, self.store)
-        self.contact_jobs = ContactJobs(self)
-        self.exports = Exports(self)
+        self.membership = Membership(self.store, self.clock, self.current_config)
+        self.single_sends = SingleSends(self.store, self.clock, self.membership.members_of)
+        self.segments = Segments(
+            self.store, self.clock, self.current_config, self.membership, self.single_sends
+        )
+        self.contact_jobs = ContactJobs(self.store, self.clock, self.current_config, self.files)
+        self.exports = Exports(self.store, self.clock, self.current_config, self.files, self.membership)
         self._work_lock = threading.Lock()
         self._worker: threading.Thread | None = None
         self._closed = threading.Event()
@@ -103,6 +107,10 @@ class Emulator:
     def now(self) -> datetime:
         return self.clock.now()
 
+    def current_config(self) -> EmulatorConfig:
+        """The settings now in force (models call this at use; ``configure`` replaces them)."""
+        return self.config
+
     def advance_clock(self, seconds: float) -> datetime:
         moment = self.clock.advance(seconds)
         self.store.set_meta(_CLOCK_KEY, to_iso(moment))
@@ -114,7 +122,7 @@ class Emulator:
         with self._work_lock:
             self.store.wipe()
             self.files.wipe()
-        self.segments = Segments(self)
+        self.membership.forget_compiled()
         self.faults.clear()
         with self._log_lock:
             self.request_log.clear()
