@@ -10,8 +10,9 @@ from fastapi.responses import JSONResponse
 from . import views
 from .clock import to_iso
 from .contact_rules import MAX_CONTACTS_PER_UPSERT, MAX_UPSERT_BYTES, is_email_address, structure_problems
+from .contact_schema import IDENTIFIERS
 from .errors import ApiError, FieldErrors, bad_request, errors_body
-from .field_definitions import IDENTIFIERS, FieldDefinitions
+from .field_definitions import FieldDefinitions
 from .routing import csv_values, emulator_of, json_object, page_metadata, page_params
 
 router = APIRouter()

@@ -7,9 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from .contact_schema import IDENTIFIERS
 from .contacts_jobs import upload_name
 from .errors import ApiError, FieldErrors, errors_body
-from .field_definitions import IDENTIFIERS, FieldDefinitions, reserved_field
+from .field_definitions import FieldDefinitions, reserved_field
 from .routing import emulator_of, json_object
 
 router = APIRouter()

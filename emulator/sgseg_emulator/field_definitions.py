@@ -28,8 +28,6 @@ _TYPE_SUFFIX = {"Text": "T", "Number": "N", "Date": "D"}
 # A-Z or underscores" (spec, Create Custom Field Definition).
 _NAME_RULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
-IDENTIFIERS = ("email", "phone_number_id", "external_id", "anonymous_id")
-
 
 @dataclass(frozen=True)
 class ReservedField:

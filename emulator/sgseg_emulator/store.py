@@ -16,22 +16,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from .field_definitions import IDENTIFIERS
+from .contact_schema import COLUMN_NAMES, IDENTIFIERS, TEXT_FIELDS, contacts_ddl
 
-# The contacts/events DDL is the contract with query.py, which compiles query_dsl against it.
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS contacts (
-  contact_id TEXT PRIMARY KEY, email TEXT UNIQUE, phone_number_id TEXT, external_id TEXT, anonymous_id TEXT,
-  first_name TEXT, last_name TEXT, unique_name TEXT,
-  alternate_emails TEXT NOT NULL DEFAULT '[]',
-  address_line_1 TEXT, address_line_2 TEXT, city TEXT, state_province_region TEXT, postal_code TEXT,
-  country TEXT,
-  phone_number TEXT, whatsapp TEXT, line TEXT, facebook TEXT,
-  list_ids TEXT NOT NULL DEFAULT '[]',
-  email_domains TEXT NOT NULL DEFAULT '[]',
-  custom_fields TEXT NOT NULL DEFAULT '{}',
-  created_at TEXT NOT NULL, updated_at TEXT NOT NULL
-);
+# The events DDL (with contact_schema's contacts) is the contract with the query compiler.
+SCHEMA = (
+    contacts_ddl()
+    + """
 CREATE TABLE IF NOT EXISTS events (
   event_id INTEGER PRIMARY KEY, contact_id TEXT NOT NULL, event_source TEXT NOT NULL DEFAULT 'mail',
   event_type TEXT NOT NULL, event_timestamp TEXT NOT NULL, data TEXT NOT NULL DEFAULT '{}'
@@ -41,9 +31,6 @@ CREATE INDEX IF NOT EXISTS events_by_type ON events (event_type, event_timestamp
 CREATE TABLE IF NOT EXISTS lists (
   list_id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS contacts_by_phone_number_id ON contacts (phone_number_id);
-CREATE INDEX IF NOT EXISTS contacts_by_external_id ON contacts (external_id);
-CREATE INDEX IF NOT EXISTS contacts_by_anonymous_id ON contacts (anonymous_id);
 CREATE TABLE IF NOT EXISTS custom_fields (
   field_id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE COLLATE NOCASE, field_type TEXT NOT NULL,
   seq INTEGER NOT NULL
@@ -92,6 +79,7 @@ CREATE TABLE IF NOT EXISTS sends (
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+)
 
 TABLES = (
     "contacts",
@@ -109,36 +97,9 @@ TABLES = (
     "meta",
 )
 
-# Contact columns a client may set (besides email and custom_fields), all plain strings.
-CONTACT_TEXT_FIELDS = (
-    "phone_number_id",
-    "external_id",
-    "anonymous_id",
-    "first_name",
-    "last_name",
-    "unique_name",
-    "address_line_1",
-    "address_line_2",
-    "city",
-    "state_province_region",
-    "postal_code",
-    "country",
-    "phone_number",
-    "whatsapp",
-    "line",
-    "facebook",
-)
-CONTACT_COLUMNS = (
-    "contact_id",
-    "email",
-    *CONTACT_TEXT_FIELDS,
-    "alternate_emails",
-    "list_ids",
-    "email_domains",
-    "custom_fields",
-    "created_at",
-    "updated_at",
-)
+# Contact columns a client may set as plain strings (email, lower-cased, is set apart).
+CONTACT_TEXT_FIELDS = tuple(name for name in TEXT_FIELDS if name != "email")
+CONTACT_COLUMNS = COLUMN_NAMES
 _INSERT_CONTACT = (
     f"INSERT INTO contacts ({', '.join(CONTACT_COLUMNS)}) VALUES ({', '.join('?' for _ in CONTACT_COLUMNS)})"
 )
