@@ -13,7 +13,15 @@ from .contact_rules import MAX_CONTACTS_PER_UPSERT, MAX_UPSERT_BYTES, is_email_a
 from .contact_schema import IDENTIFIERS
 from .errors import ApiError, FieldErrors, bad_request, errors_body
 from .field_definitions import FieldDefinitions
-from .routing import csv_values, emulator_of, json_object, page_metadata, page_params
+from .routing import (
+    JsonObject,
+    RawBody,
+    csv_values,
+    emulator_of,
+    page_metadata,
+    page_params,
+    parse_json_object,
+)
 
 router = APIRouter()
 MAX_SEARCH_EMAILS = 100
@@ -33,14 +41,14 @@ def check_list_ids(request: Request, value: Any, errors: FieldErrors) -> list[st
 
 
 @router.put("/v3/marketing/contacts")
-async def upsert_contacts(request: Request) -> JSONResponse:
+def upsert_contacts(request: Request, raw: RawBody) -> JSONResponse:
     """Validate the request (400 for the whole of it), then queue an upsert job (202 job_id)."""
-    size = len(await request.body())
+    size = len(raw)
     if size > MAX_UPSERT_BYTES:
         raise ApiError(
             413, errors_body(f"the request body is {size} bytes; at most {MAX_UPSERT_BYTES}", "body")
         )
-    body = await json_object(request)
+    body = parse_json_object(raw)
     errors = FieldErrors()
     list_ids = check_list_ids(request, body.get("list_ids"), errors)
     emulator = emulator_of(request)
@@ -59,19 +67,18 @@ async def upsert_contacts(request: Request) -> JSONResponse:
     errors.raise_if_any()
     assert isinstance(contacts, list)
     job_id = emulator.contact_jobs.submit_upsert(contacts, list_ids)
-    await emulator.work_added()
+    emulator.work_added()
     return JSONResponse({"job_id": job_id}, status_code=202)
 
 
 @router.get("/v3/marketing/contacts/count")
-async def contact_count(request: Request) -> JSONResponse:
+def contact_count(request: Request) -> JSONResponse:
     count = emulator_of(request).store.contact_count()
     return JSONResponse({"contact_count": count, "billable_count": count})
 
 
 @router.post("/v3/marketing/contacts/search/emails")
-async def search_by_emails(request: Request) -> JSONResponse:
-    body = await json_object(request)
+def search_by_emails(request: Request, body: JsonObject) -> JSONResponse:
     emails = body.get("emails")
     if not isinstance(emails, list) or not emails or not all(isinstance(item, str) for item in emails):
         raise bad_request("emails must be a non-empty array of email addresses", "emails")
@@ -95,7 +102,7 @@ async def search_by_emails(request: Request) -> JSONResponse:
 
 
 @router.delete("/v3/marketing/contacts")
-async def delete_contacts(request: Request) -> JSONResponse:
+def delete_contacts(request: Request) -> JSONResponse:
     query = request.query_params
     ids = csv_values(query.getlist("ids"))
     delete_all = query.get("delete_all_contacts") == "true"
@@ -109,8 +116,7 @@ async def delete_contacts(request: Request) -> JSONResponse:
 
 
 @router.post("/v3/marketing/lists")
-async def create_list(request: Request) -> JSONResponse:
-    body = await json_object(request)
+def create_list(request: Request, body: JsonObject) -> JSONResponse:
     name = body.get("name")
     if not isinstance(name, str) or not 1 <= len(name) <= 100:
         raise bad_request("name is required and must be a string of 1 to 100 characters", "name")
@@ -120,7 +126,7 @@ async def create_list(request: Request) -> JSONResponse:
 
 
 @router.get("/v3/marketing/lists")
-async def get_lists(request: Request) -> JSONResponse:
+def get_lists(request: Request) -> JSONResponse:
     size, offset = page_params(request, default_size=100, max_size=1000)
     store = emulator_of(request).store
     every = store.lists()
@@ -132,13 +138,12 @@ async def get_lists(request: Request) -> JSONResponse:
 
 
 @router.post("/v3/marketing/contacts/search/identifiers/{identifier_type}")
-async def search_by_identifiers(identifier_type: str, request: Request) -> JSONResponse:
+def search_by_identifiers(identifier_type: str, request: Request, body: JsonObject) -> JSONResponse:
     """200 ``{"result": {value: {"contact"} or {"error"}}}``; 404 when nothing matches; 400 for a
     bad type or list. Errors are a single ``ContactsError`` object here, as the spec has it."""
     if identifier_type not in IDENTIFIERS:
         message = f"identifier_type must be one of {', '.join(IDENTIFIERS)}, got {identifier_type!r}"
         raise ApiError(400, {"message": message, "field": "identifier_type"})
-    body = await json_object(request)
     values = body.get("identifiers")
     if not isinstance(values, list) or not values or not all(isinstance(item, str) for item in values):
         raise ApiError(

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from .errors import ApiError, FieldErrors, errors_body
 from .exports import export_url
-from .routing import emulator_of, json_body
+from .routing import OptionalJson, emulator_of
 
 router = APIRouter()
 EXPORTS = "/v3/marketing/contacts/exports"
@@ -28,9 +28,8 @@ def _id_list(body: dict[str, Any], name: str, errors: FieldErrors) -> list[str]:
 
 
 @router.post(EXPORTS)
-async def start_export(request: Request) -> JSONResponse:
+def start_export(request: Request, body: OptionalJson) -> JSONResponse:
     """202 ``{id, _metadata}``. Neither segment_ids nor list_ids: every contact is exported."""
-    body = await json_body(request, required=False)
     body = {} if body is None else body
     errors = FieldErrors()
     if not isinstance(body, dict):
@@ -55,7 +54,7 @@ async def start_export(request: Request) -> JSONResponse:
     if missing:
         raise ApiError(404, errors_body(f"list {missing[0]!r} not found", "list_ids"))
     export_id = emulator.exports.create(segment_ids, list_ids, file_type, max_file_size)
-    await emulator.work_added()
+    emulator.work_added()
     base_url = str(request.base_url)
     return JSONResponse(
         {"id": export_id, "_metadata": {"self": export_url(base_url, export_id)}}, status_code=202
@@ -63,13 +62,13 @@ async def start_export(request: Request) -> JSONResponse:
 
 
 @router.get(EXPORTS)
-async def list_exports(request: Request) -> JSONResponse:
+def list_exports(request: Request) -> JSONResponse:
     items = emulator_of(request).exports.summaries(str(request.base_url))
     return JSONResponse({"result": items, "_metadata": {"self": str(request.url)}})
 
 
 @router.get(EXPORTS + "/{export_id}")
-async def export_status(export_id: str, request: Request) -> JSONResponse:
+def export_status(export_id: str, request: Request) -> JSONResponse:
     """200 ``ContactExport``: pending, ready (urls signed afresh, contact_count) or failure."""
     view = emulator_of(request).exports.view(export_id, str(request.base_url))
     if view is None:

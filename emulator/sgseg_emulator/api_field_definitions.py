@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
@@ -15,14 +17,14 @@ from .field_definitions import (
     name_problem,
     reserved_field,
 )
-from .routing import emulator_of, json_object
+from .routing import JsonObject, emulator_of
 
 router = APIRouter()
 PATH = "/v3/marketing/field_definitions"
 
 
 @router.get(PATH)
-async def get_field_definitions(request: Request) -> JSONResponse:
+def get_field_definitions(request: Request) -> JSONResponse:
     custom = FieldDefinitions(emulator_of(request).store).custom()
     reserved = []
     for field in RESERVED_FIELDS:
@@ -42,9 +44,15 @@ async def get_field_definitions(request: Request) -> JSONResponse:
 
 
 @router.post(PATH)
-async def create_field_definition(request: Request) -> JSONResponse:
-    body = await json_object(request)
-    definitions = FieldDefinitions(emulator_of(request).store)
+def create_field_definition(request: Request, body: JsonObject) -> JSONResponse:
+    store = emulator_of(request).store
+    with store.lock:  # the name and count checks and the insert are one step
+        return _create_field_definition(request, body, FieldDefinitions(store))
+
+
+def _create_field_definition(
+    request: Request, body: dict[str, Any], definitions: FieldDefinitions
+) -> JSONResponse:
     existing = definitions.custom()
     errors = FieldErrors()
     name, field_type = body.get("name"), body.get("field_type")
@@ -79,10 +87,16 @@ def _field_or_404(definitions: FieldDefinitions, field_id: str) -> CustomField:
 
 
 @router.patch(PATH + "/{field_id}")
-async def rename_field_definition(field_id: str, request: Request) -> JSONResponse:
+def rename_field_definition(field_id: str, request: Request, body: JsonObject) -> JSONResponse:
     """200 with the renamed field (only the name can change); 400 for a bad name; 404 unknown id."""
-    body = await json_object(request)
-    definitions = FieldDefinitions(emulator_of(request).store)
+    store = emulator_of(request).store
+    with store.lock:  # the name check and the rename are one step
+        return _rename_field_definition(request, field_id, body, FieldDefinitions(store))
+
+
+def _rename_field_definition(
+    request: Request, field_id: str, body: dict[str, Any], definitions: FieldDefinitions
+) -> JSONResponse:
     field = _field_or_404(definitions, field_id)
     others = [other.name for other in definitions.custom() if other.id != field_id]
     problem = name_problem(body.get("name"), others)
@@ -93,7 +107,7 @@ async def rename_field_definition(field_id: str, request: Request) -> JSONRespon
 
 
 @router.delete(PATH + "/{field_id}")
-async def delete_field_definition(field_id: str, request: Request) -> Response:
+def delete_field_definition(field_id: str, request: Request) -> Response:
     """204; the field's values go from every contact. 404 for an unknown (or reserved) id."""
     definitions = FieldDefinitions(emulator_of(request).store)
     definitions.delete(_field_or_404(definitions, field_id))

@@ -11,7 +11,7 @@ from .contact_schema import IDENTIFIERS
 from .contacts_jobs import upload_name
 from .errors import ApiError, FieldErrors, errors_body
 from .field_definitions import FieldDefinitions, reserved_field
-from .routing import emulator_of, json_object
+from .routing import JsonObject, emulator_of
 
 router = APIRouter()
 IMPORTS = "/v3/marketing/contacts/imports"
@@ -41,9 +41,8 @@ def _check_mappings(value: Any, custom_ids: set[str], errors: FieldErrors) -> li
 
 
 @router.put(IMPORTS)
-async def start_import(request: Request) -> JSONResponse:
+def start_import(request: Request, body: JsonObject) -> JSONResponse:
     """200 ``{job_id, upload_uri, upload_headers}``; the job waits for the file at upload_uri."""
-    body = await json_object(request)
     emulator = emulator_of(request)
     errors = FieldErrors()
     if body.get("file_type") != "csv":
@@ -65,7 +64,7 @@ async def start_import(request: Request) -> JSONResponse:
 
 
 @router.get(IMPORTS + "/{job_id}")
-async def import_status(job_id: str, request: Request) -> JSONResponse:
+def import_status(job_id: str, request: Request) -> JSONResponse:
     """200 ``ContactImport`` for any contact job (upsert, CSV import, delete); 404 if unknown."""
     view = emulator_of(request).contact_jobs.view(job_id, str(request.base_url))
     if view is None:

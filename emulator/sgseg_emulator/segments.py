@@ -171,6 +171,11 @@ class Segments:
             errors.add("name", f"segment name {name!r} is already in use; segment names must be unique")
 
     def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        """201 body ``Segment2xx`` for ``POST /v3/marketing/segments/2.0``; 400 ``ApiError``."""
+        with self.store.lock:  # the unique-name check and the insert are one step
+            return self._create(body)
+
+    def _create(self, body: dict[str, Any]) -> dict[str, Any]:
         errors = FieldErrors()
         if "name" not in body:
             errors.add("name", "name is required")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 import sqlite3
 import threading
@@ -83,13 +82,13 @@ class Emulator:
                 while (row := self.store.next_due(table, to_iso(self.now()))) is not None:
                     run(row)
 
-    async def work_added(self) -> None:
+    def work_added(self) -> None:
         """After a job or export is created: make sure it will run. On a manual clock, work due
         now runs before the answer (tests see its effect at once); on a real clock the worker
         runs it, so a request never waits for a large import."""
         self.start_worker()
         if self.clock.mode == "manual" and self.work_is_due():
-            await asyncio.to_thread(self.run_due_work)
+            self.run_due_work()
 
     def start_worker(self) -> None:
         """On a real clock, a background thread runs work as it falls due (a manual clock runs
