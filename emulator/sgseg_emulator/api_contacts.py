@@ -13,6 +13,7 @@ from .contact_rules import MAX_CONTACTS_PER_UPSERT, MAX_UPSERT_BYTES, is_email_a
 from .contact_schema import IDENTIFIERS
 from .errors import ApiError, FieldErrors, bad_request, errors_body
 from .field_definitions import FieldDefinitions
+from .request_bodies import ListCreate, checked
 from .routing import (
     JsonObject,
     RawBody,
@@ -117,9 +118,7 @@ def delete_contacts(request: Request) -> JSONResponse:
 
 @router.post("/v3/marketing/lists")
 def create_list(request: Request, body: JsonObject) -> JSONResponse:
-    name = body.get("name")
-    if not isinstance(name, str) or not 1 <= len(name) <= 100:
-        raise bad_request("name is required and must be a string of 1 to 100 characters", "name")
+    name = checked(ListCreate, body)["name"]
     emulator = emulator_of(request)
     created = emulator.store.create_list(name, to_iso(emulator.now()))
     return JSONResponse(views.contact_list(created, 0), status_code=201)

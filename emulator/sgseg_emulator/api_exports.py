@@ -2,48 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from .errors import ApiError, FieldErrors, errors_body
+from .errors import ApiError, bad_request, errors_body
 from .exports import export_url
+from .request_bodies import ExportCreate, checked
 from .routing import OptionalJson, emulator_of
 
 router = APIRouter()
 EXPORTS = "/v3/marketing/contacts/exports"
-FILE_TYPES = ("csv", "json")
 DEFAULT_MAX_FILE_SIZE = 5000  # MB: own copy of the spec's default
-
-
-def _id_list(body: dict[str, Any], name: str, errors: FieldErrors) -> list[str]:
-    value = body.get(name)
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        errors.add(name, f"{name} must be an array of ids")
-        return []
-    return list(dict.fromkeys(value))
 
 
 @router.post(EXPORTS)
 def start_export(request: Request, body: OptionalJson) -> JSONResponse:
     """202 ``{id, _metadata}``. Neither segment_ids nor list_ids: every contact is exported."""
-    body = {} if body is None else body
-    errors = FieldErrors()
-    if not isinstance(body, dict):
-        errors.add("body", "the request body must be a JSON object")
-        errors.raise_if_any()
-    segment_ids = _id_list(body, "segment_ids", errors)
-    list_ids = _id_list(body, "list_ids", errors)
-    file_type = body.get("file_type", "csv")
-    if file_type not in FILE_TYPES:
-        errors.add("file_type", f"file_type must be one of {', '.join(FILE_TYPES)}, got {file_type!r}")
-    max_file_size = body.get("max_file_size", DEFAULT_MAX_FILE_SIZE)
-    if isinstance(max_file_size, bool) or not isinstance(max_file_size, int) or max_file_size < 1:
-        errors.add("max_file_size", f"max_file_size must be a whole number of MB >= 1, got {max_file_size!r}")
-    errors.raise_if_any()
+    export: ExportCreate = checked(ExportCreate, {} if body is None else body)
+    segment_ids = list(dict.fromkeys(export.get("segment_ids", [])))
+    list_ids = list(dict.fromkeys(export.get("list_ids", [])))
+    file_type = export.get("file_type", "csv")
+    max_file_size = export.get("max_file_size", DEFAULT_MAX_FILE_SIZE)
+    if max_file_size < 1:  # the spec sets no minimum: the emulator's own rule
+        raise bad_request(
+            f"max_file_size must be a whole number of MB >= 1, got {max_file_size!r}", "max_file_size"
+        )
     emulator = emulator_of(request)
     with emulator.store.lock:
         known_segments = {row[0] for row in emulator.store.conn.execute("SELECT segment_id FROM segments")}

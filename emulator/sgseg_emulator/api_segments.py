@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from .request_bodies import SegmentCreate, SegmentUpdate, checked
 from .routing import JsonObject, LenientJson, csv_values, emulator_of, parse_bool
 
 router = APIRouter()
@@ -24,7 +25,7 @@ def list_segments(request: Request) -> JSONResponse:
 
 @router.post(BASE)
 def create_segment(request: Request, body: JsonObject) -> JSONResponse:
-    return JSONResponse(emulator_of(request).segments.create(body), status_code=201)
+    return JSONResponse(emulator_of(request).segments.create(checked(SegmentCreate, body)), status_code=201)
 
 
 @router.get(BASE + "/{segment_id}")
@@ -35,7 +36,7 @@ def get_segment(request: Request, segment_id: str) -> JSONResponse:
 
 @router.patch(BASE + "/{segment_id}")
 def update_segment(request: Request, segment_id: str, body: JsonObject) -> JSONResponse:
-    return JSONResponse(emulator_of(request).segments.update(segment_id, body))
+    return JSONResponse(emulator_of(request).segments.update(segment_id, checked(SegmentUpdate, body)))
 
 
 @router.delete(BASE + "/{segment_id}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from .request_bodies import SingleSendCreate, checked
 from .routing import JsonBody, JsonObject, emulator_of, page_metadata, page_params
 
 router = APIRouter()
@@ -13,7 +14,9 @@ BASE = "/v3/marketing/singlesends"
 
 @router.post(BASE)
 def create_single_send(request: Request, body: JsonObject) -> JSONResponse:
-    return JSONResponse(emulator_of(request).single_sends.create(body), status_code=201)
+    return JSONResponse(
+        emulator_of(request).single_sends.create(checked(SingleSendCreate, body)), status_code=201
+    )
 
 
 @router.get(BASE)

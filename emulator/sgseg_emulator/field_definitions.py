@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from .store import Store
@@ -22,7 +22,7 @@ MAX_FIELD_NAME_LENGTH = 100  # own copy: name minLength 1, maxLength 100
 # Own cap for custom Text values: SendGrid documents no length (INFERRED).
 MAX_CUSTOM_TEXT_LENGTH = 1000
 
-FIELD_TYPES = ("Text", "Number", "Date")
+FieldType = Literal["Text", "Number", "Date"]
 _TYPE_SUFFIX = {"Text": "T", "Number": "N", "Date": "D"}
 # "only alphanumeric characters (A-Z and 0-9) and underscores ... can only begin with letters
 # A-Z or underscores" (spec, Create Custom Field Definition).

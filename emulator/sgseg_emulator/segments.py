@@ -17,6 +17,7 @@ from .store import new_id
 if TYPE_CHECKING:
     from .clock import Clock
     from .config import ConfigSource
+    from .request_bodies import SegmentCreate, SegmentUpdate
     from .single_sends import SingleSends
     from .store import Store
 
@@ -148,9 +149,12 @@ class Segments:
         }
 
     # -- writing --------------------------------------------------------------------------
-    def _check_query_syntax(self, query_dsl: str, errors: FieldErrors) -> None:
+    def _check_query(self, query_dsl: str, errors: FieldErrors) -> None:
         from .query import QueryRuleError, QuerySyntaxError
 
+        if not query_dsl.strip():
+            errors.add("query_dsl", "query_dsl must be a non-empty string")
+            return
         try:
             self.membership.compile(query_dsl)
         except QuerySyntaxError as error:
@@ -158,11 +162,7 @@ class Segments:
         except QueryRuleError:
             pass  # saved, then reported as INVALID
 
-    def _check_name(self, body: dict[str, Any], errors: FieldErrors, *, own_id: str | None = None) -> None:
-        name = body["name"]
-        if not isinstance(name, str) or not 1 <= len(name) <= 100:
-            errors.add("name", "name must be a string of 1 to 100 characters")
-            return
+    def _check_unique_name(self, name: str, errors: FieldErrors, *, own_id: str | None = None) -> None:
         with self.store.lock:
             clash = self.store.conn.execute(
                 "SELECT segment_id FROM segments WHERE name = ? AND segment_id != ?", (name, own_id or "")
@@ -170,33 +170,24 @@ class Segments:
         if clash is not None:
             errors.add("name", f"segment name {name!r} is already in use; segment names must be unique")
 
-    def create(self, body: dict[str, Any]) -> dict[str, Any]:
-        """201 body ``Segment2xx`` for ``POST /v3/marketing/segments/2.0``; 400 ``ApiError``."""
+    def create(self, body: SegmentCreate) -> dict[str, Any]:
+        """201 body ``Segment2xx`` for ``POST /v3/marketing/segments/2.0`` (body already checked
+        against the spec); ``ApiError`` 400 for a taken name, a blank or unparseable query or a
+        bad parent list."""
         with self.store.lock:  # the unique-name check and the insert are one step
             return self._create(body)
 
-    def _create(self, body: dict[str, Any]) -> dict[str, Any]:
+    def _create(self, body: SegmentCreate) -> dict[str, Any]:
         errors = FieldErrors()
-        if "name" not in body:
-            errors.add("name", "name is required")
-        else:
-            self._check_name(body, errors)
-        query_dsl = body.get("query_dsl")
-        if not isinstance(query_dsl, str) or not query_dsl.strip():
-            errors.add("query_dsl", "query_dsl is required and must be a non-empty string")
-        else:
-            self._check_query_syntax(query_dsl, errors)
+        self._check_unique_name(body["name"], errors)
+        query_dsl = body["query_dsl"]
+        self._check_query(query_dsl, errors)
         parent_list_ids = body.get("parent_list_ids") or []
-        if not isinstance(parent_list_ids, list) or not all(
-            isinstance(item, str) for item in parent_list_ids
-        ):
-            errors.add("parent_list_ids", "parent_list_ids must be an array of list ids")
-        elif len(parent_list_ids) > 1:
+        if len(parent_list_ids) > 1:
             errors.add("parent_list_ids", "only one parent list id is allowed")
         elif missing := self.store.missing_lists(parent_list_ids):
             errors.add("parent_list_ids", f"list {missing[0]!r} does not exist")
         errors.raise_if_any()
-        assert isinstance(query_dsl, str)
         now = self.clock.now()
         segment_id = new_id()
         columns = {
@@ -214,20 +205,18 @@ class Segments:
             )
             return self.get(segment_id)
 
-    def update(self, segment_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    def update(self, segment_id: str, body: SegmentUpdate) -> dict[str, Any]:
+        """200 ``Segment2xx`` for ``PATCH .../{segment_id}``; 404, or 400 as :meth:`create`."""
         with self.store.lock:
             row = self._row(segment_id)
             if row is None:
                 raise not_found(f"segment {segment_id!r} not found", "segment_id")
             errors = FieldErrors()
             if "name" in body:
-                self._check_name(body, errors, own_id=segment_id)
+                self._check_unique_name(body["name"], errors, own_id=segment_id)
             query_dsl = body.get("query_dsl")
-            if "query_dsl" in body:
-                if not isinstance(query_dsl, str) or not query_dsl.strip():
-                    errors.add("query_dsl", "query_dsl must be a non-empty string")
-                else:
-                    self._check_query_syntax(query_dsl, errors)
+            if query_dsl is not None:
+                self._check_query(query_dsl, errors)
             if "parent_list_ids" in body:
                 errors.add("parent_list_ids", "parent_list_ids cannot be changed after creation")
             errors.raise_if_any()
