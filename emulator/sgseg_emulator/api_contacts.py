@@ -25,7 +25,7 @@ from .routing import (
 )
 
 router = APIRouter()
-MAX_SEARCH_EMAILS = 100
+MAX_SEARCH_EMAILS = 100  # own copy of the spec's limit (the oracle never imports the provider's)
 _MAX_REPORTED_ERRORS = 20
 
 
@@ -126,6 +126,7 @@ def create_list(request: Request, body: JsonObject) -> JSONResponse:
 
 @router.get("/v3/marketing/lists")
 def get_lists(request: Request) -> JSONResponse:
+    # Own copies of the spec's page_size default and maximum (the emulator is the oracle).
     size, offset = page_params(request, default_size=100, max_size=1000)
     store = emulator_of(request).store
     every = store.lists()

@@ -21,6 +21,7 @@ def create_single_send(request: Request, body: JsonObject) -> JSONResponse:
 
 @router.get(BASE)
 def list_single_sends(request: Request) -> JSONResponse:
+    # Own copies of the spec's page_size default and maximum (the emulator is the oracle).
     size, offset = page_params(request, default_size=100, max_size=100)
     items, total = emulator_of(request).single_sends.page(size, offset)
     return JSONResponse({"result": items, "_metadata": page_metadata(request, size, offset, total)})

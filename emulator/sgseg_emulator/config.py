@@ -65,6 +65,8 @@ class EmulatorConfig:
     start_time: str | None = None
     plan: Plan = "paid"
     segment_delete_in_use: InUseDelete = "allow"
+    # SendGrid's timings and quotas below are the emulator's own copies (it is the oracle the
+    # provider is tested against, so it never imports the provider's copies).
     contacts_populate_delay: float = 900
     engagement_populate_delay: float = 1800
     membership_check_interval: float = 3600

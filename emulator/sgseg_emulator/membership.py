@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .query import CompiledQuery
     from .store import Store
 
-SAMPLE_SIZE = 50
+SAMPLE_SIZE = 50  # own copy of SendGrid's sample size (the emulator is the oracle; not the provider's)
 _USES_NOW = re.compile(r"[:@$]now\b")
 _PARENT_LIST_FILTER = (
     " WHERE contact_id IN (SELECT pc.contact_id FROM contacts AS pc, json_each(pc.list_ids) AS pl"

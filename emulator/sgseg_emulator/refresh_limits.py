@@ -2,6 +2,10 @@
 
 Documented: two refreshes per segment per day, reset at midnight in the time zone stored for the
 segment; never twice within one hour; ten per account per day, reset at 00:00 UTC.
+
+These are the emulator's own copies of SendGrid's quota rules, written apart from the provider's
+``refresh_quota`` on purpose: the emulator is the oracle the provider is tested against, so a
+misreading shared by both could never show up in a test.
 """
 
 from __future__ import annotations

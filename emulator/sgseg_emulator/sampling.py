@@ -3,7 +3,9 @@
 SendGrid checks membership on an hourly schedule and refreshes samples hourly while contacts
 enter or leave the segment; when nothing changed at a sample, the next one comes after twice the
 previous interval (2 h, 4 h, ... at most 24 h). A manual refresh recomputes the sample once
-without touching that backoff. No I/O here: the store evaluates membership and calls these.
+without touching that backoff. No I/O here: ``membership.Membership`` evaluates the query and
+calls these. They are the emulator's own copy of SendGrid's sampling rules (it is the oracle the
+provider is tested against, so it never imports the provider's ``population`` rules).
 """
 
 from __future__ import annotations

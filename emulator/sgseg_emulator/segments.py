@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .single_sends import SingleSends
     from .store import Store
 
+# Own copy of the refresh endpoint's 36-character UUID rule (the oracle never imports the provider's).
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 

@@ -22,7 +22,7 @@ from .single_sends import SingleSends
 from .store import Store
 
 _CLOCK_KEY = "manual_clock_now"
-NOMINAL_RATE_LIMIT = 600
+NOMINAL_RATE_LIMIT = 600  # own copy of SendGrid's documented per-minute limit (the emulator is the oracle)
 MAX_LOGGED_REQUESTS = 50_000  # oldest entries are dropped beyond this
 
 
