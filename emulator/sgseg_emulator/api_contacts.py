@@ -13,7 +13,7 @@ from .contact_rules import MAX_CONTACTS_PER_UPSERT, MAX_UPSERT_BYTES, is_email_a
 from .contact_schema import IDENTIFIERS
 from .errors import ApiError, FieldErrors, bad_request, errors_body
 from .field_definitions import FieldDefinitions
-from .request_bodies import ListCreate, checked
+from .request_bodies import NameOnly, checked
 from .routing import (
     JsonObject,
     RawBody,
@@ -118,7 +118,7 @@ def delete_contacts(request: Request) -> JSONResponse:
 
 @router.post("/v3/marketing/lists")
 def create_list(request: Request, body: JsonObject) -> JSONResponse:
-    name = checked(ListCreate, body)["name"]
+    name = checked(NameOnly, body)["name"]
     emulator = emulator_of(request)
     created = emulator.store.create_list(name, to_iso(emulator.now()))
     return JSONResponse(views.contact_list(created, 0), status_code=201)

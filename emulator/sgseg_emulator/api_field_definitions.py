@@ -14,7 +14,7 @@ from .field_definitions import (
     name_problem,
     reserved_field,
 )
-from .request_bodies import FieldDefinitionCreate, FieldDefinitionUpdate, checked
+from .request_bodies import FieldDefinitionCreate, NameOnly, checked
 from .routing import JsonObject, emulator_of
 
 router = APIRouter()
@@ -87,13 +87,11 @@ def rename_field_definition(field_id: str, request: Request, body: JsonObject) -
     """200 with the renamed field (only the name can change); 400 for a bad name; 404 unknown id."""
     store = emulator_of(request).store
     with store.lock:  # the name check and the rename are one step
-        return _rename_field_definition(
-            request, field_id, checked(FieldDefinitionUpdate, body), FieldDefinitions(store)
-        )
+        return _rename_field_definition(request, field_id, checked(NameOnly, body), FieldDefinitions(store))
 
 
 def _rename_field_definition(
-    request: Request, field_id: str, body: FieldDefinitionUpdate, definitions: FieldDefinitions
+    request: Request, field_id: str, body: NameOnly, definitions: FieldDefinitions
 ) -> JSONResponse:
     field = _field_or_404(definitions, field_id)
     others = [other.name for other in definitions.custom() if other.id != field_id]

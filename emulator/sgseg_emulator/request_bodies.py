@@ -24,9 +24,11 @@ from .field_definitions import FieldType
 # Own copy: every name in these bodies (segment, list, field, Single Send) is 1 to 100 characters.
 NAME_LENGTH = (1, 100)
 Name = Annotated[str, StringConstraints(min_length=NAME_LENGTH[0], max_length=NAME_LENGTH[1])]
+# No coercion: a number where the spec says string is refused, as SendGrid does.
+strict = with_config(ConfigDict(strict=True))
 
 
-@with_config(ConfigDict(strict=True))
+@strict
 class SegmentCreate(TypedDict):
     """``POST /v3/marketing/segments/2.0`` (spec: ``SegmentWriteV2``)."""
 
@@ -35,7 +37,7 @@ class SegmentCreate(TypedDict):
     parent_list_ids: NotRequired[list[str] | None]
 
 
-@with_config(ConfigDict(strict=True))
+@strict
 class SegmentUpdate(TypedDict, total=False):
     """``PATCH /v3/marketing/segments/2.0/{segment_id}`` (spec: ``segment_update``)."""
 
@@ -43,14 +45,14 @@ class SegmentUpdate(TypedDict, total=False):
     query_dsl: str
 
 
-@with_config(ConfigDict(strict=True))
-class ListCreate(TypedDict):
-    """``POST /v3/marketing/lists``."""
+@strict
+class NameOnly(TypedDict):
+    """``POST /v3/marketing/lists`` and ``PATCH /v3/marketing/field_definitions/{custom_field_id}``."""
 
     name: Name
 
 
-@with_config(ConfigDict(strict=True))
+@strict
 class FieldDefinitionCreate(TypedDict):
     """``POST /v3/marketing/field_definitions``."""
 
@@ -58,19 +60,12 @@ class FieldDefinitionCreate(TypedDict):
     field_type: FieldType
 
 
-@with_config(ConfigDict(strict=True))
-class FieldDefinitionUpdate(TypedDict):
-    """``PATCH /v3/marketing/field_definitions/{custom_field_id}``."""
-
-    name: Name
-
-
-@with_config(ConfigDict(strict=True))
+@strict
 class ExportNotifications(TypedDict, total=False):
     email: bool
 
 
-@with_config(ConfigDict(strict=True))
+@strict
 class ExportCreate(TypedDict, total=False):
     """``POST /v3/marketing/contacts/exports`` (every field optional; no body = {})."""
 
@@ -81,7 +76,7 @@ class ExportCreate(TypedDict, total=False):
     max_file_size: int
 
 
-@with_config(ConfigDict(strict=True))
+@strict
 class ImportCreate(TypedDict):
     """``PUT /v3/marketing/contacts/imports``."""
 
@@ -90,14 +85,14 @@ class ImportCreate(TypedDict):
     field_mappings: Annotated[list[str | None], Field(min_length=1)]
 
 
-@with_config(ConfigDict(strict=True))
+@strict
 class SendTo(TypedDict, total=False):
     list_ids: Annotated[list[str], Field(max_length=50)]
     segment_ids: Annotated[list[str], Field(max_length=10)]
     all: bool
 
 
-@with_config(ConfigDict(strict=True))
+@strict
 class EmailConfig(TypedDict, total=False):
     subject: str | None
     html_content: str | None
@@ -111,7 +106,7 @@ class EmailConfig(TypedDict, total=False):
     ip_pool: str | None
 
 
-@with_config(ConfigDict(strict=True))
+@strict
 class SingleSendCreate(TypedDict):
     """``POST /v3/marketing/singlesends`` (spec: ``SinglesendRequest``)."""
 
