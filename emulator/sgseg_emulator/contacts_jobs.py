@@ -15,6 +15,7 @@ import io
 import json
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,14 +48,14 @@ def errors_name(job_id: str) -> str:
     return f"import-errors/{job_id}.csv"
 
 
+@dataclass
 class ContactJobs:
     """The ``contact_jobs`` table: creating, running and reporting upsert, import and delete jobs."""
 
-    def __init__(self, store: Store, clock: Clock, config: ConfigSource, files: FileStore) -> None:
-        self.store = store
-        self.clock = clock
-        self.config = config
-        self.files = files
+    store: Store
+    clock: Clock
+    config: ConfigSource
+    files: FileStore
 
     def _insert(self, **columns: Any) -> str:
         job_id = new_id()

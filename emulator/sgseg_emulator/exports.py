@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -97,17 +98,15 @@ class _FileWriter:
             self._file = None
 
 
+@dataclass
 class Exports:
     """The ``exports`` table: contact exports of segments and lists, built when due."""
 
-    def __init__(
-        self, store: Store, clock: Clock, config: ConfigSource, files: FileStore, membership: Membership
-    ) -> None:
-        self.store = store
-        self.clock = clock
-        self.config = config
-        self.files = files
-        self.membership = membership
+    store: Store
+    clock: Clock
+    config: ConfigSource
+    files: FileStore
+    membership: Membership
 
     def create(self, segment_ids: list[str], list_ids: list[str], file_type: str, max_file_size: int) -> str:
         """A pending export (ids already checked); returns its id."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -29,22 +30,15 @@ def is_uuid(value: str) -> bool:
     return _UUID.match(value) is not None
 
 
+@dataclass
 class Segments:
     """Segments V2 resources (``/v3/marketing/segments/2.0``); raises ``ApiError`` in SendGrid's shapes."""
 
-    def __init__(
-        self,
-        store: Store,
-        clock: Clock,
-        config: ConfigSource,
-        membership: Membership,
-        single_sends: SingleSends,
-    ) -> None:
-        self.store = store
-        self.clock = clock
-        self.config = config
-        self.membership = membership
-        self.single_sends = single_sends
+    store: Store
+    clock: Clock
+    config: ConfigSource
+    membership: Membership
+    single_sends: SingleSends
 
     def members(self, row: sqlite3.Row, at: datetime) -> list[str]:
         return self.membership.members(row, at)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -65,13 +66,13 @@ def _requested_send_time(body: Any, now: datetime) -> datetime:
 MembersOf = Callable[[str, datetime], "list[str]"]
 
 
+@dataclass
 class SingleSends:
     """Single Send drafts and schedules; ``members_of(segment_id, at)`` counts segment recipients."""
 
-    def __init__(self, store: Store, clock: Clock, members_of: MembersOf) -> None:
-        self.store = store
-        self.clock = clock
-        self.members_of = members_of
+    store: Store
+    clock: Clock
+    members_of: MembersOf
 
     def _load(self, single_send_id: str) -> dict[str, Any]:
         with self.store.lock:
