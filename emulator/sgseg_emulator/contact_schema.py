@@ -16,6 +16,8 @@ Kind = Literal["id", "identifier", "text", "array", "custom", "timestamp"]
 
 @dataclass(frozen=True)
 class ContactColumn:
+    """One column of the ``contacts`` table, named as SendGrid's ``contact_data``."""
+
     name: str
     kind: Kind
     # A text field of the spec's ContactResponse (the contacts in a segment's contacts_sample),

@@ -118,6 +118,7 @@ class ContactJobs:
         return row is not None and row["status"] == "pending"
 
     def upload_received(self, job_id: str) -> None:
+        """The import's file arrived: the job falls due ``import_delay`` seconds from now."""
         due = self._due_at(self.config().import_delay)
         with self.store.lock:
             self.store.conn.execute("UPDATE contact_jobs SET due_at = ? WHERE job_id = ?", (due, job_id))
@@ -173,6 +174,7 @@ class ContactJobs:
         return view
 
     def errors_file_exists(self, job_id: str) -> bool:
+        """Whether job ``job_id`` wrote an errors CSV (served at its ``errors_url``)."""
         return self.files.path(errors_name(job_id)).exists()
 
 

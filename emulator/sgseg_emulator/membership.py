@@ -63,6 +63,8 @@ class Membership:
         self._compiled.clear()
 
     def compile(self, query_dsl: str) -> CompiledQuery:
+        """``query_dsl`` compiled against the account's custom fields; raises ``QuerySyntaxError`` or
+        ``QueryRuleError``."""
         from .query import compile_query
 
         return compile_query(query_dsl, FieldDefinitions(self.store).ids_by_name())

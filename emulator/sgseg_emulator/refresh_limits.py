@@ -19,6 +19,8 @@ from datetime import datetime, timedelta, timezone
 
 @dataclass(frozen=True)
 class Limits:
+    """Refresh quotas: per segment per day, minimum spacing in seconds, per account per day."""
+
     per_segment_per_day: int
     min_spacing: float
     per_account_per_day: int
@@ -26,6 +28,8 @@ class Limits:
 
 @dataclass(frozen=True)
 class Denial:
+    """Why a refresh is refused, and when (aware UTC) it would be allowed."""
+
     message: str
     retry_at: datetime
 

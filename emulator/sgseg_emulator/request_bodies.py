@@ -62,6 +62,8 @@ class FieldDefinitionCreate(TypedDict):
 
 @strict
 class ExportNotifications(TypedDict, total=False):
+    """``notifications`` of an export request."""
+
     email: bool
 
 
@@ -87,6 +89,8 @@ class ImportCreate(TypedDict):
 
 @strict
 class SendTo(TypedDict, total=False):
+    """``send_to`` of a Single Send: list and segment ids (UUIDs) or all contacts."""
+
     list_ids: Annotated[list[str], Field(max_length=50)]
     segment_ids: Annotated[list[str], Field(max_length=10)]
     all: bool
@@ -94,6 +98,8 @@ class SendTo(TypedDict, total=False):
 
 @strict
 class EmailConfig(TypedDict, total=False):
+    """``email_config`` of a Single Send (ids are integers, as the spec types them)."""
+
     subject: str | None
     html_content: str | None
     plain_content: str | None

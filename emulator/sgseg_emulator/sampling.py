@@ -16,6 +16,8 @@ from datetime import datetime, timedelta
 
 @dataclass(frozen=True)
 class Timings:
+    """Sampling intervals in seconds."""
+
     membership_check_interval: float
     sample_interval: float
     sample_max_interval: float
@@ -23,6 +25,8 @@ class Timings:
 
 @dataclass(frozen=True)
 class Schedule:
+    """A segment's next check, next sample, current backoff interval (seconds) and pending refresh."""
+
     next_sample_update: datetime
     next_check_at: datetime
     interval: float  # seconds between scheduled samples; 0 until the first sample
@@ -31,6 +35,8 @@ class Schedule:
 
 @dataclass(frozen=True)
 class Step:
+    """The next sampling event: when, and whether it is a manual refresh's sample."""
+
     at: datetime
     is_refresh: bool
 

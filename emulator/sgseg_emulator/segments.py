@@ -41,6 +41,7 @@ class Segments:
     single_sends: SingleSends
 
     def members(self, row: sqlite3.Row, at: datetime) -> list[str]:
+        """Contact ids in segment ``row`` at ``at`` (see ``Membership.members``)."""
         return self.membership.members(row, at)
 
     def _catch_up(self, row: sqlite3.Row) -> sqlite3.Row:
@@ -57,6 +58,8 @@ class Segments:
         return row if row is None else self._catch_up(row)
 
     def get(self, segment_id: str, include_sample: bool = True) -> dict[str, Any]:
+        """``Segment2xx`` for ``GET /v3/marketing/segments/2.0/{segment_id}``, with every sample due by now
+        applied; ``contacts_sample`` is [] unless ``include_sample``. ``ApiError`` 404 if unknown."""
         with self.store.lock:
             row = self._row(segment_id)
             if row is None:

@@ -135,6 +135,8 @@ class SingleSends:
         return views.without_nulls(send)  # type: ignore[no-any-return]
 
     def get(self, single_send_id: str) -> dict[str, Any]:
+        """``SinglesendResponse`` for ``GET /v3/marketing/singlesends/{id}`` (due schedules applied first);
+        ``ApiError`` 404 if unknown."""
         self.trigger_due()
         return views.without_nulls(self._load(single_send_id))  # type: ignore[no-any-return]
 
@@ -150,6 +152,8 @@ class SingleSends:
         return [views.single_send_short(json.loads(row[0])) for row in rows], total
 
     def delete(self, single_send_id: str) -> None:
+        """``DELETE /v3/marketing/singlesends/{id}``: the draft goes and its pending schedule is cancelled;
+        ``ApiError`` 404 if unknown."""
         with self.store.lock:
             self._load(single_send_id)
             self.store.conn.execute("DELETE FROM single_sends WHERE single_send_id = ?", (single_send_id,))
@@ -159,6 +163,9 @@ class SingleSends:
             )
 
     def schedule(self, single_send_id: str, body: Any) -> dict[str, Any]:
+        """``PUT /v3/marketing/singlesends/{id}/schedule`` with ``send_at`` (``now`` or ISO 8601):
+        ``{"send_at", "status": "scheduled"}``. ``ApiError`` 404 if unknown, 400 for a bad ``send_at``, a
+        draft that lacks recipients, sender, unsubscribe or content, or one already sent."""
         self.trigger_due()
         with self.store.lock:
             send = self._load(single_send_id)

@@ -28,11 +28,16 @@ MAX_LOGGED_REQUESTS = 50_000  # oldest entries are dropped beyond this
 
 @dataclass(frozen=True)
 class RateVerdict:
+    """Whether a request is within the rate limit, and the ``X-RateLimit-*`` headers to send."""
+
     allowed: bool
     headers: dict[str, str]
 
 
 class Emulator:
+    """One emulator: settings, clock, store, files, the resources wired to them, faults, the request log and
+    the background worker for due jobs."""
+
     def __init__(self, config: EmulatorConfig) -> None:
         self.initial_config = config
         self.config = config
@@ -61,6 +66,7 @@ class Emulator:
             self.start_worker()
 
     def close(self) -> None:
+        """Stop the worker and close the store and file host."""
         self._closed.set()
         if self._worker is not None:
             self._worker.join(timeout=10)
@@ -71,6 +77,7 @@ class Emulator:
         return (("contact_jobs", self.contact_jobs.run), ("exports", self.exports.build))
 
     def work_is_due(self) -> bool:
+        """Whether a contact job or export is due by now."""
         now = to_iso(self.now())
         return any(self.store.next_due(table, now, "rowid") is not None for table, _ in self._due_work())
 
@@ -104,6 +111,7 @@ class Emulator:
                 self.run_due_work()
 
     def now(self) -> datetime:
+        """The emulator's current time, aware UTC."""
         return self.clock.now()
 
     def current_config(self) -> EmulatorConfig:
@@ -111,6 +119,8 @@ class Emulator:
         return self.config
 
     def advance_clock(self, seconds: float) -> datetime:
+        """Move a manual clock ``seconds`` forward (saved with a db file) and run the work that fell due;
+        ``ValueError`` on a real clock."""
         moment = self.clock.advance(seconds)
         self.store.set_meta(_CLOCK_KEY, to_iso(moment))
         self.run_due_work()
@@ -133,6 +143,8 @@ class Emulator:
             self.store.set_meta(_CLOCK_KEY, to_iso(self._start_time))
 
     def configure(self, changes: dict[str, Any]) -> EmulatorConfig:
+        """Apply runtime setting ``changes`` and return the settings in force; ``ValueError``/``TypeError``
+        for a setting that cannot change or a bad value."""
         unknown = set(changes) - RUNTIME_FIELDS
         if unknown:
             raise ValueError(f"these settings cannot be changed at runtime: {', '.join(sorted(unknown))}")
@@ -142,12 +154,14 @@ class Emulator:
         return self.config
 
     def log_request(self, entry: dict[str, Any]) -> None:
+        """Append one request to the log (the oldest go beyond ``MAX_LOGGED_REQUESTS``)."""
         with self._log_lock:
             self.request_log.append(entry)
             if len(self.request_log) > MAX_LOGGED_REQUESTS:
                 del self.request_log[: len(self.request_log) - MAX_LOGGED_REQUESTS]
 
     def logged_requests(self) -> list[dict[str, Any]]:
+        """Copies of the logged requests, oldest first."""
         with self._log_lock:
             return [dict(entry) for entry in self.request_log]
 

@@ -209,6 +209,9 @@ def _identity_problem(row: dict[str, Any], given: dict[str, str]) -> str | None:
 
 
 class Store:
+    """The emulator's SQLite database: one connection; hold ``lock`` across a check and the
+    write it guards."""
+
     def __init__(self, db_path: str | None) -> None:
         self.lock = threading.RLock()
         self.conn = sqlite3.connect(db_path or ":memory:", check_same_thread=False, isolation_level=None)
@@ -219,11 +222,13 @@ class Store:
         self.conn.executescript(SCHEMA)
 
     def close(self) -> None:
+        """Close the connection."""
         with self.lock:
             self.conn.close()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``with store.transaction() as conn:`` one transaction under the lock, rolled back on error."""
         with self.lock:
             self.conn.execute("BEGIN")
             try:
@@ -234,22 +239,26 @@ class Store:
             self.conn.execute("COMMIT")
 
     def wipe(self) -> None:
+        """Empty every table."""
         with self.transaction() as conn:
             for table in TABLES:
                 conn.execute(f"DELETE FROM {table}")
 
     # -- metadata -------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
+        """The stored value for ``key`` (None: unset)."""
         with self.lock:
             row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row["value"])
 
     def set_meta(self, key: str, value: str) -> None:
+        """Store ``value`` under ``key``."""
         with self.lock:
             self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
     # -- delayed work -----------------------------------------------------------------------
     def has_pending_work(self) -> bool:
+        """Whether a contact job or export is still pending (e.g. left by an earlier run on a db file)."""
         with self.lock:
             row = self.conn.execute(
                 "SELECT 1 FROM contact_jobs WHERE status = 'pending'"
@@ -269,6 +278,7 @@ class Store:
 
     # -- lists ----------------------------------------------------------------------------
     def create_list(self, name: str, now: str) -> dict[str, Any]:
+        """A new list named ``name``, created at ``now`` (ISO): ``{list_id, name, created_at}``."""
         list_id = new_id()
         with self.lock:
             self.conn.execute(
@@ -277,17 +287,20 @@ class Store:
         return {"list_id": list_id, "name": name, "created_at": now}
 
     def lists(self) -> list[dict[str, Any]]:
+        """Every list, oldest first, as stored rows."""
         with self.lock:
             rows = self.conn.execute("SELECT * FROM lists ORDER BY created_at, rowid").fetchall()
         return [dict(row) for row in rows]
 
     def missing_lists(self, list_ids: Iterable[str]) -> list[str]:
+        """Those of ``list_ids`` that do not exist, in the given order."""
         wanted = list(dict.fromkeys(list_ids))
         with self.lock:
             known = {row["list_id"] for row in self.conn.execute("SELECT list_id FROM lists")}
         return [list_id for list_id in wanted if list_id not in known]
 
     def list_contact_count(self, list_id: str) -> int:
+        """How many contacts are in list ``list_id``."""
         with self.lock:
             row = self.conn.execute(
                 "SELECT COUNT(*) FROM contacts, json_each(contacts.list_ids) AS l WHERE l.value = ?",
@@ -383,16 +396,20 @@ class Store:
         return found
 
     def contact_count(self) -> int:
+        """How many contacts there are."""
         with self.lock:
             return int(self.conn.execute("SELECT COUNT(*) FROM contacts").fetchone()[0])
 
     def contacts_by_identifier(self, kind: str, values: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Stored contacts whose identifier ``kind`` (email, phone_number_id, external_id, anonymous_id) is
+        one of ``values``, by value."""
         with self.lock:
             return {
                 value: dict(row) for value, row in self._contacts_by(self.conn, kind, list(values)).items()
             }
 
     def contacts_by_id(self, contact_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Stored contacts with the given ids, ordered by id."""
         if not contact_ids:
             return []
         marks = ", ".join("?" for _ in contact_ids)
@@ -417,6 +434,7 @@ class Store:
             return deleted
 
     def contact_ids_in_lists(self, list_ids: Sequence[str]) -> set[str]:
+        """Ids of the contacts in any of ``list_ids``."""
         if not list_ids:
             return set()
         marks = ", ".join("?" for _ in list_ids)
@@ -429,6 +447,7 @@ class Store:
             return {row[0] for row in rows}
 
     def all_contact_ids(self) -> set[str]:
+        """Ids of every contact."""
         with self.lock:
             return {row[0] for row in self.conn.execute("SELECT contact_id FROM contacts")}
 

@@ -27,6 +27,8 @@ class QueryRuleError(ValueError):
 
 
 class Kind(enum.Enum):
+    """The kind of value an expression holds, which decides how it may be compared."""
+
     VALUE = "value"
     TIMESTAMP = "timestamp"  # text in STORED_FORMAT, ordered like time
     ARRAY = "array"  # JSON array text, usable through array_contains / ARRAY_SIZE / IS NULL
