@@ -149,10 +149,7 @@ def field_path(loc: tuple[int | str, ...]) -> str:
     """``("send_to", "list_ids", 3)`` -> ``send_to.list_ids[3]``, as SendGrid names fields."""
     path = ""
     for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif not part.startswith(("function-", "nullable[", "list[", "str", "int", "bool", "literal[")):
-            path += f".{part}" if path else part
+        path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else part
     return path
 
 
