@@ -40,10 +40,6 @@ class Segments:
     membership: Membership
     single_sends: SingleSends
 
-    def members(self, row: sqlite3.Row, at: datetime) -> list[str]:
-        """Contact ids in segment ``row`` at ``at`` (see ``Membership.members``)."""
-        return self.membership.members(row, at)
-
     def _catch_up(self, row: sqlite3.Row) -> sqlite3.Row:
         """The row with every sample that fell due up to now applied."""
         updates = self.membership.due_updates(row)
