@@ -3,6 +3,12 @@
 The connection form is declared here (``conn-fields``, ``ui-field-behaviour``) so Airflow draws
 it without importing the hook. List only modules and classes that exist: discovery imports some
 of them and logs a warning for each one it cannot find.
+
+Placeholders: Airflow 3.3's form applies ``ui-field-behaviour`` placeholders to the standard fields
+only (host, password). An extra field gets one only from its JSON Schema ``examples``, and only
+as a text field: the input then shows a "Start typing to see options" placeholder and offers the
+examples as suggestions (number fields draw no placeholder at all). So ``timeout`` is a text
+field with examples; the hook reads it as a number and rejects anything else.
 """
 
 from __future__ import annotations
@@ -11,6 +17,9 @@ from typing import Any
 
 INTEGRATION = "SendGrid Marketing Campaigns"
 HOOK_CLASS = "airflow_provider_sgseg.hooks.marketing.SendGridMarketingHook"
+# Offered as suggestions under the extra fields (see the module docstring).
+SUBUSER_EXAMPLE = "marketing-subuser"
+TIMEOUT_EXAMPLE = "30"
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -73,14 +82,15 @@ def get_provider_info() -> dict[str, Any]:
                 "conn-fields": {
                     "on_behalf_of": {
                         "label": "Subuser (on-behalf-of)",
-                        "schema": {"type": ["string", "null"]},
+                        "schema": {"type": ["string", "null"], "examples": [SUBUSER_EXAMPLE]},
                         "description": "Act for this subuser: sent as the on-behalf-of header. "
                         "Use the parent account's API key.",
                     },
                     "timeout": {
                         "label": "Timeout (seconds)",
-                        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0, "default": 30},
-                        "description": "Read/write timeout per request; connecting waits at most 10 s.",
+                        "schema": {"type": ["string", "null"], "examples": [TIMEOUT_EXAMPLE]},
+                        "description": "Read/write timeout per request, in seconds (default 30); "
+                        "connecting waits at most 10 s.",
                     },
                 },
             }

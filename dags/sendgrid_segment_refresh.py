@@ -5,8 +5,15 @@ ensure_segment -> refresh_segment -> wait_until_populated --(Asset event)--> sen
 The Asset event's ``extra`` carries ``segment_id``, ``contacts_count`` and ``sample_updated_at``,
 so the downstream DAG sends to exactly the segment this run counted.
 
+Safe to unpause: it has no schedule until you give one (``SGSEG_REFRESH_SCHEDULE``), so
+unpausing it starts nothing; trigger it by hand, or set a schedule once the settings below are
+yours. (A refresh spends SendGrid's refresh quota; the downstream Single Send DAG sends only
+when ``SGSEG_SEND_ENABLED=true``.)
+
 Settings come from environment variables read at parse time (cheap: no connection, no API call):
 
+* ``SGSEG_REFRESH_SCHEDULE``: when to run, e.g. ``@daily`` or a cron expression (default: none,
+  manual runs only).
 * ``SGSEG_SEGMENT_NAME`` / ``SGSEG_QUERY_DSL``: the segment to keep (created if missing).
 * ``SGSEG_TIME_ZONE``: IANA zone SendGrid uses to reset the daily refresh quota.
 * ``SGSEG_MIN_CONTACTS``: the segment counts as populated at this many contacts.
@@ -35,6 +42,7 @@ QUERY_DSL = os.environ.get(
     "SELECT c.contact_id, c.updated_at FROM contact_data AS c WHERE c.email LIKE '%@example.com'",
 )
 TIME_ZONE = os.environ.get("SGSEG_TIME_ZONE", "UTC")
+SCHEDULE = os.environ.get("SGSEG_REFRESH_SCHEDULE", "").strip() or None
 MIN_CONTACTS = int(os.environ.get("SGSEG_MIN_CONTACTS", "1"))
 POLL_FLOOR_SECONDS = float(os.environ.get("SGSEG_POLL_FLOOR_SECONDS", "60"))
 POLL_CEILING_SECONDS = float(os.environ.get("SGSEG_POLL_CEILING_SECONDS", "3600"))
@@ -51,7 +59,7 @@ SEGMENT_ID = "{{ ti.xcom_pull(task_ids='ensure_segment', key='segment_id') }}"
 with DAG(
     dag_id="sendgrid_segment_refresh",
     description="Refresh a SendGrid segment and wait until it has populated; emits an Asset event.",
-    schedule="@daily",
+    schedule=SCHEDULE,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,

@@ -5,8 +5,13 @@ starts a run, and the segment id comes from that event's ``extra``. Run by hand 
 ``airflow dags test``, which does not attach Asset events), give the id as the ``segment_id``
 param: ``airflow dags test sendgrid_single_send --conf '{"segment_id": "<uuid>"}'``.
 
-Settings (environment variables, read at parse time):
+Sending is opt-in: unless ``SGSEG_SEND_ENABLED=true``, a run skips the send (its first task
+says how to turn it on), so unpausing this example against a real account sends nothing.
 
+Settings (environment variables, read at parse time, so they must be the same on the
+dag-processor and every worker):
+
+* ``SGSEG_SEND_ENABLED``: ``true`` to create and schedule the Single Send (default ``false``).
 * ``SGSEG_SEGMENT_NAME``: must match the refresh DAG's (it names the Asset).
 * ``SGSEG_SENDER_ID``: id of a verified sender in your SendGrid account.
 * ``SGSEG_SUPPRESSION_GROUP_ID`` or ``SGSEG_UNSUBSCRIBE_URL``: how recipients unsubscribe.
@@ -22,7 +27,7 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import DAG, Asset, Param, task
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from airflow_provider_sgseg.operators.single_sends import SendGridSingleSendOperator
 
@@ -31,6 +36,10 @@ SENDER_ID = os.environ.get("SGSEG_SENDER_ID", "1")
 SUPPRESSION_GROUP_ID = os.environ.get("SGSEG_SUPPRESSION_GROUP_ID") or None
 UNSUBSCRIBE_URL = os.environ.get("SGSEG_UNSUBSCRIBE_URL", "https://example.com/unsubscribe")
 REQUIRE_MIN_CONTACTS = int(os.environ.get("SGSEG_REQUIRE_MIN_CONTACTS", "1"))
+_SEND_ENABLED = os.environ.get("SGSEG_SEND_ENABLED", "false").strip().lower()
+if _SEND_ENABLED not in ("true", "false"):
+    raise ValueError(f"SGSEG_SEND_ENABLED must be 'true' or 'false', got {_SEND_ENABLED!r}")
+SEND_ENABLED = _SEND_ENABLED == "true"
 
 # The same two lines are in sendgrid_segment_refresh.py: the Asset is how the two DAGs meet.
 SEGMENT_SLUG = re.sub(r"[^a-z0-9]+", "-", SEGMENT_NAME.lower()).strip("-")
@@ -54,6 +63,15 @@ with DAG(
 ) as dag:
 
     @task
+    def check_sending_enabled() -> None:
+        """Skip the run's send unless sending was switched on for this example."""
+        if not SEND_ENABLED:
+            raise AirflowSkipException(
+                "Sending is off for this example DAG: set SGSEG_SEND_ENABLED=true (on the "
+                "dag-processor and every worker) to create and schedule a real Single Send."
+            )
+
+    @task
     def pick_segment(**context: Any) -> str:
         """The segment id from the newest triggering Asset event, else from the ``segment_id`` param."""
         events = context["triggering_asset_events"].get(SEGMENT_ASSET) or []
@@ -70,12 +88,14 @@ with DAG(
             )
         return str(segment_id)
 
+    segment_id = pick_segment()
+    check_sending_enabled() >> segment_id
     SendGridSingleSendOperator(
         task_id="send_single_send",
         # The name identifies the send across retries and re-runs: one digest per day, even if
         # the segment is announced more than once that day.
         name="Segment digest {{ dag_run.run_after | ds }}",
-        segment_ids=pick_segment(),
+        segment_ids=segment_id,
         subject="Your digest for {{ dag_run.run_after | ds }}",
         # SendGrid's {{{unsubscribe}}} tag would be read as Jinja: keep it raw.
         html_content=(

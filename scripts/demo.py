@@ -1,31 +1,36 @@
-"""`make demo`: the whole pipeline, offline, in about a minute.
+"""`make demo`: the example pipeline on real Airflow, offline, in about a minute.
 
-1. A throwaway Airflow home in .demo/ (SQLite), migrated.
-2. The SendGrid emulator on a free loopback port, with SendGrid's timings shrunk to seconds,
-   seeded with a few thousand contacts.
-3. `airflow dags test sendgrid_segment_refresh`: ensure the segment, refresh it, wait until it
-   has populated, emit the Asset event.
-4. `airflow dags test sendgrid_single_send` with the segment id from that Asset event
-   (`dags test` does not start Asset-scheduled DAGs by itself).
-5. A short summary, then everything stops, even when a step fails.
+1. The SendGrid emulator in its own process on a loopback port (``--demo``: a manual refresh
+   samples 20 s after it is accepted, so the sensor really defers), seeded with 3,000 contacts.
+2. A throwaway Airflow home in .demo/airflow_home: SQLite metadata DB, LocalExecutor, and
+   api-server, scheduler, dag-processor and triggerer as separate processes
+   (scripts/airflow_stack.py), all on 127.0.0.1.
+3. Each pipeline's first DAG is triggered through the REST API; its deferrable sensor waits in
+   the triggerer, and its Asset event makes the scheduler start the next DAG by itself.
+4. A summary: the runs, how long the sensor was deferred and what the wait cost, what SendGrid
+   was asked to do, the UI's URL and login. Then every process stops, also on failure, Ctrl-C or
+   SIGTERM; ``--keep`` (``make demo KEEP=1``) leaves everything running until Ctrl-C.
+
+A failure exits non-zero with the log tail of the failing component or task.
 """
 
 from __future__ import annotations
 
-import contextlib
+import argparse
 import json
-import os
+import re
 import shutil
 import signal
-import sqlite3
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from airflow_stack import AirflowStack, StackConfig, as_utc, free_port, log_tail
 from sgseg_emulator.client import EmulatorAdmin
+from sgseg_emulator.config import DEMO_API_KEY
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_DIR = REPO / ".demo"
@@ -37,54 +42,135 @@ DAG_SETTINGS = {
     "SGSEG_SEGMENT_NAME": SEGMENT_NAME,
     "SGSEG_QUERY_DSL": QUERY_DSL,
     "SGSEG_TIME_ZONE": "America/Chicago",
+    # The default pacing shrunk: poll at SendGrid's next_sample_update plus 1 s, at most a minute apart.
     "SGSEG_POLL_FLOOR_SECONDS": "1",
-    "SGSEG_POLL_CEILING_SECONDS": "5",
-    "SGSEG_POLL_SLACK_SECONDS": "0.5",
-    "SGSEG_WAIT_TIMEOUT_SECONDS": "90",
+    "SGSEG_POLL_CEILING_SECONDS": "60",
+    "SGSEG_POLL_SLACK_SECONDS": "1",
+    "SGSEG_WAIT_TIMEOUT_SECONDS": "300",  # a run triggered again from the UI may wait 2 min
+    "SGSEG_SEND_ENABLED": "true",  # the emulator receives the send
 }
-DAG_TEST_TIMEOUT = 150
+STARTUP_TIMEOUT = 90  # seconds for the components to get healthy and the DAGs to be parsed
+PIPELINE_TIMEOUT = 150  # seconds for every pipeline to finish once triggered
+POLL = 0.5
+SEGMENTS = "/v3/marketing/segments/2.0"
+SINGLE_SENDS = "/v3/marketing/singlesends"
 
 
-def main() -> int:
-    exit_on_termination_signals()
-    started = time.monotonic()
-    home = fresh_airflow_home()
-    env = {
-        **os.environ,
-        **DAG_SETTINGS,
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-    }
-    step("Migrating a throwaway Airflow metadata DB (SQLite) in .demo/")
-    run_logged([str(BIN / "airflow"), "db", "migrate"], env, home / "db-migrate.log")
+class DemoFailure(RuntimeError):
+    """A DAG run failed or did not finish; the message carries the failing task's log tail."""
 
-    with emulator(home / "emulator.log") as (base_url, api_key):
-        step(f"Emulator at {base_url}; seeding {CONTACTS} contacts")
-        admin = EmulatorAdmin(base_url, api_key)
-        admin.seed_contacts(demo_contacts(CONTACTS))
-        env["AIRFLOW_CONN_SENDGRID_DEFAULT"] = json.dumps(
-            {"conn_type": "sendgrid_marketing", "host": base_url, "password": api_key}
+
+@dataclass
+class Pipeline:
+    """A DAG the demo triggers, its deferrable task, and the DAG its Asset event starts."""
+
+    start_dag_id: str
+    deferred_task_id: str
+    asset_dag_id: str
+
+
+# Each is triggered at once and watched together; add a pipeline here to show it too.
+PIPELINES = [Pipeline("sendgrid_segment_refresh", "wait_until_populated", "sendgrid_single_send")]
+
+
+@dataclass
+class Deferral:
+    """What the demo saw of one task's deferral, polling the metadata DB."""
+
+    first_seen: float | None = None
+    last_seen: float | None = None
+    triggerer_job_ids: set[int] = field(default_factory=set)
+
+    def describe(self, triggerers: dict[int, str]) -> str:
+        """E.g. "deferred 8 s in triggerer (job 2)"; ``triggerers`` names the components by job id."""
+        if self.first_seen is None or self.last_seen is None:
+            return "never seen deferred"
+        held_by = ", ".join(
+            f"{triggerers.get(job, 'triggerer')} (job {job})" for job in sorted(self.triggerer_job_ids)
         )
+        return f"deferred {self.last_seen - self.first_seen:.0f} s in {held_by or 'the triggerer'}"
 
-        step("airflow dags test sendgrid_segment_refresh")
-        refresh_seconds = dags_test("sendgrid_segment_refresh", env, home)
-        event = latest_asset_event(home)
 
-        step("airflow dags test sendgrid_single_send")
-        conf = json.dumps({"segment_id": event["segment_id"]})
-        send_seconds = dags_test("sendgrid_single_send", env, home, "--conf", conf)
+@dataclass
+class Observed:
+    """One pipeline's runs as the demo watched them."""
 
-        summary(home, admin, event, refresh_seconds, send_seconds)
-    step(f"Done in {time.monotonic() - started:.0f} s; emulator stopped")
+    pipeline: Pipeline
+    start_run_id: str
+    deferral: Deferral = field(default_factory=Deferral)
+    asset_run_id: str | None = None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    exit_on_termination_signals()
+    home = fresh_airflow_home()
+    emulator_port = free_port()
+    emulator_url = f"http://127.0.0.1:{emulator_port}"
+    connection = {"conn_type": "sendgrid_marketing", "host": emulator_url, "password": DEMO_API_KEY}
+    config = StackConfig(
+        home=home,
+        dags_folder=REPO / "dags",
+        paused_at_creation=False,  # the refresh DAG has no schedule: nothing runs until triggered
+        parallelism=4,
+        stop_grace=5,  # a throwaway home: no need to wait long for a clean exit
+        env={**DAG_SETTINGS, "AIRFLOW_CONN_SENDGRID_DEFAULT": json.dumps(connection)},
+        airflow_bin=BIN / "airflow",
+    )
+    admin = EmulatorAdmin(emulator_url, DEMO_API_KEY)
+    try:
+        with AirflowStack(config) as stack:
+            step(f"Emulator at {emulator_url} (--demo timings); Airflow home {shown(home)}")
+            emulator_argv = [sys.executable, "-m", "sgseg_emulator", "--port", str(emulator_port), "--demo"]
+            stack.start("emulator", emulator_argv, ready=lambda: answers(admin))
+            stack.migrate()
+            stack.wait_until_healthy(STARTUP_TIMEOUT, names=["emulator"])
+            admin.seed_contacts(demo_contacts(CONTACTS))
+
+            step("Starting api-server, scheduler, dag-processor, triggerer (LocalExecutor, SQLite)")
+            stack.start_components()
+            stack.wait_until_healthy(STARTUP_TIMEOUT)
+            token = stack.api_token()
+            wait_until_parsed(
+                stack, token, {p.start_dag_id for p in PIPELINES} | {p.asset_dag_id for p in PIPELINES}
+            )
+
+            observed = []
+            for pipeline in PIPELINES:
+                step(f"Triggering {pipeline.start_dag_id}; {pipeline.asset_dag_id} waits for its Asset event")
+                run = stack.api(
+                    "POST", f"/dags/{pipeline.start_dag_id}/dagRuns", {"logical_date": None}, token
+                )
+                observed.append(Observed(pipeline, run["dag_run_id"]))
+            watch(stack, observed)
+            step("Every pipeline finished")
+            print()
+            print("\n".join(summary(stack, admin, observed, keep=args.keep)))
+            if args.keep:
+                keep_running(stack)
+    except RuntimeError as error:  # ComponentError, DemoFailure, an API call Airflow refused
+        print(f"\nmake demo failed: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        step("Interrupted; every process stopped")
+        return 130
+    finally:
+        admin.close()
+    step("Done; every process stopped")
     return 0
 
 
-def exit_on_termination_signals() -> None:
-    """SIGTERM and SIGHUP unwind like Ctrl-C: the ``finally`` blocks stop every process group.
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="demo.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--keep", action="store_true", help="leave everything running until Ctrl-C")
+    return parser.parse_args(argv)
 
-    The emulator and each step run in their own sessions; killed outright, this driver would leave
-    them running, re-parented to PID 1.
+
+def exit_on_termination_signals() -> None:
+    """SIGTERM and SIGHUP unwind like Ctrl-C: the ``finally`` blocks stop every process.
+
+    Every component runs in a session of its own; killed outright, this driver would leave them
+    running, re-parented to PID 1.
     """
 
     def leave(signum: int, _frame: object) -> None:
@@ -94,8 +180,15 @@ def exit_on_termination_signals() -> None:
         signal.signal(sig, leave)
 
 
+STARTED = time.monotonic()
+
+
 def step(text: str) -> None:
-    print(f"==> {text}", flush=True)
+    print(f"==> [{time.monotonic() - STARTED:3.0f} s] {text}", flush=True)
+
+
+def shown(path: Path) -> str:
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
 
 
 def fresh_airflow_home() -> Path:
@@ -114,113 +207,233 @@ def demo_contacts(count: int) -> list[dict[str, Any]]:
     ]
 
 
-@contextlib.contextmanager
-def emulator(log_path: Path) -> Iterator[tuple[str, str]]:
-    """The emulator CLI in its own process group; the group is killed on the way out, always."""
-    # Real clock, SendGrid's minutes and hours as seconds: the waits are real but short.
-    cmd = [sys.executable, "-m", "sgseg_emulator", "--port", "0", "--short-timings"]
-    log = log_path.open("w")
-    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True)
+def answers(admin: EmulatorAdmin) -> bool:
     try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        # "sgseg-emulator listening on http://127.0.0.1:PORT api_key=KEY"
-        words = dict(word.split("=", 1) for word in line.split() if "=" in word)
-        base_url = next((word for word in line.split() if word.startswith("http://")), None)
-        if base_url is None or "api_key" not in words:
-            raise SystemExit(f"emulator did not start (see {log_path}): {line!r}")
-        yield base_url, words["api_key"]
-    finally:
-        stop_group(process)
-        log.close()
+        admin.now()
+    except Exception:  # not listening yet
+        return False
+    return True
 
 
-def dags_test(dag_id: str, env: dict[str, str], home: Path, *args: str) -> float:
-    started = time.monotonic()
-    log_path = home / f"dags-test-{dag_id}.log"
-    run_logged([str(BIN / "airflow"), "dags", "test", dag_id, *args], env, log_path, DAG_TEST_TIMEOUT)
-    return time.monotonic() - started
-
-
-def run_logged(cmd: list[str], env: dict[str, str], log_path: Path, timeout: float = 120) -> None:
-    """Run a command in its own process group, output to a log file; on failure show its tail."""
-    with log_path.open("w") as log:
-        process = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            returncode = process.wait(timeout=timeout)
-        finally:
-            stop_group(process)
-    if returncode != 0:
-        tail = log_path.read_text().splitlines()[-25:]
-        raise SystemExit(
-            f"{' '.join(cmd[1:3])} failed (exit {returncode}); full log: {log_path}\n" + "\n".join(tail)
-        )
-
-
-def stop_group(process: subprocess.Popen[Any]) -> None:
-    """SIGTERM the process group, then SIGKILL whatever is left after a few seconds."""
-    for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, sig)
-        try:
-            process.wait(timeout=grace)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)  # stray children of an exited leader
+def wait_until_parsed(stack: AirflowStack, token: str, dag_ids: set[str]) -> None:
+    """Until the dag-processor has stored every DAG (the REST API knows it) without import errors."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while True:
+        stack.check_running()
+        errors = stack.api("GET", "/importErrors", token=token)["import_errors"]
+        if errors:
+            raise DemoFailure("the dag-processor could not import a DAG file:\n" + errors[0]["stack_trace"])
+        known = {dag["dag_id"] for dag in stack.api("GET", "/dags?limit=100", token=token)["dags"]}
+        if dag_ids <= known:
             return
-        except subprocess.TimeoutExpired:
-            continue
+        if time.monotonic() > deadline:
+            raise stack.components["dag-processor"].error(f"did not parse {sorted(dag_ids - known)} in time")
+        time.sleep(POLL)
 
 
-def latest_asset_event(home: Path) -> dict[str, Any]:
-    """The ``extra`` of the newest Asset event the refresh DAG emitted (read from Airflow's DB)."""
-    with contextlib.closing(sqlite3.connect(home / "airflow.db")) as db:
-        row = db.execute(
-            "SELECT e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id "
-            "WHERE e.source_dag_id = 'sendgrid_segment_refresh' ORDER BY e.id DESC LIMIT 1"
-        ).fetchone()
-    if row is None:
-        raise SystemExit("the refresh DAG emitted no Asset event")
-    extra: dict[str, Any] = json.loads(row[0])
-    return extra
+def watch(stack: AirflowStack, observed: list[Observed]) -> None:
+    """Poll the metadata DB until every pipeline's Asset-triggered run has succeeded.
+
+    Records, for each deferrable task, when it was seen deferred and which triggerer ran its
+    trigger. A failed run raises DemoFailure with the failed task's log tail.
+    """
+    deadline = time.monotonic() + PIPELINE_TIMEOUT
+    while True:
+        stack.check_running()
+        now = time.monotonic()
+        for seen in observed:
+            record_deferral(stack, seen, now)
+            check_not_failed(stack, seen.pipeline.start_dag_id, seen.start_run_id)
+            seen.asset_run_id = seen.asset_run_id or asset_triggered_run(stack, seen.pipeline.asset_dag_id)
+            if seen.asset_run_id:
+                check_not_failed(stack, seen.pipeline.asset_dag_id, seen.asset_run_id)
+        if all(
+            seen.asset_run_id and run_state(stack, seen.pipeline.asset_dag_id, seen.asset_run_id) == "success"
+            for seen in observed
+        ):
+            return
+        if now > deadline:
+            raise DemoFailure(
+                f"the pipelines did not finish within {PIPELINE_TIMEOUT} s: {describe(stack, observed)}"
+            )
+        time.sleep(POLL)
 
 
-def task_seconds(home: Path, dag_id: str, task_id: str) -> float:
-    with contextlib.closing(sqlite3.connect(home / "airflow.db")) as db:
-        row = db.execute(
-            "SELECT julianday(end_date) - julianday(start_date) FROM task_instance "
-            "WHERE dag_id = ? AND task_id = ? ORDER BY start_date DESC LIMIT 1",
-            (dag_id, task_id),
-        ).fetchone()
-    return float(row[0] or 0) * 86400 if row else 0.0
+def record_deferral(stack: AirflowStack, seen: Observed, now: float) -> None:
+    rows = stack.query(
+        "SELECT ti.state, t.triggerer_id FROM task_instance ti LEFT JOIN trigger t ON t.id = ti.trigger_id "
+        "WHERE ti.dag_id = :dag_id AND ti.run_id = :run_id AND ti.task_id = :task_id",
+        dag_id=seen.pipeline.start_dag_id,
+        run_id=seen.start_run_id,
+        task_id=seen.pipeline.deferred_task_id,
+    )
+    for state, triggerer_id in rows:
+        if state == "deferred":
+            deferral = seen.deferral
+            deferral.first_seen = deferral.first_seen or now
+            deferral.last_seen = now
+            if triggerer_id is not None:
+                deferral.triggerer_job_ids.add(int(triggerer_id))
 
 
-def xcom(home: Path, dag_id: str, task_id: str) -> Any:
-    with contextlib.closing(sqlite3.connect(home / "airflow.db")) as db:
-        row = db.execute(
-            "SELECT value FROM xcom WHERE dag_id = ? AND task_id = ? AND key = 'return_value' "
-            "ORDER BY timestamp DESC LIMIT 1",
-            (dag_id, task_id),
-        ).fetchone()
-    return json.loads(row[0]) if row else None
+def run_state(stack: AirflowStack, dag_id: str, run_id: str) -> str | None:
+    rows = stack.query(
+        "SELECT state FROM dag_run WHERE dag_id = :dag_id AND run_id = :run_id", dag_id=dag_id, run_id=run_id
+    )
+    return str(rows[0][0]) if rows else None
 
 
-def summary(
-    home: Path, admin: EmulatorAdmin, event: dict[str, Any], refresh_seconds: float, send_seconds: float
-) -> None:
-    sent = xcom(home, "sendgrid_single_send", "send_single_send") or {}
-    waited = task_seconds(home, "sendgrid_segment_refresh", "wait_until_populated")
+def asset_triggered_run(stack: AirflowStack, dag_id: str) -> str | None:
+    rows = stack.query(
+        "SELECT run_id FROM dag_run WHERE dag_id = :dag_id AND run_type = 'asset_triggered' ORDER BY id",
+        dag_id=dag_id,
+    )
+    return str(rows[0][0]) if rows else None
+
+
+def check_not_failed(stack: AirflowStack, dag_id: str, run_id: str) -> None:
+    """DemoFailure with the log tail of the failed task when the run has failed."""
+    if run_state(stack, dag_id, run_id) != "failed":
+        return
+    failed = stack.query(
+        "SELECT task_id FROM task_instance WHERE dag_id = :dag_id AND run_id = :run_id AND state = 'failed'",
+        dag_id=dag_id,
+        run_id=run_id,
+    )
+    task_id = str(failed[0][0]) if failed else "?"
+    logs = sorted(stack.log_dir.glob(f"dag_id={dag_id}/run_id={run_id}/task_id={task_id}/*.log"))
+    where = f"; full log: {logs[-1]}" if logs else ""
+    tail = "\n".join(readable(line) for line in log_tail(logs[-1], 12).splitlines()) if logs else ""
+    raise DemoFailure(f"DAG run {dag_id} {run_id} failed at task {task_id}{where}\n{tail}")
+
+
+def readable(line: str) -> str:
+    """A task log line (JSON in Airflow 3) as "time level event", plus each exception's type and text."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return line
+    if not isinstance(record, dict):
+        return line
+    text = f"{record.get('timestamp', '')} {record.get('level', '')} {record.get('event', '')}"
+    for error in record.get("error_detail") or []:
+        text += f"\n    {error.get('exc_type')}: {error.get('exc_value')}"
+    return text
+
+
+def describe(stack: AirflowStack, observed: list[Observed]) -> str:
+    states = []
+    for seen in observed:
+        states.append(
+            f"{seen.pipeline.start_dag_id} {run_state(stack, seen.pipeline.start_dag_id, seen.start_run_id)}"
+        )
+        asset_state = (
+            run_state(stack, seen.pipeline.asset_dag_id, seen.asset_run_id)
+            if seen.asset_run_id
+            else "not started"
+        )
+        states.append(f"{seen.pipeline.asset_dag_id} {asset_state}")
+    return ", ".join(states)
+
+
+def keep_running(stack: AirflowStack) -> None:
+    step("Everything keeps running: open the UI above. Ctrl-C stops every process.")
+    try:
+        while True:
+            stack.check_running()
+            time.sleep(1)
+    except KeyboardInterrupt:
+        print()
+
+
+# -- the summary ----------------------------------------------------------------------------------
+
+
+def run_seconds(stack: AirflowStack, dag_id: str, run_id: str | None) -> float:
+    rows = stack.query(
+        "SELECT start_date, end_date FROM dag_run WHERE dag_id = :dag_id AND run_id = :run_id",
+        dag_id=dag_id,
+        run_id=run_id,
+    )
+    if not rows or rows[0][0] is None or rows[0][1] is None:
+        return 0.0
+    return (as_utc(rows[0][1]) - as_utc(rows[0][0])).total_seconds()
+
+
+def asset_event(stack: AirflowStack, dag_id: str, run_id: str) -> dict[str, Any]:
+    rows = stack.query(
+        "SELECT extra FROM asset_event WHERE source_dag_id = :dag_id AND source_run_id = :run_id "
+        "ORDER BY id DESC",
+        dag_id=dag_id,
+        run_id=run_id,
+    )
+    if not rows:
+        raise DemoFailure(f"{dag_id} {run_id} emitted no Asset event")
+    extra = rows[0][0]
+    return dict(json.loads(extra) if isinstance(extra, str) else extra)
+
+
+def count(requests: list[dict[str, Any]], method: str, path: Callable[[str], bool]) -> int:
+    return sum(1 for r in requests if r["method"] == method and path(r["path"]))
+
+
+def wait_cost(requests: list[dict[str, Any]], segment_id: str) -> int:
+    """GETs of the segment after its refresh was accepted and before the Single Send DAG's first call."""
+    after_refresh = False
+    reads = 0
+    for request in requests:
+        if request["method"] == "POST" and request["path"] == f"{SEGMENTS}/refresh/{segment_id}":
+            after_refresh, reads = True, 0
+        elif request["path"].startswith(SINGLE_SENDS):
+            break
+        elif after_refresh and request["method"] == "GET" and request["path"] == f"{SEGMENTS}/{segment_id}":
+            reads += 1
+    return reads
+
+
+def summary(stack: AirflowStack, admin: EmulatorAdmin, observed: list[Observed], keep: bool) -> list[str]:
+    requests = admin.requests(path_prefix="/v3/")
+    triggerers = {c.job_id: c.name for c in stack.components.values() if c.job_id is not None}
+    lines = []
+    for seen in observed:
+        pipeline, deferral = seen.pipeline, seen.deferral
+        event = asset_event(stack, pipeline.start_dag_id, seen.start_run_id)
+        start_seconds = run_seconds(stack, pipeline.start_dag_id, seen.start_run_id)
+        asset_seconds = run_seconds(stack, pipeline.asset_dag_id, seen.asset_run_id)
+        # A segment wait (the sensor's event names its segment) is priced in requests.
+        cost = (
+            f"; the wait cost {wait_cost(requests, event['segment_id'])} requests"
+            if "segment_id" in event
+            else ""
+        )
+        shown_event = (
+            f"segment {event['segment_id']}: {event['contacts_count']} contacts"
+            if {"segment_id", "contacts_count"} <= event.keys()
+            else json.dumps(event)
+        )
+        lines += [
+            f"{pipeline.start_dag_id:<26} success in {start_seconds:.0f} s: {seen.start_run_id}",
+            f"  {pipeline.deferred_task_id:<24} {deferral.describe(triggerers)}{cost}",
+            f"  Asset event              {shown_event}",
+            f"{pipeline.asset_dag_id:<26} success in {asset_seconds:.0f} s: {seen.asset_run_id}",
+        ]
     deliveries = [d for d in admin.sends() if d["status"] != "cancelled"]
-    recipients = ", ".join(f"{d['recipient_count']} ({d['status']})" for d in deliveries) or "none"
-    lines = [
-        f"Segment          {SEGMENT_NAME!r} ({event['segment_id']})",
-        f"Contacts counted {event['contacts_count']} of {CONTACTS} seeded ({event['sample_updated_at']})",
-        f"Refresh DAG      {refresh_seconds:.0f} s, of which waiting until populated {waited:.0f} s",
-        f"Single Send DAG  {send_seconds:.0f} s",
-        f"Single Send      {sent.get('single_send_id')}: {sent.get('status')}, send_at {sent.get('send_at')}",
-        f"Emulator sent to {recipients} recipients; {len(admin.requests(path_prefix='/v3/'))} API requests",
-        f"Logs             {home.relative_to(REPO)}/",
+    recipients = ", ".join(f"{d['recipient_count']} ({d['status']})" for d in deliveries) or "nobody"
+    created = count(requests, "POST", lambda path: path == SEGMENTS)
+    refreshed = count(requests, "POST", lambda path: path.startswith(f"{SEGMENTS}/refresh/"))
+    scheduled = count(
+        requests, "PUT", lambda path: bool(re.fullmatch(f"{SINGLE_SENDS}/[^/]+/schedule", path))
+    )
+    ui = "" if keep else " (stopped at the end; make demo KEEP=1 keeps it)"
+    return [
+        *lines,
+        f"SendGrid (emulator)        {created} segment created, {refreshed} refresh, "
+        f"{scheduled} Single Send scheduled",
+        f"                           sent to {recipients} recipients; {len(requests)} API requests",
+        f"Airflow UI                 {stack.api_url}{ui}",
+        f"  log in as                {stack.config.username} / {stack.config.password}",
+        f"Logs                       {shown(stack.log_dir)}/",
     ]
-    print("\n" + "\n".join(lines))
 
 
 if __name__ == "__main__":

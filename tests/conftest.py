@@ -18,6 +18,9 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(_AIRFLOW_HOME / "dags"))
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# tests/system needs the production-shape stack and its own venv: `make e2e` runs it, `make test` not.
+collect_ignore = ["system"]
 AIRFLOW_BIN = Path(sys.executable).parent / "airflow"
 
 DagsTest = Callable[..., subprocess.CompletedProcess[str]]

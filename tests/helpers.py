@@ -56,6 +56,7 @@ def pipeline_dag_settings(segment_name: str) -> dict[str, str]:
         "SGSEG_POLL_SLACK_SECONDS": "0.5",
         "SGSEG_WAIT_TIMEOUT_SECONDS": "90",
         "SGSEG_REQUIRE_MIN_CONTACTS": "100",
+        "SGSEG_SEND_ENABLED": "true",
     }
 
 

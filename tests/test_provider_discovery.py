@@ -102,3 +102,12 @@ def test_provider_info_modules_exist() -> None:
         for entry in info.get(section, []):
             for module in entry["python-modules"]:
                 importlib.import_module(module)
+
+
+def test_extra_fields_declare_the_examples_airflow_33_draws_as_placeholders() -> None:
+    # Airflow 3.3's form gives an extra field a placeholder only from its JSON Schema examples, and
+    # only as a text field (tests/system/test_connection_form.py sees it in a browser).
+    (conn,) = get_provider_info()["connection-types"]
+    for name, field in conn["conn-fields"].items():
+        assert field["schema"]["type"] == ["string", "null"], name
+        assert field["schema"]["examples"], name

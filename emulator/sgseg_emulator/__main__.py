@@ -10,7 +10,7 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
-from .config import DEMO_API_KEY, SHORT_TIMINGS, EmulatorConfig
+from .config import DEMO_API_KEY, DEMO_SETTINGS, SHORT_TIMINGS, EmulatorConfig
 
 _TIMINGS = (
     ("contacts_populate_delay", "first sample of a contacts-only segment after create/update"),
@@ -28,6 +28,10 @@ _TIMINGS = (
     ("export_expiry", "how long a ready export's files stay downloadable"),
     ("download_url_ttl", "lifetime of each signed export / errors file URL"),
 )
+
+
+def _listed(settings: dict[str, float]) -> str:
+    return ", ".join(f"{name}={value:g}" for name, value in settings.items())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,12 +60,18 @@ def build_parser() -> argparse.ArgumentParser:
         default="allow",
         help="deleting a segment a scheduled Single Send targets: allow (default) or refuse with 400",
     )
-    parser.add_argument(
+    presets = parser.add_mutually_exclusive_group()
+    presets.add_argument(
         "--short-timings",
         action="store_true",
-        help="SendGrid's minutes as seconds ("
-        + ", ".join(f"{k}={v:g}" for k, v in SHORT_TIMINGS.items())
-        + "); timing flags given too win",
+        help="SendGrid's minutes as seconds (" + _listed(SHORT_TIMINGS) + "); flags given too win",
+    )
+    presets.add_argument(
+        "--demo",
+        action="store_true",
+        help="for repeated demo runs: a refresh that a sensor really waits for, loose refresh quotas ("
+        + _listed(DEMO_SETTINGS)
+        + "); flags given too win",
     )
     for name, meaning in _TIMINGS:
         default = getattr(defaults, name)
@@ -72,10 +82,16 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"{meaning} (default {default:g})",
         )
     parser.add_argument(
-        "--refreshes-per-segment-per-day", type=int, default=defaults.refreshes_per_segment_per_day
+        "--refreshes-per-segment-per-day",
+        type=int,
+        default=None,
+        help=f"per-segment refresh quota (default {defaults.refreshes_per_segment_per_day})",
     )
     parser.add_argument(
-        "--refreshes-per-account-per-day", type=int, default=defaults.refreshes_per_account_per_day
+        "--refreshes-per-account-per-day",
+        type=int,
+        default=None,
+        help=f"account-wide refresh quota (default {defaults.refreshes_per_account_per_day})",
     )
     parser.add_argument(
         "--rate-limit",
@@ -89,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
     fields = {field.name for field in dataclasses.fields(EmulatorConfig)}
     given = {name: value for name, value in vars(args).items() if name in fields and value is not None}
-    preset = SHORT_TIMINGS if args.short_timings else {}
+    preset = SHORT_TIMINGS if args.short_timings else DEMO_SETTINGS if args.demo else {}
     return EmulatorConfig(db_path=args.db, **{**preset, **given})
 
 

@@ -11,7 +11,7 @@ from .clock import to_iso
 from .errors import FieldErrors, bad_request
 from .faults import Fault
 from .field_definitions import FieldDefinitions
-from .routing import JsonObject, emulator_of
+from .routing import JsonObject, OptionalJson, emulator_of
 from .store import identifiers_of
 
 router = APIRouter(prefix="/__emulator__")
@@ -136,8 +136,14 @@ def sends(request: Request) -> JSONResponse:
 
 
 @router.post("/reset")
-def reset(request: Request) -> JSONResponse:
-    emulator_of(request).reset()
+def reset(request: Request, body: OptionalJson) -> JSONResponse:
+    """Body optional: ``{"keep_contacts": true}`` keeps contacts, lists, custom fields and events."""
+    if body is not None and not isinstance(body, dict):
+        raise bad_request("the request body must be a JSON object", "body")
+    keep_contacts = (body or {}).get("keep_contacts", False)
+    if not isinstance(keep_contacts, bool):
+        raise bad_request(f"keep_contacts must be true or false, got {keep_contacts!r}", "keep_contacts")
+    emulator_of(request).reset(keep_contacts=keep_contacts)
     return JSONResponse(_clock_view(request))
 
 

@@ -107,10 +107,11 @@ class EmulatorAdmin:
         sends: list[dict[str, Any]] = self._call("GET", "/sends")["sends"]
         return sends
 
-    def reset(self) -> None:
-        """Wipe all data, faults and the log and restore the initial settings and clock (``POST
-        /__emulator__/reset``)."""
-        self._call("POST", "/reset")
+    def reset(self, keep_contacts: bool = False) -> None:
+        """Wipe everything and restore the startup settings and clock (``POST
+        /__emulator__/reset``); ``keep_contacts`` keeps contacts, lists, custom field definitions
+        and events (no need to seed again)."""
+        self._call("POST", "/reset", {"keep_contacts": True} if keep_contacts else None)
 
     def config(self) -> dict[str, Any]:
         """The settings in force (``GET /__emulator__/config``); timings in seconds."""

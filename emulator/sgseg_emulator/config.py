@@ -54,6 +54,25 @@ SHORT_TIMINGS: dict[str, float] = {
     "export_delay": 2,
 }
 
+# For a demo on real Airflow: a refresh-then-wait pipeline that really waits, and runs again.
+# As on SendGrid, a manual refresh is the quickest way to a sample: it lands 20 s after the POST,
+# later than a sensor's first look (so a deferrable sensor defers), while a new segment's first
+# own sample takes a minute and later ones come 60 s apart (120 s at most, where SendGrid backs
+# off to a day), so a run whose refresh was skipped waits two minutes at most.
+# The refresh quotas stay enforced but are loose enough for repeated runs: 10 s spacing, 100 per
+# segment per day, 1,000 per account per day.
+DEMO_SETTINGS: dict[str, float] = {
+    "contacts_populate_delay": 60,
+    "engagement_populate_delay": 120,
+    "membership_check_interval": 60,
+    "sample_interval": 60,
+    "sample_max_interval": 120,
+    "refresh_delay": 20,
+    "refresh_min_spacing": 10,
+    "refreshes_per_segment_per_day": 100,
+    "refreshes_per_account_per_day": 1000,
+}
+
 
 @dataclass
 class EmulatorConfig:
@@ -93,6 +112,11 @@ class EmulatorConfig:
     def short_timings(cls, **overrides: Any) -> EmulatorConfig:
         """A real-clock config with ``SHORT_TIMINGS``; ``overrides`` set any field, timings too."""
         return cls(**{"clock": "real", **SHORT_TIMINGS, **overrides})
+
+    @classmethod
+    def demo(cls, **overrides: Any) -> EmulatorConfig:
+        """A real-clock config with ``DEMO_SETTINGS``; ``overrides`` set any field."""
+        return cls(**{"clock": "real", **DEMO_SETTINGS, **overrides})
 
     def replace(self, **changes: Any) -> EmulatorConfig:
         return dataclasses.replace(self, **changes)

@@ -126,10 +126,15 @@ class Emulator:
         self.run_due_work()
         return moment
 
-    def reset(self) -> None:
-        """Wipe all data, faults and the log; restore the initial settings and clock."""
+    def reset(self, keep_contacts: bool = False) -> None:
+        """Wipe all data, faults and the log; restore the initial settings and clock.
+
+        ``keep_contacts`` keeps the contact data (contacts, their lists, custom field definitions
+        and engagement events), so a seeded emulator can start over without seeding again.
+        Contact jobs, exports and their files go either way.
+        """
         with self._work_lock:
-            self.store.wipe()
+            self.store.wipe(keep_contacts=keep_contacts)
             self.files.wipe()
         self.membership.forget_compiled()
         self.faults.clear()

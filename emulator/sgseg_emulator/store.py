@@ -96,6 +96,9 @@ TABLES = (
     "sends",
     "meta",
 )
+# What a reset that keeps contacts keeps: the contacts and everything that describes them.
+CONTACT_TABLES = ("contacts", "events", "lists", "custom_fields")
+CONTACT_META_KEYS = ("custom_field_seq",)  # kept with them: custom field ids are never reused
 
 # Contact columns a client may set as plain strings (email, lower-cased, is set apart).
 CONTACT_TEXT_FIELDS = tuple(name for name in TEXT_FIELDS if name != "email")
@@ -238,11 +241,17 @@ class Store:
                 raise
             self.conn.execute("COMMIT")
 
-    def wipe(self) -> None:
-        """Empty every table."""
+    def wipe(self, keep_contacts: bool = False) -> None:
+        """Empty every table; ``keep_contacts`` keeps CONTACT_TABLES and CONTACT_META_KEYS."""
         with self.transaction() as conn:
             for table in TABLES:
-                conn.execute(f"DELETE FROM {table}")
+                if not keep_contacts:
+                    conn.execute(f"DELETE FROM {table}")
+                elif table == "meta":
+                    marks = ", ".join("?" * len(CONTACT_META_KEYS))
+                    conn.execute(f"DELETE FROM meta WHERE key NOT IN ({marks})", CONTACT_META_KEYS)
+                elif table not in CONTACT_TABLES:
+                    conn.execute(f"DELETE FROM {table}")
 
     # -- metadata -------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:

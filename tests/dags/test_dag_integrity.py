@@ -11,7 +11,7 @@ import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk import BaseHook
 from airflow.sdk.api.datamodels._generated import AssetReferenceAssetEventDagRun
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from airflow.sdk.execution_time.comms import AssetEventDagRunReferenceResult
 from airflow.sdk.execution_time.context import TriggeringAssetEventsAccessor
 
@@ -124,3 +124,44 @@ def test_segment_id_falls_back_to_the_param_when_run_by_hand(dag_bag: DagBag) ->
     assert pick_segment(dag_bag, [], {"segment_id": SEGMENT}) == SEGMENT
     with pytest.raises(AirflowFailException, match="segment_id"):
         pick_segment(dag_bag, [], {"segment_id": None})
+
+
+def parse(monkeypatch: pytest.MonkeyPatch, **settings: str) -> DagBag:
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    return DagBag(dag_folder=DAGS_FOLDER, safe_mode=False)
+
+
+def test_unpausing_the_refresh_example_schedules_nothing_until_given_a_schedule(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("SGSEG_REFRESH_SCHEDULE", raising=False)
+    assert parse(monkeypatch).dags["sendgrid_segment_refresh"].timetable.can_be_scheduled is False
+    scheduled = parse(monkeypatch, SGSEG_REFRESH_SCHEDULE="@daily").dags["sendgrid_segment_refresh"]
+    assert scheduled.timetable.can_be_scheduled is True
+    assert scheduled.timetable.expression == "0 0 * * *"
+
+
+def check_sending(dag_bag: DagBag) -> Any:
+    dag = dag_bag.dags["sendgrid_single_send"]
+    check = dag.get_task("check_sending_enabled")
+    # The send depends on the check through pick_segment: a skipped check skips the send.
+    assert "check_sending_enabled" in dag.get_task("send_single_send").get_flat_relative_ids(upstream=True)
+    return check.python_callable()
+
+
+def test_the_single_send_example_skips_the_send_unless_sending_is_enabled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("SGSEG_SEND_ENABLED", raising=False)
+    with pytest.raises(AirflowSkipException, match="SGSEG_SEND_ENABLED=true"):
+        check_sending(parse(monkeypatch))
+    with pytest.raises(AirflowSkipException):
+        check_sending(parse(monkeypatch, SGSEG_SEND_ENABLED="false"))
+    assert check_sending(parse(monkeypatch, SGSEG_SEND_ENABLED="true")) is None
+
+
+def test_a_misspelt_send_setting_is_an_import_error_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    bag = parse(monkeypatch, SGSEG_SEND_ENABLED="yes")
+    (error,) = (e for path, e in bag.import_errors.items() if path.endswith("sendgrid_single_send.py"))
+    assert "SGSEG_SEND_ENABLED must be 'true' or 'false', got 'yes'" in error

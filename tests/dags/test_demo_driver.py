@@ -1,148 +1,298 @@
-"""scripts/demo.py leaves no process behind, whether a step succeeds, fails or hangs."""
+"""scripts/demo.py on real Airflow, and scripts/airflow_stack.py: no process is ever left behind.
+
+The full demo runs once (with ``--keep``, so the running stack can be inspected before Ctrl-C).
+The failure and signal paths run the real driver with a stand-in ``airflow`` (a shell script),
+so they cost seconds. Every process the stack starts works in the test's Airflow home (and its
+children inherit that working directory, unlike the environment, which Airflow's process titles
+overwrite); afterwards no process on the machine may still work there.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
+import json
 import os
+import re
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.parse
-import uuid
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
+import psutil
 import pytest
+from sgseg_emulator.client import EmulatorAdmin
+from sgseg_emulator.config import DEMO_API_KEY
 
 from tests.conftest import REPO_ROOT
 
-
-@pytest.fixture(scope="module")
-def demo() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("sgseg_demo", REPO_ROOT / "scripts" / "demo.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def accepts_connections(base_url: str) -> bool:
-    parts = urllib.parse.urlsplit(base_url)
-    with socket.socket() as probe:
-        probe.settimeout(2)
-        return probe.connect_ex((parts.hostname, parts.port)) == 0
-
-
-def running(marker: str) -> list[str]:
-    listing = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
-    return [line for line in listing.splitlines() if marker in line and "ps -eo" not in line]
-
-
-def test_the_emulator_is_stopped_when_a_step_fails(demo: ModuleType, tmp_path: Path) -> None:
-    with (
-        pytest.raises(RuntimeError, match="step failed"),
-        demo.emulator(tmp_path / "emulator.log") as (url, key),
-    ):
-        assert key
-        assert accepts_connections(url)
-        started = url
-        raise RuntimeError("step failed")
-    assert not accepts_connections(started)
-
-
-def test_a_hung_step_is_killed_with_its_children(demo: ModuleType, tmp_path: Path) -> None:
-    marker = f"sgseg-demo-{uuid.uuid4().hex}"
-    # A step that starts a child in the background and hangs; every shell carries the marker.
-    hang = f"bash -c 'sleep 300; true' {marker}"
-    script = f"{hang} & {hang}; wait"
-    with pytest.raises(subprocess.TimeoutExpired):
-        demo.run_logged(["bash", "-c", script, marker], {}, tmp_path / "step.log", timeout=2)
-    assert running(marker) == []
-
-
-def test_a_failing_step_shows_its_log_tail(demo: ModuleType, tmp_path: Path) -> None:
-    with pytest.raises(SystemExit, match="exit 3") as failed:
-        demo.run_logged(["bash", "-c", "echo what went wrong; exit 3"], {}, tmp_path / "step.log")
-    assert "what went wrong" in str(failed.value)
-
-
-# The real demo.main() with its `airflow` swapped for a stand-in whose `dags test` hangs: the
-# emulator and the step are running, each in its own session, when the driver is told to stop.
+SCRIPTS = REPO_ROOT / "scripts"
+# The real demo.main() with its Airflow home (and optionally its `airflow` and DAG settings) swapped.
 DRIVER = """
-import importlib.util, sys
+import json, os, sys
 from pathlib import Path
-spec = importlib.util.spec_from_file_location("sgseg_demo", sys.argv[1])
-demo = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(demo)
-demo.DEMO_DIR, demo.BIN = Path(sys.argv[2]), Path(sys.argv[3])
-sys.exit(demo.main())
-"""
-HANGING_AIRFLOW = """#!/bin/sh
-[ "$1" = db ] && exit 0
-touch "$SGSEG_DEMO_STEP_STARTED"
-exec sleep 300
+sys.path.insert(0, sys.argv[1])
+import demo
+demo.DEMO_DIR = Path(sys.argv[2])
+if sys.argv[3]:
+    demo.BIN = Path(sys.argv[3])
+demo.DAG_SETTINGS.update(json.loads(os.environ.get("SGSEG_DEMO_TEST_SETTINGS", "{}")))
+sys.exit(demo.main(sys.argv[4:]))
 """
 
 
-def children_of(pid: int) -> list[int]:
-    listing = subprocess.run(["ps", "-eo", "pid=,ppid="], capture_output=True, text=True, check=True).stdout
-    pairs = (line.split() for line in listing.splitlines())
-    return [int(child) for child, parent in pairs if int(parent) == pid]
+@pytest.fixture
+def airflow_stack(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    monkeypatch.syspath_prepend(str(SCRIPTS))
+    import airflow_stack
+
+    return airflow_stack
 
 
-def is_running(pid: int) -> bool:
-    """Alive and not a zombie (a re-parented child nobody reaps would still look alive to kill(0))."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+def working_in(root: Path) -> list[int]:
+    """Live (non-zombie) processes whose working directory is ``root`` or below."""
+    found = []
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            if process.status() != psutil.STATUS_ZOMBIE and process.cwd().startswith(str(root)):
+                found.append(process.pid)
+    return found
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
-def test_a_terminated_demo_leaves_no_emulator_or_step_behind(tmp_path: Path, signum: int) -> None:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "airflow").write_text(HANGING_AIRFLOW)
-    (bin_dir / "airflow").chmod(0o755)
-    step_started = tmp_path / "step-started"
-    driver = subprocess.Popen(
-        [sys.executable, "-c", DRIVER, str(REPO_ROOT / "scripts" / "demo.py"), str(tmp_path), str(bin_dir)],
-        env={**os.environ, "SGSEG_DEMO_STEP_STARTED": str(step_started)},
+@contextlib.contextmanager
+def driver(
+    tmp_path: Path, *args: str, fake_bin: Path | None = None
+) -> Iterator[tuple[subprocess.Popen[str], Path]]:
+    """The demo driver as a subprocess, and its demo folder; on the way out whatever still works
+    there is killed (a guard: the tests assert that nothing does)."""
+    demo_dir = tmp_path / "demo"
+    process = subprocess.Popen(
+        [sys.executable, "-c", DRIVER, str(SCRIPTS), str(demo_dir), str(fake_bin or ""), *args],
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
-    children: list[int] = []
     try:
-        give_up = time.monotonic() + 60  # a guard against a hang, not a timing assertion
-        while not step_started.exists():
-            if driver.poll() is not None:
-                pytest.fail(f"the demo ended before its first DAG step: {driver.communicate()[0]}")
-            if time.monotonic() > give_up:
-                pytest.fail("the demo did not reach its first DAG step")
-            time.sleep(0.1)
-        children = children_of(driver.pid)
-        assert len(children) == 2  # the emulator and `airflow dags test`
-
-        driver.send_signal(signum)
-        output = driver.communicate(timeout=30)[0]
-
-        assert [pid for pid in children if is_running(pid)] == [], output
-        assert driver.returncode == 128 + signum
+        yield process, demo_dir
     finally:
-        for pid in children:  # each leads its own process group
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pid, signal.SIGKILL)
-        driver.kill()
-        driver.wait()
+        process.kill()
+        process.wait()
+        for pid in working_in(demo_dir):
+            with contextlib.suppress(psutil.Error):
+                psutil.Process(pid).kill()
 
 
-def test_two_thirds_of_the_demo_contacts_match_its_segment(demo: ModuleType) -> None:
+def read_until(process: subprocess.Popen[str], pattern: str, timeout: float) -> str:
+    """The driver's output up to and including the first line matching ``pattern``."""
+    assert process.stdout is not None
+    seen: list[str] = []
+    give_up = time.monotonic() + timeout  # a guard against a hang, not a timing assertion
+    while time.monotonic() < give_up:
+        line = process.stdout.readline()
+        if not line:
+            pytest.fail("the demo ended early:\n" + "".join(seen))
+        seen.append(line)
+        if re.search(pattern, line):
+            return "".join(seen)
+    pytest.fail(f"no line matching {pattern!r} in time:\n" + "".join(seen))
+
+
+def get(url: str, token: str | None = None) -> Any:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as answer:
+        body = answer.read()
+        return json.loads(body) if answer.headers.get_content_type() == "application/json" else body
+
+
+def test_the_demo_runs_the_pipeline_on_real_airflow_and_keep_holds_it_until_ctrl_c(tmp_path: Path) -> None:
+    with driver(tmp_path, "--keep") as (demo, demo_dir):
+        output = read_until(demo, r"Ctrl-C stops every process", timeout=240)
+
+        # The sensor really deferred, and the Single Send DAG was started by the Asset event.
+        deferred = re.search(
+            r"wait_until_populated\s+deferred (\d+) s in triggerer \(job \d+\); the wait cost (\d+)", output
+        )
+        assert deferred, output
+        assert int(deferred[1]) >= 1 and int(deferred[2]) >= 2
+        assert re.search(r"sendgrid_single_send\s+success in \d+ s: asset_triggered__", output), output
+        assert "1 segment created, 1 refresh, 1 Single Send scheduled" in output
+        assert "sent to 2000 (triggered) recipients" in output
+
+        # The emulator agrees: exactly one of each, to the 2000 @example.com contacts.
+        emulator_url = re.search(r"Emulator at (http://127\.0\.0\.1:\d+)", output)
+        assert emulator_url, output
+        admin = EmulatorAdmin(emulator_url[1], DEMO_API_KEY)
+        posts = [r["path"] for r in admin.requests(method="POST", path_prefix="/v3/")]
+        assert sum("/refresh/" in path for path in posts) == 1
+        assert posts.count("/v3/marketing/segments/2.0") == 1
+        assert [d["recipient_count"] for d in admin.sends()] == [2000]
+        admin.close()
+
+        # The UI is up, and the printed login works.
+        ui = re.search(r"Airflow UI\s+(http://127\.0\.0\.1:\d+)", output)
+        login = re.search(r"log in as\s+(\S+) / (\S+)", output)
+        assert ui and login, output
+        assert b"<html" in get(ui[1] + "/").lower()
+        request = urllib.request.Request(
+            ui[1] + "/auth/token",
+            data=json.dumps({"username": login[1], "password": login[2]}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            token = json.load(answer)["access_token"]
+        runs = get(ui[1] + "/api/v2/dags/sendgrid_single_send/dagRuns", token)["dag_runs"]
+        assert [run["run_type"] for run in runs] == ["asset_triggered"]
+
+        # Separate processes, and nothing listening beyond loopback.
+        running = [psutil.Process(pid) for pid in working_in(demo_dir)]
+        commands = " ".join(" ".join(p.cmdline()) for p in running).replace("_", "-")  # "airflow api_server"
+        for component in ("api-server", "scheduler", "dag-processor", "triggerer", "sgseg-emulator"):
+            assert component in commands
+        listening = {
+            conn.laddr.ip
+            for p in running
+            for conn in p.net_connections(kind="inet")
+            if conn.status == psutil.CONN_LISTEN
+        }
+        assert listening == {"127.0.0.1"}
+
+        demo.send_signal(signal.SIGINT)
+        rest = demo.communicate(timeout=60)[0]
+        assert demo.returncode == 0, rest
+        assert "every process stopped" in rest
+        assert working_in(demo_dir) == []
+
+
+def test_a_failed_task_fails_the_demo_with_the_task_log_tail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQL that SendGrid cannot parse: the emulator answers 400 and ensure_segment fails.
+    monkeypatch.setenv(
+        "SGSEG_DEMO_TEST_SETTINGS", json.dumps({"SGSEG_QUERY_DSL": "SELECT c.contact_id FROM"})
+    )
+    with driver(tmp_path) as (demo, demo_dir):
+        output = demo.communicate(timeout=240)[0]
+        assert demo.returncode == 1, output
+        assert re.search(
+            r"DAG run sendgrid_segment_refresh manual__\S+ failed at task ensure_segment", output
+        )
+        assert "task_id=ensure_segment/attempt=1.log" in output  # where the full log is
+        # The tail, readable: the exception SendGrid's 400 became, with its message.
+        assert "SendGridValidationError: SendGrid rejected the request" in output
+        assert "query_dsl is not valid SQL" in output
+        assert working_in(demo_dir) == []
+
+
+FAILING_SCHEDULER = """#!/bin/sh
+case "$1" in
+  db) exit 0 ;;
+  scheduler) echo "scheduler: cannot reach the metadata DB (a test stand-in)"; exit 1 ;;
+  *) exec sleep 300 ;;
+esac
+"""
+# Every component hangs; the scheduler also leaves a child in a session of its own (outside its
+# process group), which must be stopped too. The triggerer says when it has started.
+HANGING_COMPONENTS = """#!/bin/sh
+case "$1" in
+  db) exit 0 ;;
+  scheduler) setsid sleep 300 & exec sleep 300 ;;
+  triggerer) touch "$SGSEG_DEMO_TEST_STARTED"; exec sleep 300 ;;
+  *) exec sleep 300 ;;
+esac
+"""
+
+
+def stand_in(tmp_path: Path, script: str) -> Path:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "airflow").write_text(script)
+    (bin_dir / "airflow").chmod(0o755)
+    return bin_dir
+
+
+def test_a_failing_component_fails_the_demo_with_its_log_tail(tmp_path: Path) -> None:
+    with driver(tmp_path, fake_bin=stand_in(tmp_path, FAILING_SCHEDULER)) as (demo, demo_dir):
+        output = demo.communicate(timeout=120)[0]
+        assert demo.returncode == 1, output
+        assert "scheduler exited with status 1" in output
+        assert "cannot reach the metadata DB (a test stand-in)" in output  # the log tail
+        assert f"full log: {tmp_path / 'demo' / 'airflow_home' / 'logs' / 'scheduler.log'}" in output
+        assert working_in(demo_dir) == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=lambda s: s.name)
+def test_a_stopped_demo_leaves_no_process_behind(
+    tmp_path: Path, signum: signal.Signals, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started = tmp_path / "triggerer-started"
+    monkeypatch.setenv("SGSEG_DEMO_TEST_STARTED", str(started))
+    with driver(tmp_path, fake_bin=stand_in(tmp_path, HANGING_COMPONENTS)) as (demo, demo_dir):
+        give_up = time.monotonic() + 60  # a guard against a hang, not a timing assertion
+        while not started.exists():
+            assert demo.poll() is None, demo.communicate()[0]
+            assert time.monotonic() < give_up, "the demo did not start its components"
+            time.sleep(0.1)
+        time.sleep(1)  # the scheduler's detached child is running too
+        assert len(working_in(demo_dir)) >= 6  # the emulator, 4 components, the detached child
+
+        demo.send_signal(signum)
+        output = demo.communicate(timeout=60)[0]
+
+        assert demo.returncode == (130 if signum == signal.SIGINT else 128 + signum), output
+        assert working_in(demo_dir) == []
+
+
+def test_a_hung_command_is_killed_with_its_children(airflow_stack: ModuleType, tmp_path: Path) -> None:
+    config = airflow_stack.StackConfig(home=tmp_path, dags_folder=tmp_path, airflow_bin=Path("/bin/sh"))
+    stack = airflow_stack.AirflowStack(config)
+    with pytest.raises(airflow_stack.ComponentError, match="did not finish within 2 s") as failed:
+        stack.run(["-c", "echo started; sleep 300 & sleep 300"], "hang", timeout=2)
+    assert "started" in str(failed.value)  # the log tail
+    assert working_in(tmp_path) == []
+
+
+def test_a_failing_command_shows_its_log_tail(airflow_stack: ModuleType, tmp_path: Path) -> None:
+    config = airflow_stack.StackConfig(home=tmp_path, dags_folder=tmp_path, airflow_bin=Path("/bin/sh"))
+    with pytest.raises(airflow_stack.ComponentError, match="exit status 3") as failed:
+        airflow_stack.AirflowStack(config).run(["-c", "echo what went wrong; exit 3"], "step")
+    assert "what went wrong" in str(failed.value)
+    assert str(tmp_path / "logs" / "step.log") in str(failed.value)
+
+
+def test_the_stack_binds_loopback_and_keeps_its_ports_apart(
+    airflow_stack: ModuleType, tmp_path: Path
+) -> None:
+    stacks = [
+        airflow_stack.AirflowStack(airflow_stack.StackConfig(home=tmp_path / name, dags_folder=tmp_path))
+        for name in ("a", "b")
+    ]
+    for stack in stacks:
+        assert stack.env["AIRFLOW__API__HOST"] == "127.0.0.1"
+        assert stack.env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == f"{stack.api_url}/execution/"
+        assert stack.api_url.startswith("http://127.0.0.1:")
+    ports = [
+        stack.env[name]
+        for stack in stacks
+        for name in (
+            "AIRFLOW__API__PORT",
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT",
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT",
+        )
+    ]
+    assert len(set(ports)) == len(ports)
+    assert "8080" not in ports and "8793" not in ports
+
+
+def test_two_thirds_of_the_demo_contacts_match_its_segment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(SCRIPTS))
+    import demo
+
     contacts = demo.demo_contacts(3000)
     assert len({c["email"] for c in contacts}) == 3000
     assert sum(c["email"].endswith("@example.com") for c in contacts) == 2000

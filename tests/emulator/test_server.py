@@ -18,11 +18,11 @@ import httpx
 import pytest
 from sgseg_emulator.__main__ import build_parser, config_from_args
 from sgseg_emulator.client import EmulatorAdmin
-from sgseg_emulator.config import DEMO_API_KEY, SHORT_TIMINGS, EmulatorConfig
+from sgseg_emulator.config import DEMO_API_KEY, DEMO_SETTINGS, SHORT_TIMINGS, EmulatorConfig
 from sgseg_emulator.pytest_plugin import CONN_ENV_VAR, EmulatorHandle, running_emulator
 from sgseg_emulator.server import EmulatorServer
 
-from tests.emulator.helpers import ALL_CONTACTS, SEGMENTS, person
+from tests.emulator.helpers import ALL_CONTACTS, SEGMENTS, create_segment, get_segment, person
 from tests.helpers import modules_imported_by
 
 
@@ -276,3 +276,116 @@ def test_a_request_waiting_for_the_store_leaves_the_event_loop_free(
             assert waiting.result().status_code == 200
     finally:
         store.lock = original
+
+
+def test_cli_demo_applies_its_preset_under_explicit_flags() -> None:
+    config = config_from_args(build_parser().parse_args(["--demo", "--refresh-delay", "7"]))
+    assert config == EmulatorConfig.demo(refresh_delay=7)
+    assert config.refresh_min_spacing == DEMO_SETTINGS["refresh_min_spacing"] < 3600
+    assert config.refreshes_per_segment_per_day == DEMO_SETTINGS["refreshes_per_segment_per_day"] > 2
+    quota = ["--demo", "--refreshes-per-segment-per-day", "3"]
+    assert config_from_args(build_parser().parse_args(quota)).refreshes_per_segment_per_day == 3
+    assert config_from_args(build_parser().parse_args([])).refreshes_per_segment_per_day == 2
+
+
+def test_cli_refuses_two_presets() -> None:
+    with pytest.raises(SystemExit) as refused:
+        build_parser().parse_args(["--demo", "--short-timings"])
+    assert refused.value.code == 2
+
+
+def test_demo_preset_a_refresh_is_waited_for_and_can_be_repeated() -> None:
+    with running_emulator(EmulatorConfig.demo(clock="manual")) as emulator:
+        emulator.admin.seed_contacts([person(1), person(2)])
+        api = httpx.Client(base_url=emulator.base_url, headers=auth(emulator.api_key))
+        segment_id = create_segment(api)["id"]
+        emulator.admin.advance_clock(DEMO_SETTINGS["contacts_populate_delay"])
+        populated = get_segment(api, segment_id)["sample_updated_at"]
+
+        def refresh() -> int:
+            answer = api.post(f"{SEGMENTS}/refresh/{segment_id}", json={"user_time_zone": "UTC"})
+            return answer.status_code
+
+        emulator.admin.advance_clock(DEMO_SETTINGS["refresh_min_spacing"])
+        assert refresh() == 202
+        # Until the refresh sample lands, a sensor that looks sees nothing new: it has to wait.
+        emulator.admin.advance_clock(DEMO_SETTINGS["refresh_delay"] - 1)
+        assert get_segment(api, segment_id)["sample_updated_at"] == populated
+        emulator.admin.advance_clock(1)
+        assert get_segment(api, segment_id)["sample_updated_at"] > populated
+        for _ in range(3):  # more than SendGrid's 2 a day, each after the demo's short spacing
+            emulator.admin.advance_clock(DEMO_SETTINGS["refresh_min_spacing"])
+            assert refresh() == 202
+        assert refresh() == 429  # the spacing is still enforced
+        api.close()
+
+
+def test_demo_preset_a_new_segments_first_sample_is_its_refresh() -> None:
+    """The demo's story: create, refresh at once, and the refresh's sample is the one to wait for."""
+    with running_emulator(EmulatorConfig.demo(clock="manual")) as emulator:
+        emulator.admin.seed_contacts([person(1), person(2)])
+        api = httpx.Client(base_url=emulator.base_url, headers=auth(emulator.api_key))
+        created = create_segment(api)
+        emulator.admin.advance_clock(5)  # the refresh task runs a few seconds later
+        refresh = api.post(f"{SEGMENTS}/refresh/{created['id']}", json={"user_time_zone": "UTC"})
+        assert refresh.status_code == 202
+        emulator.admin.advance_clock(DEMO_SETTINGS["refresh_delay"] - 1)
+        assert get_segment(api, created["id"])["contacts_count"] == 0  # a sensor looking now waits
+        emulator.admin.advance_clock(1)
+        sampled = get_segment(api, created["id"])
+        assert sampled["contacts_count"] == 2
+        assert sampled["sample_updated_at"] < created["next_sample_update"]  # before its own first sample
+        api.close()
+
+
+FIELDS = "/v3/marketing/field_definitions"
+OPENERS = (
+    "SELECT c.contact_id, c.updated_at FROM contact_data AS c "
+    "JOIN event_data AS e ON c.contact_id = e.contact_id WHERE e.event_type = 'open'"
+)
+
+
+def test_reset_keeping_contacts_wipes_everything_else(sendgrid_emulator: EmulatorHandle) -> None:
+    admin = sendgrid_emulator.admin
+    api = httpx.Client(base_url=sendgrid_emulator.base_url, headers=auth(sendgrid_emulator.api_key))
+    listed = api.post("/v3/marketing/lists", json={"name": "readers"}).json()
+    admin.seed_contacts([person(1), person(2)], list_ids=[listed["id"]])
+    admin.add_events([{"email": "person1@example.com", "event_type": "open"}])
+    tier = api.post(FIELDS, json={"name": "tier", "field_type": "Text"}).json()["id"]
+    segment_id = create_segment(api)["id"]
+    admin.advance_clock(900)
+    assert api.post(f"{SEGMENTS}/refresh/{segment_id}", json={"user_time_zone": "UTC"}).status_code == 202
+    admin.configure(plan="free")
+    admin.add_fault("status", path_prefix="/v3/marketing/singlesends")
+
+    admin.reset(keep_contacts=True)
+
+    assert api.get("/v3/marketing/contacts/count").json()["contact_count"] == 2
+    assert [item["id"] for item in api.get("/v3/marketing/lists").json()["result"]] == [listed["id"]]
+    assert [field["id"] for field in api.get(FIELDS).json()["custom_fields"]] == [tier]
+    new_field = api.post(FIELDS, json={"name": "region", "field_type": "Text"})
+    assert new_field.status_code == 200 and new_field.json()["id"] != tier  # ids are still never reused
+    # The segments, their refresh history, faults, the log, settings and clock start over.
+    assert api.get(SEGMENTS).json()["results"] == []
+    assert api.get(f"{SEGMENTS}/{segment_id}").status_code == 404
+    assert api.get("/v3/marketing/singlesends").status_code == 200  # the fault is gone
+    assert admin.config()["plan"] == "paid"
+    assert admin.requests(method="POST", path_prefix=SEGMENTS) == []  # the log before the reset is gone
+    # The kept contacts and events still count: a new segment on the events populates.
+    again = create_segment(api, name="openers", query_dsl=OPENERS)["id"]
+    admin.advance_clock(1800)
+    assert get_segment(api, again)["contacts_count"] == 1
+
+    admin.reset()
+    assert api.get("/v3/marketing/contacts/count").json()["contact_count"] == 0
+    api.close()
+
+
+def test_reset_refuses_a_keep_contacts_that_is_not_a_boolean(sendgrid_emulator: EmulatorHandle) -> None:
+    answer = httpx.post(
+        f"{sendgrid_emulator.base_url}/__emulator__/reset",
+        json={"keep_contacts": "yes"},
+        headers=auth(sendgrid_emulator.api_key),
+    )
+    assert answer.status_code == 400
+    assert "keep_contacts must be true or false, got 'yes'" in answer.text
