@@ -9,11 +9,11 @@ from fastapi.responses import JSONResponse
 
 from . import views
 from .clock import to_iso
-from .contact_rules import MAX_CONTACTS_PER_UPSERT, MAX_UPSERT_BYTES, is_email_address, structure_problems
+from .contact_rules import MAX_UPSERT_BYTES, is_email_address, structure_problems
 from .contact_schema import IDENTIFIERS
 from .errors import ApiError, FieldErrors, bad_request, errors_body
 from .field_definitions import FieldDefinitions
-from .request_bodies import NameOnly, checked
+from .request_bodies import ContactsUpsert, NameOnly, checked
 from .routing import (
     JsonObject,
     RawBody,
@@ -29,18 +29,6 @@ MAX_SEARCH_EMAILS = 100  # own copy of the spec's limit (the oracle never import
 _MAX_REPORTED_ERRORS = 20
 
 
-def check_list_ids(request: Request, value: Any, errors: FieldErrors) -> list[str]:
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        errors.add("list_ids", "list_ids must be an array of list ids")
-        return []
-    missing = emulator_of(request).store.missing_lists(value)
-    if missing:
-        errors.add("list_ids", f"list {missing[0]!r} does not exist")
-    return value
-
-
 @router.put("/v3/marketing/contacts")
 def upsert_contacts(request: Request, raw: RawBody) -> JSONResponse:
     """Validate the request (400 for the whole of it), then queue an upsert job (202 job_id)."""
@@ -49,24 +37,20 @@ def upsert_contacts(request: Request, raw: RawBody) -> JSONResponse:
         raise ApiError(
             413, errors_body(f"the request body is {size} bytes; at most {MAX_UPSERT_BYTES}", "body")
         )
-    body = parse_json_object(raw)
-    errors = FieldErrors()
-    list_ids = check_list_ids(request, body.get("list_ids"), errors)
+    body: ContactsUpsert = checked(ContactsUpsert, parse_json_object(raw))
     emulator = emulator_of(request)
-    contacts = body.get("contacts")
-    if not isinstance(contacts, list) or not contacts:
-        errors.add("contacts", "contacts must be a non-empty array")
-    elif len(contacts) > MAX_CONTACTS_PER_UPSERT:
-        errors.add("contacts", f"at most {MAX_CONTACTS_PER_UPSERT} contacts per request, got {len(contacts)}")
-    else:
-        types = {field.id: field.field_type for field in FieldDefinitions(emulator.store).custom()}
-        for index, contact in enumerate(contacts):
-            for field, message in structure_problems(contact, types):
-                errors.add(f"contacts[{index}]" + (f".{field}" if field else ""), message)
-            if len(errors.items) >= _MAX_REPORTED_ERRORS:
-                break
+    errors = FieldErrors()
+    list_ids = body.get("list_ids") or []
+    if missing := emulator.store.missing_lists(list_ids):
+        errors.add("list_ids", f"list {missing[0]!r} does not exist")
+    contacts = body["contacts"]
+    types = {field.id: field.field_type for field in FieldDefinitions(emulator.store).custom()}
+    for index, contact in enumerate(contacts):
+        for field, message in structure_problems(contact, types):
+            errors.add(f"contacts[{index}]" + (f".{field}" if field else ""), message)
+        if len(errors.items) >= _MAX_REPORTED_ERRORS:
+            break
     errors.raise_if_any()
-    assert isinstance(contacts, list)
     job_id = emulator.contact_jobs.submit_upsert(contacts, list_ids)
     emulator.work_added()
     return JSONResponse({"job_id": job_id}, status_code=202)

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError, with_config
 from typing_extensions import NotRequired, TypedDict
 
+from .contact_rules import MAX_CONTACTS_PER_UPSERT
 from .errors import FieldErrors
 from .field_definitions import FieldType
 
@@ -85,6 +86,15 @@ class ImportCreate(TypedDict):
     list_ids: NotRequired[list[str] | None]
     file_type: Literal["csv"]
     field_mappings: Annotated[list[str | None], Field(min_length=1)]
+
+
+@strict
+class ContactsUpsert(TypedDict):
+    """``PUT /v3/marketing/contacts``. Each contact's fields are ``contact_rules``' to check: a bad
+    one is refused by field name with the ContactRequest limits."""
+
+    list_ids: NotRequired[list[str] | None]
+    contacts: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=MAX_CONTACTS_PER_UPSERT)]
 
 
 @strict

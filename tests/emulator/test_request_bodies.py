@@ -24,6 +24,7 @@ DECLARED = [
         "/v3/marketing/field_definitions/{custom_field_id}",
         "patch",
     ),
+    (request_bodies.ContactsUpsert, "contacts", "/v3/marketing/contacts", "put"),
     (request_bodies.ExportCreate, "contacts", "/v3/marketing/contacts/exports", "post"),
     (request_bodies.ImportCreate, "contacts", "/v3/marketing/contacts/imports", "put"),
     (request_bodies.SingleSendCreate, "singlesends", "/v3/marketing/singlesends", "post"),
