@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -12,7 +11,7 @@ from .clock import to_iso
 from .errors import FieldErrors, bad_request
 from .faults import Fault
 from .field_definitions import FieldDefinitions
-from .routing import emulator_of, json_body, json_object
+from .routing import JsonObject, OptionalJson, emulator_of
 from .store import identifiers_of
 
 router = APIRouter(prefix="/__emulator__")
@@ -24,19 +23,18 @@ def _clock_view(request: Request) -> dict[str, Any]:
 
 
 @router.get("/clock")
-async def get_clock(request: Request) -> JSONResponse:
+def get_clock(request: Request) -> JSONResponse:
     return JSONResponse(_clock_view(request))
 
 
 @router.post("/clock/advance")
-async def advance_clock(request: Request) -> JSONResponse:
-    body = await json_object(request)
+def advance_clock(request: Request, body: JsonObject) -> JSONResponse:
     seconds = body.get("seconds")
     if isinstance(seconds, bool) or not isinstance(seconds, int | float):
         raise bad_request("seconds must be a number", "seconds")
     try:
-        # Contact jobs and exports that fall due run now: off the event loop, they may be large.
-        await asyncio.to_thread(emulator_of(request).advance_clock, float(seconds))
+        # Contact jobs and exports that fall due run now (in the threadpool, as every route).
+        emulator_of(request).advance_clock(float(seconds))
     except ValueError as error:
         raise bad_request(str(error), "seconds") from error
     return JSONResponse(_clock_view(request))
@@ -60,10 +58,9 @@ def _check_seed_contacts(contacts: Any, errors: FieldErrors) -> list[dict[str, A
 
 
 @router.post("/contacts/bulk")
-async def seed_contacts(request: Request) -> JSONResponse:
+def seed_contacts(request: Request, body: JsonObject) -> JSONResponse:
     """Fast seeding, applied at once: any number of contacts; honours contact_id/created_at/
     updated_at if given; custom fields by id or by name (missing ones are created)."""
-    body = await json_object(request)
     errors = FieldErrors()
     contacts = _check_seed_contacts(body.get("contacts"), errors)
     list_ids = body.get("list_ids") or []
@@ -71,11 +68,12 @@ async def seed_contacts(request: Request) -> JSONResponse:
         errors.add("list_ids", "list_ids must be an array")
     errors.raise_if_any()
     emulator = emulator_of(request)
-    FieldDefinitions(emulator.store).key_by_id(contacts)
-    try:
-        result = emulator.store.upsert_contacts(contacts, list_ids, to_iso(emulator.now()), trusted=True)
-    except ValueError as error:
-        raise bad_request(str(error), "contacts") from error
+    with emulator.store.lock:  # fields named for the first time are created once
+        FieldDefinitions(emulator.store).key_by_id(contacts)
+        try:
+            result = emulator.store.upsert_contacts(contacts, list_ids, to_iso(emulator.now()), trusted=True)
+        except ValueError as error:
+            raise bad_request(str(error), "contacts") from error
     if result.errors:
         index, _, message = result.errors[0]
         raise bad_request(f"contacts[{index}]: {message}", "contacts")
@@ -83,8 +81,7 @@ async def seed_contacts(request: Request) -> JSONResponse:
 
 
 @router.post("/events")
-async def add_events(request: Request) -> JSONResponse:
-    body = await json_object(request)
+def add_events(request: Request, body: JsonObject) -> JSONResponse:
     events = body.get("events")
     if not isinstance(events, list) or not all(isinstance(e, dict) and e.get("event_type") for e in events):
         raise bad_request("events must be an array of objects, each with event_type", "events")
@@ -97,8 +94,7 @@ async def add_events(request: Request) -> JSONResponse:
 
 
 @router.post("/faults")
-async def add_fault(request: Request) -> JSONResponse:
-    body = await json_object(request)
+def add_fault(request: Request, body: JsonObject) -> JSONResponse:
     specs = body["faults"] if isinstance(body.get("faults"), list) else [body]
     try:
         faults = [Fault.from_json(spec) for spec in specs]
@@ -111,18 +107,18 @@ async def add_fault(request: Request) -> JSONResponse:
 
 
 @router.get("/faults")
-async def list_faults(request: Request) -> JSONResponse:
+def list_faults(request: Request) -> JSONResponse:
     return JSONResponse({"faults": emulator_of(request).faults.armed()})
 
 
 @router.delete("/faults")
-async def clear_faults(request: Request) -> Response:
+def clear_faults(request: Request) -> Response:
     emulator_of(request).faults.clear()
     return Response(status_code=204)
 
 
 @router.get("/requests")
-async def logged_requests(request: Request) -> JSONResponse:
+def logged_requests(request: Request) -> JSONResponse:
     method = request.query_params.get("method")
     prefix = request.query_params.get("path_prefix")
     entries = [
@@ -135,14 +131,13 @@ async def logged_requests(request: Request) -> JSONResponse:
 
 
 @router.get("/sends")
-async def sends(request: Request) -> JSONResponse:
+def sends(request: Request) -> JSONResponse:
     return JSONResponse({"sends": emulator_of(request).single_sends.deliveries()})
 
 
 @router.post("/reset")
-async def reset(request: Request) -> JSONResponse:
+def reset(request: Request, body: OptionalJson) -> JSONResponse:
     """Body optional: ``{"keep_contacts": true}`` keeps contacts, lists, custom fields and events."""
-    body = await json_body(request, required=False)
     if body is not None and not isinstance(body, dict):
         raise bad_request("the request body must be a JSON object", "body")
     keep_contacts = (body or {}).get("keep_contacts", False)
@@ -153,13 +148,12 @@ async def reset(request: Request) -> JSONResponse:
 
 
 @router.get("/config")
-async def get_config(request: Request) -> JSONResponse:
+def get_config(request: Request) -> JSONResponse:
     return JSONResponse(emulator_of(request).config.public_dict())
 
 
 @router.patch("/config")
-async def configure(request: Request) -> JSONResponse:
-    body = await json_object(request)
+def configure(request: Request, body: JsonObject) -> JSONResponse:
     try:
         config = emulator_of(request).configure(body)
     except (TypeError, ValueError) as error:

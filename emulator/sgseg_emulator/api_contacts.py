@@ -9,68 +9,61 @@ from fastapi.responses import JSONResponse
 
 from . import views
 from .clock import to_iso
-from .contact_rules import MAX_CONTACTS_PER_UPSERT, MAX_UPSERT_BYTES, is_email_address, structure_problems
+from .contact_rules import MAX_UPSERT_BYTES, is_email_address, structure_problems
+from .contact_schema import IDENTIFIERS
 from .errors import ApiError, FieldErrors, bad_request, errors_body
-from .field_definitions import IDENTIFIERS, FieldDefinitions
-from .routing import csv_values, emulator_of, json_object, page_metadata, page_params
+from .field_definitions import FieldDefinitions
+from .request_bodies import ContactsUpsert, NameOnly, checked
+from .routing import (
+    JsonObject,
+    RawBody,
+    csv_values,
+    emulator_of,
+    page_metadata,
+    page_params,
+    parse_json_object,
+)
 
 router = APIRouter()
-MAX_SEARCH_EMAILS = 100
+MAX_SEARCH_EMAILS = 100  # own copy of the spec's limit (the oracle never imports the provider's)
 _MAX_REPORTED_ERRORS = 20
 
 
-def check_list_ids(request: Request, value: Any, errors: FieldErrors) -> list[str]:
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        errors.add("list_ids", "list_ids must be an array of list ids")
-        return []
-    missing = emulator_of(request).store.missing_lists(value)
-    if missing:
-        errors.add("list_ids", f"list {missing[0]!r} does not exist")
-    return value
-
-
 @router.put("/v3/marketing/contacts")
-async def upsert_contacts(request: Request) -> JSONResponse:
+def upsert_contacts(request: Request, raw: RawBody) -> JSONResponse:
     """Validate the request (400 for the whole of it), then queue an upsert job (202 job_id)."""
-    size = len(await request.body())
+    size = len(raw)
     if size > MAX_UPSERT_BYTES:
         raise ApiError(
             413, errors_body(f"the request body is {size} bytes; at most {MAX_UPSERT_BYTES}", "body")
         )
-    body = await json_object(request)
-    errors = FieldErrors()
-    list_ids = check_list_ids(request, body.get("list_ids"), errors)
+    body: ContactsUpsert = checked(ContactsUpsert, parse_json_object(raw))
     emulator = emulator_of(request)
-    contacts = body.get("contacts")
-    if not isinstance(contacts, list) or not contacts:
-        errors.add("contacts", "contacts must be a non-empty array")
-    elif len(contacts) > MAX_CONTACTS_PER_UPSERT:
-        errors.add("contacts", f"at most {MAX_CONTACTS_PER_UPSERT} contacts per request, got {len(contacts)}")
-    else:
-        types = {field.id: field.field_type for field in FieldDefinitions(emulator.store).custom()}
-        for index, contact in enumerate(contacts):
-            for field, message in structure_problems(contact, types):
-                errors.add(f"contacts[{index}]" + (f".{field}" if field else ""), message)
-            if len(errors.items) >= _MAX_REPORTED_ERRORS:
-                break
+    errors = FieldErrors()
+    list_ids = body.get("list_ids") or []
+    if missing := emulator.store.missing_lists(list_ids):
+        errors.add("list_ids", f"list {missing[0]!r} does not exist")
+    contacts = body["contacts"]
+    types = {field.id: field.field_type for field in FieldDefinitions(emulator.store).custom()}
+    for index, contact in enumerate(contacts):
+        for field, message in structure_problems(contact, types):
+            errors.add(f"contacts[{index}]" + (f".{field}" if field else ""), message)
+        if len(errors.items) >= _MAX_REPORTED_ERRORS:
+            break
     errors.raise_if_any()
-    assert isinstance(contacts, list)
     job_id = emulator.contact_jobs.submit_upsert(contacts, list_ids)
-    await emulator.work_added()
+    emulator.work_added()
     return JSONResponse({"job_id": job_id}, status_code=202)
 
 
 @router.get("/v3/marketing/contacts/count")
-async def contact_count(request: Request) -> JSONResponse:
+def contact_count(request: Request) -> JSONResponse:
     count = emulator_of(request).store.contact_count()
     return JSONResponse({"contact_count": count, "billable_count": count})
 
 
 @router.post("/v3/marketing/contacts/search/emails")
-async def search_by_emails(request: Request) -> JSONResponse:
-    body = await json_object(request)
+def search_by_emails(request: Request, body: JsonObject) -> JSONResponse:
     emails = body.get("emails")
     if not isinstance(emails, list) or not emails or not all(isinstance(item, str) for item in emails):
         raise bad_request("emails must be a non-empty array of email addresses", "emails")
@@ -94,7 +87,7 @@ async def search_by_emails(request: Request) -> JSONResponse:
 
 
 @router.delete("/v3/marketing/contacts")
-async def delete_contacts(request: Request) -> JSONResponse:
+def delete_contacts(request: Request) -> JSONResponse:
     query = request.query_params
     ids = csv_values(query.getlist("ids"))
     delete_all = query.get("delete_all_contacts") == "true"
@@ -108,18 +101,16 @@ async def delete_contacts(request: Request) -> JSONResponse:
 
 
 @router.post("/v3/marketing/lists")
-async def create_list(request: Request) -> JSONResponse:
-    body = await json_object(request)
-    name = body.get("name")
-    if not isinstance(name, str) or not 1 <= len(name) <= 100:
-        raise bad_request("name is required and must be a string of 1 to 100 characters", "name")
+def create_list(request: Request, body: JsonObject) -> JSONResponse:
+    name = checked(NameOnly, body)["name"]
     emulator = emulator_of(request)
     created = emulator.store.create_list(name, to_iso(emulator.now()))
     return JSONResponse(views.contact_list(created, 0), status_code=201)
 
 
 @router.get("/v3/marketing/lists")
-async def get_lists(request: Request) -> JSONResponse:
+def get_lists(request: Request) -> JSONResponse:
+    # Own copies of the spec's page_size default and maximum (the emulator is the oracle).
     size, offset = page_params(request, default_size=100, max_size=1000)
     store = emulator_of(request).store
     every = store.lists()
@@ -131,13 +122,12 @@ async def get_lists(request: Request) -> JSONResponse:
 
 
 @router.post("/v3/marketing/contacts/search/identifiers/{identifier_type}")
-async def search_by_identifiers(identifier_type: str, request: Request) -> JSONResponse:
+def search_by_identifiers(identifier_type: str, request: Request, body: JsonObject) -> JSONResponse:
     """200 ``{"result": {value: {"contact"} or {"error"}}}``; 404 when nothing matches; 400 for a
     bad type or list. Errors are a single ``ContactsError`` object here, as the spec has it."""
     if identifier_type not in IDENTIFIERS:
         message = f"identifier_type must be one of {', '.join(IDENTIFIERS)}, got {identifier_type!r}"
         raise ApiError(400, {"message": message, "field": "identifier_type"})
-    body = await json_object(request)
     values = body.get("identifiers")
     if not isinstance(values, list) or not values or not all(isinstance(item, str) for item in values):
         raise ApiError(

@@ -5,9 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from .errors import ApiError, FieldErrors, bad_request
+from .errors import ApiError, bad_request
 from .field_definitions import (
-    FIELD_TYPES,
     MAX_CUSTOM_FIELDS,
     RESERVED_FIELDS,
     CustomField,
@@ -15,14 +14,15 @@ from .field_definitions import (
     name_problem,
     reserved_field,
 )
-from .routing import emulator_of, json_object
+from .request_bodies import FieldDefinitionCreate, NameOnly, checked
+from .routing import JsonObject, emulator_of
 
 router = APIRouter()
 PATH = "/v3/marketing/field_definitions"
 
 
 @router.get(PATH)
-async def get_field_definitions(request: Request) -> JSONResponse:
+def get_field_definitions(request: Request) -> JSONResponse:
     custom = FieldDefinitions(emulator_of(request).store).custom()
     reserved = []
     for field in RESERVED_FIELDS:
@@ -42,21 +42,25 @@ async def get_field_definitions(request: Request) -> JSONResponse:
 
 
 @router.post(PATH)
-async def create_field_definition(request: Request) -> JSONResponse:
-    body = await json_object(request)
-    definitions = FieldDefinitions(emulator_of(request).store)
+def create_field_definition(request: Request, body: JsonObject) -> JSONResponse:
+    store = emulator_of(request).store
+    with store.lock:  # the name and count checks and the insert are one step
+        return _create_field_definition(
+            request, checked(FieldDefinitionCreate, body), FieldDefinitions(store)
+        )
+
+
+def _create_field_definition(
+    request: Request, body: FieldDefinitionCreate, definitions: FieldDefinitions
+) -> JSONResponse:
     existing = definitions.custom()
-    errors = FieldErrors()
-    name, field_type = body.get("name"), body.get("field_type")
+    name, field_type = body["name"], body["field_type"]
     problem = name_problem(name, [field.name for field in existing])
     if problem is not None:
-        errors.add("name", problem)
-    if field_type not in FIELD_TYPES:
-        errors.add("field_type", f"field_type must be one of {', '.join(FIELD_TYPES)}, got {field_type!r}")
-    errors.raise_if_any()
+        raise bad_request(problem, "name")
     if len(existing) >= MAX_CUSTOM_FIELDS:
         raise bad_request(f"the account already has the maximum of {MAX_CUSTOM_FIELDS} custom fields", "name")
-    field = definitions.create(str(name), str(field_type))
+    field = definitions.create(name, field_type)
     # SendGrid answers 200 here, not 201.
     return JSONResponse(_field_view(field, f"{str(request.url).rstrip('/')}/{field.id}"))
 
@@ -79,21 +83,27 @@ def _field_or_404(definitions: FieldDefinitions, field_id: str) -> CustomField:
 
 
 @router.patch(PATH + "/{field_id}")
-async def rename_field_definition(field_id: str, request: Request) -> JSONResponse:
+def rename_field_definition(field_id: str, request: Request, body: JsonObject) -> JSONResponse:
     """200 with the renamed field (only the name can change); 400 for a bad name; 404 unknown id."""
-    body = await json_object(request)
-    definitions = FieldDefinitions(emulator_of(request).store)
+    store = emulator_of(request).store
+    with store.lock:  # the name check and the rename are one step
+        return _rename_field_definition(request, field_id, checked(NameOnly, body), FieldDefinitions(store))
+
+
+def _rename_field_definition(
+    request: Request, field_id: str, body: NameOnly, definitions: FieldDefinitions
+) -> JSONResponse:
     field = _field_or_404(definitions, field_id)
     others = [other.name for other in definitions.custom() if other.id != field_id]
-    problem = name_problem(body.get("name"), others)
+    problem = name_problem(body["name"], others)
     if problem is not None:
         raise bad_request(problem, "name")
-    renamed = definitions.rename(field, str(body["name"]))
+    renamed = definitions.rename(field, body["name"])
     return JSONResponse(_field_view(renamed, str(request.url)))
 
 
 @router.delete(PATH + "/{field_id}")
-async def delete_field_definition(field_id: str, request: Request) -> Response:
+def delete_field_definition(field_id: str, request: Request) -> Response:
     """204; the field's values go from every contact. 404 for an unknown (or reserved) id."""
     definitions = FieldDefinitions(emulator_of(request).store)
     definitions.delete(_field_or_404(definitions, field_id))

@@ -8,16 +8,21 @@ the signature and expiry in the query string, and S3's XML error bodies.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
 
 from .api_imports import UPLOAD_HEADERS
 from .contact_rules import MAX_IMPORT_BYTES
 from .contacts_jobs import errors_name, upload_name
 from .file_store import FILES_PREFIX
 from .routing import emulator_of
+
+if TYPE_CHECKING:
+    from .state import Emulator
 
 router = APIRouter(prefix=FILES_PREFIX)
 _MEDIA_TYPES = {"csv": "text/csv", "json": "application/json"}
@@ -43,7 +48,7 @@ def _refusal(request: Request, name: str) -> Response | None:
 
 
 @router.get("/{name:path}")
-async def download(name: str, request: Request) -> Response:
+def download(name: str, request: Request) -> Response:
     refusal = _refusal(request, name)
     if refusal is not None:
         return refusal
@@ -76,7 +81,9 @@ async def upload(name: str, request: Request) -> Response:
             )
     emulator = emulator_of(request)
     job_id = name.removeprefix("imports/").removesuffix(".upload")
-    if name != upload_name(job_id) or not emulator.contact_jobs.upload_allowed(job_id):
+    # This route streams the body, so it stays async and sends its SQLite work to the threadpool.
+    allowed = await run_in_threadpool(emulator.contact_jobs.upload_allowed, job_id)
+    if name != upload_name(job_id) or not allowed:
         return s3_error(403, "AccessDenied", "this upload URL no longer accepts a file")
     target = emulator.files.path(name)
     partial = target.with_suffix(".partial")
@@ -90,6 +97,10 @@ async def upload(name: str, request: Request) -> Response:
                 return s3_error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum size")
             file.write(chunk)
     os.replace(partial, target)
-    emulator.contact_jobs.upload_received(job_id)
-    await emulator.work_added()
+    await run_in_threadpool(_received, emulator, job_id)
     return Response(status_code=200, headers={"ETag": f'"{job_id}"'})
+
+
+def _received(emulator: Emulator, job_id: str) -> None:
+    emulator.contact_jobs.upload_received(job_id)
+    emulator.work_added()

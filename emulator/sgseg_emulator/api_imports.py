@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from .contact_schema import IDENTIFIERS
 from .contacts_jobs import upload_name
 from .errors import ApiError, FieldErrors, errors_body
-from .field_definitions import IDENTIFIERS, FieldDefinitions, reserved_field
-from .routing import emulator_of, json_object
+from .field_definitions import FieldDefinitions, reserved_field
+from .request_bodies import ImportCreate, checked
+from .routing import JsonObject, emulator_of
 
 router = APIRouter()
 IMPORTS = "/v3/marketing/contacts/imports"
@@ -19,15 +19,12 @@ IMPORTS = "/v3/marketing/contacts/imports"
 UPLOAD_HEADERS = ({"header": "x-amz-server-side-encryption", "value": "aws:kms"},)
 
 
-def _check_mappings(value: Any, custom_ids: set[str], errors: FieldErrors) -> list[str | None]:
-    if not isinstance(value, list) or not value:
-        errors.add("field_mappings", "field_mappings must be a non-empty array of field ids or null")
-        return []
+def _check_mappings(value: list[str | None], custom_ids: set[str], errors: FieldErrors) -> list[str | None]:
     mapped_names = set()
     for index, field_id in enumerate(value):
         if field_id is None:
             continue
-        reserved = reserved_field(field_id) if isinstance(field_id, str) else None
+        reserved = reserved_field(field_id)
         if reserved is not None and reserved.read_only:
             errors.add(f"field_mappings[{index}]", f"reserved field {reserved.name!r} is read-only")
         elif reserved is None and field_id not in custom_ids:
@@ -40,19 +37,14 @@ def _check_mappings(value: Any, custom_ids: set[str], errors: FieldErrors) -> li
 
 
 @router.put(IMPORTS)
-async def start_import(request: Request) -> JSONResponse:
+def start_import(request: Request, body: JsonObject) -> JSONResponse:
     """200 ``{job_id, upload_uri, upload_headers}``; the job waits for the file at upload_uri."""
-    body = await json_object(request)
     emulator = emulator_of(request)
+    request_body: ImportCreate = checked(ImportCreate, body)
     errors = FieldErrors()
-    if body.get("file_type") != "csv":
-        errors.add("file_type", f"file_type must be 'csv', got {body.get('file_type')!r}")
     custom_ids = {field.id for field in FieldDefinitions(emulator.store).custom()}
-    mappings = _check_mappings(body.get("field_mappings"), custom_ids, errors)
-    list_ids = body.get("list_ids") or []
-    if not isinstance(list_ids, list) or not all(isinstance(item, str) for item in list_ids):
-        errors.add("list_ids", "list_ids must be an array of list ids")
-        list_ids = []
+    mappings = _check_mappings(request_body["field_mappings"], custom_ids, errors)
+    list_ids = request_body.get("list_ids") or []
     errors.raise_if_any()
     missing = emulator.store.missing_lists(list_ids)
     if missing:  # the spec's 404: "If any of the specified lists do not exist."
@@ -64,7 +56,7 @@ async def start_import(request: Request) -> JSONResponse:
 
 
 @router.get(IMPORTS + "/{job_id}")
-async def import_status(job_id: str, request: Request) -> JSONResponse:
+def import_status(job_id: str, request: Request) -> JSONResponse:
     """200 ``ContactImport`` for any contact job (upsert, CSV import, delete); 404 if unknown."""
     view = emulator_of(request).contact_jobs.view(job_id, str(request.base_url))
     if view is None:

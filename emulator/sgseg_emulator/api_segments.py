@@ -5,15 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from .errors import ApiError
-from .routing import csv_values, emulator_of, json_body, json_object, parse_bool
+from .request_bodies import SegmentCreate, SegmentUpdate, checked
+from .routing import JsonObject, LenientJson, csv_values, emulator_of, parse_bool
 
 router = APIRouter()
 BASE = "/v3/marketing/segments/2.0"
 
 
 @router.get(BASE)
-async def list_segments(request: Request) -> JSONResponse:
+def list_segments(request: Request) -> JSONResponse:
     query = request.query_params
     results = emulator_of(request).segments.summaries(
         ids=csv_values(query.getlist("ids")),
@@ -24,33 +24,27 @@ async def list_segments(request: Request) -> JSONResponse:
 
 
 @router.post(BASE)
-async def create_segment(request: Request) -> JSONResponse:
-    body = await json_object(request)
-    return JSONResponse(emulator_of(request).segments.create(body), status_code=201)
+def create_segment(request: Request, body: JsonObject) -> JSONResponse:
+    return JSONResponse(emulator_of(request).segments.create(checked(SegmentCreate, body)), status_code=201)
 
 
 @router.get(BASE + "/{segment_id}")
-async def get_segment(request: Request, segment_id: str) -> JSONResponse:
+def get_segment(request: Request, segment_id: str) -> JSONResponse:
     include = parse_bool(request.query_params.get("contacts_sample"), "contacts_sample", True)
     return JSONResponse(emulator_of(request).segments.get(segment_id, include_sample=include))
 
 
 @router.patch(BASE + "/{segment_id}")
-async def update_segment(request: Request, segment_id: str) -> JSONResponse:
-    body = await json_object(request)
-    return JSONResponse(emulator_of(request).segments.update(segment_id, body))
+def update_segment(request: Request, segment_id: str, body: JsonObject) -> JSONResponse:
+    return JSONResponse(emulator_of(request).segments.update(segment_id, checked(SegmentUpdate, body)))
 
 
 @router.delete(BASE + "/{segment_id}")
-async def delete_segment(request: Request, segment_id: str) -> Response:
+def delete_segment(request: Request, segment_id: str) -> Response:
     emulator_of(request).segments.delete(segment_id)
     return Response(status_code=202)
 
 
 @router.post(BASE + "/refresh/{segment_id}")
-async def refresh_segment(request: Request, segment_id: str) -> JSONResponse:
-    try:
-        body = await json_body(request, required=False)
-    except ApiError:  # refresh answers its own error shape
-        body = None
+def refresh_segment(request: Request, segment_id: str, body: LenientJson) -> JSONResponse:
     return JSONResponse(emulator_of(request).segments.refresh(segment_id, body), status_code=202)

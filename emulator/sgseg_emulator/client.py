@@ -12,6 +12,9 @@ from .clock import parse_iso
 
 
 class EmulatorAdmin:
+    """Client of the admin API under ``/__emulator__/`` (bearer ``api_key``); raises
+    ``httpx.HTTPStatusError`` on a non-2xx answer. ``close()`` when done."""
+
     def __init__(self, base_url: str, api_key: str, *, timeout: float = 30.0) -> None:
         self.base_url = base_url.rstrip("/")
         self._client = httpx.Client(
@@ -22,6 +25,7 @@ class EmulatorAdmin:
         )
 
     def close(self) -> None:
+        """Close the underlying HTTP client."""
         self._client.close()
 
     def _call(self, method: str, path: str, json: Any = None, params: dict[str, str] | None = None) -> Any:
@@ -30,12 +34,17 @@ class EmulatorAdmin:
         return response.json() if response.content else None
 
     def now(self) -> datetime:
+        """The emulator's current time, aware UTC (``GET /__emulator__/clock``)."""
         return parse_iso(self._call("GET", "/clock")["now"])
 
     def advance_clock(self, seconds: float) -> datetime:
+        """Move a manual clock ``seconds`` forward (``POST /__emulator__/clock/advance``); returns the new
+        time. Due contact jobs and exports run before it answers."""
         return parse_iso(self._call("POST", "/clock/advance", {"seconds": seconds})["now"])
 
     def seed_contacts(self, contacts: Sequence[dict[str, Any]], list_ids: Sequence[str] = ()) -> int:
+        """Insert or update contacts at once (``POST /__emulator__/contacts/bulk``), optionally adding them
+        to ``list_ids``; returns how many were written."""
         return int(
             self._call("POST", "/contacts/bulk", {"contacts": list(contacts), "list_ids": list(list_ids)})[
                 "count"
@@ -43,6 +52,8 @@ class EmulatorAdmin:
         )
 
     def add_events(self, events: Sequence[dict[str, Any]]) -> int:
+        """Record engagement events (``POST /__emulator__/events``), each naming its contact by
+        ``contact_id`` or ``email``; returns how many."""
         return int(self._call("POST", "/events", {"events": list(events)})["count"])
 
     def add_fault(
@@ -77,9 +88,12 @@ class EmulatorAdmin:
         return faults
 
     def clear_faults(self) -> None:
+        """Disarm every fault (``DELETE /__emulator__/faults``)."""
         self._call("DELETE", "/faults")
 
     def requests(self, method: str | None = None, path_prefix: str | None = None) -> list[dict[str, Any]]:
+        """Logged API requests, oldest first, filtered by HTTP ``method`` and/or ``path_prefix`` (``GET
+        /__emulator__/requests``)."""
         params = {}
         if method is not None:
             params["method"] = method
@@ -94,14 +108,19 @@ class EmulatorAdmin:
         return sends
 
     def reset(self, keep_contacts: bool = False) -> None:
-        """Wipe everything and restore the startup settings and clock; ``keep_contacts`` keeps
-        contacts, lists, custom field definitions and events (no need to seed again)."""
+        """Wipe everything and restore the startup settings and clock (``POST
+        /__emulator__/reset``); ``keep_contacts`` keeps contacts, lists, custom field definitions
+        and events (no need to seed again)."""
         self._call("POST", "/reset", {"keep_contacts": True} if keep_contacts else None)
 
     def config(self) -> dict[str, Any]:
+        """The settings in force (``GET /__emulator__/config``); timings in seconds."""
         config: dict[str, Any] = self._call("GET", "/config")
         return config
 
     def configure(self, **settings: Any) -> dict[str, Any]:
+        """Change runtime settings (``PATCH /__emulator__/config``), e.g. ``plan="free"`` or timings in
+        seconds; returns the settings in force. 400 (``httpx.HTTPStatusError``) for an unknown or bad
+        setting."""
         config: dict[str, Any] = self._call("PATCH", "/config", settings)
         return config

@@ -32,12 +32,15 @@ class Clock:
         self._manual_now = (start or utc_now()).astimezone(timezone.utc)
 
     def now(self) -> datetime:
+        """The current time, aware UTC (the wall clock, or the manual clock's setting)."""
         if self.mode == "real":
             return datetime.now(timezone.utc)
         with self._lock:
             return self._manual_now
 
     def advance(self, seconds: float) -> datetime:
+        """Move a manual clock ``seconds`` forward and return the new time; ``ValueError`` on a real clock or
+        for negative seconds."""
         if self.mode != "manual":
             raise ValueError("the clock can only be advanced in manual mode (--clock manual)")
         if seconds < 0:
@@ -47,5 +50,6 @@ class Clock:
             return self._manual_now
 
     def set(self, moment: datetime) -> None:
+        """Set the manual clock to ``moment``."""
         with self._lock:
             self._manual_now = moment.astimezone(timezone.utc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -83,6 +84,8 @@ class EmulatorConfig:
     start_time: str | None = None
     plan: Plan = "paid"
     segment_delete_in_use: InUseDelete = "allow"
+    # SendGrid's timings and quotas below are the emulator's own copies (it is the oracle the
+    # provider is tested against, so it never imports the provider's copies).
     contacts_populate_delay: float = 900
     engagement_populate_delay: float = 1800
     membership_check_interval: float = 3600
@@ -160,3 +163,7 @@ def check_values(values: dict[str, Any]) -> None:
             datetime.fromisoformat(str(start_time).replace("Z", "+00:00"))
         except ValueError:
             raise ValueError(f"start_time must be an ISO 8601 date-time, got {start_time!r}") from None
+
+
+# Models read the settings through this, at use: ``POST /__emulator__/config`` replaces them.
+ConfigSource = Callable[[], EmulatorConfig]

@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .field_definitions import IDENTIFIERS, RESERVED_BY_NAME, normalized_value
+from .contact_schema import IDENTIFIERS
+from .field_definitions import RESERVED_BY_NAME, normalized_value
 
 # Each limit here is the emulator's own copy of SendGrid's: the emulator is the oracle the
 # provider is tested against, so it must not import the provider's copies.

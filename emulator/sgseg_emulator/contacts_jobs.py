@@ -15,6 +15,7 @@ import io
 import json
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +28,10 @@ from .store import identifiers_of, new_id
 if TYPE_CHECKING:
     import sqlite3
 
-    from .state import Emulator
+    from .clock import Clock
+    from .config import ConfigSource
+    from .file_store import FileStore
+    from .store import Store
 
 CHUNK_ROWS = 5_000
 # How long an import's upload_uri accepts the file (S3 pre-signed URL lifetime): INFERRED.
@@ -44,14 +48,18 @@ def errors_name(job_id: str) -> str:
     return f"import-errors/{job_id}.csv"
 
 
+@dataclass
 class ContactJobs:
-    def __init__(self, emulator: Emulator) -> None:
-        self.emulator = emulator
-        self.store = emulator.store
+    """The ``contact_jobs`` table: creating, running and reporting upsert, import and delete jobs."""
+
+    store: Store
+    clock: Clock
+    config: ConfigSource
+    files: FileStore
 
     def _insert(self, **columns: Any) -> str:
         job_id = new_id()
-        columns = {"job_id": job_id, "started_at": to_iso(self.emulator.now()), **columns}
+        columns = {"job_id": job_id, "started_at": to_iso(self.clock.now()), **columns}
         names = ", ".join(columns)
         marks = ", ".join("?" for _ in columns)
         with self.store.lock:
@@ -61,7 +69,7 @@ class ContactJobs:
         return job_id
 
     def _due_at(self, delay: float) -> str:
-        return to_iso(self.emulator.now() + timedelta(seconds=delay))
+        return to_iso(self.clock.now() + timedelta(seconds=delay))
 
     # -- creating jobs ----------------------------------------------------------------------
     def submit_upsert(self, contacts: list[dict[str, Any]], list_ids: list[str]) -> str:
@@ -72,13 +80,13 @@ class ContactJobs:
             source="contacts",
             list_ids=json.dumps(list_ids),
             payload=json.dumps(contacts),
-            due_at=self._due_at(self.emulator.config.upsert_delay),
+            due_at=self._due_at(self.config().upsert_delay),
             requested_count=len(contacts),
         )
 
     def record_delete(self, deleted: int) -> str:
         """A delete job, already completed (deletes apply at once here)."""
-        now = to_iso(self.emulator.now())
+        now = to_iso(self.clock.now())
         return self._insert(
             job_type="delete",
             status="completed",
@@ -90,7 +98,7 @@ class ContactJobs:
 
     def create_import(self, list_ids: list[str], field_mappings: list[str | None]) -> tuple[str, datetime]:
         """A CSV import waiting for its file; returns (job id, when the upload URL expires)."""
-        expires = self.emulator.now() + timedelta(seconds=UPLOAD_URL_TTL)
+        expires = self.clock.now() + timedelta(seconds=UPLOAD_URL_TTL)
         job_id = self._insert(
             job_type="upsert",
             status="pending",
@@ -110,19 +118,20 @@ class ContactJobs:
         return row is not None and row["status"] == "pending"
 
     def upload_received(self, job_id: str) -> None:
-        due = self._due_at(self.emulator.config.import_delay)
+        """The import's file arrived: the job falls due ``import_delay`` seconds from now."""
+        due = self._due_at(self.config().import_delay)
         with self.store.lock:
             self.store.conn.execute("UPDATE contact_jobs SET due_at = ? WHERE job_id = ?", (due, job_id))
 
     # -- running jobs -----------------------------------------------------------------------
     def run(self, job: sqlite3.Row) -> None:
         """Apply one due job (a ``contact_jobs`` row) and record how it ended."""
-        run = _JobRun(self.emulator, job["job_id"], json.loads(job["list_ids"]))
+        run = _JobRun(self.store, self.clock, self.files, job["job_id"], json.loads(job["list_ids"]))
         try:
             if job["source"] == "contacts":
                 run.apply_upserts(enumerate(json.loads(job["payload"]), start=1), structured=True)
             else:
-                upload = self.emulator.files.path(upload_name(job["job_id"]))
+                upload = self.files.path(upload_name(job["job_id"]))
                 run.apply_csv(upload, json.loads(job["field_mappings"]))
         except Exception as error:  # an emulator bug: end the job, do not retry it forever
             run.failure = f"emulator error: {type(error).__name__}: {error}"
@@ -139,7 +148,7 @@ class ContactJobs:
         if (
             status == "pending"
             and job["due_at"] is None
-            and self.emulator.now() > parse_iso(job["upload_expires_at"])
+            and self.clock.now() > parse_iso(job["upload_expires_at"])
         ):
             status = "failed"  # the upload URL expired without a file
         results: dict[str, Any] = {
@@ -151,10 +160,8 @@ class ContactJobs:
         if job["job_type"] == "delete":
             results = {"requested_count": job["requested_count"], "deleted_count": job["deleted_count"]}
         if self.errors_file_exists(job_id):
-            expires = self.emulator.now() + timedelta(seconds=self.emulator.config.download_url_ttl)
-            results["errors_url"] = self.emulator.files.signed_url(
-                base_url, "GET", errors_name(job_id), expires
-            )
+            expires = self.clock.now() + timedelta(seconds=self.config().download_url_ttl)
+            results["errors_url"] = self.files.signed_url(base_url, "GET", errors_name(job_id), expires)
         view: dict[str, Any] = {
             "id": job_id,
             "status": status,
@@ -167,15 +174,19 @@ class ContactJobs:
         return view
 
     def errors_file_exists(self, job_id: str) -> bool:
-        return self.emulator.files.path(errors_name(job_id)).exists()
+        """Whether job ``job_id`` wrote an errors CSV (served at its ``errors_url``)."""
+        return self.files.path(errors_name(job_id)).exists()
 
 
 class _JobRun:
     """One job being applied: counts, refused rows, and the chunked writes."""
 
-    def __init__(self, emulator: Emulator, job_id: str, list_ids: list[str]) -> None:
-        self.emulator = emulator
-        self.store = emulator.store
+    def __init__(
+        self, store: Store, clock: Clock, files: FileStore, job_id: str, list_ids: list[str]
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.files = files
         self.job_id = job_id
         self.list_ids = list_ids
         self.custom_types = {field.id: field.field_type for field in FieldDefinitions(self.store).custom()}
@@ -216,7 +227,7 @@ class _JobRun:
         if not chunk:
             return
         contacts = [contact for _, contact in chunk]
-        result = self.store.upsert_contacts(contacts, self.list_ids, to_iso(self.emulator.now()))
+        result = self.store.upsert_contacts(contacts, self.list_ids, to_iso(self.clock.now()))
         self.created += result.created
         self.updated += result.updated
         for index, _identifier, message in result.errors:
@@ -264,7 +275,7 @@ class _JobRun:
                 " updated_count = ?, errored_count = ?, payload = NULL WHERE job_id = ?",
                 (
                     status,
-                    to_iso(self.emulator.now()),
+                    to_iso(self.clock.now()),
                     self.requested,
                     self.created,
                     self.updated,
@@ -274,7 +285,7 @@ class _JobRun:
             )
 
     def _write_errors_file(self) -> None:
-        path = self.emulator.files.path(errors_name(self.job_id))
+        path = self.files.path(errors_name(self.job_id))
         with path.open("w", newline="", encoding="utf-8") as file:
             writer = csv.writer(file)
             writer.writerow(ERRORS_FILE_HEADER)

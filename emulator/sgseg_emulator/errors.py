@@ -22,12 +22,14 @@ class FieldErrors:
         self.items: list[dict[str, Any]] = []
 
     def add(self, field: str | None, message: str) -> None:
+        """Record that ``field`` (None: the request as a whole) breaks a rule."""
         self.items.append({"field": field, "message": message})
 
     def __bool__(self) -> bool:
         return bool(self.items)
 
     def raise_if_any(self, status: int = 400) -> None:
+        """Raise every recorded error as one ``ApiError`` (``status``, default 400); nothing if none."""
         if self.items:
             raise ApiError(status, {"errors": self.items})
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +24,11 @@ from .store import CONTACT_COLUMNS, new_id
 if TYPE_CHECKING:
     import sqlite3
 
-    from .state import Emulator
+    from .clock import Clock
+    from .config import ConfigSource
+    from .file_store import FileStore
+    from .membership import Membership
+    from .store import Store
 
 CHUNK_ROWS = 5_000
 BYTES_PER_MB = 1024 * 1024  # max_file_size is in MB; binary megabytes (INFERRED)
@@ -62,8 +67,8 @@ def _values(contact: sqlite3.Row, custom_ids: list[str]) -> tuple[list[Any], dic
 class _FileWriter:
     """Writes encoded rows into numbered files of at most ``limit`` bytes (one row at least)."""
 
-    def __init__(self, emulator: Emulator, export_id: str, file_type: str, limit: int, header: bytes) -> None:
-        self.emulator = emulator
+    def __init__(self, files: FileStore, export_id: str, file_type: str, limit: int, header: bytes) -> None:
+        self.files = files
         self.export_id = export_id
         self.file_type = file_type
         self.limit = limit
@@ -83,7 +88,7 @@ class _FileWriter:
         self.close()
         name = export_file_name(self.export_id, len(self.names) + 1, self.file_type)
         self.names.append(name)
-        self._file = self.emulator.files.path(name).open("wb")
+        self._file = self.files.path(name).open("wb")
         self._file.write(self.header)
         self._size = len(self.header)
 
@@ -93,17 +98,22 @@ class _FileWriter:
             self._file = None
 
 
+@dataclass
 class Exports:
-    def __init__(self, emulator: Emulator) -> None:
-        self.emulator = emulator
-        self.store = emulator.store
+    """The ``exports`` table: contact exports of segments and lists, built when due."""
+
+    store: Store
+    clock: Clock
+    config: ConfigSource
+    files: FileStore
+    membership: Membership
 
     def create(self, segment_ids: list[str], list_ids: list[str], file_type: str, max_file_size: int) -> str:
         """A pending export (ids already checked); returns its id."""
         export_id = new_id()
-        now = self.emulator.now()
-        due = now + timedelta(seconds=self.emulator.config.export_delay)
-        expires = due + timedelta(seconds=self.emulator.config.export_expiry)
+        now = self.clock.now()
+        due = now + timedelta(seconds=self.config().export_delay)
+        expires = due + timedelta(seconds=self.config().export_expiry)
         with self.store.lock:
             self.store.conn.execute(
                 "INSERT INTO exports (export_id, status, file_type, max_file_size, segment_ids, list_ids,"
@@ -126,7 +136,7 @@ class Exports:
     def build(self, export: sqlite3.Row) -> None:
         """Build one due export (an ``exports`` row): ready with its files, or failure."""
         export_id = export["export_id"]
-        now = self.emulator.now()
+        now = self.clock.now()
         try:
             self._select_members(export, now)
             names, count = self._write_files(export)
@@ -135,7 +145,7 @@ class Exports:
         except Exception as error:  # an emulator bug: end the export, do not retry it forever
             updates = {"status": "failure", "message": f"emulator error: {type(error).__name__}: {error}"}
         else:
-            expires = now + timedelta(seconds=self.emulator.config.export_expiry)
+            expires = now + timedelta(seconds=self.config().export_expiry)
             updates = {
                 "status": "ready",
                 "files": json.dumps(names),
@@ -157,7 +167,7 @@ class Exports:
         insert = (
             "INSERT OR IGNORE INTO export_members (export_id, contact_id) SELECT :export_id, contact_id FROM"
         )
-        membership = self.emulator.segments.membership
+        membership = self.membership
         with self.store.transaction() as conn:
             conn.execute("DELETE FROM export_members WHERE export_id = ?", (export_id,))
             for segment_id in segment_ids:
@@ -195,7 +205,7 @@ class Exports:
         else:
             header = b""
         limit = export["max_file_size"] * BYTES_PER_MB
-        files = _FileWriter(self.emulator, export_id, file_type, limit, header)
+        files = _FileWriter(self.files, export_id, file_type, limit, header)
         count, last = 0, ""
         try:
             while True:
@@ -265,11 +275,11 @@ class Exports:
         if row["completed_at"]:
             view["completed_at"] = row["completed_at"]
         if row["status"] == "ready":
-            now = self.emulator.now()
-            ttl = timedelta(seconds=self.emulator.config.download_url_ttl)
+            now = self.clock.now()
+            ttl = timedelta(seconds=self.config().download_url_ttl)
             until = min(now + ttl, parse_iso(row["expires_at"]))
             files = json.loads(row["files"])
-            view["urls"] = [self.emulator.files.signed_url(base_url, "GET", name, until) for name in files]
+            view["urls"] = [self.files.signed_url(base_url, "GET", name, until) for name in files]
             view["contact_count"] = row["contact_count"]
         if row["message"]:
             view["message"] = row["message"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from .store import Store
@@ -22,17 +22,17 @@ MAX_FIELD_NAME_LENGTH = 100  # own copy: name minLength 1, maxLength 100
 # Own cap for custom Text values: SendGrid documents no length (INFERRED).
 MAX_CUSTOM_TEXT_LENGTH = 1000
 
-FIELD_TYPES = ("Text", "Number", "Date")
+FieldType = Literal["Text", "Number", "Date"]
 _TYPE_SUFFIX = {"Text": "T", "Number": "N", "Date": "D"}
 # "only alphanumeric characters (A-Z and 0-9) and underscores ... can only begin with letters
 # A-Z or underscores" (spec, Create Custom Field Definition).
 _NAME_RULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
-IDENTIFIERS = ("email", "phone_number_id", "external_id", "anonymous_id")
-
 
 @dataclass(frozen=True)
 class ReservedField:
+    """A SendGrid reserved field: id (``_rf<n>_<type>``), name, type, and whether clients may write it."""
+
     id: str
     name: str
     field_type: str
@@ -144,6 +144,8 @@ def inferred_type(value: Any) -> str:
 
 @dataclass(frozen=True)
 class CustomField:
+    """An account's custom field: id (``e<n>_<type>``), name and type (Text, Number, Date)."""
+
     id: str
     name: str
     field_type: str
@@ -156,6 +158,7 @@ class FieldDefinitions:
         self.store = store
 
     def custom(self) -> list[CustomField]:
+        """The custom fields, oldest first."""
         with self.store.lock:
             rows = self.store.conn.execute(
                 "SELECT field_id, name, field_type FROM custom_fields ORDER BY seq"
@@ -163,12 +166,15 @@ class FieldDefinitions:
         return [CustomField(row["field_id"], row["name"], row["field_type"]) for row in rows]
 
     def by_id(self) -> dict[str, CustomField]:
+        """The custom fields by id."""
         return {field.id: field for field in self.custom()}
 
     def names_by_id(self) -> dict[str, str]:
+        """Custom field names by id (answers show values by name)."""
         return {field.id: field.name for field in self.custom()}
 
     def ids_by_name(self) -> dict[str, str]:
+        """Custom field ids by name (query_dsl names fields; values are stored by id)."""
         return {field.name: field.id for field in self.custom()}
 
     def create(self, name: str, field_type: str) -> CustomField:
@@ -188,6 +194,7 @@ class FieldDefinitions:
         return field
 
     def rename(self, field: CustomField, name: str) -> CustomField:
+        """Give ``field`` a new ``name`` (already checked) and return it renamed."""
         with self.store.lock:
             self.store.conn.execute("UPDATE custom_fields SET name = ? WHERE field_id = ?", (name, field.id))
         return CustomField(field.id, name, field.field_type)

@@ -25,6 +25,8 @@ _SECRET_KEY = "file_url_secret"
 
 
 class FileStore:
+    """The file host's files (exports, uploads, import errors) and their pre-signed URLs."""
+
     def __init__(self, db_path: str | None, store: Store) -> None:
         self._db_path = db_path
         self._root: Path | None = None
@@ -52,6 +54,7 @@ class FileStore:
         return path
 
     def wipe(self) -> None:
+        """Delete every file."""
         if self._root is None:
             return
         for child in self._root.iterdir():
@@ -61,6 +64,7 @@ class FileStore:
                 child.unlink(missing_ok=True)
 
     def close(self) -> None:
+        """Remove a temporary directory (an in-memory emulator's files)."""
         if self._root is not None and not self._db_path:
             shutil.rmtree(self._root, ignore_errors=True)
 

@@ -18,10 +18,12 @@ from .clock import parse_iso, to_iso
 from .field_definitions import FieldDefinitions
 
 if TYPE_CHECKING:
+    from .clock import Clock
+    from .config import ConfigSource
     from .query import CompiledQuery
-    from .state import Emulator
+    from .store import Store
 
-SAMPLE_SIZE = 50
+SAMPLE_SIZE = 50  # own copy of SendGrid's sample size (the emulator is the oracle; not the provider's)
 _USES_NOW = re.compile(r"[:@$]now\b")
 _PARENT_LIST_FILTER = (
     " WHERE contact_id IN (SELECT pc.contact_id FROM contacts AS pc, json_each(pc.list_ids) AS pl"
@@ -48,12 +50,21 @@ def reported_next_update(row: sqlite3.Row) -> str:
 
 
 class Membership:
-    def __init__(self, emulator: Emulator) -> None:
-        self.emulator = emulator
-        self.store = emulator.store
+    """Who is in a segment at a given time, and the samples a segment row has due."""
+
+    def __init__(self, store: Store, clock: Clock, config: ConfigSource) -> None:
+        self.store = store
+        self.clock = clock
+        self.config = config
         self._compiled: dict[tuple[str, str], CompiledQuery] = {}
 
+    def forget_compiled(self) -> None:
+        """Drop compiled queries (after a reset, custom field ids may mean other fields)."""
+        self._compiled.clear()
+
     def compile(self, query_dsl: str) -> CompiledQuery:
+        """``query_dsl`` compiled against the account's custom fields; raises ``QuerySyntaxError`` or
+        ``QueryRuleError``."""
         from .query import compile_query
 
         return compile_query(query_dsl, FieldDefinitions(self.store).ids_by_name())
@@ -83,15 +94,23 @@ class Membership:
         # De-duplicate here: SQL DISTINCT over 100k UUIDs costs several times the query itself.
         return list(dict.fromkeys(found))
 
+    def members_of(self, segment_id: str, at: datetime) -> list[str]:
+        """Members of a segment at ``at``; none when it does not exist or its query is invalid."""
+        with self.store.lock:
+            row = self.store.conn.execute(
+                "SELECT * FROM segments WHERE segment_id = ? AND validation = 'VALID'", (segment_id,)
+            ).fetchone()
+            return [] if row is None else self.members(row, at)
+
     def due_updates(self, row: sqlite3.Row) -> dict[str, Any] | None:
         """Column updates from every check, sample and refresh due up to now (None: nothing due)."""
         if row["validation"] == "INVALID":
             return None
-        now = self.emulator.now()
+        now = self.clock.now()
         schedule = schedule_of(row)
         if sampling.next_step(schedule).at > now:
             return None
-        config = self.emulator.config
+        config = self.config()
         timings = sampling.Timings(
             membership_check_interval=config.membership_check_interval,
             sample_interval=config.sample_interval,

@@ -95,6 +95,9 @@ async def _drop_connection(original_receive: Receive) -> None:
 
 
 class EmulatorMiddleware:
+    """ASGI middleware in front of the app: bearer auth, armed faults, the rate limit (429 with
+    ``X-RateLimit-*``) and the request log."""
+
     def __init__(self, app: ASGIApp, emulator: Emulator) -> None:
         self.app = app
         self.emulator = emulator

@@ -34,6 +34,9 @@ def connection_json(base_url: str, api_key: str) -> str:
 
 @dataclass(frozen=True)
 class EmulatorHandle:
+    """What the emulator fixtures yield: ``base_url``, ``api_key``, ``admin`` (an ``EmulatorAdmin``) and the
+    running ``server``."""
+
     base_url: str
     api_key: str
     admin: EmulatorAdmin

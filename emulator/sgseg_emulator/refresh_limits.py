@@ -3,9 +3,9 @@
 Documented: two refreshes per segment per day, reset at midnight in the time zone stored for the
 segment; never twice within one hour; ten per account per day, reset at 00:00 UTC.
 
-These are the emulator's own, independent copy of SendGrid's refresh quota rules: it is the
-oracle the provider (``airflow_provider_sgseg/rules/refresh_quota.py``) is tested against, so
-the two must not share code.
+These are the emulator's own copies of SendGrid's quota rules, written apart from the provider's
+``refresh_quota`` on purpose: the emulator is the oracle the provider is tested against, so a
+misreading shared by both could never show up in a test.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from datetime import datetime, timedelta, timezone
 
 @dataclass(frozen=True)
 class Limits:
+    """Refresh quotas: per segment per day, minimum spacing in seconds, per account per day."""
+
     per_segment_per_day: int
     min_spacing: float
     per_account_per_day: int
@@ -26,6 +28,8 @@ class Limits:
 
 @dataclass(frozen=True)
 class Denial:
+    """Why a refresh is refused, and when (aware UTC) it would be allowed."""
+
     message: str
     retry_at: datetime
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from .errors import bad_request
+from fastapi import Depends, Request
+
+from .errors import ApiError, bad_request
 
 if TYPE_CHECKING:
-    from starlette.requests import Request
-
     from .state import Emulator
 
 
@@ -18,9 +18,8 @@ def emulator_of(request: Request) -> Emulator:
     return emulator
 
 
-async def json_body(request: Request, *, required: bool = True) -> Any:
-    """The request's JSON body; 400 in SendGrid's shape when it is missing or not JSON."""
-    raw = await request.body()
+def parse_json(raw: bytes, *, required: bool = True) -> Any:
+    """A JSON request body; 400 in SendGrid's shape when it is missing or not JSON."""
     if not raw.strip():
         if required:
             raise bad_request("a JSON request body is required", "body")
@@ -31,11 +30,44 @@ async def json_body(request: Request, *, required: bool = True) -> Any:
         raise bad_request(f"request body is not valid JSON: {error}", "json.decode failed") from error
 
 
-async def json_object(request: Request) -> dict[str, Any]:
-    body = await json_body(request)
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    body = parse_json(raw)
     if not isinstance(body, dict):
         raise bad_request("the request body must be a JSON object", "body")
     return body
+
+
+# Route functions are plain ``def``: FastAPI runs them in its threadpool, so SQLite work never
+# blocks the event loop. Reading the body is async, so it comes in through these dependencies.
+async def _raw_body(request: Request) -> bytes:
+    return await request.body()
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    return parse_json_object(await request.body())
+
+
+async def _json(request: Request) -> Any:
+    return parse_json(await request.body())
+
+
+async def _optional_json(request: Request) -> Any:
+    return parse_json(await request.body(), required=False)
+
+
+async def _lenient_json(request: Request) -> Any:
+    try:
+        return parse_json(await request.body(), required=False)
+    except ApiError:
+        return None
+
+
+RawBody = Annotated[bytes, Depends(_raw_body)]
+JsonBody = Annotated[Any, Depends(_json)]
+JsonObject = Annotated[dict[str, Any], Depends(_json_object)]
+OptionalJson = Annotated[Any, Depends(_optional_json)]
+# None when the body is missing or not JSON (the route answers in its own error shape).
+LenientJson = Annotated[Any, Depends(_lenient_json)]
 
 
 def parse_bool(value: str | None, name: str, default: bool) -> bool:

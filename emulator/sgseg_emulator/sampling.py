@@ -3,7 +3,9 @@
 SendGrid checks membership on an hourly schedule and refreshes samples hourly while contacts
 enter or leave the segment; when nothing changed at a sample, the next one comes after twice the
 previous interval (2 h, 4 h, ... at most 24 h). A manual refresh recomputes the sample once
-without touching that backoff. No I/O here: membership.py evaluates membership and calls these.
+without touching that backoff. No I/O here: ``membership.Membership`` evaluates the query and
+calls these. They are the emulator's own copy of SendGrid's sampling rules (it is the oracle the
+provider is tested against, so it never imports the provider's ``population`` rules).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from datetime import datetime, timedelta
 
 @dataclass(frozen=True)
 class Timings:
+    """Sampling intervals in seconds."""
+
     membership_check_interval: float
     sample_interval: float
     sample_max_interval: float
@@ -21,6 +25,8 @@ class Timings:
 
 @dataclass(frozen=True)
 class Schedule:
+    """A segment's next check, next sample, current backoff interval (seconds) and pending refresh."""
+
     next_sample_update: datetime
     next_check_at: datetime
     interval: float  # seconds between scheduled samples; 0 until the first sample
@@ -29,6 +35,8 @@ class Schedule:
 
 @dataclass(frozen=True)
 class Step:
+    """The next sampling event: when, and whether it is a manual refresh's sample."""
+
     at: datetime
     is_refresh: bool
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -15,8 +16,13 @@ from .membership import Membership, reported_next_update
 from .store import new_id
 
 if TYPE_CHECKING:
-    from .state import Emulator
+    from .clock import Clock
+    from .config import ConfigSource
+    from .request_bodies import SegmentCreate, SegmentUpdate
+    from .single_sends import SingleSends
+    from .store import Store
 
+# Own copy of the refresh endpoint's 36-character UUID rule (the oracle never imports the provider's).
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
@@ -24,14 +30,15 @@ def is_uuid(value: str) -> bool:
     return _UUID.match(value) is not None
 
 
+@dataclass
 class Segments:
-    def __init__(self, emulator: Emulator) -> None:
-        self.emulator = emulator
-        self.store = emulator.store
-        self.membership = Membership(emulator)
+    """Segments V2 resources (``/v3/marketing/segments/2.0``); raises ``ApiError`` in SendGrid's shapes."""
 
-    def members(self, row: sqlite3.Row, at: datetime) -> list[str]:
-        return self.membership.members(row, at)
+    store: Store
+    clock: Clock
+    config: ConfigSource
+    membership: Membership
+    single_sends: SingleSends
 
     def _catch_up(self, row: sqlite3.Row) -> sqlite3.Row:
         """The row with every sample that fell due up to now applied."""
@@ -47,6 +54,8 @@ class Segments:
         return row if row is None else self._catch_up(row)
 
     def get(self, segment_id: str, include_sample: bool = True) -> dict[str, Any]:
+        """``Segment2xx`` for ``GET /v3/marketing/segments/2.0/{segment_id}``, with every sample due by now
+        applied; ``contacts_sample`` is [] unless ``include_sample``. ``ApiError`` 404 if unknown."""
         with self.store.lock:
             row = self._row(segment_id)
             if row is None:
@@ -59,7 +68,7 @@ class Segments:
         """Filter per the spec's truth table: ``ids`` wins; else parent lists and/or no parent."""
         with self.store.lock:
             rows = self.store.conn.execute("SELECT * FROM segments ORDER BY created_at, rowid").fetchall()
-            now_iso = to_iso(self.emulator.now())
+            now_iso = to_iso(self.clock.now())
             selected = []
             for row in rows:
                 parents = json.loads(row["parent_list_ids"])
@@ -75,7 +84,7 @@ class Segments:
             return selected
 
     def _full_view(self, row: sqlite3.Row, include_sample: bool) -> dict[str, Any]:
-        now = self.emulator.now()
+        now = self.clock.now()
         refreshed = self._refresh_times(row["segment_id"])
         zone = row["user_time_zone"] or "UTC"
         return views.segment_full(
@@ -84,7 +93,7 @@ class Segments:
             reported_next_update(row),
             include_sample=include_sample,
             refreshes_used=refresh_limits.refreshes_used(now, zone, refreshed),
-            max_refreshes=self.emulator.config.refreshes_per_segment_per_day,
+            max_refreshes=self.config().refreshes_per_segment_per_day,
             last_refreshed_at=to_iso(max(refreshed)) if refreshed else None,
         )
 
@@ -106,7 +115,7 @@ class Segments:
         """Columns that follow from a (new) query: validation verdict and first sample time."""
         from .query import QueryRuleError
 
-        config = self.emulator.config
+        config = self.config()
         validation: str = "VALID"
         error_message: str | None = None
         uses_events = False
@@ -134,9 +143,12 @@ class Segments:
         }
 
     # -- writing --------------------------------------------------------------------------
-    def _check_query_syntax(self, query_dsl: str, errors: FieldErrors) -> None:
+    def _check_query(self, query_dsl: str, errors: FieldErrors) -> None:
         from .query import QueryRuleError, QuerySyntaxError
 
+        if not query_dsl.strip():
+            errors.add("query_dsl", "query_dsl must be a non-empty string")
+            return
         try:
             self.membership.compile(query_dsl)
         except QuerySyntaxError as error:
@@ -144,12 +156,7 @@ class Segments:
         except QueryRuleError:
             pass  # saved, then reported as INVALID
 
-    def _check_name(self, body: dict[str, Any], errors: FieldErrors, *, own_id: str | None = None) -> None:
-        name = body["name"]
-        # Own copy of SendGrid's name limit (the oracle does not share the provider's rules).
-        if not isinstance(name, str) or not 1 <= len(name) <= 100:
-            errors.add("name", "name must be a string of 1 to 100 characters")
-            return
+    def _check_unique_name(self, name: str, errors: FieldErrors, *, own_id: str | None = None) -> None:
         with self.store.lock:
             clash = self.store.conn.execute(
                 "SELECT segment_id FROM segments WHERE name = ? AND segment_id != ?", (name, own_id or "")
@@ -157,29 +164,25 @@ class Segments:
         if clash is not None:
             errors.add("name", f"segment name {name!r} is already in use; segment names must be unique")
 
-    def create(self, body: dict[str, Any]) -> dict[str, Any]:
+    def create(self, body: SegmentCreate) -> dict[str, Any]:
+        """201 body ``Segment2xx`` for ``POST /v3/marketing/segments/2.0`` (body already checked
+        against the spec); ``ApiError`` 400 for a taken name, a blank or unparseable query or a
+        bad parent list."""
+        with self.store.lock:  # the unique-name check and the insert are one step
+            return self._create(body)
+
+    def _create(self, body: SegmentCreate) -> dict[str, Any]:
         errors = FieldErrors()
-        if "name" not in body:
-            errors.add("name", "name is required")
-        else:
-            self._check_name(body, errors)
-        query_dsl = body.get("query_dsl")
-        if not isinstance(query_dsl, str) or not query_dsl.strip():
-            errors.add("query_dsl", "query_dsl is required and must be a non-empty string")
-        else:
-            self._check_query_syntax(query_dsl, errors)
+        self._check_unique_name(body["name"], errors)
+        query_dsl = body["query_dsl"]
+        self._check_query(query_dsl, errors)
         parent_list_ids = body.get("parent_list_ids") or []
-        if not isinstance(parent_list_ids, list) or not all(
-            isinstance(item, str) for item in parent_list_ids
-        ):
-            errors.add("parent_list_ids", "parent_list_ids must be an array of list ids")
-        elif len(parent_list_ids) > 1:
+        if len(parent_list_ids) > 1:
             errors.add("parent_list_ids", "only one parent list id is allowed")
         elif missing := self.store.missing_lists(parent_list_ids):
             errors.add("parent_list_ids", f"list {missing[0]!r} does not exist")
         errors.raise_if_any()
-        assert isinstance(query_dsl, str)
-        now = self.emulator.now()
+        now = self.clock.now()
         segment_id = new_id()
         columns = {
             "segment_id": segment_id,
@@ -196,24 +199,22 @@ class Segments:
             )
             return self.get(segment_id)
 
-    def update(self, segment_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    def update(self, segment_id: str, body: SegmentUpdate) -> dict[str, Any]:
+        """200 ``Segment2xx`` for ``PATCH .../{segment_id}``; 404, or 400 as :meth:`create`."""
         with self.store.lock:
             row = self._row(segment_id)
             if row is None:
                 raise not_found(f"segment {segment_id!r} not found", "segment_id")
             errors = FieldErrors()
             if "name" in body:
-                self._check_name(body, errors, own_id=segment_id)
+                self._check_unique_name(body["name"], errors, own_id=segment_id)
             query_dsl = body.get("query_dsl")
-            if "query_dsl" in body:
-                if not isinstance(query_dsl, str) or not query_dsl.strip():
-                    errors.add("query_dsl", "query_dsl must be a non-empty string")
-                else:
-                    self._check_query_syntax(query_dsl, errors)
+            if query_dsl is not None:
+                self._check_query(query_dsl, errors)
             if "parent_list_ids" in body:
                 errors.add("parent_list_ids", "parent_list_ids cannot be changed after creation")
             errors.raise_if_any()
-            now = self.emulator.now()
+            now = self.clock.now()
             updates: dict[str, Any] = {"updated_at": to_iso(now)}
             if "name" in body:
                 updates["name"] = body["name"]
@@ -224,13 +225,13 @@ class Segments:
 
     def delete(self, segment_id: str) -> None:
         """202, or 404 without a body; see ``segment_delete_in_use`` for a segment a send targets."""
-        sends = self.emulator.single_sends
+        sends = self.single_sends
         with self.store.lock:
             sends.trigger_due()  # a send due before this delete counts its recipients first
             if self._row(segment_id) is None:
                 raise ApiError(404)
             users = sends.scheduled_for_segment(segment_id)
-            if users and self.emulator.config.segment_delete_in_use == "refuse":
+            if users and self.config().segment_delete_in_use == "refuse":
                 raise bad_request(
                     f"segment {segment_id!r} is used by scheduled Single Send(s) {', '.join(users)}; "
                     "cancel or change them first",
@@ -248,7 +249,7 @@ class Segments:
 
     def refresh(self, segment_id: str, body: Any) -> dict[str, Any]:
         """Accept a manual refresh (202 + job_id) or refuse it with SendGrid's refresh errors."""
-        config = self.emulator.config
+        config = self.config()
         if not is_uuid(segment_id):
             raise ApiError(400, {"error": "segment_id must be a 36-character UUID"})
         zone = body.get("user_time_zone") if isinstance(body, dict) else None
@@ -261,7 +262,7 @@ class Segments:
             row = self._row(segment_id)
             if row is None:
                 raise ApiError(404, {"error": "Segment does not exist."})
-            now = self.emulator.now()
+            now = self.clock.now()
             limits = refresh_limits.Limits(
                 per_segment_per_day=config.refreshes_per_segment_per_day,
                 min_spacing=config.refresh_min_spacing,

@@ -33,6 +33,7 @@ class EmulatorServer:
 
     @property
     def api_key(self) -> str:
+        """The bearer key clients must send."""
         return self.config.api_key
 
     def start(self) -> str:
@@ -70,6 +71,7 @@ class EmulatorServer:
         return self.base_url
 
     def stop(self) -> None:
+        """Stop serving and close the emulator (waits up to 10 s for the server thread)."""
         server, thread = self._server, self._thread
         if server is None or thread is None:
             return

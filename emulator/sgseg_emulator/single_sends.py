@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -13,24 +15,17 @@ from .segments import is_uuid
 from .store import new_id
 
 if TYPE_CHECKING:
-    from .state import Emulator
-
-# The emulator's own, independent copy of SendGrid's Single Send limits: it is the oracle the provider is
-# tested against, so it must not share the provider's rules (airflow_provider_sgseg/rules/).
-MAX_SEGMENTS = 10
-MAX_LISTS = 50
-MAX_CATEGORIES = 10
+    from .clock import Clock
+    from .request_bodies import SingleSendCreate
+    from .store import Store
 
 
-def _check_id_list(errors: FieldErrors, field: str, value: Any, limit: int) -> list[str]:
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(item, str) and is_uuid(item) for item in value):
+def _check_uuids(errors: FieldErrors, field: str, value: list[str] | None) -> list[str]:
+    """The spec's ``format: uuid`` (its maxItems are checked with the body's shape)."""
+    if value and not all(is_uuid(item) for item in value):
         errors.add(field, f"{field} must be an array of UUIDs")
         return []
-    if len(value) > limit:
-        errors.add(field, f"{field} accepts at most {limit} ids, got {len(value)}")
-    return list(value)
+    return list(value or [])
 
 
 def _readiness_errors(send: dict[str, Any]) -> FieldErrors:
@@ -68,10 +63,16 @@ def _requested_send_time(body: Any, now: datetime) -> datetime:
         raise problem from None
 
 
+MembersOf = Callable[[str, datetime], "list[str]"]
+
+
+@dataclass
 class SingleSends:
-    def __init__(self, emulator: Emulator) -> None:
-        self.emulator = emulator
-        self.store = emulator.store
+    """Single Send drafts and schedules; ``members_of(segment_id, at)`` counts segment recipients."""
+
+    store: Store
+    clock: Clock
+    members_of: MembersOf
 
     def _load(self, single_send_id: str) -> dict[str, Any]:
         with self.store.lock:
@@ -91,24 +92,18 @@ class SingleSends:
                 (send["id"], json.dumps(send), send["created_at"]),
             )
 
-    def create(self, body: dict[str, Any]) -> dict[str, Any]:
+    def create(self, body: SingleSendCreate) -> dict[str, Any]:
+        """201 ``SinglesendResponse`` draft for ``POST /v3/marketing/singlesends`` (body already
+        checked against the spec); ``ApiError`` 400 for repeated categories, ids that are not
+        UUIDs, or a ``send_at`` that is ``now`` or not ISO 8601."""
         errors = FieldErrors()
-        name = body.get("name")
-        if not isinstance(name, str) or not 1 <= len(name) <= 100:
-            errors.add("name", "name is required and must be a string of 1 to 100 characters")
+        name = body["name"]
         categories = body.get("categories") or []
-        if (
-            not isinstance(categories, list)
-            or len(categories) > MAX_CATEGORIES
-            or len(set(map(str, categories))) != len(categories)
-        ):
-            errors.add("categories", f"categories must be at most {MAX_CATEGORIES} unique strings")
+        if len(set(categories)) != len(categories):  # the spec's uniqueItems
+            errors.add("categories", "categories must be unique strings")
         send_to = body.get("send_to") or {}
-        if not isinstance(send_to, dict):
-            errors.add("send_to", "send_to must be an object")
-            send_to = {}
-        segment_ids = _check_id_list(errors, "send_to.segment_ids", send_to.get("segment_ids"), MAX_SEGMENTS)
-        list_ids = _check_id_list(errors, "send_to.list_ids", send_to.get("list_ids"), MAX_LISTS)
+        segment_ids = _check_uuids(errors, "send_to.segment_ids", send_to.get("segment_ids"))
+        list_ids = _check_uuids(errors, "send_to.list_ids", send_to.get("list_ids"))
         send_at = body.get("send_at")
         if send_at == "now":
             errors.add("send_at", "'now' is only valid when scheduling; drafts take an ISO 8601 time or null")
@@ -118,11 +113,8 @@ class SingleSends:
             except ValueError:
                 errors.add("send_at", f"send_at {send_at!r} is not an ISO 8601 date-time")
         email_config = body.get("email_config") or {}
-        if not isinstance(email_config, dict):
-            errors.add("email_config", "email_config must be an object")
-            email_config = {}
         errors.raise_if_any()
-        now = to_iso(self.emulator.now())
+        now = to_iso(self.clock.now())
         send = {
             "id": new_id(),
             "name": name,
@@ -143,6 +135,8 @@ class SingleSends:
         return views.without_nulls(send)  # type: ignore[no-any-return]
 
     def get(self, single_send_id: str) -> dict[str, Any]:
+        """``SinglesendResponse`` for ``GET /v3/marketing/singlesends/{id}`` (due schedules applied first);
+        ``ApiError`` 404 if unknown."""
         self.trigger_due()
         return views.without_nulls(self._load(single_send_id))  # type: ignore[no-any-return]
 
@@ -158,6 +152,8 @@ class SingleSends:
         return [views.single_send_short(json.loads(row[0])) for row in rows], total
 
     def delete(self, single_send_id: str) -> None:
+        """``DELETE /v3/marketing/singlesends/{id}``: the draft goes and its pending schedule is cancelled;
+        ``ApiError`` 404 if unknown."""
         with self.store.lock:
             self._load(single_send_id)
             self.store.conn.execute("DELETE FROM single_sends WHERE single_send_id = ?", (single_send_id,))
@@ -167,10 +163,13 @@ class SingleSends:
             )
 
     def schedule(self, single_send_id: str, body: Any) -> dict[str, Any]:
+        """``PUT /v3/marketing/singlesends/{id}/schedule`` with ``send_at`` (``now`` or ISO 8601):
+        ``{"send_at", "status": "scheduled"}``. ``ApiError`` 404 if unknown, 400 for a bad ``send_at``, a
+        draft that lacks recipients, sender, unsubscribe or content, or one already sent."""
         self.trigger_due()
         with self.store.lock:
             send = self._load(single_send_id)
-            now = self.emulator.now()
+            now = self.clock.now()
             send_at = _requested_send_time(body, now)
             if send["status"] == "triggered":
                 raise bad_request("this Single Send has already been sent", "status")
@@ -202,7 +201,7 @@ class SingleSends:
     # -- delivery -------------------------------------------------------------------------
     def trigger_due(self) -> None:
         """Mark every schedule whose send_at has passed as sent, counting its recipients then."""
-        now_iso = to_iso(self.emulator.now())
+        now_iso = to_iso(self.clock.now())
         with self.store.lock:
             due = self.store.conn.execute(
                 "SELECT send_id, single_send_id, send_at FROM sends "
@@ -225,13 +224,8 @@ class SingleSends:
         if send_to.get("all"):
             return self.store.all_contact_ids()
         recipients = self.store.contact_ids_in_lists(send_to.get("list_ids") or [])
-        segments = self.emulator.segments
         for segment_id in send_to.get("segment_ids") or []:
-            row = self.store.conn.execute(
-                "SELECT * FROM segments WHERE segment_id = ? AND validation = 'VALID'", (segment_id,)
-            ).fetchone()
-            if row is not None:
-                recipients.update(segments.members(row, at))
+            recipients.update(self.members_of(segment_id, at))
         return recipients
 
     def deliveries(self) -> list[dict[str, Any]]:

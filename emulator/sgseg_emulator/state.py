@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 import sqlite3
 import threading
@@ -17,22 +16,28 @@ from .contacts_jobs import ContactJobs
 from .exports import Exports
 from .faults import FaultBook
 from .file_store import FileStore
+from .membership import Membership
 from .segments import Segments
 from .single_sends import SingleSends
 from .store import Store
 
 _CLOCK_KEY = "manual_clock_now"
-NOMINAL_RATE_LIMIT = 600
+NOMINAL_RATE_LIMIT = 600  # own copy of SendGrid's documented per-minute limit (the emulator is the oracle)
 MAX_LOGGED_REQUESTS = 50_000  # oldest entries are dropped beyond this
 
 
 @dataclass(frozen=True)
 class RateVerdict:
+    """Whether a request is within the rate limit, and the ``X-RateLimit-*`` headers to send."""
+
     allowed: bool
     headers: dict[str, str]
 
 
 class Emulator:
+    """One emulator: settings, clock, store, files, the resources wired to them, faults, the request log and
+    the background worker for due jobs."""
+
     def __init__(self, config: EmulatorConfig) -> None:
         self.initial_config = config
         self.config = config
@@ -46,11 +51,14 @@ class Emulator:
         self._rate_lock = threading.Lock()
         self._rate_window_start = 0.0
         self._rate_count = 0
-        self.segments = Segments(self)
-        self.single_sends = SingleSends(self)
         self.files = FileStore(config.db_path, self.store)
-        self.contact_jobs = ContactJobs(self)
-        self.exports = Exports(self)
+        self.membership = Membership(self.store, self.clock, self.current_config)
+        self.single_sends = SingleSends(self.store, self.clock, self.membership.members_of)
+        self.segments = Segments(
+            self.store, self.clock, self.current_config, self.membership, self.single_sends
+        )
+        self.contact_jobs = ContactJobs(self.store, self.clock, self.current_config, self.files)
+        self.exports = Exports(self.store, self.clock, self.current_config, self.files, self.membership)
         self._work_lock = threading.Lock()
         self._worker: threading.Thread | None = None
         self._closed = threading.Event()
@@ -58,6 +66,7 @@ class Emulator:
             self.start_worker()
 
     def close(self) -> None:
+        """Stop the worker and close the store and file host."""
         self._closed.set()
         if self._worker is not None:
             self._worker.join(timeout=10)
@@ -68,6 +77,7 @@ class Emulator:
         return (("contact_jobs", self.contact_jobs.run), ("exports", self.exports.build))
 
     def work_is_due(self) -> bool:
+        """Whether a contact job or export is due by now."""
         now = to_iso(self.now())
         return any(self.store.next_due(table, now, "rowid") is not None for table, _ in self._due_work())
 
@@ -79,13 +89,13 @@ class Emulator:
                 while (row := self.store.next_due(table, to_iso(self.now()))) is not None:
                     run(row)
 
-    async def work_added(self) -> None:
+    def work_added(self) -> None:
         """After a job or export is created: make sure it will run. On a manual clock, work due
         now runs before the answer (tests see its effect at once); on a real clock the worker
         runs it, so a request never waits for a large import."""
         self.start_worker()
         if self.clock.mode == "manual" and self.work_is_due():
-            await asyncio.to_thread(self.run_due_work)
+            self.run_due_work()
 
     def start_worker(self) -> None:
         """On a real clock, a background thread runs work as it falls due (a manual clock runs
@@ -101,9 +111,16 @@ class Emulator:
                 self.run_due_work()
 
     def now(self) -> datetime:
+        """The emulator's current time, aware UTC."""
         return self.clock.now()
 
+    def current_config(self) -> EmulatorConfig:
+        """The settings now in force (models call this at use; ``configure`` replaces them)."""
+        return self.config
+
     def advance_clock(self, seconds: float) -> datetime:
+        """Move a manual clock ``seconds`` forward (saved with a db file) and run the work that fell due;
+        ``ValueError`` on a real clock."""
         moment = self.clock.advance(seconds)
         self.store.set_meta(_CLOCK_KEY, to_iso(moment))
         self.run_due_work()
@@ -119,7 +136,7 @@ class Emulator:
         with self._work_lock:
             self.store.wipe(keep_contacts=keep_contacts)
             self.files.wipe()
-        self.segments = Segments(self)
+        self.membership.forget_compiled()
         self.faults.clear()
         with self._log_lock:
             self.request_log.clear()
@@ -131,6 +148,8 @@ class Emulator:
             self.store.set_meta(_CLOCK_KEY, to_iso(self._start_time))
 
     def configure(self, changes: dict[str, Any]) -> EmulatorConfig:
+        """Apply runtime setting ``changes`` and return the settings in force; ``ValueError``/``TypeError``
+        for a setting that cannot change or a bad value."""
         unknown = set(changes) - RUNTIME_FIELDS
         if unknown:
             raise ValueError(f"these settings cannot be changed at runtime: {', '.join(sorted(unknown))}")
@@ -140,12 +159,14 @@ class Emulator:
         return self.config
 
     def log_request(self, entry: dict[str, Any]) -> None:
+        """Append one request to the log (the oldest go beyond ``MAX_LOGGED_REQUESTS``)."""
         with self._log_lock:
             self.request_log.append(entry)
             if len(self.request_log) > MAX_LOGGED_REQUESTS:
                 del self.request_log[: len(self.request_log) - MAX_LOGGED_REQUESTS]
 
     def logged_requests(self) -> list[dict[str, Any]]:
+        """Copies of the logged requests, oldest first."""
         with self._log_lock:
             return [dict(entry) for entry in self.request_log]
 

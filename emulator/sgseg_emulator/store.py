@@ -16,22 +16,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from .field_definitions import IDENTIFIERS
+from .contact_schema import COLUMN_NAMES, IDENTIFIERS, TEXT_FIELDS, contacts_ddl
 
-# The contacts/events DDL is the contract with query.py, which compiles query_dsl against it.
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS contacts (
-  contact_id TEXT PRIMARY KEY, email TEXT UNIQUE, phone_number_id TEXT, external_id TEXT, anonymous_id TEXT,
-  first_name TEXT, last_name TEXT, unique_name TEXT,
-  alternate_emails TEXT NOT NULL DEFAULT '[]',
-  address_line_1 TEXT, address_line_2 TEXT, city TEXT, state_province_region TEXT, postal_code TEXT,
-  country TEXT,
-  phone_number TEXT, whatsapp TEXT, line TEXT, facebook TEXT,
-  list_ids TEXT NOT NULL DEFAULT '[]',
-  email_domains TEXT NOT NULL DEFAULT '[]',
-  custom_fields TEXT NOT NULL DEFAULT '{}',
-  created_at TEXT NOT NULL, updated_at TEXT NOT NULL
-);
+# The events DDL (with contact_schema's contacts) is the contract with the query compiler.
+SCHEMA = (
+    contacts_ddl()
+    + """
 CREATE TABLE IF NOT EXISTS events (
   event_id INTEGER PRIMARY KEY, contact_id TEXT NOT NULL, event_source TEXT NOT NULL DEFAULT 'mail',
   event_type TEXT NOT NULL, event_timestamp TEXT NOT NULL, data TEXT NOT NULL DEFAULT '{}'
@@ -41,9 +31,6 @@ CREATE INDEX IF NOT EXISTS events_by_type ON events (event_type, event_timestamp
 CREATE TABLE IF NOT EXISTS lists (
   list_id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS contacts_by_phone_number_id ON contacts (phone_number_id);
-CREATE INDEX IF NOT EXISTS contacts_by_external_id ON contacts (external_id);
-CREATE INDEX IF NOT EXISTS contacts_by_anonymous_id ON contacts (anonymous_id);
 CREATE TABLE IF NOT EXISTS custom_fields (
   field_id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE COLLATE NOCASE, field_type TEXT NOT NULL,
   seq INTEGER NOT NULL
@@ -92,6 +79,7 @@ CREATE TABLE IF NOT EXISTS sends (
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+)
 
 TABLES = (
     "contacts",
@@ -112,36 +100,9 @@ TABLES = (
 CONTACT_TABLES = ("contacts", "events", "lists", "custom_fields")
 CONTACT_META_KEYS = ("custom_field_seq",)  # kept with them: custom field ids are never reused
 
-# Contact columns a client may set (besides email and custom_fields), all plain strings.
-CONTACT_TEXT_FIELDS = (
-    "phone_number_id",
-    "external_id",
-    "anonymous_id",
-    "first_name",
-    "last_name",
-    "unique_name",
-    "address_line_1",
-    "address_line_2",
-    "city",
-    "state_province_region",
-    "postal_code",
-    "country",
-    "phone_number",
-    "whatsapp",
-    "line",
-    "facebook",
-)
-CONTACT_COLUMNS = (
-    "contact_id",
-    "email",
-    *CONTACT_TEXT_FIELDS,
-    "alternate_emails",
-    "list_ids",
-    "email_domains",
-    "custom_fields",
-    "created_at",
-    "updated_at",
-)
+# Contact columns a client may set as plain strings (email, lower-cased, is set apart).
+CONTACT_TEXT_FIELDS = tuple(name for name in TEXT_FIELDS if name != "email")
+CONTACT_COLUMNS = COLUMN_NAMES
 _INSERT_CONTACT = (
     f"INSERT INTO contacts ({', '.join(CONTACT_COLUMNS)}) VALUES ({', '.join('?' for _ in CONTACT_COLUMNS)})"
 )
@@ -251,6 +212,9 @@ def _identity_problem(row: dict[str, Any], given: dict[str, str]) -> str | None:
 
 
 class Store:
+    """The emulator's SQLite database: one connection; hold ``lock`` across a check and the
+    write it guards."""
+
     def __init__(self, db_path: str | None) -> None:
         self.lock = threading.RLock()
         self.conn = sqlite3.connect(db_path or ":memory:", check_same_thread=False, isolation_level=None)
@@ -261,11 +225,13 @@ class Store:
         self.conn.executescript(SCHEMA)
 
     def close(self) -> None:
+        """Close the connection."""
         with self.lock:
             self.conn.close()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``with store.transaction() as conn:`` one transaction under the lock, rolled back on error."""
         with self.lock:
             self.conn.execute("BEGIN")
             try:
@@ -289,16 +255,19 @@ class Store:
 
     # -- metadata -------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
+        """The stored value for ``key`` (None: unset)."""
         with self.lock:
             row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row["value"])
 
     def set_meta(self, key: str, value: str) -> None:
+        """Store ``value`` under ``key``."""
         with self.lock:
             self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
     # -- delayed work -----------------------------------------------------------------------
     def has_pending_work(self) -> bool:
+        """Whether a contact job or export is still pending (e.g. left by an earlier run on a db file)."""
         with self.lock:
             row = self.conn.execute(
                 "SELECT 1 FROM contact_jobs WHERE status = 'pending'"
@@ -318,6 +287,7 @@ class Store:
 
     # -- lists ----------------------------------------------------------------------------
     def create_list(self, name: str, now: str) -> dict[str, Any]:
+        """A new list named ``name``, created at ``now`` (ISO): ``{list_id, name, created_at}``."""
         list_id = new_id()
         with self.lock:
             self.conn.execute(
@@ -326,17 +296,20 @@ class Store:
         return {"list_id": list_id, "name": name, "created_at": now}
 
     def lists(self) -> list[dict[str, Any]]:
+        """Every list, oldest first, as stored rows."""
         with self.lock:
             rows = self.conn.execute("SELECT * FROM lists ORDER BY created_at, rowid").fetchall()
         return [dict(row) for row in rows]
 
     def missing_lists(self, list_ids: Iterable[str]) -> list[str]:
+        """Those of ``list_ids`` that do not exist, in the given order."""
         wanted = list(dict.fromkeys(list_ids))
         with self.lock:
             known = {row["list_id"] for row in self.conn.execute("SELECT list_id FROM lists")}
         return [list_id for list_id in wanted if list_id not in known]
 
     def list_contact_count(self, list_id: str) -> int:
+        """How many contacts are in list ``list_id``."""
         with self.lock:
             row = self.conn.execute(
                 "SELECT COUNT(*) FROM contacts, json_each(contacts.list_ids) AS l WHERE l.value = ?",
@@ -432,16 +405,20 @@ class Store:
         return found
 
     def contact_count(self) -> int:
+        """How many contacts there are."""
         with self.lock:
             return int(self.conn.execute("SELECT COUNT(*) FROM contacts").fetchone()[0])
 
     def contacts_by_identifier(self, kind: str, values: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Stored contacts whose identifier ``kind`` (email, phone_number_id, external_id, anonymous_id) is
+        one of ``values``, by value."""
         with self.lock:
             return {
                 value: dict(row) for value, row in self._contacts_by(self.conn, kind, list(values)).items()
             }
 
     def contacts_by_id(self, contact_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Stored contacts with the given ids, ordered by id."""
         if not contact_ids:
             return []
         marks = ", ".join("?" for _ in contact_ids)
@@ -466,6 +443,7 @@ class Store:
             return deleted
 
     def contact_ids_in_lists(self, list_ids: Sequence[str]) -> set[str]:
+        """Ids of the contacts in any of ``list_ids``."""
         if not list_ids:
             return set()
         marks = ", ".join("?" for _ in list_ids)
@@ -478,6 +456,7 @@ class Store:
             return {row[0] for row in rows}
 
     def all_contact_ids(self) -> set[str]:
+        """Ids of every contact."""
         with self.lock:
             return {row[0] for row in self.conn.execute("SELECT contact_id FROM contacts")}
 

@@ -6,42 +6,13 @@ import json
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from .contact_schema import IDENTIFIERS, SAMPLE_TEXT_FIELDS, TEXT_FIELDS
+
 
 class Row(Protocol):
     """A stored row: a dict or an ``sqlite3.Row``."""
 
     def __getitem__(self, key: str, /) -> Any: ...
-
-
-_OPTIONAL_IDENTIFIERS = ("email", "phone_number_id", "external_id", "anonymous_id")
-_SAMPLE_TEXT_FIELDS = (
-    "first_name",
-    "last_name",
-    "address_line_1",
-    "address_line_2",
-    "city",
-    "state_province_region",
-    "country",
-)
-_DETAIL_TEXT_FIELDS = (
-    "first_name",
-    "last_name",
-    "unique_name",
-    "email",
-    "phone_number_id",
-    "external_id",
-    "anonymous_id",
-    "address_line_1",
-    "address_line_2",
-    "city",
-    "state_province_region",
-    "country",
-    "postal_code",
-    "phone_number",
-    "whatsapp",
-    "line",
-    "facebook",
-)
 
 
 def _postal_code_as_integer(value: str | None) -> int | str:
@@ -60,11 +31,11 @@ def named_custom_fields(stored: str, field_names: Mapping[str, str]) -> dict[str
 def sample_contact(row: Row, segment_id: str, field_names: Mapping[str, str]) -> dict[str, Any]:
     """A ``ContactResponse`` (an item of ``contacts_sample``); blanks where the contact has none."""
     contact: dict[str, Any] = {"id": row["contact_id"]}
-    for field in _OPTIONAL_IDENTIFIERS:
+    for field in IDENTIFIERS:  # shown only when set
         if row[field]:
             contact[field] = row[field]
     contact["alternate_emails"] = json.loads(row["alternate_emails"])
-    for field in _SAMPLE_TEXT_FIELDS:
+    for field in SAMPLE_TEXT_FIELDS:
         contact[field] = row[field] or ""
     contact["postal_code"] = _postal_code_as_integer(row["postal_code"])
     contact["list_ids"] = json.loads(row["list_ids"])
@@ -76,7 +47,7 @@ def sample_contact(row: Row, segment_id: str, field_names: Mapping[str, str]) ->
 def contact_details(row: Row, field_names: Mapping[str, str]) -> dict[str, Any]:
     """A ``ContactDetails3`` (contacts search answers). ``segment_ids`` is not computed: []."""
     contact: dict[str, Any] = {"id": row["contact_id"]}
-    for field in _DETAIL_TEXT_FIELDS:
+    for field in TEXT_FIELDS:
         contact[field] = row[field] or ""
     contact["alternate_emails"] = json.loads(row["alternate_emails"])
     contact["list_ids"] = json.loads(row["list_ids"])

@@ -13,25 +13,11 @@ from sgseg_emulator.query import (
     QuerySyntaxError,
     compile_query,
 )
-from sgseg_emulator.query_time import interval_modifiers, normalise_timestamp
+from sgseg_emulator.query.time import interval_modifiers, normalise_timestamp
+from sgseg_emulator.store import SCHEMA
 
-DDL = """
-CREATE TABLE contacts (
-  contact_id TEXT PRIMARY KEY, email TEXT UNIQUE, phone_number_id TEXT, external_id TEXT, anonymous_id TEXT,
-  first_name TEXT, last_name TEXT, unique_name TEXT,
-  alternate_emails TEXT NOT NULL DEFAULT '[]',
-  address_line_1 TEXT, address_line_2 TEXT, city TEXT, state_province_region TEXT, postal_code TEXT,
-  country TEXT, phone_number TEXT, whatsapp TEXT, line TEXT, facebook TEXT,
-  list_ids TEXT NOT NULL DEFAULT '[]',
-  email_domains TEXT NOT NULL DEFAULT '[]',
-  custom_fields TEXT NOT NULL DEFAULT '{}',
-  created_at TEXT NOT NULL, updated_at TEXT NOT NULL
-);
-CREATE TABLE events (
-  event_id INTEGER PRIMARY KEY, contact_id TEXT NOT NULL, event_source TEXT NOT NULL DEFAULT 'mail',
-  event_type TEXT NOT NULL, event_timestamp TEXT NOT NULL, data TEXT NOT NULL DEFAULT '{}'
-);
-"""
+# The store's own schema: the compiled SQL must run against the tables the emulator has.
+DDL = SCHEMA
 
 CUSTOM_FIELDS = ("my_number_custom_field", "Birthday", "favourite_colour")
 NOW = "2024-06-20T12:00:00Z"

@@ -7,8 +7,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -227,6 +229,53 @@ def test_short_timings_preset_populates_and_refreshes_on_a_real_clock() -> None:
         assert refreshed["contacts_count"] == 3
         assert refreshed["refreshes_used"] == 1
         client.close()
+
+
+class _WatchedLock:
+    """Stands in for the store's lock and tells when another thread has to wait for it."""
+
+    def __init__(self, lock: Any) -> None:
+        self._lock = lock
+        self.contended = threading.Event()
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if self._lock.acquire(blocking=False):
+            return True
+        self.contended.set()
+        return bool(self._lock.acquire(blocking, timeout))
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def test_a_request_waiting_for_the_store_leaves_the_event_loop_free(
+    sendgrid_emulator: EmulatorHandle,
+) -> None:
+    """SQLite work runs in FastAPI's threadpool: while one request waits for the store, the
+    server still answers others (on the event loop it would hang every request)."""
+    emulator = sendgrid_emulator.server.emulator
+    assert emulator is not None
+    store, original = emulator.store, emulator.store.lock
+    watched = _WatchedLock(original)
+    store.lock = watched  # type: ignore[assignment]
+    base, headers = sendgrid_emulator.base_url, auth(sendgrid_emulator.api_key)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            with watched:
+                waiting = pool.submit(httpx.get, base + SEGMENTS, headers=headers, timeout=30)
+                assert watched.contended.wait(10), "the segments request never reached the store"
+                clock = httpx.get(base + "/__emulator__/clock", headers=headers, timeout=10)
+                assert clock.status_code == 200
+                assert not waiting.done()
+            assert waiting.result().status_code == 200
+    finally:
+        store.lock = original
 
 
 def test_cli_demo_applies_its_preset_under_explicit_flags() -> None:
