@@ -214,11 +214,7 @@ class SendGridMarketingHook(BaseHook):
         parent_list_ids: list[str] | str | None = None,
         no_parent_list_id: bool = False,
     ) -> list[dict[str, Any]]:
-        """Async :meth:`list_segments`.
-
-        :raises SendGridInputError: a bad argument, before any request.
-        :raises SendGridError: any other refusal or failure (class docstring, "Errors").
-        """
+        """Async :meth:`list_segments`. Raises as :meth:`list_segments`."""
         call = _list_segments_call(ids, parent_list_ids, no_parent_list_id)
         return _segment_list(call, await self._arequest(call))
 
@@ -233,12 +229,7 @@ class SendGridMarketingHook(BaseHook):
         return _json_object(call, self._request(call))
 
     async def aget_segment(self, segment_id: str, contacts_sample: bool = True) -> dict[str, Any]:
-        """Async :meth:`get_segment`.
-
-        :raises SendGridInputError: a bad argument, before any request.
-        :raises SendGridNotFoundError: SendGrid does not know the id (404).
-        :raises SendGridError: any other refusal or failure (class docstring, "Errors").
-        """
+        """Async :meth:`get_segment`. Raises as :meth:`get_segment`."""
         call = _get_segment_call(segment_id, contacts_sample)
         return _json_object(call, await self._arequest(call))
 
@@ -512,12 +503,7 @@ class SendGridMarketingHook(BaseHook):
         return _json_object(call, self._request(call))
 
     async def aget_import_status(self, job_id: str) -> dict[str, Any]:
-        """Async :meth:`get_import_status`.
-
-        :raises SendGridInputError: a bad argument, before any request.
-        :raises SendGridNotFoundError: SendGrid does not know the id (404).
-        :raises SendGridError: any other refusal or failure (class docstring, "Errors").
-        """
+        """Async :meth:`get_import_status`. Raises as :meth:`get_import_status`."""
         call = _import_status_call(job_id)
         return _json_object(call, await self._arequest(call))
 
@@ -568,12 +554,7 @@ class SendGridMarketingHook(BaseHook):
         return _json_object(call, self._request(call))
 
     async def aget_export_status(self, export_id: str) -> dict[str, Any]:
-        """Async :meth:`get_export_status`.
-
-        :raises SendGridInputError: a bad argument, before any request.
-        :raises SendGridNotFoundError: SendGrid does not know the id (404).
-        :raises SendGridError: any other refusal or failure (class docstring, "Errors").
-        """
+        """Async :meth:`get_export_status`. Raises as :meth:`get_export_status`."""
         call = _export_status_call(export_id)
         return _json_object(call, await self._arequest(call))
 
