@@ -5,6 +5,7 @@ read again (the upsert reads it twice: validate, then send), numbering rows 1, 2
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import json
@@ -98,8 +99,10 @@ class SqlSource:
 
 
 class FileSource:
-    """A CSV (header row, UTF-8) or NDJSON (one JSON object per line) file at an
-    ``ObjectStoragePath`` (local, S3, GCS...). Row N is the N-th data record."""
+    """A CSV (header row) or NDJSON (one JSON object per line) file at an ``ObjectStoragePath``
+    (local, S3, GCS...), UTF-8 with or without a byte-order mark (Excel's "CSV UTF-8"). Row N is
+    the N-th data record. Bytes that are not UTF-8 raise :class:`SendGridInputError` naming the
+    file, line and byte offset."""
 
     def __init__(self, path: Any, file_format: str | None) -> None:
         from airflow.sdk import ObjectStoragePath
@@ -117,7 +120,7 @@ class FileSource:
     def columns(self) -> list[str]:
         if self.file_format == "csv":
             with self._open() as stream:
-                return next(csv.reader(stream), [])
+                return next(csv.reader(self._lines(stream)), [])
         seen: dict[str, None] = {}
         for _, row in self.rows():
             seen.update(dict.fromkeys(row))
@@ -127,20 +130,38 @@ class FileSource:
         try:
             with self._open() as stream:
                 if self.file_format == "csv":
-                    for number, row in enumerate(csv.DictReader(stream), start=1):
+                    for number, row in enumerate(csv.DictReader(self._lines(stream)), start=1):
                         if None in row:
                             raise SendGridRowError(number, "*", row[None], "more values than header columns")
                         yield number, row
                 else:
-                    yield from _ndjson_rows(stream)
-        except (UnicodeDecodeError, csv.Error) as error:
+                    yield from _ndjson_rows(self._lines(stream))
+        except csv.Error as error:
             raise SendGridInputError("source_path", str(self.path), f"unreadable: {error}") from error
 
     def _open(self) -> Any:
         try:
-            return self.path.open("r", encoding="utf-8", newline="")  # type: ignore[no-untyped-call]
+            return self.path.open("rb")  # type: ignore[no-untyped-call]
         except (OSError, ValueError) as error:
             raise SendGridInputError("source_path", str(self.path), f"cannot be opened: {error}") from error
+
+    def _lines(self, stream: Any) -> Iterator[str]:
+        """The file's lines decoded as UTF-8 (line endings kept, for the csv module), a leading
+        byte-order mark dropped. Decoded here, line by line, to name where a bad byte is."""
+        offset = 0
+        for line_number, raw in enumerate(stream, start=1):
+            start = len(codecs.BOM_UTF8) if line_number == 1 and raw.startswith(codecs.BOM_UTF8) else 0
+            try:
+                yield raw[start:].decode("utf-8")
+            except UnicodeDecodeError as error:
+                bad = offset + start + error.start
+                raise SendGridInputError(
+                    "source_path",
+                    str(self.path),
+                    f"not UTF-8 text: byte {raw[start + error.start : start + error.end]!r} at byte offset "
+                    f"{bad} (line {line_number}); save the file as UTF-8",
+                ) from None
+            offset += len(raw)
 
 
 def _ndjson_rows(stream: Any) -> Iterator[tuple[int, Mapping[str, Any]]]:

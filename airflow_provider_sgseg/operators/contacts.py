@@ -209,8 +209,9 @@ class SendGridUpsertContactsOperator(_ContactsTask):
     :raises SendGridRowError: a bad row (row number, column, value, rule), when not tolerated.
     :raises AirflowFailException: a ``failed`` job, or too many errored/refused rows.
 
-    Returns (XCom) ``{"rows_read", "rows_sent", "refused_rows", "refused" (first 100:
-    {row, column, value, rule}), "merged_rows", "method": "batches"|"import"|"none", "batches",
+    Returns (XCom) ``{"rows_read", "rows_sent" (rows read minus refused), "refused_rows", "refused"
+    (first 100: {row, column, value, rule}), "merged_rows" (rows merged into an earlier row of the
+    same contact), "contacts_sent" (rows_sent - merged_rows), "method": "batches"|"import"|"none", "batches",
     "job_ids", "jobs" ({job_id: {status, requested_count, created_count, updated_count,
     errored_count, errors_url}}), "created_count", "updated_count", "errored_count",
     "errors_urls"}``.
@@ -304,6 +305,7 @@ class SendGridUpsertContactsOperator(_ContactsTask):
             "refused_rows": scan.refused,
             "refused": scan.refused_report,
             "merged_rows": 0,
+            "contacts_sent": 0,
             "method": "none",
             "batches": 0,
             "job_ids": [],
@@ -321,6 +323,7 @@ class SendGridUpsertContactsOperator(_ContactsTask):
             summary.update(self._send_imports(source, plan, list_ids, _SentParts(store, "import")))
         else:
             summary.update(self._send_batches(source, plan, list_ids, _SentParts(store, "batches")))
+        summary["contacts_sent"] = summary["rows_sent"] - summary["merged_rows"]
         event = self._wait_for_jobs("import", summary["job_ids"], "execute_complete", summary)
         return self.execute_complete(context, event, summary)
 

@@ -96,7 +96,7 @@ class FieldCatalog:
         reserved: dict[str, str | None] = {}
         for item in answer.get("reserved_fields") or []:
             if isinstance(item, Mapping) and item.get("name"):
-                reserved[str(item["name"])] = str(item["id"]) if item.get("id") else None
+                reserved[str(item["name"]).lower()] = str(item["id"]) if item.get("id") else None
         return cls(custom, reserved)
 
 
@@ -116,9 +116,13 @@ def missing_custom_fields(
     missing = []
     for column in columns:
         field = _field_of(column, mapping)
-        if field is not None and field not in RESERVED_LIMITS and field.lower() not in catalog.custom:
+        if field is not None and not _is_reserved(field, catalog) and field.lower() not in catalog.custom:
             missing.append(field)
     return missing
+
+
+def _is_reserved(field: str, catalog: FieldCatalog) -> bool:
+    return field.lower() in RESERVED_LIMITS or field.lower() in catalog.reserved_ids
 
 
 def plan_columns(
@@ -129,8 +133,13 @@ def plan_columns(
     :param columns: the source's column names.
     :param mapping: source column -> SendGrid field name; ``None``: each column is the field of the
         same name. With a mapping, only mapped columns are sent.
-    :raises SendGridInputError: a column maps to an unknown field (reserved names are
-        case-sensitive; custom names are not), or a mapped column is absent from the source.
+    Field names are matched ignoring case, reserved and custom alike (an export's ``EMAIL``,
+    ``FIRST_NAME`` headers map to ``email``, ``first_name``). Without a mapping, a column named after
+    a reserved field SendGrid sets itself (listed in the field definitions but not writable, e.g. an
+    export's ``CONTACT_ID``, ``CREATED_AT``) is not sent.
+
+    :raises SendGridInputError: a column maps to an unknown field, two columns map to the same
+        field (e.g. ``email`` and ``EMAIL``), or a mapped column is absent from the source.
     """
     columns = list(columns)
     if mapping is not None:
@@ -144,8 +153,10 @@ def plan_columns(
         field = _field_of(column, mapping)
         if field is None:
             continue
-        if field in RESERVED_LIMITS:
-            targets.append(ColumnTarget(column, field))
+        if field.lower() in RESERVED_LIMITS:
+            targets.append(ColumnTarget(column, field.lower()))
+        elif mapping is None and field.lower() in catalog.reserved_ids:
+            continue  # read-only: SendGrid sets it
         elif (custom := catalog.custom.get(field.lower())) is not None:
             targets.append(ColumnTarget(column, custom.name, custom))
         else:
@@ -154,6 +165,14 @@ def plan_columns(
                 column,
                 f"field {field!r} is neither a writable reserved field nor a custom field of this account "
                 "(create it first, or pass create_missing_fields=True with its type in custom_field_types)",
+            )
+    by_field: dict[str, list[str]] = {}
+    for target in targets:
+        by_field.setdefault(target.field, []).append(target.column)
+    for field, same in by_field.items():
+        if len(same) > 1:
+            raise SendGridInputError(
+                "columns", same, f"all map to field {field!r} (field names ignore case): keep one"
             )
     if not any(target.field in IDENTIFIERS for target in targets) and targets:
         raise SendGridInputError("columns", columns, f"none maps to an identifier ({', '.join(IDENTIFIERS)})")

@@ -504,3 +504,83 @@ def test_contacts_rendered_to_text_by_a_template(
     assert result["rows_read"] == 2 and result["created_count"] == 2
     with pytest.raises(SendGridInputError, match="JSON or Python list"):
         run(wire(SendGridUpsertContactsOperator(task_id="t", contacts="not a list")))
+
+
+# ------------------------------------------------------------------ upsert: file encodings, names
+
+
+@pytest.mark.parametrize("max_error_ratio", [0, 0.5])
+@pytest.mark.parametrize("suffix", ["csv", "ndjson"])
+def test_a_file_that_is_not_utf8_is_a_typed_error_before_any_write(
+    sendgrid_emulator: EmulatorHandle, wire: Any, tmp_path: Path, suffix: str, max_error_ratio: float
+) -> None:
+    first = b"\xff\xfe\x00bad"
+    late = b'{"email": "a@example.com"}\n{"email": "\xe9@example.com"}\n'
+    if suffix == "csv":
+        late = b"email\na@example.com\n\xe9@example.com\n"
+    late_line = late.count(b"\n")  # the bad byte is on the last line
+    expected = (
+        (first, "byte offset 0 (line 1)"),
+        (late, f"byte offset {late.index(0xE9)} (line {late_line})"),
+    )
+    for content, where in expected:
+        path = tmp_path / f"bin.{suffix}"
+        path.write_bytes(content)
+        operator = SendGridUpsertContactsOperator(
+            task_id="t", source_path=str(path), deferrable=False, max_error_ratio=max_error_ratio
+        )
+        with pytest.raises(SendGridInputError, match="not UTF-8") as raised:
+            run(wire(operator))
+        assert str(path) in str(raised.value) and where in str(raised.value)
+    assert writes(sendgrid_emulator) == []
+
+
+@pytest.mark.parametrize("suffix", ["csv", "ndjson"])
+def test_a_utf8_byte_order_mark_is_accepted(
+    sendgrid_emulator: EmulatorHandle, wire: Any, tmp_path: Path, suffix: str
+) -> None:
+    path = tmp_path / f"excel.{suffix}"
+    if suffix == "csv":
+        path.write_bytes("\ufeffemail,first_name\r\nbom@example.com,Bom\r\n".encode())
+    else:
+        path.write_bytes('\ufeff{"email": "bom@example.com", "first_name": "Bom"}\n'.encode())
+    result = run(wire(SendGridUpsertContactsOperator(task_id="t", source_path=str(path))))
+    assert result["created_count"] == 1
+    assert stored("bom@example.com")["first_name"] == "Bom"
+
+
+def test_reserved_field_names_ignore_case(sendgrid_emulator: EmulatorHandle, wire: Any) -> None:
+    rows = [{"Email": "case@example.com", "FIRST_NAME": "Case"}]
+    assert run(wire(SendGridUpsertContactsOperator(task_id="t", contacts=rows)))["created_count"] == 1
+    assert stored("case@example.com")["first_name"] == "Case"
+    twice = [{"email": "a@example.com", "EMAIL": "b@example.com"}]
+    with pytest.raises(SendGridInputError, match=r"\['email', 'EMAIL'\].*same field|map to field 'email'"):
+        run(wire(SendGridUpsertContactsOperator(task_id="t", contacts=twice)))
+
+
+def test_an_exported_csv_upserts_back_as_is(
+    sendgrid_emulator: EmulatorHandle, wire: Any, populated_segment: str, tmp_path: Path
+) -> None:
+    export = SendGridExportContactsOperator(
+        task_id="e", segment_ids=[populated_segment], destination=str(tmp_path / "out")
+    )
+    (path,) = run(wire(export))["paths"]
+    with open(path, newline="") as file:
+        rows = list(csv.DictReader(file))
+    rows[0]["FIRST_NAME"] = "Changed"
+    with open(path, "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    result = run(wire(SendGridUpsertContactsOperator(task_id="t", source_path=str(path))))
+    assert result["rows_read"] == 7 and result["updated_count"] == 7 and result["created_count"] == 0
+    assert stored(rows[0]["EMAIL"])["first_name"] == "Changed"
+
+
+def test_counts_tell_rows_from_contacts(sendgrid_emulator: EmulatorHandle, wire: Any) -> None:
+    rows = [{"email": "same@example.com", "first_name": str(n)} for n in range(3)]
+    rows.append({"email": "not-an-email"})
+    result = run(wire(SendGridUpsertContactsOperator(task_id="t", contacts=rows, max_error_ratio=0.5)))
+    assert result["rows_read"] == 4 and result["refused_rows"] == 1 and result["rows_sent"] == 3
+    assert result["merged_rows"] == 2 and result["contacts_sent"] == 1 and result["created_count"] == 1
+    assert result["rows_read"] == result["contacts_sent"] + result["merged_rows"] + result["refused_rows"]

@@ -118,3 +118,24 @@ def test_merge_later_values_win_and_custom_fields_combine() -> None:
         "last_name": "B",
         "custom_fields": {"w1": "x", "w2": 2},
     }
+
+
+def test_reserved_names_ignore_case_and_read_only_reserved_columns_are_not_sent() -> None:
+    catalog = FieldCatalog.from_answer(
+        {"custom_fields": [], "reserved_fields": [{"name": "email"}, {"id": "_rf9_T", "name": "contact_id"}]}
+    )
+    columns = ["EMAIL", "First_Name", "CONTACT_ID"]
+    plan = plan_columns(columns, None, catalog)
+    assert [(t.column, t.field) for t in plan] == [("EMAIL", "email"), ("First_Name", "first_name")]
+    assert missing_custom_fields(columns, None, catalog) == []
+    row = {"EMAIL": "a@example.com", "First_Name": "A", "CONTACT_ID": "x"}
+    assert contact_from_row(1, row, plan) == {"email": "a@example.com", "first_name": "A"}
+    with pytest.raises(SendGridInputError, match="contact_id"):  # a mapping must name writable fields
+        plan_columns(columns, {"EMAIL": "email", "CONTACT_ID": "contact_id"}, catalog)
+
+
+def test_two_columns_folding_to_one_field_are_refused() -> None:
+    with pytest.raises(SendGridInputError, match=r"\['email', 'Email'\].*'email'"):
+        plan_columns(["email", "Email"], None, CATALOG)
+    with pytest.raises(SendGridInputError, match=r"\['plan', 'PLAN'\].*'plan'"):
+        plan_columns(["email", "plan", "PLAN"], None, CATALOG)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -158,6 +159,19 @@ def api_test_outcome(system: System, conn_id: str, host: str, api_key: str) -> s
     return f"{PASSED if answer['status'] else FAILED}: {answer['message']}"
 
 
+def add_connection_with_port(system: System, conn_id: str, api_key: str) -> None:
+    """A connection whose port is stored apart from its host (CLI/JSON/REST; the form hides Port)."""
+    url = urllib.parse.urlsplit(system.emulator_url)
+    body = {
+        "connection_id": conn_id,
+        "conn_type": "sendgrid_marketing",
+        "host": f"{url.scheme}://{url.hostname}",
+        "port": url.port,
+        "password": api_key,
+    }
+    system.airflow.api("POST", "/connections", body)
+
+
 def test_connection_form_draws_the_sendgrid_fields_and_tests_the_connection(
     system: System, browser: WebDriver, screenshots: Path
 ) -> None:
@@ -181,4 +195,30 @@ def test_connection_form_draws_the_sendgrid_fields_and_tests_the_connection(
     except (AssertionError, WebDriverException):
         driver.save_screenshot(str(screenshots / "failure.png"))
         (screenshots / "failure.html").write_text(driver.page_source)
+        raise
+
+
+def test_the_test_button_itself_with_a_stored_port(
+    system: System, browser: WebDriver, screenshots: Path
+) -> None:
+    """The workaround docs/deploying.md gives for Airflow <= 3.3.2 (apache/airflow#73298): with the
+    port stored, the button's request matches the stored connection and the hook really runs."""
+    driver = browser
+    outcomes = {}
+    try:
+        keys = {"sendgrid_port": system.api_key, "sendgrid_port_wrong_key": "SG.wrong-key"}
+        for conn_id, api_key in keys.items():
+            add_connection_with_port(system, conn_id, api_key)
+        for conn_id in keys:
+            # A fresh page each time: no tooltip or toast of the last press in the way.
+            driver.get(system.airflow.api_url + "/connections")
+            outcomes[conn_id] = press_test(driver, conn_id, screenshots)
+        right = outcomes["sendgrid_port"]
+        assert PASSED in right and "Connected to SendGrid" in right, outcomes
+        wrong = outcomes["sendgrid_port_wrong_key"]
+        assert FAILED in wrong and "401" in wrong, outcomes
+        print(f"\n[connection form] Test button outcomes with a stored port: {outcomes}")
+    except (AssertionError, WebDriverException):
+        driver.save_screenshot(str(screenshots / "failure-port.png"))
+        (screenshots / "failure-port.html").write_text(driver.page_source)
         raise
