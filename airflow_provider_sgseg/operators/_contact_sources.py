@@ -149,7 +149,9 @@ class FileSource:
         """The file's lines decoded as UTF-8 (line endings kept, for the csv module), a leading
         byte-order mark dropped. Decoded here, line by line, to name where a bad byte is."""
         offset = 0
-        for line_number, raw in enumerate(stream, start=1):
+        # readline, not iteration: Airflow 3.0's ObjectStoragePath file wrapper forwards attribute
+        # access but not __iter__ (iterating it fails with "not subscriptable").
+        for line_number, raw in enumerate(iter(stream.readline, b""), start=1):
             start = len(codecs.BOM_UTF8) if line_number == 1 and raw.startswith(codecs.BOM_UTF8) else 0
             try:
                 yield raw[start:].decode("utf-8")
