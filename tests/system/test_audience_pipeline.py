@@ -61,7 +61,7 @@ def fill_warehouse(system: System, rows: int) -> set[str]:
         )
         cursor.execute(
             "INSERT INTO customers SELECT n, 'customer' || n || '@shop.example.org', 'First' || n,"
-            " 'Last' || n, (ARRAY['NL', 'DE', 'FR', 'US'])[n % 4 + 1], (ARRAY['free', 'pro'])[n % 2 + 1],"
+            " 'Last' || n, (ARRAY['NL', 'DE', 'FR', 'US'])[n %% 4 + 1], (ARRAY['free', 'pro'])[n %% 2 + 1],"
             " round(n * 1.25, 2) FROM generate_series(0, %s) AS n",
             (rows - 1,),
         )
