@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import psycopg2
 from services import wait_for
-from stack import CONTACTS, EXAMPLE_SETTINGS, SEGMENTS, TASK_HEARTBEAT_TIMEOUT, WAREHOUSE_DB, System
+from stack import CONTACTS, SEGMENTS, TASK_HEARTBEAT_TIMEOUT, WAREHOUSE_DB, System
 
 DAG_ID = "sendgrid_audience_pipeline"
 CONTACTS_PATH = "/v3/marketing/contacts"
@@ -101,10 +101,11 @@ def test_audience_pipeline_syncs_the_warehouse_defers_its_jobs_exports_and_sends
     sync = system.watch_deferral(DAG_ID, run_id, "sync_contacts", timeout=240)
     wait = system.watch_deferral(DAG_ID, run_id, "wait_until_populated", timeout=240)
     export = system.watch_deferral(DAG_ID, run_id, "export_members", timeout=240)
-    assert system.wait_for_run(DAG_ID, run_id, timeout=240) == "success", system.task_instances(DAG_ID, run_id)
+    state = system.wait_for_run(DAG_ID, run_id, timeout=240)
     seconds = time.monotonic() - started
+    tries = system.task_instances(DAG_ID, run_id)
+    assert state == "success", tries
     assert (sync.seen, wait.seen, export.seen) == (True, True, True), (sync, wait, export)
-    tries = {task: state_tries for task, state_tries in system.task_instances(DAG_ID, run_id).items()}
     assert all(state == "success" and n == 1 for state, n in tries.values()), tries
 
     synced = system.xcom(DAG_ID, run_id, "sync_contacts")
@@ -137,7 +138,8 @@ def test_audience_pipeline_syncs_the_warehouse_defers_its_jobs_exports_and_sends
     single_send_id = system.xcom(DAG_ID, run_id, "send_single_send", "single_send_id")
     sends = [s for s in system.admin.sends() if s["single_send_id"] == single_send_id]
     assert [s["status"] for s in sends] in (["scheduled"], ["triggered"]), sends
-    assert len(run_requests(system, "PUT", f"/v3/marketing/singlesends/{single_send_id}/schedule", since)) == 1
+    schedule = f"/v3/marketing/singlesends/{single_send_id}/schedule"
+    assert len(run_requests(system, "PUT", schedule, since)) == 1
     print(
         f"\n[audience] run {seconds:.0f} s; deferred: upsert {sync.seconds:.1f} s {sync.triggerer_ids}, "
         f"wait {wait.seconds:.1f} s {wait.triggerer_ids}, export {export.seconds:.1f} s "
