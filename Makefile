@@ -51,7 +51,8 @@ E2E_VENV := .venv-e2e
 E2E_PY := $(E2E_VENV)/bin/python
 E2E_APT := postgresql redis-server chromium chromium-driver
 E2E_AIRFLOW ?= "$(NEWEST_AIRFLOW)"
-E2E_PIP := $(E2E_AIRFLOW) apache-airflow-providers-celery psycopg2-binary asyncpg redis selenium \
+E2E_PIP := $(E2E_AIRFLOW) apache-airflow-providers-celery apache-airflow-providers-postgres psycopg2-binary \
+	asyncpg redis selenium \
 	pytest pytest-timeout
 
 e2e-install: install

@@ -35,7 +35,14 @@ EXAMPLE_SETTINGS = {
     "SGSEG_POLL_CEILING_SECONDS": "5",
     "SGSEG_POLL_SLACK_SECONDS": "0.5",
     "SGSEG_WAIT_TIMEOUT_SECONDS": "300",
+    # The audience DAG (sendgrid_audience_pipeline); its warehouse connection is set in System.
+    "SGSEG_AUDIENCE_SEGMENT_NAME": "E2E warehouse audience",
+    "SGSEG_AUDIENCE_QUERY_DSL": (
+        "SELECT c.contact_id, c.updated_at FROM contact_data AS c WHERE c.country = 'NL'"
+    ),
+    "SGSEG_JOB_POLL_SECONDS": "1",
 }
+WAREHOUSE_DB = "warehouse"  # the audience DAG's warehouse: a database of the metadata DB's server
 
 # Real clock with SendGrid's minutes as seconds, except that a new segment's first sample and a
 # refresh's sample land 25 s later: long enough for a sensor to defer, and for a triggerer to be
@@ -45,6 +52,8 @@ EMULATOR_ARGS = [
     "--short-timings", "--contacts-populate-delay", "25", "--refresh-delay", "25",
     "--refresh-min-spacing", "0", "--refreshes-per-segment-per-day", "100",
     "--refreshes-per-account-per-day", "1000",
+    # Contacts jobs that last long enough to see the upsert and export tasks deferred.
+    "--upsert-delay", "5", "--export-delay", "5",
 ]  # fmt: skip
 
 CONTACTS = 300
@@ -56,6 +65,7 @@ SHORT_TIMINGS = {
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
     "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
     "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "2",
+    "AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY": "1",  # the example DAGs' retries keep the default delay
     "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
     "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": str(TRIGGERER_HEALTH_CHECK_THRESHOLD),
     "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
@@ -86,6 +96,11 @@ class System:
         dags.mkdir()
         for source in [*sorted((REPO / "dags").glob("*.py")), *sorted(SYSTEM_DAGS.glob("*.py"))]:
             shutil.copy(source, dags / source.name)
+        self.export_dir = root / "exports"
+        warehouse = {
+            "conn_type": "postgres", "host": "127.0.0.1", "port": self.pg_port, "login": "airflow",
+            "schema": WAREHOUSE_DB,
+        }  # fmt: skip
         self.emulator_url = ""
         self.api_key = ""
         self.airflow = AirflowStack(
@@ -104,6 +119,8 @@ class System:
                     "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
                     **SHORT_TIMINGS,
                     **EXAMPLE_SETTINGS,
+                    "AIRFLOW_CONN_SGSEG_WAREHOUSE": json.dumps(warehouse),
+                    "SGSEG_EXPORT_DIR": str(self.export_dir),
                 },
                 airflow_bin=BIN / "airflow",
             )

@@ -56,11 +56,16 @@ def kill_worker_while_answer_held(system: System, method: str, path: str, dag_id
     still holds its answer, ``kill -9`` the worker and start a new one. Returns the run id."""
     assert system.admin is not None
     system.admin.add_fault("delay", method=method, path=path, when="after", seconds=HOLD_ANSWER)
+    earlier = len(system.admin.requests(method=method))  # other tests' requests match ``path`` too
     try:
         run_id = system.trigger(dag_id, {"segment_name": name})
         wait_for(
             f"the worker's {method} {path}",
-            lambda: [r for r in system.admin.requests(method=method) if re.search(path, r["path"])],  # type: ignore[union-attr]
+            lambda: [
+                r
+                for r in system.admin.requests(method=method)[earlier:]  # type: ignore[union-attr]
+                if re.search(path, r["path"])
+            ],
             timeout=240,
             interval=0.25,
         )
