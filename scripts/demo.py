@@ -68,17 +68,23 @@ class Pipeline:
 
     start_dag_id: str
     deferred_task_id: str
+    segment_name: str  # what the pipeline's SendGrid requests are counted by
     asset_dag_id: str | None = None
 
 
 # Each is triggered at once and watched together; add a pipeline here to show it too.
 PIPELINES = [
-    Pipeline("sendgrid_segment_refresh", "wait_until_populated", "sendgrid_single_send"),
+    Pipeline("sendgrid_segment_refresh", "wait_until_populated", SEGMENT_NAME, "sendgrid_single_send"),
     # warehouse table -> contacts -> segment -> populated -> Single Send, plus the members' export
-    Pipeline(demo_audience.DAG_ID, demo_audience.DEFERRED_TASK_ID),
+    Pipeline(demo_audience.DAG_ID, demo_audience.DEFERRED_TASK_ID, demo_audience.SEGMENT_NAME),
 ]
-# Contact jobs and exports as quick as the demo's other timings (SendGrid gives no durations).
-EMULATOR_CONTACT_TIMINGS = ["--upsert-delay", "2", "--import-delay", "2", "--export-delay", "5"]
+# Contact jobs and exports: short, but every trigger fires well after its task deferred (as in
+# tests/system). A trigger firing within ~2 s of the deferral races the scheduler on Airflow
+# 3.3.2 (apache/airflow#72716, #71580): the task is put up for retry and its resumption 404s.
+EMULATOR_CONTACT_TIMINGS = ["--upsert-delay", "5", "--import-delay", "5", "--export-delay", "5"]
+# Should a task still hit that race, its retry starts after 5 s, not Airflow's default 300 s.
+RETRY_DELAY_SECONDS = 5
+CONNECTION_ID = "sendgrid_default"
 
 
 @dataclass
@@ -115,7 +121,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     home = fresh_airflow_home()
     emulator_port = free_port()
     emulator_url = f"http://127.0.0.1:{emulator_port}"
-    connection = {"conn_type": "sendgrid_marketing", "host": emulator_url, "password": DEMO_API_KEY}
+    # Stored in the metadata DB (not an env var) so Admin -> Connections lists it and its Test
+    # button works; the port is stored too: Airflow 3.3.0-3.3.2's button refuses a connection without.
+    connection = {
+        "connection_id": CONNECTION_ID,
+        "conn_type": "sendgrid_marketing",
+        "host": emulator_url,
+        "port": emulator_port,
+        "password": DEMO_API_KEY,
+    }
     config = StackConfig(
         home=home,
         dags_folder=REPO / "dags",
@@ -125,7 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         env={
             **DAG_SETTINGS,
             **demo_audience.dag_settings(home / "warehouse.db", home / "audience_export"),
-            "AIRFLOW_CONN_SENDGRID_DEFAULT": json.dumps(connection),
+            "AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY": str(RETRY_DELAY_SECONDS),
+            "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",  # the UI's Test button
         },
         airflow_bin=BIN / "airflow",
     )
@@ -150,6 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             stack.wait_until_healthy(STARTUP_TIMEOUT)
             token = stack.api_token()
             wait_until_parsed(stack, token, dag_ids_of(PIPELINES))
+            stack.api("POST", "/connections", connection, token)
 
             observed = []
             for pipeline in PIPELINES:
@@ -285,7 +301,8 @@ def watch(stack: AirflowStack, observed: list[Observed]) -> None:
             return
         if now > deadline:
             raise DemoFailure(
-                f"the pipelines did not finish within {PIPELINE_TIMEOUT} s: {describe(stack, observed)}"
+                f"the pipelines did not finish within {PIPELINE_TIMEOUT} s: {describe(stack, observed)}\n"
+                + unfinished_tasks(stack, observed)
             )
         time.sleep(POLL)
 
@@ -332,10 +349,46 @@ def check_not_failed(stack: AirflowStack, dag_id: str, run_id: str) -> None:
         run_id=run_id,
     )
     task_id = str(failed[0][0]) if failed else "?"
+    raise DemoFailure(
+        f"DAG run {dag_id} {run_id} failed at task {task_id}{task_log(stack, dag_id, run_id, task_id)}"
+    )
+
+
+def task_log(stack: AirflowStack, dag_id: str, run_id: str, task_id: str) -> str:
+    """ "; full log: <path>" and the readable tail of the task's newest log file ("" if none yet)."""
     logs = sorted(stack.log_dir.glob(f"dag_id={dag_id}/run_id={run_id}/task_id={task_id}/*.log"))
-    where = f"; full log: {logs[-1]}" if logs else ""
-    tail = "\n".join(readable(line) for line in log_tail(logs[-1], 12).splitlines()) if logs else ""
-    raise DemoFailure(f"DAG run {dag_id} {run_id} failed at task {task_id}{where}\n{tail}")
+    if not logs:
+        return ""
+    tail = "\n".join(readable(line) for line in log_tail(logs[-1], 12).splitlines())
+    return f"; full log: {logs[-1]}\n{tail}"
+
+
+def unfinished_tasks(stack: AirflowStack, observed: list[Observed]) -> str:
+    """Each started run's tasks that are not done, with state, try number and log tail, then the
+    scheduler log's tail (where Airflow says why it retried or stopped scheduling a task)."""
+    runs = [(seen.pipeline.start_dag_id, seen.start_run_id) for seen in observed]
+    runs += [
+        (s.pipeline.asset_dag_id, s.asset_run_id)
+        for s in observed
+        if s.pipeline.asset_dag_id and s.asset_run_id
+    ]
+    lines = []
+    for dag_id, run_id in runs:
+        rows = stack.query(
+            "SELECT task_id, state, try_number FROM task_instance WHERE dag_id = :dag_id AND run_id = :run_id "
+            "AND (state IS NULL OR state NOT IN ('success', 'skipped')) ORDER BY task_id",
+            dag_id=dag_id,
+            run_id=run_id,
+        )
+        for task_id, state, try_number in rows:
+            lines.append(
+                f"task {dag_id}.{task_id} {state or 'not scheduled'} (try {try_number})"
+                + task_log(stack, dag_id, run_id, str(task_id))
+            )
+    scheduler = stack.components.get("scheduler")
+    if scheduler is not None:
+        lines.append(f"--- last lines of scheduler; full log: {scheduler.log_path} ---\n{scheduler.tail(20)}")
+    return "\n".join(lines)
 
 
 def readable(line: str) -> str:
