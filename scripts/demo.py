@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
 import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -375,7 +374,8 @@ def unfinished_tasks(stack: AirflowStack, observed: list[Observed]) -> str:
     lines = []
     for dag_id, run_id in runs:
         rows = stack.query(
-            "SELECT task_id, state, try_number FROM task_instance WHERE dag_id = :dag_id AND run_id = :run_id "
+            "SELECT task_id, state, try_number FROM task_instance "
+            "WHERE dag_id = :dag_id AND run_id = :run_id "
             "AND (state IS NULL OR state NOT IN ('success', 'skipped')) ORDER BY task_id",
             dag_id=dag_id,
             run_id=run_id,
@@ -476,8 +476,37 @@ def xcom(stack: AirflowStack, dag_id: str, run_id: str, task_id: str) -> dict[st
     return dict(json.loads(value) if isinstance(value, str | bytes) else value)
 
 
-def count(requests: list[dict[str, Any]], method: str, path: Callable[[str], bool]) -> int:
-    return sum(1 for r in requests if r["method"] == method and path(r["path"]))
+def plural(number: int, singular: str, plural: str | None = None) -> str:
+    return f"{number} {singular if number == 1 else plural or singular + 's'}"
+
+
+def sendgrid_work(
+    requests: list[dict[str, Any]], deliveries: list[dict[str, Any]], pipeline: Pipeline, segment_id: str
+) -> str:
+    """What the pipeline asked SendGrid to do, e.g. "1 segment created, 1 refresh, 1 Single Send
+    scheduled: sent to 2000 (triggered) recipients"; counted by its segment's name and id."""
+    created = sum(
+        1
+        for r in requests
+        if r["method"] == "POST"
+        and r["path"] == SEGMENTS
+        and (r.get("json") or {}).get("name") == pipeline.segment_name
+    )
+    refreshed = sum(
+        1 for r in requests if r["method"] == "POST" and r["path"] == f"{SEGMENTS}/refresh/{segment_id}"
+    )
+    # Single Sends to the segment, by name: a delivery (schedule request) carries its Single Send's name.
+    names = {
+        (r.get("json") or {}).get("name")
+        for r in requests
+        if r["method"] == "POST" and r["path"] == SINGLE_SENDS and segment_id in json.dumps(r.get("json"))
+    }
+    sent = [d for d in deliveries if d["name"] in names and d["status"] != "cancelled"]
+    recipients = ", ".join(f"{d['recipient_count']} ({d['status']})" for d in sent) or "nobody"
+    return (
+        f"{plural(created, 'segment')} created, {plural(refreshed, 'refresh', 'refreshes')}, "
+        f"{plural(len(sent), 'Single Send')} scheduled: sent to {recipients} recipients"
+    )
 
 
 def wait_cost(requests: list[dict[str, Any]], segment_id: str) -> int:
@@ -496,11 +525,13 @@ def wait_cost(requests: list[dict[str, Any]], segment_id: str) -> int:
 
 def summary(stack: AirflowStack, admin: EmulatorAdmin, observed: list[Observed], keep: bool) -> list[str]:
     requests = admin.requests(path_prefix="/v3/")
+    deliveries = admin.sends()
     triggerers = {c.job_id: c.name for c in stack.components.values() if c.job_id is not None}
     lines = []
     for seen in observed:
         pipeline, deferral = seen.pipeline, seen.deferral
         event = asset_event(stack, pipeline.start_dag_id, seen.start_run_id, "x-sendgrid://segments/")
+        segment_id = str(event.get("segment_id", ""))
         start_seconds = run_seconds(stack, pipeline.start_dag_id, seen.start_run_id)
         # A segment wait (the sensor's event names its segment) is priced in requests.
         cost = (
@@ -517,6 +548,7 @@ def summary(stack: AirflowStack, admin: EmulatorAdmin, observed: list[Observed],
             f"{pipeline.start_dag_id:<26} success in {start_seconds:.0f} s: {seen.start_run_id}",
             f"  {pipeline.deferred_task_id:<24} {deferral.describe(triggerers)}{cost}",
             f"  Asset event              {shown_event}",
+            f"  SendGrid                 {sendgrid_work(requests, deliveries, pipeline, segment_id)}",
         ]
         if pipeline.asset_dag_id is not None:
             asset_seconds = run_seconds(stack, pipeline.asset_dag_id, seen.asset_run_id)
@@ -525,21 +557,13 @@ def summary(stack: AirflowStack, admin: EmulatorAdmin, observed: list[Observed],
             sync = xcom(stack, pipeline.start_dag_id, seen.start_run_id, "sync_contacts")
             export = asset_event(stack, pipeline.start_dag_id, seen.start_run_id, "x-sendgrid://exports/")
             lines += [f"  {line}" for line in demo_audience.summary_lines(sync, export)]
-    deliveries = [d for d in admin.sends() if d["status"] != "cancelled"]
-    recipients = ", ".join(f"{d['recipient_count']} ({d['status']})" for d in deliveries) or "nobody"
-    created = count(requests, "POST", lambda path: path == SEGMENTS)
-    refreshed = count(requests, "POST", lambda path: path.startswith(f"{SEGMENTS}/refresh/"))
-    scheduled = count(
-        requests, "PUT", lambda path: bool(re.fullmatch(f"{SINGLE_SENDS}/[^/]+/schedule", path))
-    )
     ui = "" if keep else " (stopped at the end; make demo KEEP=1 keeps it)"
     return [
         *lines,
-        f"SendGrid (emulator)        {created} segment created, {refreshed} refresh, "
-        f"{scheduled} Single Send scheduled",
-        f"                           sent to {recipients} recipients; {len(requests)} API requests",
+        f"SendGrid (emulator)        {len(requests)} API requests in all",
         f"Airflow UI                 {stack.api_url}{ui}",
         f"  log in as                {stack.config.username} / {stack.config.password}",
+        f"  connection               {CONNECTION_ID}: Admin -> Connections, Test checks the API key",
         f"Logs                       {shown(stack.log_dir)}/",
     ]
 
