@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import signal
 import sys
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import demo_audience
-from airflow_stack import AirflowStack, StackConfig, as_utc, free_port, log_tail
+from airflow_stack import AirflowStack, Component, StackConfig, as_utc, free_port, log_tail
 from sgseg_emulator.client import EmulatorAdmin
 from sgseg_emulator.config import DEMO_API_KEY
 
@@ -300,7 +301,7 @@ def watch(stack: AirflowStack, observed: list[Observed]) -> None:
             return
         if now > deadline:
             raise DemoFailure(
-                f"the pipelines did not finish within {PIPELINE_TIMEOUT} s: {describe(stack, observed)}\n"
+                f"the pipelines did not finish within {PIPELINE_TIMEOUT:.0f} s: {describe(stack, observed)}\n"
                 + unfinished_tasks(stack, observed)
             )
         time.sleep(POLL)
@@ -355,7 +356,11 @@ def check_not_failed(stack: AirflowStack, dag_id: str, run_id: str) -> None:
 
 def task_log(stack: AirflowStack, dag_id: str, run_id: str, task_id: str) -> str:
     """ "; full log: <path>" and the readable tail of the task's newest log file ("" if none yet)."""
-    logs = sorted(stack.log_dir.glob(f"dag_id={dag_id}/run_id={run_id}/task_id={task_id}/*.log"))
+    # The newest written: of the last try, its trigger's log while deferred.
+    logs = sorted(
+        stack.log_dir.glob(f"dag_id={dag_id}/run_id={run_id}/task_id={task_id}/*.log"),
+        key=lambda path: path.stat().st_mtime,
+    )
     if not logs:
         return ""
     tail = "\n".join(readable(line) for line in log_tail(logs[-1], 12).splitlines())
@@ -387,8 +392,19 @@ def unfinished_tasks(stack: AirflowStack, observed: list[Observed]) -> str:
             )
     scheduler = stack.components.get("scheduler")
     if scheduler is not None:
-        lines.append(f"--- last lines of scheduler; full log: {scheduler.log_path} ---\n{scheduler.tail(20)}")
+        lines.append(
+            f"--- last lines of scheduler; full log: {scheduler.log_path} ---\n{scheduler_tail(scheduler)}"
+        )
     return "\n".join(lines)
+
+
+# With LocalExecutor the scheduler's log also holds each task's output: left out of its tail.
+TASK_OUTPUT = re.compile(r"\[(task|supervisor)\]|\[airflow\.task\.")
+
+
+def scheduler_tail(scheduler: Component, lines: int = 20) -> str:
+    own = [line for line in scheduler.tail(2000).splitlines() if not TASK_OUTPUT.search(line)]
+    return "\n".join(own[-lines:])
 
 
 def readable(line: str) -> str:

@@ -231,6 +231,8 @@ def test_an_unfinished_pipeline_fails_the_demo_with_task_states_and_log_tails(
             output,
         ), output
         assert "--- last lines of scheduler; full log: " in output
+        # The trigger's own log says why it keeps waiting.
+        assert "fewer than min_contacts=1000000" in output
         assert working_in(demo_dir) == []
 
 
