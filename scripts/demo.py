@@ -11,7 +11,11 @@
    was asked to do, the UI's URL and login. Then every process stops, also on failure, Ctrl-C or
    SIGTERM; ``--keep`` (``make demo KEEP=1``) leaves everything running until Ctrl-C.
 
-A failure exits non-zero with the log tail of the failing component or task.
+The ``sendgrid_default`` connection is stored in the metadata DB (with the emulator's port) and
+``[core] test_connection`` is enabled, so the UI lists it and its Test button works.
+
+A failure exits non-zero with the log tail of the failing component or task; a pipeline that does
+not finish in time, with each unfinished task's state, try number and log tail and the scheduler's.
 """
 
 from __future__ import annotations
