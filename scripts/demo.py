@@ -11,7 +11,11 @@
    was asked to do, the UI's URL and login. Then every process stops, also on failure, Ctrl-C or
    SIGTERM; ``--keep`` (``make demo KEEP=1``) leaves everything running until Ctrl-C.
 
-A failure exits non-zero with the log tail of the failing component or task.
+The ``sendgrid_default`` connection is stored in the metadata DB (with the emulator's port) and
+``[core] test_connection`` is enabled, so the UI lists it and its Test button works.
+
+A failure exits non-zero with the log tail of the failing component or task; a pipeline that does
+not finish in time, with each unfinished task's state, try number and log tail and the scheduler's.
 """
 
 from __future__ import annotations
@@ -23,13 +27,13 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import demo_audience
-from airflow_stack import AirflowStack, StackConfig, as_utc, free_port, log_tail
+from airflow_stack import AirflowStack, Component, StackConfig, as_utc, free_port, log_tail
 from sgseg_emulator.client import EmulatorAdmin
 from sgseg_emulator.config import DEMO_API_KEY
 
@@ -68,17 +72,23 @@ class Pipeline:
 
     start_dag_id: str
     deferred_task_id: str
+    segment_name: str  # what the pipeline's SendGrid requests are counted by
     asset_dag_id: str | None = None
 
 
 # Each is triggered at once and watched together; add a pipeline here to show it too.
 PIPELINES = [
-    Pipeline("sendgrid_segment_refresh", "wait_until_populated", "sendgrid_single_send"),
+    Pipeline("sendgrid_segment_refresh", "wait_until_populated", SEGMENT_NAME, "sendgrid_single_send"),
     # warehouse table -> contacts -> segment -> populated -> Single Send, plus the members' export
-    Pipeline(demo_audience.DAG_ID, demo_audience.DEFERRED_TASK_ID),
+    Pipeline(demo_audience.DAG_ID, demo_audience.DEFERRED_TASK_ID, demo_audience.SEGMENT_NAME),
 ]
-# Contact jobs and exports as quick as the demo's other timings (SendGrid gives no durations).
-EMULATOR_CONTACT_TIMINGS = ["--upsert-delay", "2", "--import-delay", "2", "--export-delay", "5"]
+# Contact jobs and exports: short, but every trigger fires well after its task deferred (as in
+# tests/system). A trigger firing within ~2 s of the deferral races the scheduler on Airflow
+# 3.3.2 (apache/airflow#72716, #71580): the task is put up for retry and its resumption 404s.
+EMULATOR_CONTACT_TIMINGS = ["--upsert-delay", "5", "--import-delay", "5", "--export-delay", "5"]
+# Should a task still hit that race, its retry starts after 5 s, not Airflow's default 300 s.
+RETRY_DELAY_SECONDS = 5
+CONNECTION_ID = "sendgrid_default"
 
 
 @dataclass
@@ -115,7 +125,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     home = fresh_airflow_home()
     emulator_port = free_port()
     emulator_url = f"http://127.0.0.1:{emulator_port}"
-    connection = {"conn_type": "sendgrid_marketing", "host": emulator_url, "password": DEMO_API_KEY}
+    # Stored in the metadata DB (not an env var) so Admin -> Connections lists it and its Test
+    # button works; the port is stored too: Airflow 3.3.0-3.3.2's button refuses a connection without.
+    connection = {
+        "connection_id": CONNECTION_ID,
+        "conn_type": "sendgrid_marketing",
+        "host": emulator_url,
+        "port": emulator_port,
+        "password": DEMO_API_KEY,
+    }
     config = StackConfig(
         home=home,
         dags_folder=REPO / "dags",
@@ -125,7 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         env={
             **DAG_SETTINGS,
             **demo_audience.dag_settings(home / "warehouse.db", home / "audience_export"),
-            "AIRFLOW_CONN_SENDGRID_DEFAULT": json.dumps(connection),
+            "AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY": str(RETRY_DELAY_SECONDS),
+            "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",  # the UI's Test button
         },
         airflow_bin=BIN / "airflow",
     )
@@ -150,6 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             stack.wait_until_healthy(STARTUP_TIMEOUT)
             token = stack.api_token()
             wait_until_parsed(stack, token, dag_ids_of(PIPELINES))
+            stack.api("POST", "/connections", connection, token)
 
             observed = []
             for pipeline in PIPELINES:
@@ -285,7 +305,8 @@ def watch(stack: AirflowStack, observed: list[Observed]) -> None:
             return
         if now > deadline:
             raise DemoFailure(
-                f"the pipelines did not finish within {PIPELINE_TIMEOUT} s: {describe(stack, observed)}"
+                f"the pipelines did not finish within {PIPELINE_TIMEOUT:.0f} s: {describe(stack, observed)}\n"
+                + unfinished_tasks(stack, observed)
             )
         time.sleep(POLL)
 
@@ -332,10 +353,62 @@ def check_not_failed(stack: AirflowStack, dag_id: str, run_id: str) -> None:
         run_id=run_id,
     )
     task_id = str(failed[0][0]) if failed else "?"
-    logs = sorted(stack.log_dir.glob(f"dag_id={dag_id}/run_id={run_id}/task_id={task_id}/*.log"))
-    where = f"; full log: {logs[-1]}" if logs else ""
-    tail = "\n".join(readable(line) for line in log_tail(logs[-1], 12).splitlines()) if logs else ""
-    raise DemoFailure(f"DAG run {dag_id} {run_id} failed at task {task_id}{where}\n{tail}")
+    raise DemoFailure(
+        f"DAG run {dag_id} {run_id} failed at task {task_id}{task_log(stack, dag_id, run_id, task_id)}"
+    )
+
+
+def task_log(stack: AirflowStack, dag_id: str, run_id: str, task_id: str) -> str:
+    """ "; full log: <path>" and the readable tail of the task's newest log file ("" if none yet)."""
+    # The newest written: of the last try, its trigger's log while deferred.
+    logs = sorted(
+        stack.log_dir.glob(f"dag_id={dag_id}/run_id={run_id}/task_id={task_id}/*.log"),
+        key=lambda path: path.stat().st_mtime,
+    )
+    if not logs:
+        return ""
+    tail = "\n".join(readable(line) for line in log_tail(logs[-1], 12).splitlines())
+    return f"; full log: {logs[-1]}\n{tail}"
+
+
+def unfinished_tasks(stack: AirflowStack, observed: list[Observed]) -> str:
+    """Each started run's tasks that are not done, with state, try number and log tail, then the
+    scheduler log's tail (where Airflow says why it retried or stopped scheduling a task)."""
+    runs = [(seen.pipeline.start_dag_id, seen.start_run_id) for seen in observed]
+    runs += [
+        (s.pipeline.asset_dag_id, s.asset_run_id)
+        for s in observed
+        if s.pipeline.asset_dag_id and s.asset_run_id
+    ]
+    lines = []
+    for dag_id, run_id in runs:
+        rows = stack.query(
+            "SELECT task_id, state, try_number FROM task_instance "
+            "WHERE dag_id = :dag_id AND run_id = :run_id "
+            "AND (state IS NULL OR state NOT IN ('success', 'skipped')) ORDER BY task_id",
+            dag_id=dag_id,
+            run_id=run_id,
+        )
+        for task_id, state, try_number in rows:
+            lines.append(
+                f"task {dag_id}.{task_id} {state or 'not scheduled'} (try {try_number})"
+                + task_log(stack, dag_id, run_id, str(task_id))
+            )
+    scheduler = stack.components.get("scheduler")
+    if scheduler is not None:
+        lines.append(
+            f"--- last lines of scheduler; full log: {scheduler.log_path} ---\n{scheduler_tail(scheduler)}"
+        )
+    return "\n".join(lines)
+
+
+# With LocalExecutor the scheduler's log also holds each task's output: left out of its tail.
+TASK_OUTPUT = re.compile(r"\[(task|supervisor)\]|\[airflow\.task\.")
+
+
+def scheduler_tail(scheduler: Component, lines: int = 20) -> str:
+    own = [line for line in scheduler.tail(2000).splitlines() if not TASK_OUTPUT.search(line)]
+    return "\n".join(own[-lines:])
 
 
 def readable(line: str) -> str:
@@ -423,8 +496,37 @@ def xcom(stack: AirflowStack, dag_id: str, run_id: str, task_id: str) -> dict[st
     return dict(json.loads(value) if isinstance(value, str | bytes) else value)
 
 
-def count(requests: list[dict[str, Any]], method: str, path: Callable[[str], bool]) -> int:
-    return sum(1 for r in requests if r["method"] == method and path(r["path"]))
+def plural(number: int, singular: str, plural: str | None = None) -> str:
+    return f"{number} {singular if number == 1 else plural or singular + 's'}"
+
+
+def sendgrid_work(
+    requests: list[dict[str, Any]], deliveries: list[dict[str, Any]], pipeline: Pipeline, segment_id: str
+) -> str:
+    """What the pipeline asked SendGrid to do, e.g. "1 segment created, 1 refresh, 1 Single Send
+    scheduled: sent to 2000 (triggered) recipients"; counted by its segment's name and id."""
+    created = sum(
+        1
+        for r in requests
+        if r["method"] == "POST"
+        and r["path"] == SEGMENTS
+        and (r.get("json") or {}).get("name") == pipeline.segment_name
+    )
+    refreshed = sum(
+        1 for r in requests if r["method"] == "POST" and r["path"] == f"{SEGMENTS}/refresh/{segment_id}"
+    )
+    # Single Sends to the segment, by name: a delivery (schedule request) carries its Single Send's name.
+    names = {
+        (r.get("json") or {}).get("name")
+        for r in requests
+        if r["method"] == "POST" and r["path"] == SINGLE_SENDS and segment_id in json.dumps(r.get("json"))
+    }
+    sent = [d for d in deliveries if d["name"] in names and d["status"] != "cancelled"]
+    recipients = ", ".join(f"{d['recipient_count']} ({d['status']})" for d in sent) or "nobody"
+    return (
+        f"{plural(created, 'segment')} created, {plural(refreshed, 'refresh', 'refreshes')}, "
+        f"{plural(len(sent), 'Single Send')} scheduled: sent to {recipients} recipients"
+    )
 
 
 def wait_cost(requests: list[dict[str, Any]], segment_id: str) -> int:
@@ -443,11 +545,13 @@ def wait_cost(requests: list[dict[str, Any]], segment_id: str) -> int:
 
 def summary(stack: AirflowStack, admin: EmulatorAdmin, observed: list[Observed], keep: bool) -> list[str]:
     requests = admin.requests(path_prefix="/v3/")
+    deliveries = admin.sends()
     triggerers = {c.job_id: c.name for c in stack.components.values() if c.job_id is not None}
     lines = []
     for seen in observed:
         pipeline, deferral = seen.pipeline, seen.deferral
         event = asset_event(stack, pipeline.start_dag_id, seen.start_run_id, "x-sendgrid://segments/")
+        segment_id = str(event.get("segment_id", ""))
         start_seconds = run_seconds(stack, pipeline.start_dag_id, seen.start_run_id)
         # A segment wait (the sensor's event names its segment) is priced in requests.
         cost = (
@@ -464,6 +568,7 @@ def summary(stack: AirflowStack, admin: EmulatorAdmin, observed: list[Observed],
             f"{pipeline.start_dag_id:<26} success in {start_seconds:.0f} s: {seen.start_run_id}",
             f"  {pipeline.deferred_task_id:<24} {deferral.describe(triggerers)}{cost}",
             f"  Asset event              {shown_event}",
+            f"  SendGrid                 {sendgrid_work(requests, deliveries, pipeline, segment_id)}",
         ]
         if pipeline.asset_dag_id is not None:
             asset_seconds = run_seconds(stack, pipeline.asset_dag_id, seen.asset_run_id)
@@ -472,21 +577,13 @@ def summary(stack: AirflowStack, admin: EmulatorAdmin, observed: list[Observed],
             sync = xcom(stack, pipeline.start_dag_id, seen.start_run_id, "sync_contacts")
             export = asset_event(stack, pipeline.start_dag_id, seen.start_run_id, "x-sendgrid://exports/")
             lines += [f"  {line}" for line in demo_audience.summary_lines(sync, export)]
-    deliveries = [d for d in admin.sends() if d["status"] != "cancelled"]
-    recipients = ", ".join(f"{d['recipient_count']} ({d['status']})" for d in deliveries) or "nobody"
-    created = count(requests, "POST", lambda path: path == SEGMENTS)
-    refreshed = count(requests, "POST", lambda path: path.startswith(f"{SEGMENTS}/refresh/"))
-    scheduled = count(
-        requests, "PUT", lambda path: bool(re.fullmatch(f"{SINGLE_SENDS}/[^/]+/schedule", path))
-    )
     ui = "" if keep else " (stopped at the end; make demo KEEP=1 keeps it)"
     return [
         *lines,
-        f"SendGrid (emulator)        {created} segment created, {refreshed} refresh, "
-        f"{scheduled} Single Send scheduled",
-        f"                           sent to {recipients} recipients; {len(requests)} API requests",
+        f"SendGrid (emulator)        {len(requests)} API requests in all",
         f"Airflow UI                 {stack.api_url}{ui}",
         f"  log in as                {stack.config.username} / {stack.config.password}",
+        f"  connection               {CONNECTION_ID}: Admin -> Connections, Test checks the API key",
         f"Logs                       {shown(stack.log_dir)}/",
     ]
 

@@ -41,6 +41,7 @@ demo.DEMO_DIR = Path(sys.argv[2])
 if sys.argv[3]:
     demo.BIN = Path(sys.argv[3])
 demo.DAG_SETTINGS.update(json.loads(os.environ.get("SGSEG_DEMO_TEST_SETTINGS", "{}")))
+demo.PIPELINE_TIMEOUT = float(os.environ.get("SGSEG_DEMO_TEST_PIPELINE_TIMEOUT", demo.PIPELINE_TIMEOUT))
 sys.exit(demo.main(sys.argv[4:]))
 """
 
@@ -121,11 +122,13 @@ def test_the_demo_runs_the_pipeline_on_real_airflow_and_keep_holds_it_until_ctrl
         assert deferred, output
         assert int(deferred[1]) >= 1 and int(deferred[2]) >= 2
         assert re.search(r"sendgrid_single_send\s+success in \d+ s: asset_triggered__", output), output
-        # Two pipelines: the refresh one, and the audience one (warehouse -> contacts -> send + export).
-        assert "2 segment created, 2 refresh, 2 Single Send scheduled" in output
-        assert re.search(
-            r"sent to (2000 \(triggered\), 500|500 \(triggered\), 2000) \(triggered\) recipients", output
+        # Two pipelines: the refresh one, and the audience one (warehouse -> contacts -> send + export),
+        # each asked SendGrid for one of each.
+        per_pipeline = re.findall(
+            r"SendGrid\s+1 segment created, 1 refresh, 1 Single Send scheduled: sent to (\d+) \(triggered\)",
+            output,
         )
+        assert per_pipeline == ["2000", "500"], output
         assert re.search(r"sendgrid_audience_pipeline success in \d+ s: manual__", output), output
         assert "warehouse rows synced: 2000 of 2000 read (batches: 1 request(s), jobs completed" in output
         assert "rows exported: 500 = contacts_count 500" in output
@@ -155,6 +158,21 @@ def test_the_demo_runs_the_pipeline_on_real_airflow_and_keep_holds_it_until_ctrl
             token = json.load(answer)["access_token"]
         runs = get(ui[1] + "/api/v2/dags/sendgrid_single_send/dagRuns", token)["dag_runs"]
         assert [run["run_type"] for run in runs] == ["asset_triggered"]
+
+        # The connection is in the metadata DB (listed in the UI) with the emulator's port stored,
+        # and the UI's Test button (what it posts: the stored connection, password masked) works.
+        assert "sendgrid_default: Admin -> Connections" in output
+        stored = get(ui[1] + "/api/v2/connections/sendgrid_default", token)
+        assert (stored["conn_type"], stored["host"]) == ("sendgrid_marketing", emulator_url[1])
+        assert stored["port"] == int(emulator_url[1].rsplit(":", 1)[1])
+        tested = urllib.request.Request(
+            ui[1] + "/api/v2/connections/test",
+            data=json.dumps(stored).encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        )
+        with urllib.request.urlopen(tested, timeout=30) as answer:
+            result = json.load(answer)
+        assert result["status"] is True, result
 
         # Separate processes, and nothing listening beyond loopback.
         running = [psutil.Process(pid) for pid in working_in(demo_dir)]
@@ -193,6 +211,28 @@ def test_a_failed_task_fails_the_demo_with_the_task_log_tail(
         # The tail, readable: the exception SendGrid's 400 became, with its message.
         assert "SendGridValidationError: SendGrid rejected the request" in output
         assert "query_dsl is not valid SQL" in output
+        assert working_in(demo_dir) == []
+
+
+def test_an_unfinished_pipeline_fails_the_demo_with_task_states_and_log_tails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # More contacts than exist: the refresh pipeline's sensor stays deferred past the demo's limit.
+    monkeypatch.setenv("SGSEG_DEMO_TEST_SETTINGS", json.dumps({"SGSEG_MIN_CONTACTS": "1000000"}))
+    monkeypatch.setenv("SGSEG_DEMO_TEST_PIPELINE_TIMEOUT", "45")
+    with driver(tmp_path) as (demo, demo_dir):
+        output = demo.communicate(timeout=240)[0]
+        assert demo.returncode == 1, output
+        assert "the pipelines did not finish within 45 s: sendgrid_segment_refresh running" in output
+        # Which task is where, on which try, and where its log is, with its tail.
+        assert re.search(
+            r"task sendgrid_segment_refresh\.wait_until_populated deferred \(try 1\); full log: \S+"
+            r"task_id=wait_until_populated/attempt=1\.log",
+            output,
+        ), output
+        assert "--- last lines of scheduler; full log: " in output
+        # The trigger's own log says why it keeps waiting.
+        assert "fewer than min_contacts=1000000" in output
         assert working_in(demo_dir) == []
 
 
