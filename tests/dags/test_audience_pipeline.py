@@ -13,6 +13,7 @@ from types import ModuleType
 
 from sgseg_emulator.pytest_plugin import EmulatorHandle
 
+from tests.airflow_compat import DagBag
 from tests.conftest import DagsTest
 
 ROWS = 200
@@ -67,8 +68,6 @@ def test_warehouse_to_send_and_export(
 
 
 def test_the_example_is_safe_to_unpause_and_wired() -> None:
-    from airflow.dag_processing.dagbag import DagBag
-
     bag = DagBag(dag_folder=str(Path(__file__).resolve().parents[2] / "dags"), safe_mode=False)
     dag = bag.dags["sendgrid_audience_pipeline"]
     assert type(dag.timetable).__name__ == "NullTimetable"  # manual runs only by default
