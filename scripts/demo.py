@@ -230,6 +230,9 @@ def exit_on_termination_signals() -> None:
 
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, leave)
+    # A shell without job control starts background commands with SIGINT ignored, and Python then
+    # keeps it ignored: Ctrl-C (or a test's SIGINT) must still stop the demo.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 STARTED = time.monotonic()
