@@ -137,7 +137,13 @@ def press_test(driver: WebDriver, conn_id: str, shots: Path) -> str:
     row = f"//tr[.//*[normalize-space(.)='{conn_id}']]"
     wait(driver, f"{row}//button[@aria-label='Test Connection']").click()
     titles = " or ".join(f"normalize-space(.)='{title}'" for title in (PASSED, FAILED))
-    text = wait(driver, f"//*[@data-part='root'][.//*[{titles}]]").text
+    toast = f"//*[@data-part='root'][.//*[{titles}]]"
+
+    def shown_text(d: WebDriver) -> str:
+        # The toast is in the DOM before its text is drawn (seen empty under load): wait for both.
+        return next((text for e in d.find_elements(By.XPATH, toast) if (text := e.text.strip())), "")
+
+    text: str = WebDriverWait(driver, 30).until(shown_text)
     driver.save_screenshot(str(shots / f"{conn_id}-3-test.png"))
     return text
 
