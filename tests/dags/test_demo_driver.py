@@ -28,6 +28,7 @@ import pytest
 from sgseg_emulator.client import EmulatorAdmin
 from sgseg_emulator.config import DEMO_API_KEY
 
+from airflow_provider_sgseg.version_compat import AIRFLOW_V_3_1_PLUS
 from tests.conftest import REPO_ROOT
 
 SCRIPTS = REPO_ROOT / "scripts"
@@ -165,6 +166,10 @@ def test_the_demo_runs_the_pipeline_on_real_airflow_and_keep_holds_it_until_ctrl
         stored = get(ui[1] + "/api/v2/connections/sendgrid_default", token)
         assert (stored["conn_type"], stored["host"]) == ("sendgrid_marketing", emulator_url[1])
         assert stored["port"] == int(emulator_url[1].rsplit(":", 1)[1])
+        if not AIRFLOW_V_3_1_PLUS:
+            # Airflow 3.0 has no Test button, and its endpoint tests exactly the body it gets (a
+            # masked password would be sent as "***"): test the stored connection with its key.
+            stored["password"] = DEMO_API_KEY
         tested = urllib.request.Request(
             ui[1] + "/api/v2/connections/test",
             data=json.dumps(stored).encode(),
