@@ -1,9 +1,10 @@
 """``SendGridMarketingHook``: the provider's only HTTP boundary to SendGrid Marketing Campaigns.
 
-Every public method validates its input (``rules/validation.py``) before any request, describes the
-request as a :class:`_Call`, sends it through ``_request`` (sync) or ``_arequest`` (async), and
-shapes the JSON into plain dicts/lists. Both paths share the building, retry decisions,
-logging and error mapping; only the ``await`` differs.
+Requests are typed objects (``rules/requests.py``) that validate their arguments when built: the
+hook sends them as they are (:meth:`SendGridMarketingHook.run` / ``arun``), and its named methods
+(``create_segment`` ...) build them for direct callers. Each request's :class:`Call` goes through
+``_request`` (sync) or ``_arequest`` (async), which share the retry decisions, logging and error
+mapping; only the ``await`` differs. The request shapes SendGrid's JSON into its result.
 
 Retries: GET, PATCH and DELETE are retried on 429/5xx/transport errors/truncated JSON. The
 schedule PUT is retried only when the connection failed before anything was sent. POSTs are
@@ -13,7 +14,6 @@ sent exactly once; on failure the caller re-reads server state (e.g. ``find_segm
 from __future__ import annotations
 
 import datetime
-import enum
 import logging
 import time
 from collections.abc import Iterator, Mapping
@@ -51,18 +51,40 @@ from airflow_provider_sgseg.hooks._retry import (
 from airflow_provider_sgseg.hooks._settings import CONN_TYPE, ConnectionSettings, redact
 from airflow_provider_sgseg.hooks._transfer import download_file, upload_file
 from airflow_provider_sgseg.rules import validation
+from airflow_provider_sgseg.rules.requests import (
+    CONTACTS_PATH,
+    LISTS_PAGE_SIZE,
+    LISTS_PATH,
+    SEGMENTS_PATH,
+    SINGLE_SENDS_PAGE_SIZE,
+    SINGLE_SENDS_PATH,
+    Call,
+    CreateFieldDefinition,
+    CreateSegment,
+    CreateSingleSend,
+    DeleteSegment,
+    ExportContacts,
+    GetExportStatus,
+    GetFieldDefinitions,
+    GetImportStatus,
+    GetSegment,
+    GetSingleSend,
+    ImportContacts,
+    ListPage,
+    ListSegments,
+    RefreshSegment,
+    Request,
+    ResultT,
+    Retry,
+    ScheduleSingleSend,
+    UpdateSegment,
+    UpsertContacts,
+)
 from airflow_provider_sgseg.version_compat import AIRFLOW_V_3_2_PLUS, BaseHook, aget_connection
 
 __all__ = ["MAX_CONCURRENT_ASYNC_REQUESTS", "RetryPolicy", "SendGridMarketingHook", "aclose_shared_clients"]
 
 
-SEGMENTS_PATH = "/v3/marketing/segments/2.0"
-SINGLE_SENDS_PATH = "/v3/marketing/singlesends"
-SINGLE_SENDS_PAGE_SIZE = 100
-CONTACTS_PATH = "/v3/marketing/contacts"
-FIELD_DEFINITIONS_PATH = "/v3/marketing/field_definitions"
-LISTS_PATH = "/v3/marketing/lists"
-LISTS_PAGE_SIZE = 1000
 MAX_PAGES = 1000  # a guard against a server that keeps handing out new page tokens
 NIL_UUID = "00000000-0000-0000-0000-000000000000"
 
@@ -71,25 +93,6 @@ NIL_UUID = "00000000-0000-0000-0000-000000000000"
 _NOTHING_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # Transport errors worth another try (others, e.g. an unsupported URL scheme, are configuration).
 _TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
-
-
-class _Retry(enum.Enum):
-    IDEMPOTENT = "idempotent"  # GET, PATCH, DELETE
-    IF_NOTHING_SENT = "if nothing sent"  # schedule PUT
-    NEVER = "never"  # POST: sent exactly once
-
-
-@dataclass(frozen=True)
-class _Call:
-    """One SendGrid request, described before it is sent."""
-
-    method: str
-    path: str
-    params: tuple[tuple[str, str], ...] = ()
-    json: Any = None
-    content: bytes | None = None  # a body already encoded (e.g. measured against a size limit)
-    retry: _Retry = _Retry.IDEMPOTENT
-    empty_ok: bool = False  # a 2xx without a body is success (else: an answer cut short)
 
 
 @dataclass
@@ -192,6 +195,24 @@ class SendGridMarketingHook(BaseHook):
             self._client.close()
             del self.__dict__["_client"]
 
+    # ----------------------------------------------------------------------- typed requests
+
+    def run(self, request: Request[ResultT]) -> ResultT:
+        """Send a typed request (:mod:`airflow_provider_sgseg.rules.requests`), validated when it
+        was built, and return its result. Operators build their requests before any hook exists;
+        the named methods below build them for direct callers.
+
+        :raises SendGridError: SendGrid's refusal or a failure (class docstring, "Errors"); POSTs
+            and other job-starting calls are sent once, never retried.
+        """
+        call = request.call()
+        return request.result(call, self._request(call))
+
+    async def arun(self, request: Request[ResultT]) -> ResultT:
+        """Async :meth:`run`, on the connection's shared ``httpx.AsyncClient``. Raises as :meth:`run`."""
+        call = request.call()
+        return request.result(call, await self._arequest(call))
+
     # ------------------------------------------------------------------------------- segments
 
     def list_segments(
@@ -205,8 +226,7 @@ class SendGridMarketingHook(BaseHook):
         :raises SendGridInputError: a bad argument, before any request.
         :raises SendGridError: any other refusal or failure (class docstring, "Errors").
         """
-        call = _list_segments_call(ids, parent_list_ids, no_parent_list_id)
-        return _segment_list(call, self._request(call))
+        return self.run(ListSegments(ids, parent_list_ids, no_parent_list_id))
 
     async def alist_segments(
         self,
@@ -215,8 +235,7 @@ class SendGridMarketingHook(BaseHook):
         no_parent_list_id: bool = False,
     ) -> list[dict[str, Any]]:
         """Async :meth:`list_segments`. Raises as :meth:`list_segments`."""
-        call = _list_segments_call(ids, parent_list_ids, no_parent_list_id)
-        return _segment_list(call, await self._arequest(call))
+        return await self.arun(ListSegments(ids, parent_list_ids, no_parent_list_id))
 
     def get_segment(self, segment_id: str, contacts_sample: bool = True) -> dict[str, Any]:
         """``GET /v3/marketing/segments/2.0/{id}``; an unknown id raises ``SendGridNotFoundError``.
@@ -225,13 +244,11 @@ class SendGridMarketingHook(BaseHook):
         :raises SendGridNotFoundError: SendGrid does not know the id (404).
         :raises SendGridError: any other refusal or failure (class docstring, "Errors").
         """
-        call = _get_segment_call(segment_id, contacts_sample)
-        return _json_object(call, self._request(call))
+        return self.run(GetSegment(segment_id, contacts_sample))
 
     async def aget_segment(self, segment_id: str, contacts_sample: bool = True) -> dict[str, Any]:
         """Async :meth:`get_segment`. Raises as :meth:`get_segment`."""
-        call = _get_segment_call(segment_id, contacts_sample)
-        return _json_object(call, await self._arequest(call))
+        return await self.arun(GetSegment(segment_id, contacts_sample))
 
     def create_segment(
         self, name: str, query_dsl: str, parent_list_ids: list[str] | str | None = None
@@ -242,15 +259,7 @@ class SendGridMarketingHook(BaseHook):
         :raises SendGridInputError: a bad argument, before any request.
         :raises SendGridError: any other refusal or failure (class docstring, "Errors").
         """
-        body: dict[str, Any] = {
-            "name": validation.segment_name(name),
-            "query_dsl": validation.query_dsl(query_dsl),
-        }
-        parents = validation.parent_list_ids(parent_list_ids)
-        if parents:
-            body["parent_list_ids"] = parents
-        call = _Call("POST", SEGMENTS_PATH, json=body, retry=_Retry.NEVER)
-        return _json_object(call, self._request(call))
+        return self.run(CreateSegment(name, query_dsl, parent_list_ids))
 
     def update_segment(
         self, segment_id: str, name: str | None = None, query_dsl: str | None = None
@@ -261,16 +270,7 @@ class SendGridMarketingHook(BaseHook):
         :raises SendGridNotFoundError: SendGrid does not know the id (404).
         :raises SendGridError: any other refusal or failure (class docstring, "Errors").
         """
-        path = f"{SEGMENTS_PATH}/{validation.segment_id(segment_id)}"
-        body: dict[str, Any] = {}
-        if name is not None:
-            body["name"] = validation.segment_name(name)
-        if query_dsl is not None:
-            body["query_dsl"] = validation.query_dsl(query_dsl)
-        if not body:
-            raise SendGridInputError("update", None, "give a new name, a new query_dsl or both")
-        call = _Call("PATCH", path, json=body)
-        return _json_object(call, self._request(call))
+        return self.run(UpdateSegment(segment_id, name, query_dsl))
 
     def delete_segment(self, segment_id: str) -> None:
         """``DELETE /v3/marketing/segments/2.0/{id}``.
@@ -279,7 +279,7 @@ class SendGridMarketingHook(BaseHook):
         :raises SendGridNotFoundError: SendGrid does not know the id (404).
         :raises SendGridError: any other refusal or failure (class docstring, "Errors").
         """
-        self._request(_Call("DELETE", f"{SEGMENTS_PATH}/{validation.segment_id(segment_id)}", empty_ok=True))
+        self.run(DeleteSegment(segment_id))
 
     def refresh_segment(self, segment_id: str, user_time_zone: str) -> dict[str, Any]:
         """``POST /v3/marketing/segments/2.0/refresh/{id}``: spends one manual refresh; ``{"job_id"}``.
@@ -291,13 +291,11 @@ class SendGridMarketingHook(BaseHook):
         :raises SendGridRateLimitError: a refresh quota is used up (429, ``reset_at``).
         :raises SendGridError: any other refusal or failure (class docstring, "Errors").
         """
-        path = f"{SEGMENTS_PATH}/refresh/{validation.segment_id(segment_id)}"
-        body = {"user_time_zone": validation.time_zone(user_time_zone)}
-        call = _Call("POST", path, json=body, retry=_Retry.NEVER, empty_ok=True)
-        return _json_object(call, self._request(call))
+        return self.run(RefreshSegment(segment_id, user_time_zone))
 
     def find_segments_by_name(self, name: str) -> list[dict[str, Any]]:
-        """Segments whose name is exactly ``name`` (SendGrid keeps names unique: 0 or 1).
+        """Segments whose name is exactly ``name`` (SendGrid keeps names unique: 0 or 1), from
+        ``GET /v3/marketing/segments/2.0``.
 
         :raises SendGridInputError: a bad argument, before any request.
         :raises SendGridError: any other refusal or failure (class docstring, "Errors").
@@ -316,9 +314,9 @@ class SendGridMarketingHook(BaseHook):
         :raises SendGridInputError: a bad argument, before any request.
         :raises SendGridError: any other refusal or failure (class docstring, "Errors").
         """
-        wanted = validation.segment_id(segment_id)
+        request = ListSegments(ids=[segment_id])
         try:
-            segments = self.list_segments(ids=[wanted])
+            segments = self.run(request)
         except SendGridNotFoundError as error:
             settings = self._settings
             raise SendGridConfigError(
@@ -329,7 +327,7 @@ class SendGridMarketingHook(BaseHook):
                 status_code=error.status_code,
                 details=error.details,
             ) from error
-        return any(segment.get("id") == wanted for segment in segments)
+        return any(segment.get("id") in (request.ids or ()) for segment in segments)
 
     # --------------------------------------------------------------------------- single sends
 
@@ -349,24 +347,7 @@ class SendGridMarketingHook(BaseHook):
         :raises SendGridInputError: a bad argument, before any request.
         :raises SendGridError: any other refusal or failure (class docstring, "Errors").
         """
-        body: dict[str, Any] = {"name": validation.single_send_name(name)}
-        send_to: dict[str, Any] = {}
-        if segments := validation.single_send_segment_ids(segment_ids):
-            send_to["segment_ids"] = segments
-        if lists := validation.single_send_list_ids(list_ids):
-            send_to["list_ids"] = lists
-        if validation.flag("send_to_all", send_to_all):
-            send_to["all"] = True
-        if send_to:
-            body["send_to"] = send_to
-        if email_config is not None:
-            if not isinstance(email_config, Mapping):
-                raise SendGridInputError("email_config", email_config, "must be a mapping (dict)")
-            body["email_config"] = dict(email_config)
-        if names := validation.categories(categories):
-            body["categories"] = names
-        call = _Call("POST", SINGLE_SENDS_PATH, json=body, retry=_Retry.NEVER)
-        return _json_object(call, self._request(call))
+        return self.run(CreateSingleSend(name, segment_ids, list_ids, send_to_all, email_config, categories))
 
     def get_single_send(self, single_send_id: str) -> dict[str, Any]:
         """``GET /v3/marketing/singlesends/{id}``.
@@ -375,8 +356,7 @@ class SendGridMarketingHook(BaseHook):
         :raises SendGridNotFoundError: SendGrid does not know the id (404).
         :raises SendGridError: any other refusal or failure (class docstring, "Errors").
         """
-        call = _Call("GET", f"{SINGLE_SENDS_PATH}/{validation.single_send_id(single_send_id)}")
-        return _json_object(call, self._request(call))
+        return self.run(GetSingleSend(single_send_id))
 
     def list_single_sends(self) -> list[dict[str, Any]]:
         """``GET /v3/marketing/singlesends``, every page: summaries (``id``, ``name``, ``status``,
@@ -389,18 +369,17 @@ class SendGridMarketingHook(BaseHook):
     def _pages(self, path: str, page_size: int) -> Iterator[dict[str, Any]]:
         """Every item of a ``{"result": [...], "_metadata": {"next"}}`` list endpoint, page by page."""
         seen_tokens: set[str] = set()
-        params: tuple[tuple[str, str], ...] = (("page_size", str(page_size)),)
+        token: str | None = None
         for _ in range(MAX_PAGES):
-            call = _Call("GET", path, params=params)
-            items, next_token = _single_send_page(call, self._request(call))
+            items, token = self.run(ListPage(path, page_size, token))
             yield from items
-            if next_token is None or next_token in seen_tokens:
+            if token is None or token in seen_tokens:
                 break
-            seen_tokens.add(next_token)
-            params = (("page_size", str(page_size)), ("page_token", next_token))
+            seen_tokens.add(token)
 
     def find_single_sends_by_name(self, name: str) -> list[dict[str, Any]]:
-        """Single Sends whose name is exactly ``name``, across all pages of the list endpoint.
+        """Single Sends whose name is exactly ``name``, across all pages of
+        ``GET /v3/marketing/singlesends``.
 
         :raises SendGridInputError: a bad argument, before any request.
         :raises SendGridError: any other refusal or failure (class docstring, "Errors").
@@ -419,10 +398,7 @@ class SendGridMarketingHook(BaseHook):
         :raises SendGridNotFoundError: SendGrid does not know the id (404).
         :raises SendGridError: any other refusal or failure (class docstring, "Errors").
         """
-        path = f"{SINGLE_SENDS_PATH}/{validation.single_send_id(single_send_id)}/schedule"
-        body = {"send_at": validation.send_at(send_at)}
-        call = _Call("PUT", path, json=body, retry=_Retry.IF_NOTHING_SENT, empty_ok=True)
-        return _json_object(call, self._request(call))
+        return self.run(ScheduleSingleSend(single_send_id, send_at))
 
     # ------------------------------------------------------------------------------ contacts
 
@@ -430,26 +406,25 @@ class SendGridMarketingHook(BaseHook):
         """``GET /v3/marketing/field_definitions``: ``{"custom_fields": [{id, name, field_type}],
         "reserved_fields": [{name, field_type, ...}]}``.
 
-        :raises SendGridError: any other refusal or failure (class docstring, "Errors").
+        :raises SendGridError: any refusal or failure (class docstring, "Errors").
         """
-        call = _Call("GET", FIELD_DEFINITIONS_PATH)
-        return _json_object(call, self._request(call))
+        return self.run(GetFieldDefinitions())
 
     def create_field_definition(self, name: str, field_type: str) -> dict[str, Any]:
         """``POST /v3/marketing/field_definitions``: a custom field ``{id, name, field_type}``.
 
         ``field_type`` is ``Text``, ``Number`` or ``Date``. Sent once, never retried: on failure
         read :meth:`get_field_definitions` before trying again.
-        :raises SendGridInputError: a bad name or type (before any request).
+
+        :raises SendGridInputError: a bad name or type, before any request.
+        :raises SendGridError: any other refusal or failure (class docstring, "Errors").
         """
-        body = {"name": validation.custom_field_name(name), "field_type": validation.field_type(field_type)}
-        call = _Call("POST", FIELD_DEFINITIONS_PATH, json=body, retry=_Retry.NEVER)
-        return _json_object(call, self._request(call))
+        return self.run(CreateFieldDefinition(name, field_type))
 
     def list_ids(self) -> set[str]:
         """Ids of every contact list: ``GET /v3/marketing/lists`` (1,000 per page, all pages).
 
-        :raises SendGridError: any other refusal or failure (class docstring, "Errors").
+        :raises SendGridError: any refusal or failure (class docstring, "Errors").
         """
         return {str(item.get("id")) for item in self._pages(LISTS_PATH, LISTS_PAGE_SIZE)}
 
@@ -459,12 +434,14 @@ class SendGridMarketingHook(BaseHook):
         Sent once, never retried here: the caller knows which batch it was and may resend only that
         one (upserts are idempotent by identifier).
 
+        :raises SendGridInputError: an empty body, before any request.
         :raises SendGridError: any other refusal or failure (class docstring, "Errors").
         """
-        call = _Call("PUT", CONTACTS_PATH, content=body, retry=_Retry.NEVER)
-        return _job_id(call, self._request(call), "job_id")
+        return self.run(UpsertContacts(body))
 
-    def start_contacts_import(self, field_mappings: list[str | None], list_ids: list[str]) -> dict[str, Any]:
+    def start_contacts_import(
+        self, field_mappings: list[str | None], list_ids: list[str] | None = None
+    ) -> dict[str, Any]:
         """``PUT /v3/marketing/contacts/imports`` (CSV): ``{job_id, upload_uri, upload_headers}``.
 
         Sent once, never retried. Then PUT the file with :meth:`upload_contacts_file`.
@@ -472,15 +449,7 @@ class SendGridMarketingHook(BaseHook):
         :raises SendGridInputError: a bad argument, before any request.
         :raises SendGridError: any other refusal or failure (class docstring, "Errors").
         """
-        body: dict[str, Any] = {"file_type": "csv", "field_mappings": field_mappings}
-        if list_ids:
-            body["list_ids"] = list_ids
-        call = _Call("PUT", f"{CONTACTS_PATH}/imports", json=body, retry=_Retry.NEVER)
-        answer = _json_object(call, self._request(call))
-        _job_id(call, answer, "job_id")
-        if not isinstance(answer.get("upload_uri"), str):
-            raise _shape_error(call, "an object with upload_uri", answer)
-        return answer
+        return self.run(ImportContacts(field_mappings, list_ids))
 
     def upload_contacts_file(
         self, upload_uri: str, upload_headers: list[dict[str, str]], file: BinaryIO
@@ -488,7 +457,7 @@ class SendGridMarketingHook(BaseHook):
         """PUT a CSV file (already gzipped if ``upload_headers`` ask for it) to an import's
         ``upload_uri``: streamed from ``file``, sent once, without the API key (a foreign URL).
 
-        :raises SendGridError: any other refusal or failure (class docstring, "Errors").
+        :raises SendGridError: any refusal or failure (class docstring, "Errors").
         """
         upload_file(upload_uri, upload_headers, file, timeout=self._settings.timeout)
 
@@ -499,13 +468,11 @@ class SendGridMarketingHook(BaseHook):
         :raises SendGridNotFoundError: SendGrid does not know the id (404).
         :raises SendGridError: any other refusal or failure (class docstring, "Errors").
         """
-        call = _import_status_call(job_id)
-        return _json_object(call, self._request(call))
+        return self.run(GetImportStatus(job_id))
 
     async def aget_import_status(self, job_id: str) -> dict[str, Any]:
         """Async :meth:`get_import_status`. Raises as :meth:`get_import_status`."""
-        call = _import_status_call(job_id)
-        return _json_object(call, await self._arequest(call))
+        return await self.arun(GetImportStatus(job_id))
 
     def start_contacts_export(
         self,
@@ -523,24 +490,15 @@ class SendGridMarketingHook(BaseHook):
         :raises SendGridInputError: a bad argument, before any request.
         :raises SendGridError: any other refusal or failure (class docstring, "Errors").
         """
-        body: dict[str, Any] = {"file_type": file_type}
-        if segment_ids:
-            body["segment_ids"] = list(segment_ids)
-        if list_ids:
-            body["list_ids"] = list(list_ids)
-        if max_file_size is not None:
-            body["max_file_size"] = max_file_size
-        call = _Call("POST", f"{CONTACTS_PATH}/exports", json=body, retry=_Retry.NEVER)
-        return _job_id(call, self._request(call), "id")
+        return self.run(ExportContacts(segment_ids, list_ids, file_type, max_file_size))
 
     def list_contact_exports(self) -> list[dict[str, Any]]:
         """``GET /v3/marketing/contacts/exports``: recent exports ``[{id, status, created_at,
         expires_at, segments: [{ID, Name}], lists: [{ID, Name}], ...}]``.
 
-        :raises SendGridError: any other refusal or failure (class docstring, "Errors").
+        :raises SendGridError: any refusal or failure (class docstring, "Errors").
         """
-        call = _Call("GET", f"{CONTACTS_PATH}/exports")
-        items, _ = _single_send_page(call, self._request(call))
+        items, _ = self.run(ListPage(f"{CONTACTS_PATH}/exports"))
         return items
 
     def get_export_status(self, export_id: str) -> dict[str, Any]:
@@ -550,20 +508,18 @@ class SendGridMarketingHook(BaseHook):
         :raises SendGridNotFoundError: SendGrid does not know the id (404).
         :raises SendGridError: any other refusal or failure (class docstring, "Errors").
         """
-        call = _export_status_call(export_id)
-        return _json_object(call, self._request(call))
+        return self.run(GetExportStatus(export_id))
 
     async def aget_export_status(self, export_id: str) -> dict[str, Any]:
         """Async :meth:`get_export_status`. Raises as :meth:`get_export_status`."""
-        call = _export_status_call(export_id)
-        return _json_object(call, await self._arequest(call))
+        return await self.arun(GetExportStatus(export_id))
 
     def download_export_file(self, url: str, sink: BinaryIO) -> int:
         """GET one export URL into ``sink``, streamed in chunks, without the API key: bytes written.
 
         Idempotent, so retried per the hook's policy (a retry truncates ``sink`` first when it can).
 
-        :raises SendGridError: any other refusal or failure (class docstring, "Errors").
+        :raises SendGridError: any refusal or failure (class docstring, "Errors").
         """
         return download_file(url, sink, timeout=self._settings.timeout, policy=self.retry_policy)
 
@@ -577,7 +533,7 @@ class SendGridMarketingHook(BaseHook):
         means (401/403: the key or its scopes; 404: the base URL). Never includes the key.
         """
         # Any 2xx proves both, even one whose body got lost on the way.
-        call = _Call("GET", SEGMENTS_PATH, params=(("ids", NIL_UUID),), retry=_Retry.NEVER, empty_ok=True)
+        call = Call("GET", SEGMENTS_PATH, params=(("ids", NIL_UUID),), retry=Retry.NEVER, empty_ok=True)
         try:
             settings = self._settings  # a bad connection (no key, bad host or timeout) fails here
         except (SendGridError, SendGridInputError) as exc:
@@ -592,7 +548,7 @@ class SendGridMarketingHook(BaseHook):
 
     # --------------------------------------------------------------------- request machinery
 
-    def _request(self, call: _Call) -> Any:
+    def _request(self, call: Call) -> Any:
         client = self._client
         server_wait = _ServerWait()
         for attempt in tenacity.Retrying(**self._retry_options(call, server_wait, self.retry_policy.sleep)):
@@ -611,7 +567,7 @@ class SendGridMarketingHook(BaseHook):
                 return self._handle(call, response, started, server_wait)
         raise AssertionError("unreachable: tenacity returns or re-raises")  # pragma: no cover
 
-    async def _arequest(self, call: _Call) -> Any:
+    async def _arequest(self, call: Call) -> Any:
         settings = await self._asettings()
         client = shared_async_client(settings)
         slots = request_slots(client)
@@ -634,7 +590,7 @@ class SendGridMarketingHook(BaseHook):
                 return self._handle(call, response, started, server_wait)
         raise AssertionError("unreachable: tenacity returns or re-raises")  # pragma: no cover
 
-    def _handle(self, call: _Call, response: httpx.Response, started: float, server_wait: _ServerWait) -> Any:
+    def _handle(self, call: Call, response: httpx.Response, started: float, server_wait: _ServerWait) -> Any:
         """Log the answer; return its JSON on 2xx, else raise the typed error."""
         status = response.status_code
         # Reads are frequent (sensors poll); changes and failures are worth seeing at INFO.
@@ -654,7 +610,7 @@ class SendGridMarketingHook(BaseHook):
 
     def _transport_error(
         self,
-        call: _Call,
+        call: Call,
         exc: httpx.RequestError,
         started: float,
         server_wait: _ServerWait,
@@ -679,11 +635,9 @@ class SendGridMarketingHook(BaseHook):
             path=call.path,
         )
 
-    def _retry_options(self, call: _Call, server_wait: _ServerWait, sleep: Any) -> dict[str, Any]:
+    def _retry_options(self, call: Call, server_wait: _ServerWait, sleep: Any) -> dict[str, Any]:
         policy = (
-            self.retry_policy
-            if call.retry is not _Retry.NEVER
-            else replace(self.retry_policy, max_attempts=1)
+            self.retry_policy if call.retry is not Retry.NEVER else replace(self.retry_policy, max_attempts=1)
         )
         return {
             "stop": tenacity.stop_after_attempt(policy.max_attempts),
@@ -694,7 +648,7 @@ class SendGridMarketingHook(BaseHook):
             "reraise": True,
         }
 
-    def _log_retry(self, call: _Call, state: tenacity.RetryCallState, policy: RetryPolicy) -> None:
+    def _log_retry(self, call: Call, state: tenacity.RetryCallState, policy: RetryPolicy) -> None:
         error = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0.0
         self.log.warning(
@@ -733,10 +687,10 @@ def _origin(exc: httpx.RequestError) -> str:
     return f"{url.scheme}://{url.netloc.decode('ascii')}"
 
 
-def _should_retry(call: _Call, exc: BaseException, server_wait: _ServerWait, policy: RetryPolicy) -> bool:
-    if call.retry is _Retry.NEVER:
+def _should_retry(call: Call, exc: BaseException, server_wait: _ServerWait, policy: RetryPolicy) -> bool:
+    if call.retry is Retry.NEVER:
         return False
-    if call.retry is _Retry.IF_NOTHING_SENT:
+    if call.retry is Retry.IF_NOTHING_SENT:
         return isinstance(exc, SendGridTransportError) and isinstance(exc.__cause__, _NOTHING_SENT)
     if isinstance(exc, SendGridTransportError):
         return isinstance(exc.__cause__, _TRANSIENT)
@@ -755,81 +709,3 @@ def _next_wait(attempt: int, server_wait: _ServerWait, policy: RetryPolicy) -> f
     if server_wait.seconds:
         return server_wait.seconds
     return backoff(attempt, policy)
-
-
-def _list_segments_call(ids: object, parent_list_ids: object, no_parent_list_id: object) -> _Call:
-    params: list[tuple[str, str]] = []
-    # OpenAPI "form, explode" style: ?ids=a&ids=b.
-    params += [("ids", segment_id) for segment_id in validation.segment_ids(ids) or []]
-    if parents := validation.list_filter_ids(parent_list_ids):
-        params.append(("parent_list_ids", ",".join(parents)))
-    if validation.flag("no_parent_list_id", no_parent_list_id):
-        params.append(("no_parent_list_id", "true"))
-    return _Call("GET", SEGMENTS_PATH, params=tuple(params))
-
-
-def _get_segment_call(segment_id: object, contacts_sample: object) -> _Call:
-    sample = "true" if validation.flag("contacts_sample", contacts_sample) else "false"
-    return _Call(
-        "GET", f"{SEGMENTS_PATH}/{validation.segment_id(segment_id)}", params=(("contacts_sample", sample),)
-    )
-
-
-def _shape_error(call: _Call, expected: str, payload: Any) -> SendGridResponseError:
-    return SendGridResponseError(
-        f"SendGrid answered with {type(payload).__name__}, expected {expected}",
-        method=call.method,
-        path=call.path,
-    )
-
-
-def _json_object(call: _Call, payload: Any) -> dict[str, Any]:
-    if payload is None and call.empty_ok:
-        return {}
-    if not isinstance(payload, dict):
-        raise _shape_error(call, "a JSON object", payload)
-    return payload
-
-
-def _objects(call: _Call, items: list[Any]) -> list[dict[str, Any]]:
-    if not all(isinstance(item, dict) for item in items):
-        raise _shape_error(call, "a list of JSON objects", items)
-    return items
-
-
-def _segment_list(call: _Call, payload: Any) -> list[dict[str, Any]]:
-    """Accept both ``{"results": [...]}`` (what SendGrid sends) and a bare list (what its spec says)."""
-    if isinstance(payload, dict) and isinstance(payload.get("results"), list):
-        return _objects(call, payload["results"])
-    if isinstance(payload, list):
-        return _objects(call, payload)
-    raise _shape_error(call, 'a list or {"results": [...]}', payload)
-
-
-def _single_send_page(call: _Call, payload: Any) -> tuple[list[dict[str, Any]], str | None]:
-    """Items and the next ``page_token`` (read from ``_metadata.next``; we never follow its host)."""
-    if not isinstance(payload, dict):
-        raise _shape_error(call, 'a {"result": [...]} object', payload)
-    items = payload.get("result", payload.get("results", []))
-    if not isinstance(items, list):
-        raise _shape_error(call, 'a {"result": [...]} object', payload)
-    metadata = payload.get("_metadata")
-    next_url = metadata.get("next") if isinstance(metadata, dict) else None
-    token = httpx.URL(next_url).params.get("page_token") if isinstance(next_url, str) and next_url else None
-    return _objects(call, items), token or None
-
-
-def _job_id(call: _Call, payload: Any, key: str) -> str:
-    """The job id of a 2xx answer that starts a job (``{"job_id"}`` or ``{"id"}``)."""
-    value = payload.get(key) if isinstance(payload, dict) else None
-    if not isinstance(value, str) or not value:
-        raise _shape_error(call, f'an object with "{key}"', payload)
-    return value
-
-
-def _import_status_call(job_id: object) -> _Call:
-    return _Call("GET", f"{CONTACTS_PATH}/imports/{validation.job_id(job_id)}")
-
-
-def _export_status_call(export_id: object) -> _Call:
-    return _Call("GET", f"{CONTACTS_PATH}/exports/{validation.job_id(export_id)}")

@@ -50,6 +50,7 @@ from airflow_provider_sgseg.rules.jobs import (
     job_outcome,
     job_payload,
 )
+from airflow_provider_sgseg.rules.requests import ExportContacts
 from airflow_provider_sgseg.state_store import TaskStateStore
 from airflow_provider_sgseg.triggers.contacts import SendGridContactsJobsTrigger
 from airflow_provider_sgseg.version_compat import AirflowFailException, conf
@@ -624,22 +625,15 @@ class SendGridExportContactsOperator(_ContactsTask):
         :raises TaskDeferred: deferrable mode, while the export runs.
         :raises SendGridError: any other failure (see the hook's "Errors").
         """
-        segment_ids = _segment_ids(self.segment_ids)
-        list_ids = validation.contact_list_ids(self.list_ids)
-        if not segment_ids and not list_ids:
-            raise SendGridInputError("segment_ids", self.segment_ids, "give segment_ids, list_ids or both")
+        export = ExportContacts(self.segment_ids, self.list_ids, self.file_type, self.max_file_size)
+        segment_ids, list_ids = export.segment_ids or [], export.list_ids or []
         store = TaskStateStore(context)
         request = [segment_ids, list_ids, self.file_type]
         export_id = self._earlier_export(store, request)
         if export_id is None:
             # Recorded before the POST: if its answer is lost, a retry finds the export by listing.
             store.set(EXPORT_STATE_KEY, {"request": request, "attempted_at": self.now().isoformat()})
-            export_id = self.hook.start_contacts_export(
-                segment_ids=segment_ids,
-                list_ids=list_ids,
-                file_type=self.file_type,
-                max_file_size=self.max_file_size,
-            )
+            export_id = self.hook.run(export)
             store.set(EXPORT_STATE_KEY, {"request": request, "export_id": export_id})
             self.log.info("Started export %s of segments %s and lists %s", export_id, segment_ids, list_ids)
         event = self._wait_for_jobs("export", [export_id], "execute_complete", {"export_id": export_id})
@@ -727,15 +721,6 @@ class SendGridExportContactsOperator(_ContactsTask):
         for outlet in self.outlets or []:
             if isinstance(outlet, Asset):
                 context["outlet_events"][outlet].extra = extra
-
-
-def _segment_ids(value: object) -> list[str]:
-    if value is None:
-        return []
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list | tuple):
-        raise SendGridInputError("segment_ids", value, "must be a list of segment ids")
-    return [validation.segment_id(item) for item in items]
 
 
 def _is_gzip(path: Any) -> bool:

@@ -41,6 +41,14 @@ from airflow_provider_sgseg.operators._refused import refused
 from airflow_provider_sgseg.operators.base import SendGridBaseOperator
 from airflow_provider_sgseg.rules import refresh_quota, validation
 from airflow_provider_sgseg.rules.instants import parse_instant
+from airflow_provider_sgseg.rules.requests import (
+    CreateSegment,
+    DeleteSegment,
+    GetSegment,
+    ListSegments,
+    RefreshSegment,
+    UpdateSegment,
+)
 from airflow_provider_sgseg.state_store import TaskStateStore
 from airflow_provider_sgseg.version_compat import AirflowFailException, AirflowSkipException
 
@@ -186,9 +194,8 @@ class SendGridCreateSegmentOperator(SendGridSegmentBaseOperator):
         :raises TimeoutError: validation still pending after ``validation_timeout`` seconds.
         :raises SendGridError: any other failure (see the hook's "Errors").
         """
-        name = validation.segment_name(self.name)
-        query = validation.query_dsl(self.query_dsl)
-        parents = validation.parent_list_ids(self.parent_list_ids)
+        request = CreateSegment(self.name, self.query_dsl, self.parent_list_ids)
+        name, query = request.name, request.query_dsl
         store = TaskStateStore(context)
 
         existing = self._find_by_name(name)
@@ -196,7 +203,7 @@ class SendGridCreateSegmentOperator(SendGridSegmentBaseOperator):
             ours = self._created_by_earlier_try(context, store, existing, name, query)
             segment = self._use_existing(existing, name, query, ours=ours)
         else:
-            segment = self._create(name, query, parents, store)
+            segment = self._create(request, store)
 
         self._push_segment_id(context, str(segment["id"]))
         if self.wait_for_validation:
@@ -233,12 +240,11 @@ class SendGridCreateSegmentOperator(SendGridSegmentBaseOperator):
         matches = self.hook.find_segments_by_name(name)
         return dict(matches[0]) if matches else None
 
-    def _create(
-        self, name: str, query: str, parents: list[str] | None, store: TaskStateStore
-    ) -> dict[str, Any]:
+    def _create(self, request: CreateSegment, store: TaskStateStore) -> dict[str, Any]:
+        name, query = request.name, request.query_dsl
         store.set(CREATE_ATTEMPT_KEY, {"name": name, "query_dsl": query})
         try:
-            created = self.hook.create_segment(name, query, parents)
+            created = self.hook.run(request)
         except (SendGridTransportError, SendGridServerError, SendGridResponseError) as error:
             # The POST is never retried, but SendGrid may have created the segment before the
             # answer was lost: adopt it if it is there, otherwise let Airflow retry the task.
@@ -317,10 +323,9 @@ class SendGridGetSegmentOperator(SendGridSegmentBaseOperator):
         :raises SendGridNotFoundError: no such segment (404).
         :raises SendGridError: any other failure (see the hook's "Errors").
         """
-        segment_id = validation.segment_id(self.segment_id)
-        include_sample = validation.flag("contacts_sample", self.contacts_sample)
-        segment = self.hook.get_segment(segment_id, contacts_sample=include_sample)
-        self._push_segment_id(context, segment_id)
+        request = GetSegment(self.segment_id, self.contacts_sample)
+        segment = self.hook.run(request)
+        self._push_segment_id(context, request.segment_id)
         return segment
 
 
@@ -353,10 +358,8 @@ class SendGridListSegmentsOperator(SendGridSegmentBaseOperator):
         :raises SendGridInputError: a bad rendered value, before any request.
         :raises SendGridError: any failure (see the hook's "Errors").
         """
-        ids = validation.segment_ids(self.ids)
-        parents = validation.list_filter_ids(self.parent_list_ids)
-        no_parent = validation.flag("no_parent_list_id", self.no_parent_list_id)
-        segments = self.hook.list_segments(ids=ids, parent_list_ids=parents, no_parent_list_id=no_parent)
+        request = ListSegments(self.ids, self.parent_list_ids, self.no_parent_list_id)
+        segments = self.hook.run(request)
         self.log.info("SendGrid returned %d segment(s).", len(segments))
         return segments
 
@@ -407,15 +410,13 @@ class SendGridUpdateSegmentOperator(SendGridSegmentBaseOperator):
         :raises TimeoutError: validation still pending after ``validation_timeout`` seconds.
         :raises SendGridError: any other failure (see the hook's "Errors").
         """
-        segment_id = validation.segment_id(self.segment_id)
-        name = validation.segment_name(self.name) if self.name is not None else None
-        query = validation.query_dsl(self.query_dsl) if self.query_dsl is not None else None
-        self._push_segment_id(context, segment_id)
+        request = UpdateSegment(self.segment_id, self.name, self.query_dsl)
+        self._push_segment_id(context, request.segment_id)
         try:
-            segment = self.hook.update_segment(segment_id, name=name, query_dsl=query)
+            segment = self.hook.run(request)
         except SendGridValidationError as error:
-            raise refused(f"updating segment {segment_id}", error) from error
-        if self.wait_for_validation and query is not None:
+            raise refused(f"updating segment {request.segment_id}", error) from error
+        if self.wait_for_validation and request.query_dsl is not None:
             segment = self._wait_until_valid(
                 segment, interval=self.validation_poll_interval, timeout=self.validation_timeout
             )
@@ -464,7 +465,8 @@ class SendGridDeleteSegmentOperator(SendGridSegmentBaseOperator):
             SendGrid refused the delete (400/409/422).
         :raises SendGridError: any other failure (see the hook's "Errors").
         """
-        segment_id = validation.segment_id(self.segment_id)
+        request = DeleteSegment(self.segment_id)
+        segment_id = request.segment_id
         missing_ok = validation.flag("missing_ok", self.missing_ok)
         force = validation.flag("force", self.force)
         store = TaskStateStore(context)
@@ -498,7 +500,7 @@ class SendGridDeleteSegmentOperator(SendGridSegmentBaseOperator):
 
         store.set(DELETE_ATTEMPT_KEY, {"segment_id": segment_id})
         try:
-            self.hook.delete_segment(segment_id)
+            self.hook.run(request)
         except SendGridValidationError as error:
             store.delete(DELETE_ATTEMPT_KEY)  # refused: nothing was deleted
             raise refused(f"deleting segment {segment_id}", error) from error
@@ -591,8 +593,8 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
         return self._refresh(context)
 
     def _refresh(self, context: Context) -> dict[str, Any]:
-        segment_id = validation.segment_id(self.segment_id)
-        zone = validation.time_zone(self.user_time_zone)
+        request = RefreshSegment(self.segment_id, self.user_time_zone)
+        segment_id, zone = request.segment_id, request.user_time_zone
         store = TaskStateStore(context)
         self._push_segment_id(context, segment_id)
 
@@ -629,7 +631,7 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
         }
         store.set(REFRESH_ATTEMPT_KEY, attempt)
         try:
-            answer = self.hook.refresh_segment(segment_id, zone)
+            answer = self.hook.run(request)
         except SendGridRateLimitError as error:
             if unresolved is not None:
                 # SendGrid may set last_refreshed_at only when a refresh completes (INFERRED), so

@@ -196,14 +196,7 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
         if existing is not None:
             return existing
         try:
-            created = hook.create_single_send(
-                request.name,
-                segment_ids=request.segment_ids or None,
-                list_ids=request.list_ids or None,
-                send_to_all=request.send_to_all,
-                email_config=request.email_config,
-                categories=request.categories,
-            )
+            created = hook.run(request.create)
         except SendGridValidationError as error:
             raise refused(f"creating Single Send {request.name!r}", error) from error
         except UNCERTAIN_ERRORS:

@@ -13,6 +13,7 @@ from typing import Any
 
 from airflow_provider_sgseg.exceptions import SendGridInputError
 from airflow_provider_sgseg.rules import validation
+from airflow_provider_sgseg.rules.requests import CreateSingleSend
 
 # A Single Send in one of these states has been handed to SendGrid for sending.
 SENT_STATUSES = frozenset({"scheduled", "triggered"})
@@ -20,15 +21,34 @@ SENT_STATUSES = frozenset({"scheduled", "triggered"})
 
 @dataclass(frozen=True)
 class SingleSendRequest:
-    """A validated Single Send: what to create and when to send it."""
+    """A validated Single Send: the draft to create and when to send it."""
 
-    name: str
-    segment_ids: list[str]
-    list_ids: list[str]
-    send_to_all: bool
-    email_config: dict[str, Any]
-    categories: list[str] | None
+    create: CreateSingleSend
     send_at: str  # "now" or "YYYY-MM-DDTHH:MM:SSZ"
+
+    @property
+    def name(self) -> str:
+        return self.create.name
+
+    @property
+    def segment_ids(self) -> list[str]:
+        return self.create.segment_ids or []
+
+    @property
+    def list_ids(self) -> list[str]:
+        return self.create.list_ids or []
+
+    @property
+    def send_to_all(self) -> bool:
+        return self.create.send_to_all
+
+    @property
+    def email_config(self) -> dict[str, Any]:
+        return dict(self.create.email_config or {})
+
+    @property
+    def categories(self) -> list[str] | None:
+        return self.create.categories
 
 
 def build_single_send_request(
@@ -50,30 +70,25 @@ def build_single_send_request(
     """Check every rule SendGrid would check at schedule time; raise ``SendGridInputError`` on the first.
 
     Values may arrive as rendered template strings, so numbers and booleans written as text are
-    accepted.
+    accepted. The name, recipients and categories are checked by :class:`CreateSingleSend`; the
+    rules here are the ones a draft may break but a send may not.
     """
-    checked_name = validation.single_send_name(name)
-    checked_segment_ids = validation.single_send_segment_ids(segment_ids)
-    checked_list_ids = validation.single_send_list_ids(list_ids)
-    checked_send_to_all = validation.flag("send_to_all", send_to_all)
-    if not (checked_segment_ids or checked_list_ids or checked_send_to_all):
-        raise SendGridInputError(
-            "send_to", None, "give at least one of segment_ids or list_ids, or set send_to_all=True"
-        )
-
     email_config: dict[str, Any] = {"sender_id": _positive_int("sender_id", sender_id)}
     email_config.update(_content(subject, html_content, plain_content, design_id))
     email_config.update(_unsubscribe(suppression_group_id, custom_unsubscribe_url))
-
-    return SingleSendRequest(
-        name=checked_name,
-        segment_ids=checked_segment_ids,
-        list_ids=checked_list_ids,
-        send_to_all=checked_send_to_all,
+    create = CreateSingleSend(
+        name,  # type: ignore[arg-type]  # rendered values, checked by CreateSingleSend
+        segment_ids=segment_ids,  # type: ignore[arg-type]
+        list_ids=list_ids,  # type: ignore[arg-type]
+        send_to_all=send_to_all,  # type: ignore[arg-type]
         email_config=email_config,
-        categories=validation.categories(categories) or None,
-        send_at=validation.send_at(send_at),
+        categories=categories,  # type: ignore[arg-type]
     )
+    if not (create.segment_ids or create.list_ids or create.send_to_all):
+        raise SendGridInputError(
+            "send_to", None, "give at least one of segment_ids or list_ids, or set send_to_all=True"
+        )
+    return SingleSendRequest(create=create, send_at=validation.send_at(send_at))
 
 
 def optional_min_contacts(value: object) -> int | None:

@@ -253,8 +253,13 @@ def list_id(value: object) -> str:
 
 
 def contact_list_ids(value: object) -> list[str]:
-    """Lists to add upserted contacts to: UUIDs, duplicates dropped."""
+    """Contact lists (to add upserted contacts to, or to export): UUIDs, duplicates dropped."""
     return _id_list("list_ids", value, max_items=None)
+
+
+def export_segment_ids(value: object) -> list[str]:
+    """Segments whose members to export: UUIDs, duplicates dropped."""
+    return _id_list("segment_ids", value, max_items=None)
 
 
 def job_id(value: object) -> str:

@@ -18,7 +18,7 @@ from airflow_provider_sgseg.exceptions import (
     SendGridServerError,
     SendGridTransportError,
 )
-from tests.hooks.test_marketing_unit import KEY, MakeHook, Sleeps
+from tests.hooks.test_marketing_unit import KEY, SEG, MakeHook, Sleeps
 
 UPLOAD = "https://uploads.example.test/import/abc?signature=s3cr3t"
 EXPORT_URL = "https://files.example.test/export/1.csv?sig=s3cr3t"
@@ -42,9 +42,9 @@ def test_upsert_returns_the_job_id(make_hook: MakeHook) -> None:
 def test_export_start_body_and_no_retry(make_hook: MakeHook) -> None:
     hook, fake = make_hook(httpx.ConnectError("refused"))
     with pytest.raises(SendGridTransportError):
-        hook.start_contacts_export(segment_ids=["s1"], file_type="json", max_file_size=10)
+        hook.start_contacts_export(segment_ids=[SEG], file_type="json", max_file_size=10)
     assert len(fake.requests) == 1
-    assert fake.body(0) == {"file_type": "json", "segment_ids": ["s1"], "max_file_size": 10}
+    assert fake.body(0) == {"file_type": "json", "segment_ids": [SEG], "max_file_size": 10}
 
 
 def test_status_reads_are_retried(make_hook: MakeHook, sleeps: Sleeps) -> None:

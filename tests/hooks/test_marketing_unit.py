@@ -1062,3 +1062,39 @@ def test_hook_identity_matches_the_contract() -> None:
     assert SendGridMarketingHook.default_conn_name == "sendgrid_default"
     assert SendGridMarketingHook.hook_name == "SendGrid Marketing"
     assert SendGridMarketingHook().sendgrid_conn_id == "sendgrid_default"
+
+
+# ------------------------------------------------------------------------- typed requests
+
+
+def test_run_sends_a_built_request_as_it_is_without_checking_it_again(
+    make_hook: MakeHook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_sgseg.rules import requests, validation
+
+    request = requests.CreateSegment(" Buyers ", "SELECT 1", LIST)
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise AssertionError("validated twice")
+
+    for name in ("segment_name", "query_dsl", "parent_list_ids"):
+        monkeypatch.setattr(validation, name, fail)
+    hook, fake = make_hook(httpx.Response(201, json=segment()))
+    assert hook.run(request) == segment()
+    assert fake.body() == {"name": "Buyers", "query_dsl": "SELECT 1", "parent_list_ids": [LIST]}
+    assert len(fake.requests) == 1
+
+
+async def test_arun_sends_a_built_request_on_the_shared_async_client(make_hook: MakeHook) -> None:
+    from airflow_provider_sgseg.rules.requests import GetSegment
+
+    hook, fake = make_hook(httpx.Response(200, json=segment()))
+    assert await hook.arun(GetSegment(SEG, contacts_sample=False)) == segment()
+    assert str(fake.requests[0].url).endswith(f"{SEGMENTS}/{SEG}?contacts_sample=false")
+
+
+def test_export_without_segments_or_lists_fails_before_any_request(make_hook: MakeHook) -> None:
+    hook, fake = make_hook()
+    with pytest.raises(SendGridInputError, match="segment_ids"):
+        hook.start_contacts_export()
+    assert fake.requests == []

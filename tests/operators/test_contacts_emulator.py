@@ -82,9 +82,9 @@ def stored(email: str) -> dict[str, Any]:
 
 
 def contacts_module_call(method: str, path: str, body: Any) -> Any:
-    from airflow_provider_sgseg.hooks.marketing import _Call, _Retry
+    from airflow_provider_sgseg.rules.requests import Call, Retry
 
-    return _Call(method, path, json=body, retry=_Retry.NEVER)
+    return Call(method, path, json=body, retry=Retry.NEVER)
 
 
 def writes(emulator: EmulatorHandle) -> list[tuple[str, str]]:

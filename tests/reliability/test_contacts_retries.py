@@ -40,10 +40,10 @@ def manual_clock(emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def stored_emails(hook: SendGridMarketingHook) -> set[str]:
-    from airflow_provider_sgseg.hooks.marketing import _Call
+    from airflow_provider_sgseg.rules.requests import Call
 
     emails = [row["email"] for row in ROWS]
-    found = hook._request(_Call("POST", f"{CONTACTS}/search/emails", json={"emails": emails}))
+    found = hook._request(Call("POST", f"{CONTACTS}/search/emails", json={"emails": emails}))
     return {email for email, item in found["result"].items() if item.get("contact")}
 
 

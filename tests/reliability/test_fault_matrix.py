@@ -30,6 +30,7 @@ from airflow_provider_sgseg.exceptions import (
 )
 from airflow_provider_sgseg.hooks import marketing
 from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
+from airflow_provider_sgseg.rules.requests import Call
 
 from .conftest import (
     ALL_CONTACTS,
@@ -307,7 +308,7 @@ MATRIX_CONTACT = b'{"contacts":[{"email":"matrix@example.com"}]}'
 
 def _call(clean: SendGridMarketingHook, method: str, path: str, body: Any = None) -> Any:
     """A request the hook has no method for (set-up and inspection only)."""
-    return clean._request(marketing._Call(method, path, json=body))
+    return clean._request(Call(method, path, json=body))
 
 
 def _with_list(clean: SendGridMarketingHook, world: World, _: EmulatorHandle) -> None:

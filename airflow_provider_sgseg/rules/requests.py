@@ -1,0 +1,591 @@
+"""Typed SendGrid requests: validated once, when built; sent by the hook as they are.
+
+Each class is one SendGrid endpoint. Building one checks every argument with
+:mod:`airflow_provider_sgseg.rules.validation` and raises
+:class:`~airflow_provider_sgseg.exceptions.SendGridInputError` naming the bad value and the rule,
+so an instance always holds normalised, valid values. Operators build their requests before any
+hook exists (a bad rendered value costs no connection lookup and no request) and hand them to
+:meth:`SendGridMarketingHook.run <airflow_provider_sgseg.hooks.marketing.SendGridMarketingHook.run>`,
+which trusts them. The hook's named methods (``create_segment(name, query_dsl)`` ...) build the
+same requests for callers that use the hook directly.
+
+A request describes its HTTP call (:class:`Call`: method, path, query, body, retry class) and
+turns SendGrid's JSON answer into its result (:meth:`Request.result`), raising
+:class:`~airflow_provider_sgseg.exceptions.SendGridResponseError` for a 2xx body of the wrong
+shape. No I/O here.
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime
+import enum
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from airflow_provider_sgseg.exceptions import SendGridInputError, SendGridResponseError
+from airflow_provider_sgseg.rules import validation
+
+SEGMENTS_PATH = "/v3/marketing/segments/2.0"
+SINGLE_SENDS_PATH = "/v3/marketing/singlesends"
+CONTACTS_PATH = "/v3/marketing/contacts"
+FIELD_DEFINITIONS_PATH = "/v3/marketing/field_definitions"
+LISTS_PATH = "/v3/marketing/lists"
+SINGLE_SENDS_PAGE_SIZE = 100
+LISTS_PAGE_SIZE = 1000
+
+ResultT = TypeVar("ResultT")
+
+
+class Retry(enum.Enum):
+    """Which failures of a call the hook may send it again after."""
+
+    IDEMPOTENT = "idempotent"  # GET, PATCH, DELETE: 429, 5xx, transport errors, cut answers
+    IF_NOTHING_SENT = "if nothing sent"  # schedule PUT: only when the connection failed first
+    NEVER = "never"  # POST (and job-starting PUTs): sent exactly once
+
+
+@dataclass(frozen=True)
+class Call:
+    """One HTTP call to SendGrid, described before it is sent.
+
+    ``path`` is relative to the connection's base URL; ``params`` are query pairs in order;
+    ``json`` or ``content`` (an already encoded body, e.g. measured against a size limit) is the
+    body; ``empty_ok`` says a 2xx without a body is success (else it is an answer cut short).
+    """
+
+    method: str
+    path: str
+    params: tuple[tuple[str, str], ...] = ()
+    json: Any = None
+    content: bytes | None = None
+    retry: Retry = Retry.IDEMPOTENT
+    empty_ok: bool = False
+
+
+class Request(abc.ABC, Generic[ResultT]):
+    """A validated request to one SendGrid endpoint (subclasses are frozen dataclasses)."""
+
+    @abc.abstractmethod
+    def call(self) -> Call:
+        """The HTTP call that carries this request."""
+
+    @abc.abstractmethod
+    def result(self, call: Call, payload: Any) -> ResultT:
+        """The result from SendGrid's parsed 2xx JSON ``payload`` (``None`` for an empty body).
+
+        :raises SendGridResponseError: the body is not the documented shape.
+        """
+
+
+def _normalise(request: object, **values: object) -> None:
+    """Store validated values on a frozen dataclass while it is being built."""
+    for name, value in values.items():
+        object.__setattr__(request, name, value)
+
+
+# ------------------------------------------------------------------------------ segments
+
+
+@dataclass(frozen=True)
+class ListSegments(Request[list[dict[str, Any]]]):
+    """``GET /v3/marketing/segments/2.0``: segment summaries (no ``query_dsl``, no sample).
+
+    :param ids: only these segment ids (UUIDs; one id may be given as a string).
+    :param parent_list_ids: only segments of these lists (UUIDs, at most 50; a comma-separated
+        string is accepted).
+    :param no_parent_list_id: only segments of all contacts.
+    """
+
+    ids: list[str] | str | None = None
+    parent_list_ids: list[str] | str | None = None
+    no_parent_list_id: bool = False
+
+    def __post_init__(self) -> None:
+        _normalise(
+            self,
+            ids=validation.segment_ids(self.ids),
+            parent_list_ids=validation.list_filter_ids(self.parent_list_ids),
+            no_parent_list_id=validation.flag("no_parent_list_id", self.no_parent_list_id),
+        )
+
+    def call(self) -> Call:
+        # OpenAPI "form, explode" style: ?ids=a&ids=b.
+        params = [("ids", segment_id) for segment_id in self.ids or []]
+        if self.parent_list_ids:
+            params.append(("parent_list_ids", ",".join(self.parent_list_ids)))
+        if self.no_parent_list_id:
+            params.append(("no_parent_list_id", "true"))
+        return Call("GET", SEGMENTS_PATH, params=tuple(params))
+
+    def result(self, call: Call, payload: Any) -> list[dict[str, Any]]:
+        # SendGrid answers {"results": [...]}; its spec says a bare list. Both are accepted.
+        if isinstance(payload, dict) and isinstance(payload.get("results"), list):
+            return _objects(call, payload["results"])
+        if isinstance(payload, list):
+            return _objects(call, payload)
+        raise shape_error(call, 'a list or {"results": [...]}', payload)
+
+
+@dataclass(frozen=True)
+class GetSegment(Request[dict[str, Any]]):
+    """``GET /v3/marketing/segments/2.0/{segment_id}``: the segment, with ``contacts_sample``
+    (up to 50 contacts) unless ``contacts_sample=False``."""
+
+    segment_id: str
+    contacts_sample: bool = True
+
+    def __post_init__(self) -> None:
+        _normalise(
+            self,
+            segment_id=validation.segment_id(self.segment_id),
+            contacts_sample=validation.flag("contacts_sample", self.contacts_sample),
+        )
+
+    def call(self) -> Call:
+        sample = "true" if self.contacts_sample else "false"
+        return Call("GET", f"{SEGMENTS_PATH}/{self.segment_id}", params=(("contacts_sample", sample),))
+
+    def result(self, call: Call, payload: Any) -> dict[str, Any]:
+        return json_object(call, payload)
+
+
+@dataclass(frozen=True)
+class CreateSegment(Request[dict[str, Any]]):
+    """``POST /v3/marketing/segments/2.0``: the new segment. Sent once, never retried.
+
+    :param name: 1..100 characters, unique in the account.
+    :param query_dsl: SendGrid's SQL-like segment query.
+    :param parent_list_ids: the list the segment filters (UUIDs; SendGrid takes at most one).
+    """
+
+    name: str
+    query_dsl: str
+    parent_list_ids: list[str] | str | None = None
+
+    def __post_init__(self) -> None:
+        _normalise(
+            self,
+            name=validation.segment_name(self.name),
+            query_dsl=validation.query_dsl(self.query_dsl),
+            parent_list_ids=validation.parent_list_ids(self.parent_list_ids),
+        )
+
+    def call(self) -> Call:
+        body: dict[str, Any] = {"name": self.name, "query_dsl": self.query_dsl}
+        if self.parent_list_ids:
+            body["parent_list_ids"] = self.parent_list_ids
+        return Call("POST", SEGMENTS_PATH, json=body, retry=Retry.NEVER)
+
+    def result(self, call: Call, payload: Any) -> dict[str, Any]:
+        return json_object(call, payload)
+
+
+@dataclass(frozen=True)
+class UpdateSegment(Request[dict[str, Any]]):
+    """``PATCH /v3/marketing/segments/2.0/{segment_id}``: a new name and/or query (one is needed)."""
+
+    segment_id: str
+    name: str | None = None
+    query_dsl: str | None = None
+
+    def __post_init__(self) -> None:
+        _normalise(
+            self,
+            segment_id=validation.segment_id(self.segment_id),
+            name=None if self.name is None else validation.segment_name(self.name),
+            query_dsl=None if self.query_dsl is None else validation.query_dsl(self.query_dsl),
+        )
+        if self.name is None and self.query_dsl is None:
+            raise SendGridInputError("update", None, "give a new name, a new query_dsl or both")
+
+    def call(self) -> Call:
+        body = {key: value for key, value in (("name", self.name), ("query_dsl", self.query_dsl)) if value}
+        return Call("PATCH", f"{SEGMENTS_PATH}/{self.segment_id}", json=body)
+
+    def result(self, call: Call, payload: Any) -> dict[str, Any]:
+        return json_object(call, payload)
+
+
+@dataclass(frozen=True)
+class DeleteSegment(Request[None]):
+    """``DELETE /v3/marketing/segments/2.0/{segment_id}`` (204, no body)."""
+
+    segment_id: str
+
+    def __post_init__(self) -> None:
+        _normalise(self, segment_id=validation.segment_id(self.segment_id))
+
+    def call(self) -> Call:
+        return Call("DELETE", f"{SEGMENTS_PATH}/{self.segment_id}", empty_ok=True)
+
+    def result(self, call: Call, payload: Any) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class RefreshSegment(Request[dict[str, Any]]):
+    """``POST /v3/marketing/segments/2.0/refresh/{segment_id}``: spends one manual refresh;
+    ``{"job_id"}`` (or ``{}`` for an empty 202). Sent once, never retried.
+
+    :param user_time_zone: IANA zone whose midnight resets the segment's daily quota.
+    """
+
+    segment_id: str
+    user_time_zone: str
+
+    def __post_init__(self) -> None:
+        _normalise(
+            self,
+            segment_id=validation.segment_id(self.segment_id),
+            user_time_zone=validation.time_zone(self.user_time_zone),
+        )
+
+    def call(self) -> Call:
+        body = {"user_time_zone": self.user_time_zone}
+        path = f"{SEGMENTS_PATH}/refresh/{self.segment_id}"
+        return Call("POST", path, json=body, retry=Retry.NEVER, empty_ok=True)
+
+    def result(self, call: Call, payload: Any) -> dict[str, Any]:
+        return json_object(call, payload)
+
+
+# --------------------------------------------------------------------------- single sends
+
+
+@dataclass(frozen=True)
+class CreateSingleSend(Request[dict[str, Any]]):
+    """``POST /v3/marketing/singlesends``: a draft. Sent once, never retried.
+
+    :param segment_ids: up to 10 segment UUIDs; ``list_ids`` up to 50 list UUIDs.
+    :param send_to_all: send to every contact.
+    :param email_config: SendGrid's ``email_config`` object, sent as given.
+    :param categories: up to 10 names.
+    """
+
+    name: str
+    segment_ids: list[str] | None = None
+    list_ids: list[str] | None = None
+    send_to_all: bool = False
+    email_config: Mapping[str, Any] | None = None
+    categories: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.email_config is not None and not isinstance(self.email_config, Mapping):
+            raise SendGridInputError("email_config", self.email_config, "must be a mapping (dict)")
+        _normalise(
+            self,
+            name=validation.single_send_name(self.name),
+            segment_ids=validation.single_send_segment_ids(self.segment_ids),
+            list_ids=validation.single_send_list_ids(self.list_ids),
+            send_to_all=validation.flag("send_to_all", self.send_to_all),
+            email_config=None if self.email_config is None else dict(self.email_config),
+            categories=validation.categories(self.categories) or None,
+        )
+
+    def call(self) -> Call:
+        body: dict[str, Any] = {"name": self.name}
+        send_to: dict[str, Any] = {}
+        if self.segment_ids:
+            send_to["segment_ids"] = self.segment_ids
+        if self.list_ids:
+            send_to["list_ids"] = self.list_ids
+        if self.send_to_all:
+            send_to["all"] = True
+        if send_to:
+            body["send_to"] = send_to
+        if self.email_config is not None:
+            body["email_config"] = dict(self.email_config)
+        if self.categories:
+            body["categories"] = self.categories
+        return Call("POST", SINGLE_SENDS_PATH, json=body, retry=Retry.NEVER)
+
+    def result(self, call: Call, payload: Any) -> dict[str, Any]:
+        return json_object(call, payload)
+
+
+@dataclass(frozen=True)
+class GetSingleSend(Request[dict[str, Any]]):
+    """``GET /v3/marketing/singlesends/{single_send_id}``: the Single Send, with ``send_to``."""
+
+    single_send_id: str
+
+    def __post_init__(self) -> None:
+        _normalise(self, single_send_id=validation.single_send_id(self.single_send_id))
+
+    def call(self) -> Call:
+        return Call("GET", f"{SINGLE_SENDS_PATH}/{self.single_send_id}")
+
+    def result(self, call: Call, payload: Any) -> dict[str, Any]:
+        return json_object(call, payload)
+
+
+@dataclass(frozen=True)
+class ScheduleSingleSend(Request[dict[str, Any]]):
+    """``PUT /v3/marketing/singlesends/{single_send_id}/schedule``: ``{"send_at", "status"}``.
+
+    Sent again only when the connection failed before anything was sent.
+
+    :param send_at: ``"now"``, an aware datetime or an ISO 8601 time with an offset (sent as
+        ``YYYY-MM-DDTHH:MM:SSZ``).
+    """
+
+    single_send_id: str
+    send_at: str | datetime.datetime = "now"
+
+    def __post_init__(self) -> None:
+        _normalise(
+            self,
+            single_send_id=validation.single_send_id(self.single_send_id),
+            send_at=validation.send_at(self.send_at),
+        )
+
+    def call(self) -> Call:
+        path = f"{SINGLE_SENDS_PATH}/{self.single_send_id}/schedule"
+        return Call("PUT", path, json={"send_at": self.send_at}, retry=Retry.IF_NOTHING_SENT, empty_ok=True)
+
+    def result(self, call: Call, payload: Any) -> dict[str, Any]:
+        return json_object(call, payload)
+
+
+@dataclass(frozen=True)
+class ListPage(Request[tuple[list[dict[str, Any]], str | None]]):
+    """One page of a ``{"result": [...], "_metadata": {"next"}}`` list endpoint (Single Sends,
+    lists, exports): its items and the next ``page_token`` (``None`` on the last page)."""
+
+    path: str
+    page_size: int | None = None
+    page_token: str | None = None
+
+    def call(self) -> Call:
+        params: list[tuple[str, str]] = []
+        if self.page_size is not None:
+            params.append(("page_size", str(self.page_size)))
+        if self.page_token is not None:
+            params.append(("page_token", self.page_token))
+        return Call("GET", self.path, params=tuple(params))
+
+    def result(self, call: Call, payload: Any) -> tuple[list[dict[str, Any]], str | None]:
+        if not isinstance(payload, dict):
+            raise shape_error(call, 'a {"result": [...]} object', payload)
+        items = payload.get("result", payload.get("results", []))
+        if not isinstance(items, list):
+            raise shape_error(call, 'a {"result": [...]} object', payload)
+        # The token is read from _metadata.next; the hook never follows that URL's host.
+        metadata = payload.get("_metadata")
+        next_url = metadata.get("next") if isinstance(metadata, dict) else None
+        token = None
+        if isinstance(next_url, str) and next_url:
+            token = urllib.parse.parse_qs(urllib.parse.urlsplit(next_url).query).get("page_token", [None])[0]
+        return _objects(call, items), token or None
+
+
+# ------------------------------------------------------------------------------ contacts
+
+
+@dataclass(frozen=True)
+class GetFieldDefinitions(Request[dict[str, Any]]):
+    """``GET /v3/marketing/field_definitions``: ``{"custom_fields": [{id, name, field_type}],
+    "reserved_fields": [{name, field_type, ...}]}``."""
+
+    def call(self) -> Call:
+        return Call("GET", FIELD_DEFINITIONS_PATH)
+
+    def result(self, call: Call, payload: Any) -> dict[str, Any]:
+        return json_object(call, payload)
+
+
+@dataclass(frozen=True)
+class CreateFieldDefinition(Request[dict[str, Any]]):
+    """``POST /v3/marketing/field_definitions``: a custom field ``{id, name, field_type}``.
+    Sent once, never retried.
+
+    :param field_type: ``Text``, ``Number`` or ``Date``.
+    """
+
+    name: str
+    field_type: str
+
+    def __post_init__(self) -> None:
+        _normalise(
+            self,
+            name=validation.custom_field_name(self.name),
+            field_type=validation.field_type(self.field_type),
+        )
+
+    def call(self) -> Call:
+        body = {"name": self.name, "field_type": self.field_type}
+        return Call("POST", FIELD_DEFINITIONS_PATH, json=body, retry=Retry.NEVER)
+
+    def result(self, call: Call, payload: Any) -> dict[str, Any]:
+        return json_object(call, payload)
+
+
+@dataclass(frozen=True)
+class UpsertContacts(Request[str]):
+    """``PUT /v3/marketing/contacts`` with a body already encoded and measured against SendGrid's
+    limits (see :mod:`~airflow_provider_sgseg.rules.batching`): the job id. Sent once."""
+
+    body: bytes = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.body, bytes) or not self.body:
+            raise SendGridInputError(
+                "body", type(self.body).__name__, "must be a non-empty encoded JSON body"
+            )
+
+    def call(self) -> Call:
+        return Call("PUT", CONTACTS_PATH, content=self.body, retry=Retry.NEVER)
+
+    def result(self, call: Call, payload: Any) -> str:
+        return job_id(call, payload, "job_id")
+
+
+@dataclass(frozen=True)
+class ImportContacts(Request[dict[str, Any]]):
+    """``PUT /v3/marketing/contacts/imports`` (CSV): ``{job_id, upload_uri, upload_headers}``.
+    Sent once, never retried.
+
+    :param field_mappings: per CSV column, a field id (reserved fields by name, custom fields by
+        id) or ``None`` to skip the column.
+    :param list_ids: lists to add the contacts to (UUIDs).
+    """
+
+    field_mappings: Sequence[str | None]
+    list_ids: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        mappings = self.field_mappings
+        if isinstance(mappings, (str, bytes)) or not isinstance(mappings, Sequence) or not mappings:
+            raise SendGridInputError(
+                "field_mappings", mappings, "must be a non-empty list of field ids or None"
+            )
+        if not all(item is None or (isinstance(item, str) and item) for item in mappings):
+            raise SendGridInputError("field_mappings", mappings, "each item is a field id or None")
+        _normalise(
+            self,
+            field_mappings=list(mappings),
+            list_ids=validation.contact_list_ids(self.list_ids) if self.list_ids else None,
+        )
+
+    def call(self) -> Call:
+        body: dict[str, Any] = {"file_type": "csv", "field_mappings": list(self.field_mappings)}
+        if self.list_ids:
+            body["list_ids"] = self.list_ids
+        return Call("PUT", f"{CONTACTS_PATH}/imports", json=body, retry=Retry.NEVER)
+
+    def result(self, call: Call, payload: Any) -> dict[str, Any]:
+        answer = json_object(call, payload)
+        job_id(call, answer, "job_id")
+        if not isinstance(answer.get("upload_uri"), str):
+            raise shape_error(call, "an object with upload_uri", answer)
+        return answer
+
+
+@dataclass(frozen=True)
+class GetImportStatus(Request[dict[str, Any]]):
+    """``GET /v3/marketing/contacts/imports/{job_id}``: ``{id, status, results, ...}`` (also the
+    status of an upsert's job)."""
+
+    job_id: str
+
+    def __post_init__(self) -> None:
+        _normalise(self, job_id=validation.job_id(self.job_id))
+
+    def call(self) -> Call:
+        return Call("GET", f"{CONTACTS_PATH}/imports/{self.job_id}")
+
+    def result(self, call: Call, payload: Any) -> dict[str, Any]:
+        return json_object(call, payload)
+
+
+@dataclass(frozen=True)
+class ExportContacts(Request[str]):
+    """``POST /v3/marketing/contacts/exports``: the export id. Sent once, never retried.
+
+    :param segment_ids: segments whose members to export (UUIDs); ``list_ids`` lists (UUIDs).
+    :param file_type: ``csv`` or ``json``.
+    :param max_file_size: MB per file; ``None`` for SendGrid's default (5000).
+    """
+
+    segment_ids: list[str] | None = None
+    list_ids: list[str] | None = None
+    file_type: str = "csv"
+    max_file_size: int | None = None
+
+    def __post_init__(self) -> None:
+        _normalise(
+            self,
+            segment_ids=validation.export_segment_ids(self.segment_ids),
+            list_ids=validation.contact_list_ids(self.list_ids),
+            file_type=validation.export_file_type(self.file_type),
+            max_file_size=validation.max_file_size(self.max_file_size),
+        )
+        if not self.segment_ids and not self.list_ids:
+            raise SendGridInputError("segment_ids", self.segment_ids, "give segment_ids, list_ids or both")
+
+    def call(self) -> Call:
+        body: dict[str, Any] = {"file_type": self.file_type}
+        if self.segment_ids:
+            body["segment_ids"] = self.segment_ids
+        if self.list_ids:
+            body["list_ids"] = self.list_ids
+        if self.max_file_size is not None:
+            body["max_file_size"] = self.max_file_size
+        return Call("POST", f"{CONTACTS_PATH}/exports", json=body, retry=Retry.NEVER)
+
+    def result(self, call: Call, payload: Any) -> str:
+        return job_id(call, payload, "id")
+
+
+@dataclass(frozen=True)
+class GetExportStatus(Request[dict[str, Any]]):
+    """``GET /v3/marketing/contacts/exports/{export_id}``: ``{id, status, urls, contact_count, ...}``."""
+
+    export_id: str
+
+    def __post_init__(self) -> None:
+        _normalise(self, export_id=validation.job_id(self.export_id))
+
+    def call(self) -> Call:
+        return Call("GET", f"{CONTACTS_PATH}/exports/{self.export_id}")
+
+    def result(self, call: Call, payload: Any) -> dict[str, Any]:
+        return json_object(call, payload)
+
+
+# ------------------------------------------------------------------------ answer shapes
+
+
+def shape_error(call: Call, expected: str, payload: Any) -> SendGridResponseError:
+    """The error for a 2xx answer whose JSON is not the documented shape."""
+    return SendGridResponseError(
+        f"SendGrid answered with {type(payload).__name__}, expected {expected}",
+        method=call.method,
+        path=call.path,
+    )
+
+
+def json_object(call: Call, payload: Any) -> dict[str, Any]:
+    """A JSON object answer (``{}`` for an empty body where the call allows one)."""
+    if payload is None and call.empty_ok:
+        return {}
+    if not isinstance(payload, dict):
+        raise shape_error(call, "a JSON object", payload)
+    return payload
+
+
+def job_id(call: Call, payload: Any, key: str) -> str:
+    """The job id of a 2xx answer that starts a job (``{"job_id"}`` or ``{"id"}``)."""
+    value = payload.get(key) if isinstance(payload, dict) else None
+    if not isinstance(value, str) or not value:
+        raise shape_error(call, f'an object with "{key}"', payload)
+    return value
+
+
+def _objects(call: Call, items: list[Any]) -> list[dict[str, Any]]:
+    if not all(isinstance(item, dict) for item in items):
+        raise shape_error(call, "a list of JSON objects", items)
+    return items
