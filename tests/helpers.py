@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 _PROBE = """\
 import json as _json, sys as _sys
@@ -92,3 +93,23 @@ def not_sendgrid_server() -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def around_request(hook: Any, request_type: type, *, before: Any = None, after: Any = None) -> None:
+    """Make ``hook.run`` call ``before(request)`` / ``after(request)`` around each request of
+    ``request_type`` (e.g. another writer racing a POST, or a crash once SendGrid has it).
+    ``after`` runs whether the request succeeded or raised."""
+    real_run = hook.run
+
+    def run(request: Any) -> Any:
+        if not isinstance(request, request_type):
+            return real_run(request)
+        if before is not None:
+            before(request)
+        try:
+            return real_run(request)
+        finally:
+            if after is not None:
+                after(request)
+
+    hook.run = run

@@ -41,8 +41,9 @@ from airflow_provider_sgseg.operators.segments import (
     SendGridUpdateSegmentOperator,
 )
 from airflow_provider_sgseg.rules.population import watermark_from
+from airflow_provider_sgseg.rules.requests import CreateSegment, RefreshSegment
 from airflow_provider_sgseg.version_compat import AirflowFailException, AirflowSkipException, TaskDeferred
-from tests.helpers import not_sendgrid_server
+from tests.helpers import around_request, not_sendgrid_server
 
 SEGMENTS = "/v3/marketing/segments/2.0"
 REFRESH = "/v3/marketing/segments/2.0/refresh/"
@@ -284,13 +285,11 @@ def test_fail_mode_rejects_a_segment_another_writer_created_between_lookup_and_p
     sendgrid_emulator: EmulatorHandle,
 ) -> None:
     operator = create(sendgrid_emulator, name="contested", if_exists="fail")
-    real_create = operator.hook.create_segment
 
-    def someone_else_first(*args: Any, **kwargs: Any) -> Any:
+    def someone_else_first(request: CreateSegment) -> None:
         SendGridMarketingHook().create_segment("contested", QUERY_FR)  # the other writer wins
-        return real_create(*args, **kwargs)
 
-    operator.hook.create_segment = someone_else_first
+    around_request(operator.hook, CreateSegment, before=someone_else_first)
     run = TaskRun()
     with pytest.raises(AirflowFailException, match="already exists"):
         operator.execute(run.context())
@@ -306,16 +305,14 @@ def test_fail_mode_retry_after_a_name_race_does_not_claim_the_other_writers_segm
         sendgrid_emulator,
         max_attempts=1,
     )
-    real_create = operator.hook.create_segment
 
-    def someone_else_first(*args: Any, **kwargs: Any) -> Any:
+    def someone_else_first(request: CreateSegment) -> None:
         SendGridMarketingHook().create_segment("contested", QUERY_DE)  # same name and query
-        try:
-            return real_create(*args, **kwargs)
-        finally:  # and the look-up after the 400 gets no answer: the try errors out
-            sendgrid_emulator.admin.add_fault("status", method="GET", path=f"^{SEGMENTS}$", status=500)
 
-    operator.hook.create_segment = someone_else_first
+    def break_the_lookup(request: CreateSegment) -> None:  # the look-up after the 400 gets no answer
+        sendgrid_emulator.admin.add_fault("status", method="GET", path=f"^{SEGMENTS}$", status=500)
+
+    around_request(operator.hook, CreateSegment, before=someone_else_first, after=break_the_lookup)
     run = TaskRun()
     with pytest.raises(SendGridServerError):
         operator.execute(run.context())
@@ -810,21 +807,13 @@ def _first_try_loses_an_accepted_refresh(emulator: EmulatorHandle, segment_id: s
         max_attempts=1,
     )
     emulator.admin.add_fault("drop", method="POST", path_prefix=REFRESH, when="after")
-    first_try.hook.refresh_segment = _then_break_reads(first_try.hook.refresh_segment, emulator, segment_id)
+
+    def break_reads(request: RefreshSegment) -> None:  # after the real POST, the next read gets no answer
+        emulator.admin.add_fault("drop", method="GET", path_prefix=f"{SEGMENTS}/{segment_id}")
+
+    around_request(first_try.hook, RefreshSegment, after=break_reads)
     with pytest.raises(SendGridTransportError):
         first_try.execute(run.context())
-
-
-def _then_break_reads(refresh: Any, emulator: EmulatorHandle, segment_id: str) -> Any:
-    """After the real POST, make the next read of the segment fail without an answer."""
-
-    def call(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return refresh(*args, **kwargs)
-        finally:
-            emulator.admin.add_fault("drop", method="GET", path_prefix=f"{SEGMENTS}/{segment_id}")
-
-    return call
 
 
 @pytest.mark.parametrize("mode", ["fail", "wait"])

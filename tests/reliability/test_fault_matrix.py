@@ -652,8 +652,11 @@ def test_retry_budget_is_respected_when_every_attempt_fails(
 
 def test_every_api_method_of_the_hook_is_in_the_matrix() -> None:
     # test_connection: its own test. The file transfers talk to the pre-signed URLs SendGrid hands
-    # out, not the API: test_contacts_retries.py puts them under the same faults.
+    # out, not the API: test_contacts_retries.py puts them under the same faults. run/arun are
+    # what every named method sends its typed request through, so the rows below cover them.
     plumbing = {
+        "run",
+        "arun",
         "get_conn",
         "aget_conn",
         "close",

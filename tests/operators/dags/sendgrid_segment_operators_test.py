@@ -28,6 +28,7 @@ from airflow_provider_sgseg.operators.segments import (
     SendGridRefreshSegmentOperator,
     SendGridUpdateSegmentOperator,
 )
+from airflow_provider_sgseg.rules.requests import RefreshSegment
 
 SEGMENT_ID = "{{ ti.xcom_pull(task_ids='create', key='segment_id') }}"
 OTHER_SEGMENT_ID = "{{ ti.xcom_pull(task_ids='create_other', key='segment_id') }}"
@@ -39,13 +40,15 @@ class RefreshThenCrashOnFirstTry(SendGridRefreshSegmentOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         if context["ti"].try_number == 1:
-            real_refresh = self.hook.refresh_segment
+            real_run = self.hook.run
 
-            def refresh_then_crash(*args: Any, **kwargs: Any) -> dict[str, Any]:
-                real_refresh(*args, **kwargs)
-                raise RuntimeError("simulated worker crash after SendGrid accepted the refresh")
+            def run_then_crash(request: Any) -> Any:
+                answer = real_run(request)
+                if isinstance(request, RefreshSegment):
+                    raise RuntimeError("simulated worker crash after SendGrid accepted the refresh")
+                return answer
 
-            self.hook.refresh_segment = refresh_then_crash  # type: ignore[method-assign]
+            self.hook.run = run_then_crash  # type: ignore[method-assign]
         return super().execute(context)
 
 
