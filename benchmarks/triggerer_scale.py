@@ -237,8 +237,8 @@ async def _baseline(ids: list[str], base_url: str, api_key: str) -> list[str]:
     import ssl
 
     from airflow_provider_sgseg.rules.instants import parse_instant
+    from airflow_provider_sgseg.rules.pacing import WaitBounds
     from airflow_provider_sgseg.rules.population import next_poll_delay, verdict
-    from airflow_provider_sgseg.rules.waiting import WaitBounds
 
     headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
     context = ssl.create_default_context()

@@ -31,7 +31,7 @@ from airflow_provider_sgseg.exceptions import (
 )
 from airflow_provider_sgseg.operators._contact_sources import ContactSource, FileSource, ListSource, SqlSource
 from airflow_provider_sgseg.operators.base import DEFAULT_CONN_ID, SendGridBaseOperator
-from airflow_provider_sgseg.rules import validation, waiting
+from airflow_provider_sgseg.rules import pacing, validation, waiting
 from airflow_provider_sgseg.rules.batching import MAX_CONTACTS_PER_UPSERT, MAX_UPSERT_BYTES, batches
 from airflow_provider_sgseg.rules.contacts import (
     ColumnTarget,
@@ -66,7 +66,7 @@ MAX_IMPORT_ROWS = 1_000_000  # per CSV import (SendGrid: 1,000,000 contacts or 5
 MAX_IMPORT_BYTES = 5_000_000_000
 MAX_REPORTED_ROWS = 100  # refused/merged rows detailed in XCom; all are counted and logged
 DEFAULT_WAIT_TIMEOUT = 6 * 3600.0
-DEFAULT_BOUNDS = waiting.WaitBounds(floor=5.0, ceiling=300.0, interval=15.0)
+DEFAULT_BOUNDS = pacing.WaitBounds(floor=5.0, ceiling=300.0, interval=15.0)
 
 
 def _default_deferrable() -> bool:
@@ -89,7 +89,7 @@ class _ContactsTask(SendGridBaseOperator):
         super().__init__(sendgrid_conn_id=sendgrid_conn_id, **kwargs)
         self.deferrable = _default_deferrable() if deferrable is None else deferrable
         poll_interval = validation.seconds("poll_interval", poll_interval)
-        self.bounds = waiting.WaitBounds(
+        self.bounds = pacing.WaitBounds(
             floor=min(DEFAULT_BOUNDS.floor, poll_interval),
             ceiling=max(DEFAULT_BOUNDS.ceiling, poll_interval),
             interval=poll_interval,

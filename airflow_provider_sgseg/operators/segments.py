@@ -39,21 +39,16 @@ from airflow_provider_sgseg.exceptions import (
 from airflow_provider_sgseg.links import SEGMENT_ID_XCOM_KEY, SendGridSegmentLink
 from airflow_provider_sgseg.operators._refused import refused
 from airflow_provider_sgseg.operators.base import SendGridBaseOperator
-from airflow_provider_sgseg.rules import refresh_quota, validation
+from airflow_provider_sgseg.rules import validation
 from airflow_provider_sgseg.rules.instants import parse_instant
-from airflow_provider_sgseg.rules.requests import (
-    CreateSegment,
-    DeleteSegment,
-    GetSegment,
-    ListSegments,
-    RefreshSegment,
-    UpdateSegment,
-)
 from airflow_provider_sgseg.state_store import TaskStateStore
 from airflow_provider_sgseg.version_compat import AirflowFailException, AirflowSkipException
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_provider_sgseg.rules.refresh_quota import RefreshDecision
+    from airflow_provider_sgseg.rules.requests import CreateSegment
 
 
 IF_EXISTS_MODES = ("reuse", "update", "fail")
@@ -194,6 +189,8 @@ class SendGridCreateSegmentOperator(SendGridSegmentBaseOperator):
         :raises TimeoutError: validation still pending after ``validation_timeout`` seconds.
         :raises SendGridError: any other failure (see the hook's "Errors").
         """
+        from airflow_provider_sgseg.rules.requests import CreateSegment
+
         request = CreateSegment(self.name, self.query_dsl, self.parent_list_ids)
         name, query = request.name, request.query_dsl
         store = TaskStateStore(context)
@@ -323,6 +320,8 @@ class SendGridGetSegmentOperator(SendGridSegmentBaseOperator):
         :raises SendGridNotFoundError: no such segment (404).
         :raises SendGridError: any other failure (see the hook's "Errors").
         """
+        from airflow_provider_sgseg.rules.requests import GetSegment
+
         request = GetSegment(self.segment_id, self.contacts_sample)
         segment = self.hook.run(request)
         self._push_segment_id(context, request.segment_id)
@@ -358,6 +357,8 @@ class SendGridListSegmentsOperator(SendGridSegmentBaseOperator):
         :raises SendGridInputError: a bad rendered value, before any request.
         :raises SendGridError: any failure (see the hook's "Errors").
         """
+        from airflow_provider_sgseg.rules.requests import ListSegments
+
         request = ListSegments(self.ids, self.parent_list_ids, self.no_parent_list_id)
         segments = self.hook.run(request)
         self.log.info("SendGrid returned %d segment(s).", len(segments))
@@ -410,6 +411,8 @@ class SendGridUpdateSegmentOperator(SendGridSegmentBaseOperator):
         :raises TimeoutError: validation still pending after ``validation_timeout`` seconds.
         :raises SendGridError: any other failure (see the hook's "Errors").
         """
+        from airflow_provider_sgseg.rules.requests import UpdateSegment
+
         request = UpdateSegment(self.segment_id, self.name, self.query_dsl)
         self._push_segment_id(context, request.segment_id)
         try:
@@ -465,6 +468,8 @@ class SendGridDeleteSegmentOperator(SendGridSegmentBaseOperator):
             SendGrid refused the delete (400/409/422).
         :raises SendGridError: any other failure (see the hook's "Errors").
         """
+        from airflow_provider_sgseg.rules.requests import DeleteSegment
+
         request = DeleteSegment(self.segment_id)
         segment_id = request.segment_id
         missing_ok = validation.flag("missing_ok", self.missing_ok)
@@ -593,6 +598,9 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
         return self._refresh(context)
 
     def _refresh(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_sgseg.rules import refresh_quota
+        from airflow_provider_sgseg.rules.requests import RefreshSegment
+
         request = RefreshSegment(self.segment_id, self.user_time_zone)
         segment_id, zone = request.segment_id, request.user_time_zone
         store = TaskStateStore(context)
@@ -759,7 +767,7 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
         }
 
     def _quota_exhausted(
-        self, context: Context, decision: refresh_quota.RefreshDecision, segment: Mapping[str, Any]
+        self, context: Context, decision: RefreshDecision, segment: Mapping[str, Any]
     ) -> NoReturn:
         message = f"Cannot refresh segment now ({decision.blocked_by}): {decision.reason}"
         if self.on_quota_exhausted == "skip":

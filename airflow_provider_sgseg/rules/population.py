@@ -16,13 +16,16 @@ from __future__ import annotations
 import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pendulum
 
 from airflow_provider_sgseg.exceptions import SendGridInputError
-from airflow_provider_sgseg.rules import validation, waiting
+from airflow_provider_sgseg.rules import pacing, validation
 from airflow_provider_sgseg.rules.instants import parse_instant
+
+if TYPE_CHECKING:
+    from airflow_provider_sgseg.rules import waiting
 
 VerdictStatus = Literal["populated", "waiting", "invalid"]
 
@@ -32,7 +35,7 @@ DEFAULT_POLL_INTERVAL = 300.0
 # SendGrid's next_sample_update is an estimate; looking a little after it avoids a wasted GET
 # that still shows the old sample.
 DEFAULT_POLL_SLACK = 30.0
-DEFAULT_BOUNDS = waiting.WaitBounds(
+DEFAULT_BOUNDS = pacing.WaitBounds(
     DEFAULT_POLL_FLOOR, DEFAULT_POLL_CEILING, DEFAULT_POLL_INTERVAL, DEFAULT_POLL_SLACK
 )
 
@@ -159,17 +162,20 @@ def waiting_summary(
 
 
 def next_poll_delay(
-    segment: Mapping[str, Any], now: datetime.datetime, bounds: waiting.WaitBounds = DEFAULT_BOUNDS
+    segment: Mapping[str, Any], now: datetime.datetime, bounds: pacing.WaitBounds = DEFAULT_BOUNDS
 ) -> float:
     """Seconds until the next look at ``segment`` (a Get Segment body): SendGrid's
     ``next_sample_update`` plus ``bounds.slack``, within the bounds
-    (:func:`airflow_provider_sgseg.rules.waiting.poll_delay`)."""
-    return waiting.poll_delay(parse_instant(segment.get("next_sample_update")), now, bounds)
+    (:func:`airflow_provider_sgseg.rules.pacing.poll_delay`)."""
+    return pacing.poll_delay(parse_instant(segment.get("next_sample_update")), now, bounds)
 
 
 def segment_outcome(result: Verdict, segment: Mapping[str, Any]) -> waiting.Outcome:
     """The waiting engine's input for one look: populated -> ``Finished(result)``, invalid ->
     ``Rejected``, waiting -> ``Pending`` until SendGrid's ``next_sample_update``."""
+    # Imported here: DAG files import this module (the sensor's defaults) but run no wait.
+    from airflow_provider_sgseg.rules import waiting
+
     if result.status == "populated":
         return waiting.Finished(result, result.reason)
     if result.status == "invalid":

@@ -9,11 +9,13 @@ from __future__ import annotations
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_sgseg.exceptions import SendGridInputError
 from airflow_provider_sgseg.rules import validation
-from airflow_provider_sgseg.rules.requests import CreateSingleSend
+
+if TYPE_CHECKING:
+    from airflow_provider_sgseg.rules.requests import CreateSingleSend
 
 # A Single Send in one of these states has been handed to SendGrid for sending.
 SENT_STATUSES = frozenset({"scheduled", "triggered"})
@@ -73,6 +75,9 @@ def build_single_send_request(
     accepted. The name, recipients and categories are checked by :class:`CreateSingleSend`; the
     rules here are the ones a draft may break but a send may not.
     """
+    # Imported here: the operator module imports this one, and DAG parsing needs no request classes.
+    from airflow_provider_sgseg.rules.requests import CreateSingleSend
+
     email_config: dict[str, Any] = {"sender_id": _positive_int("sender_id", sender_id)}
     email_config.update(_content(subject, html_content, plain_content, design_id))
     email_config.update(_unsubscribe(suppression_group_id, custom_unsubscribe_url))

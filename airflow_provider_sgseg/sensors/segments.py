@@ -14,7 +14,7 @@ from airflow.sdk.bases.sensor import PokeReturnValue
 
 from airflow_provider_sgseg.exceptions import SendGridInputError
 from airflow_provider_sgseg.operators.base import DEFAULT_CONN_ID, SendGridTaskMixin
-from airflow_provider_sgseg.rules import validation, waiting
+from airflow_provider_sgseg.rules import pacing, validation
 from airflow_provider_sgseg.rules.instants import parse_instant
 from airflow_provider_sgseg.rules.population import (
     DEFAULT_POLL_CEILING,
@@ -99,7 +99,7 @@ class SendGridSegmentPopulatedSensor(SendGridTaskMixin, BaseSensorOperator):
         poll_floor: float = DEFAULT_POLL_FLOOR,
         poll_ceiling: float = DEFAULT_POLL_CEILING,
         poll_slack: float = DEFAULT_POLL_SLACK,
-        max_consecutive_failures: int = waiting.DEFAULT_MAX_CONSECUTIVE_FAILURES,
+        max_consecutive_failures: int = pacing.DEFAULT_MAX_CONSECUTIVE_FAILURES,
         deferrable: bool | None = None,
         refreshed_after: str | datetime.datetime | dict[str, Any] | None = None,
         poll_default: float | None = None,
@@ -114,7 +114,7 @@ class SendGridSegmentPopulatedSensor(SendGridTaskMixin, BaseSensorOperator):
         min_count = min_contacts
         if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 0:
             raise SendGridInputError("min_contacts", min_count, "must be an integer >= 0")
-        self.bounds = waiting.WaitBounds(
+        self.bounds = pacing.WaitBounds(
             poll_floor, poll_ceiling, poke_interval, poll_slack, max_consecutive_failures
         )
         super().__init__(poke_interval=poke_interval, **kwargs)
@@ -188,6 +188,8 @@ class SendGridSegmentPopulatedSensor(SendGridTaskMixin, BaseSensorOperator):
         :raises SendGridError: a non-transient error, or more transient ones in a row than
             ``max_consecutive_failures``.
         """
+        from airflow_provider_sgseg.rules import waiting  # the engine loads when a wait runs
+
         segment_id = validation.segment_id(self.segment_id)
         explicit_watermark = watermark_from(self.watermark)  # bad input fails before any GET
         state = self._load_state(context)
@@ -250,8 +252,10 @@ class SendGridSegmentPopulatedSensor(SendGridTaskMixin, BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: Any = None) -> dict[str, Any]:
         """Resume after the trigger: validate its event and fail loudly on anything unexpected."""
+        from airflow_provider_sgseg.rules.waiting import EVENT_STATUSES
+
         status = event.get("status") if isinstance(event, dict) else None
-        if status not in waiting.EVENT_STATUSES:
+        if status not in EVENT_STATUSES:
             raise AirflowException(f"Unexpected event from SendGridSegmentPopulatedTrigger: {event!r}")
         message = str(event.get("message") or f"trigger reported {status} without a message")
         if status == "invalid":

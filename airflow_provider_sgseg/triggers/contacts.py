@@ -11,7 +11,7 @@ import pendulum
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_sgseg.exceptions import SendGridError
-from airflow_provider_sgseg.rules import waiting
+from airflow_provider_sgseg.rules import pacing, waiting
 from airflow_provider_sgseg.rules.instants import parse_instant
 from airflow_provider_sgseg.rules.jobs import JobBoard, job_payload
 
@@ -52,7 +52,7 @@ class SendGridContactsJobsTrigger(BaseTrigger):
         self.sendgrid_conn_id = sendgrid_conn_id
         self.job_kind = job_kind
         self.job_ids = list(job_ids)
-        self.bounds = waiting.WaitBounds(**bounds)
+        self.bounds = pacing.WaitBounds(**bounds)
         self.deadline = deadline
         self.resume = resume
 

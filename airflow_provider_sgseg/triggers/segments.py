@@ -11,7 +11,7 @@ import pendulum
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_sgseg.exceptions import SendGridError
-from airflow_provider_sgseg.rules import waiting
+from airflow_provider_sgseg.rules import pacing, waiting
 from airflow_provider_sgseg.rules.instants import parse_instant
 from airflow_provider_sgseg.rules.population import (
     DEFAULT_BOUNDS,
@@ -38,7 +38,7 @@ class SendGridSegmentPopulatedTrigger(BaseTrigger):
     :param min_contacts: the sample must count at least this many contacts.
     :param bounds: ``poll_floor``, ``poll_ceiling``, ``poke_interval``, ``poll_slack`` (seconds)
         and ``max_consecutive_failures``, as the sensor takes them
-        (:meth:`~airflow_provider_sgseg.rules.waiting.WaitBounds.to_arguments`); absent ones
+        (:meth:`~airflow_provider_sgseg.rules.pacing.WaitBounds.to_arguments`); absent ones
         keep the sensor's defaults. ``poll_default``: ``poke_interval`` in triggers serialised
         by 0.2.0, still read.
     :param deadline: ISO timestamp after which the wait ends with a ``timeout`` event.
@@ -65,7 +65,7 @@ class SendGridSegmentPopulatedTrigger(BaseTrigger):
         self.min_contacts = min_contacts
         if "poll_default" in bounds:
             bounds["poke_interval"] = bounds.pop("poll_default")
-        self.bounds = waiting.WaitBounds.from_arguments({**DEFAULT_BOUNDS.to_arguments(), **bounds})
+        self.bounds = pacing.WaitBounds.from_arguments({**DEFAULT_BOUNDS.to_arguments(), **bounds})
         self.deadline = deadline
         self.first_poll_at = first_poll_at
 

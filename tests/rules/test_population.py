@@ -9,6 +9,7 @@ import pendulum
 import pytest
 
 from airflow_provider_sgseg.exceptions import SendGridInputError
+from airflow_provider_sgseg.rules.pacing import WaitBounds, failure_delay
 from airflow_provider_sgseg.rules.population import (
     DEFAULT_BOUNDS,
     next_poll_delay,
@@ -16,7 +17,6 @@ from airflow_provider_sgseg.rules.population import (
     waiting_summary,
     watermark_from,
 )
-from airflow_provider_sgseg.rules.waiting import WaitBounds, failure_delay
 
 NOW = pendulum.datetime(2026, 3, 1, 12, 0, 0)
 WATERMARK = pendulum.datetime(2026, 3, 1, 11, 0, 0)

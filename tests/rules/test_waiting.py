@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import datetime
 
-import pytest
-
-from airflow_provider_sgseg.exceptions import SendGridInputError
-from airflow_provider_sgseg.rules import waiting
+from airflow_provider_sgseg.rules import pacing, waiting
 
 NOW = datetime.datetime(2026, 1, 1, 12, 0, tzinfo=datetime.timezone.utc)
-BOUNDS = waiting.WaitBounds(floor=10, ceiling=300, interval=30, max_consecutive_failures=2)
+BOUNDS = pacing.WaitBounds(floor=10, ceiling=300, interval=30, max_consecutive_failures=2)
 
 
 def test_finished_and_rejected_end_the_wait_even_past_the_deadline() -> None:
@@ -55,20 +52,3 @@ def test_the_deadline_caps_the_delay_and_then_times_out() -> None:
     assert isinstance(capped, waiting.Wait) and capped.delay == 7  # the last look is at the deadline
     over = waiting.step(waiting.WaitState(), waiting.Pending("running"), deadline, BOUNDS, deadline)
     assert isinstance(over, waiting.Timeout) and "running" in over.reason
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "name"),
-    [
-        ({"floor": 0}, "poll_floor"),
-        ({"ceiling": 1, "floor": 2}, "poll_ceiling"),
-        ({"max_consecutive_failures": -1}, "max_consecutive_failures"),
-    ],
-)
-def test_bad_bounds_name_the_value(kwargs: dict[str, float], name: str) -> None:
-    with pytest.raises(SendGridInputError, match=name):
-        waiting.WaitBounds(**kwargs)
-
-
-def test_bounds_round_trip_through_plain_json() -> None:
-    assert waiting.WaitBounds(**BOUNDS.to_dict()) == BOUNDS

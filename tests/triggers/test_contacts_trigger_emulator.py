@@ -9,7 +9,7 @@ import pytest
 from sgseg_emulator.pytest_plugin import EmulatorHandle
 
 from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
-from airflow_provider_sgseg.rules.waiting import WaitBounds
+from airflow_provider_sgseg.rules.pacing import WaitBounds
 from airflow_provider_sgseg.triggers.contacts import SendGridContactsJobsTrigger
 
 BOUNDS = WaitBounds(floor=1, ceiling=60, interval=10, max_consecutive_failures=2).to_dict()

@@ -1,0 +1,129 @@
+"""How a wait paces itself: its bounds (:class:`WaitBounds`, from the DAG arguments) and the
+delay before the next poll, healthy (:func:`poll_delay`) or after failures (:func:`failure_delay`).
+
+The waiting engine (:mod:`airflow_provider_sgseg.rules.waiting`) applies these at each step. They
+live apart because tasks build their bounds when a DAG file is parsed (so a bad argument fails
+there), while the engine's outcome and action classes are needed only once a wait runs.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from typing import Any
+
+from airflow_provider_sgseg.exceptions import SendGridInputError
+from airflow_provider_sgseg.rules.instants import parse_instant
+
+DEFAULT_MAX_CONSECUTIVE_FAILURES = 5
+
+
+@dataclass(frozen=True)
+class WaitBounds:
+    """How a wait paces itself (seconds): polls never sooner than ``floor`` nor later than
+    ``ceiling``; ``interval`` between polls when the answer names no next moment; ``slack`` added
+    to a named next moment (it is an estimate: looking a little after it avoids a wasted poll);
+    ``max_consecutive_failures`` transient errors tolerated in a row (a healthy answer resets).
+
+    :raises SendGridInputError: a value that is not a number (bool and NaN included), ``floor``
+        or ``interval`` not > 0, ``ceiling`` below ``floor``, ``slack`` < 0, or a failure count
+        that is not an integer >= 0. The error names the DAG argument: ``poll_floor``,
+        ``poll_ceiling``, ``poke_interval``, ``poll_slack``, ``max_consecutive_failures``.
+    """
+
+    floor: float = 5.0
+    ceiling: float = 300.0
+    interval: float = 15.0
+    slack: float = 0.0
+    max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES
+
+    def __post_init__(self) -> None:
+        for field, argument in _ARGUMENTS.items():
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+                raise SendGridInputError(argument, value, "must be a number of seconds")
+        if self.floor <= 0:
+            raise SendGridInputError("poll_floor", self.floor, "must be greater than 0 seconds")
+        if self.ceiling < self.floor:
+            rule = f"must be at least poll_floor ({self.floor} s)"
+            raise SendGridInputError("poll_ceiling", self.ceiling, rule)
+        if self.interval <= 0:
+            raise SendGridInputError(_ARGUMENTS["interval"], self.interval, "must be greater than 0 seconds")
+        if self.slack < 0:
+            raise SendGridInputError("poll_slack", self.slack, "must not be negative")
+        failures = self.max_consecutive_failures
+        if isinstance(failures, bool) or not isinstance(failures, int) or failures < 0:
+            raise SendGridInputError("max_consecutive_failures", failures, "must be an integer >= 0")
+
+    def clamp(self, seconds: float) -> float:
+        """``seconds`` moved into ``[floor, ceiling]``."""
+        return min(max(seconds, self.floor), self.ceiling)
+
+    @classmethod
+    def from_arguments(cls, arguments: dict[str, Any]) -> WaitBounds:
+        """Bounds from DAG-argument names (``poll_floor``, ``poll_ceiling``, ``poke_interval``,
+        ``poll_slack``, ``max_consecutive_failures``); absent ones keep their defaults.
+
+        :raises TypeError: an argument that names no bound.
+        """
+        fields = {argument: field for field, argument in _ARGUMENTS.items()}
+        fields["max_consecutive_failures"] = "max_consecutive_failures"
+        unknown = sorted(set(arguments) - set(fields))
+        if unknown:
+            raise TypeError(f"unexpected keyword arguments: {unknown}")
+        return cls(**{fields[name]: value for name, value in arguments.items()})
+
+    def to_arguments(self) -> dict[str, Any]:
+        """The bounds under their DAG-argument names (plain JSON; ``from_arguments`` reads them)."""
+        arguments = {argument: getattr(self, field) for field, argument in _ARGUMENTS.items()}
+        return {**arguments, "max_consecutive_failures": self.max_consecutive_failures}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values (for trigger kwargs); ``WaitBounds(**to_dict())`` rebuilds it."""
+        return {
+            "floor": self.floor,
+            "ceiling": self.ceiling,
+            "interval": self.interval,
+            "slack": self.slack,
+            "max_consecutive_failures": self.max_consecutive_failures,
+        }
+
+
+# The DAG argument each bound comes from, for error messages.
+_ARGUMENTS = {
+    "floor": "poll_floor",
+    "ceiling": "poll_ceiling",
+    "interval": "poke_interval",
+    "slack": "poll_slack",
+}
+
+
+def poll_delay(next_at: datetime.datetime | None, now: datetime.datetime, bounds: WaitBounds) -> float:
+    """Seconds until the next poll of a healthy wait: ``next_at`` plus ``bounds.slack``, within the
+    bounds; ``bounds.interval`` (clamped) when ``next_at`` is ``None``; ``bounds.floor`` when
+    ``next_at`` has already passed (the source is late). Naive datetimes are UTC."""
+    next_moment, now_at = parse_instant(next_at), parse_instant(now)
+    if next_moment is None or now_at is None:
+        return bounds.clamp(bounds.interval)
+    if next_moment <= now_at:
+        return bounds.floor
+    return bounds.clamp((next_moment - now_at).total_seconds() + bounds.slack)
+
+
+def failure_delay(
+    consecutive_failures: int,
+    now: datetime.datetime,
+    bounds: WaitBounds,
+    reset_at: datetime.datetime | None = None,
+) -> float:
+    """Seconds to wait after the n-th consecutive transient failure (n >= 1).
+
+    Doubles from ``bounds.floor`` and stops at ``bounds.ceiling``; after a 429 it also waits
+    until SendGrid's announced ``reset_at`` (still capped by the ceiling).
+    """
+    exponent = min(max(consecutive_failures - 1, 0), 32)
+    delay = bounds.floor * 2.0**exponent
+    reset, now_at = parse_instant(reset_at), parse_instant(now)
+    if reset is not None and now_at is not None:
+        delay = max(delay, (reset - now_at).total_seconds())
+    return bounds.clamp(delay)
