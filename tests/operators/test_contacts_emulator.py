@@ -464,7 +464,9 @@ def test_export_retry_without_a_store_does_not_adopt_an_older_or_expired_export(
     else:
         task.dag_run.start_date = admin.now()
         earlier = SendGridMarketingHook().start_contacts_export(segment_ids=[populated_segment])
-        admin.advance_clock(73 * 3600)  # past the export's expiry (72 h)
+        admin.advance_clock(3600)
+        assert SendGridMarketingHook().get_export_status(earlier)["status"] == "ready"
+        admin.advance_clock(72 * 3600)  # past the export's expiry (72 h after it was ready)
     result = wire(exporter(populated_segment, tmp_path)).execute(task.context())
     assert result["export_id"] != earlier and result["row_count"] == 7
     assert exports_listed(sendgrid_emulator) == 1  # the retry did look
