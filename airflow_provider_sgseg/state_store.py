@@ -9,6 +9,7 @@ docs/operators.md, "Airflow before 3.3").
 
 from __future__ import annotations
 
+import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -18,6 +19,18 @@ if TYPE_CHECKING:
 def task_state_store(context: Context) -> Any:
     """Airflow's task state store for this task instance (3.3+), or ``None`` where there is none."""
     return context.get("task_state_store")
+
+
+def earlier_tries_since(context: Context) -> datetime.datetime | None:
+    """On a retry, when this DAG run started (no earlier try ran before it); else None.
+
+    The fallback evidence where there is no task state store: what SendGrid recorded since then
+    may be an earlier try's doing.
+    """
+    started = getattr(context.get("dag_run"), "start_date", None)
+    if context["ti"].try_number > 1 and isinstance(started, datetime.datetime):
+        return started
+    return None
 
 
 class TaskStateStore:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
+from types import SimpleNamespace
 from typing import Any
 
-from airflow_provider_sgseg.state_store import TaskStateStore, task_state_store
+from airflow_provider_sgseg.state_store import TaskStateStore, earlier_tries_since, task_state_store
 
 
 class MemoryStore:
@@ -45,3 +47,15 @@ def test_without_a_store_reads_are_none_and_writes_do_nothing() -> None:
     store.set("k", {"a": 1})
     store.delete("k")
     assert store.get("k") is None
+
+
+def test_earlier_tries_since_is_the_dag_runs_start_on_a_retry_only() -> None:
+    started = datetime.datetime(2026, 1, 5, 9, 0, tzinfo=datetime.timezone.utc)
+
+    def context(try_number: int, dag_run: object) -> Any:
+        return {"ti": SimpleNamespace(try_number=try_number), "dag_run": dag_run}
+
+    assert earlier_tries_since(context(2, SimpleNamespace(start_date=started))) == started
+    assert earlier_tries_since(context(1, SimpleNamespace(start_date=started))) is None
+    assert earlier_tries_since(context(2, SimpleNamespace(start_date=None))) is None
+    assert earlier_tries_since(context(2, None)) is None

@@ -24,13 +24,14 @@ from airflow_provider_sgseg.exceptions import (
 
 # Statuses that refuse the request as sent: repeating it cannot succeed.
 _REFUSED_STATUSES = frozenset({400, 409, 422})
-_MAX_RAW_DETAIL = 300
+_MAX_QUOTED = 300  # characters of one message or body an error quotes
 
 
 def error_details(body: bytes) -> list[ErrorDetail]:
     """SendGrid's messages from ``{"errors": [{field, message}]}`` or ``{"error": "..."}``.
 
-    Empty or non-JSON bodies give their (shortened) text, or nothing when empty.
+    Non-JSON bodies (a proxy's HTML page) give their text, empty ones nothing. Every message is
+    put on one line and cut to 300 characters, saying how many more there were.
     """
     text = body.decode("utf-8", errors="replace").strip()
     if not text:
@@ -45,7 +46,7 @@ def error_details(body: bytes) -> list[ErrorDetail]:
             return [_detail(item) for item in errors]
         single = payload.get("error") or payload.get("message")
         if single is not None:
-            return [ErrorDetail(message=str(single))]
+            return [ErrorDetail(message=_shorten(str(single)))]
     return [ErrorDetail(message=_shorten(text))]
 
 
@@ -54,14 +55,18 @@ def _detail(item: object) -> ErrorDetail:
         field = item.get("field")
         message = item.get("message")
         return ErrorDetail(
-            message=str(message) if message is not None else json.dumps(item),
+            message=_shorten(str(message) if message is not None else json.dumps(item)),
             field=str(field) if field is not None else None,
         )
-    return ErrorDetail(message=str(item))
+    return ErrorDetail(message=_shorten(str(item)))
 
 
 def _shorten(text: str) -> str:
-    return text if len(text) <= _MAX_RAW_DETAIL else text[:_MAX_RAW_DETAIL] + "..."
+    """``text`` on one line (whitespace runs collapsed), cut to ``_MAX_QUOTED`` characters."""
+    flat = " ".join(text.split())
+    if len(flat) <= _MAX_QUOTED:
+        return flat
+    return f"{flat[:_MAX_QUOTED]}… ({len(flat) - _MAX_QUOTED} more characters)"
 
 
 def error_for_status(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import ssl
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -93,6 +94,8 @@ NIL_UUID = "00000000-0000-0000-0000-000000000000"
 _NOTHING_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # Transport errors worth another try (others, e.g. an unsupported URL scheme, are configuration).
 _TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+# OpenSSL's reasons for a TLS handshake answered in plain HTTP (the second from OpenSSL 3.2 on).
+_PLAIN_HTTP_REASONS = frozenset({"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE"})
 
 
 @dataclass
@@ -114,7 +117,8 @@ class SendGridMarketingHook(BaseHook):
     Errors (every API method; all are :class:`~airflow_provider_sgseg.exceptions.SendGridError`
     subclasses and none carries the API key): ``SendGridInputError`` for a bad argument, raised
     before any request; ``SendGridConfigError`` for a connection without an API key or with a
-    host that is not a SendGrid base URL; then SendGrid's answer after the retries the method
+    host that is not a SendGrid base URL (or an ``https://`` one whose server does not speak TLS,
+    at the first request); then SendGrid's answer after the retries the method
     allows: ``SendGridAuthError`` 401, ``SendGridForbiddenError`` 403, ``SendGridNotFoundError``
     404, ``SendGridValidationError`` 400/409/422, ``SendGridRateLimitError`` 429 (``reset_at``),
     ``SendGridServerError`` 5xx, ``SendGridTransportError`` no answer, ``SendGridResponseError``
@@ -615,7 +619,7 @@ class SendGridMarketingHook(BaseHook):
         started: float,
         server_wait: _ServerWait,
         settings: ConnectionSettings,
-    ) -> SendGridTransportError:
+    ) -> SendGridTransportError | SendGridConfigError:
         server_wait.seconds = None  # no answer, so no wait was asked for: back off normally
         self.log.debug(
             "SendGrid %s %s -> %s after %.0f ms",
@@ -629,6 +633,14 @@ class SendGridMarketingHook(BaseHook):
         reason = redact(str(exc), settings.api_key) or "no details"
         if exc.args and reason != str(exc):
             exc.args = (reason, *exc.args[1:])
+        if _speaks_no_tls(exc):  # no retry can help
+            return SendGridConfigError(
+                f"Connection {settings.conn_id!r}: the TLS handshake with {settings.base_url} failed "
+                f"({reason}): the server does not speak TLS: if it serves plain HTTP (e.g. the "
+                "emulator), write http:// in the host",
+                method=call.method,
+                path=call.path,
+            )
         return SendGridTransportError(
             f"No answer from SendGrid at {_origin(exc)}: {type(exc).__name__}: {reason}",
             method=call.method,
@@ -685,6 +697,19 @@ def _origin(exc: httpx.RequestError) -> str:
     except RuntimeError:  # an error raised outside a request carries none
         return "SendGrid"
     return f"{url.scheme}://{url.netloc.decode('ascii')}"
+
+
+def _speaks_no_tls(exc: httpx.RequestError) -> bool:
+    """Whether the connection failed because the server answered the TLS handshake in something
+    else (plain HTTP): httpx's ConnectError caused, through httpcore's, by that ``ssl.SSLError``."""
+    cause: BaseException | None = exc
+    for _ in range(5):  # a chain is short; a cycle must not loop
+        if cause is None:
+            return False
+        if isinstance(cause, ssl.SSLError):
+            return isinstance(exc, httpx.ConnectError) and cause.reason in _PLAIN_HTTP_REASONS
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _should_retry(call: Call, exc: BaseException, server_wait: _ServerWait, policy: RetryPolicy) -> bool:

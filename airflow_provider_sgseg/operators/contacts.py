@@ -7,7 +7,8 @@ exports the exact members of segments/lists and downloads the files, streaming.
 
 Retry safety: the jobs a try submitted are recorded in Airflow's task state store, so a retried
 task waits for them again and sends only what was never accepted; an export still valid is
-re-read for fresh URLs instead of being started again.
+re-read for fresh URLs instead of being started again (before Airflow 3.3, found in SendGrid's
+exports list: see docs/operators.md, "Airflow before 3.3").
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from airflow_provider_sgseg.rules.contacts import (
 )
 from airflow_provider_sgseg.rules.instants import parse_instant
 from airflow_provider_sgseg.rules.jobs import (
+    ADOPTION_SKEW,
     JobBoard,
     adoptable_export,
     export_reusable,
@@ -51,7 +53,7 @@ from airflow_provider_sgseg.rules.jobs import (
     job_payload,
 )
 from airflow_provider_sgseg.rules.requests import ExportContacts
-from airflow_provider_sgseg.state_store import TaskStateStore
+from airflow_provider_sgseg.state_store import TaskStateStore, earlier_tries_since
 from airflow_provider_sgseg.triggers.contacts import SendGridContactsJobsTrigger
 from airflow_provider_sgseg.version_compat import AirflowFailException, conf
 
@@ -579,7 +581,9 @@ class SendGridExportContactsOperator(_ContactsTask):
     local, S3, GCS...) as ``contacts-<n>.<file_type>`` (``.gz`` added when SendGrid serves gzip).
 
     A retry re-reads the earlier export (recorded in the task state store) for fresh URLs while
-    it has not failed or expired; only then a new export starts.
+    it has not failed or expired; only then a new export starts. Before Airflow 3.3 (no task
+    state store) a retry adopts the newest such export of the same segments and lists that
+    SendGrid created since the DAG run started.
 
     :param segment_ids: segments whose members to export.
     :param list_ids: lists whose members to export (UUIDs).
@@ -629,7 +633,7 @@ class SendGridExportContactsOperator(_ContactsTask):
         segment_ids, list_ids = export.segment_ids or [], export.list_ids or []
         store = TaskStateStore(context)
         request = [segment_ids, list_ids, self.file_type]
-        export_id = self._earlier_export(store, request)
+        export_id = self._earlier_export(context, store, request)
         if export_id is None:
             # Recorded before the POST: if its answer is lost, a retry finds the export by listing.
             store.set(EXPORT_STATE_KEY, {"request": request, "attempted_at": self.now().isoformat()})
@@ -664,8 +668,21 @@ class SendGridExportContactsOperator(_ContactsTask):
         self._annotate_outlets(context, result)
         return result
 
-    def _earlier_export(self, store: TaskStateStore, request: list[Any]) -> str | None:
+    def _earlier_export(self, context: Context, store: TaskStateStore, request: list[Any]) -> str | None:
         """The export an earlier try of this task started, if it can still serve."""
+        if not store.available:
+            since = earlier_tries_since(context)
+            if since is None:
+                return None
+            # No skew allowance: an export from before this DAG run (the previous run's) holds
+            # older members. SendGrid's created_at has whole seconds.
+            return self._listed_export(
+                request,
+                since.replace(microsecond=0),
+                0.0,
+                f"SendGrid created it after this DAG run started ({since.isoformat()}); "
+                "no task state store on this Airflow",
+            )
         record = store.get(EXPORT_STATE_KEY)
         if not record or record.get("request") != request:
             return None
@@ -673,11 +690,13 @@ class SendGridExportContactsOperator(_ContactsTask):
             attempted_at = parse_instant(record.get("attempted_at"))
             if attempted_at is None:
                 return None
-            found = adoptable_export(
-                self.hook.list_contact_exports(), request[0], request[1], attempted_at, self.now()
+            found = self._listed_export(
+                request,
+                attempted_at,
+                ADOPTION_SKEW,
+                "the task state store recorded its attempt, whose answer was lost",
             )
             if found is not None:
-                self.log.info("Adopting export %s: an earlier try started it but lost the answer", found)
                 store.set(EXPORT_STATE_KEY, {"request": request, "export_id": found})
             return found
         export_id = str(record["export_id"])
@@ -690,6 +709,21 @@ class SendGridExportContactsOperator(_ContactsTask):
             return export_id
         self.log.info("The earlier export %s failed or expired; starting a new one", export_id)
         return None
+
+    def _listed_export(
+        self, request: list[Any], since: datetime.datetime, skew: float, evidence: str
+    ) -> str | None:
+        """An export of ``request``'s segments and lists, created since ``since`` (less ``skew``
+        seconds) and still reusable, in ``GET /v3/marketing/contacts/exports``; logged with the
+        ``evidence`` that an earlier try started it."""
+        found = adoptable_export(
+            self.hook.list_contact_exports(), request[0], request[1], since, self.now(), skew
+        )
+        if found is not None:
+            self.log.info("Adopting export %s, started by an earlier try: %s", found, evidence)
+        else:
+            self.log.info("No export of these segments and lists still valid since %s", since.isoformat())
+        return found
 
     def _download(self, urls: list[str]) -> dict[str, Any]:
         from airflow.sdk import ObjectStoragePath

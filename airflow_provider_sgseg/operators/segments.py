@@ -41,7 +41,7 @@ from airflow_provider_sgseg.operators._refused import refused
 from airflow_provider_sgseg.operators.base import SendGridBaseOperator
 from airflow_provider_sgseg.rules import validation
 from airflow_provider_sgseg.rules.instants import parse_instant
-from airflow_provider_sgseg.state_store import TaskStateStore
+from airflow_provider_sgseg.state_store import TaskStateStore, earlier_tries_since
 from airflow_provider_sgseg.version_compat import AirflowFailException, AirflowSkipException
 
 if TYPE_CHECKING:
@@ -69,18 +69,6 @@ DELETE_ATTEMPT_KEY = "sendgrid_delete_attempt"
 def _same_query(left: object, right: object) -> bool:
     """SendGrid may re-space a stored query; compare ignoring whitespace runs."""
     return isinstance(left, str) and isinstance(right, str) and left.split() == right.split()
-
-
-def _earlier_tries_since(context: Context) -> datetime.datetime | None:
-    """On a retry, when this DAG run started (no earlier try ran before it); else None.
-
-    The fallback evidence where there is no task state store: what SendGrid recorded since then
-    may be an earlier try's doing.
-    """
-    started = getattr(context.get("dag_run"), "start_date", None)
-    if context["ti"].try_number > 1 and isinstance(started, datetime.datetime):
-        return started
-    return None
 
 
 class SendGridSegmentBaseOperator(SendGridBaseOperator):
@@ -221,7 +209,7 @@ class SendGridCreateSegmentOperator(SendGridSegmentBaseOperator):
                 and _same_query(attempt.get("query_dsl"), query)
             )
         # Airflow < 3.3: created (by SendGrid's clock) after this DAG run started, on a retry.
-        since = _earlier_tries_since(context)
+        since = earlier_tries_since(context)
         created = parse_instant(existing.get("created_at"))
         ours = since is not None and created is not None and created >= since
         if ours:
@@ -615,7 +603,7 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
         unresolved = store.get(REFRESH_ATTEMPT_KEY)
         if unresolved is not None and unresolved.get("segment_id") != segment_id:
             unresolved = None
-        since = _earlier_tries_since(context)
+        since = earlier_tries_since(context)
         if not store.available and since is not None:
             # Airflow < 3.3: an earlier try may have posted, and nothing recorded it. If so, its
             # sample is newer than the one the segment shows now.
@@ -718,7 +706,7 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
             return adopted
         # Airflow < 3.3 (no task state store): on a retry, a refresh that SendGrid recorded
         # after this DAG run started counts as an earlier try's.
-        started = _earlier_tries_since(context)
+        started = earlier_tries_since(context)
         last = parse_instant(segment.get("last_refreshed_at"))
         if started is not None and last is not None and last >= started:
             self.log.warning(

@@ -131,13 +131,16 @@ def job_payload(value: Any) -> dict[str, Any]:
     raise TypeError(f"not a job result: {value!r}")
 
 
+ADOPTION_SKEW = 300.0  # seconds SendGrid's clock and the worker's may be apart
+
+
 def adoptable_export(
     exports: Sequence[Mapping[str, Any]],
     segment_ids: list[str],
     list_ids: list[str],
     attempted_at: datetime.datetime,
     now: datetime.datetime,
-    skew: float = 300.0,
+    skew: float = ADOPTION_SKEW,
 ) -> str | None:
     """The export an earlier try started but never heard back about, from
     ``GET /v3/marketing/contacts/exports``: same segments and lists, created no earlier than the

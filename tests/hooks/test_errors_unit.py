@@ -43,11 +43,38 @@ PATH = "/v3/marketing/segments/2.0/6b2b2a0e-7e1f-4b8b-9a53-0c1c3d5e6f70"
         (b"<html>Bad Gateway</html>", [ErrorDetail(message="<html>Bad Gateway</html>")]),
         (json.dumps({"errors": ["plain string"]}).encode(), [ErrorDetail(message="plain string")]),
         (json.dumps([1, 2]).encode(), [ErrorDetail(message="[1, 2]")]),
-        (b"x" * 1000, [ErrorDetail(message="x" * 300 + "...")]),
+        (b"x" * 1000, [ErrorDetail(message="x" * 300 + "… (700 more characters)")]),
     ],
 )
 def test_error_details_parse_every_shape(body: bytes, expected: list[ErrorDetail]) -> None:
     assert error_details(body) == expected
+
+
+HTML_PAGE = (
+    "<html>\n<head><title>502 Bad Gateway</title></head>\n<body>\n"
+    + "  <p>The upstream server did not answer in time.</p>\n" * 200
+    + "</body>\n</html>\n"
+).encode()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        HTML_PAGE,
+        json.dumps({"error": HTML_PAGE.decode()}).encode(),
+        json.dumps({"errors": [{"field": "query_dsl", "message": HTML_PAGE.decode()}]}).encode(),
+    ],
+    ids=["html page", "json error", "json errors"],
+)
+def test_a_long_body_is_quoted_cut_on_one_line(body: bytes) -> None:
+    assert len(HTML_PAGE) > 10_000
+    error = error_for_status("GET", PATH, 502, body)
+    text = str(error)
+    assert "<title>502 Bad Gateway</title>" in text and "\n" not in text and "  " not in text
+    (detail,) = error.details
+    cut = len(" ".join(HTML_PAGE.decode().split())) - 300
+    assert detail.message.endswith(f"… ({cut} more characters)")
+    assert len(detail.message) < 330 and len(text) < 500
 
 
 ERRORS_BODY = json.dumps({"errors": [{"field": "query_dsl", "message": "invalid query"}]}).encode()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import os
@@ -150,11 +151,11 @@ def test_test_connection(hook: SendGridMarketingHook, sendgrid_emulator: Emulato
 
 
 def _hook_for_host(
-    monkeypatch: pytest.MonkeyPatch, conn_id: str, host: str, api_key: str
+    monkeypatch: pytest.MonkeyPatch, conn_id: str, host: str, api_key: str, retry: RetryPolicy = FAST_RETRIES
 ) -> SendGridMarketingHook:
     conn = {"conn_type": "sendgrid_marketing", "host": host, "password": api_key}
     monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
-    return SendGridMarketingHook(conn_id, retry=FAST_RETRIES)
+    return SendGridMarketingHook(conn_id, retry=retry)
 
 
 @pytest.mark.parametrize("suffix", ["/v3", "/v3/", "/"])
@@ -194,6 +195,40 @@ def test_a_host_that_is_not_sendgrid_fails_the_connection_test_and_the_existence
             hook.get_segment(UNKNOWN_ID)
         assert "SG.elsewhere-key-0123" not in message
         hook.close()
+
+
+@pytest.mark.parametrize("scheme", ["", "https://"], ids=["no scheme", "https"])
+async def test_tls_to_a_plain_http_server_is_a_config_error_without_retries(
+    sendgrid_emulator: EmulatorHandle,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    scheme: str,
+) -> None:
+    host = sendgrid_emulator.base_url.removeprefix("http://")  # the emulator serves plain HTTP
+    sleeps: list[float] = []
+
+    async def asleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    retry = dataclasses.replace(FAST_RETRIES, sleep=sleeps.append, async_sleep=asleep)
+    key = sendgrid_emulator.api_key
+    hook = _hook_for_host(monkeypatch, "sendgrid_no_tls", scheme + host, key, retry)
+    with pytest.raises(SendGridConfigError) as sync_error:
+        hook.list_segments()
+    with pytest.raises(SendGridConfigError) as async_error:
+        await hook.alist_segments()
+    ok, message = hook.test_connection()
+    assert ok is False
+    for text in (str(sync_error.value), repr(sync_error.value), str(async_error.value), message):
+        assert "'sendgrid_no_tls'" in text and f"https://{host}" in text
+        assert (
+            "the server does not speak TLS: if it serves plain HTTP (e.g. the emulator), write http://"
+            in text
+        )
+        assert key not in text
+    assert sleeps == [] and "retrying in" not in capfd.readouterr().out  # one attempt each, no retry
+    assert api_requests(sendgrid_emulator, path_prefix="/") == []  # no HTTP request got through
+    hook.close()
 
 
 def test_wrong_key_is_an_auth_error_without_the_key(

@@ -29,7 +29,7 @@ from airflow_provider_sgseg.operators.contacts import (
 from airflow_provider_sgseg.rules.contacts import SendGridRowError
 from airflow_provider_sgseg.triggers.contacts import SendGridContactsJobsTrigger
 from airflow_provider_sgseg.version_compat import AirflowFailException, TaskDeferred
-from tests.operators.test_segments_emulator import MemoryTaskStateStore
+from tests.operators.test_segments_emulator import MemoryTaskStateStore, TaskRun, without_store
 
 CONTACTS = "/v3/marketing/contacts"
 IMPORTS = "/v3/marketing/contacts/imports"
@@ -394,6 +394,83 @@ def test_export_retry_after_expiry_starts_a_new_export(
     second = run(wire(make()), store)
     assert second["export_id"] != first["export_id"] and second["row_count"] == 7
     assert len(sendgrid_emulator.admin.requests(method="POST", path_prefix=EXPORTS)) == 2
+
+
+# Airflow < 3.3: no task state store; a retry adopts what SendGrid created since the DAG run started.
+
+
+def exporter(segment_id: str, destination: Path) -> SendGridExportContactsOperator:
+    return SendGridExportContactsOperator(task_id="e", segment_ids=[segment_id], destination=str(destination))
+
+
+def exports_listed(emulator: EmulatorHandle) -> int:
+    return len([r for r in emulator.admin.requests(method="GET") if r["path"] == EXPORTS])
+
+
+@pytest.mark.parametrize("crash", ["answer lost", "worker died before the download"])
+def test_export_retry_without_a_store_adopts_the_earlier_tries_export(
+    sendgrid_emulator: EmulatorHandle,
+    wire: Any,
+    populated_segment: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    crash: str,
+) -> None:
+    admin = sendgrid_emulator.admin
+    task = without_store(sendgrid_emulator)
+    admin.advance_clock(60)  # try 1 starts a minute into the DAG run
+    if crash == "answer lost":
+        admin.add_fault("drop", method="POST", path=f"^{EXPORTS}$", when="after")
+        with pytest.raises(SendGridTransportError):
+            wire(exporter(populated_segment, tmp_path)).execute(task.context())
+    else:
+
+        def die(self: Any, urls: list[str]) -> None:
+            raise RuntimeError("the worker died")
+
+        with monkeypatch.context() as patch:
+            patch.setattr(SendGridExportContactsOperator, "_download", die)
+            with pytest.raises(RuntimeError, match="the worker died"):
+                wire(exporter(populated_segment, tmp_path)).execute(task.context())
+    admin.advance_clock(300)
+    result = wire(exporter(populated_segment, tmp_path)).execute(task.context())  # try 2
+    (export,) = SendGridMarketingHook().list_contact_exports()
+    assert result["export_id"] == export["id"] and result["row_count"] == 7
+    assert len(admin.requests(method="POST", path_prefix=EXPORTS)) == 1
+
+
+def test_export_first_try_without_a_store_never_adopts(
+    sendgrid_emulator: EmulatorHandle, wire: Any, populated_segment: str, tmp_path: Path
+) -> None:
+    task = without_store(sendgrid_emulator)
+    sendgrid_emulator.admin.advance_clock(60)
+    theirs = SendGridMarketingHook().start_contacts_export(segment_ids=[populated_segment])
+    result = wire(exporter(populated_segment, tmp_path)).execute(task.context())  # try 1
+    assert result["export_id"] != theirs and result["row_count"] == 7
+    assert exports_listed(sendgrid_emulator) == 0  # try 1 does not even look
+    assert len(SendGridMarketingHook().list_contact_exports()) == 2
+
+
+@pytest.mark.parametrize("age", ["started before the DAG run", "expired"])
+def test_export_retry_without_a_store_does_not_adopt_an_older_or_expired_export(
+    sendgrid_emulator: EmulatorHandle, wire: Any, populated_segment: str, tmp_path: Path, age: str
+) -> None:
+    admin = sendgrid_emulator.admin
+    task = TaskRun(store=None, tries=1)  # the next context is try 2: a retry
+    if age == "started before the DAG run":  # e.g. the previous DAG run's: older members
+        earlier = SendGridMarketingHook().start_contacts_export(segment_ids=[populated_segment])
+        admin.advance_clock(1)
+        task.dag_run.start_date = admin.now()
+    else:
+        task.dag_run.start_date = admin.now()
+        earlier = SendGridMarketingHook().start_contacts_export(segment_ids=[populated_segment])
+        admin.advance_clock(3600)
+        assert SendGridMarketingHook().get_export_status(earlier)["status"] == "ready"
+        admin.advance_clock(72 * 3600)  # past the export's expiry (72 h after it was ready)
+    result = wire(exporter(populated_segment, tmp_path)).execute(task.context())
+    assert result["export_id"] != earlier and result["row_count"] == 7
+    assert exports_listed(sendgrid_emulator) == 1  # the retry did look
+    assert len(admin.requests(method="POST", path_prefix=EXPORTS)) == 2
 
 
 def test_export_needs_a_segment_or_list(sendgrid_emulator: EmulatorHandle, wire: Any, tmp_path: Path) -> None:

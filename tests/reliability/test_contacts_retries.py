@@ -1,5 +1,6 @@
 """The contacts writes x faults, run the way Airflow runs a task (a fresh operator per try, one
-task state store shared by the tries, another try after any failure Airflow would retry).
+task state store shared by the tries, another try after any failure Airflow would retry). The
+export also runs without a store, as on Airflow before 3.3.
 
 Whatever the fault: every contact arrives (no batch lost), only the batch or file whose answer
 was lost is sent again, and a retried export never starts a second export.
@@ -160,9 +161,11 @@ def test_reads_while_waiting_are_retried_or_waited_out(
         assert len(clean_hook.list_contact_exports()) == 1
 
 
+@pytest.mark.parametrize("state_store", [True, False], ids=["state-store", "no-store (Airflow < 3.3)"])
 @pytest.mark.parametrize("fault", FAULTS, ids=FAULT_IDS)
 def test_export_start_never_duplicates(
     fault: Fault,
+    state_store: bool,
     emulator: EmulatorHandle,
     clean_hook: SendGridMarketingHook,
     manual_clock: None,
@@ -178,6 +181,7 @@ def test_export_start_never_duplicates(
             sendgrid_conn_id=conn_for(fault),
         ),
         emulator.admin.now(),
+        state_store=state_store,
     )
     assert record_faults(emulator.admin.requests()) == 1, fault.name
     assert outcome.result is not None, (fault.name, outcome.errors)

@@ -64,9 +64,12 @@ class Outcome:
     errors: list[BaseException] = field(default_factory=list)
 
 
-def run_like_airflow(make_operator: Callable[[], Any], started: datetime.datetime) -> Outcome:
-    """Tries until success, a failure Airflow does not retry, or MAX_TRIES."""
-    store = StateStore()
+def run_like_airflow(
+    make_operator: Callable[[], Any], started: datetime.datetime, *, state_store: bool = True
+) -> Outcome:
+    """Tries until success, a failure Airflow does not retry, or MAX_TRIES. ``state_store=False``:
+    no task state store in the context, as before Airflow 3.3."""
+    store = StateStore() if state_store else None
     outcome = Outcome()
     for try_number in range(1, MAX_TRIES + 1):
         outcome.tries = try_number
