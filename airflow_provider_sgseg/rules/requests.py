@@ -80,6 +80,13 @@ class Request(abc.ABC, Generic[ResultT]):
         """
 
 
+class ObjectRequest(Request[dict[str, Any]]):
+    """A request whose answer is one JSON object (``{}`` for an empty body where allowed)."""
+
+    def result(self, call: Call, payload: Any) -> dict[str, Any]:
+        return json_object(call, payload)
+
+
 def _normalise(request: object, **values: object) -> None:
     """Store validated values on a frozen dataclass while it is being built."""
     for name, value in values.items():
@@ -130,7 +137,7 @@ class ListSegments(Request[list[dict[str, Any]]]):
 
 
 @dataclass(frozen=True)
-class GetSegment(Request[dict[str, Any]]):
+class GetSegment(ObjectRequest):
     """``GET /v3/marketing/segments/2.0/{segment_id}``: the segment, with ``contacts_sample``
     (up to 50 contacts) unless ``contacts_sample=False``."""
 
@@ -148,12 +155,9 @@ class GetSegment(Request[dict[str, Any]]):
         sample = "true" if self.contacts_sample else "false"
         return Call("GET", f"{SEGMENTS_PATH}/{self.segment_id}", params=(("contacts_sample", sample),))
 
-    def result(self, call: Call, payload: Any) -> dict[str, Any]:
-        return json_object(call, payload)
-
 
 @dataclass(frozen=True)
-class CreateSegment(Request[dict[str, Any]]):
+class CreateSegment(ObjectRequest):
     """``POST /v3/marketing/segments/2.0``: the new segment. Sent once, never retried.
 
     :param name: 1..100 characters, unique in the account.
@@ -179,12 +183,9 @@ class CreateSegment(Request[dict[str, Any]]):
             body["parent_list_ids"] = self.parent_list_ids
         return Call("POST", SEGMENTS_PATH, json=body, retry=Retry.NEVER)
 
-    def result(self, call: Call, payload: Any) -> dict[str, Any]:
-        return json_object(call, payload)
-
 
 @dataclass(frozen=True)
-class UpdateSegment(Request[dict[str, Any]]):
+class UpdateSegment(ObjectRequest):
     """``PATCH /v3/marketing/segments/2.0/{segment_id}``: a new name and/or query (one is needed)."""
 
     segment_id: str
@@ -205,9 +206,6 @@ class UpdateSegment(Request[dict[str, Any]]):
         body = {key: value for key, value in (("name", self.name), ("query_dsl", self.query_dsl)) if value}
         return Call("PATCH", f"{SEGMENTS_PATH}/{self.segment_id}", json=body)
 
-    def result(self, call: Call, payload: Any) -> dict[str, Any]:
-        return json_object(call, payload)
-
 
 @dataclass(frozen=True)
 class DeleteSegment(Request[None]):
@@ -226,7 +224,7 @@ class DeleteSegment(Request[None]):
 
 
 @dataclass(frozen=True)
-class RefreshSegment(Request[dict[str, Any]]):
+class RefreshSegment(ObjectRequest):
     """``POST /v3/marketing/segments/2.0/refresh/{segment_id}``: spends one manual refresh;
     ``{"job_id"}`` (or ``{}`` for an empty 202). Sent once, never retried.
 
@@ -248,15 +246,12 @@ class RefreshSegment(Request[dict[str, Any]]):
         path = f"{SEGMENTS_PATH}/refresh/{self.segment_id}"
         return Call("POST", path, json=body, retry=Retry.NEVER, empty_ok=True)
 
-    def result(self, call: Call, payload: Any) -> dict[str, Any]:
-        return json_object(call, payload)
-
 
 # --------------------------------------------------------------------------- single sends
 
 
 @dataclass(frozen=True)
-class CreateSingleSend(Request[dict[str, Any]]):
+class CreateSingleSend(ObjectRequest):
     """``POST /v3/marketing/singlesends``: a draft. Sent once, never retried.
 
     :param segment_ids: up to 10 segment UUIDs; ``list_ids`` up to 50 list UUIDs.
@@ -302,12 +297,9 @@ class CreateSingleSend(Request[dict[str, Any]]):
             body["categories"] = self.categories
         return Call("POST", SINGLE_SENDS_PATH, json=body, retry=Retry.NEVER)
 
-    def result(self, call: Call, payload: Any) -> dict[str, Any]:
-        return json_object(call, payload)
-
 
 @dataclass(frozen=True)
-class GetSingleSend(Request[dict[str, Any]]):
+class GetSingleSend(ObjectRequest):
     """``GET /v3/marketing/singlesends/{single_send_id}``: the Single Send, with ``send_to``."""
 
     single_send_id: str
@@ -318,12 +310,9 @@ class GetSingleSend(Request[dict[str, Any]]):
     def call(self) -> Call:
         return Call("GET", f"{SINGLE_SENDS_PATH}/{self.single_send_id}")
 
-    def result(self, call: Call, payload: Any) -> dict[str, Any]:
-        return json_object(call, payload)
-
 
 @dataclass(frozen=True)
-class ScheduleSingleSend(Request[dict[str, Any]]):
+class ScheduleSingleSend(ObjectRequest):
     """``PUT /v3/marketing/singlesends/{single_send_id}/schedule``: ``{"send_at", "status"}``.
 
     Sent again only when the connection failed before anything was sent.
@@ -345,9 +334,6 @@ class ScheduleSingleSend(Request[dict[str, Any]]):
     def call(self) -> Call:
         path = f"{SINGLE_SENDS_PATH}/{self.single_send_id}/schedule"
         return Call("PUT", path, json={"send_at": self.send_at}, retry=Retry.IF_NOTHING_SENT, empty_ok=True)
-
-    def result(self, call: Call, payload: Any) -> dict[str, Any]:
-        return json_object(call, payload)
 
 
 @dataclass(frozen=True)
@@ -386,19 +372,16 @@ class ListPage(Request[tuple[list[dict[str, Any]], str | None]]):
 
 
 @dataclass(frozen=True)
-class GetFieldDefinitions(Request[dict[str, Any]]):
+class GetFieldDefinitions(ObjectRequest):
     """``GET /v3/marketing/field_definitions``: ``{"custom_fields": [{id, name, field_type}],
     "reserved_fields": [{name, field_type, ...}]}``."""
 
     def call(self) -> Call:
         return Call("GET", FIELD_DEFINITIONS_PATH)
 
-    def result(self, call: Call, payload: Any) -> dict[str, Any]:
-        return json_object(call, payload)
-
 
 @dataclass(frozen=True)
-class CreateFieldDefinition(Request[dict[str, Any]]):
+class CreateFieldDefinition(ObjectRequest):
     """``POST /v3/marketing/field_definitions``: a custom field ``{id, name, field_type}``.
     Sent once, never retried.
 
@@ -418,9 +401,6 @@ class CreateFieldDefinition(Request[dict[str, Any]]):
     def call(self) -> Call:
         body = {"name": self.name, "field_type": self.field_type}
         return Call("POST", FIELD_DEFINITIONS_PATH, json=body, retry=Retry.NEVER)
-
-    def result(self, call: Call, payload: Any) -> dict[str, Any]:
-        return json_object(call, payload)
 
 
 @dataclass(frozen=True)
@@ -444,7 +424,7 @@ class UpsertContacts(Request[str]):
 
 
 @dataclass(frozen=True)
-class ImportContacts(Request[dict[str, Any]]):
+class ImportContacts(ObjectRequest):
     """``PUT /v3/marketing/contacts/imports`` (CSV): ``{job_id, upload_uri, upload_headers}``.
     Sent once, never retried.
 
@@ -485,7 +465,7 @@ class ImportContacts(Request[dict[str, Any]]):
 
 
 @dataclass(frozen=True)
-class GetImportStatus(Request[dict[str, Any]]):
+class GetImportStatus(ObjectRequest):
     """``GET /v3/marketing/contacts/imports/{job_id}``: ``{id, status, results, ...}`` (also the
     status of an upsert's job)."""
 
@@ -496,9 +476,6 @@ class GetImportStatus(Request[dict[str, Any]]):
 
     def call(self) -> Call:
         return Call("GET", f"{CONTACTS_PATH}/imports/{self.job_id}")
-
-    def result(self, call: Call, payload: Any) -> dict[str, Any]:
-        return json_object(call, payload)
 
 
 @dataclass(frozen=True)
@@ -541,7 +518,7 @@ class ExportContacts(Request[str]):
 
 
 @dataclass(frozen=True)
-class GetExportStatus(Request[dict[str, Any]]):
+class GetExportStatus(ObjectRequest):
     """``GET /v3/marketing/contacts/exports/{export_id}``: ``{id, status, urls, contact_count, ...}``."""
 
     export_id: str
@@ -551,9 +528,6 @@ class GetExportStatus(Request[dict[str, Any]]):
 
     def call(self) -> Call:
         return Call("GET", f"{CONTACTS_PATH}/exports/{self.export_id}")
-
-    def result(self, call: Call, payload: Any) -> dict[str, Any]:
-        return json_object(call, payload)
 
 
 # ------------------------------------------------------------------------ answer shapes
