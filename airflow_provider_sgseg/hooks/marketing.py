@@ -318,7 +318,7 @@ class SendGridMarketingHook(BaseHook):
         :raises SendGridInputError: a bad argument, before any request.
         :raises SendGridError: any other refusal or failure (class docstring, "Errors").
         """
-        request = ListSegments(ids=[segment_id])
+        request = ListSegments(ids=[validation.segment_id(segment_id)])
         try:
             segments = self.run(request)
         except SendGridNotFoundError as error:

@@ -630,7 +630,9 @@ class SendGridExportContactsOperator(_ContactsTask):
         :raises SendGridError: any other failure (see the hook's "Errors").
         """
         export = ExportContacts(self.segment_ids, self.list_ids, self.file_type, self.max_file_size)
-        segment_ids, list_ids = export.segment_ids or [], export.list_ids or []
+        segment_ids, list_ids = list(export.segment_ids or ()), list(export.list_ids or ())
+        if not segment_ids and not list_ids:  # SendGrid would export every contact
+            raise SendGridInputError("segment_ids", self.segment_ids, "give segment_ids, list_ids or both")
         store = TaskStateStore(context)
         request = [segment_ids, list_ids, self.file_type]
         export_id = self._earlier_export(context, store, request)

@@ -380,7 +380,7 @@ class SendGridUpdateSegmentOperator(SendGridSegmentBaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         if name is None and query_dsl is None:
-            raise SendGridInputError("name/query_dsl", None, "give at least one field to update")
+            raise SendGridInputError("name/query_dsl", None, "give a new name, a new query_dsl or both")
         self.segment_id = segment_id
         self.name = name
         self.query_dsl = query_dsl
@@ -542,7 +542,7 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
     watermark for waiting until the refreshed sample lands. ``job_id`` is None when a retry found
     that an earlier try's refresh had been accepted but its answer was lost. A refresh skipped for
     quota (``"skip"``) leaves the same dict as its XCom, with ``job_id`` and ``requested_at`` None
-    and a ``skipped`` reason, so a sensor given ``refreshed_after=<this task>.output`` waits for
+    and a ``skipped`` reason, so a sensor given ``watermark=<this task>.output`` waits for
     SendGrid's next regular sample.
     """
 

@@ -23,10 +23,12 @@ import enum
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
 from airflow_provider_sgseg.exceptions import SendGridInputError, SendGridResponseError
 from airflow_provider_sgseg.rules import validation
+from airflow_provider_sgseg.rules.batching import MAX_UPSERT_BYTES
 
 SEGMENTS_PATH = "/v3/marketing/segments/2.0"
 SINGLE_SENDS_PATH = "/v3/marketing/singlesends"
@@ -64,9 +66,18 @@ class Call:
     retry: Retry = Retry.IDEMPOTENT
     empty_ok: bool = False
 
+    def __post_init__(self) -> None:
+        api_path(self.path)
+
 
 class Request(abc.ABC, Generic[ResultT]):
-    """A validated request to one SendGrid endpoint (subclasses are frozen dataclasses)."""
+    """A validated request to one SendGrid endpoint.
+
+    Subclasses are frozen dataclasses whose list fields are stored as tuples and mapping fields
+    as read-only views, so a built request cannot change. Building one raises
+    :class:`~airflow_provider_sgseg.exceptions.SendGridInputError` (naming the argument and the
+    rule) for any value SendGrid would refuse and the client can tell.
+    """
 
     @abc.abstractmethod
     def call(self) -> Call:
@@ -88,9 +99,25 @@ class ObjectRequest(Request[dict[str, Any]]):
 
 
 def _normalise(request: object, **values: object) -> None:
-    """Store validated values on a frozen dataclass while it is being built."""
+    """Store validated values on a frozen dataclass while it is being built: lists as tuples and
+    mappings as read-only copies, so nothing can change them afterwards."""
     for name, value in values.items():
+        if isinstance(value, list):
+            value = tuple(value)
+        elif isinstance(value, Mapping):
+            value = MappingProxyType(dict(value))
         object.__setattr__(request, name, value)
+
+
+def api_path(path: object) -> str:
+    """A path on the connection's SendGrid host (``/v3/...``): never a URL, so a request can never
+    carry the API key elsewhere.
+
+    :raises SendGridInputError: anything else.
+    """
+    if not isinstance(path, str) or not path.startswith("/v3/") or "//" in path or "/../" in path:
+        raise SendGridInputError("path", path, "must be a SendGrid API path starting with /v3/")
+    return path
 
 
 # ------------------------------------------------------------------------------ segments
@@ -106,8 +133,8 @@ class ListSegments(Request[list[dict[str, Any]]]):
     :param no_parent_list_id: only segments of all contacts.
     """
 
-    ids: list[str] | str | None = None
-    parent_list_ids: list[str] | str | None = None
+    ids: Sequence[str] | None = None
+    parent_list_ids: Sequence[str] | None = None
     no_parent_list_id: bool = False
 
     def __post_init__(self) -> None:
@@ -167,7 +194,7 @@ class CreateSegment(ObjectRequest):
 
     name: str
     query_dsl: str
-    parent_list_ids: list[str] | str | None = None
+    parent_list_ids: Sequence[str] | None = None
 
     def __post_init__(self) -> None:
         _normalise(
@@ -180,7 +207,7 @@ class CreateSegment(ObjectRequest):
     def call(self) -> Call:
         body: dict[str, Any] = {"name": self.name, "query_dsl": self.query_dsl}
         if self.parent_list_ids:
-            body["parent_list_ids"] = self.parent_list_ids
+            body["parent_list_ids"] = list(self.parent_list_ids)
         return Call("POST", SEGMENTS_PATH, json=body, retry=Retry.NEVER)
 
 
@@ -261,11 +288,11 @@ class CreateSingleSend(ObjectRequest):
     """
 
     name: str
-    segment_ids: list[str] | None = None
-    list_ids: list[str] | None = None
+    segment_ids: Sequence[str] | None = None
+    list_ids: Sequence[str] | None = None
     send_to_all: bool = False
     email_config: Mapping[str, Any] | None = None
-    categories: list[str] | None = None
+    categories: Sequence[str] | None = None
 
     def __post_init__(self) -> None:
         if self.email_config is not None and not isinstance(self.email_config, Mapping):
@@ -284,9 +311,9 @@ class CreateSingleSend(ObjectRequest):
         body: dict[str, Any] = {"name": self.name}
         send_to: dict[str, Any] = {}
         if self.segment_ids:
-            send_to["segment_ids"] = self.segment_ids
+            send_to["segment_ids"] = list(self.segment_ids)
         if self.list_ids:
-            send_to["list_ids"] = self.list_ids
+            send_to["list_ids"] = list(self.list_ids)
         if self.send_to_all:
             send_to["all"] = True
         if send_to:
@@ -294,7 +321,7 @@ class CreateSingleSend(ObjectRequest):
         if self.email_config is not None:
             body["email_config"] = dict(self.email_config)
         if self.categories:
-            body["categories"] = self.categories
+            body["categories"] = list(self.categories)
         return Call("POST", SINGLE_SENDS_PATH, json=body, retry=Retry.NEVER)
 
 
@@ -344,6 +371,16 @@ class ListPage(Request[tuple[list[dict[str, Any]], str | None]]):
     path: str
     page_size: int | None = None
     page_token: str | None = None
+
+    def __post_init__(self) -> None:
+        api_path(self.path)
+        size = self.page_size
+        if size is not None and (
+            isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 1000
+        ):
+            raise SendGridInputError("page_size", size, "must be an integer from 1 to 1000")
+        if self.page_token is not None and not (isinstance(self.page_token, str) and self.page_token):
+            raise SendGridInputError("page_token", self.page_token, "must be a non-empty string")
 
     def call(self) -> Call:
         params: list[tuple[str, str]] = []
@@ -415,6 +452,9 @@ class UpsertContacts(Request[str]):
             raise SendGridInputError(
                 "body", type(self.body).__name__, "must be a non-empty encoded JSON body"
             )
+        if len(self.body) > MAX_UPSERT_BYTES:
+            rule = f"must be at most {MAX_UPSERT_BYTES:,} bytes (SendGrid's limit); got {len(self.body):,}"
+            raise SendGridInputError("body", f"<{len(self.body):,} bytes>", rule)
 
     def call(self) -> Call:
         return Call("PUT", CONTACTS_PATH, content=self.body, retry=Retry.NEVER)
@@ -434,7 +474,7 @@ class ImportContacts(ObjectRequest):
     """
 
     field_mappings: Sequence[str | None]
-    list_ids: list[str] | None = None
+    list_ids: Sequence[str] | None = None
 
     def __post_init__(self) -> None:
         mappings = self.field_mappings
@@ -453,7 +493,7 @@ class ImportContacts(ObjectRequest):
     def call(self) -> Call:
         body: dict[str, Any] = {"file_type": "csv", "field_mappings": list(self.field_mappings)}
         if self.list_ids:
-            body["list_ids"] = self.list_ids
+            body["list_ids"] = list(self.list_ids)
         return Call("PUT", f"{CONTACTS_PATH}/imports", json=body, retry=Retry.NEVER)
 
     def result(self, call: Call, payload: Any) -> dict[str, Any]:
@@ -487,8 +527,8 @@ class ExportContacts(Request[str]):
     :param max_file_size: MB per file; ``None`` for SendGrid's default (5000).
     """
 
-    segment_ids: list[str] | None = None
-    list_ids: list[str] | None = None
+    segment_ids: Sequence[str] | None = None
+    list_ids: Sequence[str] | None = None
     file_type: str = "csv"
     max_file_size: int | None = None
 
@@ -500,15 +540,13 @@ class ExportContacts(Request[str]):
             file_type=validation.export_file_type(self.file_type),
             max_file_size=validation.max_file_size(self.max_file_size),
         )
-        if not self.segment_ids and not self.list_ids:
-            raise SendGridInputError("segment_ids", self.segment_ids, "give segment_ids, list_ids or both")
 
     def call(self) -> Call:
         body: dict[str, Any] = {"file_type": self.file_type}
         if self.segment_ids:
-            body["segment_ids"] = self.segment_ids
+            body["segment_ids"] = list(self.segment_ids)
         if self.list_ids:
-            body["list_ids"] = self.list_ids
+            body["list_ids"] = list(self.list_ids)
         if self.max_file_size is not None:
             body["max_file_size"] = self.max_file_size
         return Call("POST", f"{CONTACTS_PATH}/exports", json=body, retry=Retry.NEVER)

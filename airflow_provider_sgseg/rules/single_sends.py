@@ -34,11 +34,11 @@ class SingleSendRequest:
 
     @property
     def segment_ids(self) -> list[str]:
-        return self.create.segment_ids or []
+        return list(self.create.segment_ids or ())
 
     @property
     def list_ids(self) -> list[str]:
-        return self.create.list_ids or []
+        return list(self.create.list_ids or ())
 
     @property
     def send_to_all(self) -> bool:
@@ -50,7 +50,7 @@ class SingleSendRequest:
 
     @property
     def categories(self) -> list[str] | None:
-        return self.create.categories
+        return list(self.create.categories) if self.create.categories else None
 
 
 def build_single_send_request(

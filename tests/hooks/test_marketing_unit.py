@@ -1093,8 +1093,15 @@ async def test_arun_sends_a_built_request_on_the_shared_async_client(make_hook: 
     assert str(fake.requests[0].url).endswith(f"{SEGMENTS}/{SEG}?contacts_sample=false")
 
 
-def test_export_without_segments_or_lists_fails_before_any_request(make_hook: MakeHook) -> None:
+def test_export_without_segments_or_lists_is_sendgrids_export_of_every_contact(make_hook: MakeHook) -> None:
+    hook, fake = make_hook(httpx.Response(202, json={"id": "exp-1"}))
+    assert hook.start_contacts_export() == "exp-1"
+    assert fake.body() == {"file_type": "csv"}
+
+
+def test_segment_exists_names_the_segment_id_it_refuses(make_hook: MakeHook) -> None:
     hook, fake = make_hook()
-    with pytest.raises(SendGridInputError, match="segment_ids"):
-        hook.start_contacts_export()
+    with pytest.raises(SendGridInputError) as raised:
+        hook.segment_exists("abc")
+    assert raised.value.name == "segment_id"
     assert fake.requests == []

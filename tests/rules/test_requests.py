@@ -168,6 +168,11 @@ CALLS: list[tuple[Request[Any], Call]] = [
         ),
     ),
     (GetExportStatus("exp-1"), Call("GET", "/v3/marketing/contacts/exports/exp-1")),
+    # Without segments or lists SendGrid exports every contact (the operator refuses that).
+    (
+        ExportContacts(),
+        Call("POST", "/v3/marketing/contacts/exports", json={"file_type": "csv"}, retry=Retry.NEVER),
+    ),
 ]
 
 
@@ -210,7 +215,11 @@ BAD: list[tuple[Callable[[], object], str]] = [
     (lambda: ImportContacts(["email", 3]), "field_mappings"),  # type: ignore[list-item]
     (lambda: ImportContacts(["email"], ["not-a-list-id"]), "list_ids"),
     (lambda: GetImportStatus("a/b"), "job_id"),
-    (lambda: ExportContacts(), "segment_ids"),
+    (lambda: ListPage("https://elsewhere.example/v3/marketing/lists"), "path"),
+    (lambda: ListPage("//elsewhere.example/v3/marketing/lists"), "path"),
+    (lambda: ListPage("/v3/marketing/lists", page_size=0), "page_size"),
+    (lambda: ListPage("/v3/marketing/lists", page_token=""), "page_token"),
+    (lambda: UpsertContacts(b"x" * 6_000_001), "body"),
     (lambda: ExportContacts(segment_ids=["x"]), "segment_ids"),
     (lambda: ExportContacts(list_ids=[LIST], file_type="xml"), "file_type"),
     (lambda: ExportContacts(list_ids=[LIST], max_file_size=0), "max_file_size"),
@@ -230,6 +239,24 @@ def test_a_built_request_cannot_be_changed_afterwards() -> None:
     request = CreateSegment("Buyers", "SELECT 1")
     with pytest.raises(dataclasses.FrozenInstanceError):
         request.name = ""  # type: ignore[misc]
+
+
+def test_a_built_request_holds_no_list_or_dict_that_could_change() -> None:
+    send = CreateSingleSend("Digest", segment_ids=[SEG], email_config={"sender_id": 1}, categories=["a"])
+    export = ExportContacts(segment_ids=[SEG])
+    for frozen in (send.segment_ids, send.categories, export.segment_ids):
+        with pytest.raises(AttributeError):
+            frozen.append("not-a-uuid")  # type: ignore[union-attr]
+    with pytest.raises(TypeError):
+        send.email_config["sender_id"] = 2  # type: ignore[index]
+    assert send.call().json["send_to"] == {"segment_ids": [SEG]}
+    assert send.call().json["email_config"] == {"sender_id": 1}
+
+
+def test_a_call_never_leaves_the_connections_host() -> None:
+    for path in ("https://elsewhere.example/v3/x", "//elsewhere.example/v3/x", "/v3/../x", "v3/x"):
+        with pytest.raises(SendGridInputError, match="path"):
+            Call("GET", path)
 
 
 def test_rebuilding_a_request_revalidates_it() -> None:
