@@ -52,9 +52,7 @@ from airflow_provider_sgseg.rules.jobs import (
     job_outcome,
     job_payload,
 )
-from airflow_provider_sgseg.rules.requests import ExportContacts
 from airflow_provider_sgseg.state_store import TaskStateStore, earlier_tries_since
-from airflow_provider_sgseg.triggers.contacts import SendGridContactsJobsTrigger
 from airflow_provider_sgseg.version_compat import AirflowFailException, conf
 
 if TYPE_CHECKING:
@@ -105,6 +103,8 @@ class _ContactsTask(SendGridBaseOperator):
         event payload (:class:`SendGridContactsJobsTrigger`'s shape); deferring never returns."""
         deadline = self.now() + datetime.timedelta(seconds=self.wait_timeout)
         if self.deferrable:
+            from airflow_provider_sgseg.triggers.contacts import SendGridContactsJobsTrigger
+
             self.defer(
                 trigger=SendGridContactsJobsTrigger(
                     sendgrid_conn_id=self.sendgrid_conn_id,
@@ -629,6 +629,8 @@ class SendGridExportContactsOperator(_ContactsTask):
         :raises TaskDeferred: deferrable mode, while the export runs.
         :raises SendGridError: any other failure (see the hook's "Errors").
         """
+        from airflow_provider_sgseg.rules.requests import ExportContacts
+
         export = ExportContacts(self.segment_ids, self.list_ids, self.file_type, self.max_file_size)
         segment_ids, list_ids = list(export.segment_ids or ()), list(export.list_ids or ())
         if not segment_ids and not list_ids:  # SendGrid would export every contact
