@@ -583,7 +583,8 @@ class SendGridExportContactsOperator(_ContactsTask):
     A retry re-reads the earlier export (recorded in the task state store) for fresh URLs while
     it has not failed or expired; only then a new export starts. Before Airflow 3.3 (no task
     state store) a retry adopts the newest such export of the same segments and lists that
-    SendGrid created since the DAG run started.
+    SendGrid created since the DAG run started (skipping one whose URLs name the other file
+    type; the first downloaded file's content is checked against ``file_type``).
 
     :param segment_ids: segments whose members to export.
     :param list_ids: lists whose members to export (UUIDs).
@@ -594,7 +595,8 @@ class SendGridExportContactsOperator(_ContactsTask):
         the result below (without ``paths`` beyond the first 100).
 
     :raises SendGridInputError: no segment or list given, bad ids, file type or size.
-    :raises AirflowFailException: the export failed at SendGrid, or the wait ended otherwise.
+    :raises AirflowFailException: the export failed at SendGrid, the wait ended otherwise, or
+        the downloaded file holds the other file type (an adopted export of another task).
 
     Returns (XCom) ``{"export_id", "paths": [str], "row_count", "contact_count", "expires_at",
     "file_type"}``: ``row_count`` is counted in the downloaded files (CSV records without the
