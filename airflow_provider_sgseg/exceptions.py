@@ -26,6 +26,26 @@ class ErrorDetail:
         return f"{self.field}: {self.message}" if self.field else self.message
 
 
+MAX_QUOTED_DETAILS = 10  # an error's text quotes at most this many details ...
+MAX_QUOTED_DETAILS_CHARS = 2000  # ... and stops once they fill this many characters
+
+
+def quoted_details(details: Sequence[ErrorDetail]) -> str:
+    """``details`` joined with ``; `` for an error's text: the first 10 at most (fewer once they
+    fill 2,000 characters), then ``… and K more errors (N in all)``. A body refusing 30,000
+    rows stays a short text; ``SendGridError.details`` keeps them all."""
+    quoted: list[str] = []
+    size = 0
+    for detail in details[:MAX_QUOTED_DETAILS]:
+        if quoted and size >= MAX_QUOTED_DETAILS_CHARS:
+            break
+        quoted.append(str(detail))
+        size += len(quoted[-1]) + 2
+    more = len(details) - len(quoted)
+    tail = [f"… and {more} more error{'s' if more > 1 else ''} ({len(details)} in all)"] if more else []
+    return "; ".join(quoted + tail)
+
+
 class SendGridInputError(ValueError):
     """Input that breaks a rule checked before any request: names the value and the rule."""
 
@@ -54,7 +74,7 @@ class SendGridError(Exception):
         self.details = tuple(details)
         where = f"{method} {path}" if method and path else (path or "")
         status = f" -> HTTP {status_code}" if status_code is not None else ""
-        reasons = "; ".join(str(d) for d in self.details)
+        reasons = quoted_details(self.details)
         text = f"{message} ({where}{status})" if where or status else message
         super().__init__(f"{text}: {reasons}" if reasons else text)
 

@@ -25,13 +25,15 @@ from airflow_provider_sgseg.exceptions import (
 # Statuses that refuse the request as sent: repeating it cannot succeed.
 _REFUSED_STATUSES = frozenset({400, 409, 422})
 _MAX_QUOTED = 300  # characters of one message or body an error quotes
+_MAX_QUOTED_FIELD = 100  # characters of one detail's field (SendGrid's: names like contacts[3].email)
 
 
 def error_details(body: bytes) -> list[ErrorDetail]:
     """SendGrid's messages from ``{"errors": [{field, message}]}`` or ``{"error": "..."}``.
 
     Non-JSON bodies (a proxy's HTML page) give their text, empty ones nothing. Every message is
-    put on one line and cut to 300 characters, saying how many more there were.
+    put on one line and cut to 300 characters (every field to 100), saying how many more there
+    were. All entries are kept; the error's text quotes only the first ones.
     """
     text = body.decode("utf-8", errors="replace").strip()
     if not text:
@@ -56,17 +58,17 @@ def _detail(item: object) -> ErrorDetail:
         message = item.get("message")
         return ErrorDetail(
             message=_shorten(str(message) if message is not None else json.dumps(item)),
-            field=str(field) if field is not None else None,
+            field=_shorten(str(field), _MAX_QUOTED_FIELD) if field is not None else None,
         )
     return ErrorDetail(message=_shorten(str(item)))
 
 
-def _shorten(text: str) -> str:
-    """``text`` on one line (whitespace runs collapsed), cut to ``_MAX_QUOTED`` characters."""
+def _shorten(text: str, limit: int = _MAX_QUOTED) -> str:
+    """``text`` on one line (whitespace runs collapsed), cut to ``limit`` characters."""
     flat = " ".join(text.split())
-    if len(flat) <= _MAX_QUOTED:
+    if len(flat) <= limit:
         return flat
-    return f"{flat[:_MAX_QUOTED]}… ({len(flat) - _MAX_QUOTED} more characters)"
+    return f"{flat[:limit]}… ({len(flat) - limit} more characters)"
 
 
 def error_for_status(

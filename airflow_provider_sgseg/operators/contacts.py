@@ -583,7 +583,8 @@ class SendGridExportContactsOperator(_ContactsTask):
     A retry re-reads the earlier export (recorded in the task state store) for fresh URLs while
     it has not failed or expired; only then a new export starts. Before Airflow 3.3 (no task
     state store) a retry adopts the newest such export of the same segments and lists that
-    SendGrid created since the DAG run started.
+    SendGrid created since the DAG run started (skipping one whose URLs name the other file
+    type; the first downloaded file's content is checked against ``file_type``).
 
     :param segment_ids: segments whose members to export.
     :param list_ids: lists whose members to export (UUIDs).
@@ -594,7 +595,8 @@ class SendGridExportContactsOperator(_ContactsTask):
         the result below (without ``paths`` beyond the first 100).
 
     :raises SendGridInputError: no segment or list given, bad ids, file type or size.
-    :raises AirflowFailException: the export failed at SendGrid, or the wait ended otherwise.
+    :raises AirflowFailException: the export failed at SendGrid, the wait ended otherwise, or
+        the downloaded file holds the other file type (an adopted export of another task).
 
     Returns (XCom) ``{"export_id", "paths": [str], "row_count", "contact_count", "expires_at",
     "file_type"}``: ``row_count`` is counted in the downloaded files (CSV records without the
@@ -602,6 +604,7 @@ class SendGridExportContactsOperator(_ContactsTask):
     """
 
     template_fields: Sequence[str] = ("segment_ids", "list_ids", "destination", "sendgrid_conn_id")
+    FIRST_LINE_BYTES = 1 << 20  # read to judge a file's type: enough for a JSON line of any contact
 
     def __init__(
         self,
@@ -662,7 +665,7 @@ class SendGridExportContactsOperator(_ContactsTask):
         if not isinstance(outcome, waiting.Finished):
             raise AirflowFailException(f"Export {export_id} is no longer ready: {ready.get('status')}")
         result = {**job_payload(outcome.value), "file_type": self.file_type}
-        result.update(self._download(outcome.value.urls))
+        result.update(self._download(export_id, outcome.value.urls))
         if result["contact_count"] is not None and result["row_count"] != result["contact_count"]:
             # A cut or garbled download: fail this try; the retry reuses the export, downloads again.
             raise SendGridResponseError(
@@ -721,7 +724,13 @@ class SendGridExportContactsOperator(_ContactsTask):
         seconds) and still reusable, in ``GET /v3/marketing/contacts/exports``; logged with the
         ``evidence`` that an earlier try started it."""
         found = adoptable_export(
-            self.hook.list_contact_exports(), request[0], request[1], since, self.now(), skew
+            self.hook.list_contact_exports(),
+            request[0],
+            request[1],
+            since,
+            self.now(),
+            skew,
+            file_type=request[2],
         )
         if found is not None:
             self.log.info("Adopting export %s, started by an earlier try: %s", found, evidence)
@@ -729,7 +738,7 @@ class SendGridExportContactsOperator(_ContactsTask):
             self.log.info("No export of these segments and lists still valid since %s", since.isoformat())
         return found
 
-    def _download(self, urls: list[str]) -> dict[str, Any]:
+    def _download(self, export_id: str, urls: list[str]) -> dict[str, Any]:
         from airflow.sdk import ObjectStoragePath
 
         directory = (
@@ -747,10 +756,31 @@ class SendGridExportContactsOperator(_ContactsTask):
                 zipped = target.with_name(target.name + ".gz")
                 target.rename(zipped)
                 target = zipped
+            if number == 1:
+                self._check_file_type(export_id, target)
             rows += _count_rows(target, self.file_type)
             self.log.info("Downloaded export file %d of %d: %s (%d bytes)", number, len(urls), target, size)
             paths.append(str(target))
         return {"paths": paths, "row_count": rows}
+
+    def _check_file_type(self, export_id: str, path: Any) -> None:
+        """Fail (no retries: every retry would adopt the same export) when the downloaded file
+        holds another type than ``file_type``; the file is removed. A garbled file is left to
+        the row count (a retryable failure)."""
+        from airflow_provider_sgseg.rules.jobs import content_file_type
+
+        with path.open("rb") as raw:
+            held = content_file_type(_gunzipped(raw, path).read(self.FIRST_LINE_BYTES))
+        if held is None or held == self.file_type:
+            return
+        path.unlink()
+        raise AirflowFailException(
+            f"Export {export_id} holds {held.upper()} but this task asked for {self.file_type.upper()}: "
+            "it is likely another task's export of the same segments and lists, adopted by a retry "
+            "(before Airflow 3.3 a retry adopts an export from SendGrid's exports list, which does not "
+            'give the file type; see docs/operators.md, "Airflow before 3.3"). Export the same '
+            "segments and lists at most once per DAG run there."
+        )
 
     def _annotate_outlets(self, context: Context, result: dict[str, Any]) -> None:
         from airflow.sdk import Asset
@@ -768,9 +798,12 @@ def _is_gzip(path: Any) -> bool:
 
 def _count_rows(path: Any, file_type: str) -> int:
     """Records in a downloaded export: CSV rows after the header, or non-empty JSON lines."""
-    with path.open("rb") as raw:
-        binary = gzip.GzipFile(fileobj=raw) if path.name.endswith(".gz") else raw
-        with io.TextIOWrapper(binary, "utf-8", newline="") as text:
-            if file_type == "csv":
-                return max(sum(1 for _ in csv.reader(text)) - 1, 0)
-            return sum(1 for line in text if line.strip())
+    with path.open("rb") as raw, io.TextIOWrapper(_gunzipped(raw, path), "utf-8", newline="") as text:
+        if file_type == "csv":
+            return max(sum(1 for _ in csv.reader(text)) - 1, 0)
+        return sum(1 for line in text if line.strip())
+
+
+def _gunzipped(raw: BinaryIO, path: Any) -> gzip.GzipFile | BinaryIO:
+    """A downloaded file's content: ``raw`` itself, or gunzipped when its name ends in ``.gz``."""
+    return gzip.GzipFile(fileobj=raw) if path.name.endswith(".gz") else raw

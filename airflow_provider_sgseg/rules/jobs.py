@@ -8,9 +8,11 @@
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from airflow_provider_sgseg.exceptions import SendGridError
 from airflow_provider_sgseg.rules.instants import parse_instant
@@ -141,10 +143,16 @@ def adoptable_export(
     attempted_at: datetime.datetime,
     now: datetime.datetime,
     skew: float = ADOPTION_SKEW,
+    *,
+    file_type: str | None = None,
 ) -> str | None:
     """The export an earlier try started but never heard back about, from
     ``GET /v3/marketing/contacts/exports``: same segments and lists, created no earlier than the
-    attempt (less ``skew`` seconds for clocks apart), still reusable. The newest, or None."""
+    attempt (less ``skew`` seconds for clocks apart), still reusable. The newest, or None.
+
+    The list does not give an export's file type; one whose ``urls`` name another type than
+    ``file_type`` (see :func:`url_file_type`) is skipped. Without telling URLs (pending, or
+    unknown suffixes) it stays a candidate: the download checks the content."""
     wanted = (sorted(segment_ids), sorted(list_ids))
     candidates = []
     for export in exports:
@@ -153,9 +161,46 @@ def adoptable_export(
             continue
         if (_ids(export.get("segments")), _ids(export.get("lists"))) != wanted:
             continue
+        listed_type = _listed_file_type(export)
+        if file_type and listed_type and listed_type != file_type:
+            continue
         if export.get("id") and export_reusable(export, now):
             candidates.append((created.timestamp(), str(export["id"])))
     return max(candidates)[1] if candidates else None
+
+
+EXPORT_FILE_TYPES = ("csv", "json")
+
+
+def url_file_type(url: str) -> str | None:
+    """``csv`` or ``json`` when a download URL's path ends so (query ignored, ``.gz`` stripped),
+    else None: SendGrid does not document its URLs' shape."""
+    path = urlsplit(url).path.lower().removesuffix(".gz")
+    return next((kind for kind in EXPORT_FILE_TYPES if path.endswith(f".{kind}")), None)
+
+
+def content_file_type(head: bytes) -> str | None:
+    """What an export file holds, judged by its first line in ``head`` (its first gunzipped
+    bytes): ``json`` when that line is a JSON object (JSON lines), ``csv`` when it looks like a
+    header row (starts with a letter, ``_`` or ``"``), else None: empty, cut or garbled, which
+    the row count judges (a retryable failure)."""
+    first = head.removeprefix(b"\xef\xbb\xbf").lstrip().split(b"\n", 1)[0]
+    try:
+        line = first.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return None
+    if line.startswith("{"):
+        try:
+            return "json" if isinstance(json.loads(line), dict) else None
+        except ValueError:
+            return None
+    return "csv" if line[:1].isalpha() or line[:1] in ('"', "_") else None
+
+
+def _listed_file_type(export: Mapping[str, Any]) -> str | None:
+    urls = export.get("urls")
+    types = [url_file_type(str(url)) for url in urls] if isinstance(urls, list) else []
+    return next((kind for kind in types if kind), None)
 
 
 def _ids(items: object) -> list[str]:

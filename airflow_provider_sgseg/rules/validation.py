@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import ast
 import datetime
+import functools
 import json
 import re
+import zoneinfo
 from collections.abc import Callable, Sequence
 
 import pendulum
@@ -100,18 +102,35 @@ def single_send_id(value: object) -> str:
     return _uuid("single_send_id", value)
 
 
-def time_zone(value: object) -> str:
-    """An IANA time zone name known to pendulum (``"America/Chicago"``); offsets are refused."""
-    text = _text("time_zone", value)
-    rule = "must be an IANA time zone name such as 'America/Chicago' or 'UTC' (not an offset)"
-    if not text:
-        raise SendGridInputError("time_zone", value, rule)
-    try:
-        zone = pendulum.timezone(text)
-    except Exception:
-        raise SendGridInputError("time_zone", value, rule) from None
-    if not isinstance(zone, pendulum.Timezone):
-        raise SendGridInputError("time_zone", value, rule)
+_NOT_ZONE_NAMES = frozenset({"posixrules", "localtime", "Factory"})
+TIME_ZONE_RULE = (
+    "must be an IANA time zone name in its exact case, such as 'America/Chicago', 'UTC' or "
+    "'Etc/GMT+5' (not an offset, not a posix/ or right/ path, not localtime)"
+)
+
+
+@functools.cache
+def time_zone_names() -> frozenset[str]:
+    """The IANA zone names SendGrid takes: the tz database's (``zoneinfo.available_timezones()``:
+    the tzdata package pendulum depends on, plus the host's) without the host's ``localtime``,
+    the ``posix/`` and ``right/`` copies, ``posixrules`` and ``Factory``."""
+    return frozenset(
+        name
+        for name in zoneinfo.available_timezones()
+        if name not in _NOT_ZONE_NAMES and not name.startswith(("posix/", "right/"))
+    )
+
+
+def time_zone(value: object, name: str = "user_time_zone") -> str:
+    """An IANA time zone name (``"America/Chicago"``, ``"UTC"``, ``"Etc/GMT+5"``), exact case, as
+    listed by :func:`time_zone_names`; offsets, ``utc`` and host-dependent names are refused.
+
+    :param name: the argument to name in the error (SendGrid's ``user_time_zone``).
+    :raises SendGridInputError: naming ``name``, the value and the rule.
+    """
+    text = _text(name, value)
+    if text not in time_zone_names():
+        raise SendGridInputError(name, value, TIME_ZONE_RULE)
     return text
 
 

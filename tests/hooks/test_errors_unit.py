@@ -77,6 +77,37 @@ def test_a_long_body_is_quoted_cut_on_one_line(body: bytes) -> None:
     assert len(detail.message) < 330 and len(text) < 500
 
 
+def test_thousands_of_errors_are_quoted_first_few_and_counted() -> None:
+    rows = [
+        {"field": f"contacts[{n}].email", "message": f"row {n}: {'invalid email ' * 40}"}
+        for n in range(30_000)
+    ]
+    error = error_for_status("PUT", "/v3/marketing/contacts", 400, json.dumps({"errors": rows}).encode())
+    text = str(error)
+    assert len(text) < 5_000 and "\n" not in text
+    quoted = text.count("contacts[")  # each quoted detail names its field
+    assert text.startswith("SendGrid rejected the request (PUT /v3/marketing/contacts -> HTTP 400): ")
+    assert "contacts[0].email: row 0: invalid email" in text and 1 <= quoted <= 10
+    assert text.endswith(f"; … and {30_000 - quoted} more errors (30000 in all)")
+    assert len(error.details) == 30_000 and error.details[-1].field == "contacts[29999].email"
+
+
+def test_a_long_field_is_cut_like_a_message() -> None:
+    body = json.dumps({"errors": [{"field": "f" * 5_000, "message": "bad"}]}).encode()
+    error = error_for_status("PUT", "/v3/marketing/contacts", 400, body)
+    (detail,) = error.details
+    assert detail.field == "f" * 100 + "… (4900 more characters)"
+    assert len(str(error)) < 300
+
+
+def test_at_most_ten_short_details_are_quoted() -> None:
+    rows = [{"field": "email", "message": f"bad {n}"} for n in range(11)]
+    text = str(error_for_status("PUT", "/v3/marketing/contacts", 400, json.dumps({"errors": rows}).encode()))
+    assert "email: bad 9; … and 1 more error (11 in all)" in text and "bad 10" not in text
+    exactly_ten = json.dumps({"errors": rows[:10]}).encode()
+    assert str(error_for_status("PUT", "/v3/marketing/contacts", 400, exactly_ten)).endswith("email: bad 9")
+
+
 ERRORS_BODY = json.dumps({"errors": [{"field": "query_dsl", "message": "invalid query"}]}).encode()
 
 

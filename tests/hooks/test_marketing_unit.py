@@ -597,8 +597,8 @@ BAD_CALLS: list[tuple[str, Callable[[SendGridMarketingHook], object]]] = [
     ("parent_list_ids", lambda h: h.create_segment("Buyers", "SELECT 1", [LIST, SEG])),
     ("segment_id", lambda h: h.update_segment("None", name="x")),
     ("segment_id", lambda h: h.delete_segment("")),
-    ("time_zone", lambda h: h.refresh_segment(SEG, "+01:00")),
-    ("time_zone", lambda h: h.refresh_segment(SEG, "None")),
+    ("user_time_zone", lambda h: h.refresh_segment(SEG, "+01:00")),
+    ("user_time_zone", lambda h: h.refresh_segment(SEG, "None")),
     ("segment_id", lambda h: h.refresh_segment("abc", "UTC")),
     ("segment_name", lambda h: h.find_segments_by_name("")),
     (

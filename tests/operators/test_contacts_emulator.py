@@ -425,7 +425,7 @@ def test_export_retry_without_a_store_adopts_the_earlier_tries_export(
             wire(exporter(populated_segment, tmp_path)).execute(task.context())
     else:
 
-        def die(self: Any, urls: list[str]) -> None:
+        def die(self: Any, export_id: str, urls: list[str]) -> None:
             raise RuntimeError("the worker died")
 
         with monkeypatch.context() as patch:
@@ -471,6 +471,48 @@ def test_export_retry_without_a_store_does_not_adopt_an_older_or_expired_export(
     assert result["export_id"] != earlier and result["row_count"] == 7
     assert exports_listed(sendgrid_emulator) == 1  # the retry did look
     assert len(admin.requests(method="POST", path_prefix=EXPORTS)) == 2
+
+
+def test_export_retry_without_a_store_skips_a_sibling_tasks_json_export(
+    sendgrid_emulator: EmulatorHandle, wire: Any, populated_segment: str, tmp_path: Path
+) -> None:
+    admin = sendgrid_emulator.admin
+    task = TaskRun(store=None, tries=1)  # the next context is try 2: a retry
+    task.dag_run.start_date = admin.now()
+    theirs = SendGridMarketingHook().start_contacts_export(segment_ids=[populated_segment], file_type="json")
+    admin.advance_clock(3600)
+    assert ".json" in SendGridMarketingHook().get_export_status(theirs)["urls"][0]  # what the list shows
+    result = wire(exporter(populated_segment, tmp_path)).execute(task.context())
+    assert result["export_id"] != theirs and result["file_type"] == "csv" and result["row_count"] == 7
+    assert exports_listed(sendgrid_emulator) == 1  # the retry did look
+    with open(result["paths"][0], newline="") as file:
+        assert "EMAIL" in next(csv.reader(file))  # a CSV header, not JSON lines
+
+
+@pytest.mark.parametrize(("theirs", "ours"), [("json", "csv"), ("csv", "json")])
+def test_an_adopted_export_of_another_file_type_fails_without_retries(
+    sendgrid_emulator: EmulatorHandle,
+    wire: Any,
+    populated_segment: str,
+    tmp_path: Path,
+    theirs: str,
+    ours: str,
+) -> None:
+    # The sibling's export is still pending when the retry lists exports: no URL tells its type.
+    task = TaskRun(store=None, tries=1)
+    task.dag_run.start_date = sendgrid_emulator.admin.now()
+    sibling = SendGridMarketingHook().start_contacts_export(segment_ids=[populated_segment], file_type=theirs)
+    operator = SendGridExportContactsOperator(
+        task_id="e", segment_ids=[populated_segment], destination=str(tmp_path), file_type=ours
+    )
+    with pytest.raises(AirflowFailException) as failed:
+        wire(operator).execute(task.context())
+    message = str(failed.value)
+    assert f"Export {sibling} holds {theirs.upper()}" in message
+    assert f"asked for {ours.upper()}" in message and "before Airflow 3.3" in message
+    assert "rows" not in message  # never the row-count error
+    assert list(tmp_path.iterdir()) == []  # the misnamed file is not left behind
+    assert len(sendgrid_emulator.admin.requests(method="POST", path_prefix=EXPORTS)) == 1
 
 
 def test_export_needs_a_segment_or_list(sendgrid_emulator: EmulatorHandle, wire: Any, tmp_path: Path) -> None:

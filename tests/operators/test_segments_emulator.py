@@ -22,6 +22,7 @@ from airflow_provider_sgseg.exceptions import (
     SegmentQueryInvalidError,
     SendGridConfigError,
     SendGridForbiddenError,
+    SendGridInputError,
     SendGridNotFoundError,
     SendGridServerError,
     SendGridTransportError,
@@ -755,6 +756,29 @@ def test_refresh_allowed_posts_once_and_returns_the_watermark(sendgrid_emulator:
     assert post["status"] == 202
     assert post["json"] == {"user_time_zone": ZONE}
     assert run.last_ti is not None and run.last_ti.pushed["segment_id"] == segment_id
+
+
+@pytest.mark.parametrize("zone", ["Etc/GMT+5", "Europe/Berlin", "UTC"])
+def test_the_emulator_takes_every_zone_the_client_accepts(
+    sendgrid_emulator: EmulatorHandle, zone: str
+) -> None:
+    segment_id = new_segment(sendgrid_emulator)
+    result = refresher(sendgrid_emulator, segment_id, zone=zone).execute(TaskRun().context())
+    assert result["job_id"]
+    [post] = refresh_posts(sendgrid_emulator)
+    assert post["status"] == 202 and post["json"] == {"user_time_zone": zone}
+
+
+def test_a_zone_the_emulator_refuses_is_refused_before_any_request(sendgrid_emulator: EmulatorHandle) -> None:
+    from airflow_provider_sgseg.rules.requests import Call, Retry
+
+    segment_id = new_segment(sendgrid_emulator)
+    raw = Call("POST", f"{REFRESH}{segment_id}", json={"user_time_zone": "utc"}, retry=Retry.NEVER)
+    with pytest.raises(SendGridValidationError):  # the oracle: SendGrid wants the exact case
+        SendGridMarketingHook()._request(raw)
+    with pytest.raises(SendGridInputError, match="Invalid user_time_zone 'utc'"):
+        refresher(sendgrid_emulator, segment_id, zone="utc").execute(TaskRun().context())
+    assert len(refresh_posts(sendgrid_emulator)) == 1  # the raw one only
 
 
 def test_retry_after_an_accepted_refresh_posts_nothing(sendgrid_emulator: EmulatorHandle) -> None:

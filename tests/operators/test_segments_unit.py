@@ -187,18 +187,21 @@ def _context() -> dict[str, Any]:
         (SendGridUpdateSegmentOperator(task_id="u", segment_id=SEGMENT_ID, name=""), "segment_name"),
         (SendGridUpdateSegmentOperator(task_id="u", segment_id=SEGMENT_ID, query_dsl="None"), "query_dsl"),
         (SendGridDeleteSegmentOperator(task_id="d", segment_id=None), "segment_id"),  # type: ignore[arg-type]
-        (SendGridRefreshSegmentOperator(task_id="r", segment_id=SEGMENT_ID, user_time_zone=""), "time_zone"),
+        (
+            SendGridRefreshSegmentOperator(task_id="r", segment_id=SEGMENT_ID, user_time_zone=""),
+            "user_time_zone",
+        ),
         (
             SendGridRefreshSegmentOperator(task_id="r", segment_id=SEGMENT_ID, user_time_zone="None"),
-            "time_zone",
+            "user_time_zone",
         ),
         (
             SendGridRefreshSegmentOperator(task_id="r", segment_id=SEGMENT_ID, user_time_zone="+05:30"),
-            "time_zone",
+            "user_time_zone",
         ),
         (
             SendGridRefreshSegmentOperator(task_id="r", segment_id=SEGMENT_ID, user_time_zone="Mars/Base"),
-            "time_zone",
+            "user_time_zone",
         ),
         (SendGridRefreshSegmentOperator(task_id="r", segment_id="x", user_time_zone="UTC"), "segment_id"),
     ],

@@ -157,7 +157,7 @@ CASES = [
         "time-zone-empty",
         lambda w: w.hook.refresh_segment(UNKNOWN, ""),
         SendGridInputError,
-        ("time_zone ''", IANA_RULE),
+        ("user_time_zone ''", IANA_RULE),
     ),
     Case(
         "time-zone-offset",

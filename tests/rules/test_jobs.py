@@ -94,6 +94,43 @@ def test_adoptable_export_matches_request_and_time() -> None:
     assert adoptable_export(exports, ["s"], ["l"], attempt, attempt) is None
 
 
+def test_adoptable_export_skips_an_export_whose_urls_name_another_file_type() -> None:
+    from airflow_provider_sgseg.rules.jobs import adoptable_export
+
+    attempt = datetime.datetime(2026, 1, 1, 10, 0, tzinfo=datetime.timezone.utc)
+
+    def export(export_id: str, second: int, urls: list[str] | None) -> dict[str, object]:
+        created = f"2026-01-01T10:00:{second:02d}Z"
+        found = {"id": export_id, "status": "ready", "created_at": created, "segments": [{"ID": "s"}]}
+        return found if urls is None else {**found, "urls": urls}
+
+    ours = export("ours", 1, ["https://x.test/e/ours_1.csv.gz?sig=a.json"])
+    theirs = export("theirs", 5, ["https://x.test/e/theirs_1.JSON?sig=b.csv"])
+    assert adoptable_export([ours, theirs], ["s"], [], attempt, attempt, file_type="csv") == "ours"
+    assert adoptable_export([ours, theirs], ["s"], [], attempt, attempt, file_type="json") == "theirs"
+    # URLs that do not tell, or none yet (pending): a candidate as before, the download checks
+    unknown = export("unknown", 7, ["https://x.test/download/7"])
+    pending = export("pending", 9, None)
+    assert adoptable_export([theirs, unknown], ["s"], [], attempt, attempt, file_type="csv") == "unknown"
+    assert adoptable_export([theirs, pending], ["s"], [], attempt, attempt, file_type="csv") == "pending"
+    assert adoptable_export([ours, theirs], ["s"], [], attempt, attempt) == "theirs"  # no type asked
+
+
+def test_url_and_content_file_types() -> None:
+    from airflow_provider_sgseg.rules.jobs import content_file_type, url_file_type
+
+    assert url_file_type("https://s3.test/a/b_1.csv?X-Expires=1") == "csv"
+    assert url_file_type("https://s3.test/a/b_1.json.gz") == "json"
+    assert url_file_type("https://s3.test/a/b_1?name=b.csv") is None
+    assert content_file_type(b'\n  {"EMAIL": "a@example.com"}\n') == "json"
+    assert content_file_type(b"\xef\xbb\xbfEMAIL,FIRST_NAME\r\na@example.com,A\r\n") == "csv"
+    assert content_file_type(b" \n") is None
+    # cut or garbled (not a JSON object, not a header row): left to the row count, retryable
+    assert content_file_type(b'{"results": [{"id": "truncated') is None
+    assert content_file_type(b"<html><body>502 Bad Gateway</body></html>") is None
+    assert content_file_type(b"\x89\xff\xfe binary") is None
+
+
 def test_job_board_reads_only_unfinished_jobs_and_classifies_errors() -> None:
     from airflow_provider_sgseg.exceptions import SendGridNotFoundError, SendGridRateLimitError
     from airflow_provider_sgseg.rules.jobs import JobBoard

@@ -199,7 +199,7 @@ BAD: list[tuple[Callable[[], object], str]] = [
     (lambda: UpdateSegment(SEG), "update"),
     (lambda: UpdateSegment("12", name="x"), "segment_id"),
     (lambda: DeleteSegment(""), "segment_id"),
-    (lambda: RefreshSegment(SEG, "+02:00"), "time_zone"),
+    (lambda: RefreshSegment(SEG, "+02:00"), "user_time_zone"),
     (
         lambda: CreateSingleSend(
             "Digest", segment_ids=[SEG] * 0 + [f"{n:08d}-2222-4333-8444-555555555555" for n in range(11)]

@@ -25,6 +25,9 @@ VALID: list[tuple[Validator, object, object]] = [
     (validation.time_zone, "America/Chicago", "America/Chicago"),
     (validation.time_zone, "UTC", "UTC"),
     (validation.time_zone, "Europe/Berlin ", "Europe/Berlin"),
+    (validation.time_zone, "Europe/Berlin", "Europe/Berlin"),
+    (validation.time_zone, "Etc/GMT+5", "Etc/GMT+5"),
+    (validation.time_zone, "Etc/UTC", "Etc/UTC"),
     (validation.segment_name, "Active buyers", "Active buyers"),
     (validation.segment_name, "x", "x"),
     (validation.segment_name, "n" * 100, "n" * 100),
@@ -80,12 +83,21 @@ INVALID: list[tuple[Validator, object, str, str]] = [
     (validation.segment_id, None, "segment_id", "template render to None"),
     (validation.segment_id, "None", "segment_id", "template render to None"),
     (validation.single_send_id, "abc", "single_send_id", "36-character UUID"),
-    (validation.time_zone, "", "time_zone", "IANA time zone"),
-    (validation.time_zone, "+02:00", "time_zone", "not an offset"),
-    (validation.time_zone, "Mars/Olympus", "time_zone", "IANA time zone"),
-    (validation.time_zone, "local", "time_zone", "IANA time zone"),
-    (validation.time_zone, None, "time_zone", "template render to None"),
-    (validation.time_zone, "None", "time_zone", "template render to None"),
+    (validation.time_zone, "", "user_time_zone", "IANA time zone"),
+    (validation.time_zone, "+02:00", "user_time_zone", "not an offset"),
+    (validation.time_zone, "Mars/Olympus", "user_time_zone", "IANA time zone"),
+    (validation.time_zone, "local", "user_time_zone", "IANA time zone"),
+    (validation.time_zone, None, "user_time_zone", "template render to None"),
+    # accepted by pendulum, refused by SendGrid (and the emulator): exact case, no host files
+    (validation.time_zone, "utc", "user_time_zone", "in its exact case"),
+    (validation.time_zone, "america/chicago", "user_time_zone", "in its exact case"),
+    (validation.time_zone, "posix/America/Chicago", "user_time_zone", "not a posix/ or right/ path"),
+    (validation.time_zone, "right/UTC", "user_time_zone", "not a posix/ or right/ path"),
+    (validation.time_zone, "posixrules", "user_time_zone", "IANA time zone name"),
+    (validation.time_zone, "localtime", "user_time_zone", "not localtime"),
+    (validation.time_zone, "Factory", "user_time_zone", "IANA time zone name"),
+    (validation.time_zone, 5, "user_time_zone", "must be a string, not int"),
+    (validation.time_zone, "None", "user_time_zone", "template render to None"),
     (validation.segment_name, "", "segment_name", "1..100 characters (got 0)"),
     (validation.segment_name, "   ", "segment_name", "1..100 characters (got 0)"),
     (validation.segment_name, "n" * 101, "segment_name", "1..100 characters (got 101)"),
@@ -160,3 +172,19 @@ def test_flag_rejects_anything_else(value: object, rule: str) -> None:
     with pytest.raises(SendGridInputError, match=rule) as caught:
         validation.flag("send_to_all", value)
     assert caught.value.name == "send_to_all"
+
+
+def test_time_zone_names_are_the_tz_databases_without_host_files() -> None:
+    import zoneinfo
+
+    names = validation.time_zone_names()
+    assert {"America/Chicago", "UTC", "Etc/GMT+5", "Europe/Berlin", "Etc/UTC"} <= names
+    assert not {name for name in names if name.startswith(("posix/", "right/"))}
+    assert not names & {"posixrules", "localtime", "Factory"}
+    assert names <= zoneinfo.available_timezones() and len(names) > 400
+
+
+def test_time_zone_names_the_argument_given() -> None:
+    with pytest.raises(SendGridInputError) as caught:
+        validation.time_zone("utc", name="zone")
+    assert caught.value.name == "zone" and str(caught.value).startswith("Invalid zone 'utc': ")
