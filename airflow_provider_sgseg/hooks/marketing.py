@@ -370,8 +370,9 @@ class SendGridMarketingHook(BaseHook):
         """
         return list(self._pages(SINGLE_SENDS_PATH, SINGLE_SENDS_PAGE_SIZE))
 
-    def _pages(self, path: str, page_size: int) -> Iterator[dict[str, Any]]:
-        """Every item of a ``{"result": [...], "_metadata": {"next"}}`` list endpoint, page by page."""
+    def _pages(self, path: str, page_size: int | None) -> Iterator[dict[str, Any]]:
+        """Every item of a ``{"result": [...], "_metadata": {"next"}}`` list endpoint, page by page
+        (``page_size`` None: the endpoint takes none, e.g. the exports list)."""
         seen_tokens: set[str] = set()
         token: str | None = None
         for _ in range(MAX_PAGES):
@@ -497,13 +498,12 @@ class SendGridMarketingHook(BaseHook):
         return self.run(ExportContacts(segment_ids, list_ids, file_type, max_file_size))
 
     def list_contact_exports(self) -> list[dict[str, Any]]:
-        """``GET /v3/marketing/contacts/exports``: recent exports ``[{id, status, created_at,
-        expires_at, segments: [{ID, Name}], lists: [{ID, Name}], ...}]``.
+        """``GET /v3/marketing/contacts/exports``, every page (``_metadata.next``): recent exports
+        ``[{id, status, created_at, expires_at, segments: [{ID, Name}], lists: [{ID, Name}], ...}]``.
 
         :raises SendGridError: any refusal or failure (class docstring, "Errors").
         """
-        items, _ = self.run(ListPage(f"{CONTACTS_PATH}/exports"))
-        return items
+        return list(self._pages(f"{CONTACTS_PATH}/exports", None))
 
     def get_export_status(self, export_id: str) -> dict[str, Any]:
         """``GET /v3/marketing/contacts/exports/{id}``: ``{id, status, urls, contact_count, ...}``.

@@ -110,3 +110,13 @@ def test_export_file_type_and_size_rules() -> None:
     with pytest.raises(SendGridInputError, match="positive integer"):
         validation.max_file_size(0)
     assert json.loads(json.dumps(validation.contact_list_ids(None))) == []
+
+
+def test_export_list_follows_every_page(make_hook: MakeHook) -> None:
+    next_url = "https://api.sendgrid.com/v3/marketing/contacts/exports?page_token=p2"
+    hook, fake = make_hook(
+        httpx.Response(200, json={"result": [{"id": "e1"}], "_metadata": {"next": next_url}}),
+        httpx.Response(200, json={"result": [{"id": "e2"}], "_metadata": {}}),
+    )
+    assert [item["id"] for item in hook.list_contact_exports()] == ["e1", "e2"]
+    assert [str(request.url.params) for request in fake.requests] == ["", "page_token=p2"]
