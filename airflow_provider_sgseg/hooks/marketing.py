@@ -545,6 +545,8 @@ class SendGridMarketingHook(BaseHook):
         url = httpx.URL(settings.base_url + call.path, params=call.params)
         try:
             self._request(call)
+        except SendGridConfigError as exc:  # e.g. TLS to a plain-HTTP server: the error says why
+            return False, f"{exc}. Tried GET {url}"
         except SendGridError as exc:
             meaning = _PROBE_FAILURES.get(exc.status_code, "SendGrid did not accept the test request")
             return False, f"{meaning}. Tried GET {url}: {exc}"

@@ -562,7 +562,7 @@ class GetExportStatus(ObjectRequest):
     export_id: str
 
     def __post_init__(self) -> None:
-        _normalise(self, export_id=validation.job_id(self.export_id))
+        _normalise(self, export_id=validation.job_id(self.export_id, "export_id"))
 
     def call(self) -> Call:
         return Call("GET", f"{CONTACTS_PATH}/exports/{self.export_id}")

@@ -281,11 +281,11 @@ def export_segment_ids(value: object) -> list[str]:
     return _id_list("segment_ids", value, max_items=None)
 
 
-def job_id(value: object) -> str:
-    """An import/upsert job id or an export id (safe to put in a URL path)."""
-    text = _text("job_id", value)
+def job_id(value: object, name: str = "job_id") -> str:
+    """An import/upsert job id or an export id (safe to put in a URL path); errors say ``name``."""
+    text = _text(name, value)
     if not _JOB_ID.match(text):
-        raise SendGridInputError("job_id", value, "must be 1..100 of letters, digits, '_', '-', '.', ':'")
+        raise SendGridInputError(name, value, "must be 1..100 of letters, digits, '_', '-', '.', ':'")
     return text
 
 

@@ -59,7 +59,7 @@ def test_field_definition_rules_before_any_request(make_hook: MakeHook) -> None:
         hook.create_field_definition("1st-choice", "Text")
     with pytest.raises(SendGridInputError, match="Text, Number, Date"):
         hook.create_field_definition("plan", "Boolean")
-    with pytest.raises(SendGridInputError, match="job_id"):
+    with pytest.raises(SendGridInputError, match="export_id"):
         hook.get_export_status("../../segments")
     assert fake.requests == []
 

@@ -223,7 +223,7 @@ BAD: list[tuple[Callable[[], object], str]] = [
     (lambda: ExportContacts(segment_ids=["x"]), "segment_ids"),
     (lambda: ExportContacts(list_ids=[LIST], file_type="xml"), "file_type"),
     (lambda: ExportContacts(list_ids=[LIST], max_file_size=0), "max_file_size"),
-    (lambda: GetExportStatus("../x"), "job_id"),
+    (lambda: GetExportStatus("../x"), "export_id"),
 ]
 
 
