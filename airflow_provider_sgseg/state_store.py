@@ -28,7 +28,8 @@ def earlier_tries_since(context: Context) -> datetime.datetime | None:
     may be an earlier try's doing.
     """
     started = getattr(context.get("dag_run"), "start_date", None)
-    if context["ti"].try_number > 1 and isinstance(started, datetime.datetime):
+    try_number = getattr(context.get("ti"), "try_number", 1)  # a context built by hand may have none
+    if try_number > 1 and isinstance(started, datetime.datetime):
         return started
     return None
 

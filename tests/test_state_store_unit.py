@@ -59,3 +59,9 @@ def test_earlier_tries_since_is_the_dag_runs_start_on_a_retry_only() -> None:
     assert earlier_tries_since(context(1, SimpleNamespace(start_date=started))) is None
     assert earlier_tries_since(context(2, SimpleNamespace(start_date=None))) is None
     assert earlier_tries_since(context(2, None)) is None
+
+
+def test_earlier_tries_since_reads_a_context_without_a_task_instance_as_a_first_try() -> None:
+    started = datetime.datetime(2026, 1, 5, 9, 0, tzinfo=datetime.timezone.utc)
+    assert earlier_tries_since({"dag_run": SimpleNamespace(start_date=started)}) is None  # type: ignore[typeddict-item]
+    assert earlier_tries_since({}) is None  # type: ignore[typeddict-item]
