@@ -11,16 +11,38 @@ Two families:
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+MAX_QUOTED = 300  # characters of one message an error quotes
+MAX_QUOTED_FIELD = 100  # characters of one detail's field (SendGrid's: names like contacts[3].email)
+MAX_QUOTED_VALUE = 2500  # characters of a bad value's repr (a list of 50 ids fits)
+_CUT = re.compile(r"… \((\d+) more characters\)$")
+
+
+def shorten(text: str, limit: int = MAX_QUOTED, *, one_line: bool = True) -> str:
+    """``text`` (on one line, whitespace runs collapsed, unless ``one_line`` is False) cut to
+    ``limit`` characters, saying how many more there were. Text it already cut stays as it is."""
+    flat = " ".join(text.split()) if one_line else text
+    cut = _CUT.search(flat)
+    if len(flat) <= limit or (cut is not None and cut.start() <= limit):
+        return flat
+    return f"{flat[:limit]}… ({len(flat) - limit} more characters)"
 
 
 @dataclass(frozen=True)
 class ErrorDetail:
-    """One entry of SendGrid's ``{"errors": [{"field", "message"}]}`` (or ``{"error": ...}``)."""
+    """One entry of SendGrid's ``{"errors": [{"field", "message"}]}`` (or ``{"error": ...}``):
+    ``message`` on one line, cut to 300 characters; ``field`` to 100."""
 
     message: str
     field: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "message", shorten(str(self.message)))
+        if self.field is not None:
+            object.__setattr__(self, "field", shorten(str(self.field), MAX_QUOTED_FIELD))
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}" if self.field else self.message
@@ -47,13 +69,14 @@ def quoted_details(details: Sequence[ErrorDetail]) -> str:
 
 
 class SendGridInputError(ValueError):
-    """Input that breaks a rule checked before any request: names the value and the rule."""
+    """Input that breaks a rule checked before any request: names the value (its repr cut to
+    2,500 characters: a template may render a whole XCom) and the rule."""
 
     def __init__(self, name: str, value: object, rule: str) -> None:
         self.name = name
         self.value = value
         self.rule = rule
-        super().__init__(f"Invalid {name} {value!r}: {rule}")
+        super().__init__(f"Invalid {name} {shorten(repr(value), MAX_QUOTED_VALUE, one_line=False)}: {rule}")
 
 
 class SendGridError(Exception):

@@ -24,8 +24,6 @@ from airflow_provider_sgseg.exceptions import (
 
 # Statuses that refuse the request as sent: repeating it cannot succeed.
 _REFUSED_STATUSES = frozenset({400, 409, 422})
-_MAX_QUOTED = 300  # characters of one message or body an error quotes
-_MAX_QUOTED_FIELD = 100  # characters of one detail's field (SendGrid's: names like contacts[3].email)
 
 
 def error_details(body: bytes) -> list[ErrorDetail]:
@@ -41,15 +39,15 @@ def error_details(body: bytes) -> list[ErrorDetail]:
     try:
         payload = json.loads(text)
     except ValueError:
-        return [ErrorDetail(message=_shorten(text))]
+        return [ErrorDetail(message=text)]
     if isinstance(payload, dict):
         errors = payload.get("errors")
         if isinstance(errors, list) and errors:
             return [_detail(item) for item in errors]
         single = payload.get("error") or payload.get("message")
         if single is not None:
-            return [ErrorDetail(message=_shorten(str(single)))]
-    return [ErrorDetail(message=_shorten(text))]
+            return [ErrorDetail(message=str(single))]
+    return [ErrorDetail(message=text)]
 
 
 def _detail(item: object) -> ErrorDetail:
@@ -57,18 +55,10 @@ def _detail(item: object) -> ErrorDetail:
         field = item.get("field")
         message = item.get("message")
         return ErrorDetail(
-            message=_shorten(str(message) if message is not None else json.dumps(item)),
-            field=_shorten(str(field), _MAX_QUOTED_FIELD) if field is not None else None,
+            message=str(message) if message is not None else json.dumps(item),
+            field=str(field) if field is not None else None,
         )
-    return ErrorDetail(message=_shorten(str(item)))
-
-
-def _shorten(text: str, limit: int = _MAX_QUOTED) -> str:
-    """``text`` on one line (whitespace runs collapsed), cut to ``limit`` characters."""
-    flat = " ".join(text.split())
-    if len(flat) <= limit:
-        return flat
-    return f"{flat[:limit]}… ({len(flat) - limit} more characters)"
+    return ErrorDetail(message=str(item))
 
 
 def error_for_status(
@@ -126,5 +116,5 @@ def parse_json(method: str, path: str, status: int, body: bytes, *, empty_ok: bo
             method=method,
             path=path,
             status_code=status,
-            details=[ErrorDetail(message=_shorten(body.decode("utf-8", errors="replace")))],
+            details=[ErrorDetail(message=body.decode("utf-8", errors="replace"))],
         ) from None

@@ -87,7 +87,9 @@ class _ContactsTask(SendGridBaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(sendgrid_conn_id=sendgrid_conn_id, **kwargs)
-        self.deferrable = _default_deferrable() if deferrable is None else deferrable
+        self.deferrable = (
+            _default_deferrable() if deferrable is None else validation.flag("deferrable", deferrable)
+        )
         poll_interval = validation.seconds("poll_interval", poll_interval)
         self.bounds = pacing.WaitBounds(
             floor=min(DEFAULT_BOUNDS.floor, poll_interval),
@@ -277,7 +279,7 @@ class SendGridUpsertContactsOperator(_ContactsTask):
         self.source_format = source_format
         self.column_mapping = dict(column_mapping) if column_mapping is not None else None
         self.list_ids = list_ids
-        self.create_missing_fields = create_missing_fields
+        self.create_missing_fields = validation.flag("create_missing_fields", create_missing_fields)
         self.custom_field_types = {
             name: validation.field_type(kind) for name, kind in (custom_field_types or {}).items()
         }

@@ -158,7 +158,7 @@ class SendGridCreateSegmentOperator(SendGridSegmentBaseOperator):
         self.query_dsl = query_dsl
         self.parent_list_ids = parent_list_ids
         self.if_exists = validation.choice("if_exists", if_exists, IF_EXISTS_MODES)
-        self.wait_for_validation = wait_for_validation
+        self.wait_for_validation = validation.flag("wait_for_validation", wait_for_validation)
         self.validation_poll_interval = validation.seconds(
             "validation_poll_interval", validation_poll_interval
         )
@@ -384,7 +384,7 @@ class SendGridUpdateSegmentOperator(SendGridSegmentBaseOperator):
         self.segment_id = segment_id
         self.name = name
         self.query_dsl = query_dsl
-        self.wait_for_validation = wait_for_validation
+        self.wait_for_validation = validation.flag("wait_for_validation", wait_for_validation)
         self.validation_poll_interval = validation.seconds(
             "validation_poll_interval", validation_poll_interval
         )

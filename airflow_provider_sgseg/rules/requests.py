@@ -20,6 +20,7 @@ from __future__ import annotations
 import abc
 import datetime
 import enum
+import json
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -99,24 +100,61 @@ class ObjectRequest(Request[dict[str, Any]]):
 
 
 def _normalise(request: object, **values: object) -> None:
-    """Store validated values on a frozen dataclass while it is being built: lists as tuples and
-    mappings as read-only copies, so nothing can change them afterwards."""
+    """Store validated values on a frozen dataclass while it is being built, frozen all the way
+    down (lists as tuples, mappings as read-only copies): nothing can change them afterwards."""
     for name, value in values.items():
-        if isinstance(value, list):
-            value = tuple(value)
-        elif isinstance(value, Mapping):
-            value = MappingProxyType(dict(value))
-        object.__setattr__(request, name, value)
+        object.__setattr__(request, name, _frozen(value))
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return MappingProxyType({key: _frozen(item) for key, item in value.items()})
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(item) for item in value)
+    return value
+
+
+def json_value(value: Any) -> Any:
+    """A JSON-ready copy of a frozen value (read-only mappings as dicts, tuples as lists)."""
+    if isinstance(value, Mapping):
+        return {key: json_value(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_value(item) for item in value]
+    return value
+
+
+def _json_object_argument(name: str, value: object) -> Mapping[str, Any]:
+    """A mapping that JSON carries as it is: string keys; strings, finite numbers, booleans,
+    null, lists and objects as values."""
+    if not isinstance(value, Mapping):
+        raise SendGridInputError(name, value, "must be a mapping (dict)")
+    plain = json_value(value)
+    try:
+        same = json.loads(json.dumps(plain, allow_nan=False)) == plain
+    except (TypeError, ValueError):
+        same = False
+    if not same:
+        raise SendGridInputError(name, value, "must hold JSON values only, under string keys")
+    return value
 
 
 def api_path(path: object) -> str:
     """A path on the connection's SendGrid host (``/v3/...``): never a URL, so a request can never
-    carry the API key elsewhere.
+    carry the API key elsewhere, and never one an HTTP client would rewrite (``.``/``..``
+    segments, a query or fragment, control characters or spaces).
 
     :raises SendGridInputError: anything else.
     """
-    if not isinstance(path, str) or not path.startswith("/v3/") or "//" in path or "/../" in path:
-        raise SendGridInputError("path", path, "must be a SendGrid API path starting with /v3/")
+    rule = "must be a SendGrid API path starting with /v3/"
+    if not isinstance(path, str) or not path.startswith("/v3/"):
+        raise SendGridInputError("path", path, rule)
+    segments = path.split("/")[1:]
+    if any(segment in ("", ".", "..") for segment in segments[:-1]) or segments[-1] in (".", ".."):
+        raise SendGridInputError("path", path, f"{rule}, without empty, '.' or '..' segments")
+    if any(char in "?#\\" or char.isspace() or not char.isprintable() for char in path):
+        raise SendGridInputError(
+            "path", path, f"{rule}, without a query, fragment, spaces or control characters"
+        )
     return path
 
 
@@ -295,15 +333,15 @@ class CreateSingleSend(ObjectRequest):
     categories: Sequence[str] | None = None
 
     def __post_init__(self) -> None:
-        if self.email_config is not None and not isinstance(self.email_config, Mapping):
-            raise SendGridInputError("email_config", self.email_config, "must be a mapping (dict)")
         _normalise(
             self,
             name=validation.single_send_name(self.name),
             segment_ids=validation.single_send_segment_ids(self.segment_ids),
             list_ids=validation.single_send_list_ids(self.list_ids),
             send_to_all=validation.flag("send_to_all", self.send_to_all),
-            email_config=None if self.email_config is None else dict(self.email_config),
+            email_config=None
+            if self.email_config is None
+            else _json_object_argument("email_config", self.email_config),
             categories=validation.categories(self.categories) or None,
         )
 
@@ -319,7 +357,7 @@ class CreateSingleSend(ObjectRequest):
         if send_to:
             body["send_to"] = send_to
         if self.email_config is not None:
-            body["email_config"] = dict(self.email_config)
+            body["email_config"] = json_value(self.email_config)
         if self.categories:
             body["categories"] = list(self.categories)
         return Call("POST", SINGLE_SENDS_PATH, json=body, retry=Retry.NEVER)

@@ -17,6 +17,7 @@ from airflow_provider_sgseg.rules import validation
 if TYPE_CHECKING:
     from airflow_provider_sgseg.rules.requests import CreateSingleSend
 
+
 # A Single Send in one of these states has been handed to SendGrid for sending.
 SENT_STATUSES = frozenset({"scheduled", "triggered"})
 
@@ -46,7 +47,10 @@ class SingleSendRequest:
 
     @property
     def email_config(self) -> dict[str, Any]:
-        return dict(self.create.email_config or {})
+        from airflow_provider_sgseg.rules.requests import json_value
+
+        config: dict[str, Any] = json_value(self.create.email_config or {})
+        return config
 
     @property
     def categories(self) -> list[str] | None:

@@ -14,6 +14,7 @@ import ast
 import datetime
 import functools
 import json
+import math
 import re
 import zoneinfo
 from collections.abc import Callable, Sequence
@@ -245,7 +246,7 @@ def flag(name: str, value: object) -> bool:
 CUSTOM_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 FIELD_TYPES = ("Text", "Number", "Date")
 EXPORT_FILE_TYPES = ("csv", "json")
-_JOB_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
+_JOB_ID = re.compile(r"^(?!\.+$)[A-Za-z0-9_.:-]{1,100}$")  # not "." or "..": a path would collapse them
 
 
 def custom_field_name(value: object) -> str:
@@ -285,7 +286,8 @@ def job_id(value: object, name: str = "job_id") -> str:
     """An import/upsert job id or an export id (safe to put in a URL path); errors say ``name``."""
     text = _text(name, value)
     if not _JOB_ID.match(text):
-        raise SendGridInputError(name, value, "must be 1..100 of letters, digits, '_', '-', '.', ':'")
+        rule = "must be 1..100 of letters, digits, '_', '-', '.', ':' (not dots only)"
+        raise SendGridInputError(name, value, rule)
     return text
 
 
@@ -319,11 +321,13 @@ def choice(name: str, value: object, allowed: Sequence[str]) -> str:
 def seconds(name: str, value: object, *, allow_zero: bool = False) -> float:
     """``value`` as a float number of seconds: > 0 (>= 0 with ``allow_zero``).
 
-    :raises SendGridInputError: naming ``name``, for a bool, a non-number or an out-of-range value.
+    :raises SendGridInputError: naming ``name``, for a bool, a non-number, NaN, infinity or an
+        out-of-range value.
     """
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
+        or not math.isfinite(value)
         or value < 0
         or (value == 0 and not allow_zero)
     ):

@@ -201,3 +201,20 @@ def test_parse_json_reports_truncated_body() -> None:
     ) as caught:
         parse_json("GET", PATH, 200, b'{"id": "x', empty_ok=True)
     assert caught.value.status_code == 200
+
+
+def test_a_huge_bad_value_is_quoted_cut() -> None:
+    from airflow_provider_sgseg.exceptions import SendGridInputError
+
+    error = SendGridInputError("segment_ids", "x" * 1_000_000, "must be a list of ids")
+    assert len(str(error)) < 2_700
+    assert "(997502 more characters)" in str(
+        error
+    )  # the repr has 1,000,002 characters and str(error).endswith("must be a list of ids")
+    assert error.value == "x" * 1_000_000  # the value itself is kept for the caller
+
+
+def test_every_detail_is_cut_wherever_it_is_built() -> None:
+    detail = ErrorDetail("m" * 1_000_000, field="f" * 500_000)
+    assert len(detail.message) < 400 and len(detail.field or "") < 200
+    assert len(str(SendGridError("SendGrid rejected the query", details=[detail]))) < 700

@@ -703,3 +703,12 @@ def test_counts_tell_rows_from_contacts(sendgrid_emulator: EmulatorHandle, wire:
     assert result["rows_read"] == 4 and result["refused_rows"] == 1 and result["rows_sent"] == 3
     assert result["merged_rows"] == 2 and result["contacts_sent"] == 1 and result["created_count"] == 1
     assert result["rows_read"] == result["contacts_sent"] + result["merged_rows"] + result["refused_rows"]
+
+
+def test_flags_written_as_text_mean_what_they_say() -> None:
+    task = SendGridUpsertContactsOperator(
+        task_id="t", contacts=[], create_missing_fields="false", deferrable="false"
+    )
+    assert task.create_missing_fields is False and task.deferrable is False
+    with pytest.raises(SendGridInputError, match="create_missing_fields"):
+        SendGridUpsertContactsOperator(task_id="t", contacts=[], create_missing_fields="maybe")

@@ -214,3 +214,14 @@ def test_bad_rendered_values_fail_before_any_request(operator: Any, name: str) -
     assert caught.value.name.startswith(name)  # list items are named like "ids[0]"
     assert "hook" not in operator.__dict__
     assert context["ti"].pushed == {}
+
+
+def test_non_templated_flags_and_durations_are_checked_when_the_dag_is_parsed() -> None:
+    with pytest.raises(SendGridInputError, match="wait_for_validation"):
+        SendGridCreateSegmentOperator(task_id="c", name="n", query_dsl=QUERY, wait_for_validation="nope")
+    with pytest.raises(SendGridInputError, match="validation_timeout"):
+        SendGridCreateSegmentOperator(task_id="c", name="n", query_dsl=QUERY, validation_timeout=float("nan"))
+    rendered = SendGridUpdateSegmentOperator(
+        task_id="u", segment_id=SEGMENT_ID, query_dsl=QUERY, wait_for_validation="false"
+    )
+    assert rendered.wait_for_validation is False

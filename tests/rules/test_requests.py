@@ -224,6 +224,8 @@ BAD: list[tuple[Callable[[], object], str]] = [
     (lambda: ExportContacts(list_ids=[LIST], file_type="xml"), "file_type"),
     (lambda: ExportContacts(list_ids=[LIST], max_file_size=0), "max_file_size"),
     (lambda: GetExportStatus("../x"), "export_id"),
+    (lambda: GetExportStatus(".."), "export_id"),
+    (lambda: GetImportStatus("."), "job_id"),
 ]
 
 
@@ -253,8 +255,40 @@ def test_a_built_request_holds_no_list_or_dict_that_could_change() -> None:
     assert send.call().json["email_config"] == {"sender_id": 1}
 
 
+def test_nested_values_are_frozen_and_each_call_gets_its_own_copy() -> None:
+    outside = {"x": {"y": [1]}, "sender_id": 1}
+    send = CreateSingleSend("n", send_to_all=True, email_config=outside)
+    outside["x"]["y"].append(2)  # type: ignore[index]
+    with pytest.raises(TypeError):
+        send.email_config["x"]["z"] = 1  # type: ignore[index]
+    body = send.call().json
+    body["email_config"]["x"]["y"].append(3)
+    assert send.call().json["email_config"] == {"x": {"y": [1]}, "sender_id": 1}
+
+
+@pytest.mark.parametrize(
+    "config", [{"subject": datetime.date(2026, 1, 1)}, {"x": {1, 2}}, {3: "k"}, {"n": float("nan")}]
+)
+def test_email_config_must_be_plain_json(config: dict[Any, Any]) -> None:
+    with pytest.raises(SendGridInputError, match="email_config"):
+        CreateSingleSend("n", send_to_all=True, email_config=config)
+
+
 def test_a_call_never_leaves_the_connections_host() -> None:
-    for path in ("https://elsewhere.example/v3/x", "//elsewhere.example/v3/x", "/v3/../x", "v3/x"):
+    for path in (
+        "https://elsewhere.example/v3/x",
+        "//elsewhere.example/v3/x",
+        "/v3/../x",
+        "v3/x",
+        "/v3/x/..",
+        "/v3/..",
+        "/v3/x/.",
+        "/v3/x?page_token=a",
+        "/v3/x#f",
+        "/v3/x\n",
+        "/v3/a b",
+        "/v3/a\\b",
+    ):
         with pytest.raises(SendGridInputError, match="path"):
             Call("GET", path)
 

@@ -188,3 +188,15 @@ def test_time_zone_names_the_argument_given() -> None:
     with pytest.raises(SendGridInputError) as caught:
         validation.time_zone("utc", name="zone")
     assert caught.value.name == "zone" and str(caught.value).startswith("Invalid zone 'utc': ")
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_seconds_refuse_nan_and_infinity(value: float) -> None:
+    with pytest.raises(SendGridInputError, match="validation_timeout"):
+        validation.seconds("validation_timeout", value, allow_zero=True)
+
+
+@pytest.mark.parametrize("value", [".", "..", "..."])
+def test_a_job_id_of_dots_only_is_refused(value: str) -> None:
+    with pytest.raises(SendGridInputError, match="export_id"):
+        validation.job_id(value, "export_id")
