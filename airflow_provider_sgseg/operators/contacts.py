@@ -48,6 +48,7 @@ from airflow_provider_sgseg.rules.jobs import (
     ADOPTION_SKEW,
     JobBoard,
     adoptable_export,
+    content_file_type,
     export_reusable,
     job_outcome,
     job_payload,
@@ -769,8 +770,6 @@ class SendGridExportContactsOperator(_ContactsTask):
         """Fail (no retries: every retry would adopt the same export) when the downloaded file
         holds another type than ``file_type``; the file is removed. A garbled file is left to
         the row count (a retryable failure)."""
-        from airflow_provider_sgseg.rules.jobs import content_file_type
-
         with path.open("rb") as raw:
             held = content_file_type(_gunzipped(raw, path).read(self.FIRST_LINE_BYTES))
         if held is None or held == self.file_type:

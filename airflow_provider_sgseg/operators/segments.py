@@ -587,14 +587,15 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
 
     def _refresh(self, context: Context) -> dict[str, Any]:
         from airflow_provider_sgseg.rules import refresh_quota
-        from airflow_provider_sgseg.rules.requests import RefreshSegment
+        from airflow_provider_sgseg.rules.requests import GetSegment, RefreshSegment
 
         request = RefreshSegment(self.segment_id, self.user_time_zone)
         segment_id, zone = request.segment_id, request.user_time_zone
+        read = GetSegment(segment_id, contacts_sample=False)
         store = TaskStateStore(context)
         self._push_segment_id(context, segment_id)
 
-        segment = self.hook.get_segment(segment_id, contacts_sample=False)
+        segment = self.hook.run(read)
         earlier = self._earlier_refresh(context, store, segment_id, segment)
         if earlier is not None:
             return earlier
@@ -615,7 +616,7 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
 
         decision = refresh_quota.decide(segment, zone, self.now())
         if not decision.allowed:
-            self._quota_exhausted(context, decision, segment)
+            self._quota_exhausted(context, decision, segment_id, segment)
 
         requested_at = self.now()
         attempt = {
@@ -647,6 +648,7 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
             self._quota_exhausted(
                 context,
                 refresh_quota.decide_after_rate_limit(segment, zone, self.now(), error.reset_at),
+                segment_id,
                 segment,
             )
         except SendGridForbiddenError as error:
@@ -661,7 +663,7 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
             raise refused(f"the manual refresh of segment {segment_id}", error) from error
         except (SendGridTransportError, SendGridServerError, SendGridResponseError) as error:
             # The request may have been processed before the answer was lost: look, don't re-post.
-            after = self.hook.get_segment(segment_id, contacts_sample=False)
+            after = self.hook.run(read)
             adopted = self._accepted_result(attempt, after)
             if adopted is None:
                 raise
@@ -755,7 +757,7 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
         }
 
     def _quota_exhausted(
-        self, context: Context, decision: RefreshDecision, segment: Mapping[str, Any]
+        self, context: Context, decision: RefreshDecision, segment_id: str, segment: Mapping[str, Any]
     ) -> NoReturn:
         message = f"Cannot refresh segment now ({decision.blocked_by}): {decision.reason}"
         if self.on_quota_exhausted == "skip":
@@ -763,7 +765,7 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
             # would log Airflow's error-level "XCom not found". Leave one it understands: wait for
             # a sample newer than the one SendGrid has now (SendGrid still samples on its own).
             skipped = {
-                "segment_id": validation.segment_id(self.segment_id),
+                "segment_id": segment_id,
                 "job_id": None,
                 "requested_at": None,
                 "watermark": segment.get("sample_updated_at"),

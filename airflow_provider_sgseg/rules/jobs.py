@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from airflow_provider_sgseg.exceptions import SendGridError
 from airflow_provider_sgseg.rules.instants import parse_instant
+from airflow_provider_sgseg.rules.validation import EXPORT_FILE_TYPES
 from airflow_provider_sgseg.rules.waiting import (
     TRANSIENT_ERRORS,
     Finished,
@@ -167,9 +168,6 @@ def adoptable_export(
         if export.get("id") and export_reusable(export, now):
             candidates.append((created.timestamp(), str(export["id"])))
     return max(candidates)[1] if candidates else None
-
-
-EXPORT_FILE_TYPES = ("csv", "json")
 
 
 def url_file_type(url: str) -> str | None:

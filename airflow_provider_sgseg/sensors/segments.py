@@ -189,13 +189,15 @@ class SendGridSegmentPopulatedSensor(SendGridTaskMixin, BaseSensorOperator):
             ``max_consecutive_failures``.
         """
         from airflow_provider_sgseg.rules import waiting  # the engine loads when a wait runs
+        from airflow_provider_sgseg.rules.requests import GetSegment
 
-        segment_id = validation.segment_id(self.segment_id)
+        read = GetSegment(self.segment_id, contacts_sample=False)
+        segment_id = read.segment_id
         explicit_watermark = watermark_from(self.watermark)  # bad input fails before any GET
         state = self._load_state(context)
         result: Verdict | None = None
         try:
-            segment = self.hook.get_segment(segment_id, contacts_sample=False)
+            segment = self.hook.run(read)
         except waiting.TRANSIENT_ERRORS as error:
             failure: Exception | None = error
             outcome: waiting.Outcome = waiting.transient(error)
