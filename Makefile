@@ -79,7 +79,7 @@ bench: install
 		apache-airflow==$(AIRFLOW_VERSION) -c $(CONSTRAINTS)
 	$(PY) -m benchmarks
 
-# Re-resolve ci/constraints-airflow-*.txt (ci/pin.sh; LINES=... for some).
+# Re-resolve ci/constraints-airflow-*.txt (ci/pin.sh; PIN_LINES="3.0.6 3.1.8" for some).
 pins: install
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" ci/pin.sh $(PIN_LINES)
 
