@@ -3,8 +3,8 @@
 A Fernet key is set, so a connection stored in the metadata DB is encrypted at rest and decrypted
 on every read. Airflow 3.0.6 with cryptography 51 (a fresh resolve without the line's constraints)
 fails exactly there: ``'MultiFernet' object has no attribute 'is_encrypted'``, then "connection
-not found", and no task reaches SendGrid. Airflow 3.2.2 with pydantic 2.14 fails every task before
-it runs. These tests fail on both.
+not found", and no task reaches SendGrid. Airflow 3.2.2 with pydantic 2.14 and cadwyn 9 fails
+every task before it runs (``TITerminalStatePayload needs a discriminator field``). These tests fail on both.
 """
 
 from __future__ import annotations
