@@ -1,59 +1,109 @@
 # Everything a newcomer needs starts from a bare clone: `make demo` or `make test`.
 PYTHON ?= python3
-# Empty: the newest Airflow 3.3.x, in .venv. A version (e.g. 3.0.6): that Airflow, in its own
-# .venv-<version>, so both lines can be tested side by side.
-AIRFLOW_VERSION ?=
-VENV := $(if $(AIRFLOW_VERSION),.venv-$(AIRFLOW_VERSION),.venv)
-# The newest line is asked for by name: left open, the resolver may settle on an older Airflow
-# (seen: 3.2.2 beside the Celery provider). An older line also takes the pins it needs (its own
-# constraints file is not reachable from every host).
-NEWEST_AIRFLOW := apache-airflow>=3.3,<3.4
-AIRFLOW_PIN := $(if $(AIRFLOW_VERSION),apache-airflow==$(AIRFLOW_VERSION) \
-	$(addprefix -c ,$(wildcard ci/constraints-airflow-$(AIRFLOW_VERSION).txt)),"$(NEWEST_AIRFLOW)")
+# The supported Airflow lines (the newest release of each minor), oldest first. Each installs the
+# way its users install it: `apache-airflow==<version>` with that release's pins,
+# ci/constraints-airflow-<version>.txt (see ci/README.md). The newest line lives in .venv, every
+# other one in .venv-<version>, so lines can be tested side by side:
+#   make test AIRFLOW_VERSION=3.0.6
+LINES := 3.0.6 3.1.8 3.2.2 3.3.2
+OLDEST := $(firstword $(LINES))
+NEWEST := $(lastword $(LINES))
+ASKED_VERSION := $(AIRFLOW_VERSION)
+override AIRFLOW_VERSION := $(or $(AIRFLOW_VERSION),$(NEWEST))
+VENV := $(if $(filter $(NEWEST),$(AIRFLOW_VERSION)),.venv,.venv-$(AIRFLOW_VERSION))
+CONSTRAINTS := ci/constraints-airflow-$(AIRFLOW_VERSION).txt
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell (cat pyproject.toml emulator/pyproject.toml $(wildcard ci/constraints-*.txt); echo '$(AIRFLOW_PIN)') | cksum | cut -d' ' -f1)
+UV := $(VENV)/bin/uv
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml emulator/pyproject.toml $(CONSTRAINTS) 2>/dev/null | cksum | cut -d' ' -f1)
+# pytest-xdist workers for `make test` (each has its own AIRFLOW_HOME and emulators on free ports);
+# 0 runs in one process.
+WORKERS ?= 2
+XDIST := $(if $(filter-out 0,$(WORKERS)),-n $(WORKERS) --dist loadfile)
+# What `make test-line` runs on the middle lines: DAGs, operators, sensors, triggers, reliability,
+# the production shape (Fernet key, stored connections) and the pins in force.
+LINE_TESTS := tests/dags tests/operators tests/sensors tests/triggers tests/reliability \
+	tests/test_production_shape.py tests/test_constraints.py
+DIST := dist/packages
 
-.PHONY: install test lint demo bench package-check e2e e2e-install clean
+.PHONY: install install-lines test test-line lint demo bench dist package-check e2e e2e-install \
+	pins fresh-check clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml emulator/pyproject.toml $(wildcard ci/constraints-*.txt)
+$(STAMP): pyproject.toml emulator/pyproject.toml $(wildcard $(CONSTRAINTS))
+	@test -f $(CONSTRAINTS) || { echo "no $(CONSTRAINTS): the supported lines are $(LINES)" >&2; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip uv
-	$(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[dev]" -e ./emulator $(AIRFLOW_PIN)
+	$(UV) pip install --quiet --python $(PY) -e . --group dev -e ./emulator \
+		apache-airflow==$(AIRFLOW_VERSION) -c $(CONSTRAINTS)
 	rm -f $(VENV)/.installed-* && touch $@
 
+# Every line's venv at once (the installs mostly wait on the network and the uv cache).
+install-lines:
+	$(MAKE) --no-print-directory -j$(words $(LINES)) $(addprefix install-,$(LINES))
+
+install-%:
+	$(MAKE) --no-print-directory install AIRFLOW_VERSION=$*
+
 test: install
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider $(XDIST)
+
+test-line: install
+	$(PY) -m pytest -q -p no:cacheprovider $(XDIST) $(LINE_TESTS)
 
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-# Both distributions built and twine-checked; the provider wheel alone next to Airflow (default:
-# the oldest supported line) in a clean venv; then the example pipeline from the installed wheels.
+# Both distributions, built once for package-check and e2e.
+dist: install
+	rm -rf $(DIST)
+	$(UV) build --quiet --out-dir $(DIST) .
+	$(UV) build --quiet --out-dir $(DIST) emulator
+
+# The built distributions twine-checked (no dev extras in the metadata); the provider wheel alone
+# next to Airflow $(PACKAGE_AIRFLOW) in a clean venv with its constraints; then the example pipeline
+# from the installed wheels. Default: the oldest line; AIRFLOW_VERSION=... checks that line.
+PACKAGE_AIRFLOW := $(or $(ASKED_VERSION),$(OLDEST))
 package-check: install
-	$(PY) scripts/package_check.py --airflow $(or $(AIRFLOW_VERSION),3.0.6)
+	test -n "$$(ls $(DIST)/*.whl 2>/dev/null)" || $(MAKE) --no-print-directory dist
+	$(PY) scripts/package_check.py --airflow $(PACKAGE_AIRFLOW) --built $(DIST)
 
 # KEEP=1 leaves Airflow and the emulator running after the summary, until Ctrl-C.
 demo: install
 	$(PY) scripts/demo.py $(if $(filter 1 yes true,$(KEEP)),--keep)
 
 bench: install
-	$(VENV)/bin/uv pip install --quiet --python $(PY) -e ".[dev,bench]" -e ./emulator $(AIRFLOW_PIN)
+	$(UV) pip install --quiet --python $(PY) -e . --group dev --group bench -e ./emulator \
+		apache-airflow==$(AIRFLOW_VERSION) -c $(CONSTRAINTS)
 	$(PY) -m benchmarks
+
+# Re-resolve ci/constraints-airflow-*.txt (ci/pin.sh; PIN_LINES="3.0.6 3.1.8" for some).
+pins: install
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" ci/pin.sh $(PIN_LINES)
+
+# Not in CI: what a user who skips the constraints gets today. A fresh resolve of the line (no
+# pins) in .venv-fresh-<version>, then the production-shape tests there. It fails when an
+# upstream release breaks the line; the pins in ci/ are what keeps `make test` and users safe.
+fresh-check: install
+	rm -rf .venv-fresh-$(AIRFLOW_VERSION)
+	$(UV) venv --quiet --python $(PY) .venv-fresh-$(AIRFLOW_VERSION)
+	$(UV) pip install --quiet --python .venv-fresh-$(AIRFLOW_VERSION)/bin/python -e . --group dev \
+		-e ./emulator apache-airflow==$(AIRFLOW_VERSION)
+	.venv-fresh-$(AIRFLOW_VERSION)/bin/python -m pytest -q -p no:cacheprovider \
+		tests/test_production_shape.py
 
 # System tests of the production shape (tests/system, not in `make test`): PostgreSQL, Redis,
 # CeleryExecutor, two triggerers and a headless Chromium, with the provider installed from its
-# wheel into a venv of its own. Debian packages are installed when missing (CI runs as root).
+# wheel (the one `make dist` built) into a venv of its own, on the newest line with its pins.
+# Debian packages are installed when missing (CI runs as root).
 E2E_VENV := .venv-e2e
 E2E_PY := $(E2E_VENV)/bin/python
 E2E_APT := postgresql redis-server chromium chromium-driver
-E2E_AIRFLOW ?= "$(NEWEST_AIRFLOW)"
-E2E_PIP := $(E2E_AIRFLOW) apache-airflow-providers-celery apache-airflow-providers-postgres psycopg2-binary \
-	asyncpg redis selenium \
-	pytest pytest-timeout
+E2E_AIRFLOW ?= $(NEWEST)
+E2E_PIP := apache-airflow==$(E2E_AIRFLOW) apache-airflow-providers-celery apache-airflow-providers-postgres \
+	psycopg2-binary asyncpg redis selenium pytest pytest-timeout
 
 e2e-install: install
 	@missing=$$(for p in $(E2E_APT); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -61,12 +111,10 @@ e2e-install: install
 		echo "apt-get install" $$missing; \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
-	test -x $(E2E_PY) || $(VENV)/bin/uv venv --quiet --python $(PY) $(E2E_VENV)
-	rm -rf $(E2E_VENV)/wheels
-	$(VENV)/bin/uv build --quiet --wheel --out-dir $(E2E_VENV)/wheels .
-	$(VENV)/bin/uv build --quiet --wheel --out-dir $(E2E_VENV)/wheels emulator
-	$(VENV)/bin/uv pip install --quiet --python $(E2E_PY) --reinstall-package airflow-provider-sgseg \
-		--reinstall-package sgseg-emulator $(E2E_VENV)/wheels/*.whl $(E2E_PIP)
+	test -n "$$(ls $(DIST)/*.whl 2>/dev/null)" || $(MAKE) --no-print-directory dist
+	test -x $(E2E_PY) || $(UV) venv --quiet --python $(PY) $(E2E_VENV)
+	$(UV) pip install --quiet --python $(E2E_PY) --reinstall-package airflow-provider-sgseg \
+		--reinstall-package sgseg-emulator $(DIST)/*.whl $(E2E_PIP) -c ci/constraints-airflow-$(E2E_AIRFLOW).txt
 
 e2e: e2e-install
 	cd tests/system && ../../$(E2E_PY) -m pytest -p no:cacheprovider -c /dev/null --rootdir=. \

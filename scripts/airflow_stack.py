@@ -23,6 +23,7 @@ CeleryExecutor with two triggerers (``tests/system``). Processes that are not Ai
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -193,6 +194,8 @@ class AirflowStack:
             # Airflow 3.0 leaves the issuer unset, which PyJWT >= 2.10 refuses to sign.
             "AIRFLOW__API_AUTH__JWT_ISSUER": "airflow-stack",
             "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
+            # As in production: connections stored in the metadata DB are encrypted with it.
+            "AIRFLOW__CORE__FERNET_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
             "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{config.username}:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),

@@ -1,6 +1,7 @@
 """Packaging check (`make package-check`): the two distributions as users get them.
 
-1. Build wheel and sdist of ``airflow-provider-sgseg`` and ``sgseg-emulator``; ``twine check`` them.
+1. Build wheel and sdist of ``airflow-provider-sgseg`` and ``sgseg-emulator`` (or take them from
+   ``--built``); ``twine check`` them; the provider wheel's metadata declares no extras.
 2. Install the provider wheel alone into a clean venv with Airflow (``--airflow``, default the
    oldest supported line), and check: ``airflow providers list`` shows it with no error or
    warning about it; ``sqlglot`` and ``sgseg_emulator`` are not installed; there is no
@@ -22,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -48,10 +50,11 @@ def check(what: str, ok: bool, why: str = "") -> None:
     print(f"ok {what}", flush=True)
 
 
-def build(uv: str, dist: Path) -> dict[str, list[Path]]:
-    shutil.rmtree(dist, ignore_errors=True)
-    run([uv, "build", "--quiet", "--out-dir", str(dist), str(REPO)])
-    run([uv, "build", "--quiet", "--out-dir", str(dist), str(REPO / "emulator")])
+def build(uv: str, dist: Path, *, reuse: bool = False) -> dict[str, list[Path]]:
+    if not reuse:
+        shutil.rmtree(dist, ignore_errors=True)
+        run([uv, "build", "--quiet", "--out-dir", str(dist), str(REPO)])
+        run([uv, "build", "--quiet", "--out-dir", str(dist), str(REPO / "emulator")])
     built = {name: sorted(dist.glob(f"{name}-*")) for name in (PROVIDER_DIST, EMULATOR_DIST)}
     for name, files in built.items():
         kinds = sorted(path.suffix for path in files)
@@ -67,7 +70,19 @@ def build(uv: str, dist: Path) -> dict[str, list[Path]]:
         ]
     )
     check("twine check --strict of both distributions", True)
+    extras = [
+        line
+        for line in wheel_metadata(wheel(built[PROVIDER_DIST])).splitlines()
+        if line.startswith("Provides-Extra:")
+    ]
+    check("the provider wheel's metadata declares no extras (no dev/bench)", not extras, str(extras))
     return built
+
+
+def wheel_metadata(path: Path) -> str:
+    with zipfile.ZipFile(path) as archive:
+        name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        return archive.read(name).decode()
 
 
 def wheel(files: list[Path]) -> Path:
@@ -195,6 +210,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--airflow", default="3.0.6", help="Airflow version for the clean venv")
     parser.add_argument("--work", type=Path, default=REPO / "dist", help="where wheels and the venv go")
+    parser.add_argument(
+        "--built", type=Path, help="take both distributions from here instead of building them (make dist)"
+    )
     parser.add_argument("--skip-pipeline", action="store_true", help="only the build and install checks")
     args = parser.parse_args()
 
@@ -202,7 +220,7 @@ def main() -> int:
     constraints_file = REPO / "ci" / f"constraints-airflow-{args.airflow}.txt"
     constraints = ["-c", str(constraints_file)] if constraints_file.exists() else []
     try:
-        built = build(uv, args.work / "packages")
+        built = build(uv, args.built or args.work / "packages", reuse=args.built is not None)
         venv = args.work / f"venv-provider-only-{args.airflow}"
         env = provider_alone(uv, venv, wheel(built[PROVIDER_DIST]), args.airflow, constraints)
         if not args.skip_pipeline:

@@ -1,12 +1,20 @@
-"""Suite-wide set-up: a throwaway AIRFLOW_HOME and a way to run `airflow dags test`."""
+"""Suite-wide set-up: a throwaway AIRFLOW_HOME in the production shape, and `airflow dags test`.
+
+Production shape: a Fernet key is set (every real deployment has one), so connections stored in
+the metadata DB are encrypted there and decrypted on every read; tests use connections both from
+``AIRFLOW_CONN_*`` variables (the emulator fixtures) and from the metadata DB
+(``metadata_connection``).
+"""
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -18,6 +26,9 @@ _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="sgseg-airflow-home-"))
 os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(_AIRFLOW_HOME / "dags"))
+# A Fernet key is 32 random bytes, URL-safe base64: what `airflow config` would generate.
+FERNET_KEY = base64.urlsafe_b64encode(os.urandom(32)).decode()
+os.environ["AIRFLOW__CORE__FERNET_KEY"] = FERNET_KEY
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,6 +37,7 @@ collect_ignore = ["system"]
 AIRFLOW_BIN = Path(sys.executable).parent / "airflow"
 
 DagsTest = Callable[..., subprocess.CompletedProcess[str]]
+StoreConnection = Callable[[str, Mapping[str, object]], None]
 
 
 @pytest.fixture(scope="session")
@@ -59,3 +71,26 @@ def dags_test(airflow_db: Path) -> DagsTest:
         return subprocess.run(cmd, env=full_env, capture_output=True, text=True, timeout=timeout)
 
     return run
+
+
+@pytest.fixture
+def metadata_connection(airflow_db: Path) -> Iterator[StoreConnection]:
+    """Store connections in the metadata DB as a user does (``airflow connections add``, encrypted
+    with the suite's Fernet key); each is deleted again after the test.
+
+    Call it with a connection ID and the connection as a dict (Airflow's JSON form). Use an ID no
+    ``AIRFLOW_CONN_*`` variable names: those win over the DB.
+    """
+    stored: list[str] = []
+
+    def store(conn_id: str, connection: Mapping[str, object]) -> None:
+        cli = [str(AIRFLOW_BIN), "connections", "add", conn_id, "--conn-json", json.dumps(connection)]
+        added = subprocess.run(cli, capture_output=True, text=True, timeout=120)
+        assert added.returncode == 0, added.stdout[-2000:] + added.stderr[-2000:]
+        stored.append(conn_id)
+
+    yield store
+    for conn_id in stored:
+        subprocess.run(
+            [str(AIRFLOW_BIN), "connections", "delete", conn_id], capture_output=True, text=True, timeout=120
+        )
