@@ -65,6 +65,29 @@ REFRESH_RESULT_KEY = "sendgrid_refresh_result"
 CREATE_ATTEMPT_KEY = "sendgrid_create_attempt"
 DELETE_ATTEMPT_KEY = "sendgrid_delete_attempt"
 
+# The refresh result's watermark under its 0.2.0 name too, so DAGs (and task state) written for
+# 0.2.0 keep reading it; removed in 1.0.
+LEGACY_WATERMARK_KEY = "sample_updated_at_before"
+
+
+def _refresh_result(
+    segment_id: object, job_id: object, requested_at: object, watermark: object, **extra: Any
+) -> dict[str, Any]:
+    """The refresh operator's XCom: ``watermark`` under both its names, then ``extra``."""
+    return {
+        "segment_id": segment_id,
+        "job_id": job_id,
+        "requested_at": requested_at,
+        "watermark": watermark,
+        LEGACY_WATERMARK_KEY: watermark,
+        **extra,
+    }
+
+
+def _watermark_of(record: Mapping[str, Any]) -> Any:
+    """The watermark of a stored attempt or result, also one 0.2.0 stored under its old name."""
+    return record["watermark"] if "watermark" in record else record.get(LEGACY_WATERMARK_KEY)
+
 
 def _same_query(left: object, right: object) -> bool:
     """SendGrid may re-space a stored query; compare ignoring whitespace runs."""
@@ -537,9 +560,10 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
     :param quota_wait_margin: in ``"wait"`` mode, seconds to wait beyond the moment the quota
         lifts (slack for clock skew between the worker and SendGrid).
 
-    Returns ``{"segment_id", "job_id", "requested_at", "watermark"}``.
+    Returns ``{"segment_id", "job_id", "requested_at", "watermark", "sample_updated_at_before"}``.
     ``watermark`` is the segment's ``sample_updated_at`` before the refresh: the
-    watermark for waiting until the refreshed sample lands. ``job_id`` is None when a retry found
+    watermark for waiting until the refreshed sample lands. ``sample_updated_at_before`` is the
+    same value under its 0.2.0 name (deprecated; removed in 1.0). ``job_id`` is None when a retry found
     that an earlier try's refresh had been accepted but its answer was lost. A refresh skipped for
     quota (``"skip"``) leaves the same dict as its XCom, with ``job_id`` and ``requested_at`` None
     and a ``skipped`` reason, so a sensor given ``watermark=<this task>.output`` waits for
@@ -570,7 +594,7 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         """``GET /v3/marketing/segments/2.0/{id}`` then, if the quota allows, ``POST
         /v3/marketing/segments/2.0/refresh/{id}`` (sent at most once per task instance):
-        ``{"segment_id", "job_id", "requested_at", "watermark"}``.
+        ``{"segment_id", "job_id", "requested_at", "watermark", "sample_updated_at_before"}``.
 
         :raises SendGridInputError: a bad rendered value, before any request.
         :raises AirflowSkipException: quota used up and ``on_quota_exhausted="skip"``.
@@ -673,12 +697,12 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
             store.set(REFRESH_RESULT_KEY, adopted)
             return adopted
 
-        result = {
-            "segment_id": segment_id,
-            "job_id": answer.get("job_id") if isinstance(answer, Mapping) else None,
-            "requested_at": attempt["requested_at"],
-            "watermark": attempt["watermark"],
-        }
+        result = _refresh_result(
+            segment_id,
+            answer.get("job_id") if isinstance(answer, Mapping) else None,
+            attempt["requested_at"],
+            attempt["watermark"],
+        )
         store.set(REFRESH_RESULT_KEY, result)
         self.log.info("SendGrid accepted the refresh of segment %s (job %s).", segment_id, result["job_id"])
         return result
@@ -693,7 +717,8 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
                 self.log.info(
                     "An earlier try already refreshed segment %s; returning its result.", segment_id
                 )
-                return result
+                named = {k: v for k, v in result.items() if k not in ("watermark", LEGACY_WATERMARK_KEY)}
+                return _refresh_result(**named, watermark=_watermark_of(result))
             attempt = store.get(REFRESH_ATTEMPT_KEY)
             if attempt is None or attempt.get("segment_id") != segment_id:
                 return None
@@ -720,12 +745,7 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
             # samples after a delay, so a newer one is its own.
             sample = parse_instant(segment.get("sample_updated_at"))
             replaced = segment.get("sample_updated_at") if sample is not None and sample <= last else None
-            return {
-                "segment_id": segment_id,
-                "job_id": None,
-                "requested_at": last.isoformat(),
-                "watermark": replaced,
-            }
+            return _refresh_result(segment_id, None, last.isoformat(), replaced)
         return None
 
     @staticmethod
@@ -749,12 +769,9 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
     @staticmethod
     def _result_of(attempt: Mapping[str, Any]) -> dict[str, Any]:
         """The XCom result for a recorded attempt whose 202 was never seen (so no ``job_id``)."""
-        return {
-            "segment_id": attempt.get("segment_id"),
-            "job_id": None,
-            "requested_at": attempt.get("requested_at"),
-            "watermark": attempt.get("watermark"),
-        }
+        return _refresh_result(
+            attempt.get("segment_id"), None, attempt.get("requested_at"), _watermark_of(attempt)
+        )
 
     def _quota_exhausted(
         self, context: Context, decision: RefreshDecision, segment_id: str, segment: Mapping[str, Any]
@@ -764,13 +781,9 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
             # A skipped task leaves no return value, and a sensor reading refresh_segment.output
             # would log Airflow's error-level "XCom not found". Leave one it understands: wait for
             # a sample newer than the one SendGrid has now (SendGrid still samples on its own).
-            skipped = {
-                "segment_id": segment_id,
-                "job_id": None,
-                "requested_at": None,
-                "watermark": segment.get("sample_updated_at"),
-                "skipped": message,
-            }
+            skipped = _refresh_result(
+                segment_id, None, None, segment.get("sample_updated_at"), skipped=message
+            )
             context["ti"].xcom_push(key=XCOM_RETURN_KEY, value=skipped)
             raise AirflowSkipException(message)
         if self.on_quota_exhausted == "wait" and decision.next_allowed_at is not None:
