@@ -161,7 +161,7 @@ class SendGridCreateSegmentOperator(SendGridSegmentBaseOperator):
 
     operator_extra_links: Sequence[BaseOperatorLink] = (SendGridSegmentLink(),)
 
-    template_fields: Sequence[str] = ("name", "query_dsl", "parent_list_ids")
+    template_fields: Sequence[str] = ("name", "query_dsl", "parent_list_ids", "sendgrid_conn_id")
     template_fields_renderers = {"query_dsl": "sql"}
 
     def __init__(
@@ -317,7 +317,7 @@ class SendGridGetSegmentOperator(SendGridSegmentBaseOperator):
 
     operator_extra_links: Sequence[BaseOperatorLink] = (SendGridSegmentLink(),)
 
-    template_fields: Sequence[str] = ("segment_id",)
+    template_fields: Sequence[str] = ("segment_id", "sendgrid_conn_id")
 
     def __init__(self, *, segment_id: str, contacts_sample: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -347,7 +347,7 @@ class SendGridListSegmentsOperator(SendGridSegmentBaseOperator):
     :param no_parent_list_id: also (or only) segments without a parent list.
     """
 
-    template_fields: Sequence[str] = ("ids", "parent_list_ids")
+    template_fields: Sequence[str] = ("ids", "parent_list_ids", "sendgrid_conn_id")
 
     def __init__(
         self,
@@ -387,7 +387,7 @@ class SendGridUpdateSegmentOperator(SendGridSegmentBaseOperator):
 
     operator_extra_links: Sequence[BaseOperatorLink] = (SendGridSegmentLink(),)
 
-    template_fields: Sequence[str] = ("segment_id", "name", "query_dsl")
+    template_fields: Sequence[str] = ("segment_id", "name", "query_dsl", "sendgrid_conn_id")
     template_fields_renderers = {"query_dsl": "sql"}
 
     def __init__(
@@ -459,7 +459,7 @@ class SendGridDeleteSegmentOperator(SendGridSegmentBaseOperator):
     Raises ``SendGridNotFoundError`` for a missing segment without ``missing_ok``.
     """
 
-    template_fields: Sequence[str] = ("segment_id",)
+    template_fields: Sequence[str] = ("segment_id", "sendgrid_conn_id")
 
     def __init__(
         self, *, segment_id: str, missing_ok: bool = False, force: bool = False, **kwargs: Any
@@ -572,7 +572,7 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
 
     operator_extra_links: Sequence[BaseOperatorLink] = (SendGridSegmentLink(),)
 
-    template_fields: Sequence[str] = ("segment_id", "user_time_zone")
+    template_fields: Sequence[str] = ("segment_id", "user_time_zone", "sendgrid_conn_id")
 
     def __init__(
         self,

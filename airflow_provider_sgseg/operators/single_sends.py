@@ -87,6 +87,7 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
         "categories",
         "send_at",
         "require_min_contacts",
+        "sendgrid_conn_id",
     )
     template_fields_renderers = {"html_content": "html"}
     operator_extra_links = (SendGridSingleSendLink(),)
