@@ -30,12 +30,12 @@ with DAG(
     )
     refresh = SendGridRefreshSegmentOperator(
         task_id="refresh",
-        segment_id=segment.output["id"],
+        segment_id=segment.output["segment_id"],
         user_time_zone="Europe/Amsterdam",
     )
     populated = SendGridSegmentPopulatedSensor(
         task_id="wait_until_populated",
-        segment_id=segment.output["id"],
+        segment_id=segment.output["segment_id"],
         refreshed_after="{{ ti.xcom_pull(task_ids='refresh')['sample_updated_at_before'] }}",
         min_contacts=100,
         poll_floor=1,
