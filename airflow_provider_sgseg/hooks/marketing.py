@@ -736,3 +736,10 @@ def _next_wait(attempt: int, server_wait: _ServerWait, policy: RetryPolicy) -> f
     if server_wait.seconds:
         return server_wait.seconds
     return backoff(attempt, policy)
+
+
+def __getattr__(name: str) -> Any:
+    """0.2.0's connection defaults (deprecated, removed in 1.0): see ``_deprecated.HOOK_CONSTANTS``."""
+    from airflow_provider_sgseg._deprecated import HOOK_CONSTANTS, moved_names
+
+    return moved_names(__name__, HOOK_CONSTANTS)(name)

@@ -19,7 +19,7 @@ says exactly where that is weaker than the state-store path.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import BaseOperatorLink
@@ -96,7 +96,30 @@ def _same_query(left: object, right: object) -> bool:
 
 class SendGridSegmentBaseOperator(SendGridBaseOperator):
     """What the segment operators share beyond :class:`SendGridBaseOperator`: the segment-id XCom
-    behind :class:`SendGridSegmentLink` and the wait for SendGrid's query validation."""
+    behind :class:`SendGridSegmentLink` and the wait for SendGrid's query validation.
+
+    :param clock: deprecated since 0.3.0 (removed in 1.0): a callable giving the current aware
+        time, used instead of :meth:`now`.
+    :param sleep: deprecated since 0.3.0 (removed in 1.0): a callable waiting a number of
+        seconds, used instead of :meth:`sleep`.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], datetime.datetime] | None = None,
+        sleep: Callable[[float], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if clock is not None or sleep is not None:
+            from airflow_provider_sgseg._deprecated import warn_renamed
+
+            warn_renamed(f"{type(self).__name__}'s clock/sleep", "a patched now()/sleep() method")
+        if clock is not None:
+            self.now = clock  # type: ignore[method-assign]
+        if sleep is not None:
+            self.sleep = sleep  # type: ignore[method-assign,assignment]
 
     def _push_segment_id(self, context: Context, segment_id: str) -> None:
         context["ti"].xcom_push(key=SEGMENT_ID_XCOM_KEY, value=segment_id)
