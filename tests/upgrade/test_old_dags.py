@@ -12,8 +12,6 @@ so the deferrable sensor really waits for the refreshed sample.
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 import textwrap
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from sgseg_emulator.pytest_plugin import EmulatorHandle
 
 from airflow_provider_sgseg.version_compat import AIRFLOW_V_3_3_PLUS
 from tests.conftest import DagsTest
+from tests.dags.test_pipeline import newest_state
 from tests.helpers import PIPELINE_AUDIENCE, PIPELINE_CONTACTS, pipeline_dag_settings
 
 HERE = Path(__file__).parent
@@ -30,16 +29,6 @@ DAGS_0_2_0 = HERE / "dags_0_2_0"
 SEGMENTS = "/v3/marketing/segments/2.0"
 SINGLE_SENDS = "/v3/marketing/singlesends"
 DAG_SETTINGS = pipeline_dag_settings("Upgrade test audience")
-
-
-def task_state(airflow_home: Path, dag_id: str, task_id: str) -> str:
-    with contextlib.closing(sqlite3.connect(airflow_home / "airflow.db")) as db:
-        row = db.execute(
-            "SELECT state FROM task_instance WHERE dag_id = ? AND task_id = ? "
-            "ORDER BY start_date DESC LIMIT 1",
-            (dag_id, task_id),
-        ).fetchone()
-    return str(row[0]) if row else "none"
 
 
 def output_of(run: object) -> str:
@@ -98,7 +87,7 @@ def test_0_2_0_docs_snippets_run_unchanged(
     )
     output = output_of(run)
     assert run.returncode == 0, output[-6000:]
-    assert task_state(airflow_db, "sendgrid_docs_0_2_0", "drop_segment") == "success"
+    assert newest_state(airflow_db, "sendgrid_docs_0_2_0", "drop_segment") == "success"
     assert "'poll_default' is deprecated; use 'poke_interval'" in output
     assert len(admin.requests(method="POST", path_prefix=f"{SEGMENTS}/refresh/")) == 1
     assert [s["recipient_count"] for s in admin.sends()] == [PIPELINE_AUDIENCE]
@@ -112,7 +101,7 @@ def test_0_2_0_dag_reading_the_old_xcom_key_runs_unchanged(
         "sendgrid_xcom_key_0_2_0", dags_folder=DAGS_0_2_0, env=sendgrid_emulator_real_clock.conn_env()
     )
     assert run.returncode == 0, output_of(run)[-6000:]
-    assert task_state(airflow_db, "sendgrid_xcom_key_0_2_0", "wait_until_populated") == "success"
+    assert newest_state(airflow_db, "sendgrid_xcom_key_0_2_0", "wait_until_populated") == "success"
 
 
 # Loaded by every Python process of the run (PYTHONPATH): the refresh result loses its 0.2.0 key.
@@ -141,8 +130,8 @@ def test_the_0_2_0_dag_fails_without_the_old_xcom_key(
     env = {**sendgrid_emulator_real_clock.conn_env(), "PYTHONPATH": str(tmp_path)}
     run = dags_test("sendgrid_xcom_key_0_2_0", dags_folder=DAGS_0_2_0, env=env)
     output = output_of(run)
-    assert task_state(airflow_db, "sendgrid_xcom_key_0_2_0", "refresh") == "success", output[-6000:]
-    assert task_state(airflow_db, "sendgrid_xcom_key_0_2_0", "wait_until_populated") == "failed"
+    assert newest_state(airflow_db, "sendgrid_xcom_key_0_2_0", "refresh") == "success", output[-6000:]
+    assert newest_state(airflow_db, "sendgrid_xcom_key_0_2_0", "wait_until_populated") == "failed"
     assert "has no attribute 'sample_updated_at_before'" in output
 
 
