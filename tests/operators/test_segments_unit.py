@@ -123,8 +123,9 @@ def test_bad_options_fail_at_parse_time(factory: Any, name: str) -> None:
 
 
 def test_template_fields_cover_ids_names_queries_zones_and_lists() -> None:
-    conn = "sendgrid_conn_id"  # every task's (tests/test_task_templating_unit.py)
-    assert set(SendGridCreateSegmentOperator.template_fields) == {"name", "query_dsl", "parent_list_ids", conn}
+    conn = "sendgrid_conn_id"  # every task's (tests/test_task_templating.py)
+    create_fields = {"name", "query_dsl", "parent_list_ids", conn}
+    assert set(SendGridCreateSegmentOperator.template_fields) == create_fields
     assert SendGridCreateSegmentOperator.template_fields_renderers == {"query_dsl": "sql"}
     assert set(SendGridUpdateSegmentOperator.template_fields) == {"segment_id", "name", "query_dsl", conn}
     assert SendGridUpdateSegmentOperator.template_fields_renderers == {"query_dsl": "sql"}
