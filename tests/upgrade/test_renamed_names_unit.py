@@ -163,3 +163,26 @@ def test_the_0_1_0_emulator_module_says_where_it_went() -> None:
     sys.modules.pop("airflow_provider_sgseg.emulator", None)
     with pytest.raises(ImportError, match="pip install sgseg-emulator"):
         importlib.import_module("airflow_provider_sgseg.emulator")
+
+
+async def test_the_hook_still_takes_a_test_transport(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    import httpx
+
+    from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
+
+    conn = {"conn_type": "sendgrid_marketing", "host": "https://sendgrid.test", "password": "SG.test-key"}
+    monkeypatch.setenv("AIRFLOW_CONN_SENDGRID_DEFAULT", json.dumps(conn))
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(f"{request.method} {request.url}")
+        return httpx.Response(200, json={"id": "seg-1", "contacts_count": 3})
+
+    with pytest.warns(AirflowProviderDeprecationWarning, match=r"transport=\.\.\.\) is deprecated"):
+        hook = SendGridMarketingHook(transport=httpx.MockTransport(answer))
+    uuid = "0b6c47c3-3ae5-4b3e-8bff-3c9f1b0d6e1a"
+    assert hook.get_segment(uuid)["contacts_count"] == 3
+    assert (await hook.aget_segment(uuid))["contacts_count"] == 3
+    assert seen == [f"GET https://sendgrid.test/v3/marketing/segments/2.0/{uuid}?contacts_sample=true"] * 2
