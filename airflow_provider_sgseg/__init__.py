@@ -3,4 +3,4 @@
 Kept import-free on purpose: Airflow imports provider packages while parsing DAGs.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

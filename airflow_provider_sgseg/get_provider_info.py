@@ -9,10 +9,17 @@ only (host, password). An extra field gets one only from its JSON Schema ``examp
 as a text field: the input then shows a "Start typing to see options" placeholder and offers the
 examples as suggestions (number fields draw no placeholder at all). So ``timeout`` is a text
 field with examples; the hook reads it as a number and rejects anything else.
+
+Port: hidden, except on Airflow 3.3.0 to 3.3.2. There the Test button posts ``port: 0`` for a
+connection stored without a port (the UI sends ``Number(null)``), and the api-server refuses
+that as "a different destination" with 400 Bad Request before the hook runs (apache/airflow#73298,
+fixed after 3.3.2). A port stored with the connection is posted as it is, so the form shows Port
+there, labelled with why.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 INTEGRATION = "SendGrid Marketing Campaigns"
@@ -20,6 +27,22 @@ HOOK_CLASS = "airflow_provider_sgseg.hooks.marketing.SendGridMarketingHook"
 # Offered as suggestions under the extra fields (see the module docstring).
 SUBUSER_EXAMPLE = "marketing-subuser"
 TIMEOUT_EXAMPLE = "30"
+# Airflow releases whose Test button needs a stored port (see the module docstring).
+TEST_BUTTON_NEEDS_PORT = ((3, 3, 0), (3, 3, 2))
+PORT_LABEL = "Port (443 for SendGrid; the Test button of Airflow 3.3.0 to 3.3.2 needs it)"
+
+
+def _airflow_release() -> tuple[int, int, int]:
+    from airflow import __version__  # already imported: Airflow is what asks for provider info
+
+    match = re.match(r"(\d+)\.(\d+)\.(\d+)", __version__)
+    return (int(match[1]), int(match[2]), int(match[3])) if match else (0, 0, 0)
+
+
+def port_shown(release: tuple[int, int, int] | None = None) -> bool:
+    """Whether the form shows Port: on the Airflow releases whose Test button needs one."""
+    first, last = TEST_BUTTON_NEEDS_PORT
+    return first <= (release or _airflow_release()) <= last
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -76,20 +99,26 @@ def get_provider_info() -> dict[str, Any]:
     }
 
 
-def connection_type_info() -> dict[str, Any]:
-    """The ``sendgrid_marketing`` connection type: its hook and its form (declarative)."""
+def connection_type_info(release: tuple[int, int, int] | None = None) -> dict[str, Any]:
+    """The ``sendgrid_marketing`` connection type: its hook and its form (declarative).
+
+    :param release: the Airflow release the form is for (default: the installed one); it decides
+        whether Port is shown (:func:`port_shown`).
+    """
+    show_port = port_shown(release)
     return {
         "connection-type": "sendgrid_marketing",
         "hook-class-name": HOOK_CLASS,
         "hook-name": "SendGrid Marketing",
         "ui-field-behaviour": {
-            "hidden-fields": ["schema", "port", "login"],
-            "relabeling": {"password": "API key"},
+            "hidden-fields": ["schema", "login"] if show_port else ["schema", "port", "login"],
+            "relabeling": {"password": "API key", **({"port": PORT_LABEL} if show_port else {})},
             "placeholders": {
                 "host": "https://api.sendgrid.com",
                 "password": "SG.xxxxxxxx",
                 "on_behalf_of": "subuser username (optional)",
                 "timeout": "30",
+                **({"port": "443"} if show_port else {}),
             },
         },
         "conn-fields": {

@@ -18,7 +18,7 @@ task state store               missing (< 3.3)              3.3+ (read via ``sta
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airflow import __version__ as AIRFLOW_VERSION
 
@@ -98,3 +98,12 @@ __all__ = [
     "aget_connection",
     "conf",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``task_state_store`` of 0.2.0, now in ``state_store`` (deprecated, removed in 1.0)."""
+    from airflow_provider_sgseg._deprecated import moved_names
+
+    return moved_names(__name__, {"task_state_store": "airflow_provider_sgseg.state_store:task_state_store"})(
+        name
+    )

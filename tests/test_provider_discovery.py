@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from airflow_provider_sgseg.get_provider_info import get_provider_info
+from airflow_provider_sgseg.get_provider_info import connection_type_info, get_provider_info
 from tests.conftest import AIRFLOW_BIN
 
 HOOK = "airflow_provider_sgseg.hooks.marketing.SendGridMarketingHook"
@@ -75,13 +75,28 @@ def test_discovery_has_no_error_or_warning_about_us(outputs: dict[str, str]) -> 
 
 def test_connection_form_is_declared_in_provider_info() -> None:
     (conn,) = get_provider_info()["connection-types"]
+    assert conn == connection_type_info()  # for the installed Airflow
     assert conn["connection-type"] == "sendgrid_marketing"
     assert conn["hook-class-name"] == HOOK
-    behaviour = conn["ui-field-behaviour"]
-    assert sorted(behaviour["hidden-fields"]) == ["login", "port", "schema"]
-    assert behaviour["relabeling"] == {"password": "API key"}
-    assert behaviour["placeholders"]["host"] == "https://api.sendgrid.com"
+    for release in ((3, 0, 6), (3, 1, 8), (3, 2, 2), (3, 3, 3), (3, 4, 0)):
+        behaviour = connection_type_info(release)["ui-field-behaviour"]
+        assert sorted(behaviour["hidden-fields"]) == ["login", "port", "schema"], release
+        assert behaviour["relabeling"] == {"password": "API key"}, release
+        assert "port" not in behaviour["placeholders"], release
+    assert conn["ui-field-behaviour"]["placeholders"]["host"] == "https://api.sendgrid.com"
     assert set(conn["conn-fields"]) == {"on_behalf_of", "timeout"}
+
+
+@pytest.mark.parametrize("release", [(3, 3, 0), (3, 3, 1), (3, 3, 2)])
+def test_the_form_shows_port_where_the_test_button_needs_a_stored_one(release: tuple[int, int, int]) -> None:
+    # These releases' Test button posts port 0 for a connection stored without a port, which the
+    # api-server refuses with 400 before the hook runs (apache/airflow#73298): a stored port is the
+    # way out, so the form must let the user store one, and say why.
+    behaviour = connection_type_info(release)["ui-field-behaviour"]
+    assert sorted(behaviour["hidden-fields"]) == ["login", "schema"]
+    assert "Test button" in behaviour["relabeling"]["port"] and "443" in behaviour["relabeling"]["port"]
+    assert behaviour["placeholders"]["port"] == "443"
+    assert behaviour["relabeling"]["password"] == "API key"
 
 
 def test_provider_info_matches_airflows_schema() -> None:

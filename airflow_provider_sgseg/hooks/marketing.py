@@ -149,11 +149,19 @@ class SendGridMarketingHook(BaseHook):
         sendgrid_conn_id: str = default_conn_name,
         *,
         retry: RetryPolicy | None = None,
+        transport: httpx.MockTransport | None = None,
     ) -> None:
         super().__init__()
         self.sendgrid_conn_id = sendgrid_conn_id
         self.retry_policy = retry or RetryPolicy()
         self._async_settings: ConnectionSettings | None = None
+        # 0.2.0's test seam (deprecated, removed in 1.0): this hook's own clients on ``transport``.
+        self._transport = transport
+        self._own_async_client: httpx.AsyncClient | None = None
+        if transport is not None:
+            from airflow_provider_sgseg._deprecated import warn_renamed
+
+            warn_renamed("SendGridMarketingHook(transport=...)", "respx or httpx mocking in tests")
 
     # ----------------------------------------------------------------- connection and clients
 
@@ -175,7 +183,7 @@ class SendGridMarketingHook(BaseHook):
 
     @cached_property
     def _client(self) -> httpx.Client:
-        return httpx.Client(**self._settings.client_options())
+        return httpx.Client(transport=self._transport, **self._settings.client_options())
 
     def get_conn(self) -> httpx.Client:
         """The hook's ``httpx.Client`` (base URL and auth headers set), built on first use.
@@ -191,7 +199,12 @@ class SendGridMarketingHook(BaseHook):
         :raises SendGridConfigError: the connection has no API key or a bad host.
         :raises SendGridInputError: the connection's ``timeout`` extra is not a positive number.
         """
-        return shared_async_client(await self._asettings())
+        settings = await self._asettings()
+        if self._transport is None:
+            return shared_async_client(settings)
+        if self._own_async_client is None:
+            self._own_async_client = httpx.AsyncClient(transport=self._transport, **settings.client_options())
+        return self._own_async_client
 
     def close(self) -> None:
         """Close the sync client if it was built. Shared async clients: ``aclose_shared_clients``."""
@@ -575,7 +588,7 @@ class SendGridMarketingHook(BaseHook):
 
     async def _arequest(self, call: Call) -> Any:
         settings = await self._asettings()
-        client = shared_async_client(settings)
+        client = await self.aget_conn()
         slots = request_slots(client)
         server_wait = _ServerWait()
         options = self._retry_options(call, server_wait, self.retry_policy.async_sleep)
@@ -736,3 +749,10 @@ def _next_wait(attempt: int, server_wait: _ServerWait, policy: RetryPolicy) -> f
     if server_wait.seconds:
         return server_wait.seconds
     return backoff(attempt, policy)
+
+
+def __getattr__(name: str) -> Any:
+    """0.2.0's connection defaults (deprecated, removed in 1.0): see ``_deprecated.HOOK_CONSTANTS``."""
+    from airflow_provider_sgseg._deprecated import HOOK_CONSTANTS, moved_names
+
+    return moved_names(__name__, HOOK_CONSTANTS)(name)

@@ -19,7 +19,7 @@ says exactly where that is weaker than the state-store path.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import BaseOperatorLink
@@ -65,6 +65,29 @@ REFRESH_RESULT_KEY = "sendgrid_refresh_result"
 CREATE_ATTEMPT_KEY = "sendgrid_create_attempt"
 DELETE_ATTEMPT_KEY = "sendgrid_delete_attempt"
 
+# The refresh result's watermark under its 0.2.0 name too, so DAGs (and task state) written for
+# 0.2.0 keep reading it; removed in 1.0.
+LEGACY_WATERMARK_KEY = "sample_updated_at_before"
+
+
+def _refresh_result(
+    segment_id: object, job_id: object, requested_at: object, watermark: object, **extra: Any
+) -> dict[str, Any]:
+    """The refresh operator's XCom: ``watermark`` under both its names, then ``extra``."""
+    return {
+        "segment_id": segment_id,
+        "job_id": job_id,
+        "requested_at": requested_at,
+        "watermark": watermark,
+        LEGACY_WATERMARK_KEY: watermark,
+        **extra,
+    }
+
+
+def _watermark_of(record: Mapping[str, Any]) -> Any:
+    """The watermark of a stored attempt or result, also one 0.2.0 stored under its old name."""
+    return record["watermark"] if "watermark" in record else record.get(LEGACY_WATERMARK_KEY)
+
 
 def _same_query(left: object, right: object) -> bool:
     """SendGrid may re-space a stored query; compare ignoring whitespace runs."""
@@ -73,7 +96,30 @@ def _same_query(left: object, right: object) -> bool:
 
 class SendGridSegmentBaseOperator(SendGridBaseOperator):
     """What the segment operators share beyond :class:`SendGridBaseOperator`: the segment-id XCom
-    behind :class:`SendGridSegmentLink` and the wait for SendGrid's query validation."""
+    behind :class:`SendGridSegmentLink` and the wait for SendGrid's query validation.
+
+    :param clock: deprecated since 0.3.0 (removed in 1.0): a callable giving the current aware
+        time, used instead of :meth:`now`.
+    :param sleep: deprecated since 0.3.0 (removed in 1.0): a callable waiting a number of
+        seconds, used instead of :meth:`sleep`.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], datetime.datetime] | None = None,
+        sleep: Callable[[float], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if clock is not None or sleep is not None:
+            from airflow_provider_sgseg._deprecated import warn_renamed
+
+            warn_renamed(f"{type(self).__name__}'s clock/sleep", "a patched now()/sleep() method")
+        if clock is not None:
+            self.now = clock  # type: ignore[method-assign]
+        if sleep is not None:
+            self.sleep = sleep  # type: ignore[method-assign,assignment]
 
     def _push_segment_id(self, context: Context, segment_id: str) -> None:
         context["ti"].xcom_push(key=SEGMENT_ID_XCOM_KEY, value=segment_id)
@@ -138,7 +184,7 @@ class SendGridCreateSegmentOperator(SendGridSegmentBaseOperator):
 
     operator_extra_links: Sequence[BaseOperatorLink] = (SendGridSegmentLink(),)
 
-    template_fields: Sequence[str] = ("name", "query_dsl", "parent_list_ids")
+    template_fields: Sequence[str] = ("name", "query_dsl", "parent_list_ids", "sendgrid_conn_id")
     template_fields_renderers = {"query_dsl": "sql"}
 
     def __init__(
@@ -294,7 +340,7 @@ class SendGridGetSegmentOperator(SendGridSegmentBaseOperator):
 
     operator_extra_links: Sequence[BaseOperatorLink] = (SendGridSegmentLink(),)
 
-    template_fields: Sequence[str] = ("segment_id",)
+    template_fields: Sequence[str] = ("segment_id", "sendgrid_conn_id")
 
     def __init__(self, *, segment_id: str, contacts_sample: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -324,7 +370,7 @@ class SendGridListSegmentsOperator(SendGridSegmentBaseOperator):
     :param no_parent_list_id: also (or only) segments without a parent list.
     """
 
-    template_fields: Sequence[str] = ("ids", "parent_list_ids")
+    template_fields: Sequence[str] = ("ids", "parent_list_ids", "sendgrid_conn_id")
 
     def __init__(
         self,
@@ -364,7 +410,7 @@ class SendGridUpdateSegmentOperator(SendGridSegmentBaseOperator):
 
     operator_extra_links: Sequence[BaseOperatorLink] = (SendGridSegmentLink(),)
 
-    template_fields: Sequence[str] = ("segment_id", "name", "query_dsl")
+    template_fields: Sequence[str] = ("segment_id", "name", "query_dsl", "sendgrid_conn_id")
     template_fields_renderers = {"query_dsl": "sql"}
 
     def __init__(
@@ -436,7 +482,7 @@ class SendGridDeleteSegmentOperator(SendGridSegmentBaseOperator):
     Raises ``SendGridNotFoundError`` for a missing segment without ``missing_ok``.
     """
 
-    template_fields: Sequence[str] = ("segment_id",)
+    template_fields: Sequence[str] = ("segment_id", "sendgrid_conn_id")
 
     def __init__(
         self, *, segment_id: str, missing_ok: bool = False, force: bool = False, **kwargs: Any
@@ -537,9 +583,10 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
     :param quota_wait_margin: in ``"wait"`` mode, seconds to wait beyond the moment the quota
         lifts (slack for clock skew between the worker and SendGrid).
 
-    Returns ``{"segment_id", "job_id", "requested_at", "watermark"}``.
+    Returns ``{"segment_id", "job_id", "requested_at", "watermark", "sample_updated_at_before"}``.
     ``watermark`` is the segment's ``sample_updated_at`` before the refresh: the
-    watermark for waiting until the refreshed sample lands. ``job_id`` is None when a retry found
+    watermark for waiting until the refreshed sample lands. ``sample_updated_at_before`` is the
+    same value under its 0.2.0 name (deprecated; removed in 1.0). ``job_id`` is None when a retry found
     that an earlier try's refresh had been accepted but its answer was lost. A refresh skipped for
     quota (``"skip"``) leaves the same dict as its XCom, with ``job_id`` and ``requested_at`` None
     and a ``skipped`` reason, so a sensor given ``watermark=<this task>.output`` waits for
@@ -548,7 +595,7 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
 
     operator_extra_links: Sequence[BaseOperatorLink] = (SendGridSegmentLink(),)
 
-    template_fields: Sequence[str] = ("segment_id", "user_time_zone")
+    template_fields: Sequence[str] = ("segment_id", "user_time_zone", "sendgrid_conn_id")
 
     def __init__(
         self,
@@ -570,7 +617,7 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         """``GET /v3/marketing/segments/2.0/{id}`` then, if the quota allows, ``POST
         /v3/marketing/segments/2.0/refresh/{id}`` (sent at most once per task instance):
-        ``{"segment_id", "job_id", "requested_at", "watermark"}``.
+        ``{"segment_id", "job_id", "requested_at", "watermark", "sample_updated_at_before"}``.
 
         :raises SendGridInputError: a bad rendered value, before any request.
         :raises AirflowSkipException: quota used up and ``on_quota_exhausted="skip"``.
@@ -673,12 +720,12 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
             store.set(REFRESH_RESULT_KEY, adopted)
             return adopted
 
-        result = {
-            "segment_id": segment_id,
-            "job_id": answer.get("job_id") if isinstance(answer, Mapping) else None,
-            "requested_at": attempt["requested_at"],
-            "watermark": attempt["watermark"],
-        }
+        result = _refresh_result(
+            segment_id,
+            answer.get("job_id") if isinstance(answer, Mapping) else None,
+            attempt["requested_at"],
+            attempt["watermark"],
+        )
         store.set(REFRESH_RESULT_KEY, result)
         self.log.info("SendGrid accepted the refresh of segment %s (job %s).", segment_id, result["job_id"])
         return result
@@ -693,7 +740,8 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
                 self.log.info(
                     "An earlier try already refreshed segment %s; returning its result.", segment_id
                 )
-                return result
+                named = {k: v for k, v in result.items() if k not in ("watermark", LEGACY_WATERMARK_KEY)}
+                return _refresh_result(**named, watermark=_watermark_of(result))
             attempt = store.get(REFRESH_ATTEMPT_KEY)
             if attempt is None or attempt.get("segment_id") != segment_id:
                 return None
@@ -720,12 +768,7 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
             # samples after a delay, so a newer one is its own.
             sample = parse_instant(segment.get("sample_updated_at"))
             replaced = segment.get("sample_updated_at") if sample is not None and sample <= last else None
-            return {
-                "segment_id": segment_id,
-                "job_id": None,
-                "requested_at": last.isoformat(),
-                "watermark": replaced,
-            }
+            return _refresh_result(segment_id, None, last.isoformat(), replaced)
         return None
 
     @staticmethod
@@ -749,12 +792,9 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
     @staticmethod
     def _result_of(attempt: Mapping[str, Any]) -> dict[str, Any]:
         """The XCom result for a recorded attempt whose 202 was never seen (so no ``job_id``)."""
-        return {
-            "segment_id": attempt.get("segment_id"),
-            "job_id": None,
-            "requested_at": attempt.get("requested_at"),
-            "watermark": attempt.get("watermark"),
-        }
+        return _refresh_result(
+            attempt.get("segment_id"), None, attempt.get("requested_at"), _watermark_of(attempt)
+        )
 
     def _quota_exhausted(
         self, context: Context, decision: RefreshDecision, segment_id: str, segment: Mapping[str, Any]
@@ -764,13 +804,9 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
             # A skipped task leaves no return value, and a sensor reading refresh_segment.output
             # would log Airflow's error-level "XCom not found". Leave one it understands: wait for
             # a sample newer than the one SendGrid has now (SendGrid still samples on its own).
-            skipped = {
-                "segment_id": segment_id,
-                "job_id": None,
-                "requested_at": None,
-                "watermark": segment.get("sample_updated_at"),
-                "skipped": message,
-            }
+            skipped = _refresh_result(
+                segment_id, None, None, segment.get("sample_updated_at"), skipped=message
+            )
             context["ti"].xcom_push(key=XCOM_RETURN_KEY, value=skipped)
             raise AirflowSkipException(message)
         if self.on_quota_exhausted == "wait" and decision.next_allowed_at is not None:

@@ -87,6 +87,7 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
         "categories",
         "send_at",
         "require_min_contacts",
+        "sendgrid_conn_id",
     )
     template_fields_renderers = {"html_content": "html"}
     operator_extra_links = (SendGridSingleSendLink(),)
@@ -143,6 +144,13 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
             categories=self.categories,
             send_at=self.send_at,
         )
+
+    def get_hook(self) -> SendGridMarketingHook:
+        """Deprecated since 0.3.0 (removed in 1.0): the task's :attr:`hook`."""
+        from airflow_provider_sgseg._deprecated import warn_renamed
+
+        warn_renamed("SendGridSingleSendOperator.get_hook()", "SendGridSingleSendOperator.hook")
+        return self.hook
 
     def execute(self, context: Context) -> dict[str, Any]:
         # Every check that needs no server runs before the hook exists.

@@ -343,3 +343,10 @@ def _deprecated(old: str, new: str) -> None:
         AirflowProviderDeprecationWarning,
         stacklevel=3,
     )
+
+
+def __getattr__(name: str) -> Any:
+    """0.2.0's module constants (deprecated, removed in 1.0): see ``_deprecated.WAIT_CONSTANTS``."""
+    from airflow_provider_sgseg._deprecated import WAIT_CONSTANTS, moved_names
+
+    return moved_names(__name__, WAIT_CONSTANTS)(name)

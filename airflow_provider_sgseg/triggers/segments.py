@@ -189,3 +189,10 @@ class SendGridSegmentPopulatedTrigger(BaseTrigger):
             "contacts_count": seen.contacts_count if seen else None,
             "sample_updated_at": sample_at.isoformat() if sample_at else None,
         }
+
+
+def __getattr__(name: str) -> Any:
+    """0.2.0's module constants (deprecated, removed in 1.0): see ``_deprecated.WAIT_CONSTANTS``."""
+    from airflow_provider_sgseg._deprecated import WAIT_CONSTANTS, moved_names
+
+    return moved_names(__name__, WAIT_CONSTANTS)(name)

@@ -1,3 +1,3 @@
 """Offline SendGrid Marketing API emulator (FastAPI + SQLite), the ``sgseg-emulator`` distribution."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

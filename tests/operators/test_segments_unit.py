@@ -123,14 +123,16 @@ def test_bad_options_fail_at_parse_time(factory: Any, name: str) -> None:
 
 
 def test_template_fields_cover_ids_names_queries_zones_and_lists() -> None:
-    assert set(SendGridCreateSegmentOperator.template_fields) == {"name", "query_dsl", "parent_list_ids"}
+    conn = "sendgrid_conn_id"  # every task's (tests/test_task_templating.py)
+    create_fields = {"name", "query_dsl", "parent_list_ids", conn}
+    assert set(SendGridCreateSegmentOperator.template_fields) == create_fields
     assert SendGridCreateSegmentOperator.template_fields_renderers == {"query_dsl": "sql"}
-    assert set(SendGridUpdateSegmentOperator.template_fields) == {"segment_id", "name", "query_dsl"}
+    assert set(SendGridUpdateSegmentOperator.template_fields) == {"segment_id", "name", "query_dsl", conn}
     assert SendGridUpdateSegmentOperator.template_fields_renderers == {"query_dsl": "sql"}
-    assert set(SendGridGetSegmentOperator.template_fields) == {"segment_id"}
-    assert set(SendGridDeleteSegmentOperator.template_fields) == {"segment_id"}
-    assert set(SendGridListSegmentsOperator.template_fields) == {"ids", "parent_list_ids"}
-    assert set(SendGridRefreshSegmentOperator.template_fields) == {"segment_id", "user_time_zone"}
+    assert set(SendGridGetSegmentOperator.template_fields) == {"segment_id", conn}
+    assert set(SendGridDeleteSegmentOperator.template_fields) == {"segment_id", conn}
+    assert set(SendGridListSegmentsOperator.template_fields) == {"ids", "parent_list_ids", conn}
+    assert set(SendGridRefreshSegmentOperator.template_fields) == {"segment_id", "user_time_zone", conn}
 
 
 def test_templates_render_from_params() -> None:

@@ -1,0 +1,90 @@
+"""Send a Single Send to the segment that ``sendgrid_segment_refresh`` just saw populated.
+
+Scheduled on the segment's Asset: each Asset event (emitted once the segment has populated)
+starts a run, and the segment id comes from that event's ``extra``. Run by hand (or with
+``airflow dags test``, which does not attach Asset events), give the id as the ``segment_id``
+param: ``airflow dags test sendgrid_single_send --conf '{"segment_id": "<uuid>"}'``.
+
+Settings (environment variables, read at parse time):
+
+* ``SGSEG_SEGMENT_NAME``: must match the refresh DAG's (it names the Asset).
+* ``SGSEG_SENDER_ID``: id of a verified sender in your SendGrid account.
+* ``SGSEG_SUPPRESSION_GROUP_ID`` or ``SGSEG_UNSUBSCRIBE_URL``: how recipients unsubscribe.
+* ``SGSEG_REQUIRE_MIN_CONTACTS``: refuse to send if the segment has fewer contacts right
+  before scheduling (default 1: never send to an empty audience).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+import pendulum
+from airflow.sdk import DAG, Asset, Param, task
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_provider_sgseg.operators.single_sends import SendGridSingleSendOperator
+
+SEGMENT_NAME = os.environ.get("SGSEG_SEGMENT_NAME", "Airflow weekly digest audience")
+SENDER_ID = os.environ.get("SGSEG_SENDER_ID", "1")
+SUPPRESSION_GROUP_ID = os.environ.get("SGSEG_SUPPRESSION_GROUP_ID") or None
+UNSUBSCRIBE_URL = os.environ.get("SGSEG_UNSUBSCRIBE_URL", "https://example.com/unsubscribe")
+REQUIRE_MIN_CONTACTS = int(os.environ.get("SGSEG_REQUIRE_MIN_CONTACTS", "1"))
+
+# The same two lines are in sendgrid_segment_refresh.py: the Asset is how the two DAGs meet.
+SEGMENT_SLUG = re.sub(r"[^a-z0-9]+", "-", SEGMENT_NAME.lower()).strip("-")
+SEGMENT_ASSET = Asset(uri=f"x-sendgrid://segments/{SEGMENT_SLUG}", name=f"sendgrid_segment_{SEGMENT_SLUG}")
+
+with DAG(
+    dag_id="sendgrid_single_send",
+    description="Send a Single Send to the segment announced by sendgrid_segment_refresh.",
+    schedule=[SEGMENT_ASSET],
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    params={
+        "segment_id": Param(
+            None,
+            type=["null", "string"],
+            description="Segment to send to when the run was not started by an Asset event.",
+        )
+    },
+    tags=["sendgrid", "example"],
+) as dag:
+
+    @task
+    def pick_segment(**context: Any) -> str:
+        """The segment id from the newest triggering Asset event, else from the ``segment_id`` param."""
+        events = context["triggering_asset_events"].get(SEGMENT_ASSET) or []
+        if events:
+            # The events come in no promised order: the newest is the one with the latest timestamp.
+            extra = max(events, key=lambda event: event.timestamp).extra
+            print(f"Triggered by an Asset event: {extra}")
+            return str(extra["segment_id"])
+        segment_id = context["params"].get("segment_id")
+        if not segment_id:
+            raise AirflowFailException(
+                "No Asset event started this run and no segment_id param was given: "
+                'pass --conf \'{"segment_id": "<uuid>"}\' when running it by hand.'
+            )
+        return str(segment_id)
+
+    SendGridSingleSendOperator(
+        task_id="send_single_send",
+        # The name identifies the send across retries and re-runs: one digest per day, even if
+        # the segment is announced more than once that day.
+        name="Segment digest {{ dag_run.run_after | ds }}",
+        segment_ids=pick_segment(),
+        subject="Your digest for {{ dag_run.run_after | ds }}",
+        # SendGrid's {{{unsubscribe}}} tag would be read as Jinja: keep it raw.
+        html_content=(
+            "<html><body><p>Hello! Here is what happened this week.</p>"
+            '<p>{% raw %}<a href="{{{unsubscribe}}}">Unsubscribe</a>{% endraw %}</p></body></html>'
+        ),
+        sender_id=SENDER_ID,
+        suppression_group_id=SUPPRESSION_GROUP_ID,
+        custom_unsubscribe_url=None if SUPPRESSION_GROUP_ID else UNSUBSCRIBE_URL,
+        send_at="now",
+        require_min_contacts=REQUIRE_MIN_CONTACTS,
+    )
