@@ -8,8 +8,9 @@ By request kind (:class:`~airflow_provider_sgseg.rules.requests.Retry`):
 
 * ``IDEMPOTENT`` (reads, PATCH, DELETE, downloads): again after a 429, a 500/502/503/504, a
   transport error that may pass (timeout, dropped connection) or a cut-short 2xx body.
-* ``SENT_ONCE`` (POSTs, job-starting PUTs, the schedule PUT): again only where SendGrid did
-  nothing: a 429, or a connection that failed before a byte was sent.
+* ``SENT_ONCE`` (POSTs, job-starting PUTs): again only where SendGrid did nothing: a 429.
+* ``IF_NOTHING_SENT`` (the schedule PUT): also after a connection that failed before a byte was
+  sent.
 * ``NEVER`` (the segment refresh, whose 429 is the daily quota; ``test_connection``'s probe).
 
 A wait SendGrid names (``Retry-After``, or ``X-RateLimit-Reset`` on a 429) is used instead of the
@@ -50,7 +51,7 @@ MAX_SERVER_WAIT = 24 * 3600.0
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
-# Transport errors raised before a single byte was sent: safe to repeat for any request.
+# Transport errors raised before a single byte was sent.
 NOTHING_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # Transport errors worth another try of an idempotent request (others, e.g. an unsupported URL
 # scheme, are configuration).
@@ -98,8 +99,8 @@ def retried(kind: Retry, error: BaseException) -> bool:
         return False
     if isinstance(error, SendGridTransportError):
         cause = error.__cause__
-        if isinstance(cause, NOTHING_SENT):
-            return True
+        if kind is Retry.IF_NOTHING_SENT:
+            return isinstance(cause, NOTHING_SENT)
         return kind is Retry.IDEMPOTENT and isinstance(cause, TRANSIENT)
     if isinstance(error, SendGridRateLimitError):
         return True  # SendGrid did nothing: even a write sent once may go again after the wait
@@ -163,9 +164,7 @@ def backoff(attempt: int, policy: RetryPolicy, *, rand: Callable[[], float] = ra
     return min(policy.max_wait, base + policy.jitter * rand())
 
 
-def named_wait(
-    headers: Mapping[str, str], status: int, now: float, log: _Log, what: str
-) -> float | None:
+def named_wait(headers: Mapping[str, str], status: int, now: float, log: _Log, what: str) -> float | None:
     """The wait a non-2xx answer names (:func:`requested_wait`), capped at :data:`MAX_SERVER_WAIT`;
     a cap is logged as a warning naming ``what`` was answered."""
     seconds = requested_wait(headers, now, rate_limited=status == 429)

@@ -47,10 +47,8 @@ class Retry(enum.Enum):
     ``hooks/_retry.py``; the table: docs/hook.md, "Retries")."""
 
     IDEMPOTENT = "idempotent"  # GET, PATCH, DELETE: 429, 5xx, transport errors, cut answers
-    # POSTs and job-starting PUTs, the schedule PUT: again only where SendGrid did nothing (a 429,
-    # or a connection that failed before anything was sent).
-    SENT_ONCE = "sent once"
-    IF_NOTHING_SENT = "sent once"  # the 0.2 name of SENT_ONCE (an alias: the same member)
+    SENT_ONCE = "sent once"  # POSTs, job-starting PUTs: again only after a 429 (SendGrid did nothing)
+    IF_NOTHING_SENT = "if nothing sent"  # schedule PUT: again after a 429 or a connection that failed first
     NEVER = "never"  # the segment refresh (its 429 is the quota) and test_connection's probe
 
 
@@ -393,7 +391,7 @@ class GetSingleSend(ResourceRequest):
 class ScheduleSingleSend(ObjectRequest):
     """``PUT /v3/marketing/singlesends/{single_send_id}/schedule``: ``{"send_at", "status"}``.
 
-    Sent once (``Retry.SENT_ONCE``): again only after a 429 or a connection that failed first.
+    Sent once; again only after a 429 or a connection that failed first (``Retry.IF_NOTHING_SENT``).
 
     :param send_at: ``"now"``, an aware datetime or an ISO 8601 time with an offset (sent as
         ``YYYY-MM-DDTHH:MM:SSZ``).
@@ -411,7 +409,7 @@ class ScheduleSingleSend(ObjectRequest):
 
     def call(self) -> Call:
         path = f"{SINGLE_SENDS_PATH}/{self.single_send_id}/schedule"
-        return Call("PUT", path, json={"send_at": self.send_at}, retry=Retry.SENT_ONCE, empty_ok=True)
+        return Call("PUT", path, json={"send_at": self.send_at}, retry=Retry.IF_NOTHING_SENT, empty_ok=True)
 
 
 @dataclass(frozen=True)
