@@ -168,7 +168,7 @@ def test_a_subuser_a_header_cannot_carry_is_a_config_error_when_the_connection_i
     make_hook: MakeHook, subuser: str
 ) -> None:
     hook, fake = make_hook(httpx.Response(200, json=[]), extra=json.dumps({"on_behalf_of": subuser}))
-    with pytest.raises(SendGridConfigError, match="on_behalf_of.*printable ASCII"):
+    with pytest.raises(SendGridConfigError, match=r"on_behalf_of.*printable ASCII"):
         hook.get_conn()
     with pytest.raises(SendGridConfigError, match="on_behalf_of"):
         hook.list_segments()
@@ -906,20 +906,34 @@ WRITES_AFTER_429: list[tuple[str, Callable[[SendGridMarketingHook], object], htt
         lambda h: h.create_single_send("Digest", segment_ids=[SEG]),
         httpx.Response(201, json={"id": SS, "name": "Digest"}),
     ),
-    ("schedule_single_send", lambda h: h.schedule_single_send(SS), httpx.Response(201, json={"status": "scheduled"})),
+    (
+        "schedule_single_send",
+        lambda h: h.schedule_single_send(SS),
+        httpx.Response(201, json={"status": "scheduled"}),
+    ),
     (
         "create_field_definition",
         lambda h: h.create_field_definition("tier", "Text"),
         httpx.Response(200, json={"id": "e1_T", "name": "tier", "field_type": "Text"}),
     ),
-    ("upsert_contacts", lambda h: h.upsert_contacts(b'{"contacts":[]}'), httpx.Response(202, json={"job_id": "j"})),
+    (
+        "upsert_contacts",
+        lambda h: h.upsert_contacts(b'{"contacts":[]}'),
+        httpx.Response(202, json={"job_id": "j"}),
+    ),
     (
         "start_contacts_import",
         lambda h: h.start_contacts_import(["email"]),
-        httpx.Response(200, json={"job_id": "j", "upload_uri": "https://upload.example/x", "upload_headers": []}),
+        httpx.Response(
+            200, json={"job_id": "j", "upload_uri": "https://upload.example/x", "upload_headers": []}
+        ),
     ),
-    ("start_contacts_export", lambda h: h.start_contacts_export(segment_ids=[SEG]), httpx.Response(202, json={"id": "e"})),
-]  # fmt: skip
+    (
+        "start_contacts_export",
+        lambda h: h.start_contacts_export(segment_ids=[SEG]),
+        httpx.Response(202, json={"id": "e"}),
+    ),
+]
 
 
 @pytest.mark.parametrize(("name", "write", "ok"), WRITES_AFTER_429, ids=[w[0] for w in WRITES_AFTER_429])
