@@ -723,15 +723,6 @@ def test_a_hostile_named_wait_is_capped_at_a_day_and_stays_typed(
     assert "capped at 86400 s" in capfd.readouterr().out  # Airflow renders hook logs to the console
 
 
-def test_a_hostile_named_wait_on_a_5xx_is_capped_too(make_hook: MakeHook, sleeps: Sleeps) -> None:
-    hook, fake = make_hook(
-        httpx.Response(503, headers={"Retry-After": "1e400"}), httpx.Response(200, json=[])
-    )
-    with pytest.raises(SendGridServerError):
-        hook.list_segments()
-    assert len(fake.requests) == 1 and sleeps.sync == []
-
-
 @pytest.mark.parametrize(
     ("call", "body"),
     [
