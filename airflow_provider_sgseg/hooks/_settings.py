@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 import httpx
 
 from airflow_provider_sgseg import __version__
-from airflow_provider_sgseg.exceptions import SendGridConfigError, SendGridInputError
+from airflow_provider_sgseg.exceptions import SendGridConfigError, SendGridInputError, shorten
 
 DEFAULT_BASE_URL = "https://api.sendgrid.com"
 DEFAULT_TIMEOUT = 30.0
@@ -25,8 +25,9 @@ CONN_TYPE = "sendgrid_marketing"  # Airflow < 3.2 forms prefix extras with it
 class ConnectionSettings:
     """What the hook needs from the Airflow connection (read once per hook).
 
-    :raises SendGridConfigError: (``from_connection``) no API key, or a host that is not a
-        SendGrid base URL; the message names the connection and the rule, never the key.
+    :raises SendGridConfigError: (``from_connection``) no API key, a host that is not a
+        SendGrid base URL, or an ``on_behalf_of`` subuser that is not printable ASCII; the message
+        names the connection and the rule, never the key.
     :raises SendGridInputError: (``from_connection``) a ``timeout`` extra that is not a positive
         number of seconds.
     """
@@ -46,7 +47,7 @@ class ConnectionSettings:
             conn_id=conn_id,
             base_url=_base_url(conn_id, host, port, api_key),
             api_key=api_key,
-            on_behalf_of=str(_extra(extra, "on_behalf_of") or "").strip() or None,
+            on_behalf_of=_on_behalf_of(conn_id, _extra(extra, "on_behalf_of")),
             timeout=_timeout(conn_id, _extra(extra, "timeout")),
         )
 
@@ -81,6 +82,18 @@ def _api_key(conn_id: str, password: str | None) -> str:
             "without spaces or control characters (leading/trailing whitespace is stripped)"
         )
     return key
+
+
+def _on_behalf_of(conn_id: str, value: Any) -> str | None:
+    # Sent as the on-behalf-of header, which carries printable ASCII only: anything else would
+    # fail every request (and test_connection) with a UnicodeEncodeError or an httpx error.
+    subuser = str(value or "").strip()
+    if not all(" " <= char <= "~" for char in subuser):
+        raise SendGridConfigError(
+            f"Connection {conn_id!r}: extra 'on_behalf_of' {shorten(repr(subuser), 120)} must be a "
+            "subuser name in printable ASCII, without control characters"
+        )
+    return subuser or None
 
 
 def redact(text: str, secret: str) -> str:

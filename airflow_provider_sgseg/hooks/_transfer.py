@@ -7,6 +7,7 @@ bodies are streamed in chunks, so a 5 GB import or a 1,000,000-contact export ne
 from __future__ import annotations
 
 import gzip
+import logging
 import os
 import shutil
 import tempfile
@@ -16,17 +17,28 @@ from typing import BinaryIO
 import httpx
 import tenacity
 
-from airflow_provider_sgseg.exceptions import SendGridTransportError
+from airflow_provider_sgseg.exceptions import SendGridResponseError, SendGridTransportError
 from airflow_provider_sgseg.hooks._errors import error_for_status
-from airflow_provider_sgseg.hooks._retry import RETRYABLE_STATUSES, RetryPolicy, backoff
+from airflow_provider_sgseg.hooks._retry import Attempts, RetryPolicy, named_wait, reset_time
+from airflow_provider_sgseg.rules.requests import Retry
 
 CHUNK_BYTES = 1024 * 1024
-_TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+log = logging.getLogger(__name__)
 
 
 def _where(url: str) -> str:
-    """Scheme, host and path of a pre-signed URL: its query (the signature) stays out of errors."""
-    parsed = httpx.URL(url)
+    """Scheme, host and path of a pre-signed URL: its query (the signature) stays out of errors.
+
+    :raises SendGridResponseError: ``url`` (from SendGrid's answer) is not an http(s) URL: no
+        other scheme is ever followed.
+    """
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+        shown = url.split("?", 1)[0][:200] if isinstance(url, str) else type(url).__name__
+        raise SendGridResponseError(f"SendGrid handed out a file URL that is not http(s): {shown!r}")
     return f"{parsed.scheme}://{parsed.netloc.decode('ascii')}{parsed.path}"
 
 
@@ -56,6 +68,7 @@ def upload_file(
 
 
 def _put(url: str, sent: dict[str, str], file: BinaryIO, timeout: float) -> None:
+    where = _where(url)
     start = file.tell()
     size = file.seek(0, os.SEEK_END) - start
     file.seek(start)
@@ -70,10 +83,10 @@ def _put(url: str, sent: dict[str, str], file: BinaryIO, timeout: float) -> None
             response = client.put(url, content=chunks(), headers=sent)
     except httpx.RequestError as exc:
         raise SendGridTransportError(
-            f"No answer to the import upload: {type(exc).__name__}", method="PUT", path=_where(url)
+            f"No answer to the import upload: {type(exc).__name__}", method="PUT", path=where
         ) from None
     if not response.is_success:
-        raise error_for_status("PUT", _where(url), response.status_code, response.content)
+        raise error_for_status("PUT", where, response.status_code, response.content)
 
 
 def download_file(
@@ -83,13 +96,15 @@ def download_file(
     timeout: float,
     policy: RetryPolicy,
 ) -> int:
-    """GET ``url`` into ``sink`` in chunks; bytes written. Retried on 429/5xx/transport errors
-    (a GET), each retry rewinding and truncating ``sink`` to where it started.
+    """GET ``url`` into ``sink`` in chunks; bytes written. Retried as any idempotent request
+    (``hooks/_retry.py``), each retry rewinding and truncating ``sink`` to where it started.
 
+    :raises SendGridResponseError: ``url`` is not an http(s) URL.
     :raises SendGridError: a non-retryable answer, or the last failure once retries run out.
     """
-    start = sink.tell()
     where = _where(url)
+    start = sink.tell()
+    attempts = Attempts(Retry.IDEMPOTENT, policy)
 
     def once() -> int:
         sink.seek(start)
@@ -101,31 +116,24 @@ def download_file(
                 client.stream("GET", url) as response,
             ):
                 if not response.is_success:
-                    raise error_for_status("GET", where, response.status_code, response.read())
+                    now = policy.clock()
+                    status = response.status_code
+                    attempts.named = named_wait(response.headers, status, now, log, f"GET {where}")
+                    reset_at = reset_time(now, attempts.named) if status == 429 else None
+                    raise error_for_status("GET", where, status, response.read(), reset_at=reset_at)
+                attempts.named = None
                 for chunk in response.iter_bytes(CHUNK_BYTES):
                     sink.write(chunk)
                     written += len(chunk)
-        except _TRANSIENT as exc:
+        except httpx.RequestError as exc:
+            attempts.named = None
             raise SendGridTransportError(
                 f"Export download interrupted: {type(exc).__name__}", method="GET", path=where
             ) from exc
         return written
 
-    retrying = tenacity.Retrying(
-        stop=tenacity.stop_after_attempt(policy.max_attempts),
-        wait=lambda state: backoff(state.attempt_number, policy),
-        retry=tenacity.retry_if_exception(_retryable),
-        sleep=policy.sleep,
-        reraise=True,
-    )
+    retrying = tenacity.Retrying(**attempts.options(policy.sleep, lambda state: None))
     return int(retrying(once))
-
-
-def _retryable(exc: BaseException) -> bool:
-    if isinstance(exc, SendGridTransportError):
-        return True
-    status = getattr(exc, "status_code", None)
-    return status in RETRYABLE_STATUSES
 
 
 __all__ = ["download_file", "upload_file"]

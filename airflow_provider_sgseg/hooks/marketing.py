@@ -13,12 +13,12 @@ sent exactly once; on failure the caller re-reads server state (e.g. ``find_segm
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
 import ssl
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any, BinaryIO
 
@@ -30,9 +30,6 @@ from airflow_provider_sgseg.exceptions import (
     SendGridError,
     SendGridInputError,
     SendGridNotFoundError,
-    SendGridRateLimitError,
-    SendGridResponseError,
-    SendGridServerError,
     SendGridTransportError,
 )
 from airflow_provider_sgseg.hooks import _connection_form
@@ -42,13 +39,9 @@ from airflow_provider_sgseg.hooks._async_pool import (
     request_slots,
     shared_async_client,
 )
+from airflow_provider_sgseg.hooks._deadline import bounded_client, deadline
 from airflow_provider_sgseg.hooks._errors import error_for_status, parse_json
-from airflow_provider_sgseg.hooks._retry import (
-    RETRYABLE_STATUSES,
-    RetryPolicy,
-    backoff,
-    requested_wait,
-)
+from airflow_provider_sgseg.hooks._retry import NO_RETRY, Attempts, RetryPolicy, named_wait, reset_time
 from airflow_provider_sgseg.hooks._settings import CONN_TYPE, ConnectionSettings, redact
 from airflow_provider_sgseg.hooks._transfer import download_file, upload_file
 from airflow_provider_sgseg.rules import validation
@@ -83,26 +76,20 @@ from airflow_provider_sgseg.rules.requests import (
 )
 from airflow_provider_sgseg.version_compat import AIRFLOW_V_3_2_PLUS, BaseHook, aget_connection
 
-__all__ = ["MAX_CONCURRENT_ASYNC_REQUESTS", "RetryPolicy", "SendGridMarketingHook", "aclose_shared_clients"]
+__all__ = [
+    "MAX_CONCURRENT_ASYNC_REQUESTS",
+    "NO_RETRY",
+    "RetryPolicy",
+    "SendGridMarketingHook",
+    "aclose_shared_clients",
+]
 
 
 MAX_PAGES = 1000  # a guard against a server that keeps handing out new page tokens
 NIL_UUID = "00000000-0000-0000-0000-000000000000"
 
-# Transport errors after which the request may have reached SendGrid are retried only for
-# idempotent calls; these happen before a single byte is sent.
-_NOTHING_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-# Transport errors worth another try (others, e.g. an unsupported URL scheme, are configuration).
-_TRANSIENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 # OpenSSL's reasons for a TLS handshake answered in plain HTTP (the second from OpenSSL 3.2 on).
 _PLAIN_HTTP_REASONS = frozenset({"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE"})
-
-
-@dataclass
-class _ServerWait:
-    """The wait SendGrid asked for in its latest answer to one call (seconds, or None)."""
-
-    seconds: float | None = None
 
 
 class SendGridMarketingHook(BaseHook):
@@ -183,7 +170,7 @@ class SendGridMarketingHook(BaseHook):
 
     @cached_property
     def _client(self) -> httpx.Client:
-        return httpx.Client(transport=self._transport, **self._settings.client_options())
+        return bounded_client(transport=self._transport, **self._settings.client_options())
 
     def get_conn(self) -> httpx.Client:
         """The hook's ``httpx.Client`` (base URL and auth headers set), built on first use.
@@ -568,36 +555,15 @@ class SendGridMarketingHook(BaseHook):
     # --------------------------------------------------------------------- request machinery
 
     def _request(self, call: Call) -> Any:
+        settings = self._settings
         client = self._client
-        server_wait = _ServerWait()
-        for attempt in tenacity.Retrying(**self._retry_options(call, server_wait, self.retry_policy.sleep)):
+        attempts = Attempts(call.retry, self.retry_policy)
+        for attempt in tenacity.Retrying(**self._retry_options(call, attempts, self.retry_policy.sleep)):
             with attempt:
                 started = time.monotonic()
                 try:
-                    response = client.request(
-                        call.method,
-                        call.path,
-                        params=call.params or None,
-                        json=call.json,
-                        content=call.content,
-                    )
-                except httpx.RequestError as exc:
-                    raise self._transport_error(call, exc, started, server_wait, self._settings) from exc
-                return self._handle(call, response, started, server_wait)
-        raise AssertionError("unreachable: tenacity returns or re-raises")  # pragma: no cover
-
-    async def _arequest(self, call: Call) -> Any:
-        settings = await self._asettings()
-        client = await self.aget_conn()
-        slots = request_slots(client)
-        server_wait = _ServerWait()
-        options = self._retry_options(call, server_wait, self.retry_policy.async_sleep)
-        async for attempt in tenacity.AsyncRetrying(**options):
-            with attempt:
-                started = time.monotonic()
-                try:
-                    async with slots:
-                        response = await client.request(
+                    with deadline(settings.timeout):
+                        response = client.request(
                             call.method,
                             call.path,
                             params=call.params or None,
@@ -605,11 +571,42 @@ class SendGridMarketingHook(BaseHook):
                             content=call.content,
                         )
                 except httpx.RequestError as exc:
-                    raise self._transport_error(call, exc, started, server_wait, settings) from exc
-                return self._handle(call, response, started, server_wait)
+                    raise self._transport_error(call, exc, started, attempts, settings) from exc
+                return self._handle(call, response, started, attempts)
         raise AssertionError("unreachable: tenacity returns or re-raises")  # pragma: no cover
 
-    def _handle(self, call: Call, response: httpx.Response, started: float, server_wait: _ServerWait) -> Any:
+    async def _arequest(self, call: Call) -> Any:
+        settings = await self._asettings()
+        client = await self.aget_conn()
+        slots = request_slots(client)
+        attempts = Attempts(call.retry, self.retry_policy)
+        options = self._retry_options(call, attempts, self.retry_policy.async_sleep)
+        async for attempt in tenacity.AsyncRetrying(**options):
+            with attempt:
+                started = time.monotonic()
+                try:
+                    async with slots:
+                        response = await asyncio.wait_for(
+                            client.request(
+                                call.method,
+                                call.path,
+                                params=call.params or None,
+                                json=call.json,
+                                content=call.content,
+                            ),
+                            settings.timeout,
+                        )
+                except asyncio.TimeoutError:
+                    late = httpx.ReadTimeout(
+                        f"no whole answer within the connection timeout ({settings.timeout:g} s)"
+                    )
+                    raise self._transport_error(call, late, started, attempts, settings) from late
+                except httpx.RequestError as exc:
+                    raise self._transport_error(call, exc, started, attempts, settings) from exc
+                return self._handle(call, response, started, attempts)
+        raise AssertionError("unreachable: tenacity returns or re-raises")  # pragma: no cover
+
+    def _handle(self, call: Call, response: httpx.Response, started: float, attempts: Attempts) -> Any:
         """Log the answer; return its JSON on 2xx, else raise the typed error."""
         status = response.status_code
         # Reads are frequent (sensors poll); changes and failures are worth seeing at INFO.
@@ -618,13 +615,12 @@ class SendGridMarketingHook(BaseHook):
             level, "SendGrid %s %s -> %s in %.0f ms", call.method, call.path, status, _elapsed_ms(started)
         )
         if response.is_success:
-            server_wait.seconds = None
+            attempts.named = None
             return parse_json(call.method, call.path, status, response.content, empty_ok=call.empty_ok)
         now = self.retry_policy.clock()
-        server_wait.seconds = requested_wait(response.headers, now, rate_limited=status == 429)
-        reset_at = None
-        if status == 429 and server_wait.seconds is not None:
-            reset_at = datetime.datetime.fromtimestamp(now + server_wait.seconds, tz=datetime.timezone.utc)
+        where = f"SendGrid {call.method} {call.path}"
+        attempts.named = named_wait(response.headers, status, now, self.log, where)
+        reset_at = reset_time(now, attempts.named) if status == 429 else None
         raise error_for_status(call.method, call.path, status, response.content, reset_at=reset_at)
 
     def _transport_error(
@@ -632,10 +628,10 @@ class SendGridMarketingHook(BaseHook):
         call: Call,
         exc: httpx.RequestError,
         started: float,
-        server_wait: _ServerWait,
+        attempts: Attempts,
         settings: ConnectionSettings,
     ) -> SendGridTransportError | SendGridConfigError:
-        server_wait.seconds = None  # no answer, so no wait was asked for: back off normally
+        attempts.named = None  # no answer, so no wait was asked for: back off normally
         self.log.debug(
             "SendGrid %s %s -> %s after %.0f ms",
             call.method,
@@ -662,31 +658,20 @@ class SendGridMarketingHook(BaseHook):
             path=call.path,
         )
 
-    def _retry_options(self, call: Call, server_wait: _ServerWait, sleep: Any) -> dict[str, Any]:
-        policy = (
-            self.retry_policy if call.retry is not Retry.NEVER else replace(self.retry_policy, max_attempts=1)
-        )
-        return {
-            "stop": tenacity.stop_after_attempt(policy.max_attempts),
-            "wait": lambda state: _next_wait(state.attempt_number, server_wait, policy),
-            "retry": tenacity.retry_if_exception(lambda exc: _should_retry(call, exc, server_wait, policy)),
-            "before_sleep": lambda state: self._log_retry(call, state, policy),
-            "sleep": sleep,
-            "reraise": True,
-        }
+    def _retry_options(self, call: Call, attempts: Attempts, sleep: Any) -> dict[str, Any]:
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            self.log.warning(
+                "SendGrid %s %s failed (attempt %d of %d): %s; retrying in %.1f s",
+                call.method,
+                call.path,
+                state.attempt_number,
+                self.retry_policy.max_attempts,
+                error,
+                attempts.wait,
+            )
 
-    def _log_retry(self, call: Call, state: tenacity.RetryCallState, policy: RetryPolicy) -> None:
-        error = state.outcome.exception() if state.outcome else None
-        wait = state.next_action.sleep if state.next_action else 0.0
-        self.log.warning(
-            "SendGrid %s %s failed (attempt %d of %d): %s; retrying in %.1f s",
-            call.method,
-            call.path,
-            state.attempt_number,
-            policy.max_attempts,
-            error,
-            wait,
-        )
+        return attempts.options(sleep, before_sleep)
 
 
 # ------------------------------------------------------------------ pure helpers for the hook
@@ -725,30 +710,6 @@ def _speaks_no_tls(exc: httpx.RequestError) -> bool:
             return isinstance(exc, httpx.ConnectError) and cause.reason in _PLAIN_HTTP_REASONS
         cause = cause.__cause__ or cause.__context__
     return False
-
-
-def _should_retry(call: Call, exc: BaseException, server_wait: _ServerWait, policy: RetryPolicy) -> bool:
-    if call.retry is Retry.NEVER:
-        return False
-    if call.retry is Retry.IF_NOTHING_SENT:
-        return isinstance(exc, SendGridTransportError) and isinstance(exc.__cause__, _NOTHING_SENT)
-    if isinstance(exc, SendGridTransportError):
-        return isinstance(exc.__cause__, _TRANSIENT)
-    if isinstance(exc, SendGridResponseError):
-        return True  # a truncated body; the GET can simply be repeated
-    if (
-        isinstance(exc, (SendGridRateLimitError, SendGridServerError))
-        and exc.status_code in RETRYABLE_STATUSES
-    ):
-        # A reset further away than we are willing to sleep: give up now, the error has reset_at.
-        return server_wait.seconds is None or server_wait.seconds <= policy.max_wait
-    return False
-
-
-def _next_wait(attempt: int, server_wait: _ServerWait, policy: RetryPolicy) -> float:
-    if server_wait.seconds:
-        return server_wait.seconds
-    return backoff(attempt, policy)
 
 
 def __getattr__(name: str) -> Any:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
-from airflow_provider_sgseg.exceptions import SendGridInputError, SendGridResponseError
+from airflow_provider_sgseg.exceptions import ErrorDetail, SendGridInputError, SendGridResponseError
 from airflow_provider_sgseg.rules import validation
 from airflow_provider_sgseg.rules.batching import MAX_UPSERT_BYTES
 
@@ -43,11 +43,13 @@ ResultT = TypeVar("ResultT")
 
 
 class Retry(enum.Enum):
-    """Which failures of a call the hook may send it again after."""
+    """Which failures of a call the hook may send it again after (the rule and its waits:
+    ``hooks/_retry.py``; the table: docs/hook.md, "Retries")."""
 
     IDEMPOTENT = "idempotent"  # GET, PATCH, DELETE: 429, 5xx, transport errors, cut answers
-    IF_NOTHING_SENT = "if nothing sent"  # schedule PUT: only when the connection failed first
-    NEVER = "never"  # POST (and job-starting PUTs): sent exactly once
+    SENT_ONCE = "sent once"  # POSTs, job-starting PUTs: again only after a 429 (SendGrid did nothing)
+    IF_NOTHING_SENT = "if nothing sent"  # schedule PUT: again after a 429 or a connection that failed first
+    NEVER = "never"  # the segment refresh (its 429 is the quota) and test_connection's probe
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,13 @@ class ObjectRequest(Request[dict[str, Any]]):
 
     def result(self, call: Call, payload: Any) -> dict[str, Any]:
         return json_object(call, payload)
+
+
+class ResourceRequest(Request[dict[str, Any]]):
+    """A request whose answer is one SendGrid resource: a JSON object with a string ``id``."""
+
+    def result(self, call: Call, payload: Any) -> dict[str, Any]:
+        return resource(call, payload)
 
 
 def _normalise(request: object, **values: object) -> None:
@@ -202,7 +211,7 @@ class ListSegments(Request[list[dict[str, Any]]]):
 
 
 @dataclass(frozen=True)
-class GetSegment(ObjectRequest):
+class GetSegment(ResourceRequest):
     """``GET /v3/marketing/segments/2.0/{segment_id}``: the segment, with ``contacts_sample``
     (up to 50 contacts) unless ``contacts_sample=False``."""
 
@@ -222,8 +231,9 @@ class GetSegment(ObjectRequest):
 
 
 @dataclass(frozen=True)
-class CreateSegment(ObjectRequest):
-    """``POST /v3/marketing/segments/2.0``: the new segment. Sent once, never retried.
+class CreateSegment(ResourceRequest):
+    """``POST /v3/marketing/segments/2.0``: the new segment. Sent once (again only after a
+    429: ``Retry.SENT_ONCE``).
 
     :param name: 1..100 characters, unique in the account.
     :param query_dsl: SendGrid's SQL-like segment query.
@@ -246,11 +256,11 @@ class CreateSegment(ObjectRequest):
         body: dict[str, Any] = {"name": self.name, "query_dsl": self.query_dsl}
         if self.parent_list_ids:
             body["parent_list_ids"] = list(self.parent_list_ids)
-        return Call("POST", SEGMENTS_PATH, json=body, retry=Retry.NEVER)
+        return Call("POST", SEGMENTS_PATH, json=body, retry=Retry.SENT_ONCE)
 
 
 @dataclass(frozen=True)
-class UpdateSegment(ObjectRequest):
+class UpdateSegment(ResourceRequest):
     """``PATCH /v3/marketing/segments/2.0/{segment_id}``: a new name and/or query (one is needed)."""
 
     segment_id: str
@@ -316,8 +326,9 @@ class RefreshSegment(ObjectRequest):
 
 
 @dataclass(frozen=True)
-class CreateSingleSend(ObjectRequest):
-    """``POST /v3/marketing/singlesends``: a draft. Sent once, never retried.
+class CreateSingleSend(ResourceRequest):
+    """``POST /v3/marketing/singlesends``: a draft. Sent once
+    (``Retry.SENT_ONCE``).
 
     :param segment_ids: up to 10 segment UUIDs; ``list_ids`` up to 50 list UUIDs.
     :param send_to_all: send to every contact.
@@ -360,11 +371,11 @@ class CreateSingleSend(ObjectRequest):
             body["email_config"] = json_value(self.email_config)
         if self.categories:
             body["categories"] = list(self.categories)
-        return Call("POST", SINGLE_SENDS_PATH, json=body, retry=Retry.NEVER)
+        return Call("POST", SINGLE_SENDS_PATH, json=body, retry=Retry.SENT_ONCE)
 
 
 @dataclass(frozen=True)
-class GetSingleSend(ObjectRequest):
+class GetSingleSend(ResourceRequest):
     """``GET /v3/marketing/singlesends/{single_send_id}``: the Single Send, with ``send_to``."""
 
     single_send_id: str
@@ -380,7 +391,7 @@ class GetSingleSend(ObjectRequest):
 class ScheduleSingleSend(ObjectRequest):
     """``PUT /v3/marketing/singlesends/{single_send_id}/schedule``: ``{"send_at", "status"}``.
 
-    Sent again only when the connection failed before anything was sent.
+    Sent once; again only after a 429 or a connection that failed first (``Retry.IF_NOTHING_SENT``).
 
     :param send_at: ``"now"``, an aware datetime or an ISO 8601 time with an offset (sent as
         ``YYYY-MM-DDTHH:MM:SSZ``).
@@ -456,9 +467,9 @@ class GetFieldDefinitions(ObjectRequest):
 
 
 @dataclass(frozen=True)
-class CreateFieldDefinition(ObjectRequest):
+class CreateFieldDefinition(ResourceRequest):
     """``POST /v3/marketing/field_definitions``: a custom field ``{id, name, field_type}``.
-    Sent once, never retried.
+    Sent once (``Retry.SENT_ONCE``).
 
     :param field_type: ``Text``, ``Number`` or ``Date``.
     """
@@ -475,13 +486,14 @@ class CreateFieldDefinition(ObjectRequest):
 
     def call(self) -> Call:
         body = {"name": self.name, "field_type": self.field_type}
-        return Call("POST", FIELD_DEFINITIONS_PATH, json=body, retry=Retry.NEVER)
+        return Call("POST", FIELD_DEFINITIONS_PATH, json=body, retry=Retry.SENT_ONCE)
 
 
 @dataclass(frozen=True)
 class UpsertContacts(Request[str]):
     """``PUT /v3/marketing/contacts`` with a body already encoded and measured against SendGrid's
-    limits (see :mod:`~airflow_provider_sgseg.rules.batching`): the job id. Sent once."""
+    limits (see :mod:`~airflow_provider_sgseg.rules.batching`): the job id. Sent once
+    (``Retry.SENT_ONCE``)."""
 
     body: bytes = field(repr=False)
 
@@ -495,7 +507,7 @@ class UpsertContacts(Request[str]):
             raise SendGridInputError("body", f"<{len(self.body):,} bytes>", rule)
 
     def call(self) -> Call:
-        return Call("PUT", CONTACTS_PATH, content=self.body, retry=Retry.NEVER)
+        return Call("PUT", CONTACTS_PATH, content=self.body, retry=Retry.SENT_ONCE)
 
     def result(self, call: Call, payload: Any) -> str:
         return job_id(call, payload, "job_id")
@@ -504,7 +516,7 @@ class UpsertContacts(Request[str]):
 @dataclass(frozen=True)
 class ImportContacts(ObjectRequest):
     """``PUT /v3/marketing/contacts/imports`` (CSV): ``{job_id, upload_uri, upload_headers}``.
-    Sent once, never retried.
+    Sent once (``Retry.SENT_ONCE``).
 
     :param field_mappings: per CSV column, a field id (reserved fields by name, custom fields by
         id) or ``None`` to skip the column.
@@ -532,7 +544,7 @@ class ImportContacts(ObjectRequest):
         body: dict[str, Any] = {"file_type": "csv", "field_mappings": list(self.field_mappings)}
         if self.list_ids:
             body["list_ids"] = list(self.list_ids)
-        return Call("PUT", f"{CONTACTS_PATH}/imports", json=body, retry=Retry.NEVER)
+        return Call("PUT", f"{CONTACTS_PATH}/imports", json=body, retry=Retry.SENT_ONCE)
 
     def result(self, call: Call, payload: Any) -> dict[str, Any]:
         answer = json_object(call, payload)
@@ -558,7 +570,8 @@ class GetImportStatus(ObjectRequest):
 
 @dataclass(frozen=True)
 class ExportContacts(Request[str]):
-    """``POST /v3/marketing/contacts/exports``: the export id. Sent once, never retried.
+    """``POST /v3/marketing/contacts/exports``: the export id. Sent
+    once (``Retry.SENT_ONCE``).
 
     :param segment_ids: segments whose members to export (UUIDs); ``list_ids`` lists (UUIDs).
     :param file_type: ``csv`` or ``json``.
@@ -587,7 +600,7 @@ class ExportContacts(Request[str]):
             body["list_ids"] = list(self.list_ids)
         if self.max_file_size is not None:
             body["max_file_size"] = self.max_file_size
-        return Call("POST", f"{CONTACTS_PATH}/exports", json=body, retry=Retry.NEVER)
+        return Call("POST", f"{CONTACTS_PATH}/exports", json=body, retry=Retry.SENT_ONCE)
 
     def result(self, call: Call, payload: Any) -> str:
         return job_id(call, payload, "id")
@@ -619,12 +632,28 @@ def shape_error(call: Call, expected: str, payload: Any) -> SendGridResponseErro
 
 
 def json_object(call: Call, payload: Any) -> dict[str, Any]:
-    """A JSON object answer (``{}`` for an empty body where the call allows one)."""
+    """A JSON object answer (``{}`` for an empty body where the call allows one); an object that
+    carries SendGrid's ``{"errors": [...]}`` is a refusal in a 2xx, never a result."""
     if payload is None and call.empty_ok:
         return {}
     if not isinstance(payload, dict):
         raise shape_error(call, "a JSON object", payload)
+    errors = payload.get("errors")
+    if isinstance(errors, list) and errors:
+        raise SendGridResponseError(
+            'SendGrid answered 2xx with an {"errors": [...]} body instead of a result',
+            method=call.method,
+            path=call.path,
+            details=[ErrorDetail(message=json.dumps(item)) for item in errors],
+        )
     return payload
+
+
+def resource(call: Call, payload: Any) -> dict[str, Any]:
+    """A JSON object answer that is one SendGrid resource: it has a non-empty string ``id``."""
+    answer = json_object(call, payload)
+    job_id(call, answer, "id")
+    return answer
 
 
 def job_id(call: Call, payload: Any, key: str) -> str:

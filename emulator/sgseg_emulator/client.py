@@ -71,7 +71,7 @@ class EmulatorAdmin:
         seconds: float = 0.0,
     ) -> list[dict[str, Any]]:
         """Arm a fault for the next ``times`` requests matching ``method`` and ``path`` (a regex)
-        or ``path_prefix``. ``kind``: "status", "delay", "drop" or "malformed"."""
+        or ``path_prefix``. ``kind``: "status", "delay", "drop", "malformed" or "drip"."""
         spec: dict[str, Any] = {"kind": kind, "times": times, "when": when, "headers": headers or {}}
         for name, value in (
             ("method", method),

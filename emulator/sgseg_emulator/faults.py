@@ -7,14 +7,15 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-KINDS = ("status", "delay", "drop", "malformed")
+KINDS = ("status", "delay", "drop", "malformed", "drip")
 WHEN = ("before", "after")
 
 
 @dataclass
 class Fault:
     """``kind``: status (answer ``status`` with ``headers``/``body``), delay (wait ``seconds``),
-    drop (close the connection without an answer) or malformed (invalid JSON with ``status``).
+    drop (close the connection without an answer), malformed (invalid JSON with ``status``) or
+    drip (the real answer, its body sent 8 bytes at a time, one piece every ``seconds``).
     ``when="after"`` lets the request take effect first and then replaces its answer.
     """
 
@@ -38,8 +39,10 @@ class Fault:
             raise ValueError(f"times must be an integer >= 1, got {self.times!r}")
         if self.status is not None and not (isinstance(self.status, int) and 100 <= self.status <= 599):
             raise ValueError(f"status must be an HTTP status code, got {self.status!r}")
-        if self.kind == "delay" and not (isinstance(self.seconds, int | float) and self.seconds > 0):
-            raise ValueError(f"a delay fault needs seconds > 0, got {self.seconds!r}")
+        if self.kind in ("delay", "drip") and not (
+            isinstance(self.seconds, int | float) and self.seconds > 0
+        ):
+            raise ValueError(f"a {self.kind} fault needs seconds > 0, got {self.seconds!r}")
         if self.path is not None:
             re.compile(self.path)
         if self.method is not None:

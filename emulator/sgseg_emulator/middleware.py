@@ -85,6 +85,42 @@ async def _respond(send: Send, status: int, body: bytes, headers: dict[str, str]
     await send({"type": "http.response.body", "body": body})
 
 
+DRIP_BYTES = 8
+
+
+def _dripping(send: Send, receive: Receive, seconds: float) -> Send:
+    """``send`` with each response body sent ``DRIP_BYTES`` at a time, ``seconds`` apart: every
+    piece comes well within a read timeout, the whole answer long after it. Stops once the
+    client has gone (``receive`` then says ``http.disconnect``)."""
+    gone = asyncio.ensure_future(receive())
+
+    async def drip(message: Message) -> None:
+        if message["type"] != "http.response.body":
+            await send(message)
+            return
+        payload: bytes = message.get("body", b"")
+        more = message.get("more_body", False)
+        for start in range(0, len(payload), DRIP_BYTES):
+            last = start + DRIP_BYTES >= len(payload)
+            await send(
+                {
+                    "type": "http.response.body",
+                    "body": payload[start : start + DRIP_BYTES],
+                    "more_body": more or not last,
+                }
+            )
+            if not last:
+                await asyncio.wait({gone}, timeout=seconds)
+                if gone.done():
+                    return
+        if not payload:
+            await send(message)
+        if not more:
+            gone.cancel()
+
+    return drip
+
+
 async def _drop_connection(original_receive: Receive) -> None:
     """Close the TCP connection without answering (the client sees a protocol/read error)."""
     transport = getattr(getattr(original_receive, "__self__", None), "transport", None)
@@ -207,7 +243,7 @@ class EmulatorMiddleware:
         if fault is None:
             await self.app(scope, _replay(body), send_with_headers)
             return
-        if fault.when == "after":
+        if fault.when == "after" or fault.kind == "drip":
             # The request takes full effect; only the answer the client gets is replaced.
             captured: list[Message] = []
 
@@ -215,6 +251,11 @@ class EmulatorMiddleware:
                 captured.append(message)
 
             await self.app(scope, _replay(body), swallow)
+            if fault.kind == "drip":  # its answer trickles out
+                drip = _dripping(send_with_headers, receive, fault.seconds)
+                for message in captured:
+                    await drip(message)
+                return
             if fault.kind == "delay":
                 await asyncio.sleep(fault.seconds)
                 for message in captured:

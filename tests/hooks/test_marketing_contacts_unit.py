@@ -15,6 +15,7 @@ import pytest
 from airflow_provider_sgseg.exceptions import (
     SendGridForbiddenError,
     SendGridInputError,
+    SendGridResponseError,
     SendGridServerError,
     SendGridTransportError,
 )
@@ -120,3 +121,30 @@ def test_export_list_follows_every_page(make_hook: MakeHook) -> None:
     )
     assert [item["id"] for item in hook.list_contact_exports()] == ["e1", "e2"]
     assert [str(request.url.params) for request in fake.requests] == ["", "page_token=p2"]
+
+
+@pytest.mark.parametrize(
+    "url", ["file:///etc/passwd", "ftp://files.example.test/export.csv", "/export/1.csv", "https://"]
+)
+def test_only_http_urls_handed_out_by_sendgrid_are_followed(make_hook: MakeHook, url: str) -> None:
+    hook, fake = make_hook(httpx.Response(200, content=b"email\n"))
+    with pytest.raises(SendGridResponseError, match=r"not http\(s\)"):
+        hook.download_export_file(url, io.BytesIO())
+    with pytest.raises(SendGridResponseError, match=r"not http\(s\)"):
+        hook.upload_contacts_file(url, [], io.BytesIO(b"email\na@x.io\n"))
+    assert fake.requests == []
+
+
+def test_download_waits_as_long_as_the_file_host_asks(make_hook: MakeHook, sleeps: Sleeps) -> None:
+    hook, fake = make_hook(
+        httpx.Response(503, headers={"Retry-After": "7"}), httpx.Response(200, content=b"email\n")
+    )
+    assert hook.download_export_file(EXPORT_URL, io.BytesIO()) == len(b"email\n")
+    assert len(fake.requests) == 2 and sleeps.sync == [7.0]
+
+
+def test_download_is_not_retried_for_a_transport_error_no_retry_can_help(make_hook: MakeHook) -> None:
+    hook, fake = make_hook(httpx.UnsupportedProtocol("no h2 here"), httpx.Response(200, content=b"email\n"))
+    with pytest.raises(SendGridTransportError, match="UnsupportedProtocol"):
+        hook.download_export_file(EXPORT_URL, io.BytesIO())
+    assert len(fake.requests) == 1

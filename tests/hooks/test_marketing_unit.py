@@ -163,6 +163,20 @@ def test_on_behalf_of_extra_becomes_header(make_hook: MakeHook) -> None:
     assert fake.requests[0].headers["on-behalf-of"] == "eu-subuser"
 
 
+@pytest.mark.parametrize("subuser", ["sübuser", "sub\nuser", "sub\x00user", "подписчик"])
+def test_a_subuser_a_header_cannot_carry_is_a_config_error_when_the_connection_is_read(
+    make_hook: MakeHook, subuser: str
+) -> None:
+    hook, fake = make_hook(httpx.Response(200, json=[]), extra=json.dumps({"on_behalf_of": subuser}))
+    with pytest.raises(SendGridConfigError, match=r"on_behalf_of.*printable ASCII"):
+        hook.get_conn()
+    with pytest.raises(SendGridConfigError, match="on_behalf_of"):
+        hook.list_segments()
+    ok, message = hook.test_connection()
+    assert not ok and "on_behalf_of" in message and KEY not in message
+    assert fake.requests == []
+
+
 def test_numeric_subuser_id_and_blank_subuser(make_hook: MakeHook) -> None:
     hook, fake = make_hook(httpx.Response(200, json=[]), extra=json.dumps({"on_behalf_of": 12345}))
     hook.list_segments()
@@ -679,6 +693,73 @@ def test_server_wait_longer_than_cap_gives_up_at_once_with_reset_time(
     assert sleeps.sync == []
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Retry-After": "1e20"},
+        {"Retry-After": "inf"},
+        {"Retry-After": "99999999999"},
+        {"X-RateLimit-Reset": "1e300"},
+        {"X-RateLimit-Reset": "inf"},
+    ],
+    ids=lambda headers: "-".join(f"{k}={v}" for k, v in headers.items()),
+)
+@pytest.mark.parametrize("method", ["list_segments", "refresh_segment"])
+def test_a_hostile_named_wait_is_capped_at_a_day_and_stays_typed(
+    make_hook: MakeHook,
+    sleeps: Sleeps,
+    capfd: pytest.CaptureFixture[str],
+    headers: dict[str, str],
+    method: str,
+) -> None:
+    hook, fake = make_hook(httpx.Response(429, headers=headers), httpx.Response(200, json=[]))
+    with pytest.raises(SendGridRateLimitError) as caught:
+        if method == "list_segments":
+            hook.list_segments()
+        else:
+            hook.refresh_segment(SEG, "UTC")
+    assert caught.value.reset_at == datetime.datetime.fromtimestamp(NOW + 86400, datetime.timezone.utc)
+    assert len(fake.requests) == 1 and sleeps.sync == []  # a day is more than a task sits out
+    assert "capped at 86400 s" in capfd.readouterr().out  # Airflow renders hook logs to the console
+
+
+@pytest.mark.parametrize(
+    ("call", "body"),
+    [
+        (lambda h: h.create_segment("Buyers", "SELECT 1"), {"name": "Buyers"}),
+        (lambda h: h.create_single_send("Digest"), {"name": "Digest"}),
+        (lambda h: h.create_field_definition("tier", "Text"), {"name": "tier", "field_type": "Text"}),
+        (lambda h: h.create_segment("Buyers", "SELECT 1"), {"id": 7, "name": "Buyers"}),
+    ],
+)
+def test_a_created_resource_without_an_id_is_a_response_error(
+    make_hook: MakeHook, call: Callable[[SendGridMarketingHook], object], body: dict[str, Any]
+) -> None:
+    hook, fake = make_hook(httpx.Response(201, json=body))
+    with pytest.raises(SendGridResponseError, match='expected an object with "id"'):
+        call(hook)
+    assert len(fake.requests) == 1  # a write is not sent again for its answer
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda h: h.get_segment(SEG),
+        lambda h: h.update_segment(SEG, name="Buyers"),
+        lambda h: h.get_single_send(SS),
+        lambda h: h.get_import_status("job-1"),
+    ],
+)
+def test_an_errors_body_in_a_2xx_is_never_a_result(
+    make_hook: MakeHook, call: Callable[[SendGridMarketingHook], object]
+) -> None:
+    hook, fake = make_hook(httpx.Response(200, json=errors("segment is being rebuilt", "id")))
+    with pytest.raises(SendGridResponseError, match="segment is being rebuilt") as caught:
+        call(hook)
+    assert caught.value.details  # SendGrid's message is kept
+    assert len(fake.requests) == 1  # an answer of the wrong shape is raised at once
+
+
 def test_attempts_are_capped_and_the_typed_error_is_raised(make_hook: MakeHook, sleeps: Sleeps) -> None:
     hook, fake = make_hook(httpx.Response(503, json=errors("unavailable")))
     with pytest.raises(SendGridServerError, match=r"GET .* -> HTTP 503\): unavailable"):
@@ -775,7 +856,6 @@ POSTS: list[Callable[[SendGridMarketingHook], object]] = [
     [
         (httpx.Response(500), SendGridServerError),
         (httpx.Response(503, headers={"Retry-After": "1"}), SendGridServerError),
-        (httpx.Response(429, headers={"Retry-After": "1"}), SendGridRateLimitError),
         (httpx.ReadTimeout("no answer"), SendGridTransportError),
         (httpx.ConnectError("refused"), SendGridTransportError),
         (httpx.Response(201, content=b'{"id": "trunc'), SendGridResponseError),
@@ -800,13 +880,87 @@ def test_schedule_is_retried_only_when_nothing_was_sent(make_hook: MakeHook) -> 
     hook, fake = make_hook(httpx.ConnectError("refused"), ok)
     assert hook.schedule_single_send(SS) == {"status": "scheduled"}
     assert len(fake.requests) == 2
-    for index, reply in enumerate(
-        [httpx.ReadTimeout("sent, no answer"), httpx.Response(500), httpx.Response(429)]
-    ):
+    for index, reply in enumerate([httpx.ReadTimeout("sent, no answer"), httpx.Response(500)]):
         hook, fake = make_hook(reply, ok, conn_id=f"sendgrid_sched_{index}")
         with pytest.raises(SendGridError):
             hook.schedule_single_send(SS)
         assert len(fake.requests) == 1
+
+
+# Every write SendGrid refused with a 429 (it did nothing), with the answer that follows it.
+WRITES_AFTER_429: list[tuple[str, Callable[[SendGridMarketingHook], object], httpx.Response]] = [
+    ("create_segment", lambda h: h.create_segment("Buyers", "SELECT 1"), httpx.Response(201, json=segment())),
+    ("update_segment", lambda h: h.update_segment(SEG, name="Buyers"), httpx.Response(200, json=segment())),
+    ("delete_segment", lambda h: h.delete_segment(SEG), httpx.Response(204)),
+    (
+        "create_single_send",
+        lambda h: h.create_single_send("Digest", segment_ids=[SEG]),
+        httpx.Response(201, json={"id": SS, "name": "Digest"}),
+    ),
+    (
+        "schedule_single_send",
+        lambda h: h.schedule_single_send(SS),
+        httpx.Response(201, json={"status": "scheduled"}),
+    ),
+    (
+        "create_field_definition",
+        lambda h: h.create_field_definition("tier", "Text"),
+        httpx.Response(200, json={"id": "e1_T", "name": "tier", "field_type": "Text"}),
+    ),
+    (
+        "upsert_contacts",
+        lambda h: h.upsert_contacts(b'{"contacts":[]}'),
+        httpx.Response(202, json={"job_id": "j"}),
+    ),
+    (
+        "start_contacts_import",
+        lambda h: h.start_contacts_import(["email"]),
+        httpx.Response(
+            200, json={"job_id": "j", "upload_uri": "https://upload.example/x", "upload_headers": []}
+        ),
+    ),
+    (
+        "start_contacts_export",
+        lambda h: h.start_contacts_export(segment_ids=[SEG]),
+        httpx.Response(202, json={"id": "e"}),
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "write", "ok"), WRITES_AFTER_429, ids=[w[0] for w in WRITES_AFTER_429])
+def test_a_429_on_any_write_is_waited_out_and_sent_again(
+    make_hook: MakeHook,
+    sleeps: Sleeps,
+    name: str,
+    write: Callable[[SendGridMarketingHook], object],
+    ok: httpx.Response,
+) -> None:
+    hook, fake = make_hook(httpx.Response(429, headers={"Retry-After": "3"}), ok)
+    write(hook)
+    assert len(fake.requests) == 2
+    assert sleeps.sync == [3.0]  # the wait SendGrid named (jitter 0 in this policy)
+
+
+def test_a_refresh_429_is_the_quota_and_is_not_sent_again(make_hook: MakeHook, sleeps: Sleeps) -> None:
+    hook, fake = make_hook(httpx.Response(429, headers={"Retry-After": "3"}), httpx.Response(202, json={}))
+    with pytest.raises(SendGridRateLimitError) as caught:
+        hook.refresh_segment(SEG, "UTC")
+    assert caught.value.reset_at == datetime.datetime.fromtimestamp(NOW + 3, datetime.timezone.utc)
+    assert len(fake.requests) == 1 and sleeps.sync == []
+
+
+def test_a_server_named_wait_gets_jitter(make_hook: MakeHook, connection: Callable[..., str]) -> None:
+    waits: list[float] = []
+    policy = RetryPolicy(max_attempts=2, jitter=1.0, sleep=waits.append, clock=lambda: NOW)
+    for index in range(20):
+        hook, _ = make_hook(
+            httpx.Response(429, headers={"Retry-After": "3"}),
+            httpx.Response(200, json={"results": []}),
+            conn_id=f"sendgrid_jitter_{index}",
+        )
+        hook.retry_policy = policy
+        hook.list_segments()
+    assert all(3.0 <= wait <= 4.0 for wait in waits) and len(set(waits)) > 1
 
 
 def test_non_retryable_statuses_fail_at_once(make_hook: MakeHook) -> None:

@@ -23,7 +23,7 @@ from airflow_provider_sgseg.operators.contacts import (
 )
 
 from .conftest import FAST_CONN_ID, Sleeps, record_faults
-from .test_operator_retries import FAULT_IDS, FAULTS, Fault, run_like_airflow
+from .test_operator_retries import FAULT_IDS, FAULTS, Fault, assert_429_waited_out, run_like_airflow
 
 CONTACTS = "/v3/marketing/contacts"
 IMPORTS = "/v3/marketing/contacts/imports"
@@ -63,6 +63,7 @@ def test_upsert_batches(
     clean_hook: SendGridMarketingHook,
     manual_clock: None,
     monkeypatch: pytest.MonkeyPatch,
+    sleeps: Sleeps,
 ) -> None:
     monkeypatch.setattr(contacts_module, "MAX_CONTACTS_PER_UPSERT", 2)  # 3 batches
     emulator.admin.add_fault(method="PUT", path=f"^{re.escape(CONTACTS)}$", **fault.spec)
@@ -71,10 +72,13 @@ def test_upsert_batches(
             task_id="sync", contacts=ROWS, sendgrid_conn_id=conn_for(fault)
         ),
         emulator.admin.now(),
+        sleeps=sleeps,
     )
     assert record_faults(emulator.admin.requests()) == 1, fault.name
     assert outcome.result is not None, (fault.name, outcome.errors)
-    assert outcome.tries == 2, fault.name  # a write is never retried inside the try
+    # a write is never retried inside the try, except after a 429 (SendGrid did nothing)
+    assert outcome.tries == (1 if fault.name == "429" else 2), fault.name
+    assert_429_waited_out(fault, outcome, sleeps)
     assert stored_emails(clean_hook) == {row["email"] for row in ROWS}  # no batch lost
     # the faulted batch (the first) twice; the others once: the first try stopped at the fault
     assert len(requests(emulator, "PUT", f"^{CONTACTS}$")) == 4, fault.name
@@ -89,6 +93,7 @@ def test_upsert_csv_import(
     emulator: EmulatorHandle,
     clean_hook: SendGridMarketingHook,
     manual_clock: None,
+    sleeps: Sleeps,
 ) -> None:
     if write == "upload" and fault.name == "malformed-after":
         # The emulator's file host does not apply an upload whose answer a fault replaces (the
@@ -103,12 +108,16 @@ def test_upsert_csv_import(
             task_id="sync", contacts=ROWS, import_threshold=1, sendgrid_conn_id=conn_for(fault)
         ),
         emulator.admin.now(),
+        sleeps=sleeps,
     )
     assert record_faults(emulator.admin.requests()) == 1, fault.name
     assert outcome.result is not None, (fault.name, outcome.errors)
     assert outcome.result["method"] == "import" and len(outcome.result["job_ids"]) == 1
     assert stored_emails(clean_hook) == {row["email"] for row in ROWS}
-    assert len(requests(emulator, "PUT", f"^{IMPORTS}$")) == 2  # the first try's, then the retry's
+    # the first try's, then the retry's (or, after a 429 on the start, the hook's second send)
+    assert len(requests(emulator, "PUT", f"^{IMPORTS}$")) == 2
+    if write == "start":
+        assert_429_waited_out(fault, outcome, sleeps)
     assert len(requests(emulator, "PUT", "^/__files__/imports/")) == (1 if write == "start" else 2)
 
 
@@ -170,6 +179,7 @@ def test_export_start_never_duplicates(
     clean_hook: SendGridMarketingHook,
     manual_clock: None,
     tmp_path: Path,
+    sleeps: Sleeps,
 ) -> None:
     segment_id = everyone_segment(emulator, clean_hook)
     emulator.admin.add_fault(method="POST", path=f"^{re.escape(EXPORTS)}$", **fault.spec)
@@ -182,6 +192,7 @@ def test_export_start_never_duplicates(
         ),
         emulator.admin.now(),
         state_store=state_store,
+        sleeps=sleeps,
     )
     assert record_faults(emulator.admin.requests()) == 1, fault.name
     assert outcome.result is not None, (fault.name, outcome.errors)
@@ -190,3 +201,4 @@ def test_export_start_never_duplicates(
     assert outcome.result["export_id"] == exports[0]["id"] and outcome.result["row_count"] == 5
     applied = fault.spec.get("when") == "after"
     assert len(requests(emulator, "POST", f"^{EXPORTS}$")) == (1 if applied else 2), fault.name
+    assert_429_waited_out(fault, outcome, sleeps)

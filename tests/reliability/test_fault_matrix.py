@@ -2,9 +2,13 @@
 
 Idempotent calls (GET, PATCH, DELETE, sync and async) must succeed within the retry budget and
 wait exactly as long as SendGrid asked (the injected sleep records the wait). Calls that must not
-be repeated (the create/refresh/Single Send POSTs and the schedule PUT) are sent exactly once and
-raise a typed error. After each case the emulator's state says how many segments, refreshes,
-Single Sends and schedules exist: one where the server applied the request, none where it did not.
+be repeated (the create/Single Send/contacts writes and the schedule PUT) are sent exactly once
+and raise a typed error, except after a 429: SendGrid did nothing, so they wait it out and go
+again. The refresh's 429 is its quota: raised at once. After each case the emulator's state says
+how many segments, refreshes, Single Sends and schedules exist: one where the server applied the
+request, none where it did not. An answer that drips in (each piece within the read timeout, the
+whole long after it) is cut off at the connection's timeout like one that never comes; hostile
+wait headers are capped at a day and raised as typed errors.
 """
 
 from __future__ import annotations
@@ -93,6 +97,15 @@ FAULTS = [
         "read-timeout",
         # The answer is held back three times longer than the connection's read timeout.
         {"kind": "delay", "seconds": 1.5, "when": "after"},
+        BACKOFF,
+        SendGridTransportError,
+        applied=True,
+        short_timeout=True,
+    ),
+    Fault(
+        "slow-drip",
+        # The real answer, 8 bytes every 0.3 s: each read within the 0.5 s timeout, the whole after it.
+        {"kind": "drip", "seconds": 0.3},
         BACKOFF,
         SendGridTransportError,
         applied=True,
@@ -458,6 +471,8 @@ METHODS += [
 
 # SendGrid's answers to refresh and schedule may carry no body; an empty 2xx is their success.
 EMPTY_IS_SUCCESS = {"refresh_segment", "schedule_single_send"}
+# The refresh's 429 is its quota (a day, not seconds): the one write that does not wait a 429 out.
+QUOTA_429 = {"refresh_segment"}
 
 
 def snapshot(clean: SendGridMarketingHook, emulator: EmulatorHandle) -> dict[str, int]:
@@ -552,8 +567,9 @@ def test_fault(
     after = snapshot(clean_hook, emulator)
 
     if method.repeatable:
-        if method.name == "delete_segment" and fault.name == "empty-body":
-            # SendGrid's DELETE answers 202 with no body: an empty 2xx is its success.
+        if method.name == "delete_segment" and fault.name in ("empty-body", "slow-drip"):
+            # SendGrid's DELETE answers 202 with no body: an empty 2xx is its success (and an
+            # empty body has nothing to drip).
             assert outcome is None and after["segments"] == 0
             assert len(sent) == 1 and sleeps.seconds == []
             return
@@ -571,6 +587,17 @@ def test_fault(
         assert sleeps.seconds == [fault.wait]
         return
 
+    expected = dict(before)
+    if fault.name.startswith("429") and method.name not in QUOTA_429:
+        # SendGrid did nothing: the write waits out the named wait and goes again, once.
+        assert not isinstance(outcome, BaseException), f"{method.name} failed under {fault.name}: {outcome}"
+        assert len(sent) == 2, sent
+        assert sleeps.seconds == [fault.wait]
+        if method.effect is not None:
+            expected[method.effect] += 1
+        assert after == expected
+        return
+
     # Sent once, never retried, and nothing slept.
     assert len(sent) == 1, sent
     assert sleeps.seconds == []
@@ -583,7 +610,6 @@ def test_fault(
             assert outcome.reset_at == datetime.datetime.fromtimestamp(
                 FIXED_NOW + fault.wait, tz=datetime.timezone.utc
             )
-    expected = dict(before)
     if method.effect is not None:
         expected[method.effect] += 1 if fault.applied else 0
     assert after == expected
@@ -614,6 +640,47 @@ def test_reset_beyond_max_wait_gives_up_at_once_with_reset_at(
     ]
     assert len(sent) == 1
     record_faults(sent)
+
+
+HOSTILE_WAITS = [
+    {"Retry-After": "1e20"},
+    {"Retry-After": "inf"},
+    {"Retry-After": "99999999999"},
+    {"X-RateLimit-Reset": "1e300"},
+    {"X-RateLimit-Reset": "inf"},
+]
+
+
+@pytest.mark.parametrize("headers", HOSTILE_WAITS, ids=lambda h: "-".join(f"{k}={v}" for k, v in h.items()))
+@pytest.mark.parametrize("method", METHODS, ids=lambda m: m.name)
+def test_a_hostile_wait_header_is_capped_at_a_day_and_raised_typed(
+    method: Method,
+    headers: dict[str, str],
+    emulator: EmulatorHandle,
+    clean_hook: SendGridMarketingHook,
+    sleeps: Sleeps,
+) -> None:
+    world = _prepare(method, clean_hook, emulator)
+    logged_before = len(emulator.admin.requests())
+    emulator.admin.add_fault(
+        "status", method=method.http_method, path=method.path(world), status=429, headers=headers
+    )
+    hook = hook_under_test("sendgrid_default", sleeps)
+    with pytest.raises(SendGridRateLimitError) as raised:
+        _run(method.call(hook, world))
+
+    # SendGrid's quotas reset within a day: no wait it names is believed beyond that, and a day
+    # is longer than any task sits out inside the hook.
+    day_later = datetime.datetime.fromtimestamp(FIXED_NOW + 86400, tz=datetime.timezone.utc)
+    assert raised.value.reset_at == day_later
+    assert sleeps.seconds == []
+    sent = [
+        e
+        for e in emulator.admin.requests()[logged_before:]
+        if e["method"] == method.http_method and re.search(method.path(world), e["path"])
+    ]
+    assert len(sent) == 1
+    assert record_faults(sent) == 1
 
 
 @pytest.mark.parametrize("fault", [f for f in FAULTS if not f.short_timeout], ids=lambda f: f.name)

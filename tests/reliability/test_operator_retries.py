@@ -26,7 +26,7 @@ from airflow_provider_sgseg.operators.segments import (
 from airflow_provider_sgseg.operators.single_sends import SendGridSingleSendOperator
 from airflow_provider_sgseg.version_compat import AirflowFailException
 
-from .conftest import ALL_CONTACTS, FAST_CONN_ID, SEGMENTS, SINGLE_SENDS, record_faults
+from .conftest import ALL_CONTACTS, FAST_CONN_ID, SEGMENTS, SINGLE_SENDS, Sleeps, record_faults
 
 MAX_TRIES = 3
 NAME = "operator retry audience"
@@ -65,17 +65,25 @@ class Outcome:
 
 
 def run_like_airflow(
-    make_operator: Callable[[], Any], started: datetime.datetime, *, state_store: bool = True
+    make_operator: Callable[[], Any],
+    started: datetime.datetime,
+    *,
+    state_store: bool = True,
+    sleeps: Sleeps | None = None,
 ) -> Outcome:
     """Tries until success, a failure Airflow does not retry, or MAX_TRIES. ``state_store=False``:
-    no task state store in the context, as before Airflow 3.3."""
+    no task state store in the context, as before Airflow 3.3. ``sleeps``: the hook waits (e.g. a
+    429's) on this recording policy instead of for real."""
     store = StateStore() if state_store else None
     outcome = Outcome()
     for try_number in range(1, MAX_TRIES + 1):
         outcome.tries = try_number
         context = {"ti": Ti(try_number), "task_state_store": store, "dag_run": _DagRun(started)}
         try:
-            outcome.result = make_operator().execute(context)
+            operator = make_operator()
+            if sleeps is not None:
+                operator.hook_params = {"retry": sleeps.policy(max_attempts=5), **operator.hook_params}
+            outcome.result = operator.execute(context)
             return outcome
         except AirflowFailException as error:  # fails the task without retries
             outcome.errors.append(error)
@@ -117,7 +125,9 @@ FAULT_IDS = [fault.name for fault in FAULTS]
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=FAULT_IDS)
-def test_create_segment(fault: Fault, emulator: EmulatorHandle, clean_hook: SendGridMarketingHook) -> None:
+def test_create_segment(
+    fault: Fault, emulator: EmulatorHandle, clean_hook: SendGridMarketingHook, sleeps: Sleeps
+) -> None:
     emulator.admin.add_fault(method="POST", path=f"^{re.escape(SEGMENTS)}$", **fault.spec)
     conn_id = FAST_CONN_ID if fault.short_timeout else "sendgrid_default"
     outcome = run_like_airflow(
@@ -125,6 +135,7 @@ def test_create_segment(fault: Fault, emulator: EmulatorHandle, clean_hook: Send
             task_id="create", name=NAME, query_dsl=ALL_CONTACTS, sendgrid_conn_id=conn_id
         ),
         emulator.admin.now(),
+        sleeps=sleeps,
     )
     segments = _segments(clean_hook)
     log = emulator.admin.requests()
@@ -137,6 +148,15 @@ def test_create_segment(fault: Fault, emulator: EmulatorHandle, clean_hook: Send
     # A second POST only when the first was refused and nothing was created.
     applied = fault.spec.get("when") == "after"
     assert len(posts) == (1 if applied else 2), (fault.name, posts)
+    assert_429_waited_out(fault, outcome, sleeps)
+
+
+def assert_429_waited_out(fault: Fault, outcome: Outcome, sleeps: Sleeps) -> None:
+    """A write refused with a 429 waits the named 5 s out inside the try and goes again: it costs
+    no Airflow retry (which, before 3.3, would resend every batch from the first)."""
+    if fault.name == "429":
+        assert outcome.tries == 1, outcome.errors
+        assert sleeps.seconds == [5.0]
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=FAULT_IDS)
@@ -177,7 +197,7 @@ def test_refresh_segment(fault: Fault, emulator: EmulatorHandle, clean_hook: Sen
 @pytest.mark.parametrize("fault", FAULTS, ids=FAULT_IDS)
 @pytest.mark.parametrize("write", ["create", "schedule"])
 def test_single_send(
-    write: str, fault: Fault, emulator: EmulatorHandle, clean_hook: SendGridMarketingHook
+    write: str, fault: Fault, emulator: EmulatorHandle, clean_hook: SendGridMarketingHook, sleeps: Sleeps
 ) -> None:
     segment_id = clean_hook.create_segment(NAME, ALL_CONTACTS)["id"]
     if write == "create":
@@ -197,11 +217,13 @@ def test_single_send(
             sendgrid_conn_id=conn_id,
         ),
         emulator.admin.now(),
+        sleeps=sleeps,
     )
     log = emulator.admin.requests()
     assert record_faults(log) == 1, fault.name
     assert outcome.result is not None, (fault.name, outcome.errors)
     assert outcome.tries <= 2, (fault.name, outcome.errors)
+    assert_429_waited_out(fault, outcome, sleeps)
     drafts = clean_hook.find_single_sends_by_name("operator retry send")
     assert [d["id"] for d in drafts] == [outcome.result["single_send_id"]], fault.name
     deliveries = emulator.admin.sends()

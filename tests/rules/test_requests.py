@@ -65,12 +65,12 @@ CALLS: list[tuple[Request[Any], Call]] = [
                 "query_dsl": "SELECT contact_id FROM contact_data",
                 "parent_list_ids": [LIST],
             },
-            retry=Retry.NEVER,
+            retry=Retry.SENT_ONCE,
         ),
     ),
     (
         CreateSegment("B", "SELECT 1"),
-        Call("POST", SEGMENTS, json={"name": "B", "query_dsl": "SELECT 1"}, retry=Retry.NEVER),
+        Call("POST", SEGMENTS, json={"name": "B", "query_dsl": "SELECT 1"}, retry=Retry.SENT_ONCE),
     ),
     (
         UpdateSegment(SEG, query_dsl="SELECT 2"),
@@ -105,7 +105,7 @@ CALLS: list[tuple[Request[Any], Call]] = [
                 "email_config": {"sender_id": 1},
                 "categories": ["a"],
             },
-            retry=Retry.NEVER,
+            retry=Retry.SENT_ONCE,
         ),
     ),
     (
@@ -114,7 +114,7 @@ CALLS: list[tuple[Request[Any], Call]] = [
             "POST",
             "/v3/marketing/singlesends",
             json={"name": "Draft", "send_to": {"all": True}},
-            retry=Retry.NEVER,
+            retry=Retry.SENT_ONCE,
         ),
     ),
     (GetSingleSend(SS), Call("GET", f"/v3/marketing/singlesends/{SS}")),
@@ -141,12 +141,12 @@ CALLS: list[tuple[Request[Any], Call]] = [
             "POST",
             "/v3/marketing/field_definitions",
             json={"name": "tier", "field_type": "Text"},
-            retry=Retry.NEVER,
+            retry=Retry.SENT_ONCE,
         ),
     ),
     (
         UpsertContacts(b'{"contacts":[]}'),
-        Call("PUT", "/v3/marketing/contacts", content=b'{"contacts":[]}', retry=Retry.NEVER),
+        Call("PUT", "/v3/marketing/contacts", content=b'{"contacts":[]}', retry=Retry.SENT_ONCE),
     ),
     (
         ImportContacts(("_rf0_T", None, "e1_T"), [LIST]),
@@ -154,7 +154,7 @@ CALLS: list[tuple[Request[Any], Call]] = [
             "PUT",
             "/v3/marketing/contacts/imports",
             json={"file_type": "csv", "field_mappings": ["_rf0_T", None, "e1_T"], "list_ids": [LIST]},
-            retry=Retry.NEVER,
+            retry=Retry.SENT_ONCE,
         ),
     ),
     (GetImportStatus("job-1"), Call("GET", "/v3/marketing/contacts/imports/job-1")),
@@ -164,14 +164,14 @@ CALLS: list[tuple[Request[Any], Call]] = [
             "POST",
             "/v3/marketing/contacts/exports",
             json={"file_type": "json", "segment_ids": [SEG], "max_file_size": 50},
-            retry=Retry.NEVER,
+            retry=Retry.SENT_ONCE,
         ),
     ),
     (GetExportStatus("exp-1"), Call("GET", "/v3/marketing/contacts/exports/exp-1")),
     # Without segments or lists SendGrid exports every contact (the operator refuses that).
     (
         ExportContacts(),
-        Call("POST", "/v3/marketing/contacts/exports", json={"file_type": "csv"}, retry=Retry.NEVER),
+        Call("POST", "/v3/marketing/contacts/exports", json={"file_type": "csv"}, retry=Retry.SENT_ONCE),
     ),
 ]
 
