@@ -21,16 +21,19 @@ from typing import Any
 from airflow_provider_sgseg.exceptions import (
     SendGridError,
     SendGridRateLimitError,
+    SendGridResponseError,
     SendGridServerError,
     SendGridTransportError,
 )
 from airflow_provider_sgseg.rules.pacing import WaitBounds, failure_delay, poll_delay
 
-# Answers that say "try again later" rather than "this will never work".
+# Answers that say "try again later" rather than "this will never work". A truncated or
+# malformed 2xx body is one of them: the hook retries it everywhere else, so a wait does too.
 TRANSIENT_ERRORS: tuple[type[SendGridError], ...] = (
     SendGridServerError,
     SendGridTransportError,
     SendGridRateLimitError,
+    SendGridResponseError,
 )
 
 
@@ -103,9 +106,11 @@ class Invalid:
 
 @dataclass(frozen=True)
 class Timeout:
-    """Stop: the deadline passed; ``reason`` names it and the last outcome's reason."""
+    """Stop: the deadline passed; ``reason`` names it and the last outcome's reason.
+    ``failures``: transient failures in a row up to and including the last poll."""
 
     reason: str
+    failures: int = 0
 
 
 @dataclass(frozen=True)
@@ -172,6 +177,6 @@ def step(
     if deadline is not None:
         remaining = (deadline - now).total_seconds()
         if remaining <= 0:
-            return Timeout(f"not finished by {deadline.isoformat()}: {reason}")
+            return Timeout(f"not finished by {deadline.isoformat()}: {reason}", state.failures)
         delay = min(delay, remaining)
     return Wait(delay, state, reason)
