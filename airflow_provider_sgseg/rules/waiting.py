@@ -155,8 +155,8 @@ def step(
     A finished/rejected outcome ends the wait whatever the deadline. Otherwise: past the
     ``deadline`` -> :class:`Timeout`; more than ``bounds.max_consecutive_failures`` transient
     failures in a row -> :class:`Failed`; else :class:`Wait` for a delay within the bounds (failures
-    back off from ``floor``, doubling, and honour a 429's ``reset_at``), capped so the last look
-    happens at the deadline.
+    back off from ``floor``, doubling, and honour a 429's ``reset_at``), capped so the wait never
+    sleeps past the deadline (where :func:`timed_out` ends it).
     """
     if isinstance(outcome, Finished):
         return Done(outcome.value, outcome.reason)
@@ -174,9 +174,20 @@ def step(
         state = replace(state, failures=0)
         delay = poll_delay(outcome.next_at, now, bounds)
         reason = outcome.reason
+    late = timed_out(deadline, now, reason, state.failures)
+    if late is not None:
+        return late
     if deadline is not None:
-        remaining = (deadline - now).total_seconds()
-        if remaining <= 0:
-            return Timeout(f"not finished by {deadline.isoformat()}: {reason}", state.failures)
-        delay = min(delay, remaining)
+        delay = min(delay, (deadline - now).total_seconds())
     return Wait(delay, state, reason)
+
+
+def timed_out(
+    deadline: datetime.datetime | None, now: datetime.datetime, reason: str, failures: int = 0
+) -> Timeout | None:
+    """:class:`Timeout` when ``now`` is at or past ``deadline`` (``reason``: why the wait was
+    still going), else ``None``. A wait asks before each poll too: no request starts once its
+    deadline has come."""
+    if deadline is None or now < deadline:
+        return None
+    return Timeout(f"not finished by {deadline.isoformat()}: {reason}", failures)
