@@ -28,10 +28,11 @@ from airflow_provider_sgseg.version_compat import (
     AirflowTaskTimeout,
     TaskDeferred,
 )
+from tests.operators.test_contacts_emulator import wire
 from tests.sensors.emulated_time import SEGMENT_PATH, EmulatedTime, create_segment, emulated_time, seed_contacts
 from tests.sensors.test_segment_sensor_emulator import StateStore, context_for, make_sensor
 
-__all__ = ["emulated_time"]
+__all__ = ["emulated_time", "wire"]
 
 IMPORTS = "/v3/marketing/contacts/imports/"
 
@@ -320,3 +321,67 @@ async def test_a_contacts_trigger_row_written_before_this_release_loads_and_runs
     assert trigger.bounds.interval == 15.0
     event = await only_event(trigger)
     assert event["status"] == "success" and event["resume"] == {"rows_read": 1}, event
+
+
+# ------------------------------------------------------------------ contacts job waits
+
+
+def upsert_task(**kwargs: Any) -> Any:
+    from airflow_provider_sgseg.operators.contacts_upsert import SendGridUpsertContactsOperator
+
+    rows = [{"email": f"wait{n}@example.com"} for n in range(2)]
+    return SendGridUpsertContactsOperator(task_id="sync", contacts=rows, **kwargs)
+
+
+def test_a_streak_of_transient_failures_while_waiting_for_jobs_stays_retriable(
+    sendgrid_emulator: Any, wire: Any
+) -> None:
+    from tests.operators.test_segments_emulator import MemoryTaskStateStore
+
+    sendgrid_emulator.admin.add_fault("status", method="GET", path_prefix=IMPORTS, status=503, times=50)
+    operator = wire(upsert_task(hook_params={"retry": RetryPolicy(max_attempts=1)}))
+    with pytest.raises(AirflowException, match="transient failures in a row") as caught:
+        operator.execute({"task_state_store": MemoryTaskStateStore()})
+    assert not isinstance(caught.value, AirflowFailException)  # the task's retries apply
+
+
+def test_a_deferred_job_wait_carries_what_is_left_of_execution_timeout(sendgrid_emulator: Any, wire: Any) -> None:
+    from tests.operators.test_segments_emulator import MemoryTaskStateStore
+
+    started = sendgrid_emulator.admin.now()
+    operator = wire(
+        upsert_task(
+            deferrable=True,
+            execution_timeout=datetime.timedelta(seconds=60),
+            hook_params={"retry": RetryPolicy(max_attempts=2)},
+        )
+    )
+    context = {"task_state_store": MemoryTaskStateStore(), "ti": SimpleNamespace(start_date=started)}
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.execute(context)
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, SendGridContactsJobsTrigger)
+    assert pendulum.parse(trigger.deadline) == started + datetime.timedelta(seconds=60)  # not 6 h
+    assert deferred.value.timeout is not None
+    assert deferred.value.timeout <= datetime.timedelta(seconds=60 + operator.bounds.ceiling)
+    _, kwargs = trigger.serialize()
+    assert kwargs["hook_params"]["retry"]["max_attempts"] == 2
+
+    timed_out = {"status": "timeout", "message": "not finished", "results": {}, "resume": trigger.resume}
+    with pytest.raises(AirflowException, match="not finished") as caught:
+        operator.execute_complete(context, timed_out)  # the wait's own timeout: retriable
+    assert not isinstance(caught.value, AirflowFailException)
+    sendgrid_emulator.admin.advance_clock(60)
+    with pytest.raises(AirflowTaskTimeout, match="execution_timeout"):
+        operator.execute_complete(context, timed_out)
+
+
+@pytest.mark.parametrize("event", [None, {"status": "done"}, ["success"]])
+def test_every_contacts_resume_refuses_an_unknown_event_clearly(event: object, tmp_path: Any) -> None:
+    from airflow_provider_sgseg.operators.contacts_export import SendGridExportContactsOperator
+
+    export = SendGridExportContactsOperator(task_id="e", segment_ids=["x"], destination=str(tmp_path))
+    for task in (upsert_task(), export):
+        with pytest.raises(AirflowException, match="Unexpected event from SendGridContactsJobsTrigger") as caught:
+            task.execute_complete({}, event)
+        assert not isinstance(caught.value, AirflowFailException)
