@@ -50,7 +50,9 @@ def default_deferrable(deferrable: object) -> bool:
     return validation.flag("deferrable", deferrable)
 
 
-def resume_event(event: Any, trigger: str, *, timeout_error: type[BaseException] = AirflowException) -> dict[str, Any]:
+def resume_event(
+    event: Any, trigger: str, *, timeout_error: type[BaseException] = AirflowException
+) -> dict[str, Any]:
     """The event a task resumes with, checked the same way by every ``execute_complete``
     (dbt Cloud's ``validate_execute_complete_event`` is the model). Returns a ``success`` event.
 
@@ -84,7 +86,6 @@ class SendGridTaskMixin:
     sendgrid_conn_id: str
     hook_params: dict[str, Any]
     execution_timeout: datetime.timedelta | None
-    log: Logger
     # Set by tasks whose own loop is the retry (a sensor): the hook tries each request once
     # unless ``hook_params`` names a ``retry`` policy.
     single_attempt_hook: bool = False
@@ -107,13 +108,18 @@ class SendGridTaskMixin:
         """Block for ``seconds``."""
         time.sleep(seconds)
 
+    def _log(self) -> Logger:
+        """The task's logger (Airflow's ``BaseOperator.log``; the mixin cannot declare it)."""
+        log: Logger = self.log  # type: ignore[attr-defined]
+        return log
+
     def trigger_hook_params(self) -> dict[str, Any]:
         """The JSON-safe ``hook_params`` a trigger carries (never the key); logs what stays behind."""
         from airflow_provider_sgseg.triggers._base import to_trigger
 
         carried, left_out = to_trigger(self.hook_params)
         if left_out:
-            self.log.warning("hook_params %s are not plain JSON and stay out of the trigger", left_out)
+            self._log().warning("hook_params %s are not plain JSON and stay out of the trigger", left_out)
         return carried
 
     # -------------------------------------------------------------------------------- deadlines
@@ -154,7 +160,7 @@ class SendGridTaskMixin:
         now = self.now()
         capped = self.deferral_deadline(context, min(moment, now + MAX_SERVER_NAMED_WAIT))
         if capped < moment:
-            self.log.warning(
+            self._log().warning(
                 "%s named %s; waiting only until %s (at most %s, never past execution_timeout)",
                 what,
                 moment.isoformat(),

@@ -110,7 +110,9 @@ class SendGridExportContactsOperator(ContactsTask):
             export_id = self.hook.run(export)
             store.set(EXPORT_STATE_KEY, {"request": request, "export_id": export_id})
             self.log.info("Started export %s of segments %s and lists %s", export_id, segment_ids, list_ids)
-        event = self._wait_for_jobs(context, "export", [export_id], "execute_complete", {"export_id": export_id})
+        event = self._wait_for_jobs(
+            context, "export", [export_id], "execute_complete", {"export_id": export_id}
+        )
         return self.execute_complete(context, event, {"export_id": export_id})
 
     def execute_complete(

@@ -175,7 +175,8 @@ class SendGridSegmentPopulatedSensor(SendGridTaskMixin, BaseSensorOperator):
             method_name="execute_complete",
             # The trigger ends at its own deadline with a clear message; this is a safety net
             # for a triggerer that is down.
-            timeout=max(deadline - now, datetime.timedelta(0)) + datetime.timedelta(seconds=self.bounds.ceiling),
+            timeout=max(deadline - now, datetime.timedelta(0))
+            + datetime.timedelta(seconds=self.bounds.ceiling),
         )
 
     def poke(self, context: Context) -> PokeReturnValue:

@@ -15,7 +15,12 @@ from airflow_provider_sgseg.triggers._base import SendGridWaitTrigger
 
 # WaitBounds field names: how the ``bounds`` kwarg was spelled before it took the DAG-argument
 # names of WaitBounds.to_arguments(); trigger rows stored that way still load.
-_FIELD_NAMES = {"floor": "poll_floor", "ceiling": "poll_ceiling", "interval": "poke_interval", "slack": "poll_slack"}
+_FIELD_NAMES = {
+    "floor": "poll_floor",
+    "ceiling": "poll_ceiling",
+    "interval": "poke_interval",
+    "slack": "poll_slack",
+}
 
 
 class SendGridContactsJobsTrigger(SendGridWaitTrigger):

@@ -135,7 +135,9 @@ class SendGridSegmentPopulatedTrigger(SendGridWaitTrigger):
                 return self._event("timeout", self._message(late, deadline))
             result: Verdict | None = None  # this poll's verdict, if it got an answer
             try:
-                segment = await self.before(deadline, hook.aget_segment(self.segment_id, contacts_sample=False))
+                segment = await self.before(
+                    deadline, hook.aget_segment(self.segment_id, contacts_sample=False)
+                )
             except waiting.TRANSIENT_ERRORS as error:
                 outcome: waiting.Outcome = waiting.transient(error)
             except SendGridError as error:

@@ -29,7 +29,13 @@ from airflow_provider_sgseg.version_compat import (
     TaskDeferred,
 )
 from tests.operators.test_contacts_emulator import wire
-from tests.sensors.emulated_time import SEGMENT_PATH, EmulatedTime, create_segment, emulated_time, seed_contacts
+from tests.sensors.emulated_time import (
+    SEGMENT_PATH,
+    EmulatedTime,
+    create_segment,
+    emulated_time,
+    seed_contacts,
+)
 from tests.sensors.test_segment_sensor_emulator import StateStore, context_for, make_sensor
 
 __all__ = ["emulated_time", "wire"]
@@ -44,7 +50,9 @@ async def only_event(trigger: Any) -> dict[str, Any]:
     return payload
 
 
-def segment_trigger(segment: dict[str, Any], clock: EmulatedTime, **overrides: Any) -> SendGridSegmentPopulatedTrigger:
+def segment_trigger(
+    segment: dict[str, Any], clock: EmulatedTime, **overrides: Any
+) -> SendGridSegmentPopulatedTrigger:
     kwargs: dict[str, Any] = {
         "sendgrid_conn_id": "sendgrid_default",
         "segment_id": segment["id"],
@@ -130,13 +138,18 @@ async def test_a_slow_answer_cannot_hold_the_trigger_past_its_deadline(sendgrid_
     sendgrid_emulator.admin.add_fault("delay", method="GET", path_prefix=SEGMENT_PATH, seconds=3)
     deadline = pendulum.now("UTC") + datetime.timedelta(seconds=0.5)
     trigger = SendGridSegmentPopulatedTrigger(
-        sendgrid_conn_id="sendgrid_default", segment_id=segment["id"], watermark=None, deadline=deadline.isoformat()
+        sendgrid_conn_id="sendgrid_default",
+        segment_id=segment["id"],
+        watermark=None,
+        deadline=deadline.isoformat(),
     )
 
     event = await only_event(trigger)
 
     assert event["status"] == "timeout", event
-    assert "no answer before the wait's deadline" in event["message"] or "not populated by" in event["message"]
+    assert (
+        "no answer before the wait's deadline" in event["message"] or "not populated by" in event["message"]
+    )
 
 
 def test_a_deferred_sensor_carries_what_is_left_of_execution_timeout(emulated_time: EmulatedTime) -> None:
@@ -227,11 +240,15 @@ async def test_hook_params_reach_the_segment_trigger(emulated_time: EmulatedTime
     seed_contacts(emulated_time.admin, 3)
     segment = create_segment("retried")
     retry = RetryPolicy(max_attempts=3, initial_wait=0, jitter=0)
-    sensor = make_sensor(segment["id"], deferrable=True, max_consecutive_failures=0, hook_params={"retry": retry})
+    sensor = make_sensor(
+        segment["id"], deferrable=True, max_consecutive_failures=0, hook_params={"retry": retry}
+    )
     with pytest.raises(TaskDeferred) as deferred:
         sensor.execute(context_for(StateStore()))
     _, kwargs = deferred.value.trigger.serialize()
-    assert kwargs["hook_params"] == {"retry": {"max_attempts": 3, "initial_wait": 0, "max_wait": 60.0, "jitter": 0}}
+    assert kwargs["hook_params"] == {
+        "retry": {"max_attempts": 3, "initial_wait": 0, "max_wait": 60.0, "jitter": 0}
+    }
 
     # As the triggerer rebuilds it from the trigger table: the hook retries within one poll, so
     # two 503s in a row are not the wait's failures (none tolerated).
@@ -245,7 +262,12 @@ def test_hook_params_that_may_hold_a_secret_or_are_not_json_stay_out_of_the_trig
     emulated_time: EmulatedTime,
 ) -> None:
     segment = create_segment("guarded")
-    params = {"api_key": "x", "subuser": "SG.abc.def", "callback": print, "retry": RetryPolicy(max_attempts=2)}
+    params = {
+        "api_key": "x",
+        "subuser": "SG.abc.def",
+        "callback": print,
+        "retry": RetryPolicy(max_attempts=2),
+    }
     sensor = make_sensor(segment["id"], deferrable=True, hook_params=params)
     sensor.__dict__["hook"] = make_sensor(segment["id"]).hook  # the hook itself would refuse these
     with pytest.raises(TaskDeferred) as deferred:
@@ -313,7 +335,13 @@ async def test_a_contacts_trigger_row_written_before_this_release_loads_and_runs
         "sendgrid_conn_id": "sendgrid_default",
         "job_kind": "import",
         "job_ids": [job],
-        "bounds": {"floor": 5.0, "ceiling": 300.0, "interval": 15.0, "slack": 0.0, "max_consecutive_failures": 5},
+        "bounds": {
+            "floor": 5.0,
+            "ceiling": 300.0,
+            "interval": 15.0,
+            "slack": 0.0,
+            "max_consecutive_failures": 5,
+        },
         "deadline": (jobs_on_the_emulated_clock.now() + datetime.timedelta(hours=6)).isoformat(),
         "resume": {"rows_read": 1},
     }
@@ -345,7 +373,9 @@ def test_a_streak_of_transient_failures_while_waiting_for_jobs_stays_retriable(
     assert not isinstance(caught.value, AirflowFailException)  # the task's retries apply
 
 
-def test_a_deferred_job_wait_carries_what_is_left_of_execution_timeout(sendgrid_emulator: Any, wire: Any) -> None:
+def test_a_deferred_job_wait_carries_what_is_left_of_execution_timeout(
+    sendgrid_emulator: Any, wire: Any
+) -> None:
     from tests.operators.test_segments_emulator import MemoryTaskStateStore
 
     started = sendgrid_emulator.admin.now()
@@ -382,6 +412,8 @@ def test_every_contacts_resume_refuses_an_unknown_event_clearly(event: object, t
 
     export = SendGridExportContactsOperator(task_id="e", segment_ids=["x"], destination=str(tmp_path))
     for task in (upsert_task(), export):
-        with pytest.raises(AirflowException, match="Unexpected event from SendGridContactsJobsTrigger") as caught:
+        with pytest.raises(
+            AirflowException, match="Unexpected event from SendGridContactsJobsTrigger"
+        ) as caught:
             task.execute_complete({}, event)
         assert not isinstance(caught.value, AirflowFailException)
