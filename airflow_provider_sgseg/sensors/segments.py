@@ -58,7 +58,8 @@ class SendGridSegmentPopulatedSensor(SendGridTaskMixin, BaseSensorOperator):
 
     :param segment_id: the segment to watch (templated).
     :param sendgrid_conn_id: connection of type ``sendgrid_marketing``.
-    :param hook_params: keyword arguments for the hook (default: one attempt per poke).
+    :param hook_params: keyword arguments for the hook (default: one attempt per poke); in
+        deferrable mode the JSON-safe ones reach the trigger too (a ``RetryPolicy`` as its numbers).
     :param watermark: (templated) the sample must be newer than this: an ISO timestamp, a
         datetime, or the refresh operator's XCom dict (its ``watermark``, else ``requested_at``).
         ``None``: the segment's ``sample_updated_at`` at the first poke, i.e. wait for the
@@ -73,7 +74,8 @@ class SendGridSegmentPopulatedSensor(SendGridTaskMixin, BaseSensorOperator):
     :param poll_slack: seconds added to ``next_sample_update``.
     :param max_consecutive_failures: transient errors (5xx, 429, no answer) tolerated in a
         row before the task fails; a healthy answer resets the count.
-    :param deferrable: wait in the triggerer; default ``[operators] default_deferrable``.
+    :param deferrable: wait in the triggerer; default ``[operators] default_deferrable``. The
+        trigger's deadline is the smaller of ``timeout`` and what is left of ``execution_timeout``.
     :raises SendGridInputError: (at DAG parse time) a bad count or poll bound, naming it; (at run
         time) a bad ``segment_id`` or ``watermark``, before any request.
 
