@@ -37,6 +37,7 @@ from tests.sensors.emulated_time import (
     seed_contacts,
 )
 from tests.sensors.test_segment_sensor_emulator import StateStore, context_for, make_sensor
+from tests.triggers.test_segment_trigger_emulator import make_trigger
 
 __all__ = ["emulated_time", "wire"]
 
@@ -48,19 +49,6 @@ async def only_event(trigger: Any) -> dict[str, Any]:
     assert len(events) == 1, events
     payload: dict[str, Any] = events[0]
     return payload
-
-
-def segment_trigger(
-    segment: dict[str, Any], clock: EmulatedTime, **overrides: Any
-) -> SendGridSegmentPopulatedTrigger:
-    kwargs: dict[str, Any] = {
-        "sendgrid_conn_id": "sendgrid_default",
-        "segment_id": segment["id"],
-        "watermark": None,
-        "deadline": (clock.now() + datetime.timedelta(hours=6)).isoformat(),
-        **overrides,
-    }
-    return SendGridSegmentPopulatedTrigger(**kwargs)
 
 
 @pytest.fixture
@@ -89,7 +77,7 @@ async def test_a_malformed_answer_in_the_segment_trigger_is_one_transient_failur
     segment = create_segment("garbled")
     emulated_time.admin.add_fault("malformed", method="GET", path_prefix=SEGMENT_PATH, times=2)
 
-    event = await only_event(segment_trigger(segment, emulated_time, max_consecutive_failures=2))
+    event = await only_event(make_trigger(segment, emulated_time, max_consecutive_failures=2))
 
     assert event["status"] == "success", event
     assert emulated_time.segment_gets(segment["id"]) >= 3
@@ -116,7 +104,7 @@ async def test_a_malformed_answer_in_the_contacts_trigger_is_one_transient_failu
 async def test_no_poll_starts_once_the_deadline_has_come(emulated_time: EmulatedTime) -> None:
     segment = create_segment("late")
     now = emulated_time.now()
-    trigger = segment_trigger(
+    trigger = make_trigger(
         segment,
         emulated_time,
         deadline=(now + datetime.timedelta(seconds=60)).isoformat(),
@@ -178,54 +166,50 @@ def test_a_deferred_sensor_carries_what_is_left_of_execution_timeout(emulated_ti
         sensor.execute_complete(context, {"status": "timeout", "message": "not populated by then"})
 
 
-def test_a_server_named_quota_wait_is_capped_and_logged(
-    sendgrid_emulator: Any, capsys: pytest.CaptureFixture[str]
-) -> None:
+def quota_wait(emulator: Any, retry_after: str, **kwargs: Any) -> tuple[Any, DateTimeTrigger, Any]:
+    """A refresh in ``wait`` mode refused with a 429 naming ``retry_after``: ``(operator, the
+    trigger it deferred to, the task run)``."""
     from tests.operators.test_segments_emulator import REFRESH, TaskRun, new_segment, wired
 
-    segment_id = new_segment(sendgrid_emulator)
-    sendgrid_emulator.admin.add_fault(
-        "status", method="POST", path_prefix=REFRESH, status=429, headers={"Retry-After": "99999999999"}
+    segment_id = new_segment(emulator)
+    emulator.admin.add_fault(
+        "status", method="POST", path_prefix=REFRESH, status=429, headers={"Retry-After": retry_after}
     )
-    now = pendulum.instance(sendgrid_emulator.admin.now())
-    operator = wired(
-        SendGridRefreshSegmentOperator(
-            task_id="refresh", segment_id=segment_id, user_time_zone="UTC", on_quota_exhausted="wait"
-        ),
-        sendgrid_emulator,
-    )
-    capsys.readouterr()
-    with pytest.raises(TaskDeferred) as deferred:
-        operator.execute(TaskRun().context())
-    trigger = deferred.value.trigger
-    assert isinstance(trigger, DateTimeTrigger)
-    assert trigger.moment <= now + MAX_SERVER_NAMED_WAIT
-    assert "waiting only until" in capsys.readouterr().out  # Airflow writes task logs to stdout
-
-
-def test_a_quota_wait_never_outlives_execution_timeout(sendgrid_emulator: Any) -> None:
-    from tests.operators.test_segments_emulator import REFRESH, TaskRun, new_segment, wired
-
-    segment_id = new_segment(sendgrid_emulator)
-    sendgrid_emulator.admin.add_fault(
-        "status", method="POST", path_prefix=REFRESH, status=429, headers={"Retry-After": "7200"}
-    )
-    now = pendulum.instance(sendgrid_emulator.admin.now())
     operator = wired(
         SendGridRefreshSegmentOperator(
             task_id="refresh",
             segment_id=segment_id,
             user_time_zone="UTC",
             on_quota_exhausted="wait",
-            execution_timeout=datetime.timedelta(minutes=10),
+            **kwargs,
         ),
-        sendgrid_emulator,
+        emulator,
     )
     run = TaskRun()
     with pytest.raises(TaskDeferred) as deferred:
         operator.execute(run.context())
     trigger = deferred.value.trigger
     assert isinstance(trigger, DateTimeTrigger)
+    return operator, trigger, run
+
+
+def test_a_server_named_quota_wait_is_capped_and_logged(
+    sendgrid_emulator: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    now = pendulum.instance(sendgrid_emulator.admin.now())
+    capsys.readouterr()
+    _, trigger, _ = quota_wait(sendgrid_emulator, "99999999999")
+    assert trigger.moment <= now + MAX_SERVER_NAMED_WAIT
+    assert "waiting only until" in capsys.readouterr().out  # Airflow writes task logs to stdout
+
+
+def test_a_quota_wait_never_outlives_execution_timeout(sendgrid_emulator: Any) -> None:
+    from tests.operators.test_segments_emulator import REFRESH
+
+    now = pendulum.instance(sendgrid_emulator.admin.now())
+    operator, trigger, run = quota_wait(
+        sendgrid_emulator, "7200", execution_timeout=datetime.timedelta(minutes=10)
+    )
     assert trigger.moment <= now + datetime.timedelta(minutes=10)
     sendgrid_emulator.admin.advance_clock(600)
     with pytest.raises(AirflowTaskTimeout):
@@ -236,7 +220,7 @@ def test_a_quota_wait_never_outlives_execution_timeout(sendgrid_emulator: Any) -
 # -------------------------------------------------------- issue 22: hook_params reach triggers
 
 
-async def test_hook_params_reach_the_segment_trigger(emulated_time: EmulatedTime) -> None:
+async def test_hook_params_reach_the_make_trigger(emulated_time: EmulatedTime) -> None:
     seed_contacts(emulated_time.admin, 3)
     segment = create_segment("retried")
     retry = RetryPolicy(max_attempts=3, initial_wait=0, jitter=0)
