@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pendulum
 
+from airflow_provider_sgseg.exceptions import MAX_QUOTED_VALUE, shorten
 from airflow_provider_sgseg.rules import validation
 from airflow_provider_sgseg.rules.instants import parse_instant
 from airflow_provider_sgseg.version_compat import (
@@ -65,7 +66,7 @@ def resume_event(
 
     status = event.get("status") if isinstance(event, dict) else None
     if status not in EVENT_STATUSES:
-        raise AirflowException(f"Unexpected event from {trigger}: {event!r}")
+        raise AirflowException(f"Unexpected event from {trigger}: {shorten(repr(event), MAX_QUOTED_VALUE)}")
     message = str(event.get("message") or f"{trigger} reported {status} without a message")
     if status == "invalid":
         raise AirflowFailException(message)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_sgseg.exceptions import SendGridError
+from airflow_provider_sgseg.exceptions import MAX_QUOTED_VALUE, SendGridError, shorten
 from airflow_provider_sgseg.operators.base import DEFAULT_CONN_ID, SendGridBaseOperator
 from airflow_provider_sgseg.rules import pacing, validation, waiting
 from airflow_provider_sgseg.rules.jobs import JobBoard
@@ -104,5 +104,6 @@ class ContactsTask(SendGridBaseOperator):
         event = self.resume_event(context, event, "SendGridContactsJobsTrigger")
         resume = resume if resume is not None else event.get("resume")
         if not isinstance(resume, dict) or not resume:
-            raise AirflowException(f"The contacts job wait ended without what the task needs: {event!r}")
+            quoted = shorten(repr(event), MAX_QUOTED_VALUE)
+            raise AirflowException(f"The contacts job wait ended without what the task needs: {quoted}")
         return event, resume
