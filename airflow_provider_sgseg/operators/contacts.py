@@ -18,7 +18,10 @@ from airflow_provider_sgseg.operators.contacts_upsert import (
 )
 from airflow_provider_sgseg.rules.batching import MAX_IMPORT_BYTES, MAX_IMPORT_ROWS
 
+DEFAULT_BOUNDS = JOB_WAIT_BOUNDS  # its name here before JOB_WAIT_BOUNDS
+
 __all__ = [
+    "DEFAULT_BOUNDS",
     "DEFAULT_IMPORT_THRESHOLD",
     "DEFAULT_WAIT_TIMEOUT",
     "EXPORT_STATE_KEY",

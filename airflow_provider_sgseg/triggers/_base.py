@@ -96,6 +96,11 @@ class SendGridWaitTrigger(BaseTrigger):
         """Wait ``seconds``; a test seam."""
         await asyncio.sleep(seconds)
 
+    def _hook_params_kwarg(self) -> dict[str, Any]:
+        """``{"hook_params": ...}`` for ``serialize()`` when there are any; rows without them
+        stay as earlier releases wrote them."""
+        return {"hook_params": self.hook_params} if self.hook_params else {}
+
     def wait_hook(self) -> SendGridMarketingHook:
         """The hook to poll with (:func:`wait_hook` with this trigger's ``hook_params``)."""
         return wait_hook(self.sendgrid_conn_id, from_trigger(self.hook_params))

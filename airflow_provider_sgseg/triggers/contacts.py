@@ -81,7 +81,7 @@ class SendGridContactsJobsTrigger(SendGridWaitTrigger):
                 "bounds": self.bounds.to_arguments(),
                 "deadline": self.deadline,
                 "resume": self.resume,
-                "hook_params": self.hook_params,
+                **self._hook_params_kwarg(),
             },
         )
 

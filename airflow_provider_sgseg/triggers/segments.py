@@ -87,7 +87,7 @@ class SendGridSegmentPopulatedTrigger(SendGridWaitTrigger):
                 "min_contacts": self.min_contacts,
                 "deadline": self.deadline,
                 "first_poll_at": self.first_poll_at,
-                "hook_params": self.hook_params,
+                **self._hook_params_kwarg(),
                 **self.bounds.to_arguments(),
             },
         )

@@ -58,7 +58,6 @@ def test_serialize_holds_only_plain_json_values() -> None:
         "deadline",
         "first_poll_at",
         "max_consecutive_failures",
-        "hook_params",
     }
 
 
