@@ -47,6 +47,7 @@ if AIRFLOW_V_3_2_PLUS:
         AirflowRescheduleException,
         AirflowSensorTimeout,
         AirflowSkipException,
+        AirflowTaskTimeout,
         TaskDeferred,
     )
 else:
@@ -58,6 +59,7 @@ else:
         AirflowRescheduleException,
         AirflowSensorTimeout,
         AirflowSkipException,
+        AirflowTaskTimeout,
         TaskDeferred,
     )
 
@@ -93,6 +95,7 @@ __all__ = [
     "AirflowRescheduleException",
     "AirflowSensorTimeout",
     "AirflowSkipException",
+    "AirflowTaskTimeout",
     "BaseHook",
     "TaskDeferred",
     "aget_connection",

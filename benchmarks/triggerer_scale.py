@@ -237,8 +237,8 @@ async def _baseline(ids: list[str], base_url: str, api_key: str) -> list[str]:
     import ssl
 
     from airflow_provider_sgseg.rules.instants import parse_instant
-    from airflow_provider_sgseg.rules.pacing import WaitBounds
-    from airflow_provider_sgseg.rules.population import next_poll_delay, verdict
+    from airflow_provider_sgseg.rules.pacing import WaitBounds, poll_delay
+    from airflow_provider_sgseg.rules.population import verdict
 
     headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
     context = ssl.create_default_context()
@@ -273,7 +273,7 @@ async def _baseline(ids: list[str], base_url: str, api_key: str) -> list[str]:
             if result.status == "invalid":
                 return "invalid"
             now = datetime.datetime.now(datetime.timezone.utc)
-            await asyncio.sleep(next_poll_delay(segment, now, bounds))
+            await asyncio.sleep(poll_delay(parse_instant(segment.get("next_sample_update")), now, bounds))
 
     return list(await asyncio.gather(*(wait(segment_id) for segment_id in ids)))
 

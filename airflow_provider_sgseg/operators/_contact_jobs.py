@@ -4,20 +4,21 @@ contacts jobs (upsert/import jobs, exports), in poke mode or deferred to the tri
 from __future__ import annotations
 
 import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow_provider_sgseg.exceptions import SendGridError
+from airflow_provider_sgseg.exceptions import MAX_QUOTED_VALUE, SendGridError, shorten
 from airflow_provider_sgseg.operators.base import DEFAULT_CONN_ID, SendGridBaseOperator
 from airflow_provider_sgseg.rules import pacing, validation, waiting
 from airflow_provider_sgseg.rules.jobs import JobBoard
-from airflow_provider_sgseg.version_compat import conf
+from airflow_provider_sgseg.task import default_deferrable
+from airflow_provider_sgseg.version_compat import AirflowException
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 DEFAULT_WAIT_TIMEOUT = 6 * 3600.0
-DEFAULT_BOUNDS = pacing.WaitBounds(floor=5.0, ceiling=300.0, interval=15.0)
-
-
-def _default_deferrable() -> bool:
-    return bool(conf.getboolean("operators", "default_deferrable", fallback=False))
+# How a contacts-job wait paces itself unless poll_interval says otherwise.
+JOB_WAIT_BOUNDS = pacing.WaitBounds(floor=5.0, ceiling=300.0, interval=15.0)
 
 
 class ContactsTask(SendGridBaseOperator):
@@ -29,28 +30,28 @@ class ContactsTask(SendGridBaseOperator):
         *,
         sendgrid_conn_id: str = DEFAULT_CONN_ID,
         deferrable: bool | None = None,
-        poll_interval: float = DEFAULT_BOUNDS.interval,
+        poll_interval: float = JOB_WAIT_BOUNDS.interval,
         wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
         **kwargs: Any,
     ) -> None:
         super().__init__(sendgrid_conn_id=sendgrid_conn_id, **kwargs)
-        self.deferrable = (
-            _default_deferrable() if deferrable is None else validation.flag("deferrable", deferrable)
-        )
+        self.deferrable = default_deferrable(deferrable)
         poll_interval = validation.seconds("poll_interval", poll_interval)
         self.bounds = pacing.WaitBounds(
-            floor=min(DEFAULT_BOUNDS.floor, poll_interval),
-            ceiling=max(DEFAULT_BOUNDS.ceiling, poll_interval),
+            floor=min(JOB_WAIT_BOUNDS.floor, poll_interval),
+            ceiling=max(JOB_WAIT_BOUNDS.ceiling, poll_interval),
             interval=poll_interval,
         )
         self.wait_timeout = validation.seconds("wait_timeout", wait_timeout)
 
     def _wait_for_jobs(
-        self, kind: str, job_ids: list[str], method_name: str, resume: dict[str, Any]
+        self, context: Context, kind: str, job_ids: list[str], method_name: str, resume: dict[str, Any]
     ) -> dict[str, Any]:
-        """Wait until every job ended: here (poke) or in the triggerer (deferrable). Returns the
-        event payload (:class:`SendGridContactsJobsTrigger`'s shape); deferring never returns."""
-        deadline = self.now() + datetime.timedelta(seconds=self.wait_timeout)
+        """Wait until every job ended: here (poke) or in the triggerer (deferrable), at most
+        ``wait_timeout`` and never past ``execution_timeout``. Returns the event payload
+        (:class:`SendGridContactsJobsTrigger`'s shape); deferring never returns."""
+        now = self.now()
+        deadline = self.deferral_deadline(context, now + datetime.timedelta(seconds=self.wait_timeout))
         if self.deferrable:
             from airflow_provider_sgseg.triggers.contacts import SendGridContactsJobsTrigger
 
@@ -59,11 +60,16 @@ class ContactsTask(SendGridBaseOperator):
                     sendgrid_conn_id=self.sendgrid_conn_id,
                     job_kind=kind,
                     job_ids=job_ids,
-                    bounds=self.bounds.to_dict(),
+                    bounds=self.bounds.to_arguments(),
                     deadline=deadline.isoformat(),
                     resume=resume,
+                    hook_params=self.trigger_hook_params(),
                 ),
                 method_name=method_name,
+                # The trigger ends at its deadline with a timeout event; this is a safety net for
+                # a triggerer that is down.
+                timeout=max(deadline - now, datetime.timedelta(0))
+                + datetime.timedelta(seconds=self.bounds.ceiling),
             )
         from airflow_provider_sgseg.triggers.contacts import event_for
 
@@ -82,3 +88,22 @@ class ContactsTask(SendGridBaseOperator):
             self.log.info("SendGrid %s jobs: %s; next look in %.0f s", kind, action.reason, action.delay)
             state = action.state
             self.sleep(action.delay)
+
+    def _jobs_ended(
+        self, context: Context, event: Any, resume: dict[str, Any] | None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``(event, resume)`` once the jobs ended well, checked the same way as every resume
+        (:meth:`~airflow_provider_sgseg.task.SendGridTaskMixin.resume_event`): a failed job is a
+        definitive answer (no retries); a timeout or a streak of transient failures is retriable
+        (a retry waits again for the jobs already accepted).
+
+        :raises AirflowException: an unknown event, a timeout, transient failures, no resume data.
+        :raises AirflowFailException: a job failed or is unknown to SendGrid.
+        :raises AirflowTaskTimeout: ``execution_timeout`` ran out while deferred.
+        """
+        event = self.resume_event(context, event, "SendGridContactsJobsTrigger")
+        resume = resume if resume is not None else event.get("resume")
+        if not isinstance(resume, dict) or not resume:
+            quoted = shorten(repr(event), MAX_QUOTED_VALUE)
+            raise AirflowException(f"The contacts job wait ended without what the task needs: {quoted}")
+        return event, resume

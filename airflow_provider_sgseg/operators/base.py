@@ -1,55 +1,19 @@
-"""What every SendGrid task shares: the connection id, the hook, and the time seams.
+"""The base of every SendGrid operator.
 
-Operators derive from :class:`SendGridBaseOperator`; the sensor mixes :class:`SendGridTaskMixin`
-into Airflow's ``BaseSensorOperator``. Either way the hook is built lazily (never at DAG parse
-time) from ``sendgrid_conn_id`` and ``hook_params``, as dbt Cloud's operators do.
+What operators share with the sensor (the hook, the time seams, deferral deadlines) lives in
+:mod:`airflow_provider_sgseg.task`; ``SendGridTaskMixin`` and ``DEFAULT_CONN_ID`` are still
+importable from here.
 """
 
 from __future__ import annotations
 
-import datetime
-import time
-from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import pendulum
 from airflow.sdk import BaseOperator
 
-if TYPE_CHECKING:
-    from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
+from airflow_provider_sgseg.task import DEFAULT_CONN_ID, SendGridTaskMixin
 
-DEFAULT_CONN_ID = "sendgrid_default"
-
-
-class SendGridTaskMixin:
-    """The hook accessor and the time seams of a SendGrid task.
-
-    ``now`` and ``sleep`` are methods so a test can patch them (e.g. to run on the emulator's
-    clock) without anything reaching the task's signature or its serialised form.
-    """
-
-    sendgrid_conn_id: str
-    hook_params: dict[str, Any]
-    # Set by tasks whose own loop is the retry (a sensor): the hook tries each request once
-    # unless ``hook_params`` names a ``retry`` policy.
-    single_attempt_hook: bool = False
-
-    @cached_property
-    def hook(self) -> SendGridMarketingHook:
-        """``SendGridMarketingHook(sendgrid_conn_id, **hook_params)``, built on first use."""
-        from airflow_provider_sgseg.hooks._retry import NO_RETRY
-        from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
-
-        params = {"retry": NO_RETRY, **self.hook_params} if self.single_attempt_hook else self.hook_params
-        return SendGridMarketingHook(self.sendgrid_conn_id, **params)
-
-    def now(self) -> datetime.datetime:
-        """The current time (aware, UTC)."""
-        return pendulum.now("UTC")
-
-    def sleep(self, seconds: float) -> None:
-        """Block for ``seconds``."""
-        time.sleep(seconds)
+__all__ = ["DEFAULT_CONN_ID", "SendGridBaseOperator", "SendGridTaskMixin"]
 
 
 class SendGridBaseOperator(SendGridTaskMixin, BaseOperator):

@@ -56,8 +56,10 @@ class SendGridExportContactsOperator(ContactsTask):
         the result below (without ``paths`` beyond the first 100).
 
     :raises SendGridInputError: no segment or list given, bad ids, file type or size.
-    :raises AirflowFailException: the export failed at SendGrid, the wait ended otherwise, or
-        the downloaded file holds the other file type (an adopted export of another task).
+    :raises AirflowFailException: the export failed at SendGrid, or the downloaded file holds
+        the other file type (an adopted export of another task).
+    :raises AirflowException: the wait timed out (``wait_timeout``) or met transient failures in
+        a row; retries apply (a retry waits again for the same export).
 
     Returns (XCom) ``{"export_id", "paths": [str], "row_count", "contact_count", "expires_at",
     "file_type"}``: ``row_count`` is counted in the downloaded files (CSV records without the
@@ -108,18 +110,19 @@ class SendGridExportContactsOperator(ContactsTask):
             export_id = self.hook.run(export)
             store.set(EXPORT_STATE_KEY, {"request": request, "export_id": export_id})
             self.log.info("Started export %s of segments %s and lists %s", export_id, segment_ids, list_ids)
-        event = self._wait_for_jobs("export", [export_id], "execute_complete", {"export_id": export_id})
+        event = self._wait_for_jobs(
+            context, "export", [export_id], "execute_complete", {"export_id": export_id}
+        )
         return self.execute_complete(context, event, {"export_id": export_id})
 
     def execute_complete(
         self, context: Context, event: dict[str, Any] | None = None, resume: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        """Download the ready export (after the deferred or poke-mode wait)."""
-        resume = resume if resume is not None else (event or {}).get("resume")
-        if not event or not resume:
-            raise AirflowFailException(f"The export wait ended without a usable event: {event!r}")
-        if event.get("status") != "success":
-            raise AirflowFailException(f"SendGrid contacts export: {event.get('message')}")
+        """Download the ready export (after the deferred or poke-mode wait).
+
+        :raises: as :meth:`ContactsTask._jobs_ended`, and as ``execute`` for the download.
+        """
+        _, resume = self._jobs_ended(context, event, resume)
         export_id = str(resume["export_id"])
         ready = self.hook.get_export_status(export_id)  # fresh URLs: the ones seen while waiting may expire
         outcome = job_outcome("export", export_id, ready)

@@ -110,11 +110,14 @@ class SendGridUpsertContactsOperator(ContactsTask):
         refused, counted and reported, and the task succeeds with a warning while the ratio holds.
     :param deferrable: wait for the jobs in the triggerer (one trigger for all of them).
     :param poll_interval: seconds between job status reads.
-    :param wait_timeout: seconds to wait for the jobs before failing.
+    :param wait_timeout: seconds to wait for the jobs before failing (retriable); a deferred wait
+        also ends when ``execution_timeout`` does.
 
     :raises SendGridInputError: bad arguments, unknown fields or lists, an unreadable source.
     :raises SendGridRowError: a bad row (row number, column, value, rule), when not tolerated.
     :raises AirflowFailException: a ``failed`` job, or too many errored/refused rows.
+    :raises AirflowException: the job wait timed out or met transient failures in a row; retries
+        apply (a retry waits again for the jobs already accepted, sending nothing twice).
 
     Returns (XCom) ``{"rows_read", "rows_sent" (rows read minus refused), "refused_rows", "refused"
     (first 100: {row, column, value, rule}), "merged_rows" (rows merged into an earlier row of the
@@ -231,18 +234,17 @@ class SendGridUpsertContactsOperator(ContactsTask):
         else:
             summary.update(self._send_batches(source, plan, list_ids, _SentParts(store, "batches")))
         summary["contacts_sent"] = summary["rows_sent"] - summary["merged_rows"]
-        event = self._wait_for_jobs("import", summary["job_ids"], "execute_complete", summary)
+        event = self._wait_for_jobs(context, "import", summary["job_ids"], "execute_complete", summary)
         return self.execute_complete(context, event, summary)
 
     def execute_complete(
         self, context: Context, event: dict[str, Any] | None = None, resume: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        """Resume after the jobs ended (deferrable mode), or finish after the poke-mode wait."""
-        resume = resume if resume is not None else (event or {}).get("resume")
-        if not event or resume is None:
-            raise AirflowFailException(f"The contacts job wait ended without a usable event: {event!r}")
-        if event.get("status") != "success":
-            raise AirflowFailException(f"Waiting for SendGrid upsert jobs: {event.get('message')}")
+        """Resume after the jobs ended (deferrable mode), or finish after the poke-mode wait.
+
+        :raises: as :meth:`ContactsTask._jobs_ended`, and as ``execute`` for the rows.
+        """
+        event, resume = self._jobs_ended(context, event, resume)
         return self._finish(resume, event.get("results") or {})
 
     # -------------------------------------------------------------------------------- steps

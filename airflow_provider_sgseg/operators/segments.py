@@ -629,7 +629,11 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
         return self._refresh(context)
 
     def execute_after_wait(self, context: Context, event: Any = None) -> dict[str, Any]:
-        """Resume after waiting for the quota: check again, then refresh (on the worker)."""
+        """Resume after waiting for the quota: check again, then refresh (on the worker).
+
+        :raises AirflowTaskTimeout: ``execution_timeout`` ran out while deferred (retries apply).
+        """
+        self.check_execution_deadline(context)
         return self._refresh(context)
 
     def _refresh(self, context: Context) -> dict[str, Any]:
@@ -812,7 +816,8 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
         if self.on_quota_exhausted == "wait" and decision.next_allowed_at is not None:
             from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 
-            moment = decision.next_allowed_at + datetime.timedelta(seconds=self.quota_wait_margin)
+            wanted = decision.next_allowed_at + datetime.timedelta(seconds=self.quota_wait_margin)
+            moment = self.capped_server_wait(context, wanted, f"The quota ({decision.blocked_by})")
             self.log.info("%s. Deferring until %s.", message, moment.isoformat())
             self.defer(trigger=DateTimeTrigger(moment=moment), method_name="execute_after_wait")
         raise AirflowFailException(message)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_sgseg.exceptions import SendGridInputError
+from airflow_provider_sgseg.rules import validation
 from airflow_provider_sgseg.rules.instants import parse_instant
 
 DEFAULT_MAX_CONSECUTIVE_FAILURES = 5
@@ -25,9 +26,9 @@ class WaitBounds:
     to a named next moment (it is an estimate: looking a little after it avoids a wasted poll);
     ``max_consecutive_failures`` transient errors tolerated in a row (a healthy answer resets).
 
-    :raises SendGridInputError: a value that is not a number (bool and NaN included), ``floor``
-        or ``interval`` not > 0, ``ceiling`` below ``floor``, ``slack`` < 0, or a failure count
-        that is not an integer >= 0. The error names the DAG argument: ``poll_floor``,
+    :raises SendGridInputError: a value that is not a finite number (bool, NaN and infinity
+        included), ``floor`` or ``interval`` not > 0, ``ceiling`` below ``floor``, ``slack`` < 0,
+        or a failure count that is not an integer >= 0. The error names the DAG argument: ``poll_floor``,
         ``poll_ceiling``, ``poke_interval``, ``poll_slack``, ``max_consecutive_failures``.
     """
 
@@ -38,19 +39,14 @@ class WaitBounds:
     max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES
 
     def __post_init__(self) -> None:
-        for field, argument in _ARGUMENTS.items():
-            value = getattr(self, field)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-                raise SendGridInputError(argument, value, "must be a number of seconds")
-        if self.floor <= 0:
-            raise SendGridInputError("poll_floor", self.floor, "must be greater than 0 seconds")
+        # The same rule as every other number of seconds (validation.seconds): finite, > 0.
+        validation.seconds(_ARGUMENTS["floor"], self.floor)
+        validation.seconds(_ARGUMENTS["ceiling"], self.ceiling)
+        validation.seconds(_ARGUMENTS["interval"], self.interval)
+        validation.seconds(_ARGUMENTS["slack"], self.slack, allow_zero=True)
         if self.ceiling < self.floor:
             rule = f"must be at least poll_floor ({self.floor} s)"
             raise SendGridInputError("poll_ceiling", self.ceiling, rule)
-        if self.interval <= 0:
-            raise SendGridInputError(_ARGUMENTS["interval"], self.interval, "must be greater than 0 seconds")
-        if self.slack < 0:
-            raise SendGridInputError("poll_slack", self.slack, "must not be negative")
         failures = self.max_consecutive_failures
         if isinstance(failures, bool) or not isinstance(failures, int) or failures < 0:
             raise SendGridInputError("max_consecutive_failures", failures, "must be an integer >= 0")
@@ -74,19 +70,10 @@ class WaitBounds:
         return cls(**{fields[name]: value for name, value in arguments.items()})
 
     def to_arguments(self) -> dict[str, Any]:
-        """The bounds under their DAG-argument names (plain JSON; ``from_arguments`` reads them)."""
+        """The bounds under their DAG-argument names: plain JSON, the one serial form (trigger
+        kwargs); ``from_arguments`` reads them back."""
         arguments = {argument: getattr(self, field) for field, argument in _ARGUMENTS.items()}
         return {**arguments, "max_consecutive_failures": self.max_consecutive_failures}
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON values (for trigger kwargs); ``WaitBounds(**to_dict())`` rebuilds it."""
-        return {
-            "floor": self.floor,
-            "ceiling": self.ceiling,
-            "interval": self.interval,
-            "slack": self.slack,
-            "max_consecutive_failures": self.max_consecutive_failures,
-        }
 
 
 # The DAG argument each bound comes from, for error messages.

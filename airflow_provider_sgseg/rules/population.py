@@ -14,11 +14,13 @@ caring, e.g. the sample time before a manual refresh), and the count reaches a m
 from __future__ import annotations
 
 import datetime
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import pendulum
+from airflow.exceptions import AirflowProviderDeprecationWarning
 
 from airflow_provider_sgseg.exceptions import SendGridInputError
 from airflow_provider_sgseg.rules import pacing, validation
@@ -35,7 +37,8 @@ DEFAULT_POLL_INTERVAL = 300.0
 # SendGrid's next_sample_update is an estimate; looking a little after it avoids a wasted GET
 # that still shows the old sample.
 DEFAULT_POLL_SLACK = 30.0
-DEFAULT_BOUNDS = pacing.WaitBounds(
+# How a segment wait paces itself unless the DAG says otherwise (the sensor's defaults).
+SEGMENT_WAIT_BOUNDS = pacing.WaitBounds(
     DEFAULT_POLL_FLOOR, DEFAULT_POLL_CEILING, DEFAULT_POLL_INTERVAL, DEFAULT_POLL_SLACK
 )
 
@@ -162,11 +165,16 @@ def waiting_summary(
 
 
 def next_poll_delay(
-    segment: Mapping[str, Any], now: datetime.datetime, bounds: pacing.WaitBounds = DEFAULT_BOUNDS
+    segment: Mapping[str, Any], now: datetime.datetime, bounds: pacing.WaitBounds = SEGMENT_WAIT_BOUNDS
 ) -> float:
-    """Seconds until the next look at ``segment`` (a Get Segment body): SendGrid's
-    ``next_sample_update`` plus ``bounds.slack``, within the bounds
-    (:func:`airflow_provider_sgseg.rules.pacing.poll_delay`)."""
+    """Deprecated (0.2.0's ``population.next_poll_delay``): use
+    :func:`airflow_provider_sgseg.rules.pacing.poll_delay` with the segment's
+    ``next_sample_update``, as the sensor and the trigger do."""
+    warnings.warn(
+        "next_poll_delay is deprecated; use airflow_provider_sgseg.rules.pacing.poll_delay",
+        AirflowProviderDeprecationWarning,
+        stacklevel=2,
+    )
     return pacing.poll_delay(parse_instant(segment.get("next_sample_update")), now, bounds)
 
 

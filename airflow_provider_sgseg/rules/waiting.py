@@ -21,16 +21,19 @@ from typing import Any
 from airflow_provider_sgseg.exceptions import (
     SendGridError,
     SendGridRateLimitError,
+    SendGridResponseError,
     SendGridServerError,
     SendGridTransportError,
 )
 from airflow_provider_sgseg.rules.pacing import WaitBounds, failure_delay, poll_delay
 
-# Answers that say "try again later" rather than "this will never work".
+# Answers that say "try again later" rather than "this will never work". A truncated or
+# malformed 2xx body is one of them: the hook retries it everywhere else, so a wait does too.
 TRANSIENT_ERRORS: tuple[type[SendGridError], ...] = (
     SendGridServerError,
     SendGridTransportError,
     SendGridRateLimitError,
+    SendGridResponseError,
 )
 
 
@@ -103,9 +106,11 @@ class Invalid:
 
 @dataclass(frozen=True)
 class Timeout:
-    """Stop: the deadline passed; ``reason`` names it and the last outcome's reason."""
+    """Stop: the deadline passed; ``reason`` names it and the last outcome's reason.
+    ``failures``: transient failures in a row up to and including the last poll."""
 
     reason: str
+    failures: int = 0
 
 
 @dataclass(frozen=True)
@@ -150,8 +155,8 @@ def step(
     A finished/rejected outcome ends the wait whatever the deadline. Otherwise: past the
     ``deadline`` -> :class:`Timeout`; more than ``bounds.max_consecutive_failures`` transient
     failures in a row -> :class:`Failed`; else :class:`Wait` for a delay within the bounds (failures
-    back off from ``floor``, doubling, and honour a 429's ``reset_at``), capped so the last look
-    happens at the deadline.
+    back off from ``floor``, doubling, and honour a 429's ``reset_at``), capped so the wait never
+    sleeps past the deadline (where :func:`timed_out` ends it).
     """
     if isinstance(outcome, Finished):
         return Done(outcome.value, outcome.reason)
@@ -169,9 +174,20 @@ def step(
         state = replace(state, failures=0)
         delay = poll_delay(outcome.next_at, now, bounds)
         reason = outcome.reason
+    late = timed_out(deadline, now, reason, state.failures)
+    if late is not None:
+        return late
     if deadline is not None:
-        remaining = (deadline - now).total_seconds()
-        if remaining <= 0:
-            return Timeout(f"not finished by {deadline.isoformat()}: {reason}")
-        delay = min(delay, remaining)
+        delay = min(delay, (deadline - now).total_seconds())
     return Wait(delay, state, reason)
+
+
+def timed_out(
+    deadline: datetime.datetime | None, now: datetime.datetime, reason: str, failures: int = 0
+) -> Timeout | None:
+    """:class:`Timeout` when ``now`` is at or past ``deadline`` (``reason``: why the wait was
+    still going), else ``None``. A wait asks before each poll too: no request starts once its
+    deadline has come."""
+    if deadline is None or now < deadline:
+        return None
+    return Timeout(f"not finished by {deadline.isoformat()}: {reason}", failures)

@@ -13,7 +13,6 @@ from airflow.sdk import Asset, BaseSensorOperator
 from airflow.sdk.bases.sensor import PokeReturnValue
 
 from airflow_provider_sgseg.exceptions import SendGridInputError
-from airflow_provider_sgseg.operators.base import DEFAULT_CONN_ID, SendGridTaskMixin
 from airflow_provider_sgseg.rules import pacing, validation
 from airflow_provider_sgseg.rules.instants import parse_instant
 from airflow_provider_sgseg.rules.population import (
@@ -28,12 +27,12 @@ from airflow_provider_sgseg.rules.population import (
     watermark_from,
 )
 from airflow_provider_sgseg.state_store import TaskStateStore
+from airflow_provider_sgseg.task import DEFAULT_CONN_ID, SendGridTaskMixin, default_deferrable
 from airflow_provider_sgseg.version_compat import (
     AirflowException,
     AirflowFailException,
     AirflowSensorTimeout,
     AirflowSkipException,
-    conf,
 )
 
 if TYPE_CHECKING:
@@ -59,7 +58,8 @@ class SendGridSegmentPopulatedSensor(SendGridTaskMixin, BaseSensorOperator):
 
     :param segment_id: the segment to watch (templated).
     :param sendgrid_conn_id: connection of type ``sendgrid_marketing``.
-    :param hook_params: keyword arguments for the hook (default: one attempt per poke).
+    :param hook_params: keyword arguments for the hook (default: one attempt per poke); in
+        deferrable mode the JSON-safe ones reach the trigger too (a ``RetryPolicy`` as its numbers).
     :param watermark: (templated) the sample must be newer than this: an ISO timestamp, a
         datetime, or the refresh operator's XCom dict (its ``watermark``, else ``requested_at``).
         ``None``: the segment's ``sample_updated_at`` at the first poke, i.e. wait for the
@@ -74,7 +74,8 @@ class SendGridSegmentPopulatedSensor(SendGridTaskMixin, BaseSensorOperator):
     :param poll_slack: seconds added to ``next_sample_update``.
     :param max_consecutive_failures: transient errors (5xx, 429, no answer) tolerated in a
         row before the task fails; a healthy answer resets the count.
-    :param deferrable: wait in the triggerer; default ``[operators] default_deferrable``.
+    :param deferrable: wait in the triggerer; default ``[operators] default_deferrable``. The
+        trigger's deadline is the smaller of ``timeout`` and what is left of ``execution_timeout``.
     :raises SendGridInputError: (at DAG parse time) a bad count or poll bound, naming it; (at run
         time) a bad ``segment_id`` or ``watermark``, before any request.
 
@@ -123,9 +124,7 @@ class SendGridSegmentPopulatedSensor(SendGridTaskMixin, BaseSensorOperator):
         self.hook_params = dict(hook_params or {})
         self.watermark = watermark
         self.min_contacts = min_contacts
-        if deferrable is None:
-            deferrable = conf.getboolean("operators", "default_deferrable", fallback=False)
-        self.deferrable = deferrable
+        self.deferrable = default_deferrable(deferrable)
         self._state: dict[str, Any] | None = None
         # Poke and reschedule modes: when ``timeout`` runs out (set by execute).
         self._deadline: datetime.datetime | None = None
@@ -163,20 +162,23 @@ class SendGridSegmentPopulatedSensor(SendGridTaskMixin, BaseSensorOperator):
         # poke() fixed the watermark in the state store (a failed first look fixes "now"), so a
         # trigger rebuilt after a triggerer restart waits for the very same sample.
         watermark = self._watermark(context)
+        deadline = self.deferral_deadline(context, now + datetime.timedelta(seconds=self.timeout))
         self.defer(
             trigger=SendGridSegmentPopulatedTrigger(
                 sendgrid_conn_id=self.sendgrid_conn_id,
                 segment_id=validation.segment_id(self.segment_id),
                 watermark=watermark.isoformat() if watermark else None,
                 min_contacts=self.min_contacts,
-                deadline=(now + datetime.timedelta(seconds=self.timeout)).isoformat(),
+                deadline=deadline.isoformat(),
                 first_poll_at=(now + datetime.timedelta(seconds=self.poke_interval)).isoformat(),
+                hook_params=self.trigger_hook_params(),
                 **self.bounds.to_arguments(),
             ),
             method_name="execute_complete",
             # The trigger ends at its own deadline with a clear message; this is a safety net
             # for a triggerer that is down.
-            timeout=datetime.timedelta(seconds=self.timeout + self.bounds.ceiling),
+            timeout=max(deadline - now, datetime.timedelta(0))
+            + datetime.timedelta(seconds=self.bounds.ceiling),
         )
 
     def poke(self, context: Context) -> PokeReturnValue:
@@ -216,9 +218,7 @@ class SendGridSegmentPopulatedSensor(SendGridTaskMixin, BaseSensorOperator):
         now = self.now()
         before = waiting.WaitState(int(state.get("failures", 0)))
         action = waiting.step(before, outcome, now, self.bounds, self._deadline)
-        failures = action.state.failures if isinstance(action, waiting.Wait) else 0
-        if isinstance(action, waiting.Timeout) and failure is not None:
-            failures = before.failures + 1
+        failures = action.failures if isinstance(action, waiting.Wait | waiting.Timeout) else 0
         if failures or state.get("failures") or failure is not None:
             state = {**state, "failures": failures}
         self._save_state(context, state)
@@ -253,19 +253,17 @@ class SendGridSegmentPopulatedSensor(SendGridTaskMixin, BaseSensorOperator):
         return PokeReturnValue(is_done=False)
 
     def execute_complete(self, context: Context, event: Any = None) -> dict[str, Any]:
-        """Resume after the trigger: validate its event and fail loudly on anything unexpected."""
-        from airflow_provider_sgseg.rules.waiting import EVENT_STATUSES
+        """Resume after the trigger: check its event (:func:`airflow_provider_sgseg.task.resume_event`)
+        and fail loudly on anything unexpected.
 
-        status = event.get("status") if isinstance(event, dict) else None
-        if status not in EVENT_STATUSES:
-            raise AirflowException(f"Unexpected event from SendGridSegmentPopulatedTrigger: {event!r}")
-        message = str(event.get("message") or f"trigger reported {status} without a message")
-        if status == "invalid":
-            raise AirflowFailException(message)
-        if status == "timeout":
-            raise AirflowSensorTimeout(message)
-        if status == "error":
-            raise AirflowException(message)
+        :raises AirflowTaskTimeout: ``execution_timeout`` ran out while deferred (retries apply).
+        :raises AirflowSensorTimeout: ``timeout`` passed. :raises AirflowFailException: ``INVALID``.
+        :raises AirflowException: transient failures in a row, or an unknown or malformed event.
+        """
+        event = self.resume_event(
+            context, event, "SendGridSegmentPopulatedTrigger", timeout_error=AirflowSensorTimeout
+        )
+        message = str(event.get("message") or "")
         result = {key: event.get(key) for key in ("segment_id", "contacts_count", "sample_updated_at")}
         count = result["contacts_count"]
         if (

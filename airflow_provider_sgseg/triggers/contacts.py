@@ -2,28 +2,35 @@
 
 from __future__ import annotations
 
-import asyncio
-import datetime
 from collections.abc import AsyncIterator
 from typing import Any
 
-import pendulum
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_sgseg.exceptions import SendGridError
 from airflow_provider_sgseg.rules import pacing, waiting
 from airflow_provider_sgseg.rules.instants import parse_instant
 from airflow_provider_sgseg.rules.jobs import JobBoard, job_payload
+from airflow_provider_sgseg.triggers._base import SendGridWaitTrigger
 
-JOB_KINDS = ("import", "export")
+# WaitBounds field names: how the ``bounds`` kwarg was spelled before it took the DAG-argument
+# names of WaitBounds.to_arguments(); trigger rows stored that way still load.
+_FIELD_NAMES = {
+    "floor": "poll_floor",
+    "ceiling": "poll_ceiling",
+    "interval": "poke_interval",
+    "slack": "poll_slack",
+}
 
 
-class SendGridContactsJobsTrigger(BaseTrigger):
+class SendGridContactsJobsTrigger(SendGridWaitTrigger):
     """Poll every job of one task until all have ended, then fire exactly one event.
 
     Import jobs: ``GET /v3/marketing/contacts/imports/{id}``; exports:
     ``GET /v3/marketing/contacts/exports/{id}``. Pacing, failure counting and the deadline are
-    :func:`airflow_provider_sgseg.rules.waiting.step`.
+    :func:`airflow_provider_sgseg.rules.waiting.step`: a transient failure (5xx, 429, no answer,
+    a malformed 2xx body) is counted, not final; no read starts once ``deadline`` has come, and
+    none outlives it.
 
     Event: ``{"status": "success" | "invalid" | "timeout" | "error", "message": str,
     "results": {job_id: {...}}}``; for imports each result has ``status``, the four counts and
@@ -32,10 +39,13 @@ class SendGridContactsJobsTrigger(BaseTrigger):
     :param sendgrid_conn_id: connection id; the key itself is looked up in the triggerer.
     :param job_kind: ``import`` or ``export``.
     :param job_ids: the jobs to wait for.
-    :param bounds: :meth:`WaitBounds.to_dict` (seconds).
+    :param bounds: :meth:`WaitBounds.to_arguments` (seconds; the field names ``floor``,
+        ``ceiling``, ``interval``, ``slack`` of earlier rows are still read).
     :param deadline: ISO timestamp after which the wait ends with a ``timeout`` event.
     :param resume: plain JSON the task needs after the wait, handed back as the event's
         ``resume`` (not through ``defer(kwargs=...)``, which ``airflow dags test`` drops).
+    :param hook_params: the task's JSON-safe ``hook_params`` (``retry`` as its numbers); the
+        hook tries each request once unless they name a ``retry``.
     """
 
     def __init__(
@@ -47,38 +57,33 @@ class SendGridContactsJobsTrigger(BaseTrigger):
         bounds: dict[str, Any],
         deadline: str | None = None,
         resume: dict[str, Any] | None = None,
+        hook_params: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.sendgrid_conn_id = sendgrid_conn_id
         self.job_kind = job_kind
         self.job_ids = list(job_ids)
-        self.bounds = pacing.WaitBounds(**bounds)
+        arguments = {_FIELD_NAMES.get(name, name): value for name, value in bounds.items()}
+        self.bounds = pacing.WaitBounds.from_arguments(arguments)
         self.deadline = deadline
         self.resume = resume
+        self.hook_params = dict(hook_params or {})
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        # Plain JSON values; the API key stays out (the triggerer resolves the connection itself).
-        """``(classpath, kwargs)``: plain JSON values, never the API key."""
+        """``(classpath, kwargs)``: plain JSON values, never the API key (the triggerer resolves
+        the connection itself)."""
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
                 "sendgrid_conn_id": self.sendgrid_conn_id,
                 "job_kind": self.job_kind,
                 "job_ids": self.job_ids,
-                "bounds": self.bounds.to_dict(),
+                "bounds": self.bounds.to_arguments(),
                 "deadline": self.deadline,
                 "resume": self.resume,
+                **self._hook_params_kwarg(),
             },
         )
-
-    # Test seams, as in the segment trigger.
-    def now(self) -> datetime.datetime:
-        """The current time (aware, UTC); a test seam."""
-        return pendulum.now("UTC")
-
-    async def sleep(self, seconds: float) -> None:
-        """Wait ``seconds``; a test seam."""
-        await asyncio.sleep(seconds)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Yield exactly one event (shape in the class docstring), whatever goes wrong."""
@@ -90,17 +95,19 @@ class SendGridContactsJobsTrigger(BaseTrigger):
         yield TriggerEvent({**event, "resume": self.resume})  # type: ignore[no-untyped-call]
 
     async def _wait(self) -> dict[str, Any]:
-        from airflow_provider_sgseg.hooks.marketing import RetryPolicy, SendGridMarketingHook
-
-        hook = SendGridMarketingHook(self.sendgrid_conn_id, retry=RetryPolicy(max_attempts=1))
+        hook = self.wait_hook()
         read = hook.aget_import_status if self.job_kind == "import" else hook.aget_export_status
         deadline = parse_instant(self.deadline)
         board = JobBoard(self.job_kind, self.job_ids)
         state = waiting.WaitState()
+        reason = "no look yet"
         while True:
             for job_id in board.to_read():
+                late = waiting.timed_out(deadline, self.now(), reason, state.failures)
+                if late is not None:
+                    return event_for(late)
                 try:
-                    board.answered(job_id, await read(job_id))
+                    board.answered(job_id, await self.before(deadline, read(job_id)))
                 except SendGridError as error:
                     board.failed(job_id, error)
             action = waiting.step(state, board.outcome(), self.now(), self.bounds, deadline)
@@ -109,7 +116,7 @@ class SendGridContactsJobsTrigger(BaseTrigger):
             self.log.info(
                 "SendGrid %s jobs: %s; next look in %.0f s", self.job_kind, action.reason, action.delay
             )
-            state = action.state
+            state, reason = action.state, action.reason
             await self.sleep(action.delay)
 
 

@@ -2,32 +2,33 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 from collections.abc import AsyncIterator
 from typing import Any
 
-import pendulum
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_sgseg.exceptions import SendGridError
 from airflow_provider_sgseg.rules import pacing, waiting
 from airflow_provider_sgseg.rules.instants import parse_instant
 from airflow_provider_sgseg.rules.population import (
-    DEFAULT_BOUNDS,
+    SEGMENT_WAIT_BOUNDS,
     Verdict,
     poll_log_line,
     segment_outcome,
     verdict,
 )
+from airflow_provider_sgseg.triggers._base import SendGridWaitTrigger
 
 
-class SendGridSegmentPopulatedTrigger(BaseTrigger):
+class SendGridSegmentPopulatedTrigger(SendGridWaitTrigger):
     """Poll a segment until it is populated, then fire exactly one event.
 
     "Populated" is :func:`airflow_provider_sgseg.rules.population.verdict`; the time between polls is
-    :func:`~airflow_provider_sgseg.rules.population.next_poll_delay` (SendGrid's
-    ``next_sample_update`` plus slack, within ``[poll_floor, poll_ceiling]``).
+    :func:`airflow_provider_sgseg.rules.waiting.step` (SendGrid's ``next_sample_update`` plus
+    slack, within ``[poll_floor, poll_ceiling]``). A transient failure (5xx, 429, no answer, a
+    malformed 2xx body) is counted, not final. No poll starts once ``deadline`` has come, and
+    none outlives it.
 
     The event is ``{"status": "success" | "invalid" | "timeout" | "error", "message": ...,
     "segment_id", "contacts_count", "sample_updated_at"}`` (the last two as last seen).
@@ -44,6 +45,8 @@ class SendGridSegmentPopulatedTrigger(BaseTrigger):
     :param deadline: ISO timestamp after which the wait ends with a ``timeout`` event.
     :param first_poll_at: ISO timestamp of the first poll (the sensor just looked, so the
         trigger need not look again before SendGrid's next sample). ``None``: poll at once.
+    :param hook_params: the task's JSON-safe ``hook_params`` (``retry`` as its numbers); the
+        hook tries each request once unless they name a ``retry``.
     :raises SendGridInputError: bad bounds (when the trigger is built).
     """
 
@@ -56,6 +59,7 @@ class SendGridSegmentPopulatedTrigger(BaseTrigger):
         min_contacts: int = 1,
         deadline: str | None = None,
         first_poll_at: str | None = None,
+        hook_params: dict[str, Any] | None = None,
         **bounds: float,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
@@ -65,9 +69,10 @@ class SendGridSegmentPopulatedTrigger(BaseTrigger):
         self.min_contacts = min_contacts
         if "poll_default" in bounds:
             bounds["poke_interval"] = bounds.pop("poll_default")
-        self.bounds = pacing.WaitBounds.from_arguments({**DEFAULT_BOUNDS.to_arguments(), **bounds})
+        self.bounds = pacing.WaitBounds.from_arguments({**SEGMENT_WAIT_BOUNDS.to_arguments(), **bounds})
         self.deadline = deadline
         self.first_poll_at = first_poll_at
+        self.hook_params = dict(hook_params or {})
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """``(classpath, kwargs)``: plain JSON values only. The API key is deliberately absent:
@@ -82,6 +87,7 @@ class SendGridSegmentPopulatedTrigger(BaseTrigger):
                 "min_contacts": self.min_contacts,
                 "deadline": self.deadline,
                 "first_poll_at": self.first_poll_at,
+                **self._hook_params_kwarg(),
                 **self.bounds.to_arguments(),
             },
         )
@@ -95,16 +101,6 @@ class SendGridSegmentPopulatedTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Yield exactly one event (shape in the class docstring), whatever goes wrong."""
         yield TriggerEvent(await self._wait())  # type: ignore[no-untyped-call]
-
-    # Test seams: what time it is and how to wait. Methods, so a test can patch them on the
-    # class (making a sleep advance the emulator's clock) without anything being serialised.
-    def now(self) -> datetime.datetime:
-        """The current time (aware, UTC); a test seam."""
-        return pendulum.now("UTC")
-
-    async def sleep(self, seconds: float) -> None:
-        """Wait ``seconds``; a test seam."""
-        await asyncio.sleep(seconds)
 
     async def _wait(self) -> dict[str, Any]:
         """Poll until a terminal answer; return the one event payload, whatever goes wrong.
@@ -124,21 +120,24 @@ class SendGridSegmentPopulatedTrigger(BaseTrigger):
             )
 
     async def _poll(self) -> dict[str, Any]:
-        from airflow_provider_sgseg.hooks.marketing import RetryPolicy, SendGridMarketingHook
-
-        # One attempt per poll: this loop is the retry, and it waits by SendGrid's schedule.
-        hook = SendGridMarketingHook(self.sendgrid_conn_id, retry=RetryPolicy(max_attempts=1))
+        hook = self.wait_hook()
         watermark = parse_instant(self.watermark)
         deadline = parse_instant(self.deadline)
         state = waiting.WaitState()
+        reason = "no poll yet"
 
         first_poll_at = parse_instant(self.first_poll_at)
         if first_poll_at is not None:
             await self._sleep_until(first_poll_at, deadline)
         while True:
+            late = waiting.timed_out(deadline, self.now(), reason, state.failures)
+            if late is not None:
+                return self._event("timeout", self._message(late, deadline))
             result: Verdict | None = None  # this poll's verdict, if it got an answer
             try:
-                segment = await hook.aget_segment(self.segment_id, contacts_sample=False)
+                segment = await self.before(
+                    deadline, hook.aget_segment(self.segment_id, contacts_sample=False)
+                )
             except waiting.TRANSIENT_ERRORS as error:
                 outcome: waiting.Outcome = waiting.transient(error)
             except SendGridError as error:
@@ -149,23 +148,17 @@ class SendGridSegmentPopulatedTrigger(BaseTrigger):
             now = self.now()
             action = waiting.step(state, outcome, now, self.bounds, deadline)
             if not isinstance(action, waiting.Wait):
-                return self._event(
-                    waiting.EVENT_STATUS[type(action)], self._message(action, outcome, deadline)
-                )
+                message = self._message(action, deadline)
+                return self._event(waiting.EVENT_STATUS[type(action)], message)
             log = self.log.warning if action.failures else self.log.info
             log("%s", poll_log_line(self.segment_id, action, result, watermark, now))
-            state = action.state
+            state, reason = action.state, action.reason
             await self.sleep(action.delay)
 
-    def _message(
-        self, action: waiting.Action, outcome: waiting.Outcome, deadline: datetime.datetime | None
-    ) -> str:
+    def _message(self, action: waiting.Action, deadline: datetime.datetime | None) -> str:
         """The event message for a terminal action."""
         if isinstance(action, waiting.Failed):
-            return (
-                f"{action.failures} transient failures in a row polling segment {self.segment_id}: "
-                f"{outcome.reason}"
-            )
+            return f"Polling segment {self.segment_id}: {action.reason}"
         if isinstance(action, waiting.Timeout):
             reason = self._last_seen.reason if self._last_seen else "no successful poll"
             at = deadline.isoformat() if deadline else None

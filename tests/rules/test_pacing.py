@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from airflow_provider_sgseg.exceptions import SendGridInputError
@@ -24,4 +26,5 @@ def test_bad_bounds_name_the_value(kwargs: dict[str, float], name: str) -> None:
 
 
 def test_bounds_round_trip_through_plain_json() -> None:
-    assert WaitBounds(**BOUNDS.to_dict()) == BOUNDS
+    assert WaitBounds.from_arguments(BOUNDS.to_arguments()) == BOUNDS
+    assert json.loads(json.dumps(BOUNDS.to_arguments())) == BOUNDS.to_arguments()

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import datetime
+from dataclasses import replace
 from typing import Any
 
 import pendulum
 import pytest
 
 from airflow_provider_sgseg.exceptions import SendGridInputError
-from airflow_provider_sgseg.rules.pacing import WaitBounds, failure_delay
+from airflow_provider_sgseg.rules.instants import parse_instant
+from airflow_provider_sgseg.rules.pacing import WaitBounds, failure_delay, poll_delay
 from airflow_provider_sgseg.rules.population import (
-    DEFAULT_BOUNDS,
-    next_poll_delay,
+    SEGMENT_WAIT_BOUNDS,
     verdict,
     waiting_summary,
     watermark_from,
@@ -26,7 +27,12 @@ def bounds(**overrides: Any) -> WaitBounds:
     """The segment wait's default bounds with some changed (``default``: the interval)."""
     if "default" in overrides:
         overrides["interval"] = overrides.pop("default")
-    return WaitBounds(**{**DEFAULT_BOUNDS.to_dict(), **overrides})
+    return replace(SEGMENT_WAIT_BOUNDS, **overrides)
+
+
+def next_poll_delay(segment: dict[str, Any], now: datetime.datetime, bounds: WaitBounds) -> float:
+    """What the sensor and the trigger wait after a healthy look at ``segment``."""
+    return poll_delay(parse_instant(segment.get("next_sample_update")), now, bounds)
 
 
 def segment(**overrides: Any) -> dict[str, Any]:
@@ -330,3 +336,22 @@ def test_waiting_summary_without_sample_or_watermark_says_none() -> None:
     result = verdict(segment(sample_updated_at=None, contacts_count=None), None, min_contacts=1)
     line = waiting_summary(result, None, NOW, 300)
     assert "contacts_count=None, sample_updated_at=None, watermark=None" in line
+
+
+def test_next_poll_delay_of_0_2_0_still_answers_with_a_deprecation_warning() -> None:
+    from airflow.exceptions import AirflowProviderDeprecationWarning
+
+    from airflow_provider_sgseg.rules import population
+
+    body = segment(next_sample_update="2026-03-01T12:20:00Z")
+    with pytest.warns(AirflowProviderDeprecationWarning, match="poll_delay"):
+        assert population.next_poll_delay(body, NOW, bounds(slack=30)) == 20 * 60 + 30
+
+
+@pytest.mark.parametrize("name", ["poll_floor", "poll_ceiling", "poke_interval", "poll_slack"])
+def test_poll_bounds_refuse_infinity_as_every_number_of_seconds(name: str) -> None:
+    # validation.seconds' rule: a wait bound of infinity would never poll again (or never stop).
+    arguments = {**SEGMENT_WAIT_BOUNDS.to_arguments(), name: float("inf")}
+    with pytest.raises(SendGridInputError) as caught:
+        WaitBounds.from_arguments(arguments)
+    assert caught.value.name == name

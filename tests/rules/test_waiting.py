@@ -52,3 +52,24 @@ def test_the_deadline_caps_the_delay_and_then_times_out() -> None:
     assert isinstance(capped, waiting.Wait) and capped.delay == 7  # the last look is at the deadline
     over = waiting.step(waiting.WaitState(), waiting.Pending("running"), deadline, BOUNDS, deadline)
     assert isinstance(over, waiting.Timeout) and "running" in over.reason
+
+
+def test_a_timeout_carries_the_failures_in_a_row_so_no_shell_counts_them_again() -> None:
+    past = NOW - datetime.timedelta(seconds=1)
+    late = waiting.step(waiting.WaitState(failures=1), waiting.Transient("503"), NOW, BOUNDS, past)
+    assert isinstance(late, waiting.Timeout) and late.failures == 2
+    healthy = waiting.step(waiting.WaitState(failures=1), waiting.Pending("running"), NOW, BOUNDS, past)
+    assert isinstance(healthy, waiting.Timeout) and healthy.failures == 0
+
+
+def test_no_poll_starts_at_or_past_the_deadline() -> None:
+    assert waiting.timed_out(NOW + datetime.timedelta(seconds=1), NOW, "running") is None
+    assert waiting.timed_out(None, NOW, "running") is None
+    at = waiting.timed_out(NOW, NOW, "running", 1)
+    assert at == waiting.Timeout(f"not finished by {NOW.isoformat()}: running", 1)
+
+
+def test_a_malformed_answer_is_a_transient_failure_like_a_5xx() -> None:
+    from airflow_provider_sgseg.exceptions import SendGridResponseError
+
+    assert issubclass(SendGridResponseError, waiting.TRANSIENT_ERRORS)

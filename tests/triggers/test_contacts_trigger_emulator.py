@@ -12,7 +12,7 @@ from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
 from airflow_provider_sgseg.rules.pacing import WaitBounds
 from airflow_provider_sgseg.triggers.contacts import SendGridContactsJobsTrigger
 
-BOUNDS = WaitBounds(floor=1, ceiling=60, interval=10, max_consecutive_failures=2).to_dict()
+BOUNDS = WaitBounds(floor=1, ceiling=60, interval=10, max_consecutive_failures=2).to_arguments()
 IMPORTS = "/v3/marketing/contacts/imports/"
 
 
