@@ -11,11 +11,9 @@ import re
 from typing import Any
 
 import pendulum
-
 import pytest
-from sgseg_emulator.pytest_plugin import EmulatorHandle
-
 from airflow.exceptions import AirflowProviderDeprecationWarning
+from sgseg_emulator.pytest_plugin import EmulatorHandle
 
 from airflow_provider_sgseg.exceptions import SendGridInputError, SendGridServerError
 from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
@@ -218,7 +216,7 @@ def test_min_contacts_refuses_a_segment_not_populated_yet(sendgrid_emulator: Emu
     sendgrid_emulator.admin.seed_contacts([{"email": "reader@example.com"}])
     segment_id = str(SendGridMarketingHook().create_segment("Fresh", EXAMPLE_COM)["id"])
 
-    with pytest.raises(AirflowFailException, match="0 contacts.*fewer than min_contacts=1"):
+    with pytest.raises(AirflowFailException, match=r"0 contacts.*fewer than min_contacts=1"):
         run(make_operator(segment_id, min_contacts=1))
 
     assert sendgrid_emulator.admin.sends() == []
