@@ -330,3 +330,18 @@ def test_waiting_summary_without_sample_or_watermark_says_none() -> None:
     result = verdict(segment(sample_updated_at=None, contacts_count=None), None, min_contacts=1)
     line = waiting_summary(result, None, NOW, 300)
     assert "contacts_count=None, sample_updated_at=None, watermark=None" in line
+
+
+def test_the_query_check_is_read_in_one_place() -> None:
+    from airflow_provider_sgseg.rules import waiting
+    from airflow_provider_sgseg.rules.population import query_validation, validation_outcome
+
+    invalid = {"status": {"query_validation": "invalid", "error_message": "no such field 'tier'"}}
+    assert query_validation(invalid) == ("INVALID", "no such field 'tier'")
+    assert validation_outcome(invalid) == waiting.Rejected("no such field 'tier'")
+    valid = {"status": {"query_validation": "VALID"}}
+    assert isinstance(validation_outcome(valid), waiting.Finished)
+    assert isinstance(validation_outcome({}), waiting.Finished)  # nothing reported: nothing to wait for
+    assert validation_outcome({"status": {"query_validation": "PENDING"}}) == waiting.Pending(
+        "query validation is PENDING"
+    )
