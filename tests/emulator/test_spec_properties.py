@@ -112,10 +112,14 @@ def _error_shape_problem(response: requests.Response) -> str | None:
     except ValueError:
         return f"a {response.status_code} whose body is not JSON: {response.text[:200]!r}"
     errors = body.get("errors") if isinstance(body, dict) else None
-    listed = isinstance(errors, list) and errors and all(isinstance(e, dict) and "message" in e for e in errors)
+    listed = (
+        isinstance(errors, list) and errors and all(isinstance(e, dict) and "message" in e for e in errors)
+    )
     # Two operations declare their own shapes: the contacts search's ContactsError (one
     # {"message", "field"}) and the segment refresh's SegmentError ({"error"}).
-    single = isinstance(body, dict) and (isinstance(body.get("message"), str) or isinstance(body.get("error"), str))
+    single = isinstance(body, dict) and (
+        isinstance(body.get("message"), str) or isinstance(body.get("error"), str)
+    )
     if not (listed or single):
         return f"a {response.status_code} not in SendGrid's error shape: {json.dumps(body)[:300]}"
     return None
@@ -128,7 +132,9 @@ def test_the_emulator_answers_as_the_spec_says(emulator: EmulatorServer, operati
     if bug is not None:
         pytest.skip(f"spec bug: {bug}")
     headers = {"Authorization": f"Bearer {emulator.api_key}"}
-    checks = [not_a_server_error, response_schema_conformance] + ([negative_data_rejection] if mode is GenerationMode.NEGATIVE else [])
+    checks = [not_a_server_error, response_schema_conformance] + (
+        [negative_data_rejection] if mode is GenerationMode.NEGATIVE else []
+    )
     session = requests.Session()
 
     @given(case=operation.as_strategy(generation_mode=mode), seed=st.just(0))
@@ -150,4 +156,3 @@ def test_the_emulator_answers_as_the_spec_says(emulator: EmulatorServer, operati
         run()
     finally:
         session.close()
-
