@@ -12,7 +12,7 @@ over loopback HTTP. Checked on every answer:
 
 Examples are derandomized (the same draws every run) so ``make test`` stays deterministic and
 within its time budget. :data:`SPEC_BUGS` lists where the spec itself is wrong, each with its
-reason; a draw that only such a bug makes "invalid" is not held against the emulator.
+reason: there the answer's body is not checked against that status's schema.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ SPEC_FILES = (
     "tsg_mc_contacts_v3.json",
 )
 # Draws per operation and mode: bounded so the whole module runs in well under a minute.
-MAX_EXAMPLES = 12
+MAX_EXAMPLES = 10
 
 # Operations of the spec files the emulator implements (method, path template).
 IMPLEMENTED = frozenset(
@@ -77,8 +77,17 @@ IMPLEMENTED = frozenset(
     }
 )
 
-# The spec's own known bugs: (method, path, mode) -> why a draw there is not a fair test.
-SPEC_BUGS: dict[tuple[str, str, str], str] = {}
+# The spec's own known bugs: (method, path, status) -> why the answer's body is not checked
+# against the spec's schema for that status (every other check still runs).
+SPEC_BUGS: dict[tuple[str, str, int], str] = {
+    ("GET", "/v3/marketing/segments/2.0", 200): (
+        "AllSegments200 describes one segment, not the page SendGrid answers ({results: [...], "
+        "_metadata}), and requires fields (query_dsl...) its own list omits"
+    ),
+    ("DELETE", "/v3/marketing/contacts", 202): (
+        "job_id is typed as an object; SendGrid's own example and every job endpoint use a string id"
+    ),
+}
 
 
 def _operations() -> Iterator[Any]:
@@ -128,9 +137,6 @@ def _error_shape_problem(response: requests.Response) -> str | None:
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=lambda m: m.value)
 @pytest.mark.parametrize("operation", OPERATIONS, ids=lambda op: f"{op.method.upper()} {op.path}")
 def test_the_emulator_answers_as_the_spec_says(emulator: EmulatorServer, operation: Any, mode: Any) -> None:
-    bug = SPEC_BUGS.get((operation.method.upper(), operation.path, mode.value))
-    if bug is not None:
-        pytest.skip(f"spec bug: {bug}")
     headers = {"Authorization": f"Bearer {emulator.api_key}"}
     checks = [not_a_server_error, response_schema_conformance] + (
         [negative_data_rejection] if mode is GenerationMode.NEGATIVE else []
@@ -148,7 +154,10 @@ def test_the_emulator_answers_as_the_spec_says(emulator: EmulatorServer, operati
     def run(case: Any, seed: int) -> None:
         case.headers = {**(case.headers or {}), **headers}
         response = case.call(base_url=emulator.base_url, session=session, timeout=10)
-        case.validate_response(response, checks=checks)
+        spec_bug = (operation.method.upper(), operation.path, response.status_code) in SPEC_BUGS
+        case.validate_response(
+            response, checks=[c for c in checks if not (spec_bug and c is response_schema_conformance)]
+        )
         problem = _error_shape_problem(response)
         assert problem is None, problem
 
