@@ -204,3 +204,17 @@ def test_faults_out_of_range_are_refused(
     assert named in refused(api.post(f"{ADMIN}/faults", json=fault), "fault")
     assert sendgrid_emulator.admin.requests() is not None
     assert api.get(SEGMENTS).status_code == 200
+
+
+@pytest.mark.timeout(120)
+def test_the_shortest_intervals_and_a_year_long_advance_do_not_hang(
+    sendgrid_emulator: EmulatorHandle, api: httpx.Client
+) -> None:
+    """Seen: a sample interval of 1e-300 hung the server; the shortest allowed one must not."""
+    sendgrid_emulator.admin.seed_contacts([person(i) for i in range(3)])
+    sendgrid_emulator.admin.configure(membership_check_interval=1, sample_interval=1, sample_max_interval=1)
+    segment_id = create_segment(api)["id"]
+    sendgrid_emulator.admin.advance_clock(366 * 86400)
+    segment = api.get(f"{SEGMENTS}/{segment_id}").json()
+    assert segment["contacts_count"] == 3
+    assert segment["sample_updated_at"] == sendgrid_emulator.admin.now().strftime("%Y-%m-%dT%H:%M:%SZ")
