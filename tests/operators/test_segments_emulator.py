@@ -286,32 +286,28 @@ def test_an_invalid_segment_someone_else_created_is_not_deleted(sendgrid_emulato
     assert SendGridMarketingHook().get_segment(theirs["id"])["id"] == theirs["id"]
 
 
+def waiting_through_503s(emulator: EmulatorHandle, validation_delay: int, failures: int) -> Any:
+    """A create whose validation polls meet ``failures`` 503s (the hook itself does not retry)."""
+    emulator.admin.configure(validation_delay=validation_delay)
+    emulator.admin.add_fault("status", method="GET", path=f"^{SEGMENTS}/[^/]+$", status=503, times=failures)
+    return wired(
+        SendGridCreateSegmentOperator(task_id="c", name="n", query_dsl=QUERY_DE, validation_poll_interval=10),
+        emulator,
+        max_attempts=1,
+    )
+
+
 def test_transient_failures_while_waiting_for_validation_are_waited_out(
     sendgrid_emulator: EmulatorHandle,
 ) -> None:
-    sendgrid_emulator.admin.configure(validation_delay=25)
-    operator = wired(
-        SendGridCreateSegmentOperator(task_id="c", name="n", query_dsl=QUERY_DE, validation_poll_interval=10),
-        sendgrid_emulator,
-        max_attempts=1,
-    )
-    sendgrid_emulator.admin.add_fault("status", method="GET", path=f"^{SEGMENTS}/[^/]+$", status=503, times=2)
-    segment = operator.execute(TaskRun().context())
+    segment = waiting_through_503s(sendgrid_emulator, 25, failures=2).execute(TaskRun().context())
     assert segment["status"]["query_validation"] == "VALID"
 
 
 def test_a_streak_of_transient_failures_while_waiting_stays_retriable(
     sendgrid_emulator: EmulatorHandle,
 ) -> None:
-    sendgrid_emulator.admin.configure(validation_delay=3600)
-    operator = wired(
-        SendGridCreateSegmentOperator(task_id="c", name="n", query_dsl=QUERY_DE, validation_poll_interval=10),
-        sendgrid_emulator,
-        max_attempts=1,
-    )
-    sendgrid_emulator.admin.add_fault(
-        "status", method="GET", path=f"^{SEGMENTS}/[^/]+$", status=503, times=50
-    )
+    operator = waiting_through_503s(sendgrid_emulator, 3600, failures=50)
     with pytest.raises(AirflowException, match="6 transient failures in a row") as caught:
         operator.execute(TaskRun().context())
     assert not isinstance(caught.value, AirflowFailException)
