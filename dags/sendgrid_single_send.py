@@ -106,5 +106,5 @@ with DAG(
         suppression_group_id=SUPPRESSION_GROUP_ID,
         custom_unsubscribe_url=None if SUPPRESSION_GROUP_ID else UNSUBSCRIBE_URL,
         send_at="now",
-        require_min_contacts=REQUIRE_MIN_CONTACTS,
+        min_contacts=REQUIRE_MIN_CONTACTS,
     )

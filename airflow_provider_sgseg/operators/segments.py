@@ -18,6 +18,7 @@ says exactly where that is weaker than the state-store path.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -41,8 +42,13 @@ from airflow_provider_sgseg.operators._refused import refused
 from airflow_provider_sgseg.operators.base import SendGridBaseOperator
 from airflow_provider_sgseg.rules import validation
 from airflow_provider_sgseg.rules.instants import parse_instant
+from airflow_provider_sgseg.rules.segment_definition import differences, same_parents, same_query
 from airflow_provider_sgseg.state_store import TaskStateStore, earlier_tries_since
-from airflow_provider_sgseg.version_compat import AirflowFailException, AirflowSkipException
+from airflow_provider_sgseg.version_compat import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSkipException,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -89,11 +95,6 @@ def _watermark_of(record: Mapping[str, Any]) -> Any:
     return record["watermark"] if "watermark" in record else record.get(LEGACY_WATERMARK_KEY)
 
 
-def _same_query(left: object, right: object) -> bool:
-    """SendGrid may re-space a stored query; compare ignoring whitespace runs."""
-    return isinstance(left, str) and isinstance(right, str) and left.split() == right.split()
-
-
 class SendGridSegmentBaseOperator(SendGridBaseOperator):
     """What the segment operators share beyond :class:`SendGridBaseOperator`: the segment-id XCom
     behind :class:`SendGridSegmentLink` and the wait for SendGrid's query validation.
@@ -125,55 +126,79 @@ class SendGridSegmentBaseOperator(SendGridBaseOperator):
         context["ti"].xcom_push(key=SEGMENT_ID_XCOM_KEY, value=segment_id)
 
     def _wait_until_valid(
-        self, segment: Mapping[str, Any], *, interval: float, timeout: float
+        self,
+        segment: Mapping[str, Any],
+        *,
+        interval: float,
+        timeout: float,
+        on_invalid: Callable[[str], None] | None = None,
     ) -> dict[str, Any]:
-        """Poll the segment until SendGrid has validated its query; fail at once on INVALID."""
+        """Poll ``GET /v3/marketing/segments/2.0/{id}`` every ``interval`` s until SendGrid has
+        validated the query, on the waiting engine (:mod:`airflow_provider_sgseg.rules.waiting`).
+
+        INVALID calls ``on_invalid(segment_id)`` (clean-up), then fails without retries. Still
+        pending after ``timeout`` s raises ``TimeoutError``; more transient failures in a row than
+        the engine tolerates raise ``AirflowException``: the task's retries apply to both.
+        """
+        from airflow_provider_sgseg.rules import waiting
+        from airflow_provider_sgseg.rules.pacing import WaitBounds
+        from airflow_provider_sgseg.rules.population import validation_outcome
+
+        bounds = WaitBounds(floor=interval, ceiling=interval, interval=interval)
         deadline = self.now() + datetime.timedelta(seconds=timeout)
-        current = dict(segment)
+        segment_id = str(segment.get("id"))
+        current, state = dict(segment), waiting.WaitState()
+        outcome: waiting.Outcome = validation_outcome(current)
+        last_error: Exception | None = None
         while True:
-            status = current.get("status")
-            state = status.get("query_validation") if isinstance(status, Mapping) else None
-            state_text = str(state).upper() if state is not None else None
-            if state_text == "VALID":
+            action = waiting.step(state, outcome, self.now(), bounds, deadline)
+            if isinstance(action, waiting.Done):
+                if action.reason != "query validation is VALID":
+                    self.log.warning("Segment %s: %s; not waiting for validation.", segment_id, action.reason)
                 return current
-            if state_text == "INVALID":
-                message = status.get("error_message") if isinstance(status, Mapping) else None
+            if isinstance(action, waiting.Invalid):
                 error = SegmentQueryInvalidError(
-                    f"SendGrid rejected the query of segment {current.get('id')!r}",
-                    details=[ErrorDetail(str(message or "no error_message given"), field="query_dsl")],
+                    f"SendGrid rejected the query of segment {segment_id!r}",
+                    details=[ErrorDetail(action.reason, field="query_dsl")],
                 )
+                if on_invalid is not None:
+                    on_invalid(segment_id)
                 # Retrying cannot fix a query: fail without burning retries.
                 raise AirflowFailException(str(error)) from error
-            if state_text is None:
-                self.log.warning(
-                    "Segment %s has no status.query_validation; not waiting for validation.",
-                    current.get("id"),
-                )
-                return current
-            if self.now() >= deadline:
-                raise TimeoutError(
-                    f"Segment {current.get('id')!r} query validation still {state_text} after {timeout:g} s"
-                )
-            self.log.info(
-                "Segment %s query validation is %s; checking again in %g s",
-                current.get("id"),
-                state_text,
-                interval,
-            )
-            self.sleep(interval)
-            current = self.hook.get_segment(str(current["id"]), contacts_sample=False)
+            if isinstance(action, waiting.Timeout):
+                raise TimeoutError(f"Segment {segment_id!r} query validation {action.reason}") from last_error
+            if isinstance(action, waiting.Failed):
+                raise AirflowException(
+                    f"Gave up waiting for segment {segment_id!r} query validation: {action.reason}"
+                ) from last_error
+            self.log.info("Segment %s: %s; checking again in %g s", segment_id, action.reason, action.delay)
+            self.sleep(action.delay)
+            state = action.state
+            try:
+                current = self.hook.get_segment(segment_id, contacts_sample=False)
+            except waiting.TRANSIENT_ERRORS as failure:
+                last_error, outcome = failure, waiting.transient(failure)
+            else:
+                outcome = validation_outcome(current)
 
 
 class SendGridCreateSegmentOperator(SendGridSegmentBaseOperator):
     """Create a segment, or reuse the one with the same name (SendGrid names are unique).
 
-    A retried task finds the segment its earlier try created instead of duplicating it.
+    A retried task finds the segment its earlier try created instead of duplicating it. The DAG
+    is the segment's definition: an existing segment of that name is reused only when its
+    ``query_dsl`` (compared up to whitespace, see
+    :mod:`airflow_provider_sgseg.rules.segment_definition`) and ``parent_list_ids`` are the DAG's.
+    A segment this task created whose query SendGrid marks INVALID is deleted before the task
+    fails, so fixing the query and re-running starts clean.
 
     :param name: segment name, 1..100 characters (templated).
     :param query_dsl: Segments V2 SQL (templated, shown as SQL).
     :param parent_list_ids: at most one list id to build the segment from (templated).
-    :param if_exists: what to do when a segment with this name exists: ``"reuse"`` it as is
-        (warn if its query differs), ``"update"`` its query, or ``"fail"``.
+    :param if_exists: what to do when a segment with this name exists: ``"reuse"`` it when its
+        definition is the DAG's (else fail, naming both queries), ``"update"`` its query to the
+        DAG's, or ``"fail"`` (a segment an earlier try of this task created is still its own).
+        ``parent_list_ids`` cannot be changed in place: a difference there always fails.
     :param wait_for_validation: poll until ``status.query_validation`` is ``VALID``;
         ``INVALID`` fails the task at once, without retries, with SendGrid's message.
     :param validation_poll_interval: seconds between polls.
@@ -218,8 +243,9 @@ class SendGridCreateSegmentOperator(SendGridSegmentBaseOperator):
         ``GET .../{id}`` while waiting for validation. Returns the segment (Get Segment body).
 
         :raises SendGridInputError: a bad rendered value, before any request.
-        :raises AirflowFailException: SendGrid refused the query (400/409/422, or ``INVALID``), or
-            ``if_exists="fail"`` met an existing segment.
+        :raises AirflowFailException: SendGrid refused the query (400/409/422, or ``INVALID``: a
+            segment this task created is deleted first), ``if_exists="fail"`` met an existing
+            segment, or ``if_exists="reuse"`` met one with another definition.
         :raises TimeoutError: validation still pending after ``validation_timeout`` seconds.
         :raises SendGridError: any other failure (see the hook's "Errors").
         """
@@ -232,16 +258,34 @@ class SendGridCreateSegmentOperator(SendGridSegmentBaseOperator):
         existing = self._find_by_name(name)
         if existing is not None:
             ours = self._created_by_earlier_try(context, store, existing, name, query)
-            segment = self._use_existing(existing, name, query, ours=ours)
+            segment = self._use_existing(existing, request, ours=ours)
         else:
-            segment = self._create(request, store)
+            segment, ours = self._create(request, store)
 
         self._push_segment_id(context, str(segment["id"]))
         if self.wait_for_validation:
+
+            def delete_own_invalid(segment_id: str) -> None:
+                if ours:
+                    self._delete_invalid(segment_id, name, store)
+
             segment = self._wait_until_valid(
-                segment, interval=self.validation_poll_interval, timeout=self.validation_timeout
+                segment,
+                interval=self.validation_poll_interval,
+                timeout=self.validation_timeout,
+                on_invalid=delete_own_invalid,
             )
         return segment
+
+    def _delete_invalid(self, segment_id: str, name: str, store: TaskStateStore) -> None:
+        """Delete the INVALID segment this task created (``DELETE .../{id}``), so nothing half-done
+        stays behind. A failed delete raises its (retriable) error: the retry finds the segment
+        as its own, sees INVALID again and deletes it then."""
+        self.log.warning("Segment %r (%s) that this task created is INVALID; deleting it.", name, segment_id)
+        with contextlib.suppress(SendGridNotFoundError):  # already gone
+            self.hook.delete_segment(segment_id)
+        store.delete(CREATE_ATTEMPT_KEY)
+        self.log.info("Deleted the INVALID segment %s.", segment_id)
 
     def _created_by_earlier_try(
         self, context: Context, store: TaskStateStore, existing: Mapping[str, Any], name: str, query: str
@@ -252,7 +296,7 @@ class SendGridCreateSegmentOperator(SendGridSegmentBaseOperator):
             return (
                 attempt is not None
                 and attempt.get("name") == name
-                and _same_query(attempt.get("query_dsl"), query)
+                and same_query(attempt.get("query_dsl"), query)
             )
         # Airflow < 3.3: created (by SendGrid's clock) after this DAG run started, on a retry.
         since = earlier_tries_since(context)
@@ -271,7 +315,8 @@ class SendGridCreateSegmentOperator(SendGridSegmentBaseOperator):
         matches = self.hook.find_segments_by_name(name)
         return dict(matches[0]) if matches else None
 
-    def _create(self, request: CreateSegment, store: TaskStateStore) -> dict[str, Any]:
+    def _create(self, request: CreateSegment, store: TaskStateStore) -> tuple[dict[str, Any], bool]:
+        """The segment, and whether this task created it."""
         name, query = request.name, request.query_dsl
         store.set(CREATE_ATTEMPT_KEY, {"name": name, "query_dsl": query})
         try:
@@ -288,7 +333,7 @@ class SendGridCreateSegmentOperator(SendGridSegmentBaseOperator):
                 error,
                 adopted.get("id"),
             )
-            return self._use_existing(adopted, name, query, ours=True)
+            return self._use_existing(adopted, request, ours=True), True
         except SendGridValidationError as error:
             store.delete(CREATE_ATTEMPT_KEY)  # refused: this POST created nothing a retry could own
             # Another writer may have taken the name between our lookup and our POST.
@@ -296,39 +341,48 @@ class SendGridCreateSegmentOperator(SendGridSegmentBaseOperator):
             if raced is None:
                 raise refused(f"creating segment {name!r}", error) from error
             self.log.warning("Segment %r was created meanwhile by another writer (id %s).", name, raced["id"])
-            return self._use_existing(raced, name, query, ours=False)
+            return self._use_existing(raced, request, ours=False), False
         self.log.info("Created segment %r (id %s).", name, created.get("id"))
-        return dict(created)
+        return dict(created), True
 
-    def _use_existing(self, existing: dict[str, Any], name: str, query: str, *, ours: bool) -> dict[str, Any]:
-        """Return the segment named ``name`` per ``if_exists``; ``ours``: this task created it."""
+    def _use_existing(
+        self, existing: dict[str, Any], request: CreateSegment, *, ours: bool
+    ) -> dict[str, Any]:
+        """Return the segment named like ``request`` per ``if_exists``; ``ours``: this task created it."""
+        name, query, parents = request.name, request.query_dsl, request.parent_list_ids
         segment_id = str(existing["id"])
         if self.if_exists == "fail" and not ours:
             raise AirflowFailException(
                 f"Segment {name!r} already exists (id {segment_id}) and if_exists='fail'."
             )
-        # The list endpoint omits query_dsl; read the segment to compare queries.
+        # The list endpoint omits query_dsl; read the segment to compare definitions.
         current = self.hook.get_segment(segment_id, contacts_sample=False)
-        if _same_query(current.get("query_dsl"), query):
+        found = differences(current, query, parents)
+        if not found:
             self.log.info(
-                "Segment %r already exists with the same query (id %s); reusing it.", name, segment_id
+                "Segment %r already exists as the DAG defines it (id %s); reusing it.", name, segment_id
             )
             return dict(current)
-        if self.if_exists == "update":
-            self.log.info("Segment %r exists with a different query; updating it (id %s).", name, segment_id)
-            try:
-                return dict(self.hook.update_segment(segment_id, query_dsl=query))
-            except SendGridValidationError as error:
-                raise refused(f"updating segment {segment_id}", error) from error
-        self.log.warning(
-            "Segment %r exists (id %s) with a different query; reusing it unchanged (if_exists='reuse'). "
-            "Existing: %s | requested: %s",
-            name,
-            segment_id,
-            current.get("query_dsl"),
-            query,
+        if same_parents(current, parents):  # only the query differs
+            if self.if_exists == "update":
+                self.log.info(
+                    "Segment %r exists with a different query; updating it (id %s).", name, segment_id
+                )
+                try:
+                    return dict(self.hook.update_segment(segment_id, query_dsl=query))
+                except SendGridValidationError as error:
+                    raise refused(f"updating segment {segment_id}", error) from error
+            fix = "Pass if_exists='update' to make it the DAG's query, or give the segment another name."
+        else:
+            fix = (
+                "SendGrid cannot change a segment's parent_list_ids: delete the segment "
+                "(SendGridDeleteSegmentOperator) or give the DAG's segment another name."
+            )
+        raise AirflowFailException(
+            f"Segment {name!r} (id {segment_id}) exists but is not the one the DAG defines: "
+            f"{'; '.join(found)}. if_exists={self.if_exists!r} never uses a segment with another "
+            f"definition. {fix}"
         )
-        return dict(current)
 
 
 class SendGridGetSegmentOperator(SendGridSegmentBaseOperator):

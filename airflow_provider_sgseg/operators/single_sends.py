@@ -10,8 +10,11 @@ again.
 from __future__ import annotations
 
 import datetime
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+from airflow.exceptions import AirflowProviderDeprecationWarning
 
 from airflow_provider_sgseg.exceptions import (
     SendGridInputError,
@@ -22,11 +25,14 @@ from airflow_provider_sgseg.exceptions import (
 from airflow_provider_sgseg.links import SINGLE_SEND_ID_XCOM_KEY, SendGridSingleSendLink
 from airflow_provider_sgseg.operators._refused import refused
 from airflow_provider_sgseg.operators.base import SendGridBaseOperator
+from airflow_provider_sgseg.rules import validation
+from airflow_provider_sgseg.rules.audience import AudienceGate, GateVerdict, audience_gate, evaluate
 from airflow_provider_sgseg.rules.single_sends import (
+    IF_PAST_MODES,
     SENT_STATUSES,
     SingleSendRequest,
     build_single_send_request,
-    optional_min_contacts,
+    due_send_at,
     same_recipients,
 )
 from airflow_provider_sgseg.version_compat import AirflowFailException
@@ -38,6 +44,9 @@ if TYPE_CHECKING:
 
 # An answer that never came back (or a 5xx) does not prove the request was not applied.
 UNCERTAIN_ERRORS = (SendGridTransportError, SendGridServerError)
+
+# Where the pre-send gate's verdict is pushed (also part of the return value).
+AUDIENCE_GATE_XCOM_KEY = "audience_gate"
 
 
 class SendGridSingleSendOperator(SendGridBaseOperator):
@@ -60,15 +69,33 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
     :param suppression_group_id: unsubscribe group id; this or ``custom_unsubscribe_url``. Templated.
     :param custom_unsubscribe_url: your own unsubscribe page. Templated.
     :param categories: up to 10 categories. Templated.
-    :param send_at: ``"now"``, or a timezone-aware datetime / ISO 8601 string with an offset. Templated.
-    :param require_min_contacts: when set, re-read every segment right before scheduling and
-        refuse (fail, nothing scheduled) if any has fewer contacts than this. Checked when the
-        send is scheduled, not when it goes out: a later ``send_at`` sends to whoever is in the
-        segments then. Templated.
+    :param send_at: ``"now"``, or a timezone-aware datetime / ISO 8601 string with an offset, in
+        the future (SendGrid refuses a past one; up to 60 s of clock skew is taken as ``"now"``).
+        Leaving it out means ``"now"`` and is deprecated: it becomes required. Templated.
+    :param if_past: what a ``send_at`` that has passed does: ``"fail"`` (default: a
+        ``SendGridInputError`` before any request) or ``"now"`` (send at once).
+    :param min_contacts: pre-send gate: every target segment has at least this many contacts.
+        Templated. (``require_min_contacts``: its 0.2.0 name, deprecated.)
+    :param max_contacts: pre-send gate: every target segment has at most this many contacts. Templated.
+    :param max_sample_age: pre-send gate: every target segment's ``sample_updated_at`` is at most
+        this old (seconds or ``timedelta``). Templated.
+    :param watermark: pre-send gate: every target segment's sample is newer than this (ISO 8601,
+        datetime, or the refresh operator's XCom). Templated.
+    :param expected_contacts: pre-send gate: each target segment's count is within ``tolerance``
+        of this (an integer for all segments, or ``{segment_id: count}``), e.g. an upstream count
+        from the warehouse. Templated.
+    :param tolerance: for ``expected_contacts``: a number of contacts (``50``) or a percentage
+        (``"5%"``); default 0. Templated.
+
+    The gate runs right before the Single Send is created and scheduled, on SendGrid's Get
+    Segment answer for every target segment; a failing gate raises ``AirflowFailException``
+    before any write, naming each segment, its numbers and the rule. Its verdict is logged and
+    pushed to XCom key ``audience_gate`` (and returned under ``"audience_gate"``). It checks the
+    audience when the send is scheduled, not when it goes out.
     :param sendgrid_conn_id: connection of type ``sendgrid_marketing``.
     :param hook_params: keyword arguments for the hook (see :class:`SendGridBaseOperator`).
-    :return: ``{"single_send_id", "status", "send_at"}``; XCom key ``single_send_id`` feeds the
-        "SendGrid Single Send" extra link.
+    :return: ``{"single_send_id", "status", "send_at", "audience_gate"}``; XCom key
+        ``single_send_id`` feeds the "SendGrid Single Send" extra link.
     :raises AirflowFailException: SendGrid refused the create or the schedule (400, 409, 422): the
         same request cannot succeed, so no retries; the message carries SendGrid's field and message.
     """
@@ -86,7 +113,12 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
         "custom_unsubscribe_url",
         "categories",
         "send_at",
-        "require_min_contacts",
+        "min_contacts",
+        "max_contacts",
+        "max_sample_age",
+        "watermark",
+        "expected_contacts",
+        "tolerance",
         "sendgrid_conn_id",
     )
     template_fields_renderers = {"html_content": "html"}
@@ -107,7 +139,14 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
         suppression_group_id: int | str | None = None,
         custom_unsubscribe_url: str | None = None,
         categories: Sequence[str] | None = None,
-        send_at: str | datetime.datetime = "now",
+        send_at: str | datetime.datetime | None = None,
+        if_past: str = "fail",
+        min_contacts: int | str | None = None,
+        max_contacts: int | str | None = None,
+        max_sample_age: float | str | datetime.timedelta | None = None,
+        watermark: Any = None,
+        expected_contacts: int | str | Mapping[str, int] | None = None,
+        tolerance: int | str = 0,
         require_min_contacts: int | str | None = None,
         **kwargs: Any,
     ) -> None:
@@ -124,8 +163,30 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
         self.suppression_group_id = suppression_group_id
         self.custom_unsubscribe_url = custom_unsubscribe_url
         self.categories = categories
+        if send_at is None:
+            warnings.warn(
+                "SendGridSingleSendOperator without send_at sends at once; send_at becomes required. "
+                "Pass send_at='now' or the time the send should go out.",
+                AirflowProviderDeprecationWarning,
+                stacklevel=2,
+            )
+            send_at = "now"
         self.send_at = send_at
-        self.require_min_contacts = require_min_contacts
+        self.if_past = validation.choice("if_past", if_past, IF_PAST_MODES)
+        if require_min_contacts is not None:
+            warnings.warn(
+                "SendGridSingleSendOperator's 'require_min_contacts' is deprecated; use 'min_contacts'",
+                AirflowProviderDeprecationWarning,
+                stacklevel=2,
+            )
+            if min_contacts is None:
+                min_contacts = require_min_contacts
+        self.min_contacts = min_contacts
+        self.max_contacts = max_contacts
+        self.max_sample_age = max_sample_age
+        self.watermark = watermark
+        self.expected_contacts = expected_contacts
+        self.tolerance = tolerance
 
     def build_request(self) -> SingleSendRequest:
         """The validated request from the (rendered) arguments; no I/O."""
@@ -152,44 +213,65 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
         warn_renamed("SendGridSingleSendOperator.get_hook()", "SendGridSingleSendOperator.hook")
         return self.hook
 
+    def build_gate(self) -> AudienceGate:
+        """The pre-send gate from the (rendered) arguments; no I/O."""
+        return audience_gate(
+            min_contacts=self.min_contacts,
+            max_contacts=self.max_contacts,
+            max_sample_age=self.max_sample_age,
+            watermark=self.watermark,
+            expected_contacts=self.expected_contacts,
+            tolerance=self.tolerance,
+        )
+
     def execute(self, context: Context) -> dict[str, Any]:
-        # Every check that needs no server runs before the hook exists.
-        """Find or create the draft, check the audience if asked, schedule it once.
+        """Check the time, find the draft or gate the audience and create it, schedule it once.
 
-        Endpoints: ``GET /v3/marketing/singlesends`` (by name), ``GET .../{id}``, ``POST
-        /v3/marketing/singlesends`` (sent once), ``GET /v3/marketing/segments/2.0/{id}``
-        (``require_min_contacts``), ``PUT /v3/marketing/singlesends/{id}/schedule``. Returns
-        ``{"single_send_id", "status", "send_at"}``.
+        Endpoints: ``GET /v3/marketing/singlesends`` (by name), ``GET .../{id}``, ``GET
+        /v3/marketing/segments/2.0/{id}`` (the gate, per target segment), ``POST
+        /v3/marketing/singlesends`` (sent once), ``PUT /v3/marketing/singlesends/{id}/schedule``.
+        Returns ``{"single_send_id", "status", "send_at", "audience_gate"}``.
 
-        :raises SendGridInputError: a bad rendered value, before any request.
+        :raises SendGridInputError: a bad rendered value, or a ``send_at`` in the past with
+            ``if_past="fail"``, before any request.
         :raises AirflowFailException: SendGrid refused (400/409/422), a Single Send of that name
-            has other recipients, or a segment is below ``require_min_contacts``.
+            has other recipients, or the audience gate failed (nothing created or scheduled).
         :raises SendGridError: any other failure (see the hook's "Errors").
         """
+        # Every check that needs no server runs before the hook exists.
         request = self.build_request()
-        min_contacts = optional_min_contacts(self.require_min_contacts)
-        if min_contacts is not None and not request.segment_ids:
+        gate = self.build_gate()
+        if gate.active and not request.segment_ids:
             raise SendGridInputError(
-                "require_min_contacts", min_contacts, "checks segment counts, so segment_ids must be given"
+                "min_contacts",
+                gate.min_contacts,
+                "the audience gate checks segments, so segment_ids must be given",
+            )
+        send_at = due_send_at(request.send_at, self.now(), self.if_past)
+        if send_at != request.send_at:
+            self.log.warning(
+                "send_at %s has passed; sending now (if_past=%r).", request.send_at, self.if_past
             )
         hook = self.hook
 
-        single_send = self._find_or_create(hook, request)
-        single_send_id = str(single_send["id"])
-        context["ti"].xcom_push(key=SINGLE_SEND_ID_XCOM_KEY, value=single_send_id)
-
-        if single_send.get("status") in SENT_STATUSES:
+        single_send = self._find_existing(hook, request)
+        if single_send is not None and single_send.get("status") in SENT_STATUSES:
+            single_send_id = str(single_send["id"])
+            context["ti"].xcom_push(key=SINGLE_SEND_ID_XCOM_KEY, value=single_send_id)
             self.log.info(
                 "Single Send %r (%s) is already %s; not scheduling it again.",
                 request.name,
                 single_send_id,
                 single_send.get("status"),
             )
-            return _result(single_send_id, single_send)
+            return _result(single_send_id, single_send, None)
 
-        if min_contacts is not None:
-            self._check_audience(hook, request.segment_ids, min_contacts, single_send_id)
-        scheduled = self._schedule(hook, single_send_id, request.send_at)
+        verdict = self._check_audience(context, hook, request.segment_ids, gate) if gate.active else None
+        if single_send is None:
+            single_send = self._create(hook, request)
+        single_send_id = str(single_send["id"])
+        context["ti"].xcom_push(key=SINGLE_SEND_ID_XCOM_KEY, value=single_send_id)
+        scheduled = self._schedule(hook, single_send_id, send_at)
         self.log.info(
             "Single Send %r (%s) is %s for %s.",
             request.name,
@@ -197,12 +279,9 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
             scheduled.get("status"),
             scheduled.get("send_at"),
         )
-        return _result(single_send_id, scheduled)
+        return _result(single_send_id, scheduled, verdict)
 
-    def _find_or_create(self, hook: SendGridMarketingHook, request: SingleSendRequest) -> dict[str, Any]:
-        existing = self._find_existing(hook, request)
-        if existing is not None:
-            return existing
+    def _create(self, hook: SendGridMarketingHook, request: SingleSendRequest) -> dict[str, Any]:
         try:
             created = hook.run(request.create)
         except SendGridValidationError as error:
@@ -245,20 +324,21 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
         return details
 
     def _check_audience(
-        self, hook: SendGridMarketingHook, segment_ids: list[str], min_contacts: int, single_send_id: str
-    ) -> None:
-        too_small = []
-        for segment_id in segment_ids:
-            segment = hook.get_segment(segment_id, contacts_sample=False)
-            count = int(segment.get("contacts_count") or 0)
-            self.log.info("Segment %r (%s) has %d contacts.", segment.get("name"), segment_id, count)
-            if count < min_contacts:
-                too_small.append(f"{segment.get('name')!r} ({segment_id}) has {count}")
-        if too_small:
+        self, context: Context, hook: SendGridMarketingHook, segment_ids: list[str], gate: AudienceGate
+    ) -> dict[str, Any]:
+        """Read every target segment, apply the gate, log and push its verdict; raise if it failed."""
+        segments = [
+            (segment_id, hook.get_segment(segment_id, contacts_sample=False)) for segment_id in segment_ids
+        ]
+        verdict: GateVerdict = evaluate(gate, segments, self.now())
+        record = verdict.to_dict()
+        context["ti"].xcom_push(key=AUDIENCE_GATE_XCOM_KEY, value=record)
+        if not verdict.passed:
             raise AirflowFailException(
-                f"Not scheduling Single Send {single_send_id}: require_min_contacts={min_contacts}, but "
-                f"segment {'; '.join(too_small)} contacts. The draft is kept and nothing was sent."
+                f"Not sending: {verdict.summary()}\nNo Single Send was created or scheduled."
             )
+        self.log.info("%s", verdict.summary())
+        return record
 
     def _schedule(self, hook: SendGridMarketingHook, single_send_id: str, send_at: str) -> dict[str, Any]:
         try:
@@ -277,10 +357,13 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
         return answer if answer.get("status") else hook.get_single_send(single_send_id)
 
 
-def _result(single_send_id: str, single_send: Mapping[str, Any]) -> dict[str, Any]:
+def _result(
+    single_send_id: str, single_send: Mapping[str, Any], audience: dict[str, Any] | None
+) -> dict[str, Any]:
     send_at = single_send.get("send_at")
     return {
         "single_send_id": single_send_id,
         "status": single_send.get("status"),
         "send_at": None if send_at is None else str(send_at),
+        "audience_gate": audience,
     }

@@ -118,9 +118,7 @@ def verdict(segment: Mapping[str, Any], watermark: datetime.datetime | None, min
     ``watermark`` (any sample will do when there is no watermark), and ``contacts_count`` is at
     least ``min_contacts``. ``INVALID`` is final; everything else is "waiting".
     """
-    reported_status = segment.get("status")
-    status: Mapping[str, Any] = reported_status if isinstance(reported_status, Mapping) else {}
-    validation = str(status.get("query_validation") or "").upper()
+    validation, error_message = query_validation(segment)
     count = segment.get("contacts_count")
     contacts_count = count if isinstance(count, int) and not isinstance(count, bool) else None
     sample_at = parse_instant(segment.get("sample_updated_at"))
@@ -130,8 +128,7 @@ def verdict(segment: Mapping[str, Any], watermark: datetime.datetime | None, min
         return Verdict(verdict_status, reason, contacts_count, sample_at)
 
     if validation == "INVALID":
-        message = status.get("error_message") or "no error message given"
-        return decide("invalid", f"SendGrid rejected the segment's query_dsl as INVALID: {message}")
+        return decide("invalid", f"SendGrid rejected the segment's query_dsl as INVALID: {error_message}")
     if validation != "VALID":
         return decide("waiting", f"query validation is {validation or 'not reported yet'}")
     if sample_at is None:
@@ -147,6 +144,32 @@ def verdict(segment: Mapping[str, Any], watermark: datetime.datetime | None, min
             f"fresh {seen} counts {contacts_count} contacts, fewer than min_contacts={min_contacts}",
         )
     return decide("populated", f"fresh {seen} counts {contacts_count} contacts (min_contacts={min_contacts})")
+
+
+def query_validation(segment: Mapping[str, Any]) -> tuple[str, str]:
+    """The one reading of SendGrid's query check: ``status.query_validation`` upper-cased
+    (``"VALID"``, ``"INVALID"``, ``"PENDING"``...; ``""`` when not reported) and, for INVALID,
+    ``status.error_message``."""
+    reported = segment.get("status")
+    status: Mapping[str, Any] = reported if isinstance(reported, Mapping) else {}
+    state = str(status.get("query_validation") or "").upper()
+    return state, str(status.get("error_message") or "no error message given")
+
+
+def validation_outcome(segment: Mapping[str, Any]) -> waiting.Outcome:
+    """The waiting engine's input for one look at a segment's query check: VALID (or not reported:
+    nothing to wait for) -> ``Finished(segment)``, INVALID -> ``Rejected(SendGrid's message)``,
+    anything else -> ``Pending``."""
+    from airflow_provider_sgseg.rules import waiting
+
+    state, message = query_validation(segment)
+    if state == "VALID":
+        return waiting.Finished(segment, "query validation is VALID")
+    if state == "":
+        return waiting.Finished(segment, "SendGrid reports no status.query_validation")
+    if state == "INVALID":
+        return waiting.Rejected(message)
+    return waiting.Pending(f"query validation is {state}")
 
 
 def waiting_summary(

@@ -6,6 +6,7 @@ request; no I/O here.
 
 from __future__ import annotations
 
+import datetime
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +21,12 @@ if TYPE_CHECKING:
 
 # A Single Send in one of these states has been handed to SendGrid for sending.
 SENT_STATUSES = frozenset({"scheduled", "triggered"})
+
+# What to do with a send_at that has passed: refuse it, or send at once.
+IF_PAST_MODES = ("fail", "now")
+# Worker and SendGrid clocks differ, and rendering plus the checks take a moment: a send_at at
+# most this many seconds in the past counts as "now" (SendGrid refuses a past send_at).
+SEND_AT_CLOCK_SKEW = 60.0
 
 
 @dataclass(frozen=True)
@@ -100,14 +107,29 @@ def build_single_send_request(
     return SingleSendRequest(create=create, send_at=validation.send_at(send_at))
 
 
-def optional_min_contacts(value: object) -> int | None:
-    """``require_min_contacts``: None (no check) or an integer >= 0."""
-    if value is None or (isinstance(value, str) and value.strip() in ("", "None")):
-        return None
-    number = _int("require_min_contacts", value)
-    if number < 0:
-        raise SendGridInputError("require_min_contacts", value, "must be >= 0")
-    return number
+def due_send_at(send_at: str, now: datetime.datetime, if_past: str) -> str:
+    """The ``send_at`` to schedule at ``now``: the value itself while in the future, ``"now"`` when
+    it passed at most :data:`SEND_AT_CLOCK_SKEW` seconds ago or ``if_past="now"``.
+
+    :raises SendGridInputError: ``send_at`` passed longer ago and ``if_past="fail"``; the message
+        names the value, the current time and the rule.
+    """
+    if send_at == "now":
+        return send_at
+    moment = datetime.datetime.strptime(send_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+    late = (now - moment).total_seconds()
+    if late <= 0:
+        return send_at
+    if late <= SEND_AT_CLOCK_SKEW or if_past == "now":
+        return "now"
+    current = now.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    raise SendGridInputError(
+        "send_at",
+        send_at,
+        f"is {late:.0f} s before the current time {current}; SendGrid sends only at a future time or "
+        f"'now' (up to {SEND_AT_CLOCK_SKEW:g} s of clock skew is taken as 'now'). Render a later "
+        "send_at, or pass if_past='now' to send at once when the time has passed",
+    )
 
 
 def same_recipients(single_send: Mapping[str, Any], request: SingleSendRequest) -> bool:

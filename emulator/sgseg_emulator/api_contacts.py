@@ -16,6 +16,7 @@ from .field_definitions import FieldDefinitions
 from .request_bodies import ContactsUpsert, NameOnly, checked
 from .routing import (
     JsonObject,
+    LenientJson,
     RawBody,
     csv_values,
     emulator_of,
@@ -122,13 +123,13 @@ def get_lists(request: Request) -> JSONResponse:
 
 
 @router.post("/v3/marketing/contacts/search/identifiers/{identifier_type}")
-def search_by_identifiers(identifier_type: str, request: Request, body: JsonObject) -> JSONResponse:
+def search_by_identifiers(identifier_type: str, request: Request, body: LenientJson) -> JSONResponse:
     """200 ``{"result": {value: {"contact"} or {"error"}}}``; 404 when nothing matches; 400 for a
     bad type or list. Errors are a single ``ContactsError`` object here, as the spec has it."""
     if identifier_type not in IDENTIFIERS:
         message = f"identifier_type must be one of {', '.join(IDENTIFIERS)}, got {identifier_type!r}"
         raise ApiError(400, {"message": message, "field": "identifier_type"})
-    values = body.get("identifiers")
+    values = body.get("identifiers") if isinstance(body, dict) else None
     if not isinstance(values, list) or not values or not all(isinstance(item, str) for item in values):
         raise ApiError(
             400, {"message": "identifiers must be a non-empty array of strings", "field": "identifiers"}

@@ -10,9 +10,15 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc).replace(microsecond=0)
 
 
+# The manual clock never passes the end of year 9998, so every instant it reaches (plus a
+# SendGrid timing) can still be written as a four-digit year.
+LATEST = datetime(9998, 12, 31, tzinfo=timezone.utc)
+
+
 def to_iso(moment: datetime) -> str:
-    """SendGrid's timestamp form: 'YYYY-MM-DDTHH:MM:SSZ' in UTC."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """SendGrid's timestamp form: 'YYYY-MM-DDTHH:MM:SSZ' in UTC (RFC 3339: four-digit years)."""
+    utc = moment.astimezone(timezone.utc)
+    return f"{utc.year:04d}-{utc:%m-%dT%H:%M:%S}Z"
 
 
 def parse_iso(text: str) -> datetime:
@@ -43,9 +49,13 @@ class Clock:
         for negative seconds."""
         if self.mode != "manual":
             raise ValueError("the clock can only be advanced in manual mode (--clock manual)")
-        if seconds < 0:
-            raise ValueError(f"seconds must be >= 0, got {seconds!r}")
         with self._lock:
+            room = (LATEST - self._manual_now).total_seconds()
+            if not 0 <= seconds <= room:
+                raise ValueError(
+                    f"seconds must be from 0 to {room:.0f} (the clock cannot pass {to_iso(LATEST)}), "
+                    f"got {seconds!r}"
+                )
             self._manual_now += timedelta(seconds=seconds)
             return self._manual_now
 

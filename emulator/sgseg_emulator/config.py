@@ -128,8 +128,45 @@ class EmulatorConfig:
         return values
 
 
+# Every runtime setting's range (seconds for timings). A value outside breaks the emulator, not
+# just the scenario: an interval of 1e-300 s never advances a schedule, a negative rate limit
+# refuses every request, a timing past a century overflows the clock.
+MAX_SECONDS = 366 * 86400.0  # no SendGrid timing is longer than a year
+MIN_INTERVAL = 1.0  # schedules step at least a second at a time
+MAX_COUNT = 1_000_000
+DELAYS = frozenset(
+    {
+        "contacts_populate_delay",
+        "engagement_populate_delay",
+        "refresh_delay",
+        "validation_delay",
+        "refresh_min_spacing",
+        "upsert_delay",
+        "import_delay",
+        "export_delay",
+    }
+)
+INTERVALS = frozenset(
+    {
+        "membership_check_interval",
+        "sample_interval",
+        "sample_max_interval",
+        "rate_limit_window",
+        "export_expiry",
+        "download_url_ttl",
+    }
+)
+COUNTS = frozenset({"refreshes_per_segment_per_day", "refreshes_per_account_per_day"})
+RANGES: dict[str, tuple[float, float]] = {
+    **dict.fromkeys(DELAYS, (0.0, MAX_SECONDS)),
+    **dict.fromkeys(INTERVALS, (MIN_INTERVAL, MAX_SECONDS)),
+    **dict.fromkeys(COUNTS, (0, MAX_COUNT)),
+    "rate_limit": (1, MAX_COUNT),
+}
+
+
 def check_values(values: dict[str, Any]) -> None:
-    """Raise ValueError naming the first setting that is out of range."""
+    """Raise ValueError naming the first setting that is out of range (see ``RANGES``)."""
     if values.get("clock", "real") not in ("real", "manual"):
         raise ValueError(f"clock must be 'real' or 'manual', got {values['clock']!r}")
     if values.get("plan", "paid") not in ("paid", "free"):
@@ -138,23 +175,16 @@ def check_values(values: dict[str, Any]) -> None:
         raise ValueError(
             f"segment_delete_in_use must be 'allow' or 'refuse', got {values['segment_delete_in_use']!r}"
         )
-    for name in RUNTIME_FIELDS - {"plan", "segment_delete_in_use", "rate_limit"}:
-        value = values.get(name, 0)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise ValueError(f"{name} must be a number >= 0, got {value!r}")
-    for name in (
-        "membership_check_interval",
-        "sample_interval",
-        "sample_max_interval",
-        "rate_limit_window",
-        "export_expiry",
-        "download_url_ttl",
-    ):
-        if name in values and values[name] <= 0:
-            raise ValueError(f"{name} must be > 0, got {values[name]!r}")
-    rate_limit = values.get("rate_limit")
-    if rate_limit is not None and (isinstance(rate_limit, bool) or not isinstance(rate_limit, int)):
-        raise ValueError(f"rate_limit must be an integer or null, got {rate_limit!r}")
+    for name, (low, high) in sorted(RANGES.items()):
+        if name not in values or (name == "rate_limit" and values[name] is None):
+            continue
+        value = values[name]
+        whole = name in COUNTS or name == "rate_limit"
+        kind = int if whole else int | float
+        if isinstance(value, bool) or not isinstance(value, kind) or not low <= value <= high:
+            shape = "an integer" if whole else "a number of seconds"
+            nullable = " or null" if name == "rate_limit" else ""
+            raise ValueError(f"{name} must be {shape} from {low:g} to {high:g}{nullable}, got {value!r}")
     if not values.get("api_key", DEMO_API_KEY):
         raise ValueError("api_key must not be empty")
     start_time = values.get("start_time")

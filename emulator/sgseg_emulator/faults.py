@@ -9,6 +9,8 @@ from typing import Any
 
 KINDS = ("status", "delay", "drop", "malformed", "drip")
 WHEN = ("before", "after")
+MAX_TIMES = 1_000_000
+MAX_DELAY = 3600.0  # seconds: a delay fault longer than any client timeout worth testing
 
 
 @dataclass
@@ -35,16 +37,33 @@ class Fault:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
         if self.when not in WHEN:
             raise ValueError(f"when must be 'before' or 'after', got {self.when!r}")
-        if not isinstance(self.times, int) or self.times < 1:
-            raise ValueError(f"times must be an integer >= 1, got {self.times!r}")
-        if self.status is not None and not (isinstance(self.status, int) and 100 <= self.status <= 599):
-            raise ValueError(f"status must be an HTTP status code, got {self.status!r}")
-        if self.kind in ("delay", "drip") and not (
-            isinstance(self.seconds, int | float) and self.seconds > 0
+        if (
+            isinstance(self.times, bool)
+            or not isinstance(self.times, int)
+            or not 1 <= self.times <= MAX_TIMES
         ):
-            raise ValueError(f"a {self.kind} fault needs seconds > 0, got {self.seconds!r}")
+            raise ValueError(f"times must be an integer from 1 to {MAX_TIMES}, got {self.times!r}")
+        if self.status is not None and not (
+            isinstance(self.status, int) and not isinstance(self.status, bool) and 100 <= self.status <= 599
+        ):
+            raise ValueError(f"status must be an HTTP status code, got {self.status!r}")
+        seconds = self.seconds
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds <= MAX_DELAY:
+            raise ValueError(f"seconds must be a number from 0 to {MAX_DELAY}, got {seconds!r}")
+        if self.kind in ("delay", "drip") and not seconds > 0:
+            raise ValueError(f"a {self.kind} fault needs seconds > 0, got {seconds!r}")
+        for name in ("method", "path", "path_prefix"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
+                raise ValueError(f"{name} must be a string, got {getattr(self, name)!r}")
+        if not isinstance(self.headers, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in self.headers.items()
+        ):
+            raise ValueError(f"headers must map names to string values, got {self.headers!r}")
         if self.path is not None:
-            re.compile(self.path)
+            try:
+                re.compile(self.path)
+            except re.error as error:
+                raise ValueError(f"path must be a regular expression: {error}") from None
         if self.method is not None:
             self.method = self.method.upper()
 

@@ -127,6 +127,13 @@ class Membership:
                 members = self.members(row, step.at)
                 cached = (members, _membership_hash(members))
             members, members_hash = cached
+            refresh_due = schedule.pending_refresh_at is not None and schedule.pending_refresh_at <= now
+            if not (depends_on_time or refresh_due) and schedule.interval > 0 and members_hash == sample_hash:
+                # Nothing can change until now: jump instead of one step per check interval.
+                schedule, last = sampling.skip_quiet(schedule, now, timings)
+                if last is not None:
+                    sampled = (last, members)
+                continue
             if step.is_refresh:
                 schedule, take = sampling.after_refresh(schedule), True
             else:

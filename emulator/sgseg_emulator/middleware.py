@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl
 from .clock import to_iso
 from .faults import Fault
 from .file_store import FILES_PREFIX
+from .routing import decode_json
 from .state import Emulator
 
 Scope = MutableMapping[str, Any]
@@ -71,7 +72,7 @@ def _json_or_none(body: bytes) -> Any:
     if not body:
         return None
     try:
-        return json.loads(body)
+        return decode_json(body)
     except ValueError:
         return body.decode("utf-8", "replace")
 

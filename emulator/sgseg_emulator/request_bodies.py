@@ -25,6 +25,7 @@ from .field_definitions import FieldType
 # Own copy: every name in these bodies (segment, list, field, Single Send) is 1 to 100 characters.
 NAME_LENGTH = (1, 100)
 Name = Annotated[str, StringConstraints(min_length=NAME_LENGTH[0], max_length=NAME_LENGTH[1])]
+MAX_INT64 = 2**63 - 1
 # No coercion: a number where the spec says string is refused, as SendGrid does.
 strict = with_config(ConfigDict(strict=True))
 
@@ -76,7 +77,8 @@ class ExportCreate(TypedDict, total=False):
     segment_ids: list[str]
     notifications: ExportNotifications
     file_type: Literal["csv", "json"]
-    max_file_size: int
+    # The spec sets no bound; the emulator's: what a 64-bit integer holds (SQLite's range).
+    max_file_size: Annotated[int, Field(le=MAX_INT64)]
 
 
 @strict
@@ -173,6 +175,10 @@ def _message(field: str, problem: Any) -> str:
         return f"{field} accepts at most {context['max_length']} items, got {context['actual_length']}"
     if kind == "too_short":
         return f"{field} must have at least {context['min_length']} item(s)"
+    if kind in ("less_than_equal", "greater_than_equal"):
+        bound = context.get("le", context.get("ge"))
+        side = "at most" if kind == "less_than_equal" else "at least"
+        return f"{field} must be {side} {bound}, got {problem['input']!r}"
     if kind == "literal_error":
         expected = context["expected"].replace("'", "").replace(" or ", ", ")
         return f"{field} must be one of {expected}, got {problem['input']!r}"

@@ -18,6 +18,33 @@ def emulator_of(request: Request) -> Emulator:
     return emulator
 
 
+# The emulator's own bound (SendGrid documents none; no SendGrid body nests deeper than 5):
+# deeper JSON is refused with a 400 rather than exhausting Python's recursion.
+MAX_JSON_DEPTH = 32
+
+
+def decode_json(raw: bytes) -> Any:
+    """``raw`` decoded; ``ValueError`` when it is not JSON or nests deeper than ``MAX_JSON_DEPTH``."""
+    try:
+        value = json.loads(raw)
+    except RecursionError:
+        raise ValueError(f"JSON nests deeper than {MAX_JSON_DEPTH} levels") from None
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise ValueError(f"JSON nests deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
+def _depth(value: Any) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack and deepest <= MAX_JSON_DEPTH:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
 def parse_json(raw: bytes, *, required: bool = True) -> Any:
     """A JSON request body; 400 in SendGrid's shape when it is missing or not JSON."""
     if not raw.strip():
@@ -25,7 +52,7 @@ def parse_json(raw: bytes, *, required: bool = True) -> Any:
             raise bad_request("a JSON request body is required", "body")
         return None
     try:
-        return json.loads(raw)
+        return decode_json(raw)
     except ValueError as error:
         raise bad_request(f"request body is not valid JSON: {error}", "json.decode failed") from error
 
@@ -96,7 +123,8 @@ def page_params(request: Request, *, default_size: int, max_size: int) -> tuple[
         size = -1
     if not 1 <= size <= max_size:
         raise bad_request(f"page_size must be an integer from 1 to {max_size}", "page_size")
-    if not raw_token.isdigit():
+    # Tokens are offsets below SQLite's integer range; anything else was never issued.
+    if not (raw_token.isascii() and raw_token.isdigit() and len(raw_token) <= 18):
         raise bad_request("page_token is not a token this server issued", "page_token")
     return size, int(raw_token)
 

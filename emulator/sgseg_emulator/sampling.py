@@ -93,3 +93,28 @@ def reported_next_update(schedule: Schedule) -> datetime:
     if schedule.pending_refresh_at is not None and schedule.pending_refresh_at < schedule.next_sample_update:
         return schedule.pending_refresh_at
     return schedule.next_sample_update
+
+
+def skip_quiet(schedule: Schedule, now: datetime, timings: Timings) -> tuple[Schedule, datetime | None]:
+    """Jump over every check and sample due by ``now`` while membership stays as last sampled.
+
+    For the caller that knows membership cannot change (the query does not read the time, no
+    contact changes while catching up) and has no manual refresh due by ``now``: the result is
+    what stepping through :func:`after_check` one check at a time gives, without a step per
+    ``membership_check_interval``. Returns the schedule and when the last sample was taken (None:
+    no sample was due). Needs a segment sampled at least once (``interval`` > 0).
+    """
+    sample, interval, last = schedule.next_sample_update, schedule.interval, None
+    while sample <= now and interval != timings.sample_max_interval:  # backing off: 2x each time
+        last = sample
+        interval = min(interval * 2, timings.sample_max_interval)
+        sample = last + timedelta(seconds=interval)
+    if sample <= now:  # steady: one sample per sample_max_interval
+        period = timedelta(seconds=interval)
+        last = sample + ((now - sample) // period) * period
+        sample = last + period
+    check = schedule.next_check_at
+    if check <= now:
+        step = timedelta(seconds=timings.membership_check_interval)
+        check += ((now - check) // step + 1) * step
+    return replace(schedule, next_sample_update=sample, next_check_at=check, interval=interval), last

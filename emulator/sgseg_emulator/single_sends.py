@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -51,6 +52,7 @@ def _readiness_errors(send: dict[str, Any]) -> FieldErrors:
 
 
 def _requested_send_time(body: Any, now: datetime) -> datetime:
+    """The schedule's ``send_at``: ``"now"`` or a date-time "in future", as the spec says."""
     raw = body.get("send_at") if isinstance(body, dict) else None
     if raw == "now":
         return now
@@ -58,9 +60,24 @@ def _requested_send_time(body: Any, now: datetime) -> datetime:
     if not isinstance(raw, str):
         raise problem
     try:
-        return parse_iso(raw)
+        moment = parse_iso(raw)
     except ValueError:
         raise problem from None
+    if moment < now.replace(microsecond=0):
+        raise bad_request(
+            f"send_at {raw!r} is in the past (now is {to_iso(now)}): it must be in the future or 'now'",
+            "send_at",
+        )
+    return moment
+
+
+# RFC 3986's absolute URI, as the spec's ``format: uri``: a scheme, ':', then no spaces.
+_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s\x00-\x1f\x7f]+")
+
+
+def _check_uri(errors: FieldErrors, field: str, value: str | None) -> None:
+    if value is not None and _URI.fullmatch(value) is None:
+        errors.add(field, f"{field} must be an absolute URI (such as https://...), got {value!r}")
 
 
 MembersOf = Callable[[str, datetime], "list[str]"]
@@ -113,6 +130,7 @@ class SingleSends:
             except ValueError:
                 errors.add("send_at", f"send_at {send_at!r} is not an ISO 8601 date-time")
         email_config = body.get("email_config") or {}
+        _check_uri(errors, "email_config.custom_unsubscribe_url", email_config.get("custom_unsubscribe_url"))
         errors.raise_if_any()
         now = to_iso(self.clock.now())
         send = {

@@ -43,7 +43,12 @@ from airflow_provider_sgseg.operators.segments import (
 )
 from airflow_provider_sgseg.rules.population import watermark_from
 from airflow_provider_sgseg.rules.requests import CreateSegment, RefreshSegment
-from airflow_provider_sgseg.version_compat import AirflowFailException, AirflowSkipException, TaskDeferred
+from airflow_provider_sgseg.version_compat import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSkipException,
+    TaskDeferred,
+)
 from tests.helpers import around_request, not_sendgrid_server
 
 SEGMENTS = "/v3/marketing/segments/2.0"
@@ -198,18 +203,115 @@ def test_create_failing_before_processing_is_not_reposted(sendgrid_emulator: Emu
     assert len(SendGridMarketingHook().find_segments_by_name("active-de")) == 1
 
 
-def test_reuse_with_a_different_query_warns_and_changes_nothing(
-    sendgrid_emulator: EmulatorHandle, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_reuse_never_uses_a_segment_with_another_query(sendgrid_emulator: EmulatorHandle) -> None:
+    """Issue 21: the default reuse silently took a segment whose query the DAG had since fixed."""
     first = create(sendgrid_emulator).execute(TaskRun().context())
-    capsys.readouterr()
-    again = create(sendgrid_emulator, query=QUERY_FR).execute(TaskRun().context())
-    assert again["id"] == first["id"]
-    assert again["query_dsl"] == QUERY_DE
-    logged = capsys.readouterr().out  # Airflow writes task logs to stdout
-    warnings = [line for line in logged.splitlines() if "[warning" in line or "WARNING -" in line]
-    assert any("different query" in line for line in warnings), logged
+    with pytest.raises(AirflowFailException) as caught:
+        create(sendgrid_emulator, query=QUERY_FR).execute(TaskRun().context())
+    message = str(caught.value)
+    assert first["id"] in message
+    assert QUERY_DE in message and QUERY_FR in message
+    assert "if_exists='update'" in message
     assert sendgrid_emulator.admin.requests(method="PATCH") == []
+    assert SendGridMarketingHook().get_segment(first["id"])["query_dsl"] == QUERY_DE
+
+
+def test_reuse_tolerates_whitespace_differences(sendgrid_emulator: EmulatorHandle) -> None:
+    first = create(sendgrid_emulator).execute(TaskRun().context())
+    respaced = "  SELECT contact_id ,updated_at\n  FROM contact_data\n  WHERE country='DE'\n"
+    again = create(sendgrid_emulator, query=respaced).execute(TaskRun().context())
+    assert again["id"] == first["id"]
+    assert sendgrid_emulator.admin.requests(method="PATCH") == []
+
+
+def test_reuse_compares_quoted_text_exactly(sendgrid_emulator: EmulatorHandle) -> None:
+    create(sendgrid_emulator).execute(TaskRun().context())
+    with pytest.raises(AirflowFailException, match="not the one the DAG defines"):
+        create(sendgrid_emulator, query=QUERY_DE.replace("'DE'", "' DE'")).execute(TaskRun().context())
+
+
+@pytest.mark.parametrize("if_exists", ["reuse", "update"])
+def test_a_segment_with_other_parent_lists_is_never_used(
+    sendgrid_emulator: EmulatorHandle, if_exists: str
+) -> None:
+    created_list = httpx.post(
+        f"{sendgrid_emulator.base_url}/v3/marketing/lists",
+        json={"name": "newsletter"},
+        headers={"Authorization": f"Bearer {sendgrid_emulator.api_key}"},
+    )
+    list_id = created_list.json()["id"]
+    create(sendgrid_emulator).execute(TaskRun().context())
+    with pytest.raises(AirflowFailException) as caught:
+        create(sendgrid_emulator, parent_list_ids=[list_id], if_exists=if_exists).execute(TaskRun().context())
+    assert f"the DAG's are ['{list_id}']" in str(caught.value)
+    assert "cannot change a segment's parent_list_ids" in str(caught.value)
+    assert sendgrid_emulator.admin.requests(method="PATCH") == []
+
+
+def test_an_invalid_segment_this_task_created_is_deleted_and_the_fixed_query_starts_clean(
+    sendgrid_emulator: EmulatorHandle,
+) -> None:
+    """Issue 21: the typo'd segment stayed, and after the fix reuse picked it up and failed again."""
+    run = TaskRun()
+    with pytest.raises(AirflowFailException, match="no_such_table") as caught:
+        create(sendgrid_emulator, query=INVALID_QUERY).execute(run.context())
+    assert isinstance(caught.value.__cause__, SegmentQueryInvalidError)
+    (deleted,) = sendgrid_emulator.admin.requests(method="DELETE", path_prefix=SEGMENTS)
+    assert deleted["status"] == 202
+    assert SendGridMarketingHook().find_segments_by_name("active-de") == []
+    assert run.store is not None and run.store.values == {}
+
+    fixed = create(sendgrid_emulator).execute(TaskRun().context())  # the DAG with the typo fixed
+    assert fixed["query_dsl"] == QUERY_DE
+    assert fixed["status"]["query_validation"] == "VALID"
+
+
+def test_an_invalid_segment_from_an_earlier_try_of_this_task_is_deleted(
+    sendgrid_emulator: EmulatorHandle,
+) -> None:
+    run = TaskRun()
+    # The earlier try created the segment and was lost before it saw INVALID.
+    earlier = create(sendgrid_emulator, query=INVALID_QUERY, wait_for_validation=False)
+    earlier.execute(run.context())
+    with pytest.raises(AirflowFailException, match="no_such_table"):
+        create(sendgrid_emulator, query=INVALID_QUERY).execute(run.context())
+    assert SendGridMarketingHook().find_segments_by_name("active-de") == []
+
+
+def test_an_invalid_segment_someone_else_created_is_not_deleted(sendgrid_emulator: EmulatorHandle) -> None:
+    theirs = SendGridMarketingHook().create_segment("active-de", INVALID_QUERY)
+    with pytest.raises(AirflowFailException, match="no_such_table"):
+        create(sendgrid_emulator, query=INVALID_QUERY).execute(TaskRun().context())
+    assert sendgrid_emulator.admin.requests(method="DELETE") == []
+    assert SendGridMarketingHook().get_segment(theirs["id"])["id"] == theirs["id"]
+
+
+def waiting_through_503s(emulator: EmulatorHandle, validation_delay: int, failures: int) -> Any:
+    """A create whose validation polls meet ``failures`` 503s (the hook itself does not retry)."""
+    emulator.admin.configure(validation_delay=validation_delay)
+    emulator.admin.add_fault("status", method="GET", path=f"^{SEGMENTS}/[^/]+$", status=503, times=failures)
+    return wired(
+        SendGridCreateSegmentOperator(task_id="c", name="n", query_dsl=QUERY_DE, validation_poll_interval=10),
+        emulator,
+        max_attempts=1,
+    )
+
+
+def test_transient_failures_while_waiting_for_validation_are_waited_out(
+    sendgrid_emulator: EmulatorHandle,
+) -> None:
+    segment = waiting_through_503s(sendgrid_emulator, 25, failures=2).execute(TaskRun().context())
+    assert segment["status"]["query_validation"] == "VALID"
+
+
+def test_a_streak_of_transient_failures_while_waiting_stays_retriable(
+    sendgrid_emulator: EmulatorHandle,
+) -> None:
+    operator = waiting_through_503s(sendgrid_emulator, 3600, failures=50)
+    with pytest.raises(AirflowException, match="6 transient failures in a row") as caught:
+        operator.execute(TaskRun().context())
+    assert not isinstance(caught.value, AirflowFailException)
+    assert isinstance(caught.value.__cause__, SendGridServerError)
 
 
 def test_update_mode_patches_the_query(sendgrid_emulator: EmulatorHandle) -> None:

@@ -6,10 +6,13 @@ is what Airflow does; the emulator's request log and its record of sends say wha
 
 from __future__ import annotations
 
+import datetime
 import re
 from typing import Any
 
+import pendulum
 import pytest
+from airflow.exceptions import AirflowProviderDeprecationWarning
 from sgseg_emulator.pytest_plugin import EmulatorHandle
 
 from airflow_provider_sgseg.exceptions import SendGridInputError, SendGridServerError
@@ -49,6 +52,7 @@ def make_operator(segment_id: str, **changes: Any) -> SendGridSingleSendOperator
         "html_content": "<p>Hello</p>",
         "sender_id": 1,
         "custom_unsubscribe_url": "https://example.com/unsubscribe",
+        "send_at": "now",
     }
     args.update(changes)
     return SendGridSingleSendOperator(**args)
@@ -81,11 +85,12 @@ def live_sends(emulator: EmulatorHandle) -> list[dict[str, Any]]:
 def test_creates_the_draft_schedules_it_and_the_emulator_sends_it(sendgrid_emulator: EmulatorHandle) -> None:
     segment_id = populated_segment(sendgrid_emulator, matching=5)
 
-    result, xcom = run(make_operator(segment_id, require_min_contacts=5))
+    result, xcom = run(make_operator(segment_id, min_contacts=5))
 
     assert result["status"] == "scheduled"
     assert result["send_at"]
-    assert xcom == {"single_send_id": result["single_send_id"]}
+    assert xcom == {"single_send_id": result["single_send_id"], "audience_gate": result["audience_gate"]}
+    assert result["audience_gate"]["passed"] is True
     assert len(calls(sendgrid_emulator, "POST")) == 1
     assert len(calls(sendgrid_emulator, "PUT", SCHEDULE_PATH)) == 1
     (send,) = live_sends(sendgrid_emulator)
@@ -106,7 +111,13 @@ def test_creates_the_draft_schedules_it_and_the_emulator_sends_it(sendgrid_emula
         {"html_content": None},
         {"segment_ids": None},
         {"send_at": "next tuesday"},
-        {"require_min_contacts": "several"},
+        {"min_contacts": "several"},
+        {"max_contacts": -1},
+        {"min_contacts": 5, "max_contacts": 4},
+        {"max_sample_age": "a while"},
+        {"expected_contacts": 100, "tolerance": "lots"},
+        {"watermark": "yesterday-ish"},
+        {"send_at": "2020-01-01T00:00:00Z"},
     ],
 )
 def test_bad_input_fails_before_any_request(
@@ -187,26 +198,37 @@ def test_a_refused_create_or_schedule_fails_without_retries(
     assert live_sends(sendgrid_emulator) == []
 
 
-def test_require_min_contacts_refuses_a_too_small_audience(sendgrid_emulator: EmulatorHandle) -> None:
+def test_min_contacts_refuses_a_too_small_audience_before_creating_anything(
+    sendgrid_emulator: EmulatorHandle,
+) -> None:
     segment_id = populated_segment(sendgrid_emulator, matching=2)
 
-    with pytest.raises(AirflowFailException, match=r"require_min_contacts=3.*has 2 contacts"):
-        run(make_operator(segment_id, require_min_contacts="3"))
+    with pytest.raises(AirflowFailException, match=r"2 contacts.*fewer than min_contacts=3"):
+        run(make_operator(segment_id, min_contacts="3"))
 
+    assert calls(sendgrid_emulator, "POST") == []  # the gate runs before any write
     assert calls(sendgrid_emulator, "PUT", SCHEDULE_PATH) == []
     assert sendgrid_emulator.admin.sends() == []
-    (draft,) = SendGridMarketingHook().find_single_sends_by_name(NAME)
-    assert draft["status"] == "draft"
+    assert SendGridMarketingHook().find_single_sends_by_name(NAME) == []
 
 
-def test_require_min_contacts_refuses_a_segment_not_populated_yet(sendgrid_emulator: EmulatorHandle) -> None:
+def test_min_contacts_refuses_a_segment_not_populated_yet(sendgrid_emulator: EmulatorHandle) -> None:
     sendgrid_emulator.admin.seed_contacts([{"email": "reader@example.com"}])
     segment_id = str(SendGridMarketingHook().create_segment("Fresh", EXAMPLE_COM)["id"])
 
-    with pytest.raises(AirflowFailException, match="has 0 contacts"):
-        run(make_operator(segment_id, require_min_contacts=1))
+    with pytest.raises(AirflowFailException, match=r"0 contacts.*fewer than min_contacts=1"):
+        run(make_operator(segment_id, min_contacts=1))
 
     assert sendgrid_emulator.admin.sends() == []
+
+
+def test_require_min_contacts_still_works_and_warns(sendgrid_emulator: EmulatorHandle) -> None:
+    segment_id = populated_segment(sendgrid_emulator, matching=2)
+    with pytest.warns(AirflowProviderDeprecationWarning, match="require_min_contacts"):
+        operator = make_operator(segment_id, require_min_contacts="3")
+    with pytest.raises(AirflowFailException, match="fewer than min_contacts=3"):
+        run(operator)
+    assert calls(sendgrid_emulator, "POST") == []
 
 
 def test_an_existing_send_with_the_same_name_but_other_recipients_is_not_sent(
@@ -240,3 +262,133 @@ def test_templates_render_into_the_request(sendgrid_emulator: EmulatorHandle) ->
     assert single_send["name"] == "Digest 2026-11-26"
     assert single_send["email_config"]["sender_id"] == 7
     assert single_send["send_to"]["segment_ids"] == [segment_id]
+
+
+# --- issue 21: the time and the audience ------------------------------------------------------
+
+
+def test_a_past_send_at_is_refused_before_any_request(sendgrid_emulator: EmulatorHandle) -> None:
+    """Seen: a template rendered 04:00Z at 09:16Z and the emulator sent it at once."""
+    past = (sendgrid_emulator.admin.now() - datetime.timedelta(hours=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    with pytest.raises(SendGridInputError) as caught:
+        run(make_operator("8a3c1f3e-4a5b-4c6d-9e7f-0a1b2c3d4e5f", send_at=past))
+    message = str(caught.value)
+    assert past in message
+    assert "before the current time" in message and "if_past='now'" in message
+    assert re.search(r"current time \d{4}-\d{2}-\d{2}T", message)
+    assert sendgrid_emulator.admin.requests(path_prefix="/v3/") == []
+
+
+def test_if_past_now_sends_a_past_send_at_at_once(sendgrid_emulator: EmulatorHandle) -> None:
+    segment_id = populated_segment(sendgrid_emulator, matching=2)
+    past = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=5)).isoformat()
+    result, _ = run(make_operator(segment_id, send_at=past, if_past="now"))
+    (schedule,) = calls(sendgrid_emulator, "PUT", SCHEDULE_PATH)
+    assert schedule["json"] == {"send_at": "now"}
+    assert result["status"] == "scheduled"
+
+
+def test_a_send_at_within_the_clock_skew_counts_as_now(sendgrid_emulator: EmulatorHandle) -> None:
+    segment_id = populated_segment(sendgrid_emulator, matching=2)
+    moments_ago = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=20)
+    run(make_operator(segment_id, send_at=moments_ago))
+    (schedule,) = calls(sendgrid_emulator, "PUT", SCHEDULE_PATH)
+    assert schedule["json"] == {"send_at": "now"}
+
+
+def test_a_future_send_at_is_scheduled_as_given(sendgrid_emulator: EmulatorHandle) -> None:
+    segment_id = populated_segment(sendgrid_emulator, matching=2)
+    later = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=2)
+    result, _ = run(make_operator(segment_id, send_at=later))
+    expected = later.strftime("%Y-%m-%dT%H:%M:%SZ")
+    (schedule,) = calls(sendgrid_emulator, "PUT", SCHEDULE_PATH)
+    assert schedule["json"] == {"send_at": expected}
+    assert result["send_at"] == expected and result["status"] == "scheduled"
+
+
+def test_if_past_takes_only_fail_or_now() -> None:
+    with pytest.raises(SendGridInputError, match="if_past"):
+        make_operator("8a3c1f3e-4a5b-4c6d-9e7f-0a1b2c3d4e5f", if_past="later")
+
+
+def test_leaving_send_at_out_warns_and_still_sends_now(sendgrid_emulator: EmulatorHandle) -> None:
+    segment_id = populated_segment(sendgrid_emulator, matching=2)
+    args = {"task_id": "send", "name": NAME, "segment_ids": [segment_id], "subject": "Your digest"}
+    args.update(html_content="<p>Hello</p>", sender_id=1, custom_unsubscribe_url="https://example.com/u")
+    with pytest.warns(AirflowProviderDeprecationWarning, match="send_at becomes required"):
+        operator = SendGridSingleSendOperator(**args)
+    result, _ = run(operator)
+    (schedule,) = calls(sendgrid_emulator, "PUT", SCHEDULE_PATH)
+    assert schedule["json"] == {"send_at": "now"}
+    assert result["status"] == "scheduled"
+
+
+def test_max_contacts_refuses_a_too_large_audience_naming_the_segment(
+    sendgrid_emulator: EmulatorHandle,
+) -> None:
+    segment_id = populated_segment(sendgrid_emulator, matching=4)
+    ti = RecordingTaskInstance()
+    with pytest.raises(AirflowFailException) as caught:
+        make_operator(segment_id, max_contacts=3).execute({"ti": ti})  # type: ignore[arg-type]
+    message = str(caught.value)
+    assert segment_id in message and "'Digest readers'" in message
+    assert "4 contacts" in message and "more than max_contacts=3" in message
+    assert calls(sendgrid_emulator, "POST") == []
+    assert ti.xcom["audience_gate"]["passed"] is False
+    assert ti.xcom["audience_gate"]["segments"][0]["failures"] == ["more than max_contacts=3"]
+
+
+@pytest.mark.parametrize(
+    ("expected", "tolerance", "passes"),
+    [(10, 0, True), (12, 1, False), (12, 2, True), (11, "5%", False), (11, "10%", True), ("10", "0", True)],
+)
+def test_expected_contacts_with_an_absolute_or_relative_tolerance(
+    sendgrid_emulator: EmulatorHandle, expected: object, tolerance: object, passes: bool
+) -> None:
+    segment_id = populated_segment(sendgrid_emulator, matching=10)
+    operator = make_operator(segment_id, expected_contacts=expected, tolerance=tolerance)
+    if passes:
+        result, _ = run(operator)
+        assert result["audience_gate"]["rules"]["expected_contacts"] == int(str(expected))
+        assert result["status"] == "scheduled"
+        return
+    with pytest.raises(
+        AirflowFailException, match=rf"expected_contacts={expected} with tolerance {tolerance}"
+    ):
+        run(operator)
+    assert calls(sendgrid_emulator, "POST") == []
+
+
+def test_expected_contacts_per_segment_from_a_rendered_dict(sendgrid_emulator: EmulatorHandle) -> None:
+    segment_id = populated_segment(sendgrid_emulator, matching=3)
+    operator = make_operator(segment_id, expected_contacts="{{ params.counts }}")
+    operator.render_template_fields({"params": {"counts": f"{{'{segment_id}': 30}}"}})  # type: ignore[arg-type]
+    with pytest.raises(AirflowFailException, match="expected_contacts=30"):
+        run(operator)
+
+
+def test_max_sample_age_refuses_a_stale_sample(sendgrid_emulator: EmulatorHandle) -> None:
+    segment_id = populated_segment(sendgrid_emulator, matching=3)
+    sampled = SendGridMarketingHook().get_segment(segment_id, contacts_sample=False)["sample_updated_at"]
+    operator = make_operator(segment_id, max_sample_age=datetime.timedelta(minutes=10))
+    # The worker's clock is the judge: pretend it is two hours after the sample.
+    operator.now = lambda: pendulum.parse(sampled) + datetime.timedelta(hours=2)  # type: ignore[method-assign]
+    operator.send_at = "now"
+    with pytest.raises(AirflowFailException, match=r"sample 7200 s old, older than max_sample_age=600 s"):
+        run(operator)
+    assert calls(sendgrid_emulator, "POST") == []
+
+
+def test_a_watermark_refuses_a_sample_not_newer(sendgrid_emulator: EmulatorHandle) -> None:
+    segment_id = populated_segment(sendgrid_emulator, matching=3)
+    sampled = SendGridMarketingHook().get_segment(segment_id, contacts_sample=False)["sample_updated_at"]
+    with pytest.raises(AirflowFailException, match="sample not newer than watermark"):
+        run(make_operator(segment_id, watermark={"watermark": sampled}))
+    result, _ = run(make_operator(segment_id, watermark="2000-01-01T00:00:00Z", max_sample_age=3600))
+    assert result["audience_gate"]["passed"] is True
+
+
+def test_the_gate_needs_segments(sendgrid_emulator: EmulatorHandle) -> None:
+    with pytest.raises(SendGridInputError, match="segment_ids must be given"):
+        run(make_operator(None, segment_ids=None, send_to_all=True, max_contacts=10))
+    assert sendgrid_emulator.admin.requests(path_prefix="/v3/") == []

@@ -355,3 +355,18 @@ def test_poll_bounds_refuse_infinity_as_every_number_of_seconds(name: str) -> No
     with pytest.raises(SendGridInputError) as caught:
         WaitBounds.from_arguments(arguments)
     assert caught.value.name == name
+
+
+def test_the_query_check_is_read_in_one_place() -> None:
+    from airflow_provider_sgseg.rules import waiting
+    from airflow_provider_sgseg.rules.population import query_validation, validation_outcome
+
+    invalid = {"status": {"query_validation": "invalid", "error_message": "no such field 'tier'"}}
+    assert query_validation(invalid) == ("INVALID", "no such field 'tier'")
+    assert validation_outcome(invalid) == waiting.Rejected("no such field 'tier'")
+    valid = {"status": {"query_validation": "VALID"}}
+    assert isinstance(validation_outcome(valid), waiting.Finished)
+    assert isinstance(validation_outcome({}), waiting.Finished)  # nothing reported: nothing to wait for
+    assert validation_outcome({"status": {"query_validation": "PENDING"}}) == waiting.Pending(
+        "query validation is PENDING"
+    )

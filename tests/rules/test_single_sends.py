@@ -8,9 +8,11 @@ from typing import Any
 import pytest
 
 from airflow_provider_sgseg.exceptions import SendGridInputError
+from airflow_provider_sgseg.rules.audience import count_or_none
 from airflow_provider_sgseg.rules.single_sends import (
+    SEND_AT_CLOCK_SKEW,
     build_single_send_request,
-    optional_min_contacts,
+    due_send_at,
     same_recipients,
 )
 
@@ -123,13 +125,13 @@ def test_send_to_all_needs_no_segment_or_list() -> None:
 
 @pytest.mark.parametrize(("value", "expected"), [(None, None), ("None", None), ("", None), ("3", 3), (0, 0)])
 def test_require_min_contacts_values(value: object, expected: int | None) -> None:
-    assert optional_min_contacts(value) == expected
+    assert count_or_none("require_min_contacts", value) == expected
 
 
 @pytest.mark.parametrize("value", [-1, "many", True])
 def test_require_min_contacts_rejects(value: object) -> None:
     with pytest.raises(SendGridInputError, match="require_min_contacts"):
-        optional_min_contacts(value)
+        count_or_none("require_min_contacts", value)
 
 
 def test_same_recipients_compares_the_audience() -> None:
@@ -137,3 +139,38 @@ def test_same_recipients_compares_the_audience() -> None:
     assert same_recipients({"send_to": {"segment_ids": [SEGMENT], "list_ids": [LIST], "all": False}}, request)
     assert not same_recipients({"send_to": {"segment_ids": [SEGMENT], "list_ids": []}}, request)
     assert not same_recipients({"send_to": {"segment_ids": [], "list_ids": [LIST], "all": True}}, request)
+
+
+NOW = datetime.datetime(2026, 12, 7, 9, 16, tzinfo=datetime.timezone.utc)
+
+
+def test_a_past_send_at_fails_naming_value_current_time_and_rule() -> None:
+    with pytest.raises(SendGridInputError) as caught:
+        due_send_at("2026-12-07T04:00:00Z", NOW, "fail")
+    message = str(caught.value)
+    assert "'2026-12-07T04:00:00Z'" in message
+    assert "current time 2026-12-07T09:16:00Z" in message
+    assert "future time or 'now'" in message and "if_past='now'" in message
+
+
+def test_if_past_now_turns_a_past_send_at_into_now() -> None:
+    assert due_send_at("2026-12-07T04:00:00Z", NOW, "now") == "now"
+
+
+@pytest.mark.parametrize(
+    ("send_at", "expected"),
+    [
+        ("now", "now"),
+        ("2026-12-07T09:17:00Z", "2026-12-07T09:17:00Z"),
+        ("2026-12-07T09:16:00Z", "2026-12-07T09:16:00Z"),
+        ("2026-12-07T09:15:00Z", "now"),  # within the clock-skew tolerance
+    ],
+)
+def test_future_and_skewed_send_at(send_at: str, expected: str) -> None:
+    assert SEND_AT_CLOCK_SKEW == 60
+    assert due_send_at(send_at, NOW, "fail") == expected
+
+
+def test_just_past_the_skew_fails() -> None:
+    with pytest.raises(SendGridInputError, match="61 s before"):
+        due_send_at("2026-12-07T09:14:59Z", NOW, "fail")

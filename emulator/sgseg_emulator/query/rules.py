@@ -63,6 +63,10 @@ EVENT_COLUMNS: dict[str, tuple[str, Kind]] = {
 }
 SELECT_SHAPE = "SELECT contact_id, updated_at FROM contact_data [AS c] [JOIN event_data ...] [WHERE ...]"
 _MAX_PIECE_CHARS = 120
+# The emulator's own bound (SendGrid documents none): deeper queries are refused with a 400
+# instead of exhausting Python's recursion while parsing, compiling or running them.
+MAX_QUERY_DEPTH = 100
+_TOO_DEEP = f"query_dsl nests too deeply: at most {MAX_QUERY_DEPTH} levels of expressions"
 
 
 def piece(node: exp.Expr) -> str:
@@ -74,8 +78,12 @@ def piece(node: exp.Expr) -> str:
 def parse_single_select(query_dsl: str) -> exp.Select:
     if not query_dsl.strip():
         raise QueryRuleError(f"query_dsl is empty: write a query such as {SELECT_SHAPE}")
+    if _paren_depth(query_dsl) > MAX_QUERY_DEPTH:
+        raise QueryRuleError(_TOO_DEEP)
     try:
         statements = [s for s in sqlglot.parse(query_dsl, read="snowflake") if s is not None]
+    except RecursionError:
+        raise QueryRuleError(_TOO_DEEP) from None
     except ParseError as error:
         raise QuerySyntaxError(_describe_parse_error(error)) from None
     except TokenError as error:
@@ -87,6 +95,8 @@ def parse_single_select(query_dsl: str) -> exp.Select:
             f"query_dsl must be exactly one SELECT statement, found {len(statements)} separated by ';'"
         )
     statement = statements[0]
+    if _tree_depth(statement) > MAX_QUERY_DEPTH:
+        raise QueryRuleError(_TOO_DEEP)
     if isinstance(statement, exp.Select):
         return statement
     if isinstance(statement, (exp.Condition, exp.Alias)):
@@ -100,6 +110,29 @@ def parse_single_select(query_dsl: str) -> exp.Select:
         f"{keyword} is not allowed: query_dsl must be one SELECT and SendGrid segments support no data "
         f"modification; write {SELECT_SHAPE}"
     )
+
+
+def _paren_depth(text: str) -> int:
+    depth = deepest = 0
+    for char in text:
+        if char == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char == ")":
+            depth -= 1
+    return deepest
+
+
+def _tree_depth(root: exp.Expr) -> int:
+    """How deep the parsed tree nests (iteratively: the tree may be deeper than the stack)."""
+    deepest, stack = 0, [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > MAX_QUERY_DEPTH:
+            break
+        stack.extend((child, depth + 1) for child in node.iter_expressions())
+    return deepest
 
 
 def _plain(text: str) -> str:
