@@ -8,6 +8,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import gzip
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol
@@ -17,6 +18,8 @@ from airflow_provider_sgseg.rules import validation
 
 SQL_FETCH_ROWS = 5_000
 FILE_FORMATS = ("csv", "ndjson")
+# Suffixes read as JSON lines: .json too, as SendGrid's JSON export writes one object per line.
+JSON_LINES_SUFFIXES = ("ndjson", "jsonl", "json")
 
 
 class ContactSource(Protocol):
@@ -49,7 +52,23 @@ class ListSource:
         for number, row in enumerate(self._contacts, start=1):
             if not isinstance(row, Mapping):
                 raise SendGridRowError(number, "*", row, "each contact must be a dict of column -> value")
-            yield number, row
+            yield number, nested_custom_fields_flattened(number, row)
+
+
+def nested_custom_fields_flattened(number: int, row: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A row whose ``custom_fields`` is an object (a JSON export's line, an upsert body's contact)
+    with those fields as columns of their own, by their keys (names or ids)."""
+    nested = row.get("custom_fields")
+    if not isinstance(nested, Mapping):
+        return row
+    flat = {key: value for key, value in row.items() if key != "custom_fields"}
+    for key, value in nested.items():
+        if key in flat:
+            raise SendGridRowError(
+                number, f"custom_fields.{key}", value, f"column {key!r} is also given outside custom_fields"
+            )
+        flat[str(key)] = value
+    return flat
 
 
 class SqlSource:
@@ -107,9 +126,11 @@ class FileSource:
         from airflow.sdk import ObjectStoragePath
 
         self.path = path if isinstance(path, ObjectStoragePath) else ObjectStoragePath(str(path))
+        name = self.path.name.lower()
+        self.gzipped = name.endswith(".gz")
         if file_format is None:
-            suffix = self.path.suffix.lower().lstrip(".")
-            file_format = "ndjson" if suffix in ("ndjson", "jsonl") else suffix
+            suffix = name.removesuffix(".gz").rsplit(".", 1)[-1]
+            file_format = "ndjson" if suffix in JSON_LINES_SUFFIXES else suffix
         if file_format not in FILE_FORMATS:
             raise SendGridInputError(
                 "source_format", file_format, f"must be one of {', '.join(FILE_FORMATS)}"
@@ -138,11 +159,15 @@ class FileSource:
         except csv.Error as error:
             raise SendGridInputError("source_path", str(self.path), f"unreadable: {error}") from error
 
-    def _open(self) -> Any:
+    @contextlib.contextmanager
+    def _open(self) -> Iterator[Any]:
+        """The file's bytes, gunzipped (streaming) when its name ends in ``.gz``."""
         try:
-            return self.path.open("rb")  # type: ignore[no-untyped-call]
+            raw = self.path.open("rb")  # type: ignore[no-untyped-call]
         except (OSError, ValueError) as error:
             raise SendGridInputError("source_path", str(self.path), f"cannot be opened: {error}") from error
+        with raw, gzip.GzipFile(fileobj=raw) if self.gzipped else contextlib.nullcontext(raw) as stream:
+            yield stream
 
     def _lines(self, stream: Any) -> Iterator[str]:
         """The file's lines decoded as UTF-8 (line endings kept, for the csv module), a leading
@@ -177,4 +202,4 @@ def _ndjson_rows(stream: Any) -> Iterator[tuple[int, Mapping[str, Any]]]:
             raise SendGridRowError(number, "*", line.strip(), "not valid JSON") from None
         if not isinstance(row, dict):
             raise SendGridRowError(number, "*", row, "each line must be a JSON object")
-        yield number, row
+        yield number, nested_custom_fields_flattened(number, row)

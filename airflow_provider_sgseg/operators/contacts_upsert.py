@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_sgseg.exceptions import SendGridInputError, SendGridRowError
@@ -23,9 +23,11 @@ from airflow_provider_sgseg.operators._contact_sources import ContactSource, Fil
 from airflow_provider_sgseg.rules import validation
 from airflow_provider_sgseg.rules.batching import MAX_CONTACTS_PER_UPSERT, MAX_UPSERT_BYTES, batches
 from airflow_provider_sgseg.rules.contacts import (
+    ColumnPlan,
     ColumnTarget,
     CustomField,
     FieldCatalog,
+    column_plan,
     contact_from_row,
     missing_custom_fields,
     plan_columns,
@@ -101,6 +103,9 @@ class SendGridUpsertContactsOperator(ContactsTask):
 
     :param column_mapping: source column -> field name; only mapped columns are sent. Default:
         every column is the field of the same name.
+    :param ignore_columns: source columns not to send. Any other column that no writable field
+        takes fails the task before any write (columns of read-only fields SendGrid sets, such as an
+        export's ``CONTACT_ID``, are left out with a warning).
     :param list_ids: lists (UUIDs) to add every contact to; each must exist.
     :param create_missing_fields: create custom fields the columns name but the account lacks,
         with their type from ``custom_field_types`` (``{name: "Text" | "Number" | "Date"}``).
@@ -121,7 +126,7 @@ class SendGridUpsertContactsOperator(ContactsTask):
     same contact), "contacts_sent" (rows_sent - merged_rows), "method": "batches"|"import"|"none", "batches",
     "job_ids", "jobs" ({job_id: {status, requested_count, created_count, updated_count,
     errored_count, errors_url}}), "created_count", "updated_count", "errored_count",
-    "errors_urls"}``.
+    "errors_urls", "unsent_columns" ({column: why it was not sent})}``.
     """
 
     template_fields: Sequence[str] = (
@@ -145,6 +150,7 @@ class SendGridUpsertContactsOperator(ContactsTask):
         source_path: Any = None,
         source_format: str | None = None,
         column_mapping: Mapping[str, str] | None = None,
+        ignore_columns: Sequence[str] | None = None,
         list_ids: list[str] | None = None,
         create_missing_fields: bool = False,
         custom_field_types: Mapping[str, str] | None = None,
@@ -180,6 +186,11 @@ class SendGridUpsertContactsOperator(ContactsTask):
         self.source_path = source_path
         self.source_format = source_format
         self.column_mapping = dict(column_mapping) if column_mapping is not None else None
+        if isinstance(ignore_columns, str | bytes) or not all(
+            isinstance(column, str) for column in ignore_columns or ()
+        ):
+            raise SendGridInputError("ignore_columns", ignore_columns, "must be a list of column names")
+        self.ignore_columns = list(ignore_columns or ())
         self.list_ids = list_ids
         self.create_missing_fields = validation.flag("create_missing_fields", create_missing_fields)
         self.custom_field_types = {
@@ -204,7 +215,9 @@ class SendGridUpsertContactsOperator(ContactsTask):
         list_ids = validation.contact_list_ids(self.list_ids)
         store = TaskStateStore(context)
         columns = source.columns()
-        plan, missing = self._plan(columns, FieldCatalog.from_answer(self.hook.get_field_definitions()))
+        catalog = FieldCatalog.from_answer(self.hook.get_field_definitions())  # the one read per try
+        planned, missing = self._plan(columns, catalog)
+        plan = planned.targets
         scan = self._validate(source, plan)
         summary: dict[str, Any] = {
             "rows_read": scan.rows_read,
@@ -216,6 +229,7 @@ class SendGridUpsertContactsOperator(ContactsTask):
             "method": "none",
             "batches": 0,
             "job_ids": [],
+            "unsent_columns": self._unsent_columns(planned.unsent),
         }
         if scan.rows_read == 0:
             self.log.info("The source is empty: 0 rows read, nothing sent to SendGrid.")
@@ -224,10 +238,12 @@ class SendGridUpsertContactsOperator(ContactsTask):
             raise AirflowFailException(f"All {scan.rows_read} rows were refused: {scan.refused_report[:3]}")
         self._check_lists(list_ids)  # GETs only: nothing written yet
         if missing:
-            plan = self._create_fields(columns, missing)
+            catalog = self._create_fields(catalog, missing)
+            plan = plan_columns(columns, self.column_mapping, catalog, self.ignore_columns)
 
         if summary["rows_sent"] > self.import_threshold:
-            summary.update(self._send_imports(source, plan, list_ids, _SentParts(store, "import")))
+            mappings = _field_mappings(plan, catalog)
+            summary.update(self._send_imports(source, plan, mappings, list_ids, _SentParts(store, "import")))
         else:
             summary.update(self._send_batches(source, plan, list_ids, _SentParts(store, "batches")))
         summary["contacts_sent"] = summary["rows_sent"] - summary["merged_rows"]
@@ -254,12 +270,15 @@ class SendGridUpsertContactsOperator(ContactsTask):
             return SqlSource(str(self.sql_conn_id), self.sql, self.parameters)
         return FileSource(self.source_path, self.source_format)
 
-    def _plan(self, columns: list[str], catalog: FieldCatalog) -> tuple[list[ColumnTarget], list[str]]:
+    def _plan(self, columns: list[str], catalog: FieldCatalog) -> tuple[ColumnPlan, list[str]]:
         """The column plan, and the custom fields to create first. Fields still to create are
         planned with their declared type and a placeholder id, so rows validate before any write."""
-        missing = list(dict.fromkeys(missing_custom_fields(columns, self.column_mapping, catalog)))
+        missing = list(
+            dict.fromkeys(missing_custom_fields(columns, self.column_mapping, catalog, self.ignore_columns))
+        )
         if missing and not self.create_missing_fields:
-            plan_columns(columns, self.column_mapping, catalog)  # raises, naming the first unknown field
+            # raises, naming every column no field takes
+            plan_columns(columns, self.column_mapping, catalog, self.ignore_columns)
         untyped = [name for name in missing if name not in self.custom_field_types]
         if untyped:
             raise SendGridInputError(
@@ -267,24 +286,27 @@ class SendGridUpsertContactsOperator(ContactsTask):
                 self.custom_field_types,
                 f"declare a type for the fields to create: {untyped}",
             )
-        planned = {
-            name.lower(): CustomField(
-                f"(new) {validation.custom_field_name(name)}", name, self.custom_field_types[name]
-            )
+        planned = catalog.with_custom(
+            CustomField(f"(new) {validation.custom_field_name(name)}", name, self.custom_field_types[name])
             for name in missing
-        }
-        return plan_columns(
-            columns, self.column_mapping, replace(catalog, custom={**catalog.custom, **planned})
-        ), missing
+        )
+        return column_plan(columns, self.column_mapping, planned, self.ignore_columns), missing
 
-    def _create_fields(self, columns: list[str], missing: list[str]) -> list[ColumnTarget]:
-        """Create the missing custom fields (after every check passed); the plan with their ids."""
+    def _unsent_columns(self, unsent: dict[str, str]) -> dict[str, str]:
+        """The source columns not sent and why: logged, and kept for the XCom."""
+        for column, why in unsent.items():
+            self.log.warning("Column %r is not sent to SendGrid: %s", column, why)
+        return unsent
+
+    def _create_fields(self, catalog: FieldCatalog, missing: list[str]) -> FieldCatalog:
+        """Create the missing custom fields (after every check passed); the catalog with them."""
+        created = []
         for name in missing:
             self.log.info("Creating custom field %r (%s)", name, self.custom_field_types[name])
-            self.hook.create_field_definition(name, self.custom_field_types[name])
-        return plan_columns(
-            columns, self.column_mapping, FieldCatalog.from_answer(self.hook.get_field_definitions())
-        )
+            answer = self.hook.create_field_definition(name, self.custom_field_types[name])
+            kind = self.custom_field_types[name]
+            created.append(CustomField(str(answer["id"]), str(answer.get("name") or name), kind))
+        return catalog.with_custom(created)
 
     def _validate(self, source: ContactSource, plan: list[ColumnTarget]) -> _Scan:
         """First pass: every row converted, none sent. Strict mode raises on the first bad row."""
@@ -352,9 +374,13 @@ class SendGridUpsertContactsOperator(ContactsTask):
         }
 
     def _send_imports(
-        self, source: ContactSource, plan: list[ColumnTarget], list_ids: list[str], sent: _SentParts
+        self,
+        source: ContactSource,
+        plan: list[ColumnTarget],
+        mappings: list[str | None],
+        list_ids: list[str],
+        sent: _SentParts,
     ) -> dict[str, Any]:
-        mappings = self._field_mappings(plan)
         contacts = self._contacts(source, plan)
         index = 0
         while True:
@@ -390,21 +416,6 @@ class SendGridUpsertContactsOperator(ContactsTask):
         sent.add(index, job_id, digest)
         self.log.info("%s -> job %s", where, job_id)
 
-    def _field_mappings(self, plan: list[ColumnTarget]) -> list[str | None]:
-        catalog = FieldCatalog.from_answer(self.hook.get_field_definitions())
-        mappings: list[str | None] = []
-        for target in plan:
-            field_id = target.custom.id if target.custom else catalog.reserved_ids.get(target.field)
-            if not field_id:
-                raise SendGridInputError(
-                    "column",
-                    target.column,
-                    f"SendGrid lists no id for reserved field {target.field!r}, which a CSV import needs; "
-                    "raise import_threshold to send batches instead",
-                )
-            mappings.append(field_id)
-        return mappings
-
     def _finish(self, summary: dict[str, Any], results: Mapping[str, Any]) -> dict[str, Any]:
         jobs = {job_id: dict(results.get(job_id) or {}) for job_id in summary["job_ids"]}
         result = dict(summary)
@@ -429,3 +440,19 @@ class SendGridUpsertContactsOperator(ContactsTask):
                 raise AirflowFailException(f"{message}: above max_error_ratio={self.max_error_ratio}")
             self.log.warning("%s: within max_error_ratio=%s", message, self.max_error_ratio)
         return result
+
+
+def _field_mappings(plan: list[ColumnTarget], catalog: FieldCatalog) -> list[str | None]:
+    """The CSV import's ``field_mappings``: each planned column's field id."""
+    mappings: list[str | None] = []
+    for target in plan:
+        field_id = target.custom.id if target.custom else catalog.reserved_ids.get(target.field)
+        if not field_id:
+            raise SendGridInputError(
+                "column",
+                target.column,
+                f"SendGrid lists no id for reserved field {target.field!r}, which a CSV import needs; "
+                "raise import_threshold to send batches instead",
+            )
+        mappings.append(field_id)
+    return mappings

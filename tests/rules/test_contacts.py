@@ -11,6 +11,7 @@ from airflow_provider_sgseg.exceptions import SendGridInputError
 from airflow_provider_sgseg.rules.contacts import (
     FieldCatalog,
     SendGridRowError,
+    column_plan,
     contact_from_row,
     merge_contacts,
     missing_custom_fields,
@@ -139,3 +140,49 @@ def test_two_columns_folding_to_one_field_are_refused() -> None:
         plan_columns(["email", "Email"], None, CATALOG)
     with pytest.raises(SendGridInputError, match=r"\['plan', 'PLAN'\].*'plan'"):
         plan_columns(["email", "plan", "PLAN"], None, CATALOG)
+
+
+def test_writable_reserved_fields_come_from_the_accounts_field_definitions() -> None:
+    catalog = FieldCatalog.from_answer(
+        {
+            "custom_fields": [{"id": "w1", "name": "plan", "field_type": "Text"}],
+            "reserved_fields": [
+                {"id": "_rf10_T", "name": "phone_number", "field_type": "Text"},
+                {"id": "_rf30_T", "name": "instagram", "field_type": "Text"},  # one this code never heard of
+                {"id": "_rf31_T", "name": "loyalty_tier", "field_type": "Text", "read_only": True},
+                {"id": "_rf20_T", "name": "created_at", "field_type": "Date"},  # set by SendGrid, unmarked
+            ],
+        }
+    )
+    columns = ["email", "PHONE_NUMBER", "instagram", "loyalty_tier", "created_at", "w1"]
+    plan = column_plan(columns, None, catalog)
+    assert [(t.column, t.field) for t in plan.targets] == [
+        ("email", "email"),
+        ("PHONE_NUMBER", "phone_number"),
+        ("instagram", "instagram"),
+        ("w1", "plan"),  # a custom field by its id
+    ]
+    assert plan.unsent == {
+        "loyalty_tier": "loyalty_tier is read-only: SendGrid sets it",
+        "created_at": "created_at is read-only: SendGrid sets it",
+    }
+    row = {"email": "a@b.co", "PHONE_NUMBER": "+3130", "instagram": "@a", "w1": "pro"}
+    assert contact_from_row(1, row, plan.targets) == {
+        "email": "a@b.co",
+        "phone_number": "+3130",
+        "instagram": "@a",
+        "custom_fields": {"w1": "pro"},
+    }
+
+
+def test_every_column_no_field_takes_is_named_and_ignore_columns_leaves_them_out() -> None:
+    with pytest.raises(SendGridInputError, match=r"\['colour', 'size -> shoe'\]"):
+        column_plan(
+            ["email", "colour", "size"], {"email": "email", "colour": "colour", "size": "shoe"}, CATALOG
+        )
+    plan = column_plan(["email", "colour"], None, CATALOG, ignore=["colour"])
+    assert [t.column for t in plan.targets] == ["email"]
+    assert plan.unsent == {"colour": "named in ignore_columns"}
+    assert missing_custom_fields(["email", "colour"], None, CATALOG, ignore=["colour"]) == []
+    with pytest.raises(SendGridInputError, match=r"ignore_columns.*\['shade'\]"):
+        column_plan(["email"], None, CATALOG, ignore=["shade"])
