@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import hashlib
@@ -10,6 +11,7 @@ import io
 from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
 
+from airflow_provider_sgseg.exceptions import SendGridFileError
 from airflow_provider_sgseg.rules.batching import MAX_IMPORT_BYTES, MAX_IMPORT_ROWS
 from airflow_provider_sgseg.rules.contacts import ColumnTarget
 
@@ -61,12 +63,58 @@ def is_gzip(path: Any) -> bool:
         return bool(stream.read(2) == b"\x1f\x8b")
 
 
-def count_rows(path: Any, file_type: str) -> int:
-    """Records in a downloaded export: CSV rows after the header, or non-empty JSON lines."""
-    with path.open("rb") as raw, io.TextIOWrapper(gunzipped(raw, path), "utf-8", newline="") as text:
+def text_lines(stream: Any, path: str, max_line_bytes: int, max_bytes: int | None = None) -> Iterator[str]:
+    """``stream``'s lines decoded as UTF-8 (line endings kept, for the csv module), a leading
+    byte-order mark dropped, read at most ``max_line_bytes`` at a time (endings included).
+
+    :raises SendGridFileError: naming ``path`` and the line: a line longer than
+        ``max_line_bytes``, bytes that are not UTF-8 (with their byte offset), or more than
+        ``max_bytes`` in all (a gzipped file's content).
+    """
+    offset = 0
+    # readline, not iteration: Airflow 3.0's ObjectStoragePath file wrapper forwards attribute
+    # access but not __iter__ (iterating it fails with "not subscriptable").
+    for number, raw in enumerate(iter(lambda: stream.readline(max_line_bytes + 1), b""), start=1):
+        if len(raw) > max_line_bytes:
+            raise SendGridFileError(
+                path, f"longer than max_line_bytes={max_line_bytes} bytes (line ending included)", line=number
+            )
+        if max_bytes is not None and offset + len(raw) > max_bytes:
+            raise SendGridFileError(path, f"the content exceeds {max_bytes} bytes", line=number)
+        start = len(codecs.BOM_UTF8) if number == 1 and raw.startswith(codecs.BOM_UTF8) else 0
+        try:
+            yield raw[start:].decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise SendGridFileError(
+                path,
+                f"not UTF-8 text: byte {raw[start + error.start : start + error.end]!r} at byte offset "
+                f"{offset + start + error.start} (line {number}); save the file as UTF-8",
+            ) from None
+        offset += len(raw)
+
+
+def csv_records(lines: Iterable[str], path: str) -> Iterator[dict[Any, Any]]:
+    """CSV records by header (``csv.DictReader``); a malformed one is a typed error.
+
+    :raises SendGridFileError: the csv module refused a record (naming its line).
+    """
+    reader = csv.DictReader(lines)
+    try:
+        yield from reader
+    except csv.Error as error:
+        raise SendGridFileError(path, f"not CSV: {error}", line=reader.line_num) from None
+
+
+def count_rows(path: Any, file_type: str, max_line_bytes: int, max_bytes: int) -> int:
+    """Records in a downloaded export: CSV rows after the header, or non-empty JSON lines.
+
+    :raises SendGridFileError: a line or the (gunzipped) content beyond its bound, or not CSV.
+    """
+    with path.open("rb") as raw, gunzipped(raw, path) as stream:
+        lines = text_lines(stream, str(path), max_line_bytes, max_bytes)
         if file_type == "csv":
-            return max(sum(1 for _ in csv.reader(text)) - 1, 0)
-        return sum(1 for line in text if line.strip())
+            return sum(1 for _ in csv_records(lines, str(path)))
+        return sum(1 for line in lines if line.strip())
 
 
 def gunzipped(raw: BinaryIO, path: Any) -> gzip.GzipFile | BinaryIO:

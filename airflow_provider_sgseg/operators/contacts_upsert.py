@@ -21,7 +21,12 @@ from airflow_provider_sgseg.operators._contact_files import content_digest, file
 from airflow_provider_sgseg.operators._contact_jobs import ContactsTask
 from airflow_provider_sgseg.operators._contact_sources import ContactSource, FileSource, ListSource, SqlSource
 from airflow_provider_sgseg.rules import validation
-from airflow_provider_sgseg.rules.batching import MAX_CONTACTS_PER_UPSERT, MAX_UPSERT_BYTES, batches
+from airflow_provider_sgseg.rules.batching import (
+    DEFAULT_MAX_LINE_BYTES,
+    MAX_CONTACTS_PER_UPSERT,
+    MAX_UPSERT_BYTES,
+    batches,
+)
 from airflow_provider_sgseg.rules.contacts import (
     ColumnPlan,
     ColumnTarget,
@@ -113,6 +118,8 @@ class SendGridUpsertContactsOperator(ContactsTask):
     :param max_error_ratio: share of rows (refused locally + errored at SendGrid) tolerated:
         ``0`` (default) fails on the first bad row before any write; above 0, bad rows are
         refused, counted and reported, and the task succeeds with a warning while the ratio holds.
+    :param max_line_bytes: longest line of a ``source_path`` file (bytes, ending included;
+        default 8 MiB): a longer one fails, naming the file and line, before it fills memory.
     :param deferrable: wait for the jobs in the triggerer (one trigger for all of them).
     :param poll_interval: seconds between job status reads.
     :param wait_timeout: seconds to wait for the jobs before failing.
@@ -156,6 +163,7 @@ class SendGridUpsertContactsOperator(ContactsTask):
         custom_field_types: Mapping[str, str] | None = None,
         import_threshold: int = DEFAULT_IMPORT_THRESHOLD,
         max_error_ratio: float = 0.0,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -167,12 +175,6 @@ class SendGridUpsertContactsOperator(ContactsTask):
             raise SendGridInputError(
                 "sql_conn_id", sql_conn_id, "a sql source needs its Airflow connection id"
             )
-        if (
-            isinstance(import_threshold, bool)
-            or not isinstance(import_threshold, int)
-            or import_threshold < 1
-        ):
-            raise SendGridInputError("import_threshold", import_threshold, "must be a positive integer")
         if (
             isinstance(max_error_ratio, bool)
             or not isinstance(max_error_ratio, int | float)
@@ -196,7 +198,8 @@ class SendGridUpsertContactsOperator(ContactsTask):
         self.custom_field_types = {
             name: validation.field_type(kind) for name, kind in (custom_field_types or {}).items()
         }
-        self.import_threshold = import_threshold
+        self.import_threshold = validation.positive_int("import_threshold", import_threshold)
+        self.max_line_bytes = validation.positive_int("max_line_bytes", max_line_bytes)
         self.max_error_ratio = float(max_error_ratio)
 
     # ----------------------------------------------------------------------------- execute
@@ -268,7 +271,7 @@ class SendGridUpsertContactsOperator(ContactsTask):
             return ListSource(self.contacts)
         if self.sql is not None:
             return SqlSource(str(self.sql_conn_id), self.sql, self.parameters)
-        return FileSource(self.source_path, self.source_format)
+        return FileSource(self.source_path, self.source_format, self.max_line_bytes)
 
     def _plan(self, columns: list[str], catalog: FieldCatalog) -> tuple[ColumnPlan, list[str]]:
         """The column plan, and the custom fields to create first. Fields still to create are
