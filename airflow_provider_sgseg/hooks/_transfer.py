@@ -157,6 +157,8 @@ def _decoded(response: httpx.Response) -> Iterator[bytes]:
                 yield chunk
         while not inflater.eof and (chunk := inflater.decompress(b"", CHUNK_BYTES)):
             yield chunk
+    if not inflater.eof:
+        raise zlib.error("the gzip body ends before its end marker")
 
 
 def _file_host_error(method: str, where: str, status: int, body: bytes) -> SendGridError:

@@ -96,13 +96,20 @@ def text_lines(stream: Any, path: str, max_line_bytes: int, max_bytes: int | Non
 def csv_records(lines: Iterable[str], path: str) -> Iterator[dict[Any, Any]]:
     """CSV records by header (``csv.DictReader``); a malformed one is a typed error.
 
-    :raises SendGridFileError: the csv module refused a record (naming its line).
+    :raises SendGridFileError: the csv module refused a record (naming the line it stopped on).
     """
-    reader = csv.DictReader(lines)
+    read = 0
+
+    def counted() -> Iterator[str]:
+        nonlocal read
+        for line in lines:
+            read += 1
+            yield line
+
     try:
-        yield from reader
+        yield from csv.DictReader(counted())
     except csv.Error as error:
-        raise SendGridFileError(path, f"not CSV: {error}", line=reader.line_num) from None
+        raise SendGridFileError(path, f"not CSV: {error}", line=read) from None
 
 
 def count_rows(path: Any, file_type: str, max_line_bytes: int, max_bytes: int) -> int:

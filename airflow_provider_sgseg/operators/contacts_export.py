@@ -278,7 +278,7 @@ class SendGridExportContactsOperator(ContactsTask):
         """
         answer = self.hook.get_export_status(export_id)
         outcome = job_outcome("export", export_id, answer)
-        if not isinstance(outcome, waiting.Finished):
+        if not isinstance(outcome, waiting.Finished) or not export_reusable(answer, self.now(), 0.0):
             raise SendGridResponseError(
                 f"Export {export_id} is no longer ready ({answer.get('status')}, expires_at "
                 f"{answer.get('expires_at')}) while its files were being downloaded"
