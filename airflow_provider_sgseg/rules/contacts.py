@@ -9,8 +9,10 @@ by **field id** (ids come from ``GET /v3/marketing/field_definitions``). Every r
 from __future__ import annotations
 
 import datetime
+import decimal
 import math
 import re
+import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -258,9 +260,10 @@ def contact_from_row(row_number: int, row: Mapping[str, Any], plan: list[ColumnT
 def _reserved_value(row_number: int, target: ColumnTarget, value: Any) -> Any:
     if target.field == "alternate_emails":
         return _alternate_emails(row_number, target.column, value)
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
+    text = _text(value)
+    if text is None:
         raise SendGridRowError(row_number, target.column, value, f"{target.field} must be text")
-    text = str(value).strip()
+    text = text.strip()
     limit = RESERVED_LIMITS.get(target.field)
     if limit is not None and len(text) > limit:
         raise SendGridRowError(
@@ -295,49 +298,88 @@ def _alternate_emails(row_number: int, column: str, value: Any) -> list[str]:
 def _custom_value(row_number: int, target: ColumnTarget, value: Any) -> Any:
     assert target.custom is not None
     kind = target.custom.field_type
-    convert = _CONVERTERS.get(kind)
-    if convert is not None:
-        converted = convert(value)
-        if converted is None:
-            rule = f"custom field {target.field!r} is a {kind}" + (" (ISO 8601)" if kind == "Date" else "")
-            raise SendGridRowError(row_number, target.column, value, rule)
-        return converted
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise SendGridRowError(row_number, target.column, value, f"custom field {target.field!r} is Text")
-    return str(value)
+    convert: Callable[[Any], Any] = _number if kind == "Number" else _date if kind == "Date" else _text
+    converted = convert(value)
+    if converted is None:
+        rule = f"custom field {target.field!r} is " + {
+            "Number": "a Number",
+            "Date": f"a Date ({DATE_FORMS})",
+        }.get(kind, kind)
+        raise SendGridRowError(row_number, target.column, value, rule)
+    return converted
+
+
+def _text(value: Any) -> str | None:
+    """A Text field's value: text as is, numbers as written (a ``Decimal`` exactly, without an
+    exponent), ``true``/``false``, a UUID in its canonical form, a date or datetime as for a Date
+    field; None for anything else (bytes, lists, mappings...)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, decimal.Decimal):
+        return format(value, "f") if value.is_finite() else None
+    if isinstance(value, int | float | uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime.date):
+        return _date(value)
+    return None
 
 
 def _number(value: Any) -> int | float | None:
+    """A Number field's value: an int stays one, a ``Decimal`` or float becomes a JSON number (an
+    integral ``Decimal`` an int), text is parsed; None for a bool, NaN, infinity or anything else."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
+    if isinstance(value, decimal.Decimal) and value.is_finite() and value == value.to_integral_value():
+        return int(value)
     if isinstance(value, str):
         try:
             return int(value.strip())  # "42" stays an integer
         except ValueError:
             pass
+    if not isinstance(value, str | float | decimal.Decimal):
+        return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except ValueError:
         return None
     return number if math.isfinite(number) else None
 
 
+# The Date forms taken: SendGrid's custom fields guide shows MM/DD/YYYY; its API answers and
+# exports give ISO 8601 (YYYY-MM-DDTHH:MM:SSZ), which its query language also uses.
+DATE_FORMS = "YYYY-MM-DD, MM/DD/YYYY or ISO 8601 date-time"
+_US_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|z|[+-]\d{2}:?\d{2})?")
+
+
 def _date(value: Any) -> str | None:
+    """A Date field's value: ``YYYY-MM-DD`` for a date (a ``date``, ``YYYY-MM-DD`` or
+    ``MM/DD/YYYY``), ``YYYY-MM-DDTHH:MM:SSZ`` in UTC for a date-time (a ``datetime`` or ISO 8601
+    text; without an offset it is taken as UTC; fractions of a second dropped); None otherwise."""
     if isinstance(value, datetime.datetime):
-        return value.isoformat()
+        moment = value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)
+        return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     if isinstance(value, datetime.date):
         return value.isoformat()
     if not isinstance(value, str):
         return None
     text = value.strip()
     try:
-        if len(text) == 10:
+        if _ISO_DATE.fullmatch(text):
             return datetime.date.fromisoformat(text).isoformat()
-        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).isoformat()
+        if found := _US_DATE.fullmatch(text):
+            month, day, year = (int(part) for part in found.groups())
+            return datetime.date(year, month, day).isoformat()
+        if _ISO_DATETIME.fullmatch(text):
+            return _date(datetime.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00")))
     except ValueError:
         return None
+    return None
 
 
 def identifier_keys(contact: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -351,6 +393,3 @@ def merge_contacts(earlier: Mapping[str, Any], later: Mapping[str, Any]) -> dict
     if "custom_fields" in earlier or "custom_fields" in later:
         merged["custom_fields"] = {**earlier.get("custom_fields", {}), **later.get("custom_fields", {})}
     return merged
-
-
-_CONVERTERS: dict[str, Callable[[Any], Any]] = {"Number": _number, "Date": _date}

@@ -200,3 +200,67 @@ def test_a_field_both_nested_and_outside_custom_fields_is_a_row_error(
     with pytest.raises(SendGridRowError, match="also given outside custom_fields") as caught:
         run(wire(SendGridUpsertContactsOperator(task_id="t", contacts=rows)))
     assert caught.value.row == 1 and caught.value.column == "custom_fields.plan"
+
+
+# ------------------------------------------------------------------ part 2: values as drivers give them
+
+
+def test_native_driver_values_reach_sendgrid_converted_by_field_type(
+    sendgrid_emulator: EmulatorHandle, wire: Any
+) -> None:
+    import datetime
+    import decimal
+    import uuid
+
+    hook = SendGridMarketingHook()
+    for name, kind in (
+        ("note", "Text"),
+        ("vip", "Text"),
+        ("score", "Number"),
+        ("signup", "Date"),
+        ("seen", "Date"),
+    ):
+        hook.create_field_definition(name, kind)
+    ident = uuid.uuid4()
+    rows = [
+        {
+            "email": "native@example.com",
+            "external_id": ident,
+            "note": decimal.Decimal("12.50"),
+            "vip": True,
+            "score": decimal.Decimal("4.25"),
+            "signup": datetime.date(2024, 5, 1),
+            "seen": datetime.datetime(
+                2024, 5, 1, 10, 30, tzinfo=datetime.timezone(datetime.timedelta(hours=2))
+            ),
+        },
+        {"email": "us-date@example.com", "signup": "05/02/2024", "seen": "2024-05-02T08:00:00.5Z"},
+    ]
+    result = run(wire(SendGridUpsertContactsOperator(task_id="t", contacts=rows)))
+    assert result["created_count"] == 2 and result["errored_count"] == 0
+    contact = stored("native@example.com")
+    assert contact["external_id"] == str(ident)
+    assert contact["custom_fields"] == {
+        "note": "12.50",
+        "vip": "true",
+        "score": 4.25,
+        "signup": "2024-05-01T00:00:00Z",
+        "seen": "2024-05-01T08:30:00Z",
+    }
+    later = stored("us-date@example.com")["custom_fields"]
+    assert later == {"signup": "2024-05-02T00:00:00Z", "seen": "2024-05-02T08:00:00Z"}
+
+
+def test_the_emulator_takes_the_same_date_forms() -> None:
+    from sgseg_emulator.field_definitions import normalized_value
+
+    for text, stored_as in (
+        ("2024-05-01", "2024-05-01T00:00:00Z"),
+        ("05/01/2024", "2024-05-01T00:00:00Z"),
+        ("5/1/2024", "2024-05-01T00:00:00Z"),
+        ("2024-05-01T10:30+02:00", "2024-05-01T08:30:00Z"),
+    ):
+        assert normalized_value("Date", text) == (stored_as, None)
+    for text in ("20240501", "2024-W18-3", "13/01/2024", "May 1, 2024"):
+        value, problem = normalized_value("Date", text)
+        assert value is None and problem is not None and "MM/DD/YYYY" in problem
