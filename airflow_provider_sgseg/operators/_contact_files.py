@@ -18,19 +18,19 @@ from airflow_provider_sgseg.rules.contacts import ColumnTarget
 
 def write_csv_chunk(
     spool: BinaryIO, contacts: Iterator[tuple[int, dict[str, Any]]], plan: list[ColumnTarget]
-) -> int:
-    """Write up to one import file's worth of contacts (CSV) to ``spool``; rows written."""
-    rows = 0
+) -> list[int]:
+    """Write up to one import file's worth of contacts (CSV) to ``spool``; the source rows written."""
+    rows: list[int] = []
     text = io.TextIOWrapper(spool, "utf-8", newline="", write_through=True)
     writer = csv.writer(text)
     writer.writerow([target.field for target in plan])
-    for _, contact in contacts:
+    for row_number, contact in contacts:
         custom = contact.get("custom_fields", {})
         writer.writerow(
             [_csv_value(custom.get(t.custom.id) if t.custom else contact.get(t.field)) for t in plan]
         )
-        rows += 1
-        if rows >= MAX_IMPORT_ROWS or spool.tell() >= MAX_IMPORT_BYTES - 1_000_000:
+        rows.append(row_number)
+        if len(rows) >= MAX_IMPORT_ROWS or spool.tell() >= MAX_IMPORT_BYTES - 1_000_000:
             break
     text.detach()  # leave the spool open for the upload
     return rows

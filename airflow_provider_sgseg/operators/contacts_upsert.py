@@ -17,15 +17,28 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_sgseg.exceptions import SendGridInputError, SendGridRowError
-from airflow_provider_sgseg.operators._contact_files import content_digest, file_chunks, write_csv_chunk
+from airflow_provider_sgseg.operators._contact_files import (
+    content_digest,
+    file_chunks,
+    text_lines,
+    write_csv_chunk,
+)
 from airflow_provider_sgseg.operators._contact_jobs import ContactsTask
 from airflow_provider_sgseg.operators._contact_sources import ContactSource, FileSource, ListSource, SqlSource
+from airflow_provider_sgseg.operators._rejected_rows import (
+    RejectedRows,
+    local_record,
+    replace_table_rows,
+    sendgrid_records,
+)
 from airflow_provider_sgseg.rules import validation
 from airflow_provider_sgseg.rules.batching import (
     DEFAULT_MAX_LINE_BYTES,
     MAX_CONTACTS_PER_UPSERT,
+    MAX_IMPORT_BYTES,
     MAX_UPSERT_BYTES,
     batches,
+    row_runs,
 )
 from airflow_provider_sgseg.rules.contacts import (
     ColumnPlan,
@@ -72,7 +85,7 @@ class _SentParts:
         record = store.get(UPSERT_STATE_KEY) or {}
         self._store = store
         self.method = method
-        self.parts: dict[str, list[str]] = (
+        self.parts: dict[str, list[Any]] = (
             dict(record.get("parts") or {}) if record.get("method") == method else {}
         )
 
@@ -81,12 +94,17 @@ class _SentParts:
         part = self.parts.get(str(index))
         return part[0] if part and part[1] == digest else None
 
-    def add(self, index: int, job_id: str, digest: str) -> None:
-        self.parts[str(index)] = [job_id, digest]
+    def add(self, index: int, job_id: str, digest: str, rows: Iterable[int]) -> None:
+        """Record part ``index``: its job, digest and source ``rows`` (as runs, see ``row_runs``)."""
+        self.parts[str(index)] = [job_id, digest, row_runs(rows)]
         self._store.set(UPSERT_STATE_KEY, {"method": self.method, "parts": self.parts})
 
     def job_ids(self) -> list[str]:
         return [self.parts[key][0] for key in sorted(self.parts, key=int)]
+
+    def row_runs(self) -> dict[str, list[list[int]]]:
+        """Each job's source rows as runs (parts recorded before this version have none)."""
+        return {part[0]: part[2] for part in self.parts.values() if len(part) > 2}
 
 
 class SendGridUpsertContactsOperator(ContactsTask):
@@ -120,6 +138,13 @@ class SendGridUpsertContactsOperator(ContactsTask):
         refused, counted and reported, and the task succeeds with a warning while the ratio holds.
     :param max_line_bytes: longest line of a ``source_path`` file (bytes, ending included;
         default 8 MiB): a longer one fails, naming the file and line, before it fills memory.
+    :param rejected_rows_path: an ``ObjectStoragePath`` (or its URL) to write the rejected rows
+        to, as CSV: ``origin`` (``local`` or ``sendgrid``), ``row_number`` (source row),
+        ``source_line`` (the row as JSON, or SendGrid's errors file line), ``column_name``,
+        ``value``, ``rule`` (or SendGrid's message) and ``job_id``. Rewritten whole by each try.
+    :param rejected_rows_table: with a ``sql`` source, also a table (reached through the source's
+        connection) with ``dag_id``, ``task_id``, ``run_id``, ``map_index`` and the columns above;
+        each try replaces its task instance's rows.
     :param deferrable: wait for the jobs in the triggerer (one trigger for all of them).
     :param poll_interval: seconds between job status reads.
     :param wait_timeout: seconds to wait for the jobs before failing.
@@ -133,7 +158,8 @@ class SendGridUpsertContactsOperator(ContactsTask):
     same contact), "contacts_sent" (rows_sent - merged_rows), "method": "batches"|"import"|"none", "batches",
     "job_ids", "jobs" ({job_id: {status, requested_count, created_count, updated_count,
     errored_count, errors_url}}), "created_count", "updated_count", "errored_count",
-    "errors_urls", "unsent_columns" ({column: why it was not sent})}``.
+    "errors_urls", "unsent_columns" ({column: why it was not sent}), "rejected_rows_path" (when
+    given)}``.
     """
 
     template_fields: Sequence[str] = (
@@ -142,6 +168,8 @@ class SendGridUpsertContactsOperator(ContactsTask):
         "parameters",
         "sql_conn_id",
         "source_path",
+        "rejected_rows_path",
+        "rejected_rows_table",
         "list_ids",
         "sendgrid_conn_id",
     )
@@ -164,6 +192,8 @@ class SendGridUpsertContactsOperator(ContactsTask):
         import_threshold: int = DEFAULT_IMPORT_THRESHOLD,
         max_error_ratio: float = 0.0,
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        rejected_rows_path: Any = None,
+        rejected_rows_table: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -201,6 +231,14 @@ class SendGridUpsertContactsOperator(ContactsTask):
         self.import_threshold = validation.positive_int("import_threshold", import_threshold)
         self.max_line_bytes = validation.positive_int("max_line_bytes", max_line_bytes)
         self.max_error_ratio = float(max_error_ratio)
+        if rejected_rows_table is not None and (sql is None or rejected_rows_path is None):
+            raise SendGridInputError(
+                "rejected_rows_table",
+                rejected_rows_table,
+                "needs a sql source (the table is written through its connection) and rejected_rows_path",
+            )
+        self.rejected_rows_path = rejected_rows_path
+        self.rejected_rows_table = rejected_rows_table
 
     # ----------------------------------------------------------------------------- execute
 
@@ -236,7 +274,7 @@ class SendGridUpsertContactsOperator(ContactsTask):
         }
         if scan.rows_read == 0:
             self.log.info("The source is empty: 0 rows read, nothing sent to SendGrid.")
-            return self._finish(summary, {})
+            return self._finish(context, summary, {})
         if scan.refused == scan.rows_read:
             raise AirflowFailException(f"All {scan.rows_read} rows were refused: {scan.refused_report[:3]}")
         self._check_lists(list_ids)  # GETs only: nothing written yet
@@ -262,7 +300,7 @@ class SendGridUpsertContactsOperator(ContactsTask):
             raise AirflowFailException(f"The contacts job wait ended without a usable event: {event!r}")
         if event.get("status") != "success":
             raise AirflowFailException(f"Waiting for SendGrid upsert jobs: {event.get('message')}")
-        return self._finish(resume, event.get("results") or {})
+        return self._finish(context, resume, event.get("results") or {})
 
     # -------------------------------------------------------------------------------- steps
 
@@ -312,16 +350,24 @@ class SendGridUpsertContactsOperator(ContactsTask):
         return catalog.with_custom(created)
 
     def _validate(self, source: ContactSource, plan: list[ColumnTarget]) -> _Scan:
-        """First pass: every row converted, none sent. Strict mode raises on the first bad row."""
+        """First pass: every row converted, none sent. Strict mode raises on the first bad row.
+        Refused rows go to ``rejected_rows_path`` (published here, also when the pass fails)."""
         scan = _Scan()
-        for row_number, row in source.rows():
-            scan.rows_read += 1
-            try:
-                contact_from_row(row_number, row, plan)
-            except SendGridRowError as error:
-                if self.max_error_ratio == 0:
-                    raise
-                scan.refuse(error, self.log)
+        rejected = RejectedRows(self.rejected_rows_path) if self.rejected_rows_path is not None else None
+        try:
+            for row_number, row in source.rows():
+                scan.rows_read += 1
+                try:
+                    contact_from_row(row_number, row, plan)
+                except SendGridRowError as error:
+                    if rejected is not None:
+                        rejected.add(local_record(error, row))
+                    if self.max_error_ratio == 0:
+                        raise
+                    scan.refuse(error, self.log)
+        finally:
+            if rejected is not None:
+                rejected.publish()
         if scan.rows_read and scan.refused / scan.rows_read > self.max_error_ratio:
             raise AirflowFailException(
                 f"{scan.refused} of {scan.rows_read} rows refused locally, above max_error_ratio="
@@ -366,6 +412,7 @@ class SendGridUpsertContactsOperator(ContactsTask):
                 sent,
                 batch.index,
                 [batch.body],
+                batch.rows,
                 where,
                 functools.partial(self.hook.upsert_contacts, batch.body),
             )
@@ -389,7 +436,7 @@ class SendGridUpsertContactsOperator(ContactsTask):
         while True:
             with tempfile.TemporaryFile() as spool:
                 rows = write_csv_chunk(spool, contacts, plan)
-                if rows == 0:
+                if not rows:
                     break
 
                 def start_and_upload() -> str:
@@ -401,13 +448,24 @@ class SendGridUpsertContactsOperator(ContactsTask):
                     return str(started["job_id"])
 
                 self._send_once(
-                    sent, index, file_chunks(spool), f"import file {index} ({rows} rows)", start_and_upload
+                    sent,
+                    index,
+                    file_chunks(spool),
+                    rows,
+                    f"import file {index} ({len(rows)} rows)",
+                    start_and_upload,
                 )
                 index += 1
         return {"method": "import", "batches": len(sent.parts), "job_ids": sent.job_ids()}
 
     def _send_once(
-        self, sent: _SentParts, index: int, content: Iterable[bytes], where: str, send: Callable[[], str]
+        self,
+        sent: _SentParts,
+        index: int,
+        content: Iterable[bytes],
+        rows: Sequence[int],
+        where: str,
+        send: Callable[[], str],
     ) -> None:
         """Send one part unless an earlier try had this very part accepted; record its job."""
         digest = content_digest(content)
@@ -416,16 +474,50 @@ class SendGridUpsertContactsOperator(ContactsTask):
             self.log.info("%s was accepted by an earlier try as job %s; not sent again", where, earlier)
             return
         job_id = send()
-        sent.add(index, job_id, digest)
+        sent.add(index, job_id, digest, rows)
         self.log.info("%s -> job %s", where, job_id)
 
-    def _finish(self, summary: dict[str, Any], results: Mapping[str, Any]) -> dict[str, Any]:
+    def _record_rejected(
+        self, context: Context, summary: Mapping[str, Any], jobs: Mapping[str, Mapping[str, Any]]
+    ) -> str:
+        """Add the rows SendGrid rejected (each job's ``errors_url`` file) to the rejected rows file
+        the validation pass published, and replace this task instance's rows of
+        ``rejected_rows_table``. Returns the file's path."""
+        rejected = RejectedRows(self.rejected_rows_path)
+        errored = {job_id: job["errors_url"] for job_id, job in jobs.items() if job.get("errors_url")}
+        if errored:
+            rejected.load()
+            runs = _SentParts(TaskStateStore(context), str(summary.get("method"))).row_runs()
+            for job_id, url in errored.items():
+                with tempfile.TemporaryFile() as errors_file:
+                    self.hook.download_export_file(url, errors_file, max_bytes=MAX_IMPORT_BYTES)
+                    errors_file.seek(0)
+                    lines = text_lines(errors_file, f"errors file of job {job_id}", self.max_line_bytes)
+                    for record in sendgrid_records(
+                        lines, f"errors file of job {job_id}", job_id, runs.get(job_id)
+                    ):
+                        rejected.add(record)
+            rejected.publish()
+            self.log.info("Rows SendGrid rejected added to %s", rejected.path)
+        if self.rejected_rows_table:
+            from airflow_provider_sgseg.version_compat import BaseHook
+
+            hook = BaseHook.get_connection(str(self.sql_conn_id)).get_hook()  # type: ignore[no-untyped-call]
+            inserted = replace_table_rows(hook, self.rejected_rows_table, _task_key(context), rejected.path)
+            self.log.info("%d rejected rows written to table %s", inserted, self.rejected_rows_table)
+        return str(rejected.path)
+
+    def _finish(
+        self, context: Context, summary: dict[str, Any], results: Mapping[str, Any]
+    ) -> dict[str, Any]:
         jobs = {job_id: dict(results.get(job_id) or {}) for job_id in summary["job_ids"]}
         result = dict(summary)
         result["jobs"] = jobs
         for name in ("created_count", "updated_count", "errored_count"):
             result[name] = sum(int(job.get(name) or 0) for job in jobs.values())
         result["errors_urls"] = [job["errors_url"] for job in jobs.values() if job.get("errors_url")]
+        if self.rejected_rows_path is not None:
+            result["rejected_rows_path"] = self._record_rejected(context, summary, jobs)
         failed = {job_id: job for job_id, job in jobs.items() if job.get("status") == "failed"}
         if failed:
             raise AirflowFailException(
@@ -443,6 +535,12 @@ class SendGridUpsertContactsOperator(ContactsTask):
                 raise AirflowFailException(f"{message}: above max_error_ratio={self.max_error_ratio}")
             self.log.warning("%s: within max_error_ratio=%s", message, self.max_error_ratio)
         return result
+
+
+def _task_key(context: Context) -> dict[str, Any]:
+    ti = context["ti"]
+    map_index = getattr(ti, "map_index", -1)
+    return {"dag_id": ti.dag_id, "task_id": ti.task_id, "run_id": ti.run_id, "map_index": map_index}
 
 
 def _field_mappings(plan: list[ColumnTarget], catalog: FieldCatalog) -> list[str | None]:
