@@ -106,6 +106,17 @@ class SendGridRowError(SendGridInputError):
         }
 
 
+class SendGridFileError(SendGridInputError):
+    """A file breaks a rule: a source file (unreadable, not UTF-8, a line or a download beyond its
+    bound, not CSV) or a downloaded export file. Names the file (a path, or a URL without its
+    signature), the line when known, and the rule."""
+
+    def __init__(self, path: str, rule: str, *, line: int | None = None) -> None:
+        self.path = path
+        self.line = line
+        super().__init__("file", path, f"line {line}: {rule}" if line is not None else rule)
+
+
 class SendGridError(Exception):
     """SendGrid answered a request with an error, or could not be reached."""
 
@@ -148,6 +159,13 @@ class SendGridConfigError(SendGridAuthError):
 
 class SendGridForbiddenError(SendGridAuthError):
     """403: the key or the plan may not use this endpoint (manual refresh needs a paid plan)."""
+
+
+class SendGridFileURLError(SendGridForbiddenError):
+    """401/403 from the file host of a pre-signed URL SendGrid handed out (an export file, an
+    import upload): the URL expired or is no longer valid. Not an API-key problem: the key is
+    never sent there; a fresh URL comes from SendGrid again. A subclass of
+    :class:`SendGridForbiddenError` only because such 403s were raised as that before."""
 
 
 class SendGridNotFoundError(SendGridError):

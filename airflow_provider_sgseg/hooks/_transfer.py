@@ -6,18 +6,28 @@ bodies are streamed in chunks, so a 5 GB import or a 1,000,000-contact export ne
 
 from __future__ import annotations
 
+import datetime
 import gzip
 import logging
 import os
+import re
 import shutil
 import tempfile
+import zlib
 from collections.abc import Iterator
 from typing import BinaryIO
 
 import httpx
 import tenacity
 
-from airflow_provider_sgseg.exceptions import SendGridResponseError, SendGridTransportError
+from airflow_provider_sgseg.exceptions import (
+    ErrorDetail,
+    SendGridError,
+    SendGridFileError,
+    SendGridFileURLError,
+    SendGridResponseError,
+    SendGridTransportError,
+)
 from airflow_provider_sgseg.hooks._errors import error_for_status
 from airflow_provider_sgseg.hooks._retry import Attempts, RetryPolicy, named_wait, reset_time
 from airflow_provider_sgseg.rules.requests import Retry
@@ -86,7 +96,7 @@ def _put(url: str, sent: dict[str, str], file: BinaryIO, timeout: float) -> None
             f"No answer to the import upload: {type(exc).__name__}", method="PUT", path=where
         ) from None
     if not response.is_success:
-        raise error_for_status("PUT", where, response.status_code, response.content)
+        raise _file_host_error("PUT", where, response.status_code, response.content)
 
 
 def download_file(
@@ -95,11 +105,16 @@ def download_file(
     *,
     timeout: float,
     policy: RetryPolicy,
+    max_bytes: int | None = None,
 ) -> int:
     """GET ``url`` into ``sink`` in chunks; bytes written. Retried as any idempotent request
-    (``hooks/_retry.py``), each retry rewinding and truncating ``sink`` to where it started.
+    (``hooks/_retry.py``), each retry rewinding and truncating ``sink`` to where it started. A body
+    sent with ``Content-Encoding: gzip`` is gunzipped here, at most ``CHUNK_BYTES`` at a time, so
+    that neither memory nor ``sink`` grows past ``max_bytes`` (None: no bound).
 
     :raises SendGridResponseError: ``url`` is not an http(s) URL.
+    :raises SendGridFileURLError: the file host refused the URL (401/403: expired or invalid).
+    :raises SendGridFileError: the (decompressed) file exceeds ``max_bytes``.
     :raises SendGridError: a non-retryable answer, or the last failure once retries run out.
     """
     where = _where(url)
@@ -113,27 +128,79 @@ def download_file(
         try:
             with (
                 httpx.Client(timeout=timeout) as client,
-                client.stream("GET", url) as response,
+                client.stream("GET", url, headers={"Accept-Encoding": "gzip"}) as response,
             ):
                 if not response.is_success:
                     now = policy.clock()
                     status = response.status_code
                     attempts.named = named_wait(response.headers, status, now, log, f"GET {where}")
                     reset_at = reset_time(now, attempts.named) if status == 429 else None
-                    raise error_for_status("GET", where, status, response.read(), reset_at=reset_at)
+                    raise _file_host_error("GET", where, status, response.read(), reset_at=reset_at)
                 attempts.named = None
-                for chunk in response.iter_bytes(CHUNK_BYTES):
-                    sink.write(chunk)
+                for chunk in _decoded(response):
                     written += len(chunk)
+                    if max_bytes is not None and written > max_bytes:
+                        raise SendGridFileError(
+                            where,
+                            f"holds more than {max_bytes} bytes decompressed (the bound for one file)",
+                        )
+                    sink.write(chunk)
         except httpx.RequestError as exc:
             attempts.named = None
             raise SendGridTransportError(
                 f"Export download interrupted: {type(exc).__name__}", method="GET", path=where
             ) from exc
+        except zlib.error as exc:  # a cut gzip body: the next try reads it whole
+            attempts.named = None
+            cut = httpx.RemoteProtocolError(f"the gzip body is cut or corrupt: {exc}")
+            raise SendGridTransportError(
+                "Export download interrupted: a cut or corrupt gzip body", method="GET", path=where
+            ) from cut
         return written
 
     retrying = tenacity.Retrying(**attempts.options(policy.sleep, lambda state: None))
     return int(retrying(once))
+
+
+def _decoded(response: httpx.Response) -> Iterator[bytes]:
+    """The body in chunks of at most ``CHUNK_BYTES``, gunzipped when sent gzip-encoded (httpx would
+    inflate a whole network chunk at once: a small body can hold gigabytes)."""
+    if response.headers.get("content-encoding", "").strip().lower() != "gzip":
+        yield from response.iter_bytes(CHUNK_BYTES)
+        return
+    inflater = zlib.decompressobj(wbits=31)
+    for raw in response.iter_raw(CHUNK_BYTES):
+        data = raw
+        while data:
+            if inflater.eof:  # a gzip stream of several members
+                inflater = zlib.decompressobj(wbits=31)
+            chunk = inflater.decompress(data, CHUNK_BYTES)
+            data = inflater.unused_data if inflater.eof else inflater.unconsumed_tail
+            if chunk:
+                yield chunk
+        while not inflater.eof and (chunk := inflater.decompress(b"", CHUNK_BYTES)):
+            yield chunk
+    if not inflater.eof:
+        raise zlib.error("the gzip body ends before its end marker")
+
+
+def _file_host_error(
+    method: str, where: str, status: int, body: bytes, *, reset_at: datetime.datetime | None = None
+) -> SendGridError:
+    """The typed error for a file host's non-2xx answer: 401/403 mean the pre-signed URL expired
+    or is invalid (the API key is never sent there), quoted with the host's own message."""
+    if status not in (401, 403):
+        return error_for_status(method, where, status, body, reset_at=reset_at)
+    found = re.search(rb"<Message>(.*?)</Message>", body[:4096], re.DOTALL)
+    message = found.group(1).decode("utf-8", "replace") if found else body[:300].decode("utf-8", "replace")
+    return SendGridFileURLError(
+        "The file host refused the pre-signed URL SendGrid handed out (expired or no longer valid; "
+        "the API key is never sent there)",
+        method=method,
+        path=where,
+        status_code=status,
+        details=[ErrorDetail(message)] if message.strip() else [],
+    )
 
 
 __all__ = ["download_file", "upload_file"]

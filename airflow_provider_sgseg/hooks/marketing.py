@@ -518,14 +518,19 @@ class SendGridMarketingHook(BaseHook):
         """Async :meth:`get_export_status`. Raises as :meth:`get_export_status`."""
         return await self.arun(GetExportStatus(export_id))
 
-    def download_export_file(self, url: str, sink: BinaryIO) -> int:
-        """GET one export URL into ``sink``, streamed in chunks, without the API key: bytes written.
+    def download_export_file(self, url: str, sink: BinaryIO, *, max_bytes: int | None = None) -> int:
+        """GET one export URL into ``sink``, streamed in chunks, without the API key: bytes written
+        (gunzipped when served ``Content-Encoding: gzip``), at most ``max_bytes`` (None: unbounded).
 
         Idempotent, so retried per the hook's policy (a retry truncates ``sink`` first when it can).
 
-        :raises SendGridError: any refusal or failure (class docstring, "Errors").
+        :raises SendGridFileURLError: the file host refused the URL (expired: read the export again).
+        :raises SendGridFileError: the file exceeds ``max_bytes``.
+        :raises SendGridError: any other refusal or failure (class docstring, "Errors").
         """
-        return download_file(url, sink, timeout=self._settings.timeout, policy=self.retry_policy)
+        return download_file(
+            url, sink, timeout=self._settings.timeout, policy=self.retry_policy, max_bytes=max_bytes
+        )
 
     # ------------------------------------------------------------------------------ utilities
 

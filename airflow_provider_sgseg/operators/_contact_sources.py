@@ -5,18 +5,22 @@ read again (the upsert reads it twice: validate, then send), numbering rows 1, 2
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import csv
+import gzip
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
-from airflow_provider_sgseg.exceptions import SendGridInputError, SendGridRowError
+from airflow_provider_sgseg.exceptions import SendGridFileError, SendGridInputError, SendGridRowError
+from airflow_provider_sgseg.operators._contact_files import csv_records, text_lines
 from airflow_provider_sgseg.rules import validation
+from airflow_provider_sgseg.rules.batching import DEFAULT_MAX_LINE_BYTES
 
 SQL_FETCH_ROWS = 5_000
 FILE_FORMATS = ("csv", "ndjson")
+# Suffixes read as JSON lines: .json too, as SendGrid's JSON export writes one object per line.
+JSON_LINES_SUFFIXES = ("ndjson", "jsonl", "json")
 
 
 class ContactSource(Protocol):
@@ -49,7 +53,23 @@ class ListSource:
         for number, row in enumerate(self._contacts, start=1):
             if not isinstance(row, Mapping):
                 raise SendGridRowError(number, "*", row, "each contact must be a dict of column -> value")
-            yield number, row
+            yield number, nested_custom_fields_flattened(number, row)
+
+
+def nested_custom_fields_flattened(number: int, row: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A row whose ``custom_fields`` is an object (a JSON export's line, an upsert body's contact)
+    with those fields as columns of their own, by their keys (names or ids)."""
+    nested = row.get("custom_fields")
+    if not isinstance(nested, Mapping):
+        return row
+    flat = {key: value for key, value in row.items() if key != "custom_fields"}
+    for key, value in nested.items():
+        if key in flat:
+            raise SendGridRowError(
+                number, f"custom_fields.{key}", value, f"column {key!r} is also given outside custom_fields"
+            )
+        flat[str(key)] = value
+    return flat
 
 
 class SqlSource:
@@ -100,16 +120,22 @@ class SqlSource:
 class FileSource:
     """A CSV (header row) or NDJSON (one JSON object per line) file at an ``ObjectStoragePath``
     (local, S3, GCS...), UTF-8 with or without a byte-order mark (Excel's "CSV UTF-8"). Row N is
-    the N-th data record. Bytes that are not UTF-8 raise :class:`SendGridInputError` naming the
-    file, line and byte offset."""
+    the N-th data record. A name ending in ``.gz`` is gunzipped while read. Bytes that are not
+    UTF-8, a line longer than ``max_line_bytes`` or a malformed CSV record raise
+    :class:`SendGridFileError` naming the file and line."""
 
-    def __init__(self, path: Any, file_format: str | None) -> None:
+    def __init__(
+        self, path: Any, file_format: str | None, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    ) -> None:
         from airflow.sdk import ObjectStoragePath
 
+        self.max_line_bytes = max_line_bytes
         self.path = path if isinstance(path, ObjectStoragePath) else ObjectStoragePath(str(path))
+        name = self.path.name.lower()
+        self.gzipped = name.endswith(".gz")
         if file_format is None:
-            suffix = self.path.suffix.lower().lstrip(".")
-            file_format = "ndjson" if suffix in ("ndjson", "jsonl") else suffix
+            suffix = name.removesuffix(".gz").rsplit(".", 1)[-1]
+            file_format = "ndjson" if suffix in JSON_LINES_SUFFIXES else suffix
         if file_format not in FILE_FORMATS:
             raise SendGridInputError(
                 "source_format", file_format, f"must be one of {', '.join(FILE_FORMATS)}"
@@ -119,50 +145,37 @@ class FileSource:
     def columns(self) -> list[str]:
         if self.file_format == "csv":
             with self._open() as stream:
-                return next(csv.reader(self._lines(stream)), [])
+                try:
+                    return next(csv.reader(self._lines(stream)), [])
+                except csv.Error as error:
+                    raise SendGridFileError(str(self.path), f"not CSV: {error}", line=1) from None
         seen: dict[str, None] = {}
         for _, row in self.rows():
             seen.update(dict.fromkeys(row))
         return list(seen)
 
     def rows(self) -> Iterator[tuple[int, Mapping[str, Any]]]:
-        try:
-            with self._open() as stream:
-                if self.file_format == "csv":
-                    for number, row in enumerate(csv.DictReader(self._lines(stream)), start=1):
-                        if None in row:
-                            raise SendGridRowError(number, "*", row[None], "more values than header columns")
-                        yield number, row
-                else:
-                    yield from _ndjson_rows(self._lines(stream))
-        except csv.Error as error:
-            raise SendGridInputError("source_path", str(self.path), f"unreadable: {error}") from error
+        with self._open() as stream:
+            if self.file_format == "csv":
+                for number, row in enumerate(csv_records(self._lines(stream), str(self.path)), start=1):
+                    if None in row:
+                        raise SendGridRowError(number, "*", row[None], "more values than header columns")
+                    yield number, row
+            else:
+                yield from _ndjson_rows(self._lines(stream))
 
-    def _open(self) -> Any:
+    @contextlib.contextmanager
+    def _open(self) -> Iterator[Any]:
+        """The file's bytes, gunzipped (streaming) when its name ends in ``.gz``."""
         try:
-            return self.path.open("rb")  # type: ignore[no-untyped-call]
+            raw = self.path.open("rb")  # type: ignore[no-untyped-call]
         except (OSError, ValueError) as error:
             raise SendGridInputError("source_path", str(self.path), f"cannot be opened: {error}") from error
+        with raw, gzip.GzipFile(fileobj=raw) if self.gzipped else contextlib.nullcontext(raw) as stream:
+            yield stream
 
     def _lines(self, stream: Any) -> Iterator[str]:
-        """The file's lines decoded as UTF-8 (line endings kept, for the csv module), a leading
-        byte-order mark dropped. Decoded here, line by line, to name where a bad byte is."""
-        offset = 0
-        # readline, not iteration: Airflow 3.0's ObjectStoragePath file wrapper forwards attribute
-        # access but not __iter__ (iterating it fails with "not subscriptable").
-        for line_number, raw in enumerate(iter(stream.readline, b""), start=1):
-            start = len(codecs.BOM_UTF8) if line_number == 1 and raw.startswith(codecs.BOM_UTF8) else 0
-            try:
-                yield raw[start:].decode("utf-8")
-            except UnicodeDecodeError as error:
-                bad = offset + start + error.start
-                raise SendGridInputError(
-                    "source_path",
-                    str(self.path),
-                    f"not UTF-8 text: byte {raw[start + error.start : start + error.end]!r} at byte offset "
-                    f"{bad} (line {line_number}); save the file as UTF-8",
-                ) from None
-            offset += len(raw)
+        return text_lines(stream, str(self.path), self.max_line_bytes)
 
 
 def _ndjson_rows(stream: Any) -> Iterator[tuple[int, Mapping[str, Any]]]:
@@ -177,4 +190,4 @@ def _ndjson_rows(stream: Any) -> Iterator[tuple[int, Mapping[str, Any]]]:
             raise SendGridRowError(number, "*", line.strip(), "not valid JSON") from None
         if not isinstance(row, dict):
             raise SendGridRowError(number, "*", row, "each line must be a JSON object")
-        yield number, row
+        yield number, nested_custom_fields_flattened(number, row)

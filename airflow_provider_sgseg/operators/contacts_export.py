@@ -10,10 +10,20 @@ import datetime
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_sgseg.exceptions import SendGridInputError, SendGridNotFoundError, SendGridResponseError
+from airflow_provider_sgseg.exceptions import (
+    SendGridFileURLError,
+    SendGridInputError,
+    SendGridNotFoundError,
+    SendGridResponseError,
+)
 from airflow_provider_sgseg.operators._contact_files import count_rows, gunzipped, is_gzip
 from airflow_provider_sgseg.operators._contact_jobs import ContactsTask
 from airflow_provider_sgseg.rules import validation, waiting
+from airflow_provider_sgseg.rules.batching import (
+    DECOMPRESSED_BYTES_PER_FILE_MB,
+    DEFAULT_EXPORT_FILE_MB,
+    DEFAULT_MAX_LINE_BYTES,
+)
 from airflow_provider_sgseg.rules.instants import parse_instant
 from airflow_provider_sgseg.rules.jobs import (
     ADOPTION_SKEW,
@@ -22,6 +32,7 @@ from airflow_provider_sgseg.rules.jobs import (
     export_reusable,
     job_outcome,
     job_payload,
+    url_expiring,
 )
 from airflow_provider_sgseg.state_store import TaskStateStore, earlier_tries_since
 from airflow_provider_sgseg.version_compat import AirflowFailException
@@ -51,11 +62,17 @@ class SendGridExportContactsOperator(ContactsTask):
     :param list_ids: lists whose members to export (UUIDs).
     :param file_type: ``csv`` (default) or ``json`` (one JSON object per line).
     :param max_file_size: MB per file (SendGrid's default 5000); bigger exports come as several files.
+    :param max_line_bytes: longest line of a downloaded file (bytes; default 8 MiB).
+    :param max_decompressed_bytes: largest downloaded file once decompressed (bytes; default
+        8 MiB per MB of ``max_file_size``, i.e. about 41 GB for SendGrid's default 5000 MB).
     :param destination: directory to write into (created if missing).
     :param outlets: e.g. an ``Asset`` for the exported files; each asset event's ``extra`` gets
         the result below (without ``paths`` beyond the first 100).
 
     :raises SendGridInputError: no segment or list given, bad ids, file type or size.
+    :raises SendGridFileError: a downloaded file beyond ``max_decompressed_bytes`` or with a
+        line beyond ``max_line_bytes``, or not CSV, naming the file (and line).
+    :raises SendGridFileURLError: the file host refused a download URL read fresh from the export.
     :raises AirflowFailException: the export failed at SendGrid, or the downloaded file holds
         the other file type (an adopted export of another task).
     :raises AirflowException: the wait timed out (``wait_timeout``) or met transient failures in
@@ -77,6 +94,8 @@ class SendGridExportContactsOperator(ContactsTask):
         list_ids: list[str] | None = None,
         file_type: str = "csv",
         max_file_size: int | None = None,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        max_decompressed_bytes: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -85,6 +104,12 @@ class SendGridExportContactsOperator(ContactsTask):
         self.list_ids = list_ids
         self.file_type = validation.export_file_type(file_type)
         self.max_file_size = validation.max_file_size(max_file_size)
+        self.max_line_bytes = validation.positive_int("max_line_bytes", max_line_bytes)
+        self.max_decompressed_bytes = (
+            (self.max_file_size or DEFAULT_EXPORT_FILE_MB) * DECOMPRESSED_BYTES_PER_FILE_MB
+            if max_decompressed_bytes is None
+            else validation.positive_int("max_decompressed_bytes", max_decompressed_bytes)
+        )
 
     def execute(self, context: Context) -> dict[str, Any]:
         """``POST /v3/marketing/contacts/exports`` (once per task instance), wait on ``GET
@@ -211,21 +236,62 @@ class SendGridExportContactsOperator(ContactsTask):
             else ObjectStoragePath(str(self.destination))
         )
         directory.mkdir(parents=True, exist_ok=True)
+        urls = list(urls)
         paths, rows = [], 0
-        for number, url in enumerate(urls, start=1):
+        for index in range(len(urls)):
+            number = index + 1
             target = directory / f"contacts-{number}.{self.file_type}"
-            with target.open("wb") as sink:  # type: ignore[no-untyped-call]
-                size = self.hook.download_export_file(url, sink)
+            size = self._download_file(export_id, urls, index, target)
             if is_gzip(target):
                 zipped = target.with_name(target.name + ".gz")
                 target.rename(zipped)
                 target = zipped
             if number == 1:
                 self._check_file_type(export_id, target)
-            rows += count_rows(target, self.file_type)
+            rows += count_rows(target, self.file_type, self.max_line_bytes, self.max_decompressed_bytes)
             self.log.info("Downloaded export file %d of %d: %s (%d bytes)", number, len(urls), target, size)
             paths.append(str(target))
         return {"paths": paths, "row_count": rows}
+
+    def _download_file(self, export_id: str, urls: list[str], index: int, target: Any) -> int:
+        """GET file ``index`` into ``target``: bytes written. A URL about to expire, or one the file
+        host refuses (401/403), is replaced in ``urls`` by fresh ones from the export; a fresh URL
+        refused too fails (the export is not started again)."""
+        if url_expiring(urls[index], self.now()):
+            self.log.info(
+                "The URL of export file %d expires soon: reading export %s again", index + 1, export_id
+            )
+            urls[:] = self._fresh_urls(export_id, len(urls))
+        try:
+            return self._get(urls[index], target)
+        except SendGridFileURLError as error:
+            self.log.warning("%s; reading export %s again for fresh URLs", error, export_id)
+        urls[:] = self._fresh_urls(export_id, len(urls))
+        return self._get(urls[index], target)
+
+    def _get(self, url: str, target: Any) -> int:
+        with target.open("wb") as sink:
+            return self.hook.download_export_file(url, sink, max_bytes=self.max_decompressed_bytes)
+
+    def _fresh_urls(self, export_id: str, count: int) -> list[str]:
+        """The export's download URLs, read again (``GET /v3/marketing/contacts/exports/{id}``).
+
+        :raises SendGridResponseError: the export is no longer ready (a retry starts a new one) or
+            lists another number of files.
+        """
+        answer = self.hook.get_export_status(export_id)
+        outcome = job_outcome("export", export_id, answer)
+        if not isinstance(outcome, waiting.Finished) or not export_reusable(answer, self.now(), 0.0):
+            raise SendGridResponseError(
+                f"Export {export_id} is no longer ready ({answer.get('status')}, expires_at "
+                f"{answer.get('expires_at')}) while its files were being downloaded"
+            )
+        urls: list[str] = outcome.value.urls
+        if len(urls) != count:
+            raise SendGridResponseError(
+                f"Export {export_id} now lists {len(urls)} files, not {count}: cannot match its fresh URLs"
+            )
+        return urls
 
     def _check_file_type(self, export_id: str, path: Any) -> None:
         """Fail (no retries: every retry would adopt the same export) when the downloaded file

@@ -13,19 +13,39 @@ from __future__ import annotations
 import functools
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_sgseg.exceptions import SendGridInputError, SendGridRowError
-from airflow_provider_sgseg.operators._contact_files import content_digest, file_chunks, write_csv_chunk
+from airflow_provider_sgseg.operators._contact_files import (
+    content_digest,
+    file_chunks,
+    text_lines,
+    write_csv_chunk,
+)
 from airflow_provider_sgseg.operators._contact_jobs import ContactsTask
 from airflow_provider_sgseg.operators._contact_sources import ContactSource, FileSource, ListSource, SqlSource
+from airflow_provider_sgseg.operators._rejected_rows import (
+    RejectedRows,
+    local_record,
+    replace_table_rows,
+    sendgrid_records,
+)
 from airflow_provider_sgseg.rules import validation
-from airflow_provider_sgseg.rules.batching import MAX_CONTACTS_PER_UPSERT, MAX_UPSERT_BYTES, batches
+from airflow_provider_sgseg.rules.batching import (
+    DEFAULT_MAX_LINE_BYTES,
+    MAX_CONTACTS_PER_UPSERT,
+    MAX_IMPORT_BYTES,
+    MAX_UPSERT_BYTES,
+    batches,
+    row_runs,
+)
 from airflow_provider_sgseg.rules.contacts import (
+    ColumnPlan,
     ColumnTarget,
     CustomField,
     FieldCatalog,
+    column_plan,
     contact_from_row,
     missing_custom_fields,
     plan_columns,
@@ -65,7 +85,7 @@ class _SentParts:
         record = store.get(UPSERT_STATE_KEY) or {}
         self._store = store
         self.method = method
-        self.parts: dict[str, list[str]] = (
+        self.parts: dict[str, list[Any]] = (
             dict(record.get("parts") or {}) if record.get("method") == method else {}
         )
 
@@ -74,12 +94,17 @@ class _SentParts:
         part = self.parts.get(str(index))
         return part[0] if part and part[1] == digest else None
 
-    def add(self, index: int, job_id: str, digest: str) -> None:
-        self.parts[str(index)] = [job_id, digest]
+    def add(self, index: int, job_id: str, digest: str, rows: Iterable[int]) -> None:
+        """Record part ``index``: its job, digest and source ``rows`` (as runs, see ``row_runs``)."""
+        self.parts[str(index)] = [job_id, digest, row_runs(rows)]
         self._store.set(UPSERT_STATE_KEY, {"method": self.method, "parts": self.parts})
 
     def job_ids(self) -> list[str]:
         return [self.parts[key][0] for key in sorted(self.parts, key=int)]
+
+    def row_runs(self) -> dict[str, list[list[int]]]:
+        """Each job's source rows as runs (parts recorded before this version have none)."""
+        return {part[0]: part[2] for part in self.parts.values() if len(part) > 2}
 
 
 class SendGridUpsertContactsOperator(ContactsTask):
@@ -101,6 +126,9 @@ class SendGridUpsertContactsOperator(ContactsTask):
 
     :param column_mapping: source column -> field name; only mapped columns are sent. Default:
         every column is the field of the same name.
+    :param ignore_columns: source columns not to send. Any other column that no writable field
+        takes fails the task before any write (columns of read-only fields SendGrid sets, such as an
+        export's ``CONTACT_ID``, are left out with a warning).
     :param list_ids: lists (UUIDs) to add every contact to; each must exist.
     :param create_missing_fields: create custom fields the columns name but the account lacks,
         with their type from ``custom_field_types`` (``{name: "Text" | "Number" | "Date"}``).
@@ -108,6 +136,15 @@ class SendGridUpsertContactsOperator(ContactsTask):
     :param max_error_ratio: share of rows (refused locally + errored at SendGrid) tolerated:
         ``0`` (default) fails on the first bad row before any write; above 0, bad rows are
         refused, counted and reported, and the task succeeds with a warning while the ratio holds.
+    :param max_line_bytes: longest line of a ``source_path`` file (bytes, ending included;
+        default 8 MiB): a longer one fails, naming the file and line, before it fills memory.
+    :param rejected_rows_path: an ``ObjectStoragePath`` (or its URL) to write the rejected rows
+        to, as CSV: ``origin`` (``local`` or ``sendgrid``), ``row_number`` (source row),
+        ``source_line`` (the row as JSON, or SendGrid's errors file line), ``column_name``,
+        ``value``, ``rule`` (or SendGrid's message) and ``job_id``. Rewritten whole by each try.
+    :param rejected_rows_table: with a ``sql`` source, also a table (reached through the source's
+        connection) with ``dag_id``, ``task_id``, ``run_id``, ``map_index`` and the columns above;
+        each try replaces its task instance's rows.
     :param deferrable: wait for the jobs in the triggerer (one trigger for all of them).
     :param poll_interval: seconds between job status reads.
     :param wait_timeout: seconds to wait for the jobs before failing (retriable); a deferred wait
@@ -124,7 +161,8 @@ class SendGridUpsertContactsOperator(ContactsTask):
     same contact), "contacts_sent" (rows_sent - merged_rows), "method": "batches"|"import"|"none", "batches",
     "job_ids", "jobs" ({job_id: {status, requested_count, created_count, updated_count,
     errored_count, errors_url}}), "created_count", "updated_count", "errored_count",
-    "errors_urls"}``.
+    "errors_urls", "unsent_columns" ({column: why it was not sent}), "rejected_rows_path" (when
+    given)}``.
     """
 
     template_fields: Sequence[str] = (
@@ -133,6 +171,8 @@ class SendGridUpsertContactsOperator(ContactsTask):
         "parameters",
         "sql_conn_id",
         "source_path",
+        "rejected_rows_path",
+        "rejected_rows_table",
         "list_ids",
         "sendgrid_conn_id",
     )
@@ -148,11 +188,15 @@ class SendGridUpsertContactsOperator(ContactsTask):
         source_path: Any = None,
         source_format: str | None = None,
         column_mapping: Mapping[str, str] | None = None,
+        ignore_columns: Sequence[str] | None = None,
         list_ids: list[str] | None = None,
         create_missing_fields: bool = False,
         custom_field_types: Mapping[str, str] | None = None,
         import_threshold: int = DEFAULT_IMPORT_THRESHOLD,
         max_error_ratio: float = 0.0,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        rejected_rows_path: Any = None,
+        rejected_rows_table: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -164,12 +208,6 @@ class SendGridUpsertContactsOperator(ContactsTask):
             raise SendGridInputError(
                 "sql_conn_id", sql_conn_id, "a sql source needs its Airflow connection id"
             )
-        if (
-            isinstance(import_threshold, bool)
-            or not isinstance(import_threshold, int)
-            or import_threshold < 1
-        ):
-            raise SendGridInputError("import_threshold", import_threshold, "must be a positive integer")
         if (
             isinstance(max_error_ratio, bool)
             or not isinstance(max_error_ratio, int | float)
@@ -183,13 +221,27 @@ class SendGridUpsertContactsOperator(ContactsTask):
         self.source_path = source_path
         self.source_format = source_format
         self.column_mapping = dict(column_mapping) if column_mapping is not None else None
+        if isinstance(ignore_columns, str | bytes) or not all(
+            isinstance(column, str) for column in ignore_columns or ()
+        ):
+            raise SendGridInputError("ignore_columns", ignore_columns, "must be a list of column names")
+        self.ignore_columns = list(ignore_columns or ())
         self.list_ids = list_ids
         self.create_missing_fields = validation.flag("create_missing_fields", create_missing_fields)
         self.custom_field_types = {
             name: validation.field_type(kind) for name, kind in (custom_field_types or {}).items()
         }
-        self.import_threshold = import_threshold
+        self.import_threshold = validation.positive_int("import_threshold", import_threshold)
+        self.max_line_bytes = validation.positive_int("max_line_bytes", max_line_bytes)
         self.max_error_ratio = float(max_error_ratio)
+        if rejected_rows_table is not None and (sql is None or rejected_rows_path is None):
+            raise SendGridInputError(
+                "rejected_rows_table",
+                rejected_rows_table,
+                "needs a sql source (the table is written through its connection) and rejected_rows_path",
+            )
+        self.rejected_rows_path = rejected_rows_path
+        self.rejected_rows_table = rejected_rows_table
 
     # ----------------------------------------------------------------------------- execute
 
@@ -207,7 +259,9 @@ class SendGridUpsertContactsOperator(ContactsTask):
         list_ids = validation.contact_list_ids(self.list_ids)
         store = TaskStateStore(context)
         columns = source.columns()
-        plan, missing = self._plan(columns, FieldCatalog.from_answer(self.hook.get_field_definitions()))
+        catalog = FieldCatalog.from_answer(self.hook.get_field_definitions())  # the one read per try
+        planned, missing = self._plan(columns, catalog)
+        plan = planned.targets
         scan = self._validate(source, plan)
         summary: dict[str, Any] = {
             "rows_read": scan.rows_read,
@@ -219,18 +273,21 @@ class SendGridUpsertContactsOperator(ContactsTask):
             "method": "none",
             "batches": 0,
             "job_ids": [],
+            "unsent_columns": self._unsent_columns(planned.unsent),
         }
         if scan.rows_read == 0:
             self.log.info("The source is empty: 0 rows read, nothing sent to SendGrid.")
-            return self._finish(summary, {})
+            return self._finish(context, summary, {})
         if scan.refused == scan.rows_read:
             raise AirflowFailException(f"All {scan.rows_read} rows were refused: {scan.refused_report[:3]}")
         self._check_lists(list_ids)  # GETs only: nothing written yet
         if missing:
-            plan = self._create_fields(columns, missing)
+            catalog = self._create_fields(catalog, missing)
+            plan = plan_columns(columns, self.column_mapping, catalog, self.ignore_columns)
 
         if summary["rows_sent"] > self.import_threshold:
-            summary.update(self._send_imports(source, plan, list_ids, _SentParts(store, "import")))
+            mappings = _field_mappings(plan, catalog)
+            summary.update(self._send_imports(source, plan, mappings, list_ids, _SentParts(store, "import")))
         else:
             summary.update(self._send_batches(source, plan, list_ids, _SentParts(store, "batches")))
         summary["contacts_sent"] = summary["rows_sent"] - summary["merged_rows"]
@@ -245,7 +302,7 @@ class SendGridUpsertContactsOperator(ContactsTask):
         :raises: as :meth:`ContactsTask._jobs_ended`, and as ``execute`` for the rows.
         """
         event, resume = self._jobs_ended(context, event, resume)
-        return self._finish(resume, event.get("results") or {})
+        return self._finish(context, resume, event.get("results") or {})
 
     # -------------------------------------------------------------------------------- steps
 
@@ -254,14 +311,17 @@ class SendGridUpsertContactsOperator(ContactsTask):
             return ListSource(self.contacts)
         if self.sql is not None:
             return SqlSource(str(self.sql_conn_id), self.sql, self.parameters)
-        return FileSource(self.source_path, self.source_format)
+        return FileSource(self.source_path, self.source_format, self.max_line_bytes)
 
-    def _plan(self, columns: list[str], catalog: FieldCatalog) -> tuple[list[ColumnTarget], list[str]]:
+    def _plan(self, columns: list[str], catalog: FieldCatalog) -> tuple[ColumnPlan, list[str]]:
         """The column plan, and the custom fields to create first. Fields still to create are
         planned with their declared type and a placeholder id, so rows validate before any write."""
-        missing = list(dict.fromkeys(missing_custom_fields(columns, self.column_mapping, catalog)))
+        missing = list(
+            dict.fromkeys(missing_custom_fields(columns, self.column_mapping, catalog, self.ignore_columns))
+        )
         if missing and not self.create_missing_fields:
-            plan_columns(columns, self.column_mapping, catalog)  # raises, naming the first unknown field
+            # raises, naming every column no field takes
+            plan_columns(columns, self.column_mapping, catalog, self.ignore_columns)
         untyped = [name for name in missing if name not in self.custom_field_types]
         if untyped:
             raise SendGridInputError(
@@ -269,36 +329,47 @@ class SendGridUpsertContactsOperator(ContactsTask):
                 self.custom_field_types,
                 f"declare a type for the fields to create: {untyped}",
             )
-        planned = {
-            name.lower(): CustomField(
-                f"(new) {validation.custom_field_name(name)}", name, self.custom_field_types[name]
-            )
+        planned = catalog.with_custom(
+            CustomField(f"(new) {validation.custom_field_name(name)}", name, self.custom_field_types[name])
             for name in missing
-        }
-        return plan_columns(
-            columns, self.column_mapping, replace(catalog, custom={**catalog.custom, **planned})
-        ), missing
+        )
+        return column_plan(columns, self.column_mapping, planned, self.ignore_columns), missing
 
-    def _create_fields(self, columns: list[str], missing: list[str]) -> list[ColumnTarget]:
-        """Create the missing custom fields (after every check passed); the plan with their ids."""
+    def _unsent_columns(self, unsent: dict[str, str]) -> dict[str, str]:
+        """The source columns not sent and why: logged, and kept for the XCom."""
+        for column, why in unsent.items():
+            self.log.warning("Column %r is not sent to SendGrid: %s", column, why)
+        return unsent
+
+    def _create_fields(self, catalog: FieldCatalog, missing: list[str]) -> FieldCatalog:
+        """Create the missing custom fields (after every check passed); the catalog with them."""
+        created = []
         for name in missing:
             self.log.info("Creating custom field %r (%s)", name, self.custom_field_types[name])
-            self.hook.create_field_definition(name, self.custom_field_types[name])
-        return plan_columns(
-            columns, self.column_mapping, FieldCatalog.from_answer(self.hook.get_field_definitions())
-        )
+            answer = self.hook.create_field_definition(name, self.custom_field_types[name])
+            kind = self.custom_field_types[name]
+            created.append(CustomField(str(answer["id"]), str(answer.get("name") or name), kind))
+        return catalog.with_custom(created)
 
     def _validate(self, source: ContactSource, plan: list[ColumnTarget]) -> _Scan:
-        """First pass: every row converted, none sent. Strict mode raises on the first bad row."""
+        """First pass: every row converted, none sent. Strict mode raises on the first bad row.
+        Refused rows go to ``rejected_rows_path`` (published here, also when the pass fails)."""
         scan = _Scan()
-        for row_number, row in source.rows():
-            scan.rows_read += 1
-            try:
-                contact_from_row(row_number, row, plan)
-            except SendGridRowError as error:
-                if self.max_error_ratio == 0:
-                    raise
-                scan.refuse(error, self.log)
+        rejected = RejectedRows(self.rejected_rows_path) if self.rejected_rows_path is not None else None
+        try:
+            for row_number, row in source.rows():
+                scan.rows_read += 1
+                try:
+                    contact_from_row(row_number, row, plan)
+                except SendGridRowError as error:
+                    if rejected is not None:
+                        rejected.add(local_record(error, row))
+                    if self.max_error_ratio == 0:
+                        raise
+                    scan.refuse(error, self.log)
+        finally:
+            if rejected is not None:
+                rejected.publish()
         if scan.rows_read and scan.refused / scan.rows_read > self.max_error_ratio:
             raise AirflowFailException(
                 f"{scan.refused} of {scan.rows_read} rows refused locally, above max_error_ratio="
@@ -343,6 +414,7 @@ class SendGridUpsertContactsOperator(ContactsTask):
                 sent,
                 batch.index,
                 [batch.body],
+                batch.rows,
                 where,
                 functools.partial(self.hook.upsert_contacts, batch.body),
             )
@@ -354,15 +426,19 @@ class SendGridUpsertContactsOperator(ContactsTask):
         }
 
     def _send_imports(
-        self, source: ContactSource, plan: list[ColumnTarget], list_ids: list[str], sent: _SentParts
+        self,
+        source: ContactSource,
+        plan: list[ColumnTarget],
+        mappings: list[str | None],
+        list_ids: list[str],
+        sent: _SentParts,
     ) -> dict[str, Any]:
-        mappings = self._field_mappings(plan)
         contacts = self._contacts(source, plan)
         index = 0
         while True:
             with tempfile.TemporaryFile() as spool:
                 rows = write_csv_chunk(spool, contacts, plan)
-                if rows == 0:
+                if not rows:
                     break
 
                 def start_and_upload() -> str:
@@ -374,13 +450,24 @@ class SendGridUpsertContactsOperator(ContactsTask):
                     return str(started["job_id"])
 
                 self._send_once(
-                    sent, index, file_chunks(spool), f"import file {index} ({rows} rows)", start_and_upload
+                    sent,
+                    index,
+                    file_chunks(spool),
+                    rows,
+                    f"import file {index} ({len(rows)} rows)",
+                    start_and_upload,
                 )
                 index += 1
         return {"method": "import", "batches": len(sent.parts), "job_ids": sent.job_ids()}
 
     def _send_once(
-        self, sent: _SentParts, index: int, content: Iterable[bytes], where: str, send: Callable[[], str]
+        self,
+        sent: _SentParts,
+        index: int,
+        content: Iterable[bytes],
+        rows: Sequence[int],
+        where: str,
+        send: Callable[[], str],
     ) -> None:
         """Send one part unless an earlier try had this very part accepted; record its job."""
         digest = content_digest(content)
@@ -389,31 +476,50 @@ class SendGridUpsertContactsOperator(ContactsTask):
             self.log.info("%s was accepted by an earlier try as job %s; not sent again", where, earlier)
             return
         job_id = send()
-        sent.add(index, job_id, digest)
+        sent.add(index, job_id, digest, rows)
         self.log.info("%s -> job %s", where, job_id)
 
-    def _field_mappings(self, plan: list[ColumnTarget]) -> list[str | None]:
-        catalog = FieldCatalog.from_answer(self.hook.get_field_definitions())
-        mappings: list[str | None] = []
-        for target in plan:
-            field_id = target.custom.id if target.custom else catalog.reserved_ids.get(target.field)
-            if not field_id:
-                raise SendGridInputError(
-                    "column",
-                    target.column,
-                    f"SendGrid lists no id for reserved field {target.field!r}, which a CSV import needs; "
-                    "raise import_threshold to send batches instead",
-                )
-            mappings.append(field_id)
-        return mappings
+    def _record_rejected(
+        self, context: Context, summary: Mapping[str, Any], jobs: Mapping[str, Mapping[str, Any]]
+    ) -> str:
+        """Add the rows SendGrid rejected (each job's ``errors_url`` file) to the rejected rows file
+        the validation pass published, and replace this task instance's rows of
+        ``rejected_rows_table``. Returns the file's path."""
+        rejected = RejectedRows(self.rejected_rows_path)
+        errored = {job_id: job["errors_url"] for job_id, job in jobs.items() if job.get("errors_url")}
+        if errored:
+            rejected.load()
+            runs = _SentParts(TaskStateStore(context), str(summary.get("method"))).row_runs()
+            for job_id, url in errored.items():
+                with tempfile.TemporaryFile() as errors_file:
+                    self.hook.download_export_file(url, errors_file, max_bytes=MAX_IMPORT_BYTES)
+                    errors_file.seek(0)
+                    lines = text_lines(errors_file, f"errors file of job {job_id}", self.max_line_bytes)
+                    for record in sendgrid_records(
+                        lines, f"errors file of job {job_id}", job_id, runs.get(job_id)
+                    ):
+                        rejected.add(record)
+            rejected.publish()
+            self.log.info("Rows SendGrid rejected added to %s", rejected.path)
+        if self.rejected_rows_table:
+            from airflow_provider_sgseg.version_compat import BaseHook
 
-    def _finish(self, summary: dict[str, Any], results: Mapping[str, Any]) -> dict[str, Any]:
+            hook = BaseHook.get_connection(str(self.sql_conn_id)).get_hook()  # type: ignore[no-untyped-call]
+            inserted = replace_table_rows(hook, self.rejected_rows_table, _task_key(context), rejected.path)
+            self.log.info("%d rejected rows written to table %s", inserted, self.rejected_rows_table)
+        return str(rejected.path)
+
+    def _finish(
+        self, context: Context, summary: dict[str, Any], results: Mapping[str, Any]
+    ) -> dict[str, Any]:
         jobs = {job_id: dict(results.get(job_id) or {}) for job_id in summary["job_ids"]}
         result = dict(summary)
         result["jobs"] = jobs
         for name in ("created_count", "updated_count", "errored_count"):
             result[name] = sum(int(job.get(name) or 0) for job in jobs.values())
         result["errors_urls"] = [job["errors_url"] for job in jobs.values() if job.get("errors_url")]
+        if self.rejected_rows_path is not None:
+            result["rejected_rows_path"] = self._record_rejected(context, summary, jobs)
         failed = {job_id: job for job_id, job in jobs.items() if job.get("status") == "failed"}
         if failed:
             raise AirflowFailException(
@@ -431,3 +537,25 @@ class SendGridUpsertContactsOperator(ContactsTask):
                 raise AirflowFailException(f"{message}: above max_error_ratio={self.max_error_ratio}")
             self.log.warning("%s: within max_error_ratio=%s", message, self.max_error_ratio)
         return result
+
+
+def _task_key(context: Context) -> dict[str, Any]:
+    ti = context["ti"]
+    map_index = getattr(ti, "map_index", -1)
+    return {"dag_id": ti.dag_id, "task_id": ti.task_id, "run_id": ti.run_id, "map_index": map_index}
+
+
+def _field_mappings(plan: list[ColumnTarget], catalog: FieldCatalog) -> list[str | None]:
+    """The CSV import's ``field_mappings``: each planned column's field id."""
+    mappings: list[str | None] = []
+    for target in plan:
+        field_id = target.custom.id if target.custom else catalog.reserved_ids.get(target.field)
+        if not field_id:
+            raise SendGridInputError(
+                "column",
+                target.column,
+                f"SendGrid lists no id for reserved field {target.field!r}, which a CSV import needs; "
+                "raise import_threshold to send batches instead",
+            )
+        mappings.append(field_id)
+    return mappings

@@ -22,6 +22,12 @@ MAX_CONTACTS_PER_UPSERT = 30_000
 MAX_UPSERT_BYTES = 6_000_000
 MAX_IMPORT_ROWS = 1_000_000  # per CSV import (SendGrid: 1,000,000 contacts or 5 GB)
 MAX_IMPORT_BYTES = 5_000_000_000
+# The provider's own bounds on what it reads (configurable per task): one line of a source or
+# export file, and one downloaded export file once decompressed (per MB of max_file_size, whose
+# default is SendGrid's 5000: a CSV compresses about 5 to 10 times, so 8x leaves room).
+DEFAULT_MAX_LINE_BYTES = 8 * 1024 * 1024
+DECOMPRESSED_BYTES_PER_FILE_MB = 8 * 1024 * 1024
+DEFAULT_EXPORT_FILE_MB = 5000
 
 
 def encode(value: Any) -> bytes:
@@ -40,6 +46,7 @@ class Batch:
     first_row: int
     last_row: int
     merged_rows: tuple[int, ...] = ()
+    rows: tuple[int, ...] = ()  # the source row of each contact, in body order
 
 
 @dataclass
@@ -51,6 +58,7 @@ class _Open:
     first_row: int = 0
     last_row: int = 0
     merged_rows: list[int] = field(default_factory=list)
+    rows: list[int] = field(default_factory=list)
 
 
 def batches(
@@ -102,6 +110,7 @@ def batches(
             current.first_row = row_number
         position = len(current.contacts)
         current.contacts.append(encoded)
+        current.rows.append(row_number)
         for key in keys:
             current.by_identifier[key] = position
         current.size += separator + len(encoded)
@@ -113,4 +122,27 @@ def batches(
 
 def _close(index: int, batch: _Open, prefix: bytes, suffix: bytes) -> Batch:
     body = prefix + b",".join(batch.contacts) + suffix
-    return Batch(index, body, batch.count, batch.first_row, batch.last_row, tuple(batch.merged_rows))
+    return Batch(
+        index, body, batch.count, batch.first_row, batch.last_row, tuple(batch.merged_rows), tuple(batch.rows)
+    )
+
+
+def row_runs(rows: Iterable[int]) -> list[list[int]]:
+    """Source row numbers as ``[first, count]`` runs of consecutive rows: a part's rows, kept in
+    the task state store to name the source row of each row SendGrid rejects."""
+    runs: list[list[int]] = []
+    for row in rows:
+        if runs and runs[-1][0] + runs[-1][1] == row:
+            runs[-1][1] += 1
+        else:
+            runs.append([row, 1])
+    return runs
+
+
+def row_at(runs: Sequence[Sequence[int]], position: int) -> int | None:
+    """The source row of a part's ``position``-th contact (1-based), or None when out of range."""
+    for first, count in runs:
+        if position <= count:
+            return first + position - 1 if position >= 1 else None
+        position -= count
+    return None

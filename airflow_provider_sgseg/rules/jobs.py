@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from airflow_provider_sgseg.exceptions import SendGridError
 from airflow_provider_sgseg.rules.instants import parse_instant
@@ -175,6 +175,35 @@ def url_file_type(url: str) -> str | None:
     else None: SendGrid does not document its URLs' shape."""
     path = urlsplit(url).path.lower().removesuffix(".gz")
     return next((kind for kind in EXPORT_FILE_TYPES if path.endswith(f".{kind}")), None)
+
+
+URL_REFRESH_MARGIN = 120.0  # seconds: a download URL expiring sooner is refreshed before its GET
+
+
+def url_expires_at(url: str) -> datetime.datetime | None:
+    """When a pre-signed download URL expires, read from its query, or None when it does not say.
+    SendGrid does not document its URLs' shape; understood: S3's SigV4 (``X-Amz-Date`` +
+    ``X-Amz-Expires``), Google Cloud Storage's V4 (``X-Goog-Date`` + ``X-Goog-Expires``), an
+    epoch ``Expires`` (S3 SigV2, CloudFront) and the emulator's ``X-Expires``."""
+    query = {key.lower(): values[-1] for key, values in parse_qs(urlsplit(url).query).items()}
+    try:
+        for prefix in ("x-amz-", "x-goog-"):
+            if f"{prefix}date" in query and f"{prefix}expires" in query:
+                signed = datetime.datetime.strptime(query[f"{prefix}date"], "%Y%m%dT%H%M%SZ")
+                lifetime = datetime.timedelta(seconds=int(query[f"{prefix}expires"]))
+                return signed.replace(tzinfo=datetime.timezone.utc) + lifetime
+        for name in ("expires", "x-expires"):
+            if name in query:
+                return datetime.datetime.fromtimestamp(int(query[name]), datetime.timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return None
+
+
+def url_expiring(url: str, now: datetime.datetime, margin: float = URL_REFRESH_MARGIN) -> bool:
+    """Whether ``url`` expires within ``margin`` seconds of ``now`` (False when it does not say)."""
+    expires_at = url_expires_at(url)
+    return expires_at is not None and expires_at.timestamp() - now.timestamp() <= margin
 
 
 def content_file_type(head: bytes) -> str | None:

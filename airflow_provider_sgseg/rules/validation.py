@@ -301,10 +301,18 @@ def export_file_type(value: object) -> str:
 
 def max_file_size(value: object) -> int | None:
     """Export file size cap in MB: a positive integer, or None for SendGrid's default (5000)."""
-    if value is None:
-        return None
+    return None if value is None else positive_int("max_file_size", value, "MB")
+
+
+def positive_int(name: str, value: object, unit: str = "") -> int:
+    """``value`` if it is an integer >= 1 (a bool is not).
+
+    :raises SendGridInputError: naming ``name`` (and the ``unit``, when given).
+    """
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise SendGridInputError("max_file_size", value, "must be a positive integer number of MB")
+        raise SendGridInputError(
+            name, value, f"must be a positive integer{' number of ' + unit if unit else ''}"
+        )
     return value
 
 

@@ -109,7 +109,7 @@ def normalized_value(field_type: str, value: Any) -> tuple[Any, str | None]:
     if field_type == "Date":
         moment = _parse_date(value)
         if moment is None:
-            return None, f"{value!r} is not a date (ISO 8601 or MM/DD/YYYY)"
+            return None, f"{value!r} is not a date (YYYY-MM-DD, MM/DD/YYYY or ISO 8601 date-time)"
         return moment.strftime("%Y-%m-%dT%H:%M:%SZ"), None
     if not isinstance(value, str | int | float) or isinstance(value, bool):
         return None, f"{value!r} is not text"
@@ -119,17 +119,31 @@ def normalized_value(field_type: str, value: Any) -> tuple[Any, str | None]:
     return text, None
 
 
+# Own copy of the Date forms taken (INFERRED; SendGrid's custom fields guide shows MM/DD/YYYY, its
+# answers and exports give ISO 8601): YYYY-MM-DD, M/D/YYYY or MM/DD/YYYY, and an ISO 8601
+# date-time (seconds and fraction optional; Z, an offset or none, read as UTC).
+_DATE_FORMS = (
+    re.compile(r"(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})"),
+    re.compile(r"(?P<month>\d{1,2})/(?P<day>\d{1,2})/(?P<year>\d{4})"),
+)
+_DATETIME_FORM = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d{2}:?\d{2})?")
+
+
 def _parse_date(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
     text = value.strip()
     try:
-        moment = datetime.strptime(text, "%m/%d/%Y")
-    except ValueError:
-        try:
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-        except ValueError:
+        for form in _DATE_FORMS:
+            if found := form.fullmatch(text):
+                return datetime(
+                    int(found["year"]), int(found["month"]), int(found["day"]), tzinfo=timezone.utc
+                )
+        if not _DATETIME_FORM.fullmatch(text):
             return None
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc)

@@ -11,6 +11,7 @@ from airflow_provider_sgseg.exceptions import SendGridInputError
 from airflow_provider_sgseg.rules.contacts import (
     FieldCatalog,
     SendGridRowError,
+    column_plan,
     contact_from_row,
     merge_contacts,
     missing_custom_fields,
@@ -85,7 +86,7 @@ def test_mapping_naming_a_column_the_source_lacks() -> None:
         ({"email": "a@b.co", "score": "lots"}, "score", "is a Number"),
         ({"email": "a@b.co", "signup": "yesterday"}, "signup", "is a Date"),
         ({"email": "a@b.co", "first_name": "x" * 51}, "first_name", "at most 50 characters, got 51"),
-        ({"email": "a@b.co", "plan": True}, "plan", "is Text"),
+        ({"email": "a@b.co", "plan": b"pro"}, "plan", "is Text"),
     ],
 )
 def test_bad_rows_name_row_column_value_and_rule(row: dict[str, Any], column: str, rule: str) -> None:
@@ -139,3 +140,121 @@ def test_two_columns_folding_to_one_field_are_refused() -> None:
         plan_columns(["email", "Email"], None, CATALOG)
     with pytest.raises(SendGridInputError, match=r"\['plan', 'PLAN'\].*'plan'"):
         plan_columns(["email", "plan", "PLAN"], None, CATALOG)
+
+
+def test_writable_reserved_fields_come_from_the_accounts_field_definitions() -> None:
+    catalog = FieldCatalog.from_answer(
+        {
+            "custom_fields": [{"id": "w1", "name": "plan", "field_type": "Text"}],
+            "reserved_fields": [
+                {"id": "_rf10_T", "name": "phone_number", "field_type": "Text"},
+                {"id": "_rf30_T", "name": "instagram", "field_type": "Text"},  # one this code never heard of
+                {"id": "_rf31_T", "name": "loyalty_tier", "field_type": "Text", "read_only": True},
+                {"id": "_rf20_T", "name": "created_at", "field_type": "Date"},  # set by SendGrid, unmarked
+            ],
+        }
+    )
+    columns = ["email", "PHONE_NUMBER", "instagram", "loyalty_tier", "created_at", "w1"]
+    plan = column_plan(columns, None, catalog)
+    assert [(t.column, t.field) for t in plan.targets] == [
+        ("email", "email"),
+        ("PHONE_NUMBER", "phone_number"),
+        ("instagram", "instagram"),
+        ("w1", "plan"),  # a custom field by its id
+    ]
+    assert plan.unsent == {
+        "loyalty_tier": "loyalty_tier is read-only: SendGrid sets it",
+        "created_at": "created_at is read-only: SendGrid sets it",
+    }
+    row = {"email": "a@b.co", "PHONE_NUMBER": "+3130", "instagram": "@a", "w1": "pro"}
+    assert contact_from_row(1, row, plan.targets) == {
+        "email": "a@b.co",
+        "phone_number": "+3130",
+        "instagram": "@a",
+        "custom_fields": {"w1": "pro"},
+    }
+
+
+def test_every_column_no_field_takes_is_named_and_ignore_columns_leaves_them_out() -> None:
+    with pytest.raises(SendGridInputError, match=r"\['colour', 'size -> shoe'\]"):
+        column_plan(
+            ["email", "colour", "size"], {"email": "email", "colour": "colour", "size": "shoe"}, CATALOG
+        )
+    plan = column_plan(["email", "colour"], None, CATALOG, ignore=["colour"])
+    assert [t.column for t in plan.targets] == ["email"]
+    assert plan.unsent == {"colour": "named in ignore_columns"}
+    assert missing_custom_fields(["email", "colour"], None, CATALOG, ignore=["colour"]) == []
+    with pytest.raises(SendGridInputError, match=r"ignore_columns.*\['shade'\]"):
+        column_plan(["email"], None, CATALOG, ignore=["shade"])
+
+
+def test_native_values_as_drivers_return_them_convert_by_the_target_field_type() -> None:
+    import decimal
+    import uuid
+
+    catalog = FieldCatalog.from_answer(
+        {
+            "custom_fields": [
+                {"id": "t1", "name": "note", "field_type": "Text"},
+                {"id": "n1", "name": "score", "field_type": "Number"},
+                {"id": "d1", "name": "signup", "field_type": "Date"},
+            ]
+        }
+    )
+    plan = plan_columns(["external_id", "first_name", "note", "score", "signup"], None, catalog)
+    ident = uuid.UUID("6F1C4E0A-3B7D-4C1E-9A55-2C0D7B9E8F10")
+
+    def custom(note: Any = None, score: Any = None, signup: Any = None) -> Any:
+        row = {"external_id": ident, "note": note, "score": score, "signup": signup}
+        return contact_from_row(1, row, plan).get("custom_fields", {})
+
+    assert contact_from_row(1, {"external_id": ident, "first_name": True}, plan) == {
+        "external_id": "6f1c4e0a-3b7d-4c1e-9a55-2c0d7b9e8f10",
+        "first_name": "true",
+    }
+    assert custom(note=decimal.Decimal("12.50")) == {"t1": "12.50"}  # exact text
+    assert custom(note=decimal.Decimal("1E+2")) == {"t1": "100"}
+    assert custom(note=False, score=decimal.Decimal("4.50")) == {"t1": "false", "n1": 4.5}
+    assert custom(score=decimal.Decimal("3.000")) == {"n1": 3}
+    assert custom(note=ident) == {"t1": "6f1c4e0a-3b7d-4c1e-9a55-2c0d7b9e8f10"}
+    assert custom(note=datetime.date(2024, 5, 1)) == {"t1": "2024-05-01"}
+    amsterdam = datetime.timezone(datetime.timedelta(hours=2))
+    assert custom(signup=datetime.datetime(2024, 5, 1, 10, 30, 5, 123, tzinfo=amsterdam)) == {
+        "d1": "2024-05-01T08:30:05Z"
+    }
+    assert custom(signup=datetime.datetime(2024, 5, 1, 8, 30)) == {"d1": "2024-05-01T08:30:00Z"}  # naive: UTC
+    for bad_column, bad in (
+        ("score", decimal.Decimal("NaN")),
+        ("score", True),
+        ("score", ident),
+        ("note", b"bytes"),
+        ("note", decimal.Decimal("Infinity")),
+        ("note", ["a"]),
+    ):
+        with pytest.raises(SendGridRowError) as caught:
+            custom(**{bad_column: bad})
+        assert caught.value.row == 1 and caught.value.column == bad_column and caught.value.value is bad
+
+
+@pytest.mark.parametrize(
+    ("text", "sent"),
+    [
+        ("2024-05-01", "2024-05-01"),
+        ("05/01/2024", "2024-05-01"),  # SendGrid's custom fields guide: MM/DD/YYYY
+        ("5/1/2024", "2024-05-01"),
+        ("2024-05-01T08:30:00Z", "2024-05-01T08:30:00Z"),  # as SendGrid's answers and exports give it
+        ("2024-05-01T10:30+02:00", "2024-05-01T08:30:00Z"),
+        ("2024-05-01 08:30:00", "2024-05-01T08:30:00Z"),
+        ("2024-05-01T08:30:00.250Z", "2024-05-01T08:30:00Z"),
+    ],
+)
+def test_every_documented_date_form_is_taken(text: str, sent: str) -> None:
+    assert contact_from_row(1, {"email": "a@b.co", "signup": text}, PLAN)["custom_fields"] == {"d3": sent}
+
+
+@pytest.mark.parametrize(
+    "text", ["20240501", "2024-W18-3", "13/01/2024", "2024-02-30", "01-05-2024", "May 1, 2024"]
+)
+def test_other_date_forms_are_refused_naming_the_forms_taken(text: str) -> None:
+    with pytest.raises(SendGridRowError, match=r"is a Date \(YYYY-MM-DD, MM/DD/YYYY or ISO 8601 date-time\)"):
+        contact_from_row(1, {"email": "a@b.co", "signup": text}, PLAN)
