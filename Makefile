@@ -15,10 +15,10 @@ CONSTRAINTS := ci/constraints-airflow-$(AIRFLOW_VERSION).txt
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml emulator/pyproject.toml $(CONSTRAINTS) 2>/dev/null | cksum | cut -d' ' -f1)
-# pytest-xdist workers for `make test` (each has its own AIRFLOW_HOME and emulators on free ports);
-# 0 runs in one process.
+# pytest-xdist workers for `make test` (each has its own AIRFLOW_HOME and emulators on free ports;
+# the tests that run Airflow processes share one worker, see tests/conftest.py); 0: one process.
 WORKERS ?= 2
-XDIST := $(if $(filter-out 0,$(WORKERS)),-n $(WORKERS) --dist loadfile)
+XDIST := $(if $(filter-out 0,$(WORKERS)),-n $(WORKERS) --dist loadgroup)
 # What `make test-line` runs on the middle lines: DAGs, operators, sensors, triggers, reliability,
 # the production shape (Fernet key, stored connections) and the pins in force.
 LINE_TESTS := tests/dags tests/operators tests/sensors tests/triggers tests/reliability \

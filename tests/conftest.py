@@ -39,6 +39,17 @@ AIRFLOW_BIN = Path(sys.executable).parent / "airflow"
 DagsTest = Callable[..., subprocess.CompletedProcess[str]]
 StoreConnection = Callable[[str, Mapping[str, object]], None]
 
+# Tests that run Airflow itself (`airflow dags test`, the demo's components) share one xdist worker
+# (`make test` runs `--dist loadgroup`): two of them at once on 2 cores starve each other past
+# their time limits, while the rest of the suite fills the other worker.
+AIRFLOW_PROCESS_MODULES = {"test_demo_driver.py", "test_dags_under_faults.py"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "dags_test" in getattr(item, "fixturenames", ()) or item.path.name in AIRFLOW_PROCESS_MODULES:
+            item.add_marker(pytest.mark.xdist_group("airflow-processes"))
+
 
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
