@@ -58,6 +58,7 @@ from airflow_provider_sgseg.rules.requests import (
     CreateSingleSend,
     DeleteSegment,
     ExportContacts,
+    FindSegmentsByName,
     GetExportStatus,
     GetFieldDefinitions,
     GetImportStatus,
@@ -71,6 +72,7 @@ from airflow_provider_sgseg.rules.requests import (
     ResultT,
     Retry,
     ScheduleSingleSend,
+    SegmentExists,
     UpdateSegment,
     UpsertContacts,
 )
@@ -114,7 +116,7 @@ class SendGridMarketingHook(BaseHook):
 
     conn_type = CONN_TYPE
     conn_name_attr = "sendgrid_conn_id"
-    default_conn_name = "sendgrid_default"
+    default_conn_name = _connection_form.DEFAULT_CONN_ID
     hook_name = "SendGrid Marketing"
 
     if not AIRFLOW_V_3_2_PLUS:
@@ -291,8 +293,7 @@ class SendGridMarketingHook(BaseHook):
         :raises SendGridInputError: a bad argument, before any request.
         :raises SendGridError: any other refusal or failure (class docstring, "Errors").
         """
-        wanted = validation.segment_name(name)
-        return [segment for segment in self.list_segments() if segment.get("name") == wanted]
+        return self.run(FindSegmentsByName(name))
 
     def segment_exists(self, segment_id: str) -> bool:
         """Whether SendGrid has the segment: ``GET /v3/marketing/segments/2.0?ids={id}``.
@@ -305,9 +306,9 @@ class SendGridMarketingHook(BaseHook):
         :raises SendGridInputError: a bad argument, before any request.
         :raises SendGridError: any other refusal or failure (class docstring, "Errors").
         """
-        request = ListSegments(ids=[validation.segment_id(segment_id)])
+        request = SegmentExists(segment_id)
         try:
-            segments = self.run(request)
+            return self.run(request)
         except SendGridNotFoundError as error:
             settings = self._settings
             raise SendGridConfigError(
@@ -318,7 +319,6 @@ class SendGridMarketingHook(BaseHook):
                 status_code=error.status_code,
                 details=error.details,
             ) from error
-        return any(segment.get("id") in (request.ids or ()) for segment in segments)
 
     # --------------------------------------------------------------------------- single sends
 

@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any
 import pendulum
 from airflow.sdk import BaseOperator
 
+from airflow_provider_sgseg.hooks._connection_form import DEFAULT_CONN_ID
+
 if TYPE_CHECKING:
     from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
 
-DEFAULT_CONN_ID = "sendgrid_default"
+__all__ = ["DEFAULT_CONN_ID", "SendGridBaseOperator", "SendGridTaskMixin"]
 
 
 class SendGridTaskMixin:

@@ -90,9 +90,9 @@ class SendGridContactsJobsTrigger(BaseTrigger):
         yield TriggerEvent({**event, "resume": self.resume})  # type: ignore[no-untyped-call]
 
     async def _wait(self) -> dict[str, Any]:
-        from airflow_provider_sgseg.hooks.marketing import RetryPolicy, SendGridMarketingHook
+        from airflow_provider_sgseg.hooks.marketing import NO_RETRY, SendGridMarketingHook
 
-        hook = SendGridMarketingHook(self.sendgrid_conn_id, retry=RetryPolicy(max_attempts=1))
+        hook = SendGridMarketingHook(self.sendgrid_conn_id, retry=NO_RETRY)
         read = hook.aget_import_status if self.job_kind == "import" else hook.aget_export_status
         deadline = parse_instant(self.deadline)
         board = JobBoard(self.job_kind, self.job_ids)

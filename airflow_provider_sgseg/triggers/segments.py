@@ -124,10 +124,10 @@ class SendGridSegmentPopulatedTrigger(BaseTrigger):
             )
 
     async def _poll(self) -> dict[str, Any]:
-        from airflow_provider_sgseg.hooks.marketing import RetryPolicy, SendGridMarketingHook
+        from airflow_provider_sgseg.hooks.marketing import NO_RETRY, SendGridMarketingHook
 
         # One attempt per poll: this loop is the retry, and it waits by SendGrid's schedule.
-        hook = SendGridMarketingHook(self.sendgrid_conn_id, retry=RetryPolicy(max_attempts=1))
+        hook = SendGridMarketingHook(self.sendgrid_conn_id, retry=NO_RETRY)
         watermark = parse_instant(self.watermark)
         deadline = parse_instant(self.deadline)
         state = waiting.WaitState()
