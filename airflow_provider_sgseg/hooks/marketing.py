@@ -6,9 +6,12 @@ hook sends them as they are (:meth:`SendGridMarketingHook.run` / ``arun``), and 
 ``_request`` (sync) or ``_arequest`` (async), which share the retry decisions, logging and error
 mapping; only the ``await`` differs. The request shapes SendGrid's JSON into its result.
 
-Retries: GET, PATCH and DELETE are retried on 429/5xx/transport errors/truncated JSON. The
-schedule PUT is retried only when the connection failed before anything was sent. POSTs are
-sent exactly once; on failure the caller re-reads server state (e.g. ``find_segments_by_name``).
+Retries (``hooks/_retry.py``; the table: docs/hook.md, "Retries"): reads, PATCH and DELETE are
+retried on 429/5xx/transport errors/cut-short JSON; the other writes only after a 429 (SendGrid
+did nothing; the schedule PUT also when the connection failed before anything was sent), never
+after a 5xx or a lost answer: the caller re-reads server state (e.g. ``find_segments_by_name``).
+The refresh is never retried (its 429 is the quota). Each attempt takes at most the connection's
+``timeout`` in all.
 """
 
 from __future__ import annotations
@@ -196,7 +199,7 @@ class SendGridMarketingHook(BaseHook):
         the named methods below build them for direct callers.
 
         :raises SendGridError: SendGrid's refusal or a failure (class docstring, "Errors"); POSTs
-            and other job-starting calls are sent once, never retried.
+            and other job-starting calls are sent once (again only after a 429).
         """
         call = request.call()
         return request.result(call, self._request(call))
@@ -246,7 +249,7 @@ class SendGridMarketingHook(BaseHook):
     def create_segment(
         self, name: str, query_dsl: str, parent_list_ids: list[str] | str | None = None
     ) -> dict[str, Any]:
-        """``POST /v3/marketing/segments/2.0``. Sent once, never retried: on a transport or server
+        """``POST /v3/marketing/segments/2.0``. Sent once (again only after a 429): on a transport or server
         error, look the segment up with :meth:`find_segments_by_name` before trying again.
 
         :raises SendGridInputError: a bad argument, before any request.
@@ -332,7 +335,7 @@ class SendGridMarketingHook(BaseHook):
         email_config: Mapping[str, Any] | None = None,
         categories: list[str] | None = None,
     ) -> dict[str, Any]:
-        """``POST /v3/marketing/singlesends``: a draft. Sent once, never retried: on failure
+        """``POST /v3/marketing/singlesends``: a draft. Sent once (again only after a 429): on failure
         look it up with :meth:`find_single_sends_by_name` before trying again.
 
         :raises SendGridInputError: a bad argument, before any request.
@@ -384,7 +387,7 @@ class SendGridMarketingHook(BaseHook):
     ) -> dict[str, Any]:
         """``PUT /v3/marketing/singlesends/{id}/schedule``: ``"now"`` or an aware datetime / ISO time.
 
-        Retried only when the connection failed before anything was sent.
+        Retried only after a 429 or when the connection failed before anything was sent.
 
         :raises SendGridInputError: a bad argument, before any request.
         :raises SendGridNotFoundError: SendGrid does not know the id (404).
@@ -405,7 +408,7 @@ class SendGridMarketingHook(BaseHook):
     def create_field_definition(self, name: str, field_type: str) -> dict[str, Any]:
         """``POST /v3/marketing/field_definitions``: a custom field ``{id, name, field_type}``.
 
-        ``field_type`` is ``Text``, ``Number`` or ``Date``. Sent once, never retried: on failure
+        ``field_type`` is ``Text``, ``Number`` or ``Date``. Sent once (again only after a 429): on failure
         read :meth:`get_field_definitions` before trying again.
 
         :raises SendGridInputError: a bad name or type, before any request.
@@ -423,7 +426,7 @@ class SendGridMarketingHook(BaseHook):
     def upsert_contacts(self, body: bytes) -> str:
         """``PUT /v3/marketing/contacts`` with an encoded body (see ``rules.batching``): the job id.
 
-        Sent once, never retried here: the caller knows which batch it was and may resend only that
+        Sent once (again only after a 429) here: the caller knows which batch it was and may resend only that
         one (upserts are idempotent by identifier).
 
         :raises SendGridInputError: an empty body, before any request.
@@ -436,7 +439,7 @@ class SendGridMarketingHook(BaseHook):
     ) -> dict[str, Any]:
         """``PUT /v3/marketing/contacts/imports`` (CSV): ``{job_id, upload_uri, upload_headers}``.
 
-        Sent once, never retried. Then PUT the file with :meth:`upload_contacts_file`.
+        Sent once (again only after a 429). Then PUT the file with :meth:`upload_contacts_file`.
 
         :raises SendGridInputError: a bad argument, before any request.
         :raises SendGridError: any other refusal or failure (class docstring, "Errors").
@@ -474,7 +477,7 @@ class SendGridMarketingHook(BaseHook):
         file_type: str = "csv",
         max_file_size: int | None = None,
     ) -> str:
-        """``POST /v3/marketing/contacts/exports``: the export id. Sent once, never retried.
+        """``POST /v3/marketing/contacts/exports``: the export id. Sent once (again only after a 429).
 
         :param file_type: ``csv`` or ``json``.
         :param max_file_size: MB per file (SendGrid's default 5000).
