@@ -12,9 +12,6 @@ from typing import Any
 
 from airflow_provider_sgseg.get_provider_info import connection_type_info
 
-# The connection every hook and task uses unless told otherwise (Airflow's default_conn_name).
-DEFAULT_CONN_ID = "sendgrid_default"
-
 
 def form_widgets() -> dict[str, Any]:
     """``{field: wtforms.StringField}`` for each ``conn-fields`` entry (wtforms: the UI's own dep).

@@ -35,6 +35,7 @@ from airflow_provider_sgseg.exceptions import (
     SendGridNotFoundError,
     SendGridTransportError,
 )
+from airflow_provider_sgseg.get_provider_info import DEFAULT_CONN_ID
 from airflow_provider_sgseg.hooks import _connection_form
 from airflow_provider_sgseg.hooks._async_pool import (
     MAX_CONCURRENT_ASYNC_REQUESTS,
@@ -119,7 +120,7 @@ class SendGridMarketingHook(BaseHook):
 
     conn_type = CONN_TYPE
     conn_name_attr = "sendgrid_conn_id"
-    default_conn_name = _connection_form.DEFAULT_CONN_ID
+    default_conn_name = DEFAULT_CONN_ID
     hook_name = "SendGrid Marketing"
 
     if not AIRFLOW_V_3_2_PLUS:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pendulum
 from airflow.sdk import BaseOperator
 
-from airflow_provider_sgseg.hooks._connection_form import DEFAULT_CONN_ID
+from airflow_provider_sgseg.get_provider_info import DEFAULT_CONN_ID
 
 if TYPE_CHECKING:
     from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
