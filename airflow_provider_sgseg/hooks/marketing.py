@@ -45,7 +45,7 @@ from airflow_provider_sgseg.hooks._async_pool import (
 )
 from airflow_provider_sgseg.hooks._deadline import bounded_client, deadline
 from airflow_provider_sgseg.hooks._errors import error_for_status, parse_json
-from airflow_provider_sgseg.hooks._retry import NO_RETRY, Attempts, RetryPolicy, named_wait, reset_time
+from airflow_provider_sgseg.hooks._retry import NO_RETRY, Attempts, RetryPolicy
 from airflow_provider_sgseg.hooks._settings import CONN_TYPE, ConnectionSettings, redact
 from airflow_provider_sgseg.hooks._transfer import download_file, upload_file
 from airflow_provider_sgseg.rules import validation
@@ -608,10 +608,8 @@ class SendGridMarketingHook(BaseHook):
         if response.is_success:
             attempts.named = None
             return parse_json(call.method, call.path, status, response.content, empty_ok=call.empty_ok)
-        now = self.retry_policy.clock()
         where = f"SendGrid {call.method} {call.path}"
-        attempts.named = named_wait(response.headers, status, now, self.log, where)
-        reset_at = reset_time(now, attempts.named) if status == 429 else None
+        reset_at = attempts.refused(response.headers, status, self.retry_policy.clock(), self.log, where)
         raise error_for_status(call.method, call.path, status, response.content, reset_at=reset_at)
 
     def _transport_error(
