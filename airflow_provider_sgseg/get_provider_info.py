@@ -24,6 +24,7 @@ from typing import Any
 
 INTEGRATION = "SendGrid Marketing Campaigns"
 HOOK_CLASS = "airflow_provider_sgseg.hooks.marketing.SendGridMarketingHook"
+DEFAULT_CONN_ID = "sendgrid_default"  # every hook and task uses it unless told otherwise
 # Offered as suggestions under the extra fields (see the module docstring).
 SUBUSER_EXAMPLE = "marketing-subuser"
 TIMEOUT_EXAMPLE = "30"

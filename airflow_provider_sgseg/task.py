@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 import pendulum
 
 from airflow_provider_sgseg.exceptions import MAX_QUOTED_VALUE, shorten
-from airflow_provider_sgseg.rules import validation
+from airflow_provider_sgseg.get_provider_info import DEFAULT_CONN_ID as DEFAULT_CONN_ID
+from airflow_provider_sgseg.rules import pacing, validation
 from airflow_provider_sgseg.rules.instants import parse_instant
 from airflow_provider_sgseg.version_compat import (
     AirflowException,
@@ -34,11 +35,10 @@ if TYPE_CHECKING:
 
     from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
 
-DEFAULT_CONN_ID = "sendgrid_default"
 
 # The longest wait a server may name (Retry-After, a quota's reset) that a deferral sits out:
-# SendGrid's quotas reset within 24 hours, so a longer one is a broken or hostile header.
-MAX_SERVER_NAMED_WAIT = datetime.timedelta(hours=24)
+# the hook's cap (SendGrid's quotas reset within 24 hours; a longer one is a broken header).
+MAX_SERVER_NAMED_WAIT = datetime.timedelta(seconds=pacing.MAX_SERVER_WAIT)
 
 
 def default_deferrable(deferrable: object) -> bool:

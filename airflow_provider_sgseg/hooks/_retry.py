@@ -40,14 +40,12 @@ from airflow_provider_sgseg.exceptions import (
     SendGridServerError,
     SendGridTransportError,
 )
+from airflow_provider_sgseg.rules.pacing import MAX_SERVER_WAIT
 from airflow_provider_sgseg.rules.requests import Retry
 
 # X-RateLimit-Reset is documented as a Unix epoch, but one SendGrid spec calls it "seconds until
 # the window is over". Anything this large can only be an epoch (it is 2001-09-09).
 EPOCH_THRESHOLD = 1_000_000_000
-# The longest wait a SendGrid answer can name that the provider believes: its quotas (the
-# manual refresh's included) reset within 24 hours. Longer values are capped, and logged.
-MAX_SERVER_WAIT = 24 * 3600.0
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -113,14 +111,20 @@ def retried(kind: Retry, error: BaseException) -> bool:
 
 @dataclass
 class Attempts:
-    """One call's retry state: the wait SendGrid named in its latest answer (the caller sets
-    ``named`` on each answer: ``None`` for none, or for no answer) and the wait decided next."""
+    """One call's retry state: the wait SendGrid named in its latest answer (the caller reports a
+    refusal with :meth:`refused` and sets ``named`` to ``None`` otherwise) and the wait decided next."""
 
     kind: Retry
     policy: RetryPolicy
     named: float | None = None
     wait: float = 0.0
-    gave_up_on: float | None = None  # a named wait longer than policy.max_wait, not sat out
+
+    def refused(
+        self, headers: Mapping[str, str], status: int, now: float, log: _Log, what: str
+    ) -> datetime.datetime | None:
+        """Note the wait a non-2xx answer names (:func:`named_wait`); its ``reset_at`` on a 429."""
+        self.named = named_wait(headers, status, now, log, what)
+        return reset_time(now, self.named) if status == 429 else None
 
     def decide(self, state: tenacity.RetryCallState) -> bool:
         """Tenacity's ``retry``: whether to send again, deciding the wait on the way."""
@@ -128,7 +132,6 @@ class Attempts:
         if error is None or not retried(self.kind, error):
             return False
         wait = next_wait(state.attempt_number, self.named, self.policy)
-        self.gave_up_on = self.named if wait is None else None
         self.wait = wait or 0.0
         return wait is not None
 

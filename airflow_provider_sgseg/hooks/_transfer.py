@@ -29,7 +29,7 @@ from airflow_provider_sgseg.exceptions import (
     SendGridTransportError,
 )
 from airflow_provider_sgseg.hooks._errors import error_for_status
-from airflow_provider_sgseg.hooks._retry import Attempts, RetryPolicy, named_wait, reset_time
+from airflow_provider_sgseg.hooks._retry import Attempts, RetryPolicy
 from airflow_provider_sgseg.rules.requests import Retry
 
 CHUNK_BYTES = 1024 * 1024
@@ -131,10 +131,8 @@ def download_file(
                 client.stream("GET", url, headers={"Accept-Encoding": "gzip"}) as response,
             ):
                 if not response.is_success:
-                    now = policy.clock()
                     status = response.status_code
-                    attempts.named = named_wait(response.headers, status, now, log, f"GET {where}")
-                    reset_at = reset_time(now, attempts.named) if status == 429 else None
+                    reset_at = attempts.refused(response.headers, status, policy.clock(), log, f"GET {where}")
                     raise _file_host_error("GET", where, status, response.read(), reset_at=reset_at)
                 attempts.named = None
                 for chunk in _decoded(response):

@@ -6,9 +6,12 @@ hook sends them as they are (:meth:`SendGridMarketingHook.run` / ``arun``), and 
 ``_request`` (sync) or ``_arequest`` (async), which share the retry decisions, logging and error
 mapping; only the ``await`` differs. The request shapes SendGrid's JSON into its result.
 
-Retries: GET, PATCH and DELETE are retried on 429/5xx/transport errors/truncated JSON. The
-schedule PUT is retried only when the connection failed before anything was sent. POSTs are
-sent exactly once; on failure the caller re-reads server state (e.g. ``find_segments_by_name``).
+Retries (``hooks/_retry.py``; the table: docs/hook.md, "Retries"): reads, PATCH and DELETE are
+retried on 429/5xx/transport errors/cut-short JSON; the other writes only after a 429 (SendGrid
+did nothing; the schedule PUT also when the connection failed before anything was sent), never
+after a 5xx or a lost answer: the caller re-reads server state (e.g. ``find_segments_by_name``).
+The refresh is never retried (its 429 is the quota). Each attempt takes at most the connection's
+``timeout`` in all.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from airflow_provider_sgseg.exceptions import (
     SendGridNotFoundError,
     SendGridTransportError,
 )
+from airflow_provider_sgseg.get_provider_info import DEFAULT_CONN_ID
 from airflow_provider_sgseg.hooks import _connection_form
 from airflow_provider_sgseg.hooks._async_pool import (
     MAX_CONCURRENT_ASYNC_REQUESTS,
@@ -41,7 +45,7 @@ from airflow_provider_sgseg.hooks._async_pool import (
 )
 from airflow_provider_sgseg.hooks._deadline import bounded_client, deadline
 from airflow_provider_sgseg.hooks._errors import error_for_status, parse_json
-from airflow_provider_sgseg.hooks._retry import NO_RETRY, Attempts, RetryPolicy, named_wait, reset_time
+from airflow_provider_sgseg.hooks._retry import NO_RETRY, Attempts, RetryPolicy
 from airflow_provider_sgseg.hooks._settings import CONN_TYPE, ConnectionSettings, redact
 from airflow_provider_sgseg.hooks._transfer import download_file, upload_file
 from airflow_provider_sgseg.rules import validation
@@ -58,6 +62,7 @@ from airflow_provider_sgseg.rules.requests import (
     CreateSingleSend,
     DeleteSegment,
     ExportContacts,
+    FindSegmentsByName,
     GetExportStatus,
     GetFieldDefinitions,
     GetImportStatus,
@@ -71,6 +76,7 @@ from airflow_provider_sgseg.rules.requests import (
     ResultT,
     Retry,
     ScheduleSingleSend,
+    SegmentExists,
     UpdateSegment,
     UpsertContacts,
 )
@@ -114,7 +120,7 @@ class SendGridMarketingHook(BaseHook):
 
     conn_type = CONN_TYPE
     conn_name_attr = "sendgrid_conn_id"
-    default_conn_name = "sendgrid_default"
+    default_conn_name = DEFAULT_CONN_ID
     hook_name = "SendGrid Marketing"
 
     if not AIRFLOW_V_3_2_PLUS:
@@ -207,7 +213,7 @@ class SendGridMarketingHook(BaseHook):
         the named methods below build them for direct callers.
 
         :raises SendGridError: SendGrid's refusal or a failure (class docstring, "Errors"); POSTs
-            and other job-starting calls are sent once, never retried.
+            and other job-starting calls are sent once (again only after a 429).
         """
         call = request.call()
         return request.result(call, self._request(call))
@@ -257,7 +263,7 @@ class SendGridMarketingHook(BaseHook):
     def create_segment(
         self, name: str, query_dsl: str, parent_list_ids: list[str] | str | None = None
     ) -> dict[str, Any]:
-        """``POST /v3/marketing/segments/2.0``. Sent once, never retried: on a transport or server
+        """``POST /v3/marketing/segments/2.0``. Sent once (again only after a 429): on a transport or server
         error, look the segment up with :meth:`find_segments_by_name` before trying again.
 
         :raises SendGridInputError: a bad argument, before any request.
@@ -304,8 +310,7 @@ class SendGridMarketingHook(BaseHook):
         :raises SendGridInputError: a bad argument, before any request.
         :raises SendGridError: any other refusal or failure (class docstring, "Errors").
         """
-        wanted = validation.segment_name(name)
-        return [segment for segment in self.list_segments() if segment.get("name") == wanted]
+        return self.run(FindSegmentsByName(name))
 
     def segment_exists(self, segment_id: str) -> bool:
         """Whether SendGrid has the segment: ``GET /v3/marketing/segments/2.0?ids={id}``.
@@ -318,9 +323,9 @@ class SendGridMarketingHook(BaseHook):
         :raises SendGridInputError: a bad argument, before any request.
         :raises SendGridError: any other refusal or failure (class docstring, "Errors").
         """
-        request = ListSegments(ids=[validation.segment_id(segment_id)])
+        request = SegmentExists(segment_id)
         try:
-            segments = self.run(request)
+            return self.run(request)
         except SendGridNotFoundError as error:
             settings = self._settings
             raise SendGridConfigError(
@@ -331,7 +336,6 @@ class SendGridMarketingHook(BaseHook):
                 status_code=error.status_code,
                 details=error.details,
             ) from error
-        return any(segment.get("id") in (request.ids or ()) for segment in segments)
 
     # --------------------------------------------------------------------------- single sends
 
@@ -345,7 +349,7 @@ class SendGridMarketingHook(BaseHook):
         email_config: Mapping[str, Any] | None = None,
         categories: list[str] | None = None,
     ) -> dict[str, Any]:
-        """``POST /v3/marketing/singlesends``: a draft. Sent once, never retried: on failure
+        """``POST /v3/marketing/singlesends``: a draft. Sent once (again only after a 429): on failure
         look it up with :meth:`find_single_sends_by_name` before trying again.
 
         :raises SendGridInputError: a bad argument, before any request.
@@ -397,7 +401,7 @@ class SendGridMarketingHook(BaseHook):
     ) -> dict[str, Any]:
         """``PUT /v3/marketing/singlesends/{id}/schedule``: ``"now"`` or an aware datetime / ISO time.
 
-        Retried only when the connection failed before anything was sent.
+        Retried only after a 429 or when the connection failed before anything was sent.
 
         :raises SendGridInputError: a bad argument, before any request.
         :raises SendGridNotFoundError: SendGrid does not know the id (404).
@@ -418,7 +422,7 @@ class SendGridMarketingHook(BaseHook):
     def create_field_definition(self, name: str, field_type: str) -> dict[str, Any]:
         """``POST /v3/marketing/field_definitions``: a custom field ``{id, name, field_type}``.
 
-        ``field_type`` is ``Text``, ``Number`` or ``Date``. Sent once, never retried: on failure
+        ``field_type`` is ``Text``, ``Number`` or ``Date``. Sent once (again only after a 429): on failure
         read :meth:`get_field_definitions` before trying again.
 
         :raises SendGridInputError: a bad name or type, before any request.
@@ -436,7 +440,7 @@ class SendGridMarketingHook(BaseHook):
     def upsert_contacts(self, body: bytes) -> str:
         """``PUT /v3/marketing/contacts`` with an encoded body (see ``rules.batching``): the job id.
 
-        Sent once, never retried here: the caller knows which batch it was and may resend only that
+        Sent once (again only after a 429) here: the caller knows which batch it was and may resend only that
         one (upserts are idempotent by identifier).
 
         :raises SendGridInputError: an empty body, before any request.
@@ -449,7 +453,7 @@ class SendGridMarketingHook(BaseHook):
     ) -> dict[str, Any]:
         """``PUT /v3/marketing/contacts/imports`` (CSV): ``{job_id, upload_uri, upload_headers}``.
 
-        Sent once, never retried. Then PUT the file with :meth:`upload_contacts_file`.
+        Sent once (again only after a 429). Then PUT the file with :meth:`upload_contacts_file`.
 
         :raises SendGridInputError: a bad argument, before any request.
         :raises SendGridError: any other refusal or failure (class docstring, "Errors").
@@ -487,7 +491,7 @@ class SendGridMarketingHook(BaseHook):
         file_type: str = "csv",
         max_file_size: int | None = None,
     ) -> str:
-        """``POST /v3/marketing/contacts/exports``: the export id. Sent once, never retried.
+        """``POST /v3/marketing/contacts/exports``: the export id. Sent once (again only after a 429).
 
         :param file_type: ``csv`` or ``json``.
         :param max_file_size: MB per file (SendGrid's default 5000).
@@ -622,10 +626,8 @@ class SendGridMarketingHook(BaseHook):
         if response.is_success:
             attempts.named = None
             return parse_json(call.method, call.path, status, response.content, empty_ok=call.empty_ok)
-        now = self.retry_policy.clock()
         where = f"SendGrid {call.method} {call.path}"
-        attempts.named = named_wait(response.headers, status, now, self.log, where)
-        reset_at = reset_time(now, attempts.named) if status == 429 else None
+        reset_at = attempts.refused(response.headers, status, self.retry_policy.clock(), self.log, where)
         raise error_for_status(call.method, call.path, status, response.content, reset_at=reset_at)
 
     def _transport_error(

@@ -211,6 +211,39 @@ class ListSegments(Request[list[dict[str, Any]]]):
 
 
 @dataclass(frozen=True)
+class FindSegmentsByName(Request[list[dict[str, Any]]]):
+    """Segments whose name is exactly ``name`` (SendGrid keeps names unique: 0 or 1), read from
+    ``GET /v3/marketing/segments/2.0``."""
+
+    name: str
+
+    def __post_init__(self) -> None:
+        _normalise(self, name=validation.segment_name(self.name))
+
+    def call(self) -> Call:
+        return ListSegments().call()
+
+    def result(self, call: Call, payload: Any) -> list[dict[str, Any]]:
+        return [item for item in ListSegments().result(call, payload) if item.get("name") == self.name]
+
+
+@dataclass(frozen=True)
+class SegmentExists(Request[bool]):
+    """Whether SendGrid has the segment: ``GET /v3/marketing/segments/2.0?ids={segment_id}``."""
+
+    segment_id: str
+
+    def __post_init__(self) -> None:
+        _normalise(self, segment_id=validation.segment_id(self.segment_id))
+
+    def call(self) -> Call:
+        return ListSegments(ids=[self.segment_id]).call()
+
+    def result(self, call: Call, payload: Any) -> bool:
+        return any(item.get("id") == self.segment_id for item in ListSegments().result(call, payload))
+
+
+@dataclass(frozen=True)
 class GetSegment(ResourceRequest):
     """``GET /v3/marketing/segments/2.0/{segment_id}``: the segment, with ``contacts_sample``
     (up to 50 contacts) unless ``contacts_sample=False``."""

@@ -164,6 +164,24 @@ def test_delay_fault_answers_normally_after_waiting(
     assert response.elapsed.total_seconds() >= 0.2
 
 
+def test_drip_fault_sends_the_real_answer_in_pieces(
+    api: httpx.Client, sendgrid_emulator: EmulatorHandle
+) -> None:
+    created = create_segment(api, "dripped")
+    sendgrid_emulator.admin.add_fault("drip", method="GET", path_prefix=SEGMENTS, seconds=0.05)
+    pieces: list[bytes] = []
+    with api.stream("GET", f"{SEGMENTS}/{created['id']}") as response:
+        pieces.extend(response.iter_raw())
+    assert len(pieces) > 1 and all(len(piece) <= 8 for piece in pieces)
+    assert httpx.Response(200, content=b"".join(pieces)).json()["id"] == created["id"]
+    refused = httpx.post(
+        sendgrid_emulator.base_url + "/__emulator__/faults",
+        json={"kind": "drip", "seconds": 0},
+        headers={"Authorization": f"Bearer {sendgrid_emulator.api_key}"},
+    )
+    assert refused.status_code == 400 and "drip fault needs seconds > 0" in refused.text
+
+
 def test_faults_can_be_listed_and_cleared(api: httpx.Client, sendgrid_emulator: EmulatorHandle) -> None:
     admin = sendgrid_emulator.admin
     armed = admin.add_fault("status", status=500, times=3)

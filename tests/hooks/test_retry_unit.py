@@ -1,10 +1,33 @@
-"""Pure retry arithmetic: server-requested waits and backoff."""
+"""The retry rule and its arithmetic: which answers are retried per kind, server-named waits, backoff."""
 
 from __future__ import annotations
 
+import datetime
+import math
+from typing import Any
+
+import httpx
 import pytest
 
-from airflow_provider_sgseg.hooks._retry import RetryPolicy, backoff, requested_wait
+from airflow_provider_sgseg.exceptions import (
+    SendGridConfigError,
+    SendGridRateLimitError,
+    SendGridResponseError,
+    SendGridServerError,
+    SendGridTransportError,
+    SendGridValidationError,
+)
+from airflow_provider_sgseg.hooks._retry import (
+    MAX_SERVER_WAIT,
+    RetryPolicy,
+    backoff,
+    named_wait,
+    next_wait,
+    requested_wait,
+    reset_time,
+    retried,
+)
+from airflow_provider_sgseg.rules.requests import Retry
 
 NOW = 1_790_000_000.0  # 2026-09-21 14:13:20 UTC, an epoch like X-RateLimit-Reset
 
@@ -60,3 +83,59 @@ def test_backoff_jitter_varies_between_calls() -> None:
 def test_retry_policy_rejects_nonsense(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="RetryPolicy"):
         RetryPolicy(**kwargs)  # type: ignore[arg-type]
+
+
+def _transport(cause: Exception) -> SendGridTransportError:
+    error = SendGridTransportError("no answer")
+    error.__cause__ = cause
+    return error
+
+
+READ, ONCE, SCHEDULE, REFRESH = Retry.IDEMPOTENT, Retry.SENT_ONCE, Retry.IF_NOTHING_SENT, Retry.NEVER
+# docs/hook.md's retry table, row by row: the answer and the kinds that send the request again.
+TABLE: list[tuple[str, BaseException, set[Retry]]] = [
+    ("429", SendGridRateLimitError("limit", status_code=429), {READ, ONCE, SCHEDULE}),
+    ("503", SendGridServerError("down", status_code=503), {READ}),
+    ("501", SendGridServerError("no", status_code=501), set()),
+    ("400", SendGridValidationError("bad", status_code=400), set()),
+    ("connect refused", _transport(httpx.ConnectError("refused")), {READ, SCHEDULE}),
+    ("read timeout", _transport(httpx.ReadTimeout("slow")), {READ}),
+    ("dropped", _transport(httpx.RemoteProtocolError("gone")), {READ}),
+    ("unsupported protocol", _transport(httpx.UnsupportedProtocol("ftp")), set()),
+    ("TLS to plain HTTP", SendGridConfigError("tls"), set()),
+    ("cut-short body", SendGridResponseError("cut", status_code=200), {READ}),
+]
+
+
+@pytest.mark.parametrize(("answer", "error", "retried_for"), TABLE, ids=[row[0] for row in TABLE])
+def test_one_rule_decides_every_retry(answer: str, error: BaseException, retried_for: set[Retry]) -> None:
+    assert {kind for kind in Retry if retried(kind, error)} == retried_for
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("1e20", 1e20), ("inf", math.inf), ("-inf", 0.0), ("1e400", math.inf)]
+)
+def test_requested_wait_survives_hostile_numbers(value: str, expected: float) -> None:
+    assert requested_wait({"Retry-After": value}, NOW, rate_limited=True) == expected
+    reset = requested_wait({"X-RateLimit-Reset": value}, NOW, rate_limited=True)
+    assert reset == (expected if expected in (0.0, math.inf) else expected - NOW)
+
+
+def test_named_waits_are_capped_at_a_day_and_logged() -> None:
+    logged: list[tuple[Any, ...]] = []
+
+    class Log:
+        def warning(self, event: Any, *args: Any, **kw: Any) -> None:
+            logged.append((event, *args))
+
+    assert named_wait({"Retry-After": "inf"}, 429, NOW, Log(), "GET /x") == MAX_SERVER_WAIT == 86400
+    assert named_wait({"Retry-After": "30"}, 429, NOW, Log(), "GET /x") == 30.0
+    assert len(logged) == 1 and "capped" in logged[0][0]
+    assert reset_time(NOW, math.inf) == datetime.datetime.fromtimestamp(NOW + 86400, datetime.timezone.utc)
+
+
+def test_a_named_wait_gets_jitter_and_one_past_max_wait_is_not_sat_out() -> None:
+    policy = RetryPolicy(initial_wait=1.0, max_wait=60.0, jitter=1.0)
+    assert next_wait(1, 5.0, policy, rand=lambda: 0.25) == 5.25
+    assert next_wait(3, None, policy, rand=lambda: 0.0) == 4.0
+    assert next_wait(1, 61.0, policy) is None
