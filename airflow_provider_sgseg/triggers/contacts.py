@@ -13,9 +13,8 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider_sgseg.exceptions import SendGridError
 from airflow_provider_sgseg.rules import pacing, waiting
 from airflow_provider_sgseg.rules.instants import parse_instant
+from airflow_provider_sgseg.rules.jobs import JOB_KINDS as JOB_KINDS
 from airflow_provider_sgseg.rules.jobs import JobBoard, job_payload
-
-JOB_KINDS = ("import", "export")
 
 
 class SendGridContactsJobsTrigger(BaseTrigger):
@@ -93,14 +92,14 @@ class SendGridContactsJobsTrigger(BaseTrigger):
         from airflow_provider_sgseg.hooks.marketing import RetryPolicy, SendGridMarketingHook
 
         hook = SendGridMarketingHook(self.sendgrid_conn_id, retry=RetryPolicy(max_attempts=1))
-        read = hook.aget_import_status if self.job_kind == "import" else hook.aget_export_status
         deadline = parse_instant(self.deadline)
         board = JobBoard(self.job_kind, self.job_ids)
         state = waiting.WaitState()
         while True:
             for job_id in board.to_read():
                 try:
-                    board.answered(job_id, await read(job_id))
+                    answer = await hook.arun(board.request(job_id))
+                    board.answered(job_id, answer)
                 except SendGridError as error:
                     board.failed(job_id, error)
             action = waiting.step(state, board.outcome(), self.now(), self.bounds, deadline)
