@@ -104,17 +104,7 @@ def run(work_dir: Path, sizes: tuple[int, ...] = SIZES) -> Section:
             )
         )
     if len(growth) == 2:
-        small, large = (growth[size] for size in sizes)
-        rows.append(
-            Row(
-                "6c",
-                f"Upsert RSS growth, {sizes[1]:,} vs {sizes[0]:,} rows (streaming)",
-                f"{large - small:+.1f} MB",
-                f"within ±{SAME_RSS_MB:.0f} MB",
-                "—",
-                abs(large - small) <= SAME_RSS_MB,
-            )
-        )
+        rows.append(_same_growth("6c", "Upsert RSS growth", "(streaming)", sizes, growth))
     import_mb = imported["rss_growth"] / 2**20
     rows.append(
         Row(
@@ -199,18 +189,21 @@ def _postgres_rows(sizes: tuple[int, ...], results: dict[int, dict[str, Any]]) -
         for letter, (size, result) in zip("fg", results.items(), strict=False)
     ]
     if len(growth) == 2:
-        small, large = (growth[size] for size in sizes)
-        rows.append(
-            Row(
-                "6h",
-                f"PostgreSQL upsert RSS growth, {sizes[1]:,} vs {sizes[0]:,} rows (server-side cursor)",
-                f"{large - small:+.1f} MB",
-                f"within ±{SAME_RSS_MB:.0f} MB",
-                "—",
-                abs(large - small) <= SAME_RSS_MB,
-            )
-        )
+        rows.append(_same_growth("6h", "PostgreSQL upsert RSS growth", "(server-side cursor)", sizes, growth))
     return rows
+
+
+def _same_growth(number: str, what: str, how: str, sizes: tuple[int, ...], growth: dict[int, float]) -> Row:
+    """The row judging that two sizes' RSS growths (MB) are the same, within ±SAME_RSS_MB."""
+    small, large = (growth[size] for size in sizes)
+    return Row(
+        number,
+        f"{what}, {sizes[1]:,} vs {sizes[0]:,} rows {how}",
+        f"{large - small:+.1f} MB",
+        f"within ±{SAME_RSS_MB:.0f} MB",
+        "—",
+        abs(large - small) <= SAME_RSS_MB,
+    )
 
 
 # ----------------------------------------------------------------------------------- child
