@@ -74,7 +74,10 @@ package-check: install
 demo: install
 	$(PY) scripts/demo.py $(if $(filter 1 yes true,$(KEEP)),--keep)
 
+# Benchmark 6's PostgreSQL rows run Debian's postgresql (installed when missing, as for e2e).
 bench: install
+	@dpkg -s postgresql >/dev/null 2>&1 || { apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql; }
 	$(UV) pip install --quiet --python $(PY) -e . --group dev --group bench -e ./emulator \
 		apache-airflow==$(AIRFLOW_VERSION) -c $(CONSTRAINTS)
 	$(PY) -m benchmarks

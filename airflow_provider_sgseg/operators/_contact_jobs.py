@@ -73,13 +73,13 @@ class ContactsTask(SendGridBaseOperator):
             )
         from airflow_provider_sgseg.triggers.contacts import event_for
 
-        read = self.hook.get_import_status if kind == "import" else self.hook.get_export_status
         board = JobBoard(kind, job_ids)
         state = waiting.WaitState()
         while True:
             for job_id in board.to_read():
                 try:
-                    board.answered(job_id, read(job_id))
+                    answer = self.hook.run(board.request(job_id))
+                    board.answered(job_id, answer)
                 except SendGridError as error:
                     board.failed(job_id, error)
             action = waiting.step(state, board.outcome(), self.now(), self.bounds, deadline)

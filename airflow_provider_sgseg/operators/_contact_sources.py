@@ -8,7 +8,9 @@ from __future__ import annotations
 import contextlib
 import csv
 import gzip
+import importlib
 import json
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -73,7 +75,9 @@ def nested_custom_fields_flattened(number: int, row: Mapping[str, Any]) -> Mappi
 
 
 class SqlSource:
-    """The rows of ``sql`` on Airflow connection ``conn_id`` (any ``DbApiHook``), fetched in pages."""
+    """The rows of ``sql`` on Airflow connection ``conn_id`` (any ``DbApiHook``), fetched in pages
+    of :data:`SQL_FETCH_ROWS`. Where a driver's plain cursor would hold the whole result in
+    memory, a server-side cursor streams it (:func:`streaming_cursor`)."""
 
     def __init__(self, conn_id: str, sql: str, parameters: Mapping[str, Any] | Sequence[Any] | None) -> None:
         self.conn_id = conn_id
@@ -92,7 +96,7 @@ class SqlSource:
             raise SendGridInputError("sql_conn_id", self.conn_id, "must be a SQL connection (a DbApiHook)")
         with (
             contextlib.closing(hook.get_conn()) as connection,
-            contextlib.closing(connection.cursor()) as cursor,
+            contextlib.closing(streaming_cursor(connection)) as cursor,
         ):
             try:
                 if self.parameters is None:
@@ -105,16 +109,44 @@ class SqlSource:
 
     def columns(self) -> list[str]:
         with self._cursor() as cursor:
-            return [str(item[0]) for item in cursor.description or ()]
+            if cursor.description is None:  # a psycopg2 named cursor describes after a fetch
+                cursor.fetchmany(1)
+            return _names(cursor)
 
     def rows(self) -> Iterator[tuple[int, Mapping[str, Any]]]:
         with self._cursor() as cursor:
-            names = [str(item[0]) for item in cursor.description or ()]
+            page = cursor.fetchmany(SQL_FETCH_ROWS)
+            names = _names(cursor)
             number = 0
-            while page := cursor.fetchmany(SQL_FETCH_ROWS):
+            while page:
                 for values in page:
                     number += 1
                     yield number, dict(zip(names, values, strict=True))
+                page = cursor.fetchmany(SQL_FETCH_ROWS)
+
+
+def _names(cursor: Any) -> list[str]:
+    return [str(item[0]) for item in cursor.description or ()]
+
+
+# Drivers whose plain cursor fetches the whole result on execute, and how to stream instead:
+# PostgreSQL (psycopg2, psycopg 3) has named (server-side) cursors, MySQL (mysqlclient, PyMySQL)
+# unbuffered SSCursor classes. Other DB-API drivers of common-sql hooks fetch as they are asked.
+_SERVER_SIDE_CURSORS = {"psycopg2": "named", "psycopg": "named", "MySQLdb": "SSCursor", "pymysql": "SSCursor"}
+
+
+def streaming_cursor(connection: Any) -> Any:
+    """A cursor of ``connection`` that fetches rows from the server as they are asked for: a
+    named cursor on PostgreSQL, an unbuffered ``SSCursor`` on MySQL, else the plain cursor."""
+    driver = type(connection).__module__.split(".", 1)[0]
+    kind = _SERVER_SIDE_CURSORS.get(driver)
+    if kind == "named":
+        cursor = connection.cursor(name=f"sgseg_contacts_{uuid.uuid4().hex}")
+        cursor.itersize = SQL_FETCH_ROWS
+        return cursor
+    if kind == "SSCursor":
+        return connection.cursor(importlib.import_module(f"{driver}.cursors").SSCursor)
+    return connection.cursor()
 
 
 class FileSource:

@@ -11,12 +11,15 @@ import datetime
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from airflow_provider_sgseg.exceptions import SendGridError
+from airflow_provider_sgseg.exceptions import SendGridError, SendGridInputError
 from airflow_provider_sgseg.rules.instants import parse_instant
 from airflow_provider_sgseg.rules.validation import EXPORT_FILE_TYPES
+
+if TYPE_CHECKING:
+    from airflow_provider_sgseg.rules.requests import ObjectRequest
 from airflow_provider_sgseg.rules.waiting import (
     TRANSIENT_ERRORS,
     Finished,
@@ -236,11 +239,20 @@ def _ids(items: object) -> list[str]:
     return sorted(str(item.get("ID") or item.get("id")) for item in items if isinstance(item, Mapping))
 
 
+JOB_KINDS = ("import", "export")
+
+
 class JobBoard:
     """The jobs of one wait and what the latest round of status reads said of each. Finished jobs
-    are not read again. The sync (poke) and async (trigger) waits differ only in how they read."""
+    are not read again. The board names each status request (:meth:`request`); the sync (poke)
+    and async (trigger) waits differ only in how they run it.
+
+    :raises SendGridInputError: ``kind`` is neither ``import`` nor ``export``.
+    """
 
     def __init__(self, kind: str, job_ids: Sequence[str]) -> None:
+        if kind not in JOB_KINDS:
+            raise SendGridInputError("job_kind", kind, f"must be one of {', '.join(JOB_KINDS)}")
         self.kind = kind
         self.job_ids = list(job_ids)
         self._ended: dict[str, Outcome] = {}
@@ -250,6 +262,13 @@ class JobBoard:
         """Start a round: the jobs whose status to read now."""
         self._round = dict(self._ended)
         return [job_id for job_id in self.job_ids if job_id not in self._ended]
+
+    def request(self, job_id: str) -> ObjectRequest:
+        """The status read of one job: ``GET /v3/marketing/contacts/imports/{id}`` or
+        ``GET /v3/marketing/contacts/exports/{id}``."""
+        from airflow_provider_sgseg.rules.requests import GetExportStatus, GetImportStatus
+
+        return GetImportStatus(job_id) if self.kind == "import" else GetExportStatus(job_id)
 
     def answered(self, job_id: str, answer: Mapping[str, Any]) -> None:
         outcome = job_outcome(self.kind, job_id, answer)

@@ -10,6 +10,7 @@ from airflow.triggers.base import TriggerEvent
 from airflow_provider_sgseg.exceptions import SendGridError
 from airflow_provider_sgseg.rules import pacing, waiting
 from airflow_provider_sgseg.rules.instants import parse_instant
+from airflow_provider_sgseg.rules.jobs import JOB_KINDS as JOB_KINDS
 from airflow_provider_sgseg.rules.jobs import JobBoard, job_payload
 from airflow_provider_sgseg.triggers._base import SendGridWaitTrigger
 
@@ -96,7 +97,6 @@ class SendGridContactsJobsTrigger(SendGridWaitTrigger):
 
     async def _wait(self) -> dict[str, Any]:
         hook = self.wait_hook()
-        read = hook.aget_import_status if self.job_kind == "import" else hook.aget_export_status
         deadline = parse_instant(self.deadline)
         board = JobBoard(self.job_kind, self.job_ids)
         state = waiting.WaitState()
@@ -107,7 +107,7 @@ class SendGridContactsJobsTrigger(SendGridWaitTrigger):
                 if late is not None:
                     return event_for(late)
                 try:
-                    board.answered(job_id, await self.before(deadline, read(job_id)))
+                    board.answered(job_id, await self.before(deadline, hook.arun(board.request(job_id))))
                 except SendGridError as error:
                     board.failed(job_id, error)
             action = waiting.step(state, board.outcome(), self.now(), self.bounds, deadline)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime
 
+import pytest
+
 from airflow_provider_sgseg.rules import waiting
 from airflow_provider_sgseg.rules.jobs import (
     ExportResult,
@@ -148,3 +150,42 @@ def test_job_board_reads_only_unfinished_jobs_and_classifies_errors() -> None:
     board.answered("b", {"status": "errored", "results": {"errored_count": 1}})
     done = board.outcome()
     assert isinstance(done, waiting.Finished) and set(done.value) == {"a", "b"}
+
+
+def test_the_job_board_names_each_status_request_and_refuses_unknown_kinds() -> None:
+    from airflow_provider_sgseg.exceptions import SendGridInputError
+    from airflow_provider_sgseg.rules.jobs import JobBoard
+    from airflow_provider_sgseg.rules.requests import GetExportStatus, GetImportStatus
+
+    assert JobBoard("import", ["j"]).request("j") == GetImportStatus("j")
+    assert JobBoard("export", ["e"]).request("e") == GetExportStatus("e")
+    with pytest.raises(SendGridInputError, match="job_kind"):
+        JobBoard("imports", ["j"])  # a typo used to read exports
+
+
+@pytest.mark.parametrize(
+    ("url", "expires"),
+    [
+        (
+            "https://s3.example/f.csv?X-Amz-Date=20260101T000000Z&X-Amz-Expires=3600&X-Amz-Signature=s",
+            datetime.datetime(2026, 1, 1, 1, tzinfo=datetime.timezone.utc),
+        ),
+        (
+            "https://storage.googleapis.com/b/f.csv?X-Goog-Date=20260101T000000Z&X-Goog-Expires=60",
+            datetime.datetime(2026, 1, 1, 0, 1, tzinfo=datetime.timezone.utc),
+        ),
+        ("https://cdn.example/f.csv?Expires=1767225600&Signature=s", NOW),
+        ("http://127.0.0.1/__files__/exports/x_1.csv?X-Expires=1767225600&X-Signature=s", NOW),
+        ("https://files.example/f.csv?sig=s", None),
+        ("https://s3.example/f.csv?X-Amz-Date=garbage&X-Amz-Expires=3600", None),
+    ],
+)
+def test_a_download_urls_expiry_is_read_from_its_query(url: str, expires: datetime.datetime | None) -> None:
+    from airflow_provider_sgseg.rules.jobs import url_expires_at, url_expiring
+
+    assert url_expires_at(url) == expires
+    soon = NOW + datetime.timedelta(seconds=60)  # within 120 s of NOW - 60 s
+    assert url_expiring(url, NOW - datetime.timedelta(seconds=60)) is (
+        expires is not None and expires <= soon
+    )
+    assert url_expiring(url, NOW - datetime.timedelta(hours=2)) is False

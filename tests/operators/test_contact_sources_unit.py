@@ -1,0 +1,106 @@
+"""Issue 19 part 2: the SQL source streams on drivers whose plain cursor holds the whole result.
+
+Narrow unit tests with stand-ins for the drivers' connections (named like the real modules, as
+the source tells drivers by their module); the bench runs the real PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from typing import Any
+
+import pytest
+
+from airflow_provider_sgseg.operators import _contact_sources
+from airflow_provider_sgseg.operators._contact_sources import SqlSource, streaming_cursor
+
+RESULT = [(f"c{n}@example.com", f"C{n}") for n in range(12_345)]
+
+
+class FakeCursor:
+    """A cursor over RESULT: ``buffered`` ones load it all on execute (like psycopg2's plain cursor)."""
+
+    def __init__(self, name: str | None = None, kind: Any = None) -> None:
+        self.name = name
+        self.kind = kind
+        self.description: Any = None
+        self.position = 0
+        self.largest_fetch = 0
+        self.itersize = 2000
+
+    def execute(self, sql: str, parameters: Any = None) -> None:
+        if self.name is None:  # psycopg2 describes a named cursor only after its first fetch
+            self.description = (("email",), ("first_name",))
+
+    def fetchmany(self, size: int) -> list[tuple[str, str]]:
+        self.description = (("email",), ("first_name",))
+        self.largest_fetch = max(self.largest_fetch, size)
+        page = RESULT[self.position : self.position + size]
+        self.position += len(page)
+        return page
+
+    def close(self) -> None:
+        pass
+
+
+def fake_connection(module: str) -> Any:
+    cursors: list[FakeCursor] = []
+
+    def cursor(self: Any, *args: Any, name: str | None = None) -> FakeCursor:
+        made = FakeCursor(name, args[0] if args else None)
+        cursors.append(made)
+        return made
+
+    cls = type("connection", (), {"cursor": cursor, "close": lambda self: None, "__module__": module})
+    connection = cls()
+    connection.cursors = cursors
+    return connection
+
+
+@pytest.mark.parametrize("module", ["psycopg2.extensions", "psycopg"])
+def test_postgresql_drivers_get_a_named_server_side_cursor(module: str) -> None:
+    cursor = streaming_cursor(fake_connection(module))
+    assert cursor.name and cursor.name.startswith("sgseg_contacts_")
+    assert cursor.itersize == _contact_sources.SQL_FETCH_ROWS
+
+
+@pytest.mark.parametrize("driver", ["MySQLdb", "pymysql"])
+def test_mysql_drivers_get_an_unbuffered_cursor(driver: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    cursors = types.ModuleType(f"{driver}.cursors")
+    cursors.SSCursor = object()  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, f"{driver}.cursors", cursors)
+    cursor = streaming_cursor(fake_connection(f"{driver}.connections"))
+    assert cursor.kind is cursors.SSCursor  # type: ignore[attr-defined]
+
+
+def test_other_drivers_keep_their_plain_cursor() -> None:
+    cursor = streaming_cursor(fake_connection("sqlite3"))
+    assert cursor.name is None and cursor.kind is None
+
+
+def test_the_sql_source_streams_both_passes_through_a_named_cursor(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
+
+    connection = fake_connection("psycopg2.extensions")
+
+    class Hook(DbApiHook):  # type: ignore[misc]
+        conn_name_attr = "warehouse_conn_id"
+
+        def get_conn(self) -> Any:
+            return connection
+
+    found = types.SimpleNamespace(get_hook=lambda: Hook())
+    monkeypatch.setattr(_contact_sources, "SQL_FETCH_ROWS", 1000)
+    from airflow_provider_sgseg import version_compat
+
+    monkeypatch.setattr(version_compat.BaseHook, "get_connection", classmethod(lambda cls, conn_id: found))
+    source = SqlSource("warehouse", "SELECT email, first_name FROM customers", None)
+    assert source.columns() == ["email", "first_name"]  # described after a first fetch
+    rows = list(source.rows())
+    assert len(rows) == len(RESULT) and rows[-1] == (
+        len(RESULT),
+        {"email": "c12344@example.com", "first_name": "C12344"},
+    )
+    assert all(cursor.name for cursor in connection.cursors)  # every pass on a server-side cursor
+    assert max(cursor.largest_fetch for cursor in connection.cursors) == 1000  # never the whole result
