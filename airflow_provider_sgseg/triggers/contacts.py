@@ -107,7 +107,8 @@ class SendGridContactsJobsTrigger(SendGridWaitTrigger):
                 if late is not None:
                     return event_for(late)
                 try:
-                    board.answered(job_id, await self.before(deadline, hook.arun(board.request(job_id))))
+                    answer = await self.before(deadline, hook.arun(board.request(job_id)))
+                    board.answered(job_id, answer)
                 except SendGridError as error:
                     board.failed(job_id, error)
             action = waiting.step(state, board.outcome(), self.now(), self.bounds, deadline)
