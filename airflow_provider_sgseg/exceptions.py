@@ -14,6 +14,7 @@ import datetime
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 MAX_QUOTED = 300  # characters of one message an error quotes
 MAX_QUOTED_FIELD = 100  # characters of one detail's field (SendGrid's: names like contacts[3].email)
@@ -77,6 +78,32 @@ class SendGridInputError(ValueError):
         self.value = value
         self.rule = rule
         super().__init__(f"Invalid {name} {shorten(repr(value), MAX_QUOTED_VALUE, one_line=False)}: {rule}")
+
+
+MAX_SHOWN_ROW_VALUE = 80  # characters of a bad row value an error or report quotes
+
+
+class SendGridRowError(SendGridInputError):
+    """One source row breaks a rule: ``row`` (1-based), ``column``, ``value`` and ``rule``."""
+
+    def __init__(self, row: int, column: str, value: object, rule: str) -> None:
+        self.row = row
+        self.column = column
+        shown = repr(value)
+        if len(shown) > MAX_SHOWN_ROW_VALUE:
+            shown = shown[:MAX_SHOWN_ROW_VALUE] + "..."
+        super().__init__(f"row {row} column {column!r}", value, rule)
+        self.args = (f"Invalid row {row}: column {column!r} value {shown}: {rule}",)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe report entry (XCom): row, column, value (as text, shortened) and rule."""
+        text = str(self.value)
+        return {
+            "row": self.row,
+            "column": self.column,
+            "value": text if len(text) <= MAX_SHOWN_ROW_VALUE else text[:MAX_SHOWN_ROW_VALUE] + "...",
+            "rule": self.rule,
+        }
 
 
 class SendGridError(Exception):

@@ -73,6 +73,8 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_sgseg.operators.segments",
                     "airflow_provider_sgseg.operators.single_sends",
                     "airflow_provider_sgseg.operators.contacts",
+                    "airflow_provider_sgseg.operators.contacts_upsert",
+                    "airflow_provider_sgseg.operators.contacts_export",
                 ],
             },
         ],

@@ -12,9 +12,8 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
-from airflow_provider_sgseg.exceptions import SendGridInputError
+from airflow_provider_sgseg.exceptions import SendGridInputError, SendGridRowError
 from airflow_provider_sgseg.rules import validation
-from airflow_provider_sgseg.rules.contacts import SendGridRowError
 
 SQL_FETCH_ROWS = 5_000
 FILE_FORMATS = ("csv", "ndjson")

@@ -15,10 +15,13 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_sgseg.rules.contacts import SendGridRowError, identifier_keys, merge_contacts
+from airflow_provider_sgseg.exceptions import SendGridRowError
+from airflow_provider_sgseg.rules.contacts import identifier_keys, merge_contacts
 
 MAX_CONTACTS_PER_UPSERT = 30_000
 MAX_UPSERT_BYTES = 6_000_000
+MAX_IMPORT_ROWS = 1_000_000  # per CSV import (SendGrid: 1,000,000 contacts or 5 GB)
+MAX_IMPORT_BYTES = 5_000_000_000
 
 
 def encode(value: Any) -> bytes:

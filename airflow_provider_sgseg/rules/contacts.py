@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_sgseg.exceptions import SendGridInputError
+from airflow_provider_sgseg.exceptions import SendGridRowError as SendGridRowError  # its first home
 
 IDENTIFIERS = ("email", "phone_number_id", "external_id", "anonymous_id")
 # Writable reserved fields and their length limits (None: no documented limit). Source: the
@@ -39,30 +40,6 @@ MAX_ALTERNATE_EMAILS = 5
 CUSTOM_FIELD_TYPES = ("Text", "Number", "Date")
 # Deliberately loose: one @, no spaces, a dot in the domain. SendGrid has the last word.
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_MAX_SHOWN_VALUE = 80
-
-
-class SendGridRowError(SendGridInputError):
-    """One source row breaks a rule: ``row`` (1-based), ``column``, ``value`` and ``rule``."""
-
-    def __init__(self, row: int, column: str, value: object, rule: str) -> None:
-        self.row = row
-        self.column = column
-        shown = repr(value)
-        if len(shown) > _MAX_SHOWN_VALUE:
-            shown = shown[:_MAX_SHOWN_VALUE] + "..."
-        super().__init__(f"row {row} column {column!r}", value, rule)
-        self.args = (f"Invalid row {row}: column {column!r} value {shown}: {rule}",)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe report entry (XCom): row, column, value (as text, shortened) and rule."""
-        text = str(self.value)
-        return {
-            "row": self.row,
-            "column": self.column,
-            "value": text if len(text) <= _MAX_SHOWN_VALUE else text[:_MAX_SHOWN_VALUE] + "...",
-            "rule": self.rule,
-        }
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from sgseg_emulator.pytest_plugin import EmulatorHandle
 
 from airflow_provider_sgseg.exceptions import SendGridInputError, SendGridServerError, SendGridTransportError
 from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
-from airflow_provider_sgseg.operators import contacts as contacts_module
+from airflow_provider_sgseg.operators import contacts_upsert as contacts_module
 from airflow_provider_sgseg.operators.contacts import (
     EXPORT_STATE_KEY,
     UPSERT_STATE_KEY,

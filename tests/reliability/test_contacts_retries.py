@@ -16,7 +16,7 @@ import pytest
 from sgseg_emulator.pytest_plugin import EmulatorHandle
 
 from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
-from airflow_provider_sgseg.operators import contacts as contacts_module
+from airflow_provider_sgseg.operators import contacts_upsert as contacts_module
 from airflow_provider_sgseg.operators.contacts import (
     SendGridExportContactsOperator,
     SendGridUpsertContactsOperator,
