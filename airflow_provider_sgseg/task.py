@@ -77,6 +77,16 @@ def resume_event(
     return dict(event)
 
 
+def deferral_timeout(deadline: datetime.datetime, now: datetime.datetime, slack: float) -> datetime.timedelta:
+    """The ``timeout`` a deferral hands Airflow: the time left to ``deadline`` (never negative)
+    plus ``slack`` seconds, as a plain ``datetime.timedelta``. Subtracting pendulum instants gives
+    a pendulum ``Duration``, which Airflow's task runner cannot send to its supervisor (the task
+    then fails to defer: "Objects of type <class 'pendulum.duration.Duration'> are not supported").
+    """
+    left = max((deadline - now).total_seconds(), 0.0)
+    return datetime.timedelta(seconds=left + slack)
+
+
 class SendGridTaskMixin:
     """The hook accessor, the time seams and the deferral deadlines of a SendGrid task.
 

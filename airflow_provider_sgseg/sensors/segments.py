@@ -27,7 +27,12 @@ from airflow_provider_sgseg.rules.population import (
     watermark_from,
 )
 from airflow_provider_sgseg.state_store import TaskStateStore
-from airflow_provider_sgseg.task import DEFAULT_CONN_ID, SendGridTaskMixin, default_deferrable
+from airflow_provider_sgseg.task import (
+    DEFAULT_CONN_ID,
+    SendGridTaskMixin,
+    default_deferrable,
+    deferral_timeout,
+)
 from airflow_provider_sgseg.version_compat import (
     AirflowException,
     AirflowFailException,
@@ -177,8 +182,7 @@ class SendGridSegmentPopulatedSensor(SendGridTaskMixin, BaseSensorOperator):
             method_name="execute_complete",
             # The trigger ends at its own deadline with a clear message; this is a safety net
             # for a triggerer that is down.
-            timeout=max(deadline - now, datetime.timedelta(0))
-            + datetime.timedelta(seconds=self.bounds.ceiling),
+            timeout=deferral_timeout(deadline, now, self.bounds.ceiling),
         )
 
     def poke(self, context: Context) -> PokeReturnValue:

@@ -344,6 +344,22 @@ def test_deferrable_sensor_hands_the_watermark_and_schedule_to_the_trigger(
     assert emulated_time.segment_gets(segment["id"]) == 2  # populated_segment's read + one look
 
 
+def test_the_deferral_timeout_is_a_plain_timedelta_on_pendulum_time(emulated_time: EmulatedTime) -> None:
+    # A task's clock is pendulum's; Airflow's task runner sends the deferral to its supervisor,
+    # which refuses pendulum's Duration (the task then fails instead of deferring).
+    import pendulum
+
+    segment = populated_segment(emulated_time, 2)
+    sensor = make_sensor(segment["id"], deferrable=True, min_contacts=2, timeout=7200)
+    sensor.now = lambda: pendulum.instance(emulated_time.now())  # type: ignore[method-assign]
+
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute(context_for())
+
+    assert type(deferred.value.timeout) is datetime.timedelta
+    assert deferred.value.timeout == datetime.timedelta(seconds=7200 + sensor.bounds.ceiling)
+
+
 def test_deferrable_sensor_whose_first_look_fails_waits_for_a_sample_after_that_look(
     emulated_time: EmulatedTime,
 ) -> None:
