@@ -243,9 +243,10 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
         gate = self.build_gate()
         if gate.active and not request.segment_ids:
             raise SendGridInputError(
-                "min_contacts",
-                gate.min_contacts,
-                "the audience gate checks segments, so segment_ids must be given",
+                "segment_ids",
+                self.segment_ids,
+                "the audience gate (min_contacts, max_contacts, max_sample_age, watermark, "
+                "expected_contacts) checks segments, so segment_ids must be given",
             )
         send_at = due_send_at(request.send_at, self.now(), self.if_past)
         if send_at != request.send_at:

@@ -222,7 +222,8 @@ def send_at(value: object) -> str:
         moment = parsed
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise SendGridInputError("send_at", value, rule)
-    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    utc = moment.astimezone(datetime.timezone.utc)
+    return f"{utc.year:04d}-{utc:%m-%dT%H:%M:%S}Z"  # RFC 3339: four-digit years, also before 1000
 
 
 def _has_explicit_offset(text: str) -> bool:

@@ -174,3 +174,10 @@ def test_future_and_skewed_send_at(send_at: str, expected: str) -> None:
 def test_just_past_the_skew_fails() -> None:
     with pytest.raises(SendGridInputError, match="61 s before"):
         due_send_at("2026-12-07T09:14:59Z", NOW, "fail")
+
+
+def test_a_send_at_before_the_year_1000_is_refused_as_past_not_crashing() -> None:
+    request = build_single_send_request(**request_args(send_at="0124-01-01T00:00:00Z"))
+    assert request.send_at == "0124-01-01T00:00:00Z"
+    with pytest.raises(SendGridInputError, match="'0124-01-01T00:00:00Z'"):
+        due_send_at(request.send_at, NOW, "fail")
