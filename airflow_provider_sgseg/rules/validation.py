@@ -334,3 +334,13 @@ def seconds(name: str, value: object, *, allow_zero: bool = False) -> float:
         rule = "must be a number of seconds >= 0" if allow_zero else "must be a positive number of seconds"
         raise SendGridInputError(name, value, rule)
     return float(value)
+
+
+def single_send_ids(value: object, name: str = "single_send_ids", max_items: int | None = None) -> list[str]:
+    """Single Send ids: a list of UUIDs (or one id as a string), duplicates dropped, order kept."""
+    return _id_list(name, value, max_items=max_items)
+
+
+def uuid(value: object, name: str) -> str:
+    """A 36-character UUID, the error naming ``name``."""
+    return _uuid(name, value)
