@@ -1,11 +1,11 @@
-"""Deferrable wait for a Single Send's stats to settle (the rule: :mod:`airflow_provider_sgseg.rules.stats`)."""
+"""Deferrable wait for a Single Send's stats to settle; the rule is in ``rules/stats.py``."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pendulum
@@ -26,7 +26,7 @@ class StatsWait:
 
     status: str | None = None
     send_at: str | None = None
-    observation: stats.Observation = stats.Observation()
+    observation: stats.Observation = field(default_factory=stats.Observation)
 
     def to_dict(self) -> dict[str, Any]:
         return {"status": self.status, "send_at": self.send_at, "observation": self.observation.to_dict()}
