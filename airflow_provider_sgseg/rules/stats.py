@@ -337,9 +337,7 @@ def _count(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-def summary(
-    rows: Sequence[tuple[Any, ...]], links: int, single_send_ids: Sequence[str], requests: int
-) -> dict[str, Any]:
+def summary(rows: Sequence[tuple[Any, ...]], links: int, single_send_ids: Sequence[str]) -> dict[str, Any]:
     """The compact XCom of a stats task (never the rows): counts and the totals over ``total`` rows
     without grouping (``ab_variation == ab_phase == "all"``)."""
     index = {name: position for position, name in enumerate(STATS_COLUMNS)}
@@ -352,6 +350,5 @@ def summary(
         "single_send_ids": list(single_send_ids),
         "stats_rows": len(rows),
         "link_rows": links,
-        "api_requests": requests,
         "totals": totals,
     }

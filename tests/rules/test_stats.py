@@ -157,5 +157,5 @@ def test_rows_and_summary() -> None:
     assert len(row) == len(stats.STATS_COLUMNS)
     link = stats.link_row(ID, {"url": "https://x", "url_location": 0, "clicks": 3}, "t")
     assert link[stats.LINKS_COLUMNS.index("unique_clicks")] is None
-    summary = stats.summary([row], 1, [ID], 4)
-    assert summary["totals"]["delivered"] == 9 and summary["stats_rows"] == 1 and summary["api_requests"] == 4
+    summary = stats.summary([row], 1, [ID])
+    assert summary["totals"]["delivered"] == 9 and summary["stats_rows"] == 1 and summary["link_rows"] == 1
