@@ -35,6 +35,8 @@ EXAMPLE_SETTINGS = {
     "SGSEG_POLL_CEILING_SECONDS": "5",
     "SGSEG_POLL_SLACK_SECONDS": "0.5",
     "SGSEG_WAIT_TIMEOUT_SECONDS": "300",
+    # The Single Send DAG's results leg (issue 25): the emulator's stats settle 20 s after a send.
+    "SGSEG_STATS_SETTLE_SECONDS": "3",
     # The audience DAG (sendgrid_audience_pipeline); its warehouse connection is set in System.
     "SGSEG_AUDIENCE_SEGMENT_NAME": "E2E warehouse audience",
     "SGSEG_AUDIENCE_QUERY_DSL": (
