@@ -54,7 +54,7 @@ DAG_SETTINGS = {
     "SGSEG_POLL_SLACK_SECONDS": "1",
     "SGSEG_WAIT_TIMEOUT_SECONDS": "300",  # a run triggered again from the UI may wait 2 min
     "SGSEG_SEND_ENABLED": "true",  # the emulator receives the send
-    # The results leg: the emulator's stats settle 30 s after the send; 5 s unchanged is final.
+    # The results leg: the emulator's stats settle 15 s after the send; 5 s unchanged is final.
     "SGSEG_STATS_SETTLE_SECONDS": "5",
 }
 STARTUP_TIMEOUT = 90  # seconds for the components to get healthy and the DAGs to be parsed

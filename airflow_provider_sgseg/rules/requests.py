@@ -436,13 +436,7 @@ class ListPage(Request[tuple[list[dict[str, Any]], str | None]]):
         items = payload.get("result", payload.get("results", []))
         if not isinstance(items, list):
             raise shape_error(call, 'a {"result": [...]} object', payload)
-        # The token is read from _metadata.next; the hook never follows that URL's host.
-        metadata = payload.get("_metadata")
-        next_url = metadata.get("next") if isinstance(metadata, dict) else None
-        token = None
-        if isinstance(next_url, str) and next_url:
-            token = urllib.parse.parse_qs(urllib.parse.urlsplit(next_url).query).get("page_token", [None])[0]
-        return _objects(call, items), token or None
+        return _objects(call, items), next_page_token(payload)
 
 
 # ------------------------------------------------------------------------------ contacts
@@ -637,6 +631,17 @@ def job_id(call: Call, payload: Any, key: str) -> str:
     return value
 
 
+def next_page_token(payload: dict[str, Any]) -> str | None:
+    """The ``page_token`` of a list answer's ``_metadata.next`` URL (None on the last page). Only
+    the token is taken: the hook never follows that URL's host."""
+    metadata = payload.get("_metadata")
+    next_url = metadata.get("next") if isinstance(metadata, dict) else None
+    if not isinstance(next_url, str) or not next_url:
+        return None
+    token = urllib.parse.parse_qs(urllib.parse.urlsplit(next_url).query).get("page_token", [None])[0]
+    return token or None
+
+
 def _objects(call: Call, items: list[Any]) -> list[dict[str, Any]]:
     if not all(isinstance(item, dict) for item in items):
         raise shape_error(call, "a list of JSON objects", items)
@@ -667,13 +672,7 @@ def stats_page(call: Call, payload: Any) -> StatsPage:
     """The ``results`` of one stats page and the next ``page_token`` (None on the last page)."""
     if not isinstance(payload, dict) or not isinstance(payload.get("results"), list):
         raise shape_error(call, 'a {"results": [...]} object', payload)
-    metadata = payload.get("_metadata")
-    next_url = metadata.get("next") if isinstance(metadata, dict) else None
-    token = None
-    if isinstance(next_url, str) and next_url:
-        # Only the token is taken from _metadata.next: the hook never follows that URL's host.
-        token = urllib.parse.parse_qs(urllib.parse.urlsplit(next_url).query).get("page_token", [None])[0]
-    return _objects(call, payload["results"]), token or None
+    return _objects(call, payload["results"]), next_page_token(payload)
 
 
 class _StatsRequest(Request[StatsPage]):

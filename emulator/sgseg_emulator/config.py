@@ -73,7 +73,7 @@ DEMO_SETTINGS: dict[str, float] = {
     "refresh_min_spacing": 10,
     "refreshes_per_segment_per_day": 100,
     "refreshes_per_account_per_day": 1000,
-    "stats_growth_period": 30,
+    "stats_growth_period": 15,
 }
 
 
