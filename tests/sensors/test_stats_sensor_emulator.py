@@ -13,10 +13,10 @@ from airflow.sdk import Asset
 from sgseg_emulator.pytest_plugin import EmulatorHandle
 from sgseg_emulator.stats import final_counts
 
-from airflow_provider_sgseg.exceptions import SendGridInputError, SendGridNotFoundError
+from airflow_provider_sgseg.exceptions import SendGridInputError, SendGridNotFoundError, SendGridServerError
 from airflow_provider_sgseg.sensors.stats import SendGridSingleSendStatsSensor
 from airflow_provider_sgseg.triggers.stats import SendGridSingleSendStatsTrigger
-from airflow_provider_sgseg.version_compat import AirflowSensorTimeout, TaskDeferred
+from airflow_provider_sgseg.version_compat import AirflowException, AirflowSensorTimeout, TaskDeferred
 from tests.sensors.emulated_time import EmulatedTime
 from tests.sensors.test_segment_sensor_emulator import StateStore, context_for
 from tests.stats_helpers import HOUR, PERIOD, SINGLESENDS, api_client, sent_single_send
@@ -190,3 +190,42 @@ def test_outlets_carry_the_result_and_the_trigger_round_trips(
     assert "api_key" not in str(kwargs) and sendgrid_emulator.api_key not in str(kwargs)
     result = run_deferrable(sensor, context)
     assert context["outlet_events"][asset].extra == result
+
+
+def test_transient_503s_are_tolerated_then_too_many_fail(
+    clock: EmulatedTime, sendgrid_emulator: EmulatorHandle
+) -> None:
+    with api_client(sendgrid_emulator) as api:
+        single_send_id = sent_single_send(api, sendgrid_emulator, contacts=5)
+    clock.sleep(PERIOD)
+    sendgrid_emulator.admin.add_fault(
+        kind="status", status=503, method="GET", path_prefix=STATS_PATH, times=2
+    )
+    sensor = SendGridSingleSendStatsSensor(task_id="t", single_send_id=single_send_id, settle_for=HOUR)
+    assert sensor.execute(context_for(StateStore()))["provisional"] is False
+    sendgrid_emulator.admin.add_fault(
+        kind="status", status=503, method="GET", path_prefix=STATS_PATH, times=10
+    )
+    failing = SendGridSingleSendStatsSensor(
+        task_id="f", single_send_id=single_send_id, settle_for=HOUR, max_consecutive_failures=2
+    )
+    with pytest.raises(SendGridServerError):
+        failing.execute(context_for(StateStore()))
+
+
+@pytest.mark.parametrize(
+    "event",
+    [None, {"status": "weird"}, {"status": "success", "single_send_id": 1, "provisional": False}],
+)
+def test_a_bad_trigger_event_fails_loudly(event: Any) -> None:
+    sensor = SendGridSingleSendStatsSensor(task_id="e", single_send_id=UNKNOWN_ID)
+    with pytest.raises(AirflowException):
+        sensor.execute_complete(context_for(StateStore()), event)
+
+
+def test_trigger_timeout_and_error_events_raise() -> None:
+    sensor = SendGridSingleSendStatsSensor(task_id="e", single_send_id=UNKNOWN_ID)
+    with pytest.raises(AirflowSensorTimeout, match="late"):
+        sensor.execute_complete(context_for(StateStore()), {"status": "timeout", "message": "late"})
+    with pytest.raises(AirflowException, match="broken"):
+        sensor.execute_complete(context_for(StateStore()), {"status": "error", "message": "broken"})
