@@ -578,8 +578,8 @@ class SendGridMarketingHook(BaseHook):
     def list_single_send_stats(self, single_send_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
         """``GET /v3/marketing/stats/singlesends``: all-time ``total`` rows (``ab_variation`` and
         ``ab_phase`` ``"all"``) of the given Single Sends, 25 ids per request, every page (None:
-        every Single Send). :raises SendGridInputError: an id that is not a UUID."""
-        ids = validation.single_send_ids(single_send_ids or [])
+        every Single Send). :raises SendGridInputError: an id that is not a UUID (the request checks)."""
+        ids = list(dict.fromkeys(single_send_ids or []))
         batches = [ids[start : start + MAX_IDS_PER_LIST] for start in range(0, len(ids), MAX_IDS_PER_LIST)]
         rows: list[dict[str, Any]] = []
         for batch in batches or [[]]:
