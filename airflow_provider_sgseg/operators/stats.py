@@ -173,7 +173,8 @@ class SendGridSingleSendStatsOperator(SendGridBaseOperator):
     def _read(
         self, single_sends: list[dict[str, Any]], timezone: str, provisional: bool, wants_links: bool
     ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-        landed_at = self.now().isoformat()
+        now = self.now()
+        landed_at = now.isoformat()
         ids = [str(item["id"]) for item in single_sends]
         rows = (
             [
@@ -188,7 +189,7 @@ class SendGridSingleSendStatsOperator(SendGridBaseOperator):
         for single_send in single_sends:
             single_send_id = str(single_send["id"])
             if per_send:
-                start, end = stats.date_range(single_send.get("send_at"), self.now(), timezone)
+                start, end = stats.date_range(single_send.get("send_at"), now, timezone)
                 results = self.hook.get_single_send_stats(
                     single_send_id,
                     start_date=start,
