@@ -16,7 +16,12 @@ from sgseg_emulator.stats import final_counts
 from airflow_provider_sgseg.exceptions import SendGridInputError, SendGridNotFoundError, SendGridServerError
 from airflow_provider_sgseg.sensors.stats import SendGridSingleSendStatsSensor
 from airflow_provider_sgseg.triggers.stats import SendGridSingleSendStatsTrigger
-from airflow_provider_sgseg.version_compat import AirflowException, AirflowSensorTimeout, TaskDeferred
+from airflow_provider_sgseg.version_compat import (
+    AirflowException,
+    AirflowRescheduleException,
+    AirflowSensorTimeout,
+    TaskDeferred,
+)
 from tests.sensors.emulated_time import EmulatedTime
 from tests.sensors.test_segment_sensor_emulator import StateStore, context_for
 from tests.stats_helpers import HOUR, PERIOD, SINGLESENDS, api_client, sent_single_send
@@ -229,3 +234,27 @@ def test_trigger_timeout_and_error_events_raise() -> None:
         sensor.execute_complete(context_for(StateStore()), {"status": "timeout", "message": "late"})
     with pytest.raises(AirflowException, match="broken"):
         sensor.execute_complete(context_for(StateStore()), {"status": "error", "message": "broken"})
+
+
+def test_reschedule_mode_keeps_the_settle_clock_in_the_state_store(
+    clock: EmulatedTime, sendgrid_emulator: EmulatorHandle
+) -> None:
+    with api_client(sendgrid_emulator) as api:
+        single_send_id = sent_single_send(api, sendgrid_emulator, contacts=2000)
+    clock.sleep(PERIOD)  # the counts have stopped changing
+    store = StateStore()
+    pokes = 0
+    while True:  # a fresh sensor per poke, as after a reschedule: only the state store survives
+        sensor = SendGridSingleSendStatsSensor(
+            task_id="r", single_send_id=single_send_id, settle_for=3 * HOUR, mode="reschedule"
+        )
+        pokes += 1
+        try:
+            result = sensor.execute(context_for(store))
+            break
+        except AirflowRescheduleException:
+            assert store.values, "the wait's state was not kept"
+            clock.sleep(sensor.poke_interval)
+        assert pokes < 10
+    # Looks at 0, 1, 2 and 3 h (the 1 h poll_ceiling): without the kept state it would never settle.
+    assert result["provisional"] is False and pokes == 4
