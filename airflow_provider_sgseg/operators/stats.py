@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import Asset, AssetAlias
 
 from airflow_provider_sgseg.operators.base import SendGridBaseOperator
-from airflow_provider_sgseg.rules import stats, validation
+from airflow_provider_sgseg.rules import validation
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_provider_sgseg.rules import stats
 
 # The alias a stats task emits one Asset event per landed Single Send through (default outlet).
 STATS_ASSET_ALIAS = "sendgrid_single_send_stats"
@@ -95,7 +97,7 @@ class SendGridSingleSendStatsOperator(SendGridBaseOperator):
         table: str | None = None,
         links_table: str | None = None,
         destination_path: Any = None,
-        group_by: Sequence[str] = stats.GROUP_BY,
+        group_by: Sequence[str] = validation.STATS_GROUP_BY,
         name: str | None = None,
         category: str | None = None,
         sent_in_data_interval: bool = False,
@@ -105,8 +107,8 @@ class SendGridSingleSendStatsOperator(SendGridBaseOperator):
         kwargs.setdefault("outlets", [AssetAlias(STATS_ASSET_ALIAS)])
         super().__init__(**kwargs)
         self.single_send_ids = single_send_ids
-        self.aggregated_by = stats.aggregated_by(aggregated_by)
-        self.group_by = stats.group_by(group_by)
+        self.aggregated_by = validation.aggregated_by(aggregated_by)
+        self.group_by = validation.stats_group_by(group_by)
         self.timezone = timezone
         self.destination_conn_id = destination_conn_id
         self.table = table
@@ -120,6 +122,7 @@ class SendGridSingleSendStatsOperator(SendGridBaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         """Read, land, emit the Asset events; returns the summary (class docstring)."""
         from airflow_provider_sgseg.operators import _stats_landing as landing
+        from airflow_provider_sgseg.rules import stats
 
         chosen_from = stats.selection(
             self.single_send_ids,
@@ -173,6 +176,8 @@ class SendGridSingleSendStatsOperator(SendGridBaseOperator):
     def _read(
         self, single_sends: list[dict[str, Any]], timezone: str, provisional: bool, wants_links: bool
     ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        from airflow_provider_sgseg.rules import stats
+
         now = self.now()
         landed_at = now.isoformat()
         ids = [str(item["id"]) for item in single_sends]

@@ -734,9 +734,9 @@ class GetSingleSendStats(_StatsRequest):
             single_send_id=validation.single_send_id(self.single_send_id),
             start_date=start,
             end_date=end,
-            aggregated_by=stats_rules.aggregated_by(self.aggregated_by),
+            aggregated_by=validation.aggregated_by(self.aggregated_by),
             timezone=validation.time_zone(self.timezone, "timezone"),
-            group_by=stats_rules.group_by(self.group_by),
+            group_by=validation.stats_group_by(self.group_by),
         )
 
     def call(self) -> Call:
@@ -775,9 +775,9 @@ class GetSingleSendLinkStats(_StatsRequest):
         _normalise(
             self,
             single_send_id=validation.single_send_id(self.single_send_id),
-            group_by=stats_rules.group_by(self.group_by),
+            group_by=validation.stats_group_by(self.group_by),
             ab_variation_id=None if variation is None else validation.uuid(variation, "ab_variation_id"),
-            ab_phase_id=None if self.ab_phase_id is None else stats_rules.ab_phase(self.ab_phase_id),
+            ab_phase_id=None if self.ab_phase_id is None else validation.ab_phase(self.ab_phase_id),
         )
 
     def call(self) -> Call:

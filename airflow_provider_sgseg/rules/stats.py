@@ -1,4 +1,4 @@
-"""Single Send stats rules: the stats parameters, when results count as settled, which Single
+"""Single Send stats rules: the date parameter, when results count as settled, which Single
 Sends a task reads, and the rows it lands. Pure: no I/O, no Airflow context.
 
 The settle rule
@@ -49,37 +49,10 @@ METRICS = (
     "spam_reports",
     "spam_report_drops",
 )
-AGGREGATIONS = ("day", "total")
-GROUP_BY = ("ab_variation", "ab_phase")
-AB_PHASES = ("test", "send")
 STATS_PAGE_SIZE = 50  # the spec's page_size maximum on every stats endpoint
 MAX_IDS_PER_LIST = 25  # singlesend_ids per GET /v3/marketing/stats/singlesends
-DEFAULT_SETTLE_FOR = 4 * 3600.0
-DEFAULT_MAX_WAIT = 3 * 24 * 3600.0
 
 # --------------------------------------------------------------------------- parameters
-
-
-def aggregated_by(value: object) -> str:
-    """``"day"`` or ``"total"``. :raises SendGridInputError: anything else."""
-    if value not in AGGREGATIONS:
-        raise SendGridInputError("aggregated_by", value, "must be 'day' or 'total'")
-    return str(value)
-
-
-def group_by(value: object, name: str = "group_by") -> tuple[str, ...]:
-    """A subset of ``("ab_variation", "ab_phase")`` (a single string counts as one), order kept."""
-    items = (value,) if isinstance(value, str) else value
-    if not isinstance(items, (list, tuple)) or any(item not in GROUP_BY for item in items):
-        raise SendGridInputError(name, value, "must be a list of 'ab_variation' and/or 'ab_phase'")
-    return tuple(dict.fromkeys(items))
-
-
-def ab_phase(value: object) -> str:
-    """``"test"`` or ``"send"`` (the links filter ``ab_phase_id``)."""
-    if value not in AB_PHASES:
-        raise SendGridInputError("ab_phase_id", value, "must be 'test' or 'send'")
-    return str(value)
 
 
 def stats_date(value: object, name: str) -> str:
@@ -95,15 +68,6 @@ def stats_date(value: object, name: str) -> str:
         except ValueError:
             pass
     raise SendGridInputError(name, value, "must be a date, YYYY-MM-DD")
-
-
-def seconds(value: object, name: str) -> float:
-    """A positive, finite number of seconds, or a ``timedelta``."""
-    if isinstance(value, datetime.timedelta):
-        value = value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
-        raise SendGridInputError(name, value, "must be a number of seconds > 0 (or a timedelta)")
-    return float(value)
 
 
 # ------------------------------------------------------------------------ the settle rule

@@ -10,8 +10,7 @@ from airflow.sdk import Asset, BaseSensorOperator
 from airflow.sdk.bases.sensor import PokeReturnValue
 
 from airflow_provider_sgseg.operators.base import DEFAULT_CONN_ID, SendGridTaskMixin
-from airflow_provider_sgseg.rules import pacing
-from airflow_provider_sgseg.rules.stats import DEFAULT_MAX_WAIT, DEFAULT_SETTLE_FOR, seconds
+from airflow_provider_sgseg.rules import pacing, validation
 from airflow_provider_sgseg.state_store import TaskStateStore
 from airflow_provider_sgseg.version_compat import (
     AirflowException,
@@ -25,6 +24,8 @@ if TYPE_CHECKING:
 # Task state store key: the wait's last look (status, send_at, counts and since when, failures).
 STATE_KEY = "sgseg_single_send_stats_wait"
 RESULT_KEYS = ("single_send_id", "send_at", "provisional", "counts", "changed_at")
+DEFAULT_SETTLE_FOR = 4 * 3600.0
+DEFAULT_MAX_WAIT = 3 * 24 * 3600.0
 
 
 class SendGridSingleSendStatsSensor(SendGridTaskMixin, BaseSensorOperator):
@@ -80,7 +81,10 @@ class SendGridSingleSendStatsSensor(SendGridTaskMixin, BaseSensorOperator):
         deferrable: bool | None = None,
         **kwargs: Any,
     ) -> None:
-        settle_seconds, max_wait_seconds = seconds(settle_for, "settle_for"), seconds(max_wait, "max_wait")
+        settle_seconds, max_wait_seconds = (
+            validation.duration("settle_for", settle_for),
+            validation.duration("max_wait", max_wait),
+        )
         self.bounds = pacing.WaitBounds(
             poll_floor, poll_ceiling, poke_interval, poll_slack, max_consecutive_failures
         )

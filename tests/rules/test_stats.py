@@ -7,7 +7,7 @@ import datetime
 import pytest
 
 from airflow_provider_sgseg.exceptions import SendGridInputError
-from airflow_provider_sgseg.rules import stats
+from airflow_provider_sgseg.rules import stats, validation
 from airflow_provider_sgseg.rules.requests import (
     GetSingleSendLinkStats,
     GetSingleSendStats,
@@ -88,8 +88,9 @@ def test_total_counts_sum_rows_and_ignore_junk() -> None:
         (lambda: ListSingleSendStats([ID.replace("a1", f"{n:02d}") for n in range(26)]), "singlesend_ids"),
         (lambda: stats.selection(None), "single_send_ids"),
         (lambda: stats.selection(["nope"]), "single_send_ids"),
-        (lambda: stats.seconds(0, "settle_for"), "settle_for"),
-        (lambda: stats.seconds(float("inf"), "max_wait"), "max_wait"),
+        (lambda: validation.duration("settle_for", 0), "settle_for"),
+        (lambda: validation.duration("max_wait", float("inf")), "max_wait"),
+        (lambda: validation.stats_group_by("ab_variation,ab_phase"), "group_by"),
     ],
 )
 def test_bad_parameters_name_the_argument(build, name: str) -> None:
