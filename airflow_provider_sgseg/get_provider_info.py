@@ -76,11 +76,18 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_sgseg.operators.contacts",
                     "airflow_provider_sgseg.operators.contacts_upsert",
                     "airflow_provider_sgseg.operators.contacts_export",
+                    "airflow_provider_sgseg.operators.stats",
                 ],
             },
         ],
         "sensors": [
-            {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_sgseg.sensors.segments"]},
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": [
+                    "airflow_provider_sgseg.sensors.segments",
+                    "airflow_provider_sgseg.sensors.stats",
+                ],
+            },
         ],
         "triggers": [
             {
@@ -88,6 +95,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_sgseg.triggers.segments",
                     "airflow_provider_sgseg.triggers.contacts",
+                    "airflow_provider_sgseg.triggers.stats",
                 ],
             },
         ],

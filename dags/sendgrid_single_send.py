@@ -1,4 +1,7 @@
-"""Send a Single Send to the segment that ``sendgrid_segment_refresh`` just saw populated.
+"""Send a Single Send to the segment that ``sendgrid_segment_refresh`` just saw populated, then
+bring its results back: wait until its stats settle and land them in the warehouse.
+
+    check_sending_enabled >> pick_segment >> send_single_send >> wait_for_results >> land_results
 
 Scheduled on the segment's Asset: each Asset event (emitted once the segment has populated)
 starts a run, and the segment id comes from that event's ``extra``. Run by hand (or with
@@ -17,6 +20,11 @@ dag-processor and every worker):
 * ``SGSEG_SUPPRESSION_GROUP_ID`` or ``SGSEG_UNSUBSCRIBE_URL``: how recipients unsubscribe.
 * ``SGSEG_REQUIRE_MIN_CONTACTS``: refuse to send if the segment has fewer contacts right
   before scheduling (default 1: never send to an empty audience).
+* ``SGSEG_RESULTS_CONN_ID``: the SQL connection the results land in (default
+  ``sgseg_warehouse``), tables ``sendgrid_single_send_stats`` and ``sendgrid_single_send_links``.
+* ``SGSEG_STATS_SETTLE_SECONDS`` (default 4 h) / ``SGSEG_STATS_MAX_WAIT_SECONDS`` (default 3
+  days): results are final once unchanged that long, provisional that long after the send.
+* ``SGSEG_POLL_FLOOR_SECONDS`` / ``SGSEG_POLL_CEILING_SECONDS``: the results wait's pacing.
 """
 
 from __future__ import annotations
@@ -29,6 +37,8 @@ import pendulum
 from airflow.sdk import DAG, Asset, Param, task
 
 from airflow_provider_sgseg.operators.single_sends import SendGridSingleSendOperator
+from airflow_provider_sgseg.operators.stats import SendGridSingleSendStatsOperator
+from airflow_provider_sgseg.sensors.stats import SendGridSingleSendStatsSensor
 from airflow_provider_sgseg.version_compat import AirflowFailException, AirflowSkipException
 
 SEGMENT_NAME = os.environ.get("SGSEG_SEGMENT_NAME", "Airflow weekly digest audience")
@@ -40,6 +50,11 @@ _SEND_ENABLED = os.environ.get("SGSEG_SEND_ENABLED", "false").strip().lower()
 if _SEND_ENABLED not in ("true", "false"):
     raise ValueError(f"SGSEG_SEND_ENABLED must be 'true' or 'false', got {_SEND_ENABLED!r}")
 SEND_ENABLED = _SEND_ENABLED == "true"
+RESULTS_CONN_ID = os.environ.get("SGSEG_RESULTS_CONN_ID", "sgseg_warehouse")
+SETTLE_SECONDS = float(os.environ.get("SGSEG_STATS_SETTLE_SECONDS", str(4 * 3600)))
+MAX_WAIT_SECONDS = float(os.environ.get("SGSEG_STATS_MAX_WAIT_SECONDS", str(3 * 24 * 3600)))
+POLL_FLOOR_SECONDS = float(os.environ.get("SGSEG_POLL_FLOOR_SECONDS", "60"))
+POLL_CEILING_SECONDS = float(os.environ.get("SGSEG_POLL_CEILING_SECONDS", "3600"))
 
 # The same two lines are in sendgrid_segment_refresh.py: the Asset is how the two DAGs meet.
 SEGMENT_SLUG = re.sub(r"[^a-z0-9]+", "-", SEGMENT_NAME.lower()).strip("-")
@@ -90,7 +105,7 @@ with DAG(
 
     segment_id = pick_segment()
     check_sending_enabled() >> segment_id
-    SendGridSingleSendOperator(
+    send = SendGridSingleSendOperator(
         task_id="send_single_send",
         # The name identifies the send across retries and re-runs: one digest per day, even if
         # the segment is announced more than once that day.
@@ -100,6 +115,7 @@ with DAG(
         # SendGrid's {{{unsubscribe}}} tag would be read as Jinja: keep it raw.
         html_content=(
             "<html><body><p>Hello! Here is what happened this week.</p>"
+            '<p><a href="https://example.com/digest">Read the digest</a></p>'
             '<p>{% raw %}<a href="{{{unsubscribe}}}">Unsubscribe</a>{% endraw %}</p></body></html>'
         ),
         sender_id=SENDER_ID,
@@ -108,3 +124,23 @@ with DAG(
         send_at="now",
         min_contacts=REQUIRE_MIN_CONTACTS,
     )
+    # The results leg: final once the counts stop changing, provisional if they still change
+    # MAX_WAIT_SECONDS after the send; then the rows land (a rerun replaces them).
+    wait_for_results = SendGridSingleSendStatsSensor(
+        task_id="wait_for_results",
+        single_send_id="{{ ti.xcom_pull(task_ids='send_single_send', key='single_send_id') }}",
+        settle_for=SETTLE_SECONDS,
+        max_wait=MAX_WAIT_SECONDS,
+        poke_interval=POLL_CEILING_SECONDS,
+        poll_floor=POLL_FLOOR_SECONDS,
+        poll_ceiling=POLL_CEILING_SECONDS,
+        timeout=MAX_WAIT_SECONDS + 24 * 3600,
+        deferrable=True,
+    )
+    land_results = SendGridSingleSendStatsOperator(
+        task_id="land_results",
+        single_send_ids=["{{ ti.xcom_pull(task_ids='wait_for_results')['single_send_id'] }}"],
+        provisional="{{ ti.xcom_pull(task_ids='wait_for_results')['provisional'] }}",
+        destination_conn_id=RESULTS_CONN_ID,
+    )
+    send >> wait_for_results >> land_results

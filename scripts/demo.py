@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import demo_audience
+import demo_results
 from airflow_stack import AirflowStack, Component, StackConfig, as_utc, free_port, log_tail
 from sgseg_emulator.client import EmulatorAdmin
 from sgseg_emulator.config import DEMO_API_KEY
@@ -53,9 +54,11 @@ DAG_SETTINGS = {
     "SGSEG_POLL_SLACK_SECONDS": "1",
     "SGSEG_WAIT_TIMEOUT_SECONDS": "300",  # a run triggered again from the UI may wait 2 min
     "SGSEG_SEND_ENABLED": "true",  # the emulator receives the send
+    # The results leg: the emulator's stats settle 15 s after the send; 5 s unchanged is final.
+    "SGSEG_STATS_SETTLE_SECONDS": "5",
 }
 STARTUP_TIMEOUT = 90  # seconds for the components to get healthy and the DAGs to be parsed
-PIPELINE_TIMEOUT = 150  # seconds for every pipeline to finish once triggered
+PIPELINE_TIMEOUT = 210  # seconds for every pipeline to finish once triggered (results settle too)
 POLL = 0.5
 SEGMENTS = "/v3/marketing/segments/2.0"
 SINGLE_SENDS = "/v3/marketing/singlesends"
@@ -576,6 +579,12 @@ def summary(stack: AirflowStack, admin: EmulatorAdmin, observed: list[Observed],
         if pipeline.asset_dag_id is not None:
             asset_seconds = run_seconds(stack, pipeline.asset_dag_id, seen.asset_run_id)
             lines.append(f"{pipeline.asset_dag_id:<26} success in {asset_seconds:.0f} s: {seen.asset_run_id}")
+            if pipeline.asset_dag_id == demo_results.DAG_ID and seen.asset_run_id:
+                landed = xcom(stack, pipeline.asset_dag_id, seen.asset_run_id, demo_results.TASK_ID)
+                lines += [
+                    f"  {line}"
+                    for line in demo_results.summary_lines(landed, stack.config.home / "warehouse.db")
+                ]
         if pipeline.start_dag_id == demo_audience.DAG_ID:
             sync = xcom(stack, pipeline.start_dag_id, seen.start_run_id, "sync_contacts")
             export = asset_event(stack, pipeline.start_dag_id, seen.start_run_id, "x-sendgrid://exports/")

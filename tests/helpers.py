@@ -58,6 +58,7 @@ def pipeline_dag_settings(segment_name: str) -> dict[str, str]:
         "SGSEG_WAIT_TIMEOUT_SECONDS": "90",
         "SGSEG_REQUIRE_MIN_CONTACTS": "100",
         "SGSEG_SEND_ENABLED": "true",
+        "SGSEG_STATS_SETTLE_SECONDS": "3",  # the results leg: the emulator's stats settle 20 s after a send
     }
 
 

@@ -21,7 +21,8 @@ import datetime
 import logging
 import ssl
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any, BinaryIO
 
@@ -68,18 +69,23 @@ from airflow_provider_sgseg.rules.requests import (
     GetImportStatus,
     GetSegment,
     GetSingleSend,
+    GetSingleSendLinkStats,
+    GetSingleSendStats,
     ImportContacts,
     ListPage,
     ListSegments,
+    ListSingleSendStats,
     RefreshSegment,
     Request,
     ResultT,
     Retry,
     ScheduleSingleSend,
     SegmentExists,
+    StatsPage,
     UpdateSegment,
     UpsertContacts,
 )
+from airflow_provider_sgseg.rules.stats import MAX_IDS_PER_LIST
 from airflow_provider_sgseg.version_compat import AIRFLOW_V_3_2_PLUS, BaseHook, aget_connection
 
 __all__ = [
@@ -560,6 +566,81 @@ class SendGridMarketingHook(BaseHook):
             meaning = _PROBE_FAILURES.get(exc.status_code, "SendGrid did not accept the test request")
             return False, f"{meaning}. Tried GET {url}: {exc}"
         return True, f"Connected to SendGrid at {settings.base_url}: the API key and the base URL work"
+
+    # ---------------------------------------------------------------------- Single Send stats
+
+    def stats_pages(self, first: Request[StatsPage]) -> Iterator[dict[str, Any]]:
+        """Every ``results`` row of a stats request (:class:`ListSingleSendStats`,
+        :class:`GetSingleSendStats`, :class:`GetSingleSendLinkStats`), page by page: each next
+        request is ``first`` with the ``page_token`` of ``_metadata.next``.
+
+        :raises SendGridError: any refusal or failure (class docstring, "Errors").
+        """
+        request, seen = first, set()
+        for _ in range(MAX_PAGES):
+            rows, token = self.run(request)
+            yield from rows
+            if token is None or token in seen:
+                return
+            seen.add(token)
+            request = replace(request, page_token=token)  # type: ignore[type-var]
+
+    def list_single_send_stats(self, single_send_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """``GET /v3/marketing/stats/singlesends``: all-time ``total`` rows (``ab_variation`` and
+        ``ab_phase`` ``"all"``) of the given Single Sends, 25 ids per request, every page (None:
+        every Single Send). :raises SendGridInputError: an id that is not a UUID (the request checks)."""
+        ids = list(dict.fromkeys(single_send_ids or []))
+        batches = [ids[start : start + MAX_IDS_PER_LIST] for start in range(0, len(ids), MAX_IDS_PER_LIST)]
+        rows: list[dict[str, Any]] = []
+        for batch in batches or [[]]:
+            rows.extend(self.stats_pages(ListSingleSendStats(batch)))
+        return rows
+
+    def get_single_send_stats(
+        self,
+        single_send_id: str,
+        *,
+        start_date: str | datetime.date,
+        end_date: str | datetime.date,
+        aggregated_by: str = "total",
+        timezone: str = "UTC",
+        group_by: Sequence[str] = (),
+    ) -> list[dict[str, Any]]:
+        """``GET /v3/marketing/stats/singlesends/{id}``, every page (arguments as
+        :class:`GetSingleSendStats`). :raises SendGridNotFoundError: unknown id (404)."""
+        request = GetSingleSendStats(
+            single_send_id, start_date, end_date, aggregated_by, timezone, tuple(group_by)
+        )
+        return list(self.stats_pages(request))
+
+    async def aget_single_send_stats(self, request: GetSingleSendStats) -> list[dict[str, Any]]:
+        """Async :meth:`get_single_send_stats` for a built request (every page)."""
+        rows, seen = [], set()
+        for _ in range(MAX_PAGES):
+            page, token = await self.arun(request)
+            rows.extend(page)
+            if token is None or token in seen:
+                break
+            seen.add(token)
+            request = replace(request, page_token=token)
+        return rows
+
+    def get_single_send_link_stats(
+        self,
+        single_send_id: str,
+        *,
+        group_by: Sequence[str] = (),
+        ab_variation_id: str | None = None,
+        ab_phase_id: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """``GET /v3/marketing/stats/singlesends/{id}/links``, every page (arguments as
+        :class:`GetSingleSendLinkStats`). :raises SendGridNotFoundError: unknown id (404)."""
+        request = GetSingleSendLinkStats(single_send_id, tuple(group_by), ab_variation_id, ab_phase_id)
+        return list(self.stats_pages(request))
+
+    async def aget_single_send(self, single_send_id: str) -> dict[str, Any]:
+        """Async :meth:`get_single_send`."""
+        return await self.arun(GetSingleSend(single_send_id))
 
     # --------------------------------------------------------------------- request machinery
 

@@ -28,8 +28,10 @@ from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
 from airflow_provider_sgseg.exceptions import ErrorDetail, SendGridInputError, SendGridResponseError
+from airflow_provider_sgseg.rules import stats as stats_rules
 from airflow_provider_sgseg.rules import validation
 from airflow_provider_sgseg.rules.batching import MAX_UPSERT_BYTES
+from airflow_provider_sgseg.rules.stats import MAX_IDS_PER_LIST, STATS_PAGE_SIZE
 
 SEGMENTS_PATH = "/v3/marketing/segments/2.0"
 SINGLE_SENDS_PATH = "/v3/marketing/singlesends"
@@ -478,13 +480,7 @@ class ListPage(Request[tuple[list[dict[str, Any]], str | None]]):
         items = payload.get("result", payload.get("results", []))
         if not isinstance(items, list):
             raise shape_error(call, 'a {"result": [...]} object', payload)
-        # The token is read from _metadata.next; the hook never follows that URL's host.
-        metadata = payload.get("_metadata")
-        next_url = metadata.get("next") if isinstance(metadata, dict) else None
-        token = None
-        if isinstance(next_url, str) and next_url:
-            token = urllib.parse.parse_qs(urllib.parse.urlsplit(next_url).query).get("page_token", [None])[0]
-        return _objects(call, items), token or None
+        return _objects(call, items), next_page_token(payload)
 
 
 # ------------------------------------------------------------------------------ contacts
@@ -697,7 +693,160 @@ def job_id(call: Call, payload: Any, key: str) -> str:
     return value
 
 
+def next_page_token(payload: dict[str, Any]) -> str | None:
+    """The ``page_token`` of a list answer's ``_metadata.next`` URL (None on the last page). Only
+    the token is taken: the hook never follows that URL's host."""
+    metadata = payload.get("_metadata")
+    next_url = metadata.get("next") if isinstance(metadata, dict) else None
+    if not isinstance(next_url, str) or not next_url:
+        return None
+    token = urllib.parse.parse_qs(urllib.parse.urlsplit(next_url).query).get("page_token", [None])[0]
+    return token or None
+
+
 def _objects(call: Call, items: list[Any]) -> list[dict[str, Any]]:
     if not all(isinstance(item, dict) for item in items):
         raise shape_error(call, "a list of JSON objects", items)
     return items
+
+
+# --------------------------------------------------------------------- Single Send stats
+
+STATS_PATH = "/v3/marketing/stats/singlesends"
+StatsPage = tuple[list[dict[str, Any]], str | None]
+
+
+def _stats_page_size(size: object) -> None:
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= STATS_PAGE_SIZE:
+        raise SendGridInputError("page_size", size, f"must be an integer from 1 to {STATS_PAGE_SIZE}")
+
+
+def _page_token(token: object) -> None:
+    if token is not None and not (isinstance(token, str) and token):
+        raise SendGridInputError("page_token", token, "must be a non-empty string")
+
+
+def _paging(page_size: int, page_token: str | None) -> list[tuple[str, str]]:
+    return [("page_size", str(page_size)), *([("page_token", page_token)] if page_token else [])]
+
+
+def stats_page(call: Call, payload: Any) -> StatsPage:
+    """The ``results`` of one stats page and the next ``page_token`` (None on the last page)."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("results"), list):
+        raise shape_error(call, 'a {"results": [...]} object', payload)
+    return _objects(call, payload["results"]), next_page_token(payload)
+
+
+class _StatsRequest(Request[StatsPage]):
+    def result(self, call: Call, payload: Any) -> StatsPage:
+        return stats_page(call, payload)
+
+
+@dataclass(frozen=True)
+class ListSingleSendStats(_StatsRequest):
+    """``GET /v3/marketing/stats/singlesends``: one page of all-time ``total`` rows (``ab_variation``
+    and ``ab_phase`` ``"all"``), for up to 25 ``single_send_ids`` (none: every Single Send).
+
+    :raises SendGridInputError: an id that is not a UUID, more than 25 ids, a bad page size/token.
+    """
+
+    single_send_ids: Sequence[str] = ()
+    page_size: int = STATS_PAGE_SIZE
+    page_token: str | None = None
+
+    def __post_init__(self) -> None:
+        ids = validation.single_send_ids(self.single_send_ids, "singlesend_ids", MAX_IDS_PER_LIST)
+        _stats_page_size(self.page_size)
+        _page_token(self.page_token)
+        _normalise(self, single_send_ids=ids)
+
+    def call(self) -> Call:
+        ids = [("singlesend_ids", ",".join(self.single_send_ids))] if self.single_send_ids else []
+        return Call("GET", STATS_PATH, params=(*ids, *_paging(self.page_size, self.page_token)))
+
+
+@dataclass(frozen=True)
+class GetSingleSendStats(_StatsRequest):
+    """``GET /v3/marketing/stats/singlesends/{id}``: one page of rows, ``aggregated_by`` ``"total"``
+    or ``"day"`` (dates ``YYYY-MM-DD`` in ``timezone``) between ``start_date`` and ``end_date``
+    (both included; SendGrid's defaults are 2021-01-01 and 2021-12-31, so always give both), per
+    A/B variation and/or phase when ``group_by`` names them.
+
+    :raises SendGridInputError: a bad id, aggregation, date, time zone, ``group_by`` or page.
+    """
+
+    single_send_id: str
+    start_date: str | datetime.date
+    end_date: str | datetime.date
+    aggregated_by: str = "total"
+    timezone: str = "UTC"
+    group_by: Sequence[str] = ()
+    page_size: int = STATS_PAGE_SIZE
+    page_token: str | None = None
+
+    def __post_init__(self) -> None:
+        start = stats_rules.stats_date(self.start_date, "start_date")
+        end = stats_rules.stats_date(self.end_date, "end_date")
+        if start > end:
+            raise SendGridInputError("start_date", start, f"must not be after end_date ({end})")
+        _stats_page_size(self.page_size)
+        _page_token(self.page_token)
+        _normalise(
+            self,
+            single_send_id=validation.single_send_id(self.single_send_id),
+            start_date=start,
+            end_date=end,
+            aggregated_by=validation.aggregated_by(self.aggregated_by),
+            timezone=validation.time_zone(self.timezone, "timezone"),
+            group_by=validation.stats_group_by(self.group_by),
+        )
+
+    def call(self) -> Call:
+        params = [
+            ("aggregated_by", str(self.aggregated_by)),
+            ("start_date", str(self.start_date)),
+            ("end_date", str(self.end_date)),
+            ("timezone", self.timezone),
+            *([("group_by", ",".join(self.group_by))] if self.group_by else []),
+            *_paging(self.page_size, self.page_token),
+        ]
+        return Call("GET", f"{STATS_PATH}/{self.single_send_id}", params=tuple(params))
+
+
+@dataclass(frozen=True)
+class GetSingleSendLinkStats(_StatsRequest):
+    """``GET /v3/marketing/stats/singlesends/{id}/links``: one page of ``{"url", "url_location",
+    "ab_variation", "ab_phase", "clicks"}`` rows (links nobody clicked are absent), per A/B
+    variation and/or phase when ``group_by`` names them, optionally for one ``ab_variation_id``
+    or ``ab_phase_id`` (``"test"``/``"send"``).
+
+    :raises SendGridInputError: a bad id, ``group_by``, variation id, phase or page.
+    """
+
+    single_send_id: str
+    group_by: Sequence[str] = ()
+    ab_variation_id: str | None = None
+    ab_phase_id: str | None = None
+    page_size: int = STATS_PAGE_SIZE
+    page_token: str | None = None
+
+    def __post_init__(self) -> None:
+        _stats_page_size(self.page_size)
+        _page_token(self.page_token)
+        variation = self.ab_variation_id
+        _normalise(
+            self,
+            single_send_id=validation.single_send_id(self.single_send_id),
+            group_by=validation.stats_group_by(self.group_by),
+            ab_variation_id=None if variation is None else validation.uuid(variation, "ab_variation_id"),
+            ab_phase_id=None if self.ab_phase_id is None else validation.ab_phase(self.ab_phase_id),
+        )
+
+    def call(self) -> Call:
+        params = [
+            *([("group_by", ",".join(self.group_by))] if self.group_by else []),
+            *([("ab_variation_id", self.ab_variation_id)] if self.ab_variation_id else []),
+            *([("ab_phase_id", self.ab_phase_id)] if self.ab_phase_id else []),
+            *_paging(self.page_size, self.page_token),
+        ]
+        return Call("GET", f"{STATS_PATH}/{self.single_send_id}/links", params=tuple(params))

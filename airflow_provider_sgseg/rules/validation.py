@@ -343,3 +343,49 @@ def seconds(name: str, value: object, *, allow_zero: bool = False) -> float:
         rule = "must be a number of seconds >= 0" if allow_zero else "must be a positive number of seconds"
         raise SendGridInputError(name, value, rule)
     return float(value)
+
+
+def single_send_ids(value: object, name: str = "single_send_ids", max_items: int | None = None) -> list[str]:
+    """Single Send ids: a list of UUIDs (or one id as a string), duplicates dropped, order kept."""
+    return _id_list(name, value, max_items=max_items)
+
+
+def uuid(value: object, name: str) -> str:
+    """A 36-character UUID, the error naming ``name``."""
+    return _uuid(name, value)
+
+
+# ------------------------------------------------------------------------- Single Send stats
+
+STATS_AGGREGATIONS = ("day", "total")
+STATS_GROUP_BY = ("ab_variation", "ab_phase")
+AB_PHASES = ("test", "send")
+
+
+def aggregated_by(value: object) -> str:
+    """``"day"`` or ``"total"`` (the stats' ``aggregated_by``)."""
+    if value not in STATS_AGGREGATIONS:
+        raise SendGridInputError("aggregated_by", value, "must be 'day' or 'total'")
+    return str(value)
+
+
+def stats_group_by(value: object, name: str = "group_by") -> tuple[str, ...]:
+    """A subset of ``("ab_variation", "ab_phase")`` (a single string counts as one), order kept."""
+    items = (value,) if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or any(item not in STATS_GROUP_BY for item in items):
+        raise SendGridInputError(name, value, "must be a list of 'ab_variation' and/or 'ab_phase'")
+    return tuple(dict.fromkeys(items))
+
+
+def ab_phase(value: object) -> str:
+    """``"test"`` or ``"send"`` (the links filter ``ab_phase_id``)."""
+    if value not in AB_PHASES:
+        raise SendGridInputError("ab_phase_id", value, "must be 'test' or 'send'")
+    return str(value)
+
+
+def duration(name: str, value: object) -> float:
+    """A positive number of seconds, or a ``timedelta``; as :func:`seconds`."""
+    if isinstance(value, datetime.timedelta):
+        value = value.total_seconds()
+    return seconds(name, value)

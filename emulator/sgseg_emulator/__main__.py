@@ -27,6 +27,7 @@ _TIMINGS = (
     ("export_delay", "from an accepted export to it being ready"),
     ("export_expiry", "how long a ready export's files stay downloadable"),
     ("download_url_ttl", "lifetime of each signed export / errors file URL"),
+    ("stats_growth_period", "how long a sent Single Send's stats keep growing (then they settle)"),
 )
 
 

@@ -15,6 +15,7 @@ from . import (
     api_imports,
     api_segments,
     api_single_sends,
+    api_stats,
 )
 from .errors import ApiError, errors_body
 from .middleware import EmulatorMiddleware
@@ -50,7 +51,15 @@ def create_app(emulator: Emulator) -> EmulatorMiddleware:
         redirect_slashes=False,
     )
     api.state.emulator = emulator
-    routers = (api_segments, api_imports, api_exports, api_contacts, api_field_definitions, api_single_sends)
+    routers = (
+        api_segments,
+        api_imports,
+        api_exports,
+        api_contacts,
+        api_field_definitions,
+        api_single_sends,
+        api_stats,
+    )
     for module in (*routers, api_admin, api_files):
         api.include_router(module.router)
     api.add_exception_handler(ApiError, _api_error)

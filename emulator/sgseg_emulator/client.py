@@ -124,3 +124,16 @@ class EmulatorAdmin:
         setting."""
         config: dict[str, Any] = self._call("PATCH", "/config", settings)
         return config
+
+    def set_ab_test(
+        self, single_send_id: str, variations: int = 2, test_percentage: int = 20
+    ) -> dict[str, Any]:
+        """Make a Single Send an A/B test (``POST /__emulator__/singlesends/{id}/ab_test``): its
+        recipients split into ``variations`` test shares of ``test_percentage`` % in all, the rest
+        to the first variation in the ``send`` phase. SendGrid's public API has no such field."""
+        setting: dict[str, Any] = self._call(
+            "POST",
+            f"/singlesends/{single_send_id}/ab_test",
+            {"variations": variations, "test_percentage": test_percentage},
+        )
+        return setting

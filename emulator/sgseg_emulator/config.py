@@ -38,6 +38,7 @@ RUNTIME_FIELDS = frozenset(
         "export_delay",
         "export_expiry",
         "download_url_ttl",
+        "stats_growth_period",
     }
 )
 
@@ -52,6 +53,7 @@ SHORT_TIMINGS: dict[str, float] = {
     "upsert_delay": 1,
     "import_delay": 2,
     "export_delay": 2,
+    "stats_growth_period": 20,
 }
 
 # For a demo on real Airflow: a refresh-then-wait pipeline that really waits, and runs again.
@@ -71,6 +73,7 @@ DEMO_SETTINGS: dict[str, float] = {
     "refresh_min_spacing": 10,
     "refreshes_per_segment_per_day": 100,
     "refreshes_per_account_per_day": 1000,
+    "stats_growth_period": 15,
 }
 
 
@@ -104,6 +107,9 @@ class EmulatorConfig:
     export_delay: float = 60
     export_expiry: float = 72 * 3600
     download_url_ttl: float = 3600
+    # Single Send stats: opens and clicks keep growing this long after the send, then stop
+    # (delivery counts settle within 1/48 of it). INFERRED: SendGrid documents no duration.
+    stats_growth_period: float = 48 * 3600
 
     def __post_init__(self) -> None:
         check_values(dataclasses.asdict(self))
@@ -154,6 +160,7 @@ INTERVALS = frozenset(
         "rate_limit_window",
         "export_expiry",
         "download_url_ttl",
+        "stats_growth_period",
     }
 )
 COUNTS = frozenset({"refreshes_per_segment_per_day", "refreshes_per_account_per_day"})

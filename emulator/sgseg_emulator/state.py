@@ -19,6 +19,7 @@ from .file_store import FileStore
 from .membership import Membership
 from .segments import Segments
 from .single_sends import SingleSends
+from .stats import Stats
 from .store import Store
 
 _CLOCK_KEY = "manual_clock_now"
@@ -54,6 +55,7 @@ class Emulator:
         self.files = FileStore(config.db_path, self.store)
         self.membership = Membership(self.store, self.clock, self.current_config)
         self.single_sends = SingleSends(self.store, self.clock, self.membership.members_of)
+        self.stats = Stats(self.store, self.clock, self.current_config, self.single_sends)
         self.segments = Segments(
             self.store, self.clock, self.current_config, self.membership, self.single_sends
         )

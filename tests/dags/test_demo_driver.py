@@ -114,7 +114,7 @@ def get(url: str, token: str | None = None) -> Any:
 
 def test_the_demo_runs_the_pipeline_on_real_airflow_and_keep_holds_it_until_ctrl_c(tmp_path: Path) -> None:
     with driver(tmp_path, "--keep") as (demo, demo_dir):
-        output = read_until(demo, r"Ctrl-C stops every process", timeout=240)
+        output = read_until(demo, r"Ctrl-C stops every process", timeout=300)
 
         # The sensor really deferred, and the Single Send DAG was started by the Asset event.
         deferred = re.search(
@@ -133,6 +133,11 @@ def test_the_demo_runs_the_pipeline_on_real_airflow_and_keep_holds_it_until_ctrl
         assert re.search(r"sendgrid_audience_pipeline success in \d+ s: manual__", output), output
         assert "warehouse rows synced: 2000 of 2000 read (batches: 1 request(s), jobs completed" in output
         assert "rows exported: 500 = contacts_count 500" in output
+        # The results leg closed the loop: settled stats of the 2000-contact send in the warehouse.
+        assert re.search(r"results landed in sendgrid_single_send_stats \(\d+ rows, settled\)", output), (
+            output
+        )
+        assert re.search(r" total\s+sent 2000, delivered \d+, opened \d+, clicked \d+", output), output
 
         # The emulator agrees: one of each per pipeline, to the 2000 @example.com contacts and to
         # the 500 Dutch warehouse customers.

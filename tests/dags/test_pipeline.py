@@ -14,6 +14,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sgseg_emulator.pytest_plugin import EmulatorHandle
 
 from tests.conftest import DagsTest
@@ -47,12 +48,18 @@ def newest_state(airflow_home: Path, dag_id: str, task_id: str) -> str:
     return str(row[0])
 
 
+@pytest.mark.timeout(600)  # three `airflow dags test` runs, one waiting for settled results
 def test_refresh_then_single_send_end_to_end(
-    dags_test: DagsTest, airflow_db: Path, sendgrid_emulator_real_clock: EmulatorHandle
+    dags_test: DagsTest, airflow_db: Path, sendgrid_emulator_real_clock: EmulatorHandle, tmp_path: Path
 ) -> None:
     admin = sendgrid_emulator_real_clock.admin
     admin.seed_contacts(PIPELINE_CONTACTS)
-    env = {**DAG_SETTINGS, **sendgrid_emulator_real_clock.conn_env()}
+    warehouse = tmp_path / "warehouse.db"
+    env = {
+        **DAG_SETTINGS,
+        **sendgrid_emulator_real_clock.conn_env(),
+        "AIRFLOW_CONN_SGSEG_WAREHOUSE": json.dumps({"conn_type": "sqlite", "host": str(warehouse)}),
+    }
 
     refresh = dags_test("sendgrid_segment_refresh", env=env)
     assert refresh.returncode == 0, refresh.stdout[-4000:] + refresh.stderr[-4000:]
@@ -74,7 +81,17 @@ def test_refresh_then_single_send_end_to_end(
     assert count("PUT", SINGLE_SENDS, "/schedule") == 1
     (delivery,) = admin.sends()
     assert delivery["recipient_count"] == PIPELINE_AUDIENCE
-    assert delivery["status"] in ("scheduled", "triggered")
+    assert delivery["status"] == "triggered"
+    # The results leg closed the loop: settled totals and the digest link landed in the warehouse.
+    with contextlib.closing(sqlite3.connect(warehouse)) as db:
+        totals = db.execute(
+            "SELECT single_send_id, requests, delivered, provisional FROM sendgrid_single_send_stats "
+            "WHERE aggregation = 'total' AND ab_variation = 'all'"
+        ).fetchall()
+        links = db.execute("SELECT url FROM sendgrid_single_send_links").fetchall()
+    assert [(row[1], row[3]) for row in totals] == [(PIPELINE_AUDIENCE, 0)]
+    assert totals[0][0] == delivery["single_send_id"] and 0 < totals[0][2] <= PIPELINE_AUDIENCE
+    assert links == [("https://example.com/digest",)]
 
     # The next run within the hour: the segment is reused, the refresh quota (1 per hour) makes the
     # refresh task skip, and the sensor still announces SendGrid's next scheduled sample.

@@ -23,6 +23,7 @@ SPEC_FILES = {
     "lists": "tsg_mc_lists_v3.json",
     "singlesends": "tsg_mc_singlesends_v3.json",
     "custom_fields": "tsg_mc_custom_fields_v3.json",
+    "stats": "tsg_mc_stats_v3.json",
 }
 
 

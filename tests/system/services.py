@@ -78,6 +78,23 @@ def start_postgres(stack: AirflowStack, data: Path, port: int) -> Component:
     return server
 
 
+def create_database(port: int, name: str) -> None:
+    """``CREATE DATABASE name`` on the local server (owner airflow); nothing if it exists."""
+    import psycopg2
+
+    url = f"postgresql://airflow@127.0.0.1:{port}/postgres"
+
+    connection = psycopg2.connect(url, connect_timeout=3)
+    try:
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            if not cursor.fetchone():
+                cursor.execute(f"CREATE DATABASE {name}")
+    finally:
+        connection.close()
+
+
 def _execute(url: str, sql: str) -> bool:
     import psycopg2
 

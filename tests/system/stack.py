@@ -19,7 +19,14 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts"))
 
 from airflow_stack import AirflowStack, Component, StackConfig, free_port  # noqa: E402
-from services import kill_group, start_emulator, start_postgres, start_redis, wait_for  # noqa: E402
+from services import (  # noqa: E402
+    create_database,
+    kill_group,
+    start_emulator,
+    start_postgres,
+    start_redis,
+    wait_for,
+)
 from sgseg_emulator.client import EmulatorAdmin  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -35,6 +42,8 @@ EXAMPLE_SETTINGS = {
     "SGSEG_POLL_CEILING_SECONDS": "5",
     "SGSEG_POLL_SLACK_SECONDS": "0.5",
     "SGSEG_WAIT_TIMEOUT_SECONDS": "300",
+    # The Single Send DAG's results leg (issue 25): the emulator's stats settle 20 s after a send.
+    "SGSEG_STATS_SETTLE_SECONDS": "3",
     # The audience DAG (sendgrid_audience_pipeline); its warehouse connection is set in System.
     "SGSEG_AUDIENCE_SEGMENT_NAME": "E2E warehouse audience",
     "SGSEG_AUDIENCE_QUERY_DSL": (
@@ -139,6 +148,9 @@ class System:
         stack.log_dir.mkdir()
         self.root.chmod(0o755)  # PostgreSQL runs as its own user under root
         start_postgres(stack, self.root / "postgres", self.pg_port)
+        # The warehouse database exists from the start: the Single Send DAG's results leg lands there
+        # whichever test runs first (the audience tests fill its customers table themselves).
+        create_database(self.pg_port, WAREHOUSE_DB)
         start_redis(stack, self.root / "redis", self.redis_port)
         _, self.emulator_url, self.api_key = start_emulator(
             stack, [str(BIN / "sgseg-emulator"), *EMULATOR_ARGS]
