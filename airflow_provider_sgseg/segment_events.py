@@ -17,6 +17,12 @@ if TYPE_CHECKING:
 VARIABLE_PREFIX = "sendgrid_segment_events"
 
 
+def segment_samples_uri(segment_id: str) -> str:
+    """The Asset URI for "segment ``segment_id`` has a new sample": the URI to give the Asset a
+    ``SendGridSegmentEventTrigger`` watches (``x-sendgrid://segments/<id>/samples``)."""
+    return f"x-sendgrid://segments/{segment_id}/samples"
+
+
 def triggering_payloads(context: Context) -> list[dict[str, Any]]:
     """The payloads of the watcher events that started this DAG run (Asset event
     ``extra["payload"]``), oldest first; events of other kinds are left out."""
