@@ -342,8 +342,8 @@ class _Watermarks:
 class _AccountWatchers:
     """The segments watched through one connection in this process, for its shared poll's pace.
 
-    Process-wide (the triggerer runs every trigger in one event loop); an entry lives while it
-    has watchers.
+    Process-wide (the triggerer runs every trigger in one event loop): one small entry per
+    connection id, kept for the life of the process, so a poll and its watchers always share it.
     """
 
     _by_conn: dict[str, _AccountWatchers] = {}
@@ -374,10 +374,8 @@ class _AccountWatchers:
         return self._next_token
 
     def remove(self, token: int) -> None:
-        """Unregister a watcher; the entry goes with the last one."""
+        """Unregister a watcher."""
         self.watched.pop(token, None)
-        if not self.watched and self._by_conn.get(self.conn_id) is self:
-            del self._by_conn[self.conn_id]
 
     def bounds(self) -> pacing.WaitBounds:
         """The loosest-needed pace for the poll itself (failures): the smallest floor and ceiling."""

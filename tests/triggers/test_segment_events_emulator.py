@@ -62,7 +62,10 @@ def clock(sendgrid_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[C
     monkeypatch.setattr(SendGridSegmentEventTrigger, "now", staticmethod(clock.now))
     monkeypatch.setattr(SendGridSegmentEventTrigger, "sleep", staticmethod(clock.sleep))
     yield clock
-    assert not _AccountWatchers._by_conn, "a shared-poll registry entry outlived its watchers"
+    assert not any(entry.watched for entry in _AccountWatchers._by_conn.values()), (
+        "a watcher stayed registered"
+    )
+    _AccountWatchers._by_conn.clear()  # its asyncio.Event belongs to this test's event loop
 
 
 class RecordingLog:
