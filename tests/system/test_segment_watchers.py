@@ -4,9 +4,9 @@ The watcher (``dags/e2e_segment_events.py``, ``min_change=1``) watches a segment
 the stack started; the test adds a member to make the segment's next sample count one more.
 
 * three such samples start exactly three runs of the unpaused consumer;
-* ``kill -9`` of the triggerer running the watcher: the other triggerer takes it over, and
-  (its watermark being in the asset state store) starts no extra run; the next sample still
-  starts exactly one;
+* ``kill -9`` of the triggerer running the watcher, then a sample while nobody watches: the
+  other triggerer takes the watcher over and (its watermark being in the asset state store)
+  starts exactly one run for that sample, none for the samples already handled;
 * the paused consumer of the same Asset gets no run.
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 
 from services import wait_for
-from stack import SEGMENTS, TRIGGERER_HEALTH_CHECK_THRESHOLD, WATCHED_DOMAIN, System
+from stack import SEGMENTS, WATCHED_DOMAIN, System
 
 DAG_ID = "e2e_segment_events"
 PAUSED_DAG_ID = "e2e_segment_events_paused"
@@ -81,27 +81,25 @@ def test_each_sample_starts_one_run_a_kill_starts_none_and_a_paused_consumer_get
     time.sleep(QUIET)
     assert len(asset_runs(system, DAG_ID)) == 3, asset_runs(system, DAG_ID)
 
-    # kill -9 the triggerer running the watcher; the other one takes it over.
+    # kill -9 the triggerer running the watcher, and the segment samples while nobody watches: the
+    # other triggerer takes the watcher over, fires that sample once (its watermark is in the
+    # asset state store: no repeat of run 3's sample, and no miss) and nothing more.
     by_job = {component.job_id: component for component in system.triggerers()}
     victim, (survivor,) = by_job.pop(holder), by_job.values()
     system.kill(victim)
-    wait_for(
-        "the other triggerer to take the watcher over",
-        lambda: watcher_holder(system) == survivor.job_id or None,
-        timeout=TRIGGERER_HEALTH_CHECK_THRESHOLD * 6,
-    )
-    polls = lists_so_far(system)
-    wait_for("the survivor's first poll", lambda: lists_so_far(system) > polls or None, timeout=60)
+    run_id = add_member_and_wait_for_run(system, 4, members)
+    assert watcher_holder(system) == survivor.job_id
+    after_kill = system.xcom(DAG_ID, run_id, "take_event")
+    # The survivor started from the saved watermark (run 3's sample, or an unchanged sample the
+    # victim saw after it), not from a baseline of its own: without it this sample, taken before
+    # the takeover, would have been the survivor's baseline and started no run.
+    assert after_kill["contacts_count"] == 4, after_kill
+    assert after_kill["previous_sample_updated_at"] >= payloads[-1]["sample_updated_at"], after_kill
     time.sleep(QUIET)
-    assert len(asset_runs(system, DAG_ID)) == 3, "the takeover repeated an event"
-
-    # Still watching: the next sample starts exactly one run.
-    add_member_and_wait_for_run(system, 4, members)
-    time.sleep(QUIET)
-    assert len(asset_runs(system, DAG_ID)) == 4, asset_runs(system, DAG_ID)
+    assert len(asset_runs(system, DAG_ID)) == 4, "the takeover repeated an event"
     assert asset_runs(system, PAUSED_DAG_ID) == []
     print(
         f"\n[watchers] 3 samples -> 3 runs (contacts {counts}); triggerer job {holder} killed, job "
-        f"{survivor.job_id} took the watcher over: no extra run; 1 more sample -> 1 run; "
+        f"{survivor.job_id} took the watcher over and fired the sample taken meanwhile once; "
         f"paused consumer: 0 runs; {lists_so_far(system)} list requests in all"
     )
