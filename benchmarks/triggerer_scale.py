@@ -71,13 +71,34 @@ def _create_segments(emulator: EmulatorProcess, count: int) -> list[str]:
 
 def _run_child(mode: str, emulator: EmulatorProcess, ids_file: Path) -> dict[str, Any]:
     env = {**os.environ, CONN_ENV_VAR: emulator.connection_json()}
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.triggerer_scale", "child", mode, str(ids_file), emulator.base_url],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=DEADLINE_SECONDS + 120,
-    )
+    timeout = DEADLINE_SECONDS + 120
+    try:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.triggerer_scale",
+                "child",
+                mode,
+                str(ids_file),
+                emulator.base_url,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        if mode == "ours":
+            raise
+        # At 5,000 waits the client-per-poll baseline may not finish at all: a figure, not a failure.
+        return {
+            "statuses": {"unfinished": 1},
+            "wall": float(timeout),
+            "rss_before": 0,
+            "rss_peak": 0,
+            "rss_growth": 0,
+        }
     if done.returncode != 0:
         raise RuntimeError(f"triggerer_scale child ({mode}) failed:\n{done.stderr[-4000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -132,7 +153,7 @@ def _section(results: dict[str, dict[str, Any]], waits: int) -> Section:
             "Triggerer scale: peak RSS growth",
             f"{ours_mb:.1f} MB",
             f"≤ {TARGET_RSS_MB} MB",
-            f"{base_mb:.1f} MB",
+            "did not finish" if "unfinished" in base["statuses"] else f"{base_mb:.1f} MB",
             ours_mb <= TARGET_RSS_MB,
         ),
         Row(
