@@ -12,6 +12,9 @@ name                           Airflow 3.0 / 3.1            Airflow 3.2+
 ``BaseHook.aget_connection``   missing in 3.0               3.1+
 connection form                hook classmethods (< 3.2)    ``conn-fields`` in provider info
 task state store               missing (< 3.3)              3.3+ (read via ``state_store.py``)
+``BaseEventTrigger``           ``airflow.triggers.base``    same; 3.3+ adds shared streams
+                                                            (``shared_stream_key`` & co.) and a
+                                                            watcher's ``asset_state_store``
 ============================== ============================ ==================================
 """
 
@@ -24,6 +27,9 @@ from airflow import __version__ as AIRFLOW_VERSION
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
+    from airflow.triggers.base import BaseEventTrigger, TriggerEvent
+
+    HAS_SHARED_STREAMS: bool
 
 
 def version_tuple(version: str) -> tuple[int, int]:
@@ -84,11 +90,25 @@ async def aget_connection(conn_id: str) -> Connection:
     return connection
 
 
+def __getattr__(name: str) -> Any:
+    # The trigger names load on first use: importing airflow.triggers.base costs ~65 ms, which
+    # DAG files that use no event trigger should not pay at parse time.
+    if name in ("BaseEventTrigger", "TriggerEvent", "HAS_SHARED_STREAMS"):
+        from airflow.triggers import base
+
+        if name == "HAS_SHARED_STREAMS":
+            # One poll shared by sibling watchers (``shared_stream_key`` & co.): Airflow 3.3+.
+            return hasattr(base.BaseEventTrigger, "shared_stream_key")
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "AIRFLOW_VERSION",
     "AIRFLOW_V_3_1_PLUS",
     "AIRFLOW_V_3_2_PLUS",
     "AIRFLOW_V_3_3_PLUS",
+    "HAS_SHARED_STREAMS",
     "AirflowException",
     "AirflowFailException",
     "AirflowNotFoundException",
@@ -96,8 +116,10 @@ __all__ = [
     "AirflowSensorTimeout",
     "AirflowSkipException",
     "AirflowTaskTimeout",
+    "BaseEventTrigger",
     "BaseHook",
     "TaskDeferred",
+    "TriggerEvent",
     "aget_connection",
     "conf",
 ]

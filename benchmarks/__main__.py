@@ -31,6 +31,7 @@ def main(argv: list[str]) -> int:
         hook_overhead,
         import_cost,
         poll_count,
+        segment_watchers,
         stats_landing,
         triggerer_scale,
     )
@@ -44,7 +45,8 @@ def main(argv: list[str]) -> int:
         "4": hook_overhead.run,
         "5": emulator_scale.run,
         "6": lambda: contacts_pipeline.run(WORK_DIR),
-        "7": lambda: stats_landing.run(WORK_DIR),
+        "7": lambda: segment_watchers.run(work_dir=WORK_DIR),
+        "8": lambda: stats_landing.run(WORK_DIR),
     }
     chosen = argv or list(benchmarks)
     unknown = [name for name in chosen if name not in benchmarks]

@@ -92,7 +92,7 @@ def run(work_dir: Path, count: int = SINGLE_SENDS, days: int = DAYS) -> Section:
     expected_rows = count * (days + 1)
     rows = [
         Row(
-            "7a",
+            "8a",
             f"Stats of {count:,} Single Sends (per day over {days} days, plus links): API requests",
             f"{requests:,} ({requests / fewest:.2f}x the fewest)",
             f"≤ {TARGET_REQUESTS_RATIO:.2f}x {fewest:,}",
@@ -100,7 +100,7 @@ def run(work_dir: Path, count: int = SINGLE_SENDS, days: int = DAYS) -> Section:
             requests <= fewest * TARGET_REQUESTS_RATIO,
         ),
         Row(
-            "7b",
+            "8b",
             "Stats landing in SQLite: peak RSS growth",
             f"{growth:.1f} MB; {result['wall']:.1f} s",
             f"≤ {TARGET_RSS_MB:.0f} MB",
@@ -108,7 +108,7 @@ def run(work_dir: Path, count: int = SINGLE_SENDS, days: int = DAYS) -> Section:
             growth <= TARGET_RSS_MB,
         ),
         Row(
-            "7c",
+            "8c",
             "Stats landing: rows written (stats + links)",
             f"{stats_rows:,} + {link_rows:,}",
             f"{expected_rows:,} + {count * LINKS:,}",
@@ -121,7 +121,7 @@ def run(work_dir: Path, count: int = SINGLE_SENDS, days: int = DAYS) -> Section:
         f"RSS {result['rss_before'] / 2**20:.1f} MB before, peak {result['rss_peak'] / 2**20:.1f} MB; "
         f"wall {result['wall']:.1f} s (emulator included)",
     ]
-    return Section("7. Single Send stats landing", rows, notes)
+    return Section("8. Single Send stats landing", rows, notes)
 
 
 # ----------------------------------------------------------------------------------- child

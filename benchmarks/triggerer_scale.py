@@ -1,16 +1,16 @@
-"""Benchmark 3: 1,000 concurrent segment waits in one asyncio loop, as a triggerer runs them.
+"""Benchmark 3: 5,000 concurrent segment waits in one asyncio loop, as a triggerer runs them.
 
 The emulator runs in its own process on the real clock with short timings: every segment
 samples every ``SAMPLE_SECONDS`` seconds. Each wait captures the sample it first sees and
 waits for the next one, polling at most every ``POLL_CEILING`` seconds, so it completes after
-a few polls. All 1,000 start at once, like a triggerer picking up deferred tasks after a
+a few polls. All 5,000 start at once, like a triggerer picking up deferred tasks after a
 restart.
 
 Each side runs in a fresh child process (``python -m benchmarks.triggerer_scale child ...``)
 so its memory figure is its own: peak RSS (sampled every 10 ms) minus RSS after imports.
 Connections are counted by the emulator as it accepts them (see ``emulator_process``).
 
-* ours: 1,000 ``SendGridSegmentPopulatedTrigger`` instances, as Airflow builds them;
+* ours: 5,000 ``SendGridSegmentPopulatedTrigger`` instances, as Airflow builds them;
 * baseline: the same schedule and verdict (``population``), but a new ``httpx.AsyncClient``
   per poll (one shared SSL context, so the baseline is not slowed by building certificates).
 """
@@ -27,15 +27,18 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from benchmarks.emulator_process import CONN_ENV_VAR, CONN_ID, EmulatorProcess
 from benchmarks.report import Row, Section
 
-WAITS = 1000
+T = TypeVar("T")
+
+WAITS = 5000  # issue 24: was 1,000
 CONTACTS = 5
 SAMPLE_SECONDS = 4.0
 POLL_FLOOR = 0.5
@@ -68,13 +71,34 @@ def _create_segments(emulator: EmulatorProcess, count: int) -> list[str]:
 
 def _run_child(mode: str, emulator: EmulatorProcess, ids_file: Path) -> dict[str, Any]:
     env = {**os.environ, CONN_ENV_VAR: emulator.connection_json()}
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.triggerer_scale", "child", mode, str(ids_file), emulator.base_url],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=DEADLINE_SECONDS + 120,
-    )
+    timeout = DEADLINE_SECONDS + 120
+    try:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.triggerer_scale",
+                "child",
+                mode,
+                str(ids_file),
+                emulator.base_url,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        if mode == "ours":
+            raise
+        # At 5,000 waits the client-per-poll baseline may not finish at all: a figure, not a failure.
+        return {
+            "statuses": {"unfinished": 1},
+            "wall": float(timeout),
+            "rss_before": 0,
+            "rss_peak": 0,
+            "rss_growth": 0,
+        }
     if done.returncode != 0:
         raise RuntimeError(f"triggerer_scale child ({mode}) failed:\n{done.stderr[-4000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -129,7 +153,7 @@ def _section(results: dict[str, dict[str, Any]], waits: int) -> Section:
             "Triggerer scale: peak RSS growth",
             f"{ours_mb:.1f} MB",
             f"≤ {TARGET_RSS_MB} MB",
-            f"{base_mb:.1f} MB",
+            "did not finish" if "unfinished" in base["statuses"] else f"{base_mb:.1f} MB",
             ours_mb <= TARGET_RSS_MB,
         ),
         Row(
@@ -162,7 +186,7 @@ def _section(results: dict[str, dict[str, Any]], waits: int) -> Section:
     )
     notes.append(
         "Wall time: ours keeps at most MAX_CONCURRENT_ASYNC_REQUESTS polls in flight and queues the "
-        "rest, so a burst of 1,000 drains at that many round trips at a time; the baseline opens a "
+        "rest, so a burst of 5,000 drains at that many round trips at a time; the baseline opens a "
         "connection per poll and sends them all at once."
     )
     return Section("3. Triggerer scale", rows, notes)
@@ -288,25 +312,22 @@ def child(mode: str, ids_file: str, base_url: str) -> None:
 
     ids = json.loads(Path(ids_file).read_text())
     api_key = json.loads(os.environ[CONN_ENV_VAR])["password"]
+    statuses, measured = run_measured(_ours(ids) if mode == "ours" else _baseline(ids, base_url, api_key))
+    print(json.dumps({"statuses": dict(collections.Counter(statuses)), **measured}))
+
+
+def run_measured(work: Coroutine[Any, Any, T]) -> tuple[T, dict[str, float]]:
+    """Run ``work`` in a new event loop; its result, and ``wall`` (s), ``rss_before``,
+    ``rss_peak`` and ``rss_growth`` (bytes; RSS sampled every 10 ms, from after the imports)."""
     gc.collect()
     sampler = PeakRss()
     rss_before = sampler.current()
     sampler.start()
     started = time.perf_counter()
-    statuses = asyncio.run(_ours(ids) if mode == "ours" else _baseline(ids, base_url, api_key))
+    result = asyncio.run(work)
     wall = time.perf_counter() - started
     peak = sampler.stop()
-    print(
-        json.dumps(
-            {
-                "statuses": dict(collections.Counter(statuses)),
-                "wall": wall,
-                "rss_before": rss_before,
-                "rss_peak": peak,
-                "rss_growth": peak - rss_before,
-            }
-        )
-    )
+    return result, {"wall": wall, "rss_before": rss_before, "rss_peak": peak, "rss_growth": peak - rss_before}
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@
    (scripts/airflow_stack.py), all on 127.0.0.1.
 3. Each pipeline's first DAG is triggered through the REST API; its deferrable sensor waits in
    the triggerer, and its Asset event makes the scheduler start the next DAG by itself.
-4. A summary: the runs, how long the sensor was deferred and what the wait cost, what SendGrid
+4. ``sendgrid_segment_events`` is not triggered: a watcher on a segment created at the start
+   (scripts/demo_events.py) starts it when SendGrid (the emulator) takes the segment's next sample.
+5. A summary: the runs, how long the sensor was deferred and what the wait cost, what SendGrid
    was asked to do, the UI's URL and login. Then every process stops, also on failure, Ctrl-C or
    SIGTERM; ``--keep`` (``make demo KEEP=1``) leaves everything running until Ctrl-C.
 
@@ -33,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import demo_audience
+import demo_events
 import demo_results
 from airflow_stack import AirflowStack, Component, StackConfig, as_utc, free_port, log_tail
 from sgseg_emulator.client import EmulatorAdmin
@@ -166,12 +169,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             warehouse_rows = demo_audience.WAREHOUSE_ROWS
             demo_audience.build_warehouse(home / "warehouse.db", warehouse_rows)
             step(f"Warehouse: a SQLite table of {warehouse_rows} customers for {demo_audience.DAG_ID}")
+            watched = demo_events.create_watched_segment(emulator_url, DEMO_API_KEY, QUERY_DSL)
+            stack.env.update(demo_events.dag_settings(watched))
+            step(f"Segment {watched} created; {demo_events.DAG_ID} runs when its watcher sees a new sample")
 
             step("Starting api-server, scheduler, dag-processor, triggerer (LocalExecutor, SQLite)")
             stack.start_components()
             stack.wait_until_healthy(STARTUP_TIMEOUT)
             token = stack.api_token()
-            wait_until_parsed(stack, token, dag_ids_of(PIPELINES))
+            wait_until_parsed(stack, token, dag_ids_of(PIPELINES) | {demo_events.DAG_ID})
             stack.api("POST", "/connections", connection, token)
 
             observed = []
@@ -185,9 +191,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 observed.append(Observed(pipeline, run["dag_run_id"]))
             watch(stack, observed)
+            event_run = watch_segment_events(stack)
             step("Every pipeline finished")
             print()
-            print("\n".join(summary(stack, admin, observed, keep=args.keep)))
+            print("\n".join(summary(stack, admin, observed, keep=args.keep, event_run=event_run)))
             if args.keep:
                 keep_running(stack)
     except RuntimeError as error:  # ComponentError, DemoFailure, an API call Airflow refused
@@ -549,7 +556,24 @@ def wait_cost(requests: list[dict[str, Any]], segment_id: str) -> int:
     return reads
 
 
-def summary(stack: AirflowStack, admin: EmulatorAdmin, observed: list[Observed], keep: bool) -> list[str]:
+def watch_segment_events(stack: AirflowStack) -> str:
+    """The run id of the watcher-started run, once it succeeded (the segment's next sample comes
+    about two minutes after it was created, at the demo's timings)."""
+    dag_id = demo_events.DAG_ID
+    run_id = demo_events.wait_for_run(
+        lambda: asset_triggered_run(stack, dag_id),
+        lambda run: run_state(stack, dag_id, run),
+        lambda run: check_not_failed(stack, dag_id, run),
+        PIPELINE_TIMEOUT,
+    )
+    if run_id is None:
+        raise DemoFailure(f"no run of {dag_id} succeeded within {PIPELINE_TIMEOUT:.0f} s of the others")
+    return run_id
+
+
+def summary(
+    stack: AirflowStack, admin: EmulatorAdmin, observed: list[Observed], keep: bool, event_run: str
+) -> list[str]:
     requests = admin.requests(path_prefix="/v3/")
     deliveries = admin.sends()
     triggerers = {c.job_id: c.name for c in stack.components.values() if c.job_id is not None}
@@ -589,6 +613,8 @@ def summary(stack: AirflowStack, admin: EmulatorAdmin, observed: list[Observed],
             sync = xcom(stack, pipeline.start_dag_id, seen.start_run_id, "sync_contacts")
             export = asset_event(stack, pipeline.start_dag_id, seen.start_run_id, "x-sendgrid://exports/")
             lines += [f"  {line}" for line in demo_audience.summary_lines(sync, export)]
+    event = xcom(stack, demo_events.DAG_ID, event_run, demo_events.FIRST_TASK_ID)
+    lines += demo_events.summary_lines(event_run, run_seconds(stack, demo_events.DAG_ID, event_run), event)
     ui = "" if keep else " (stopped at the end; make demo KEEP=1 keeps it)"
     return [
         *lines,

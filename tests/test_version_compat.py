@@ -46,3 +46,23 @@ def test_aget_connection_reads_an_environment_connection(monkeypatch: pytest.Mon
     connection = asyncio.run(version_compat.aget_connection("sgseg_compat"))
     assert connection.conn_id == "sgseg_compat"
     assert connection.host == "https://api.eu.sendgrid.com"
+
+
+def test_event_trigger_names_load_on_first_use_and_shared_streams_follow_the_line() -> None:
+    code = (
+        "import airflow_provider_sgseg.version_compat as v\nprint('airflow.triggers.base' in sys.modules)\n"
+    )
+    import subprocess
+    import sys
+
+    shown = subprocess.run(
+        [sys.executable, "-c", "import sys\n" + code], capture_output=True, text=True, check=True
+    )
+    assert shown.stdout.strip() == "False"  # a DAG file that uses no event trigger does not pay for it
+    from airflow.triggers.base import BaseEventTrigger, TriggerEvent
+
+    assert version_compat.BaseEventTrigger is BaseEventTrigger
+    assert version_compat.TriggerEvent is TriggerEvent
+    assert version_compat.HAS_SHARED_STREAMS == version_compat.AIRFLOW_V_3_3_PLUS
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        version_compat.Nope  # noqa: B018

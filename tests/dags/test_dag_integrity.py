@@ -22,6 +22,7 @@ EXPECTED_DAGS = {
     "sendgrid_single_send",
     "sendgrid_segment_lifecycle",
     "sendgrid_audience_pipeline",
+    "sendgrid_segment_events",
 }
 SEGMENT = "8a3c1f3e-4a5b-4c6d-9e7f-0a1b2c3d4e5f"
 

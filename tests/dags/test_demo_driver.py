@@ -138,6 +138,13 @@ def test_the_demo_runs_the_pipeline_on_real_airflow_and_keep_holds_it_until_ctrl
             output
         )
         assert re.search(r" total\s+sent 2000, delivered \d+, opened \d+, clicked \d+", output), output
+        # The watched segment's next sample started the events DAG, which printed the event.
+        started = re.search(
+            r"sendgrid_segment_events\s+success in \d+ s: asset_triggered__.*\n"
+            r"\s+started by the event\s+segment \S+ \(Demo watched segment\): 2000 contacts, sample \S+",
+            output,
+        )
+        assert started, output
 
         # The emulator agrees: one of each per pipeline, to the 2000 @example.com contacts and to
         # the 500 Dutch warehouse customers.
@@ -146,8 +153,8 @@ def test_the_demo_runs_the_pipeline_on_real_airflow_and_keep_holds_it_until_ctrl
         admin = EmulatorAdmin(emulator_url[1], DEMO_API_KEY)
         posts = [r["path"] for r in admin.requests(method="POST", path_prefix="/v3/")]
         assert sum("/refresh/" in path for path in posts) == 2
-        assert posts.count("/v3/marketing/segments/2.0") == 2
-        assert sorted(d["recipient_count"] for d in admin.sends()) == [500, 2000]
+        assert posts.count("/v3/marketing/segments/2.0") == 3  # and the watched segment
+        assert sorted(d["recipient_count"] for d in admin.sends()) == [500, 2000, 2000]
         admin.close()
 
         # The UI is up, and the printed login works.

@@ -66,6 +66,11 @@ EMULATOR_ARGS = [
 ]  # fmt: skip
 
 CONTACTS = 300
+# The watched segment's members: addresses no other test's segment counts.
+WATCHED_DOMAIN = "watched.example.net"
+WATCHED_QUERY_DSL = (
+    f"SELECT c.contact_id, c.updated_at FROM contact_data AS c WHERE c.email LIKE '%@{WATCHED_DOMAIN}'"
+)
 TASK_HEARTBEAT_TIMEOUT = 20  # seconds without a task heartbeat before the scheduler fails it
 TRIGGERER_HEALTH_CHECK_THRESHOLD = 8  # seconds of silence before a triggerer's triggers move on
 
@@ -160,10 +165,23 @@ class System:
         self.admin.seed_contacts([{"email": f"reader{n}@example.com"} for n in range(CONTACTS)])
         connection = {"conn_type": "sendgrid_marketing", "host": self.emulator_url, "password": self.api_key}
         stack.env["AIRFLOW_CONN_SENDGRID_DEFAULT"] = json.dumps(connection)
+        # The segment tests/system/test_segment_watchers.py watches: its DAG file reads the id at parse time.
+        watched = self.admin_post(SEGMENTS, {"name": "E2E watched segment", "query_dsl": WATCHED_QUERY_DSL})
+        stack.env["SGSEG_E2E_WATCHED_SEGMENT_ID"] = watched["id"]
         stack.migrate()
         stack.start_components()
         self.start_worker()
         stack.wait_until_healthy(timeout=240)
+
+    def admin_post(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """POST ``body`` to the emulator's SendGrid API (as a SendGrid client would)."""
+        import httpx
+
+        headers = {"Authorization": f"Bearer {self.api_key}"}
+        answer = httpx.post(self.emulator_url + path, json=dict(body), headers=headers, timeout=30)
+        answer.raise_for_status()
+        result: dict[str, Any] = answer.json()
+        return result
 
     def start_worker(self) -> Component:
         self.workers += 1
