@@ -100,7 +100,12 @@ def __getattr__(name: str) -> Any:
             # One poll shared by sibling watchers (``shared_stream_key`` & co.): Airflow 3.3+.
             return hasattr(base.BaseEventTrigger, "shared_stream_key")
         return getattr(base, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    # ``task_state_store`` of 0.2.0, now in ``state_store`` (deprecated, removed in 1.0).
+    from airflow_provider_sgseg._deprecated import moved_names
+
+    return moved_names(__name__, {"task_state_store": "airflow_provider_sgseg.state_store:task_state_store"})(
+        name
+    )
 
 
 __all__ = [
@@ -123,12 +128,3 @@ __all__ = [
     "aget_connection",
     "conf",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    """``task_state_store`` of 0.2.0, now in ``state_store`` (deprecated, removed in 1.0)."""
-    from airflow_provider_sgseg._deprecated import moved_names
-
-    return moved_names(__name__, {"task_state_store": "airflow_provider_sgseg.state_store:task_state_store"})(
-        name
-    )
