@@ -11,6 +11,8 @@ dbt Cloud's operators do.
 from __future__ import annotations
 
 import datetime
+import signal
+import threading
 import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -144,16 +146,20 @@ class SendGridTaskMixin:
 
     def check_execution_deadline(self, context: Context) -> None:
         """On resume: fail as Airflow's own ``execution_timeout`` does (retries apply) when it ran
-        out while the task was deferred.
+        out while the task was deferred; else leave the resumed work only what is left of it.
 
         :raises AirflowTaskTimeout: past the end of ``execution_timeout``.
         """
         deadline = self.execution_deadline(context)
-        if deadline is not None and self.now() >= deadline:
+        if deadline is None:
+            return
+        left = (deadline - self.now()).total_seconds()
+        if left <= 0:
             raise AirflowTaskTimeout(
                 f"execution_timeout ({self.execution_timeout}) ran out at {deadline.isoformat()} "
                 "while the task was deferred"
             )
+        _bring_alarm_forward(left)
 
     def capped_server_wait(self, context: Context, moment: datetime.datetime, what: str) -> datetime.datetime:
         """``moment`` (when a server said to come back) no later than :data:`MAX_SERVER_NAMED_WAIT`
@@ -182,3 +188,13 @@ class SendGridTaskMixin:
         was ``execution_timeout``'s reports ``timeout``: the task times out as Airflow's would)."""
         self.check_execution_deadline(context)
         return resume_event(event, trigger, timeout_error=timeout_error)
+
+
+def _bring_alarm_forward(seconds: float) -> None:
+    """Airflow arms a whole ``execution_timeout`` (a ``SIGALRM`` timer) again for a resumed task;
+    bring that timer forward to ``seconds`` when it is later. Its own handler still fires."""
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        return
+    armed, _ = signal.getitimer(signal.ITIMER_REAL)
+    if 0 < seconds < armed:
+        signal.setitimer(signal.ITIMER_REAL, seconds)

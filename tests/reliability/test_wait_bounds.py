@@ -401,3 +401,20 @@ def test_every_contacts_resume_refuses_an_unknown_event_clearly(event: object, t
         ) as caught:
             task.execute_complete({}, event)
         assert not isinstance(caught.value, AirflowFailException)
+
+
+def test_a_resumed_task_gets_only_what_is_left_of_execution_timeout(emulated_time: EmulatedTime) -> None:
+    # Airflow arms the whole execution_timeout again for the resumed callable; the task brings
+    # that alarm forward to what is left (no timing: the armed timer is read back).
+    import signal
+
+    from airflow.sdk.execution_time.timeout import timeout
+
+    sensor = make_sensor(
+        "5b4b6d3e-0000-4000-8000-000000000001", execution_timeout=datetime.timedelta(hours=1)
+    )
+    ti = SimpleNamespace(start_date=emulated_time.now() - datetime.timedelta(minutes=50))
+    with timeout(3600):
+        sensor.check_execution_deadline({"ti": ti})  # type: ignore[typeddict-item]
+        armed, _ = signal.getitimer(signal.ITIMER_REAL)
+    assert 0 < armed <= 600
