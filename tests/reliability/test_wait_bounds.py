@@ -418,3 +418,10 @@ def test_a_resumed_task_gets_only_what_is_left_of_execution_timeout(emulated_tim
         sensor.check_execution_deadline({"ti": ti})  # type: ignore[typeddict-item]
         armed, _ = signal.getitimer(signal.ITIMER_REAL)
     assert 0 < armed <= 600
+
+
+def test_the_sensor_does_not_depend_on_the_operators_package() -> None:
+    from tests.helpers import modules_imported_by
+
+    loaded = modules_imported_by("import airflow_provider_sgseg.sensors.segments")
+    assert not {name for name in loaded if name.startswith("airflow_provider_sgseg.operators")}
