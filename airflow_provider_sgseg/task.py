@@ -122,7 +122,9 @@ class SendGridTaskMixin:
 
         carried, left_out = to_trigger(self.hook_params)
         if left_out:
-            self._log().warning("hook_params %s are not plain JSON and stay out of the trigger", left_out)
+            self._log().warning(
+                "hook_params %s stay out of the trigger (not plain JSON, or may hold a secret)", left_out
+            )
         return carried
 
     # -------------------------------------------------------------------------------- deadlines
