@@ -220,7 +220,7 @@ def test_a_quota_wait_never_outlives_execution_timeout(sendgrid_emulator: Any) -
 # -------------------------------------------------------- issue 22: hook_params reach triggers
 
 
-async def test_hook_params_reach_the_make_trigger(emulated_time: EmulatedTime) -> None:
+async def test_hook_params_reach_the_segment_trigger(emulated_time: EmulatedTime) -> None:
     seed_contacts(emulated_time.admin, 3)
     segment = create_segment("retried")
     retry = RetryPolicy(max_attempts=3, initial_wait=0, jitter=0)
