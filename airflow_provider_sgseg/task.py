@@ -146,6 +146,15 @@ class SendGridTaskMixin:
         execution = self.execution_deadline(context)
         return wait_deadline if execution is None else min(wait_deadline, execution)
 
+    @staticmethod
+    def defer_timeout(
+        deadline: datetime.datetime, now: datetime.datetime, slack: float
+    ) -> datetime.timedelta:
+        """``defer(timeout=...)`` for a trigger that ends itself at ``deadline``: the time left plus
+        ``slack`` seconds, a safety net for a triggerer that is down. A plain ``timedelta``
+        (Airflow's supervisor cannot serialise pendulum's ``Duration``)."""
+        return datetime.timedelta(seconds=max((deadline - now).total_seconds(), 0.0) + slack)
+
     def check_execution_deadline(self, context: Context) -> None:
         """On resume: fail as Airflow's own ``execution_timeout`` does (retries apply) when it ran
         out while the task was deferred; else leave the resumed work only what is left of it.

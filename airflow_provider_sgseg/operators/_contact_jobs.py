@@ -68,8 +68,7 @@ class ContactsTask(SendGridBaseOperator):
                 method_name=method_name,
                 # The trigger ends at its deadline with a timeout event; this is a safety net for
                 # a triggerer that is down.
-                timeout=max(deadline - now, datetime.timedelta(0))
-                + datetime.timedelta(seconds=self.bounds.ceiling),
+                timeout=self.defer_timeout(deadline, now, self.bounds.ceiling),
             )
         from airflow_provider_sgseg.triggers.contacts import event_for
 

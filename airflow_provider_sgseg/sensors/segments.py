@@ -177,8 +177,7 @@ class SendGridSegmentPopulatedSensor(SendGridTaskMixin, BaseSensorOperator):
             method_name="execute_complete",
             # The trigger ends at its own deadline with a clear message; this is a safety net
             # for a triggerer that is down.
-            timeout=max(deadline - now, datetime.timedelta(0))
-            + datetime.timedelta(seconds=self.bounds.ceiling),
+            timeout=self.defer_timeout(deadline, now, self.bounds.ceiling),
         )
 
     def poke(self, context: Context) -> PokeReturnValue:

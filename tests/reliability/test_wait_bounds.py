@@ -155,7 +155,7 @@ def test_a_deferred_sensor_carries_what_is_left_of_execution_timeout(emulated_ti
     trigger = deferred.value.trigger
     assert isinstance(trigger, SendGridSegmentPopulatedTrigger)
     assert pendulum.parse(trigger.deadline) == started + datetime.timedelta(seconds=600)
-    assert deferred.value.timeout is not None
+    assert type(deferred.value.timeout) is datetime.timedelta  # what Airflow's supervisor can send
     assert deferred.value.timeout <= datetime.timedelta(seconds=600) + datetime.timedelta(
         seconds=sensor.bounds.ceiling
     )
@@ -376,7 +376,7 @@ def test_a_deferred_job_wait_carries_what_is_left_of_execution_timeout(
     trigger = deferred.value.trigger
     assert isinstance(trigger, SendGridContactsJobsTrigger)
     assert pendulum.parse(trigger.deadline) == started + datetime.timedelta(seconds=60)  # not 6 h
-    assert deferred.value.timeout is not None
+    assert type(deferred.value.timeout) is datetime.timedelta  # what Airflow's supervisor can send
     assert deferred.value.timeout <= datetime.timedelta(seconds=60 + operator.bounds.ceiling)
     _, kwargs = trigger.serialize()
     assert kwargs["hook_params"]["retry"]["max_attempts"] == 2
@@ -425,3 +425,14 @@ def test_the_sensor_does_not_depend_on_the_operators_package() -> None:
 
     loaded = modules_imported_by("import airflow_provider_sgseg.sensors.segments")
     assert not {name for name in loaded if name.startswith("airflow_provider_sgseg.operators")}
+
+
+def test_the_deferral_timeout_is_a_plain_timedelta_even_from_pendulum_times() -> None:
+    # Airflow's supervisor cannot send pendulum's Duration: a real deferral failed with
+    # "Objects of type <class 'pendulum.duration.Duration'> are not supported".
+    from airflow_provider_sgseg.task import SendGridTaskMixin
+
+    now = pendulum.now("UTC")
+    timeout = SendGridTaskMixin.defer_timeout(now.add(seconds=60), now, 300)
+    assert type(timeout) is datetime.timedelta and timeout == datetime.timedelta(seconds=360)
+    assert SendGridTaskMixin.defer_timeout(now, now.add(seconds=5), 300) == datetime.timedelta(seconds=300)
