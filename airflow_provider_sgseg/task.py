@@ -11,6 +11,8 @@ dbt Cloud's operators do.
 from __future__ import annotations
 
 import datetime
+import signal
+import threading
 import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -77,16 +79,6 @@ def resume_event(
     return dict(event)
 
 
-def deferral_timeout(deadline: datetime.datetime, now: datetime.datetime, slack: float) -> datetime.timedelta:
-    """The ``timeout`` a deferral hands Airflow: the time left to ``deadline`` (never negative)
-    plus ``slack`` seconds, as a plain ``datetime.timedelta``. Subtracting pendulum instants gives
-    a pendulum ``Duration``, which Airflow's task runner cannot send to its supervisor (the task
-    then fails to defer: "Objects of type <class 'pendulum.duration.Duration'> are not supported").
-    """
-    left = max((deadline - now).total_seconds(), 0.0)
-    return datetime.timedelta(seconds=left + slack)
-
-
 class SendGridTaskMixin:
     """The hook accessor, the time seams and the deferral deadlines of a SendGrid task.
 
@@ -130,7 +122,9 @@ class SendGridTaskMixin:
 
         carried, left_out = to_trigger(self.hook_params)
         if left_out:
-            self._log().warning("hook_params %s are not plain JSON and stay out of the trigger", left_out)
+            self._log().warning(
+                "hook_params %s stay out of the trigger (not plain JSON, or may hold a secret)", left_out
+            )
         return carried
 
     # -------------------------------------------------------------------------------- deadlines
@@ -152,18 +146,31 @@ class SendGridTaskMixin:
         execution = self.execution_deadline(context)
         return wait_deadline if execution is None else min(wait_deadline, execution)
 
+    @staticmethod
+    def defer_timeout(
+        deadline: datetime.datetime, now: datetime.datetime, slack: float
+    ) -> datetime.timedelta:
+        """``defer(timeout=...)`` for a trigger that ends itself at ``deadline``: the time left plus
+        ``slack`` seconds, a safety net for a triggerer that is down. A plain ``timedelta``
+        (Airflow's supervisor cannot serialise pendulum's ``Duration``)."""
+        return datetime.timedelta(seconds=max((deadline - now).total_seconds(), 0.0) + slack)
+
     def check_execution_deadline(self, context: Context) -> None:
         """On resume: fail as Airflow's own ``execution_timeout`` does (retries apply) when it ran
-        out while the task was deferred.
+        out while the task was deferred; else leave the resumed work only what is left of it.
 
         :raises AirflowTaskTimeout: past the end of ``execution_timeout``.
         """
         deadline = self.execution_deadline(context)
-        if deadline is not None and self.now() >= deadline:
+        if deadline is None:
+            return
+        left = (deadline - self.now()).total_seconds()
+        if left <= 0:
             raise AirflowTaskTimeout(
                 f"execution_timeout ({self.execution_timeout}) ran out at {deadline.isoformat()} "
                 "while the task was deferred"
             )
+        _bring_alarm_forward(left)
 
     def capped_server_wait(self, context: Context, moment: datetime.datetime, what: str) -> datetime.datetime:
         """``moment`` (when a server said to come back) no later than :data:`MAX_SERVER_NAMED_WAIT`
@@ -192,3 +199,13 @@ class SendGridTaskMixin:
         was ``execution_timeout``'s reports ``timeout``: the task times out as Airflow's would)."""
         self.check_execution_deadline(context)
         return resume_event(event, trigger, timeout_error=timeout_error)
+
+
+def _bring_alarm_forward(seconds: float) -> None:
+    """Airflow arms a whole ``execution_timeout`` (a ``SIGALRM`` timer) again for a resumed task;
+    bring that timer forward to ``seconds`` when it is later. Its own handler still fires."""
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        return
+    armed, _ = signal.getitimer(signal.ITIMER_REAL)
+    if 0 < seconds < armed:
+        signal.setitimer(signal.ITIMER_REAL, seconds)

@@ -10,7 +10,7 @@ from airflow_provider_sgseg.exceptions import MAX_QUOTED_VALUE, SendGridError, s
 from airflow_provider_sgseg.operators.base import DEFAULT_CONN_ID, SendGridBaseOperator
 from airflow_provider_sgseg.rules import pacing, validation, waiting
 from airflow_provider_sgseg.rules.jobs import JobBoard
-from airflow_provider_sgseg.task import default_deferrable, deferral_timeout
+from airflow_provider_sgseg.task import default_deferrable
 from airflow_provider_sgseg.version_compat import AirflowException
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ class ContactsTask(SendGridBaseOperator):
                 method_name=method_name,
                 # The trigger ends at its deadline with a timeout event; this is a safety net for
                 # a triggerer that is down.
-                timeout=deferral_timeout(deadline, now, self.bounds.ceiling),
+                timeout=self.defer_timeout(deadline, now, self.bounds.ceiling),
             )
         from airflow_provider_sgseg.triggers.contacts import event_for
 

@@ -31,7 +31,6 @@ from airflow_provider_sgseg.task import (
     DEFAULT_CONN_ID,
     SendGridTaskMixin,
     default_deferrable,
-    deferral_timeout,
 )
 from airflow_provider_sgseg.version_compat import (
     AirflowException,
@@ -182,7 +181,7 @@ class SendGridSegmentPopulatedSensor(SendGridTaskMixin, BaseSensorOperator):
             method_name="execute_complete",
             # The trigger ends at its own deadline with a clear message; this is a safety net
             # for a triggerer that is down.
-            timeout=deferral_timeout(deadline, now, self.bounds.ceiling),
+            timeout=self.defer_timeout(deadline, now, self.bounds.ceiling),
         )
 
     def poke(self, context: Context) -> PokeReturnValue:

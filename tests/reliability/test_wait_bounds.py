@@ -155,7 +155,7 @@ def test_a_deferred_sensor_carries_what_is_left_of_execution_timeout(emulated_ti
     trigger = deferred.value.trigger
     assert isinstance(trigger, SendGridSegmentPopulatedTrigger)
     assert pendulum.parse(trigger.deadline) == started + datetime.timedelta(seconds=600)
-    assert deferred.value.timeout is not None
+    assert type(deferred.value.timeout) is datetime.timedelta  # what Airflow's supervisor can send
     assert deferred.value.timeout <= datetime.timedelta(seconds=600) + datetime.timedelta(
         seconds=sensor.bounds.ceiling
     )
@@ -220,7 +220,7 @@ def test_a_quota_wait_never_outlives_execution_timeout(sendgrid_emulator: Any) -
 # -------------------------------------------------------- issue 22: hook_params reach triggers
 
 
-async def test_hook_params_reach_the_make_trigger(emulated_time: EmulatedTime) -> None:
+async def test_hook_params_reach_the_segment_trigger(emulated_time: EmulatedTime) -> None:
     seed_contacts(emulated_time.admin, 3)
     segment = create_segment("retried")
     retry = RetryPolicy(max_attempts=3, initial_wait=0, jitter=0)
@@ -376,7 +376,7 @@ def test_a_deferred_job_wait_carries_what_is_left_of_execution_timeout(
     trigger = deferred.value.trigger
     assert isinstance(trigger, SendGridContactsJobsTrigger)
     assert pendulum.parse(trigger.deadline) == started + datetime.timedelta(seconds=60)  # not 6 h
-    assert deferred.value.timeout is not None
+    assert type(deferred.value.timeout) is datetime.timedelta  # what Airflow's supervisor can send
     assert deferred.value.timeout <= datetime.timedelta(seconds=60 + operator.bounds.ceiling)
     _, kwargs = trigger.serialize()
     assert kwargs["hook_params"]["retry"]["max_attempts"] == 2
@@ -401,3 +401,38 @@ def test_every_contacts_resume_refuses_an_unknown_event_clearly(event: object, t
         ) as caught:
             task.execute_complete({}, event)
         assert not isinstance(caught.value, AirflowFailException)
+
+
+def test_a_resumed_task_gets_only_what_is_left_of_execution_timeout(emulated_time: EmulatedTime) -> None:
+    # Airflow arms the whole execution_timeout again for the resumed callable; the task brings
+    # that alarm forward to what is left (no timing: the armed timer is read back).
+    import signal
+
+    from airflow.sdk.execution_time.timeout import timeout
+
+    sensor = make_sensor(
+        "5b4b6d3e-0000-4000-8000-000000000001", execution_timeout=datetime.timedelta(hours=1)
+    )
+    ti = SimpleNamespace(start_date=emulated_time.now() - datetime.timedelta(minutes=50))
+    with timeout(3600):
+        sensor.check_execution_deadline({"ti": ti})  # type: ignore[typeddict-item]
+        armed, _ = signal.getitimer(signal.ITIMER_REAL)
+    assert 0 < armed <= 600
+
+
+def test_the_sensor_does_not_depend_on_the_operators_package() -> None:
+    from tests.helpers import modules_imported_by
+
+    loaded = modules_imported_by("import airflow_provider_sgseg.sensors.segments")
+    assert not {name for name in loaded if name.startswith("airflow_provider_sgseg.operators")}
+
+
+def test_the_deferral_timeout_is_a_plain_timedelta_even_from_pendulum_times() -> None:
+    # Airflow's supervisor cannot send pendulum's Duration: a real deferral failed with
+    # "Objects of type <class 'pendulum.duration.Duration'> are not supported".
+    from airflow_provider_sgseg.task import SendGridTaskMixin
+
+    now = pendulum.now("UTC")
+    timeout = SendGridTaskMixin.defer_timeout(now.add(seconds=60), now, 300)
+    assert type(timeout) is datetime.timedelta and timeout == datetime.timedelta(seconds=360)
+    assert SendGridTaskMixin.defer_timeout(now, now.add(seconds=5), 300) == datetime.timedelta(seconds=300)
