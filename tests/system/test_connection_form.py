@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -146,7 +146,14 @@ def add_connection(driver: WebDriver, conn_id: str, host: str, api_key: str, sho
 def press_test(driver: WebDriver, conn_id: str, shots: Path) -> str:
     """Press the connection's Test button in the list; the text of the toast it raises."""
     row = f"//tr[.//*[normalize-space(.)='{conn_id}']]"
-    wait(driver, f"{row}//button[@aria-label='Test Connection']").click()
+    button = f"{row}//button[@aria-label='Test Connection']"
+
+    def pressed(d: WebDriver) -> bool:
+        # The list re-renders while it loads: a button found a moment ago may be gone (stale).
+        d.find_element(By.XPATH, button).click()
+        return True
+
+    WebDriverWait(driver, 30, ignored_exceptions=(StaleElementReferenceException,)).until(pressed)
     titles = " or ".join(f"normalize-space(.)='{title}'" for title in (PASSED, FAILED))
     toast = f"//*[@data-part='root'][.//*[{titles}]]"
 
@@ -154,7 +161,9 @@ def press_test(driver: WebDriver, conn_id: str, shots: Path) -> str:
         # The toast is in the DOM before its text is drawn (seen empty under load): wait for both.
         return next((text for e in d.find_elements(By.XPATH, toast) if (text := e.text.strip())), "")
 
-    text: str = WebDriverWait(driver, 30).until(shown_text)
+    text: str = WebDriverWait(driver, 30, ignored_exceptions=(StaleElementReferenceException,)).until(
+        shown_text
+    )
     driver.save_screenshot(str(shots / f"{conn_id}-3-test.png"))
     return text
 
