@@ -29,6 +29,8 @@ REQUIRED: dict[str, dict[str, Any]] = {
     "SendGridUpsertContactsOperator": {"contacts": [{"email": "a@example.com"}]},
     "SendGridExportContactsOperator": {"destination": "file:///tmp/export", "segment_ids": [SEGMENT_ID]},
     "SendGridSegmentPopulatedSensor": {"segment_id": SEGMENT_ID},
+    "SendGridSingleSendStatsOperator": {"single_send_ids": [SEGMENT_ID]},
+    "SendGridSingleSendStatsSensor": {"single_send_id": SEGMENT_ID},
 }
 
 
