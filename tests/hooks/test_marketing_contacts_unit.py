@@ -135,6 +135,29 @@ def test_only_http_urls_handed_out_by_sendgrid_are_followed(make_hook: MakeHook,
     assert fake.requests == []
 
 
+@pytest.mark.parametrize(
+    "upload_headers",
+    [
+        [{"header": "X-Amz-Meta-\u00e9", "value": "v"}],  # was UnicodeEncodeError
+        [{"header": "Content-Type", "value": "text/csv\u00e9"}],
+        [{"name": "Content-Type", "value": "text/csv"}],  # was KeyError
+        [{"header": "Content-Type", "value": "text/csv\r\nX-Injected: 1"}],
+        [{"header": "Content-Type", "value": None}],
+        ["Content-Encoding: gzip"],
+        {"Content-Encoding": "gzip"},
+    ],
+)
+def test_an_import_answer_with_malformed_upload_headers_is_a_response_error(
+    make_hook: MakeHook, upload_headers: object
+) -> None:
+    hook, fake = make_hook(
+        httpx.Response(200, json={"job_id": "imp-1", "upload_uri": UPLOAD, "upload_headers": upload_headers})
+    )
+    with pytest.raises(SendGridResponseError, match="upload_headers"):
+        hook.start_contacts_import(["_rf1_T"])
+    assert len(fake.requests) == 1  # sent once; nothing uploaded
+
+
 def test_download_waits_as_long_as_the_file_host_asks(make_hook: MakeHook, sleeps: Sleeps) -> None:
     hook, fake = make_hook(
         httpx.Response(503, headers={"Retry-After": "7"}), httpx.Response(200, content=b"email\n")
