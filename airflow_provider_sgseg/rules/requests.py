@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
-from airflow_provider_sgseg.exceptions import ErrorDetail, SendGridInputError, SendGridResponseError, shorten
+from airflow_provider_sgseg.exceptions import ErrorDetail, SendGridInputError, SendGridResponseError
 from airflow_provider_sgseg.rules import stats as stats_rules
 from airflow_provider_sgseg.rules import validation
 from airflow_provider_sgseg.rules.batching import MAX_UPSERT_BYTES
@@ -582,9 +582,9 @@ class ImportContacts(ObjectRequest):
         if not isinstance(answer.get("upload_uri"), str):
             raise shape_error(call, "an object with upload_uri", answer)
         if not _upload_headers_ok(answer.get("upload_headers")):
+            # Their values are not quoted: a pre-signed upload's headers may carry a credential.
             raise SendGridResponseError(
-                "SendGrid answered upload_headers that are not a list of {header, value} in printable "
-                f"ASCII: {shorten(repr(answer.get('upload_headers')), 300)}",
+                "SendGrid answered upload_headers that are not a list of {header, value} in printable ASCII",
                 method=call.method,
                 path=call.path,
             )

@@ -153,9 +153,10 @@ def test_an_import_answer_with_malformed_upload_headers_is_a_response_error(
     hook, fake = make_hook(
         httpx.Response(200, json={"job_id": "imp-1", "upload_uri": UPLOAD, "upload_headers": upload_headers})
     )
-    with pytest.raises(SendGridResponseError, match="upload_headers"):
+    with pytest.raises(SendGridResponseError, match="upload_headers") as caught:
         hook.start_contacts_import(["_rf1_T"])
     assert len(fake.requests) == 1  # sent once; nothing uploaded
+    assert "text/csv" not in str(caught.value)  # header values may be credentials: never quoted
 
 
 def test_download_waits_as_long_as_the_file_host_asks(make_hook: MakeHook, sleeps: Sleeps) -> None:
