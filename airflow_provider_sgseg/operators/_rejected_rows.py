@@ -62,8 +62,8 @@ def sendgrid_records(
         row = row_at(runs, int(position)) if runs and str(position).strip().isdigit() else None
         source = _quoted({key: value for key, value in record.items() if key is not None})
         # Every field is cut: the file must read back within its line bound (published_records).
-        record = [_quoted(identifier), _cut(message), _cut(job_id)]
-        yield ["sendgrid", "" if row is None else str(row), source, "", *record]
+        quoted = [_quoted(identifier), _cut(message), _cut(job_id)]
+        yield ["sendgrid", "" if row is None else str(row), source, "", *quoted]
 
 
 class RejectedRows:
