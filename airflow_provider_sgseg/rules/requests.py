@@ -675,6 +675,15 @@ class GetExportStatus(ObjectRequest):
     def call(self) -> Call:
         return Call("GET", f"{CONTACTS_PATH}/exports/{self.export_id}")
 
+    def result(self, call: Call, payload: Any) -> dict[str, Any]:
+        answer = json_object(call, payload)
+        urls = answer.get("urls")
+        ready = str(answer.get("status") or "").lower() == "ready"
+        if ready and not (isinstance(urls, list) and all(isinstance(url, str) for url in urls)):
+            # Read as "no files", a ready export without its urls would succeed with nothing.
+            raise shape_error(call, 'a ready export with "urls" as a list of URLs', answer)
+        return answer
+
 
 # ------------------------------------------------------------------------ answer shapes
 

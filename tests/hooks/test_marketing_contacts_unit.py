@@ -172,3 +172,22 @@ def test_download_is_not_retried_for_a_transport_error_no_retry_can_help(make_ho
     with pytest.raises(SendGridTransportError, match="UnsupportedProtocol"):
         hook.download_export_file(EXPORT_URL, io.BytesIO())
     assert len(fake.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"id": "e1", "status": "ready"},  # was "ready with 0 files": the task succeeded with no file
+        {"id": "e1", "status": "ready", "urls": EXPORT_URL},
+        {"id": "e1", "status": "ready", "urls": [EXPORT_URL, 7]},
+    ],
+)
+def test_a_ready_export_without_a_list_of_urls_is_a_response_error(make_hook: MakeHook, body: object) -> None:
+    hook, _ = make_hook(httpx.Response(200, json=body))
+    with pytest.raises(SendGridResponseError, match="urls"):
+        hook.get_export_status("e1")
+
+
+def test_a_pending_export_needs_no_urls(make_hook: MakeHook) -> None:
+    hook, _ = make_hook(httpx.Response(200, json={"id": "e1", "status": "pending"}))
+    assert hook.get_export_status("e1")["status"] == "pending"
