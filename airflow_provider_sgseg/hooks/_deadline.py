@@ -4,8 +4,9 @@ httpx's timeouts bound each socket operation, not a request: a server that drips
 byte at a time, each within the read timeout, holds a call for as long as it likes. Inside
 :func:`deadline`, every connect, read and write of a client built by :func:`bounded_client` gets
 at most the time left, and none starts once it is gone (``httpx.ReadTimeout`` and kin, which
-the hook treats like any other timeout). The async path needs none of this: it wraps each
-request in ``asyncio.wait_for``.
+the hook treats like any other timeout). File transfers (``hooks/_transfer.py``) :func:`renew`
+the deadline per chunk moved. The async path needs none of this: it wraps each request in
+``asyncio.wait_for``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,13 @@ def deadline(seconds: float) -> Iterator[None]:
         yield
     finally:
         _DEADLINE.reset(token)
+
+
+def renew(seconds: float) -> None:
+    """Inside :func:`deadline`: ``seconds`` from now are left again. A file transfer calls it per
+    chunk it moves, so a file of any size passes while one that stops moving is cut off."""
+    if _DEADLINE.get() is not None:
+        _DEADLINE.set(time.monotonic() + seconds)
 
 
 def _left(timeout: float | None, error: type[httpcore.TimeoutException]) -> float | None:

@@ -17,6 +17,9 @@ from airflow_provider_sgseg.exceptions import SendGridConfigError, SendGridInput
 DEFAULT_BASE_URL = "https://api.sendgrid.com"
 DEFAULT_TIMEOUT = 30.0
 MAX_CONNECT_TIMEOUT = 10.0
+# The longest timeout a connection may name: one request is bounded (an infinite or huge one
+# also overflows the socket's timeout, failing every call with an OverflowError).
+MAX_TIMEOUT = 3600.0
 USER_AGENT = f"airflow-provider-sgseg/{__version__}"
 CONN_TYPE = "sendgrid_marketing"  # Airflow < 3.2 forms prefix extras with it
 
@@ -29,7 +32,7 @@ class ConnectionSettings:
         SendGrid base URL, or an ``on_behalf_of`` subuser that is not printable ASCII; the message
         names the connection and the rule, never the key.
     :raises SendGridInputError: (``from_connection``) a ``timeout`` extra that is not a positive
-        number of seconds.
+        number of seconds up to :data:`MAX_TIMEOUT`.
     """
 
     conn_id: str
@@ -164,8 +167,11 @@ def _timeout(conn_id: str, value: Any) -> float:
         seconds = float(value)
     except (TypeError, ValueError):
         seconds = -1.0
-    if not seconds > 0:
+    if not 0 < seconds <= MAX_TIMEOUT:
         raise SendGridInputError(
-            "timeout", value, f"connection {conn_id!r}: extra 'timeout' must be a positive number of seconds"
+            "timeout",
+            value,
+            f"connection {conn_id!r}: extra 'timeout' must be a positive number of seconds, "
+            f"at most {MAX_TIMEOUT:.0f}",
         )
     return seconds

@@ -2,6 +2,9 @@
 
 Those URLs are pre-signed and foreign to the API host: the API key is never sent to them, and
 bodies are streamed in chunks, so a 5 GB import or a 1,000,000-contact export never sits in memory.
+A transfer of any size passes as long as it moves: the headers, each chunk of ``CHUNK_BYTES``
+and the answer after an upload each get the connection's ``timeout`` in all (a host that
+drips its bytes is cut off, ``hooks/_deadline.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from airflow_provider_sgseg.exceptions import (
     SendGridResponseError,
     SendGridTransportError,
 )
+from airflow_provider_sgseg.hooks._deadline import bounded_client, deadline, renew
 from airflow_provider_sgseg.hooks._errors import error_for_status
 from airflow_provider_sgseg.hooks._retry import Attempts, RetryPolicy
 from airflow_provider_sgseg.rules.requests import Retry
@@ -86,10 +90,12 @@ def _put(url: str, sent: dict[str, str], file: BinaryIO, timeout: float) -> None
 
     def chunks() -> Iterator[bytes]:
         while chunk := file.read(CHUNK_BYTES):
+            renew(timeout)
             yield chunk
+        renew(timeout)  # the answer, after the last chunk
 
     try:
-        with httpx.Client(timeout=timeout) as client:
+        with bounded_client(timeout=timeout) as client, deadline(timeout):
             response = client.put(url, content=chunks(), headers=sent)
     except httpx.RequestError as exc:
         raise SendGridTransportError(
@@ -127,7 +133,8 @@ def download_file(
         written = 0
         try:
             with (
-                httpx.Client(timeout=timeout) as client,
+                bounded_client(timeout=timeout) as client,
+                deadline(timeout),
                 client.stream("GET", url, headers={"Accept-Encoding": "gzip"}) as response,
             ):
                 if not response.is_success:
@@ -136,6 +143,7 @@ def download_file(
                     raise _file_host_error("GET", where, status, response.read(), reset_at=reset_at)
                 attempts.named = None
                 for chunk in _decoded(response):
+                    renew(timeout)
                     written += len(chunk)
                     if max_bytes is not None and written > max_bytes:
                         raise SendGridFileError(

@@ -45,7 +45,7 @@ def _quoted(value: Any) -> str:
 def local_record(error: SendGridRowError, row: Mapping[str, Any] | None) -> list[str]:
     """The record of a row refused locally: its row, the row as JSON, column, value and rule."""
     source = _quoted(dict(row)) if row is not None else ""
-    return ["local", str(error.row), source, error.column, _quoted(error.value), error.rule, ""]
+    return ["local", str(error.row), source, _cut(error.column), _quoted(error.value), _cut(error.rule), ""]
 
 
 def sendgrid_records(
@@ -61,7 +61,9 @@ def sendgrid_records(
         identifier = next((named[name] for name in _IDENTIFIER if named.get(name)), "")
         row = row_at(runs, int(position)) if runs and str(position).strip().isdigit() else None
         source = _quoted({key: value for key, value in record.items() if key is not None})
-        yield ["sendgrid", "" if row is None else str(row), source, "", _quoted(identifier), message, job_id]
+        # Every field is cut: the file must read back within its line bound (published_records).
+        quoted = [_quoted(identifier), _cut(message), _cut(job_id)]
+        yield ["sendgrid", "" if row is None else str(row), source, "", *quoted]
 
 
 class RejectedRows:

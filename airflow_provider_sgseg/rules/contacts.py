@@ -12,6 +12,7 @@ import datetime
 import decimal
 import math
 import re
+import sys
 import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -319,11 +320,16 @@ def _text(value: Any) -> str | None:
         return "true" if value else "false"
     if isinstance(value, decimal.Decimal):
         return format(value, "f") if value.is_finite() else None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # NaN is how pandas and many drivers spell "missing": never the text "nan"
     if isinstance(value, int | float | uuid.UUID):
         return str(value)
     if isinstance(value, datetime.date):
         return _date(value)
     return None
+
+
+_LARGEST_NUMBER = sys.float_info.max  # a Number field holds a double
 
 
 def _number(value: Any) -> int | float | None:
@@ -332,12 +338,12 @@ def _number(value: Any) -> int | float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
+        return value if abs(value) <= _LARGEST_NUMBER else None
     if isinstance(value, decimal.Decimal) and value.is_finite() and value == value.to_integral_value():
-        return int(value)
+        return _number(int(value))
     if isinstance(value, str):
         try:
-            return int(value.strip())  # "42" stays an integer
+            return _number(int(value.strip()))  # "42" stays an integer
         except ValueError:
             pass
     if not isinstance(value, str | float | decimal.Decimal):
@@ -363,7 +369,11 @@ def _date(value: Any) -> str | None:
     text; without an offset it is taken as UTC; fractions of a second dropped); None otherwise."""
     if isinstance(value, datetime.datetime):
         moment = value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)
-        return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        try:
+            moment = moment.astimezone(datetime.timezone.utc)
+        except OverflowError:  # e.g. 0001-01-01T00:00+05:00: no UTC moment in years 1-9999
+            return None
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
     if isinstance(value, datetime.date):
         return value.isoformat()
     if not isinstance(value, str):

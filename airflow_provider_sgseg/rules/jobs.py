@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from airflow_provider_sgseg.exceptions import SendGridError, SendGridInputError
+from airflow_provider_sgseg.exceptions import SendGridError, SendGridInputError, SendGridNotFoundError
 from airflow_provider_sgseg.rules.instants import parse_instant
 from airflow_provider_sgseg.rules.validation import EXPORT_FILE_TYPES
 
@@ -277,11 +277,18 @@ class JobBoard:
             self._ended[job_id] = outcome
 
     def failed(self, job_id: str, error: SendGridError) -> None:
-        """A read that got no usable answer: transient (wait on) or final (stop waiting)."""
+        """A read that got no usable answer: transient (wait on), a job SendGrid does not know
+        (404: a definitive answer, stop waiting), or any other error answer, re-raised: it ends
+        the wait as that typed error, which the task's retries apply to (a key revoked mid-wait).
+
+        :raises SendGridError: ``error``, unless transient or a 404.
+        """
         if isinstance(error, TRANSIENT_ERRORS):
             self._round[job_id] = transient(error)
-        else:
+        elif isinstance(error, SendGridNotFoundError):
             self._round[job_id] = Rejected(f"reading job {job_id} failed: {error}")
+        else:
+            raise error
 
     def outcome(self) -> Outcome:
         """The round's outcome for the waiting engine (see :func:`all_jobs`)."""

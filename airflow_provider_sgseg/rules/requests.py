@@ -21,6 +21,7 @@ import abc
 import datetime
 import enum
 import json
+import re
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -580,7 +581,34 @@ class ImportContacts(ObjectRequest):
         job_id(call, answer, "job_id")
         if not isinstance(answer.get("upload_uri"), str):
             raise shape_error(call, "an object with upload_uri", answer)
+        if not _upload_headers_ok(answer.get("upload_headers")):
+            # Their values are not quoted: a pre-signed upload's headers may carry a credential.
+            raise SendGridResponseError(
+                "SendGrid answered upload_headers that are not a list of {header, value} in printable ASCII",
+                method=call.method,
+                path=call.path,
+            )
         return answer
+
+
+# An HTTP header's name (RFC 9110 token) and value (visible ASCII, spaces and tabs): the upload
+# sends what SendGrid names, so anything else would fail there untyped (or split the header).
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_HEADER_VALUE = re.compile(r"[\x20-\x7e\t]*")
+
+
+def _upload_headers_ok(headers: object) -> bool:
+    """Whether an import's ``upload_headers`` are absent or ``[{"header", "value"}]`` fit to send."""
+    if headers is None:
+        return True
+    return isinstance(headers, list) and all(
+        isinstance(item, Mapping)
+        and isinstance(item.get("header"), str)
+        and isinstance(item.get("value"), str)
+        and _HEADER_NAME.fullmatch(item["header"]) is not None
+        and _HEADER_VALUE.fullmatch(item["value"]) is not None
+        for item in headers
+    )
 
 
 @dataclass(frozen=True)
@@ -646,6 +674,15 @@ class GetExportStatus(ObjectRequest):
 
     def call(self) -> Call:
         return Call("GET", f"{CONTACTS_PATH}/exports/{self.export_id}")
+
+    def result(self, call: Call, payload: Any) -> dict[str, Any]:
+        answer = json_object(call, payload)
+        urls = answer.get("urls")
+        ready = str(answer.get("status") or "").lower() == "ready"
+        if ready and not (isinstance(urls, list) and all(isinstance(url, str) for url in urls)):
+            # Read as "no files", a ready export without its urls would succeed with nothing.
+            raise shape_error(call, 'a ready export with "urls" as a list of URLs', answer)
+        return answer
 
 
 # ------------------------------------------------------------------------ answer shapes

@@ -12,6 +12,7 @@ from airflow.sdk.bases.sensor import PokeReturnValue
 from airflow_provider_sgseg.operators.base import DEFAULT_CONN_ID, SendGridTaskMixin
 from airflow_provider_sgseg.rules import pacing, validation
 from airflow_provider_sgseg.state_store import TaskStateStore
+from airflow_provider_sgseg.task import deferral_timeout
 from airflow_provider_sgseg.version_compat import (
     AirflowException,
     AirflowSensorTimeout,
@@ -115,6 +116,8 @@ class SendGridSingleSendStatsSensor(SendGridTaskMixin, BaseSensorOperator):
         from airflow_provider_sgseg.triggers.stats import SendGridSingleSendStatsTrigger
 
         now = self.now()
+        # Airflow applies execution_timeout only while a task runs: the deferral carries it.
+        deadline = self.deferral_deadline(context, now + datetime.timedelta(seconds=self.timeout))
         self.defer(
             trigger=SendGridSingleSendStatsTrigger(
                 sendgrid_conn_id=self.sendgrid_conn_id,
@@ -122,12 +125,12 @@ class SendGridSingleSendStatsSensor(SendGridTaskMixin, BaseSensorOperator):
                 settle_for=self.settle_for,
                 max_wait=self.max_wait,
                 wait=self._load_state(context).get("wait"),
-                deadline=(now + datetime.timedelta(seconds=self.timeout)).isoformat(),
+                deadline=deadline.isoformat(),
                 first_poll_at=(now + datetime.timedelta(seconds=self.poke_interval)).isoformat(),
                 **self.bounds.to_arguments(),
             ),
             method_name="execute_complete",
-            timeout=datetime.timedelta(seconds=self.timeout + self.bounds.ceiling),
+            timeout=deferral_timeout(deadline, now, self.bounds.ceiling),
         )
 
     def poke(self, context: Context) -> PokeReturnValue:
@@ -176,7 +179,13 @@ class SendGridSingleSendStatsSensor(SendGridTaskMixin, BaseSensorOperator):
         return PokeReturnValue(is_done=False)
 
     def execute_complete(self, context: Context, event: Any = None) -> dict[str, Any]:
-        """Resume after the trigger: validate its event and fail loudly on anything unexpected."""
+        """Resume after the trigger: validate its event and fail loudly on anything unexpected.
+
+        :raises AirflowTaskTimeout: ``execution_timeout`` ran out while deferred (retries apply).
+        :raises AirflowSensorTimeout: ``timeout`` passed.
+        :raises AirflowException: transient failures in a row, or an unknown or malformed event.
+        """
+        self.check_execution_deadline(context)
         status = event.get("status") if isinstance(event, dict) else None
         if status not in ("success", "timeout", "error"):
             raise AirflowException(f"Unexpected event from SendGridSingleSendStatsTrigger: {event!r}")

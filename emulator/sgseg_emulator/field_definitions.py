@@ -142,11 +142,11 @@ def _parse_date(value: Any) -> datetime | None:
         if not _DATETIME_FORM.fullmatch(text):
             return None
         moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return moment.astimezone(timezone.utc)
+    except (ValueError, OverflowError):  # OverflowError: no UTC moment in years 1-9999
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
 
 
 def inferred_type(value: Any) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from sgseg_emulator.field_definitions import MAX_CUSTOM_FIELDS, RESERVED_FIELDS
+from sgseg_emulator.field_definitions import MAX_CUSTOM_FIELDS, RESERVED_FIELDS, normalized_value
 from sgseg_emulator.pytest_plugin import EmulatorHandle
 
 from tests.emulator.spec_schemas import validate_response
@@ -94,3 +94,10 @@ def test_rename_and_delete(api: httpx.Client, sendgrid_emulator: EmulatorHandle)
     found = api.post("/v3/marketing/contacts/search/emails", json={"emails": ["a@example.com"]}).json()
     assert found["result"]["a@example.com"]["contact"]["custom_fields"] == {}
     assert create(api, "tier").json()["id"] == "e3_T"  # ids are never reused
+
+
+@pytest.mark.parametrize("text", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:00:00-05:00"])
+def test_a_date_time_with_no_utc_moment_is_refused_not_a_500(text: str) -> None:
+    # Was an OverflowError (a 500) from the upsert; the provider refuses it as a row error too.
+    value, why = normalized_value("Date", text)
+    assert value is None and why == f"{text!r} is not a date (YYYY-MM-DD, MM/DD/YYYY or ISO 8601 date-time)"

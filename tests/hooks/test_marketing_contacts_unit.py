@@ -135,6 +135,30 @@ def test_only_http_urls_handed_out_by_sendgrid_are_followed(make_hook: MakeHook,
     assert fake.requests == []
 
 
+@pytest.mark.parametrize(
+    "upload_headers",
+    [
+        [{"header": "X-Amz-Meta-\u00e9", "value": "v"}],  # was UnicodeEncodeError
+        [{"header": "Content-Type", "value": "text/csv\u00e9"}],
+        [{"name": "Content-Type", "value": "text/csv"}],  # was KeyError
+        [{"header": "Content-Type", "value": "text/csv\r\nX-Injected: 1"}],
+        [{"header": "Content-Type", "value": None}],
+        ["Content-Encoding: gzip"],
+        {"Content-Encoding": "gzip"},
+    ],
+)
+def test_an_import_answer_with_malformed_upload_headers_is_a_response_error(
+    make_hook: MakeHook, upload_headers: object
+) -> None:
+    hook, fake = make_hook(
+        httpx.Response(200, json={"job_id": "imp-1", "upload_uri": UPLOAD, "upload_headers": upload_headers})
+    )
+    with pytest.raises(SendGridResponseError, match="upload_headers") as caught:
+        hook.start_contacts_import(["_rf1_T"])
+    assert len(fake.requests) == 1  # sent once; nothing uploaded
+    assert "text/csv" not in str(caught.value)  # header values may be credentials: never quoted
+
+
 def test_download_waits_as_long_as_the_file_host_asks(make_hook: MakeHook, sleeps: Sleeps) -> None:
     hook, fake = make_hook(
         httpx.Response(503, headers={"Retry-After": "7"}), httpx.Response(200, content=b"email\n")
@@ -148,3 +172,22 @@ def test_download_is_not_retried_for_a_transport_error_no_retry_can_help(make_ho
     with pytest.raises(SendGridTransportError, match="UnsupportedProtocol"):
         hook.download_export_file(EXPORT_URL, io.BytesIO())
     assert len(fake.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"id": "e1", "status": "ready"},  # was "ready with 0 files": the task succeeded with no file
+        {"id": "e1", "status": "ready", "urls": EXPORT_URL},
+        {"id": "e1", "status": "ready", "urls": [EXPORT_URL, 7]},
+    ],
+)
+def test_a_ready_export_without_a_list_of_urls_is_a_response_error(make_hook: MakeHook, body: object) -> None:
+    hook, _ = make_hook(httpx.Response(200, json=body))
+    with pytest.raises(SendGridResponseError, match="urls"):
+        hook.get_export_status("e1")
+
+
+def test_a_pending_export_needs_no_urls(make_hook: MakeHook) -> None:
+    hook, _ = make_hook(httpx.Response(200, json={"id": "e1", "status": "pending"}))
+    assert hook.get_export_status("e1")["status"] == "pending"

@@ -268,7 +268,8 @@ def test_timeout_extra_sets_client_timeouts(make_hook: MakeHook) -> None:
     assert hook_default.get_conn().timeout.read == 30.0
 
 
-@pytest.mark.parametrize("bad", ["soon", -3, 0])
+# "inf", Infinity and 1e308 overflowed the socket's timeout (OverflowError from every call)
+@pytest.mark.parametrize("bad", ["soon", -3, 0, "inf", float("inf"), 1e308, 3601])
 def test_bad_timeout_extra_is_a_clear_error(make_hook: MakeHook, bad: object) -> None:
     hook, fake = make_hook(extra=json.dumps({"timeout": bad}))
     with pytest.raises(SendGridInputError, match=r"'sendgrid_unit'.*timeout"):
@@ -1053,6 +1054,8 @@ def test_test_connection_failure_is_reported_once_without_the_key(make_hook: Mak
     [
         ({"extra": json.dumps({"timeout": "soon"})}, "extra 'timeout' must be a positive number"),
         ({"extra": json.dumps({"timeout": -1})}, "extra 'timeout' must be a positive number"),
+        ({"extra": json.dumps({"timeout": "inf"})}, "extra 'timeout' must be a positive number"),
+        ({"extra": json.dumps({"timeout": 1e308})}, "extra 'timeout' must be a positive number"),
         ({"password": None}, "has no API key"),
         ({"password": "SG.in ner"}, "must be printable ASCII"),
     ],

@@ -156,3 +156,27 @@ def test_too_many_rejected_rows_still_fail_after_the_file_is_written(
     with pytest.raises(AirflowFailException, match="above max_error_ratio"):
         run(wire(operator))
     assert sorted(r["origin"] for r in rejected(path)) == ["local", "sendgrid"]
+
+
+def test_a_huge_message_in_an_errors_file_is_cut_and_the_file_reads_back(tmp_path: Path) -> None:
+    # The errors file is SendGrid's answer: a message of any length must not make the published
+    # file unreadable for the table load (its lines are bounded) on this try and every retry.
+    from airflow_provider_sgseg.operators._rejected_rows import (
+        MAX_QUOTED,
+        RejectedRows,
+        published_records,
+        sendgrid_records,
+    )
+
+    # Within the csv module's field limit (131,072 characters), beyond the published file's line
+    # bound in bytes (4 per character here).
+    message = "invalid phone number " + "\N{GRINNING FACE}" * 120_000
+    lines = ["row_number,identifier,message\n", f"1,a@example.com,{message}\n"]
+    records = list(sendgrid_records(lines, "errors file", "job-1", [[1, 1]]))
+    assert len(records) == 1 and len(records[0][COLUMNS.index("rule")]) <= MAX_QUOTED + 1
+    path = tmp_path / "rejected.csv"
+    rejected_rows = RejectedRows(str(path))
+    rejected_rows.add(records[0])
+    rejected_rows.publish()
+    (read,) = list(published_records(rejected_rows.path))
+    assert read[COLUMNS.index("rule")].startswith("invalid phone number \N{GRINNING FACE}")

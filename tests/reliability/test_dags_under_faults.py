@@ -102,7 +102,14 @@ def runs(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         server, admin = emulator.server, emulator.admin
         admin.seed_contacts(PIPELINE_CONTACTS)
         python_path = os.pathsep.join(filter(None, [str(POLICY_DIR), os.environ.get("PYTHONPATH")]))
-        env = {**EXAMPLE_SETTINGS, **emulator.conn_env(), "PYTHONPATH": python_path}
+        # The Single Send DAG lands its results in a warehouse table (its land_results task).
+        warehouse = tmp_path_factory.mktemp("warehouse") / "warehouse.db"
+        env = {
+            **EXAMPLE_SETTINGS,
+            **emulator.conn_env(),
+            "PYTHONPATH": python_path,
+            "AIRFLOW_CONN_SGSEG_WAREHOUSE": json.dumps({"conn_type": "sqlite", "host": str(warehouse)}),
+        }
 
         outputs = tmp_path_factory.mktemp("dags_test_output")
 

@@ -34,7 +34,7 @@ from airflow_provider_sgseg.exceptions import (
 )
 from airflow_provider_sgseg.hooks import marketing
 from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
-from airflow_provider_sgseg.rules.requests import Call
+from airflow_provider_sgseg.rules.requests import Call, GetSingleSendStats, ListSingleSendStats
 
 from .conftest import (
     ALL_CONTACTS,
@@ -304,6 +304,83 @@ METHODS = [
         _never,
         False,
         effect="schedules",
+        needs_send=True,
+    ),
+]
+
+
+# ----------------------------------------------------------------- Single Send stats methods
+# A draft has no stats: each read answers an empty page, which the checks hold it to.
+
+STATS = "/v3/marketing/stats/singlesends"
+STATS_DAY = "2026-12-01"
+
+
+def _stats_path(world: World) -> str:
+    return f"^{re.escape(STATS)}/{world.single_send_id}$"
+
+
+def _check_no_stats(result: Any, world: World, _: SendGridMarketingHook) -> None:
+    assert result == []
+
+
+def _stats_request(world: World) -> GetSingleSendStats:
+    return GetSingleSendStats(world.single_send_id, STATS_DAY, STATS_DAY)
+
+
+METHODS += [
+    Method(
+        "aget_single_send",
+        "GET",
+        _send_path,
+        lambda h, w: h.aget_single_send(w.single_send_id),
+        _check_send,
+        True,
+        needs_send=True,
+    ),
+    Method(
+        "list_single_send_stats",
+        "GET",
+        lambda w: f"^{re.escape(STATS)}$",
+        lambda h, w: h.list_single_send_stats([w.single_send_id]),
+        _check_no_stats,
+        True,
+        needs_send=True,
+    ),
+    Method(
+        "stats_pages",
+        "GET",
+        lambda w: f"^{re.escape(STATS)}$",
+        lambda h, w: list(h.stats_pages(ListSingleSendStats([w.single_send_id]))),
+        _check_no_stats,
+        True,
+        needs_send=True,
+    ),
+    Method(
+        "get_single_send_stats",
+        "GET",
+        _stats_path,
+        lambda h, w: h.get_single_send_stats(w.single_send_id, start_date=STATS_DAY, end_date=STATS_DAY),
+        _check_no_stats,
+        True,
+        needs_send=True,
+    ),
+    Method(
+        "aget_single_send_stats",
+        "GET",
+        _stats_path,
+        lambda h, w: h.aget_single_send_stats(_stats_request(w)),
+        _check_no_stats,
+        True,
+        needs_send=True,
+    ),
+    Method(
+        "get_single_send_link_stats",
+        "GET",
+        lambda w: f"^{re.escape(STATS)}/{w.single_send_id}/links$",
+        lambda h, w: h.get_single_send_link_stats(w.single_send_id),
+        _check_no_stats,
+        True,
         needs_send=True,
     ),
 ]

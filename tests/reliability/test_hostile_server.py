@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import socketserver
 import threading
@@ -152,5 +153,18 @@ def test_a_dripping_answer_to_an_async_read_is_cut_off_at_the_timeout(
 
     with pytest.raises(SendGridTransportError, match="ReadTimeout"):
         asyncio.run(read())
+    assert len(drip_server.requests) == 1
+    assert hung_up(drip_server)
+
+
+def test_a_dripping_export_file_is_cut_off_at_the_timeout(drip_server: DripServer, sleeps: Sleeps) -> None:
+    # A file host is as foreign as any answer: a download that stops moving (less than a chunk of
+    # 1 MiB within the connection's timeout) is cut off, as an API answer is (issue 20 part 3).
+    import io
+
+    base = json.loads(os.environ["AIRFLOW_CONN_SENDGRID_DEFAULT"])["host"]
+    hook = SendGridMarketingHook(retry=one_attempt(sleeps))
+    with pytest.raises(SendGridTransportError, match="ReadTimeout"):
+        hook.download_export_file(f"{base}/__files__/contacts-1.csv?sig=s", io.BytesIO())
     assert len(drip_server.requests) == 1
     assert hung_up(drip_server)

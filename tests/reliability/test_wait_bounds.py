@@ -436,3 +436,39 @@ def test_the_deferral_timeout_is_a_plain_timedelta_even_from_pendulum_times() ->
     timeout = SendGridTaskMixin.defer_timeout(now.add(seconds=60), now, 300)
     assert type(timeout) is datetime.timedelta and timeout == datetime.timedelta(seconds=360)
     assert SendGridTaskMixin.defer_timeout(now, now.add(seconds=5), 300) == datetime.timedelta(seconds=300)
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refused_key_while_waiting_for_jobs_stays_retriable(
+    sendgrid_emulator: Any, wire: Any, status: int
+) -> None:
+    # docs/reliability.md: only a job SendGrid does not know fails without retries; any other
+    # error answer (a key revoked or rotated mid-wait) is the typed error, which retries apply to.
+    from airflow_provider_sgseg.exceptions import SendGridAuthError
+    from tests.operators.test_segments_emulator import MemoryTaskStateStore
+
+    sendgrid_emulator.admin.add_fault("status", method="GET", path_prefix=IMPORTS, status=status, times=50)
+    operator = wire(upsert_task(hook_params={"retry": RetryPolicy(max_attempts=1)}))
+    with pytest.raises(SendGridAuthError) as caught:
+        operator.execute({"task_state_store": MemoryTaskStateStore()})
+    assert caught.value.status_code == status
+
+
+async def test_a_refused_key_in_the_contacts_trigger_ends_the_wait_retriably(
+    jobs_on_the_emulated_clock: EmulatedTime,
+) -> None:
+    job = upsert_job("revoked@example.com")
+    jobs_on_the_emulated_clock.admin.add_fault(
+        "status", method="GET", path_prefix=IMPORTS, status=401, times=50
+    )
+    bounds = {"poll_floor": 1, "poll_ceiling": 60, "poke_interval": 10, "max_consecutive_failures": 2}
+    trigger = SendGridContactsJobsTrigger(
+        sendgrid_conn_id="sendgrid_default", job_kind="import", job_ids=[job], bounds=bounds
+    )
+
+    event = await only_event(trigger)
+
+    assert event["status"] == "error" and "401" in event["message"], event
+    with pytest.raises(AirflowException) as caught:
+        resume_event(event, "SendGridContactsJobsTrigger")
+    assert not isinstance(caught.value, AirflowFailException)

@@ -237,6 +237,44 @@ def test_native_values_as_drivers_return_them_convert_by_the_target_field_type()
 
 
 @pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        # A float NaN is how pandas and many drivers spell a missing value: it is no text.
+        ("first_name", float("nan")),
+        ("first_name", float("inf")),
+        ("note", float("nan")),
+        ("note", float("-inf")),
+        # Beyond a JSON number SendGrid can hold (a double).
+        ("score", 10**400),
+        ("score", -(10**400)),
+        # A moment that has no UTC form (was an OverflowError out of the validation pass).
+        ("signup", datetime.datetime(1, 1, 1, tzinfo=datetime.timezone(datetime.timedelta(hours=5)))),
+        (
+            "signup",
+            datetime.datetime(9999, 12, 31, 23, tzinfo=datetime.timezone(-datetime.timedelta(hours=5))),
+        ),
+        ("signup", "0001-01-01T00:00:00+05:00"),
+        ("signup", "9999-12-31T23:00:00-05:00"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else type(value).__name__,
+)
+def test_values_with_no_faithful_form_are_row_errors(column: str, value: Any) -> None:
+    catalog = FieldCatalog.from_answer(
+        {
+            "custom_fields": [
+                {"id": "t1", "name": "note", "field_type": "Text"},
+                {"id": "n1", "name": "score", "field_type": "Number"},
+                {"id": "d1", "name": "signup", "field_type": "Date"},
+            ]
+        }
+    )
+    plan = plan_columns(["email", "first_name", "note", "score", "signup"], None, catalog)
+    with pytest.raises(SendGridRowError) as caught:
+        contact_from_row(7, {"email": "a@b.co", column: value}, plan)
+    assert caught.value.row == 7 and caught.value.column == column and caught.value.value is value
+
+
+@pytest.mark.parametrize(
     ("text", "sent"),
     [
         ("2024-05-01", "2024-05-01"),

@@ -258,3 +258,36 @@ def test_reschedule_mode_keeps_the_settle_clock_in_the_state_store(
         assert pokes < 10
     # Looks at 0, 1, 2 and 3 h (the 1 h poll_ceiling): without the kept state it would never settle.
     assert result["provisional"] is False and pokes == 4
+
+
+def test_a_deferred_stats_wait_carries_what_is_left_of_execution_timeout(
+    clock: EmulatedTime, sendgrid_emulator: EmulatorHandle
+) -> None:
+    # Issue 20 part 3: Airflow applies execution_timeout only while a task runs; the deferral
+    # must carry it (the sensor's own timeout here is 7 days).
+    import pendulum
+
+    from airflow_provider_sgseg.version_compat import AirflowTaskTimeout
+
+    with api_client(sendgrid_emulator) as api:
+        single_send_id = sent_single_send(api, sendgrid_emulator, contacts=5)
+    started = clock.now()
+    sensor = SendGridSingleSendStatsSensor(
+        task_id="x",
+        single_send_id=single_send_id,
+        settle_for=HOUR,
+        deferrable=True,
+        timeout=7 * 24 * 3600,
+        execution_timeout=datetime.timedelta(seconds=600),
+    )
+    ti = type("TI", (), {"start_date": started, "get_first_reschedule_date": lambda self, context: None})()
+    context = context_for(StateStore(), ti=ti)
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute(context)
+    trigger = deferred.value.trigger
+    assert pendulum.parse(trigger.serialize()[1]["deadline"]) == started + datetime.timedelta(seconds=600)
+    assert deferred.value.timeout is not None
+    assert deferred.value.timeout <= datetime.timedelta(seconds=600 + sensor.bounds.ceiling)
+    clock.sleep(600)
+    with pytest.raises(AirflowTaskTimeout, match="execution_timeout"):
+        sensor.execute_complete(context, {"status": "timeout", "message": "not settled by then"})
