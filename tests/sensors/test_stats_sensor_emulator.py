@@ -258,3 +258,86 @@ def test_reschedule_mode_keeps_the_settle_clock_in_the_state_store(
         assert pokes < 10
     # Looks at 0, 1, 2 and 3 h (the 1 h poll_ceiling): without the kept state it would never settle.
     assert result["provisional"] is False and pokes == 4
+
+
+# ------------- issue 22 part 3 / issue 20 on this sensor too: hook_params, execution_timeout, resume
+
+
+def test_hook_params_reach_the_stats_trigger(clock: EmulatedTime, sendgrid_emulator: EmulatorHandle) -> None:
+    import asyncio
+    import json
+
+    from airflow_provider_sgseg.hooks._retry import RetryPolicy
+
+    with api_client(sendgrid_emulator) as api:
+        single_send_id = sent_single_send(api, sendgrid_emulator, contacts=5)
+    retry = RetryPolicy(max_attempts=3, initial_wait=0, jitter=0)
+    sensor = SendGridSingleSendStatsSensor(
+        task_id="h",
+        single_send_id=single_send_id,
+        settle_for=HOUR,
+        deferrable=True,
+        max_consecutive_failures=0,
+        hook_params={"retry": retry},
+    )
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute(context_for(StateStore()))
+    kwargs = deferred.value.trigger.serialize()[1]
+    assert kwargs["hook_params"] == {
+        "retry": {"max_attempts": 3, "initial_wait": 0, "max_wait": 60.0, "jitter": 0}
+    }
+
+    # As the triggerer rebuilds it: the hook retries within one poll, so two 503s in a row are not
+    # the wait's failures (none tolerated).
+    rebuilt = SendGridSingleSendStatsTrigger(**json.loads(json.dumps(kwargs)))
+    clock.sleep(PERIOD)
+    sendgrid_emulator.admin.add_fault(
+        kind="status", status=503, method="GET", path_prefix=STATS_PATH, times=2
+    )
+
+    async def first_event() -> Any:
+        async for event in rebuilt.run():
+            return event.payload
+        raise AssertionError("no event")
+
+    event = asyncio.run(first_event())
+    assert event["status"] == "success", event
+
+
+def test_a_deferred_stats_sensor_carries_what_is_left_of_execution_timeout(
+    clock: EmulatedTime, sendgrid_emulator: EmulatorHandle
+) -> None:
+    from types import SimpleNamespace
+
+    from airflow_provider_sgseg.version_compat import AirflowTaskTimeout
+
+    with api_client(sendgrid_emulator) as api:
+        single_send_id = sent_single_send(api, sendgrid_emulator, contacts=5)
+    started = clock.now()
+    sensor = SendGridSingleSendStatsSensor(
+        task_id="b",
+        single_send_id=single_send_id,
+        deferrable=True,
+        timeout=6 * 24 * 3600,
+        execution_timeout=datetime.timedelta(seconds=600),
+    )
+    ti = SimpleNamespace(start_date=started, get_first_reschedule_date=lambda context: None)
+    context = context_for(StateStore(), ti=ti)
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute(context)
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, SendGridSingleSendStatsTrigger)
+    assert datetime.datetime.fromisoformat(str(trigger.deadline)) == started + datetime.timedelta(seconds=600)
+    assert deferred.value.timeout is not None
+    assert deferred.value.timeout <= datetime.timedelta(seconds=600 + sensor.bounds.ceiling)
+    clock.sleep(600)
+    with pytest.raises(AirflowTaskTimeout, match="execution_timeout"):
+        sensor.execute_complete(context, {"status": "timeout", "message": "not settled by then"})
+
+
+def test_the_stats_sensor_checks_deferrable_and_resumes_through_the_one_event_check() -> None:
+    with pytest.raises(SendGridInputError, match="deferrable"):
+        SendGridSingleSendStatsSensor(task_id="d", single_send_id=UNKNOWN_ID, deferrable="yes")  # type: ignore[arg-type]
+    sensor = SendGridSingleSendStatsSensor(task_id="e", single_send_id=UNKNOWN_ID)
+    with pytest.raises(AirflowException, match="Unexpected event from SendGridSingleSendStatsTrigger"):
+        sensor.execute_complete(context_for(StateStore()), {"status": "weird", "message": "x" * 10_000})
