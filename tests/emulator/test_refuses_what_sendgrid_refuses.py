@@ -196,6 +196,13 @@ def test_a_clock_advance_out_of_range_is_refused(
         ({"kind": "status", "status": True}, "status"),
         ({"kind": "status", "headers": {"Retry-After": 5}}, "headers"),
         ({"kind": "status", "path": 5}, "path"),
+        # Seen: each was armed, then broke HTTP on the wire instead of answering as asked.
+        ({"kind": "status", "status": 101}, "status"),  # "switching protocols": the client errors
+        ({"kind": "status", "status": 204, "body": {"a": 1}}, "body"),  # corrupts the next answer
+        ({"kind": "malformed", "status": 304}, "body"),
+        ({"kind": "status", "headers": {"X-Note": "a\r\nb"}}, "headers"),  # connection dropped
+        ({"kind": "status", "headers": {"bad name": "v"}}, "headers"),  # traceback, dropped
+        ({"kind": "status", "headers": {"Content-Length": "9999"}}, "headers"),  # two lengths
     ],
 )
 def test_faults_out_of_range_are_refused(
@@ -204,6 +211,14 @@ def test_faults_out_of_range_are_refused(
     assert named in refused(api.post(f"{ADMIN}/faults", json=fault), "fault")
     assert sendgrid_emulator.admin.requests() is not None
     assert api.get(SEGMENTS).status_code == 200
+
+
+def test_a_fault_without_a_body_leaves_the_connection_usable(
+    sendgrid_emulator: EmulatorHandle, api: httpx.Client
+) -> None:
+    api.post(f"{ADMIN}/faults", json={"kind": "status", "status": 204, "path": "^/v3/marketing/lists$"})
+    assert api.get("/v3/marketing/lists").status_code == 204
+    assert api.get(SEGMENTS).status_code == 200  # the same keep-alive connection, not faulted
 
 
 @pytest.mark.timeout(120)
