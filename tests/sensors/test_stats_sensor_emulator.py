@@ -53,22 +53,26 @@ def stats_reads(emulator: EmulatorHandle, single_send_id: str) -> int:
     return len(emulator.admin.requests(method="GET", path_prefix=STATS_PATH + single_send_id))
 
 
-def run_deferrable(sensor: SendGridSingleSendStatsSensor, context: Any) -> Any:
+def first_event(trigger: SendGridSingleSendStatsTrigger) -> Any:
+    """The event ``trigger`` fires first, run as a triggerer runs it."""
     import asyncio
 
+    async def run() -> Any:
+        async for event in trigger.run():
+            return event.payload
+        raise AssertionError("no event")
+
+    return asyncio.run(run())
+
+
+def run_deferrable(sensor: SendGridSingleSendStatsSensor, context: Any) -> Any:
     try:
         return sensor.execute(context)
     except TaskDeferred as deferred:
         trigger = deferred.trigger
         assert isinstance(trigger, SendGridSingleSendStatsTrigger)
         rebuilt = SendGridSingleSendStatsTrigger(**trigger.serialize()[1])  # as a triggerer would
-
-        async def first_event() -> Any:
-            async for event in rebuilt.run():
-                return event.payload
-            raise AssertionError("no event")
-
-        return sensor.execute_complete(context, asyncio.run(first_event()))
+        return sensor.execute_complete(context, first_event(rebuilt))
 
 
 @pytest.mark.parametrize("mode", ["poke", "deferrable"])
@@ -264,7 +268,6 @@ def test_reschedule_mode_keeps_the_settle_clock_in_the_state_store(
 
 
 def test_hook_params_reach_the_stats_trigger(clock: EmulatedTime, sendgrid_emulator: EmulatorHandle) -> None:
-    import asyncio
     import json
 
     from airflow_provider_sgseg.hooks._retry import RetryPolicy
@@ -294,13 +297,7 @@ def test_hook_params_reach_the_stats_trigger(clock: EmulatedTime, sendgrid_emula
     sendgrid_emulator.admin.add_fault(
         kind="status", status=503, method="GET", path_prefix=STATS_PATH, times=2
     )
-
-    async def first_event() -> Any:
-        async for event in rebuilt.run():
-            return event.payload
-        raise AssertionError("no event")
-
-    event = asyncio.run(first_event())
+    event = first_event(rebuilt)
     assert event["status"] == "success", event
 
 
