@@ -46,6 +46,32 @@ def ready_draft(api: httpx.Client, segment_id: str, **body: Any) -> str:
     return str(created.json()["id"])
 
 
+@pytest.mark.parametrize(
+    ("send_at", "accepted"),
+    [
+        ("2030-01-01", False),  # a date, no time
+        ("2030-01-01T00:00:00", False),  # no offset: the spec's date-time (RFC 3339) needs one
+        ("20300101T000000Z", False),  # ISO 8601's basic format is no RFC 3339
+        ("2030-W01-1T00:00:00Z", False),  # a week date
+        ("2030-01-01T00:00Z", False),  # no seconds
+        ("2030-01-01T02:00:00+02:00", True),
+        ("2030-01-01t00:00:00.5z", True),
+    ],
+)
+def test_a_schedule_send_at_must_be_an_rfc_3339_date_time(
+    api: httpx.Client, sendgrid_emulator: EmulatorHandle, send_at: str, accepted: bool
+) -> None:
+    sendgrid_emulator.admin.seed_contacts([person(1)])
+    single_send_id = ready_draft(api, create_segment(api)["id"])
+    answer = api.put(f"{SINGLESENDS}/{single_send_id}/schedule", json={"send_at": send_at})
+    if accepted:
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["send_at"] == "2030-01-01T00:00:00Z"
+        return
+    assert "date-time" in refused(answer, "send_at")
+    assert api.get(f"{SINGLESENDS}/{single_send_id}").json()["status"] == "draft"
+
+
 def test_a_past_send_at_is_refused_and_nothing_is_sent(
     api: httpx.Client, sendgrid_emulator: EmulatorHandle
 ) -> None:
