@@ -168,8 +168,8 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
         self.categories = categories
         if send_at is None:
             warnings.warn(
-                "SendGridSingleSendOperator without send_at sends at once; send_at becomes required. "
-                "Pass send_at='now' or the time the send should go out.",
+                "SendGridSingleSendOperator without send_at sends at once; send_at becomes required "
+                "in airflow-provider-sgseg 1.0. Pass send_at='now' or the time the send should go out.",
                 AirflowProviderDeprecationWarning,
                 stacklevel=2,
             )
@@ -187,7 +187,8 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
         self._gate_rules_given = frozenset(name for name, value in set_here.items() if value is not None)
         if require_min_contacts is not None:
             warnings.warn(
-                "SendGridSingleSendOperator's 'require_min_contacts' is deprecated; use 'min_contacts'",
+                "SendGridSingleSendOperator's 'require_min_contacts' is deprecated and will be removed "
+                "in airflow-provider-sgseg 1.0; use 'min_contacts'",
                 AirflowProviderDeprecationWarning,
                 stacklevel=2,
             )
