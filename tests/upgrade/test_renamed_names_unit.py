@@ -157,6 +157,15 @@ def test_single_send_deprecations_name_their_removal_version(arguments: dict[str
     assert len(caught) == 1
 
 
+@pytest.mark.parametrize("old", ["refreshed_after", "poll_default"])
+def test_sensor_deprecations_name_their_removal_version(old: str) -> None:
+    from airflow_provider_sgseg.sensors.segments import SendGridSegmentPopulatedSensor
+
+    value = "2026-01-01T00:00:00Z" if old == "refreshed_after" else 60.0
+    with pytest.warns(AirflowProviderDeprecationWarning, match=rf"'{old}' is deprecated.* 1\.0"):
+        SendGridSegmentPopulatedSensor(task_id="wait", segment_id="s", **{old: value})
+
+
 def test_segment_operators_still_take_clock_and_sleep() -> None:
     from airflow_provider_sgseg.operators.segments import SendGridCreateSegmentOperator
 
