@@ -87,6 +87,9 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
     :param tolerance: for ``expected_contacts``: a number of contacts (``50``) or a percentage
         (``"5%"``); default 0. Templated.
 
+    A gate rule given here that renders to nothing (``None``, ``"None"``, ``""``: an XCom never
+    pushed) raises ``SendGridInputError`` before any request; it never switches the rule off.
+
     The gate runs right before the Single Send is created and scheduled, on SendGrid's Get
     Segment answer for every target segment; a failing gate raises ``AirflowFailException``
     before any write, naming each segment, its numbers and the rule. Its verdict is logged and
@@ -165,17 +168,27 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
         self.categories = categories
         if send_at is None:
             warnings.warn(
-                "SendGridSingleSendOperator without send_at sends at once; send_at becomes required. "
-                "Pass send_at='now' or the time the send should go out.",
+                "SendGridSingleSendOperator without send_at sends at once; send_at becomes required "
+                "in airflow-provider-sgseg 1.0. Pass send_at='now' or the time the send should go out.",
                 AirflowProviderDeprecationWarning,
                 stacklevel=2,
             )
             send_at = "now"
         self.send_at = send_at
         self.if_past = validation.choice("if_past", if_past, IF_PAST_MODES)
+        # The gate rules this DAG set: one that renders to nothing later (an XCom never pushed)
+        # fails the task instead of switching its rule off.
+        set_here = {
+            "min_contacts": min_contacts,
+            "max_contacts": max_contacts,
+            "max_sample_age": max_sample_age,
+            "expected_contacts": expected_contacts,
+        }
+        self._gate_rules_given = frozenset(name for name, value in set_here.items() if value is not None)
         if require_min_contacts is not None:
             warnings.warn(
-                "SendGridSingleSendOperator's 'require_min_contacts' is deprecated; use 'min_contacts'",
+                "SendGridSingleSendOperator's 'require_min_contacts' is deprecated and will be removed "
+                "in airflow-provider-sgseg 1.0; use 'min_contacts'",
                 AirflowProviderDeprecationWarning,
                 stacklevel=2,
             )
@@ -222,6 +235,7 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
             watermark=self.watermark,
             expected_contacts=self.expected_contacts,
             tolerance=self.tolerance,
+            given=self._gate_rules_given,
         )
 
     def execute(self, context: Context) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +30,11 @@ from airflow_provider_sgseg.rules.population import watermark_from
 
 # Strings a template renders when the upstream value was absent.
 _ABSENT = frozenset({"", "none", "null"})
+
+# The rules that, once set by a DAG, may not render to nothing (see :func:`audience_gate`).
+# ``watermark`` is read as the segment sensor reads it (nothing rendered: no watermark), and
+# ``require_min_contacts`` (0.2.0) kept "nothing rendered: no check", so neither is here.
+REQUIRED_WHEN_GIVEN = ("min_contacts", "max_contacts", "max_sample_age", "expected_contacts")
 
 
 @dataclass(frozen=True)
@@ -138,6 +143,7 @@ def audience_gate(
     watermark: object = None,
     expected_contacts: object = None,
     tolerance: object = 0,
+    given: Collection[str] = (),
 ) -> AudienceGate:
     """The gate from (rendered) DAG arguments.
 
@@ -146,9 +152,27 @@ def audience_gate(
     (> 0) or a ``timedelta``. ``watermark``: as the segment sensor's. ``tolerance``: an integer
     number of contacts or a percentage string such as ``"5%"``.
 
-    :raises SendGridInputError: a value outside those shapes, or ``min_contacts`` above
-        ``max_contacts``.
+    ``given``: the names of the rules among :data:`REQUIRED_WHEN_GIVEN` that the DAG set (before
+    rendering). Such a rule rendering to nothing (``None``, ``"None"``, ``""``: typically an XCom
+    that was never pushed) is an error: the gate never drops a rule the DAG asked for.
+
+    :raises SendGridInputError: a value outside those shapes, a given rule that rendered to
+        nothing, or ``min_contacts`` above ``max_contacts``.
     """
+    rendered = {
+        "min_contacts": min_contacts,
+        "max_contacts": max_contacts,
+        "max_sample_age": max_sample_age,
+        "expected_contacts": expected_contacts,
+    }
+    for name in REQUIRED_WHEN_GIVEN:
+        if name in given and _absent(rendered[name]):
+            raise SendGridInputError(
+                name,
+                rendered[name],
+                "was set but rendered to nothing (an upstream XCom that was never pushed?); the "
+                "gate does not send with a rule switched off: fix the template or leave the rule out",
+            )
     low = count_or_none("min_contacts", min_contacts)
     high = count_or_none("max_contacts", max_contacts)
     if low is not None and high is not None and low > high:

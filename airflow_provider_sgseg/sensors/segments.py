@@ -340,7 +340,8 @@ class SendGridSegmentPopulatedSensor(SendGridTaskMixin, BaseSensorOperator):
 
 def _deprecated(old: str, new: str) -> None:
     warnings.warn(
-        f"SendGridSegmentPopulatedSensor's {old!r} is deprecated; use {new!r}",
+        f"SendGridSegmentPopulatedSensor's {old!r} is deprecated and will be removed in "
+        f"airflow-provider-sgseg 1.0; use {new!r}",
         AirflowProviderDeprecationWarning,
         stacklevel=3,
     )

@@ -9,15 +9,14 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import Asset, BaseSensorOperator
 from airflow.sdk.bases.sensor import PokeReturnValue
 
-from airflow_provider_sgseg.operators.base import DEFAULT_CONN_ID, SendGridTaskMixin
 from airflow_provider_sgseg.rules import pacing, validation
 from airflow_provider_sgseg.state_store import TaskStateStore
-from airflow_provider_sgseg.task import deferral_timeout
-from airflow_provider_sgseg.version_compat import (
-    AirflowException,
-    AirflowSensorTimeout,
-    conf,
+from airflow_provider_sgseg.task import (
+    DEFAULT_CONN_ID,
+    SendGridTaskMixin,
+    default_deferrable,
 )
+from airflow_provider_sgseg.version_compat import AirflowException, AirflowSensorTimeout
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -47,13 +46,15 @@ class SendGridSingleSendStatsSensor(SendGridTaskMixin, BaseSensorOperator):
     :param max_wait: seconds (or a ``timedelta``) after ``send_at`` to accept provisional
         results; default 3 days.
     :param sendgrid_conn_id: connection of type ``sendgrid_marketing`` (templated).
-    :param hook_params: keyword arguments for the hook (default: one attempt per poll).
+    :param hook_params: keyword arguments for the hook (default: one attempt per poll); the
+        JSON-safe ones reach the trigger (never anything that may hold a key).
     :param poke_interval: seconds between looks before the send when no ``send_at`` is known.
     :param poll_floor: seconds; never look sooner than this.
     :param poll_ceiling: seconds; never look later than this.
     :param poll_slack: seconds added to the moment the rule names.
     :param max_consecutive_failures: transient errors (5xx, 429, no answer) tolerated in a row.
-    :param deferrable: wait in the triggerer; default ``[operators] default_deferrable``.
+    :param deferrable: wait in the triggerer (never past ``execution_timeout``); default
+        ``[operators] default_deferrable``.
     :raises SendGridInputError: (at DAG parse time) a bad ``settle_for``, ``max_wait`` or bound;
         (at run time) a bad ``single_send_id``, before any request.
 
@@ -97,9 +98,7 @@ class SendGridSingleSendStatsSensor(SendGridTaskMixin, BaseSensorOperator):
         self.single_send_id = single_send_id
         self.sendgrid_conn_id = sendgrid_conn_id
         self.hook_params = dict(hook_params or {})
-        if deferrable is None:
-            deferrable = conf.getboolean("operators", "default_deferrable", fallback=False)
-        self.deferrable = deferrable
+        self.deferrable = default_deferrable(deferrable)
         self._state: dict[str, Any] | None = None
         self._deadline: datetime.datetime | None = None
 
@@ -116,7 +115,6 @@ class SendGridSingleSendStatsSensor(SendGridTaskMixin, BaseSensorOperator):
         from airflow_provider_sgseg.triggers.stats import SendGridSingleSendStatsTrigger
 
         now = self.now()
-        # Airflow applies execution_timeout only while a task runs: the deferral carries it.
         deadline = self.deferral_deadline(context, now + datetime.timedelta(seconds=self.timeout))
         self.defer(
             trigger=SendGridSingleSendStatsTrigger(
@@ -127,10 +125,12 @@ class SendGridSingleSendStatsSensor(SendGridTaskMixin, BaseSensorOperator):
                 wait=self._load_state(context).get("wait"),
                 deadline=deadline.isoformat(),
                 first_poll_at=(now + datetime.timedelta(seconds=self.poke_interval)).isoformat(),
+                hook_params=self.trigger_hook_params(),
                 **self.bounds.to_arguments(),
             ),
             method_name="execute_complete",
-            timeout=deferral_timeout(deadline, now, self.bounds.ceiling),
+            # The trigger ends at its own deadline; this is a safety net for a triggerer that is down.
+            timeout=self.defer_timeout(deadline, now, self.bounds.ceiling),
         )
 
     def poke(self, context: Context) -> PokeReturnValue:
@@ -179,21 +179,17 @@ class SendGridSingleSendStatsSensor(SendGridTaskMixin, BaseSensorOperator):
         return PokeReturnValue(is_done=False)
 
     def execute_complete(self, context: Context, event: Any = None) -> dict[str, Any]:
-        """Resume after the trigger: validate its event and fail loudly on anything unexpected.
+        """Resume after the trigger: check its event (:func:`airflow_provider_sgseg.task.resume_event`)
+        and fail loudly on anything unexpected.
 
         :raises AirflowTaskTimeout: ``execution_timeout`` ran out while deferred (retries apply).
         :raises AirflowSensorTimeout: ``timeout`` passed.
         :raises AirflowException: transient failures in a row, or an unknown or malformed event.
         """
-        self.check_execution_deadline(context)
-        status = event.get("status") if isinstance(event, dict) else None
-        if status not in ("success", "timeout", "error"):
-            raise AirflowException(f"Unexpected event from SendGridSingleSendStatsTrigger: {event!r}")
-        message = str(event.get("message") or f"trigger reported {status} without a message")
-        if status == "timeout":
-            raise AirflowSensorTimeout(message)
-        if status == "error":
-            raise AirflowException(message)
+        event = self.resume_event(
+            context, event, "SendGridSingleSendStatsTrigger", timeout_error=AirflowSensorTimeout
+        )
+        message = str(event.get("message") or "")
         result = {key: event.get(key) for key in RESULT_KEYS}
         if not isinstance(result["single_send_id"], str) or not isinstance(result["provisional"], bool):
             raise AirflowException(f"Success event from the trigger is missing result fields: {event!r}")

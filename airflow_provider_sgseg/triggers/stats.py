@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pendulum
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_sgseg.exceptions import SendGridError
 from airflow_provider_sgseg.rules import pacing, stats, waiting
 from airflow_provider_sgseg.rules.instants import parse_instant
 from airflow_provider_sgseg.rules.requests import GetSingleSendStats
+from airflow_provider_sgseg.triggers._base import SendGridWaitTrigger
 
 DEFAULT_BOUNDS = pacing.WaitBounds(floor=60.0, ceiling=3600.0, interval=1800.0)
 
@@ -84,7 +84,7 @@ def result_of(single_send_id: str, wait: StatsWait, provisional: bool | None) ->
     }
 
 
-class SendGridSingleSendStatsTrigger(BaseTrigger):
+class SendGridSingleSendStatsTrigger(SendGridWaitTrigger):
     """Poll a Single Send until its stats settle (or ``max_wait`` after ``send_at``), then fire
     exactly one event: ``{"status": "success" | "timeout" | "error", "message", "single_send_id",
     "send_at", "provisional", "counts", "changed_at"}``.
@@ -99,6 +99,8 @@ class SendGridSingleSendStatsTrigger(BaseTrigger):
     :param wait: :meth:`StatsWait.to_dict` of the sensor's last look (survives a triggerer restart).
     :param deadline: ISO timestamp after which the wait ends with a ``timeout`` event.
     :param first_poll_at: ISO timestamp of the first poll (None: at once).
+    :param hook_params: the task's JSON-safe ``hook_params`` (``retry`` as its numbers); the
+        hook tries each request once unless they name a ``retry`` policy.
     :param bounds: ``poll_floor``, ``poll_ceiling``, ``poke_interval``, ``poll_slack``,
         ``max_consecutive_failures`` (:meth:`~airflow_provider_sgseg.rules.pacing.WaitBounds.to_arguments`).
     """
@@ -113,6 +115,7 @@ class SendGridSingleSendStatsTrigger(BaseTrigger):
         wait: dict[str, Any] | None = None,
         deadline: str | None = None,
         first_poll_at: str | None = None,
+        hook_params: dict[str, Any] | None = None,
         **bounds: float,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
@@ -123,6 +126,7 @@ class SendGridSingleSendStatsTrigger(BaseTrigger):
         self.wait = StatsWait.from_dict(wait)
         self.deadline = deadline
         self.first_poll_at = first_poll_at
+        self.hook_params = dict(hook_params or {})
         self.bounds = pacing.WaitBounds.from_arguments({**DEFAULT_BOUNDS.to_arguments(), **bounds})
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -137,17 +141,10 @@ class SendGridSingleSendStatsTrigger(BaseTrigger):
                 "wait": self.wait.to_dict(),
                 "deadline": self.deadline,
                 "first_poll_at": self.first_poll_at,
+                **self._hook_params_kwarg(),
                 **self.bounds.to_arguments(),
             },
         )
-
-    def now(self) -> datetime.datetime:
-        """The current time (aware, UTC); a test seam."""
-        return pendulum.now("UTC")
-
-    async def sleep(self, seconds: float) -> None:
-        """Wait ``seconds``; a test seam."""
-        await asyncio.sleep(seconds)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Yield exactly one event (shape in the class docstring), whatever goes wrong."""
@@ -161,10 +158,7 @@ class SendGridSingleSendStatsTrigger(BaseTrigger):
         yield TriggerEvent(event)  # type: ignore[no-untyped-call]
 
     async def _poll(self) -> dict[str, Any]:
-        from airflow_provider_sgseg.hooks._retry import NO_RETRY
-        from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
-
-        hook = SendGridMarketingHook(self.sendgrid_conn_id, retry=NO_RETRY)
+        hook = self.wait_hook()
         deadline = parse_instant(self.deadline)
         first = parse_instant(self.first_poll_at)
         if first is not None:
@@ -175,7 +169,7 @@ class SendGridSingleSendStatsTrigger(BaseTrigger):
         state = waiting.WaitState()
         while True:
             try:
-                outcome = await self._look(hook)
+                outcome = await self._look(hook, deadline)
             except waiting.TRANSIENT_ERRORS as error:
                 outcome = waiting.transient(error)
             except SendGridError as error:
@@ -197,15 +191,15 @@ class SendGridSingleSendStatsTrigger(BaseTrigger):
             state = action.state
             await self.sleep(action.delay)
 
-    async def _look(self, hook: Any) -> waiting.Outcome:
+    async def _look(self, hook: Any, deadline: datetime.datetime | None) -> waiting.Outcome:
+        """One look; each answer is cut off at ``deadline`` (a transient failure)."""
         single_send = rows = None
         if self.wait.status != "triggered":
-            single_send = await hook.aget_single_send(self.single_send_id)
+            single_send = await self.before(deadline, hook.aget_single_send(self.single_send_id))
         wait = self.wait.seen(single_send)
         if wait.status == "triggered":
-            rows = await hook.aget_single_send_stats(
-                totals_request(self.single_send_id, wait.send_at, self.now())
-            )
+            request = totals_request(self.single_send_id, wait.send_at, self.now())
+            rows = await self.before(deadline, hook.aget_single_send_stats(request))
         self.wait, outcome = wait.judge(rows, self.now(), self.settle_for, self.max_wait)
         return outcome
 

@@ -11,6 +11,13 @@ KINDS = ("status", "delay", "drop", "malformed", "drip")
 WHEN = ("before", "after")
 MAX_TIMES = 1_000_000
 MAX_DELAY = 3600.0  # seconds: a delay fault longer than any client timeout worth testing
+# HTTP answers that carry no body: one sent anyway is read as the start of the next answer on
+# the connection, so it would break a request the fault was not meant for.
+NO_BODY_STATUSES = frozenset({204, 304})
+# Headers the emulator writes itself (the body's framing); a fault's own would contradict them.
+FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")  # an RFC 9110 token
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*\Z")  # visible ASCII, spaces and tabs: no CR/LF
 
 
 @dataclass
@@ -44,9 +51,14 @@ class Fault:
         ):
             raise ValueError(f"times must be an integer from 1 to {MAX_TIMES}, got {self.times!r}")
         if self.status is not None and not (
-            isinstance(self.status, int) and not isinstance(self.status, bool) and 100 <= self.status <= 599
+            isinstance(self.status, int) and not isinstance(self.status, bool) and 200 <= self.status <= 599
         ):
-            raise ValueError(f"status must be an HTTP status code, got {self.status!r}")
+            raise ValueError(
+                f"status must be an HTTP status code from 200 to 599 (a 1xx is no final answer), "
+                f"got {self.status!r}"
+            )
+        if self.response_status in NO_BODY_STATUSES and (self.kind == "malformed" or self.body is not None):
+            raise ValueError(f"a {self.response_status} answer has no body: drop body, or use another status")
         seconds = self.seconds
         if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds <= MAX_DELAY:
             raise ValueError(f"seconds must be a number from 0 to {MAX_DELAY}, got {seconds!r}")
@@ -59,6 +71,14 @@ class Fault:
             isinstance(k, str) and isinstance(v, str) for k, v in self.headers.items()
         ):
             raise ValueError(f"headers must map names to string values, got {self.headers!r}")
+        for name, value in self.headers.items():
+            if not _HEADER_NAME.match(name) or name.lower() in FRAMING_HEADERS:
+                raise ValueError(
+                    f"headers: {name!r} is not a header name a fault may set (an HTTP token, not "
+                    f"{', '.join(sorted(FRAMING_HEADERS))})"
+                )
+            if not _HEADER_VALUE.match(value):
+                raise ValueError(f"headers: the value of {name!r} must be printable ASCII, got {value!r}")
         if self.path is not None:
             try:
                 re.compile(self.path)

@@ -51,13 +51,21 @@ def _readiness_errors(send: dict[str, Any]) -> FieldErrors:
     return errors
 
 
+# The spec's ``format: date-time`` (RFC 3339): a date, ``T``, a time with seconds, ``Z`` or an offset.
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+
+
 def _requested_send_time(body: Any, now: datetime) -> datetime:
     """The schedule's ``send_at``: ``"now"`` or a date-time "in future", as the spec says."""
     raw = body.get("send_at") if isinstance(body, dict) else None
     if raw == "now":
         return now
-    problem = bad_request("send_at is required: 'now' or an ISO 8601 date-time", "send_at")
-    if not isinstance(raw, str):
+    problem = bad_request(
+        "send_at is required: 'now' or an RFC 3339 date-time with an offset (the spec's format: "
+        "date-time, e.g. 2030-01-01T09:00:00Z)",
+        "send_at",
+    )
+    if not isinstance(raw, str) or _RFC3339.fullmatch(raw) is None:
         raise problem
     try:
         moment = parse_iso(raw)

@@ -46,6 +46,32 @@ def ready_draft(api: httpx.Client, segment_id: str, **body: Any) -> str:
     return str(created.json()["id"])
 
 
+@pytest.mark.parametrize(
+    ("send_at", "accepted"),
+    [
+        ("2030-01-01", False),  # a date, no time
+        ("2030-01-01T00:00:00", False),  # no offset: the spec's date-time (RFC 3339) needs one
+        ("20300101T000000Z", False),  # ISO 8601's basic format is no RFC 3339
+        ("2030-W01-1T00:00:00Z", False),  # a week date
+        ("2030-01-01T00:00Z", False),  # no seconds
+        ("2030-01-01T02:00:00+02:00", True),
+        ("2030-01-01t00:00:00.5z", True),
+    ],
+)
+def test_a_schedule_send_at_must_be_an_rfc_3339_date_time(
+    api: httpx.Client, sendgrid_emulator: EmulatorHandle, send_at: str, accepted: bool
+) -> None:
+    sendgrid_emulator.admin.seed_contacts([person(1)])
+    single_send_id = ready_draft(api, create_segment(api)["id"])
+    answer = api.put(f"{SINGLESENDS}/{single_send_id}/schedule", json={"send_at": send_at})
+    if accepted:
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["send_at"] == "2030-01-01T00:00:00Z"
+        return
+    assert "date-time" in refused(answer, "send_at")
+    assert api.get(f"{SINGLESENDS}/{single_send_id}").json()["status"] == "draft"
+
+
 def test_a_past_send_at_is_refused_and_nothing_is_sent(
     api: httpx.Client, sendgrid_emulator: EmulatorHandle
 ) -> None:
@@ -196,6 +222,13 @@ def test_a_clock_advance_out_of_range_is_refused(
         ({"kind": "status", "status": True}, "status"),
         ({"kind": "status", "headers": {"Retry-After": 5}}, "headers"),
         ({"kind": "status", "path": 5}, "path"),
+        # Seen: each was armed, then broke HTTP on the wire instead of answering as asked.
+        ({"kind": "status", "status": 101}, "status"),  # "switching protocols": the client errors
+        ({"kind": "status", "status": 204, "body": {"a": 1}}, "body"),  # corrupts the next answer
+        ({"kind": "malformed", "status": 304}, "body"),
+        ({"kind": "status", "headers": {"X-Note": "a\r\nb"}}, "headers"),  # connection dropped
+        ({"kind": "status", "headers": {"bad name": "v"}}, "headers"),  # traceback, dropped
+        ({"kind": "status", "headers": {"Content-Length": "9999"}}, "headers"),  # two lengths
     ],
 )
 def test_faults_out_of_range_are_refused(
@@ -204,6 +237,14 @@ def test_faults_out_of_range_are_refused(
     assert named in refused(api.post(f"{ADMIN}/faults", json=fault), "fault")
     assert sendgrid_emulator.admin.requests() is not None
     assert api.get(SEGMENTS).status_code == 200
+
+
+def test_a_fault_without_a_body_leaves_the_connection_usable(
+    sendgrid_emulator: EmulatorHandle, api: httpx.Client
+) -> None:
+    api.post(f"{ADMIN}/faults", json={"kind": "status", "status": 204, "path": "^/v3/marketing/lists$"})
+    assert api.get("/v3/marketing/lists").status_code == 204
+    assert api.get(SEGMENTS).status_code == 200  # the same keep-alive connection, not faulted
 
 
 @pytest.mark.timeout(120)

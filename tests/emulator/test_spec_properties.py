@@ -39,6 +39,7 @@ SPEC_FILES = (
     "tsg_mc_lists_v3.json",
     "tsg_mc_custom_fields_v3.json",
     "tsg_mc_contacts_v3.json",
+    "tsg_mc_stats_v3.json",
 )
 # Draws per operation and mode: bounded so the whole module runs in well under a minute.
 MAX_EXAMPLES = 10
@@ -74,6 +75,10 @@ IMPLEMENTED = frozenset(
         ("POST", "/v3/marketing/contacts/exports"),
         ("GET", "/v3/marketing/contacts/exports"),
         ("GET", "/v3/marketing/contacts/exports/{id}"),
+        ("GET", "/v3/marketing/stats/singlesends"),
+        ("GET", "/v3/marketing/stats/singlesends/export"),
+        ("GET", "/v3/marketing/stats/singlesends/{id}"),
+        ("GET", "/v3/marketing/stats/singlesends/{id}/links"),
     }
 )
 

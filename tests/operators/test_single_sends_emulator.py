@@ -25,6 +25,7 @@ SCHEDULE_PATH = r"^/v3/marketing/singlesends/[^/]+/schedule$"
 NAME = "Weekly digest 2026-11-26"
 EXAMPLE_COM = "SELECT c.contact_id, c.updated_at FROM contact_data AS c WHERE c.email LIKE '%@example.com'"
 POPULATE = 15 * 60 + 1  # SendGrid's (and the emulator's default) first-sample delay, plus a second
+SEGMENT_ID = "8a3c1f3e-4a5b-4c6d-9e7f-0a1b2c3d4e5f"  # a well-formed id no request reaches
 
 
 class RecordingTaskInstance:
@@ -392,3 +393,29 @@ def test_the_gate_needs_segments(sendgrid_emulator: EmulatorHandle) -> None:
     with pytest.raises(SendGridInputError, match="segment_ids must be given"):
         run(make_operator(None, segment_ids=None, send_to_all=True, max_contacts=10))
     assert sendgrid_emulator.admin.requests(path_prefix="/v3/") == []
+
+
+@pytest.mark.parametrize("rendered", ["None", "", None])
+@pytest.mark.parametrize("rule", ["min_contacts", "max_contacts", "max_sample_age", "expected_contacts"])
+def test_a_gate_rule_that_renders_to_nothing_fails_before_any_request(
+    sendgrid_emulator: EmulatorHandle, rule: str, rendered: object
+) -> None:
+    # e.g. expected_contacts="{{ ti.xcom_pull(task_ids='count_in_warehouse') }}" when that task
+    # pushed nothing (or a typo in task_ids): the gate must not send with the rule switched off.
+    operator = make_operator(SEGMENT_ID, **{rule: "{{ ti.xcom_pull(task_ids='count_in_warehouse') }}"})
+    setattr(operator, rule, rendered)  # what rendering gave (None with native rendering)
+    with pytest.raises(SendGridInputError, match=rf"{rule} .*rendered to nothing"):
+        run(operator)
+    assert sendgrid_emulator.admin.requests(path_prefix="/v3/") == []
+
+
+def test_require_min_contacts_rendering_to_nothing_still_means_no_check(
+    sendgrid_emulator: EmulatorHandle,
+) -> None:
+    segment_id = populated_segment(sendgrid_emulator, matching=2)
+    with pytest.warns(AirflowProviderDeprecationWarning):
+        operator = make_operator(segment_id, require_min_contacts="{{ params.minimum }}")
+    operator.min_contacts = "None"  # 0.2.0: a rule that rendered to nothing was no check
+    result, _ = run(operator)
+    assert result["status"] == "scheduled"
+    assert result["audience_gate"] is None

@@ -90,3 +90,10 @@ def test_expected_contacts_with_tolerance(expected: Any, tolerance: Any, count: 
 def test_bad_rules_are_input_errors(args: dict[str, Any], named: str) -> None:
     with pytest.raises(SendGridInputError, match=named):
         audience_gate(**args)
+
+
+@pytest.mark.parametrize("nothing", [None, "None", "null", " "])
+def test_a_given_rule_that_rendered_to_nothing_is_an_input_error(nothing: object) -> None:
+    with pytest.raises(SendGridInputError, match=r"expected_contacts .*rendered to nothing"):
+        audience_gate(expected_contacts=nothing, tolerance="5%", given={"expected_contacts"})
+    assert not audience_gate(expected_contacts=nothing).active  # not given: the rule is off

@@ -53,22 +53,26 @@ def stats_reads(emulator: EmulatorHandle, single_send_id: str) -> int:
     return len(emulator.admin.requests(method="GET", path_prefix=STATS_PATH + single_send_id))
 
 
-def run_deferrable(sensor: SendGridSingleSendStatsSensor, context: Any) -> Any:
+def first_event(trigger: SendGridSingleSendStatsTrigger) -> Any:
+    """The event ``trigger`` fires first, run as a triggerer runs it."""
     import asyncio
 
+    async def run() -> Any:
+        async for event in trigger.run():
+            return event.payload
+        raise AssertionError("no event")
+
+    return asyncio.run(run())
+
+
+def run_deferrable(sensor: SendGridSingleSendStatsSensor, context: Any) -> Any:
     try:
         return sensor.execute(context)
     except TaskDeferred as deferred:
         trigger = deferred.trigger
         assert isinstance(trigger, SendGridSingleSendStatsTrigger)
         rebuilt = SendGridSingleSendStatsTrigger(**trigger.serialize()[1])  # as a triggerer would
-
-        async def first_event() -> Any:
-            async for event in rebuilt.run():
-                return event.payload
-            raise AssertionError("no event")
-
-        return sensor.execute_complete(context, asyncio.run(first_event()))
+        return sensor.execute_complete(context, first_event(rebuilt))
 
 
 @pytest.mark.parametrize("mode", ["poke", "deferrable"])
@@ -260,12 +264,47 @@ def test_reschedule_mode_keeps_the_settle_clock_in_the_state_store(
     assert result["provisional"] is False and pokes == 4
 
 
-def test_a_deferred_stats_wait_carries_what_is_left_of_execution_timeout(
+# ------------- issue 22 part 3 / issue 20 on this sensor too: hook_params, execution_timeout, resume
+
+
+def test_hook_params_reach_the_stats_trigger(clock: EmulatedTime, sendgrid_emulator: EmulatorHandle) -> None:
+    import json
+
+    from airflow_provider_sgseg.hooks._retry import RetryPolicy
+
+    with api_client(sendgrid_emulator) as api:
+        single_send_id = sent_single_send(api, sendgrid_emulator, contacts=5)
+    retry = RetryPolicy(max_attempts=3, initial_wait=0, jitter=0)
+    sensor = SendGridSingleSendStatsSensor(
+        task_id="h",
+        single_send_id=single_send_id,
+        settle_for=HOUR,
+        deferrable=True,
+        max_consecutive_failures=0,
+        hook_params={"retry": retry},
+    )
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute(context_for(StateStore()))
+    kwargs = deferred.value.trigger.serialize()[1]
+    assert kwargs["hook_params"] == {
+        "retry": {"max_attempts": 3, "initial_wait": 0, "max_wait": 60.0, "jitter": 0}
+    }
+
+    # As the triggerer rebuilds it: the hook retries within one poll, so two 503s in a row are not
+    # the wait's failures (none tolerated).
+    rebuilt = SendGridSingleSendStatsTrigger(**json.loads(json.dumps(kwargs)))
+    clock.sleep(PERIOD)
+    sendgrid_emulator.admin.add_fault(
+        kind="status", status=503, method="GET", path_prefix=STATS_PATH, times=2
+    )
+    event = first_event(rebuilt)
+    assert event["status"] == "success", event
+
+
+def test_a_deferred_stats_sensor_carries_what_is_left_of_execution_timeout(
     clock: EmulatedTime, sendgrid_emulator: EmulatorHandle
 ) -> None:
-    # Issue 20 part 3: Airflow applies execution_timeout only while a task runs; the deferral
-    # must carry it (the sensor's own timeout here is 7 days).
-    import pendulum
+    from types import SimpleNamespace
 
     from airflow_provider_sgseg.version_compat import AirflowTaskTimeout
 
@@ -273,21 +312,29 @@ def test_a_deferred_stats_wait_carries_what_is_left_of_execution_timeout(
         single_send_id = sent_single_send(api, sendgrid_emulator, contacts=5)
     started = clock.now()
     sensor = SendGridSingleSendStatsSensor(
-        task_id="x",
+        task_id="b",
         single_send_id=single_send_id,
-        settle_for=HOUR,
         deferrable=True,
-        timeout=7 * 24 * 3600,
+        timeout=6 * 24 * 3600,
         execution_timeout=datetime.timedelta(seconds=600),
     )
-    ti = type("TI", (), {"start_date": started, "get_first_reschedule_date": lambda self, context: None})()
+    ti = SimpleNamespace(start_date=started, get_first_reschedule_date=lambda context: None)
     context = context_for(StateStore(), ti=ti)
     with pytest.raises(TaskDeferred) as deferred:
         sensor.execute(context)
     trigger = deferred.value.trigger
-    assert pendulum.parse(trigger.serialize()[1]["deadline"]) == started + datetime.timedelta(seconds=600)
+    assert isinstance(trigger, SendGridSingleSendStatsTrigger)
+    assert datetime.datetime.fromisoformat(str(trigger.deadline)) == started + datetime.timedelta(seconds=600)
     assert deferred.value.timeout is not None
     assert deferred.value.timeout <= datetime.timedelta(seconds=600 + sensor.bounds.ceiling)
     clock.sleep(600)
     with pytest.raises(AirflowTaskTimeout, match="execution_timeout"):
         sensor.execute_complete(context, {"status": "timeout", "message": "not settled by then"})
+
+
+def test_the_stats_sensor_checks_deferrable_and_resumes_through_the_one_event_check() -> None:
+    with pytest.raises(SendGridInputError, match="deferrable"):
+        SendGridSingleSendStatsSensor(task_id="d", single_send_id=UNKNOWN_ID, deferrable="yes")  # type: ignore[arg-type]
+    sensor = SendGridSingleSendStatsSensor(task_id="e", single_send_id=UNKNOWN_ID)
+    with pytest.raises(AirflowException, match="Unexpected event from SendGridSingleSendStatsTrigger"):
+        sensor.execute_complete(context_for(StateStore()), {"status": "weird", "message": "x" * 10_000})

@@ -145,6 +145,27 @@ def test_single_send_get_hook_is_the_task_hook() -> None:
     assert hook.sendgrid_conn_id == "sendgrid_default"
 
 
+@pytest.mark.parametrize(
+    ("arguments", "old"),
+    [({"require_min_contacts": 5, "send_at": "now"}, "'require_min_contacts'"), ({}, "without send_at")],
+)
+def test_single_send_deprecations_name_their_removal_version(arguments: dict[str, object], old: str) -> None:
+    from airflow_provider_sgseg.operators.single_sends import SendGridSingleSendOperator
+
+    with pytest.warns(AirflowProviderDeprecationWarning, match=rf"{old}.* 1\.0") as caught:
+        SendGridSingleSendOperator(task_id="send", name="n", segment_ids=["x"], sender_id=1, **arguments)
+    assert len(caught) == 1
+
+
+@pytest.mark.parametrize("old", ["refreshed_after", "poll_default"])
+def test_sensor_deprecations_name_their_removal_version(old: str) -> None:
+    from airflow_provider_sgseg.sensors.segments import SendGridSegmentPopulatedSensor
+
+    value = "2026-01-01T00:00:00Z" if old == "refreshed_after" else 60.0
+    with pytest.warns(AirflowProviderDeprecationWarning, match=rf"'{old}' is deprecated.* 1\.0"):
+        SendGridSegmentPopulatedSensor(task_id="wait", segment_id="s", **{old: value})
+
+
 def test_segment_operators_still_take_clock_and_sleep() -> None:
     from airflow_provider_sgseg.operators.segments import SendGridCreateSegmentOperator
 
