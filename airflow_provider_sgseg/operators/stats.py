@@ -235,9 +235,12 @@ class SendGridSingleSendStatsOperator(SendGridBaseOperator):
 
     def _emit(self, context: Context, ids: list[str], result: dict[str, Any]) -> None:
         extra: dict[str, Any] = {key: result[key] for key in ("table", "links_table", "files", "provisional")}
+        # Airflow 3.0 hashes the extra of an event emitted through an alias (a list value fails the
+        # whole task at its end, "unhashable type: 'list'"): there, `files` is one line per file.
+        alias_extra = {**extra, "files": "\n".join(extra["files"] or ())}
         for outlet in self.outlets:
             if isinstance(outlet, AssetAlias):
                 for single_send_id in ids:
-                    context["outlet_events"][outlet].add(stats_asset(single_send_id), extra=extra)
+                    context["outlet_events"][outlet].add(stats_asset(single_send_id), extra=alias_extra)
             elif isinstance(outlet, Asset):
                 context["outlet_events"][outlet].extra = {**extra, "single_send_ids": list[Any](ids)}

@@ -229,6 +229,28 @@ def test_asset_outlets_get_the_summary(
     assert ctx["outlet_events"][table_asset].extra["single_send_ids"] == ids
 
 
+def test_alias_events_carry_only_hashable_extras(
+    sendgrid_emulator: EmulatorHandle, warehouse: Path, on_emulator_clock: None, tmp_path: Path
+) -> None:
+    # Airflow 3.0.6 registers alias events by frozenset(extra.items()): a list value failed the
+    # task at its end ("unhashable type: 'list'") after the rows had landed.
+    from airflow.sdk import AssetAlias
+
+    ids = sent(sendgrid_emulator, 1)
+    alias = AssetAlias("sendgrid_single_send_stats")
+    ctx = context()
+    SendGridSingleSendStatsOperator(
+        task_id="t", single_send_ids=ids, destination_path=f"file://{tmp_path}/stats"
+    ).execute(ctx)
+    events = ctx["outlet_events"][alias].asset_alias_events
+    assert len(events) == 1
+    extra = events[0].extra
+    frozenset(extra.items())  # raises TypeError for a list value
+    assert extra["files"] and all(
+        line.startswith(str(tmp_path)) or "stats" in line for line in extra["files"].splitlines()
+    )
+
+
 def test_ddl_per_dialect() -> None:
     sqlite = _stats_landing.create_table(
         "sqlite", "t", ("single_send_id", "requests", "provisional"), ("single_send_id",)

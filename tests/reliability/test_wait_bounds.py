@@ -404,19 +404,23 @@ def test_every_contacts_resume_refuses_an_unknown_event_clearly(event: object, t
 
 
 def test_a_resumed_task_gets_only_what_is_left_of_execution_timeout(emulated_time: EmulatedTime) -> None:
-    # Airflow arms the whole execution_timeout again for the resumed callable; the task brings
-    # that alarm forward to what is left (no timing: the armed timer is read back).
+    # Airflow arms the whole execution_timeout again (a SIGALRM timer) for the resumed callable;
+    # the task brings that alarm forward to what is left (no timing: the armed timer is read
+    # back). Armed here by hand: the module that arms it moved between Airflow lines.
     import signal
-
-    from airflow.sdk.execution_time.timeout import timeout
 
     sensor = make_sensor(
         "5b4b6d3e-0000-4000-8000-000000000001", execution_timeout=datetime.timedelta(hours=1)
     )
     ti = SimpleNamespace(start_date=emulated_time.now() - datetime.timedelta(minutes=50))
-    with timeout(3600):
+    previous = signal.signal(signal.SIGALRM, lambda *_: None)
+    signal.setitimer(signal.ITIMER_REAL, 3600)
+    try:
         sensor.check_execution_deadline({"ti": ti})  # type: ignore[typeddict-item]
         armed, _ = signal.getitimer(signal.ITIMER_REAL)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
     assert 0 < armed <= 600
 
 
