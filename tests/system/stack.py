@@ -195,7 +195,20 @@ class System:
         return self.airflow.components[f"celery-worker-{self.workers}"]
 
     def triggerers(self) -> list[Component]:
-        return [c for c in self.airflow.components.values() if c.job_type == "TriggererJob"]
+        """The triggerers the stack expects up (one a test killed is not among them)."""
+        return [
+            c
+            for c in self.airflow.components.values()
+            if c.job_type == "TriggererJob" and c.ready is not None
+        ]
+
+    def ensure_triggerers(self, count: int = 2) -> list[Component]:
+        """Start triggerers until ``count`` are up: a test before may have killed one."""
+        while len(self.triggerers()) < count:
+            name = f"triggerer-{len(self.airflow.components) + 1}"
+            self.airflow.start_airflow("triggerer", name=name)
+            self.airflow.wait_until_healthy(names=[name], timeout=240)
+        return self.triggerers()
 
     # --- DAG runs --------------------------------------------------------------------------
 

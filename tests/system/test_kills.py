@@ -20,6 +20,7 @@ HOLD_ANSWER = 120.0  # seconds the emulator keeps an accepted write's answer: lo
 
 
 def test_killed_triggerer_hands_the_wait_over_and_it_fires_once(system: System) -> None:
+    system.ensure_triggerers(2)  # the takeover needs a survivor
     dag_id, task_id = "e2e_refresh_and_wait", "wait_until_populated"
     run_id = system.trigger(dag_id, {"segment_name": "E2E takeover audience"})
     holder = wait_for(

@@ -64,6 +64,7 @@ def add_member_and_wait_for_run(system: System, number: int, members: list[int])
 def test_each_sample_starts_one_run_a_kill_starts_none_and_a_paused_consumer_gets_none(
     system: System,
 ) -> None:
+    system.ensure_triggerers(2)  # test_kills may have killed one: the takeover needs a survivor
     system.wait_for_dag(PAUSED_DAG_ID)
     system.wait_for_dag(DAG_ID)
     holder = wait_for("a triggerer to run the watcher", lambda: watcher_holder(system), timeout=180)
