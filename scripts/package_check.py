@@ -179,7 +179,23 @@ def pipeline_with_wheels(
     uv: str, venv: Path, wheel: Path, env: dict[str, str], constraints: list[str]
 ) -> None:
     python = str(venv / "bin" / "python")
-    run([uv, "pip", "install", "--quiet", "--python", python, str(wheel), "pytest-timeout", *constraints])
+    # The example pipeline lands its Single Send results in a SQLite warehouse: a user doing that
+    # installs Airflow's SQLite provider next to this one.
+    provider_sqlite = "apache-airflow-providers-sqlite"
+    run(
+        [
+            uv,
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            python,
+            str(wheel),
+            provider_sqlite,
+            "pytest-timeout",
+            *constraints,
+        ]
+    )
     work = Path(tempfile.mkdtemp(prefix="pkgcheck-tests-"))
     shutil.copytree(REPO / "tests", work / "tests", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(REPO / "dags", work / "dags", ignore=shutil.ignore_patterns("__pycache__"))
