@@ -66,9 +66,12 @@ dist: install
 # next to Airflow $(PACKAGE_AIRFLOW) in a clean venv with its constraints; then the example pipeline
 # from the installed wheels. Default: the oldest line; AIRFLOW_VERSION=... checks that line.
 PACKAGE_AIRFLOW := $(or $(ASKED_VERSION),$(OLDEST))
-package-check: install
-	test -n "$$(ls $(DIST)/*.whl 2>/dev/null)" || $(MAKE) --no-print-directory dist
-	$(PY) scripts/package_check.py --airflow $(PACKAGE_AIRFLOW) --built $(DIST)
+# The check's own tools (twine) come from the newest line's venv: an older line's pins hold a
+# pkginfo that cannot read the wheels' metadata version.
+package-check:
+	$(MAKE) --no-print-directory install AIRFLOW_VERSION=$(NEWEST)
+	test -n "$$(ls $(DIST)/*.whl 2>/dev/null)" || $(MAKE) --no-print-directory dist AIRFLOW_VERSION=$(NEWEST)
+	.venv/bin/python scripts/package_check.py --airflow $(PACKAGE_AIRFLOW) --built $(DIST)
 
 # KEEP=1 leaves Airflow and the emulator running after the summary, until Ctrl-C.
 demo: install
