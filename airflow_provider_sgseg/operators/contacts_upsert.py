@@ -14,7 +14,7 @@ import functools
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from airflow_provider_sgseg.exceptions import SendGridInputError, SendGridRowError
 from airflow_provider_sgseg.operators._contact_files import (
@@ -25,6 +25,13 @@ from airflow_provider_sgseg.operators._contact_files import (
 )
 from airflow_provider_sgseg.operators._contact_jobs import ContactsTask
 from airflow_provider_sgseg.operators._contact_sources import ContactSource, FileSource, ListSource, SqlSource
+from airflow_provider_sgseg.operators._dry_run import (
+    described,
+    dry_run_argument,
+    dry_run_result,
+    is_dry_run,
+    read_only,
+)
 from airflow_provider_sgseg.operators._rejected_rows import (
     RejectedRows,
     local_record,
@@ -37,6 +44,7 @@ from airflow_provider_sgseg.rules.batching import (
     MAX_CONTACTS_PER_UPSERT,
     MAX_IMPORT_BYTES,
     MAX_UPSERT_BYTES,
+    Batch,
     batches,
     row_runs,
 )
@@ -60,6 +68,7 @@ if TYPE_CHECKING:
 UPSERT_STATE_KEY = "sendgrid_contacts_upsert"
 DEFAULT_IMPORT_THRESHOLD = 200_000
 MAX_REPORTED_ROWS = 100  # refused/merged rows detailed in XCom; all are counted and logged
+MAX_REPORTED_PARTS = 100  # batches/import files detailed in a dry run's XCom; all are counted
 
 
 @dataclass
@@ -149,6 +158,13 @@ class SendGridUpsertContactsOperator(ContactsTask):
     :param poll_interval: seconds between job status reads.
     :param wait_timeout: seconds to wait for the jobs before failing (retriable); a deferred wait
         also ends when ``execution_timeout`` does.
+    :param dry_run: read, map and validate every row and read the field definitions and lists,
+        then report what would be sent instead of sending it (templated: ``"True"``/``"False"``
+        are read as bools). Only ``GET`` requests reach SendGrid: no upsert, import, upload or
+        custom field creation; no rejected rows file or table is written and the task state
+        store is left alone. Every row is validated (strict mode too); the task fails where the
+        real run would fail before its first write (bad arguments, unknown fields or lists,
+        refused rows above ``max_error_ratio``).
 
     :raises SendGridInputError: bad arguments, unknown fields or lists, an unreadable source.
     :raises SendGridRowError: a bad row (row number, column, value, rule), when not tolerated.
@@ -163,6 +179,13 @@ class SendGridUpsertContactsOperator(ContactsTask):
     errored_count, errors_url}}), "created_count", "updated_count", "errored_count",
     "errors_urls", "unsent_columns" ({column: why it was not sent}), "rejected_rows_path" (when
     given)}``.
+
+    A dry run returns ``{"dry_run": True, "rows_read", "rows_sent", "refused_rows", "refused",
+    "merged_rows", "contacts_sent", "method", "batches", "unsent_columns"`` (as above, for what it
+    would send), ``"columns"`` (one ``{column, field, kind: "reserved"|"custom"|"custom (to
+    create)", field_id, field_type}`` per column sent), ``"fields_to_create"`` ({name: type}),
+    ``"list_ids"``, ``"parts"`` (first 100 batches or import files: ``{index, contacts, first_row,
+    last_row, bytes, merged_rows}``) and ``"would_send"`` (each write as ``"METHOD path (what)"``)``}``.
     """
 
     template_fields: Sequence[str] = (
@@ -175,6 +198,7 @@ class SendGridUpsertContactsOperator(ContactsTask):
         "rejected_rows_table",
         "list_ids",
         "sendgrid_conn_id",
+        "dry_run",
     )
     template_fields_renderers = {"sql": "sql"}
 
@@ -197,6 +221,7 @@ class SendGridUpsertContactsOperator(ContactsTask):
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
         rejected_rows_path: Any = None,
         rejected_rows_table: str | None = None,
+        dry_run: bool | str = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -242,6 +267,7 @@ class SendGridUpsertContactsOperator(ContactsTask):
             )
         self.rejected_rows_path = rejected_rows_path
         self.rejected_rows_table = rejected_rows_table
+        self.dry_run = dry_run_argument(dry_run)  # type: ignore[assignment,method-assign]
 
     # ----------------------------------------------------------------------------- execute
 
@@ -257,10 +283,15 @@ class SendGridUpsertContactsOperator(ContactsTask):
         """
         source = self._source()
         list_ids = validation.contact_list_ids(self.list_ids)
-        store = TaskStateStore(context)
+        dry_run = is_dry_run(self.dry_run)
+        if dry_run:
+            read_only(self.hook)
         columns = source.columns()
         catalog = FieldCatalog.from_answer(self.hook.get_field_definitions())  # the one read per try
         planned, missing = self._plan(columns, catalog)
+        if dry_run:
+            return self._dry_run(source, planned, missing, catalog, list_ids)
+        store = TaskStateStore(context)
         plan = planned.targets
         scan = self._validate(source, plan)
         summary: dict[str, Any] = {
@@ -335,6 +366,78 @@ class SendGridUpsertContactsOperator(ContactsTask):
         )
         return column_plan(columns, self.column_mapping, planned, self.ignore_columns), missing
 
+    def _dry_run(
+        self,
+        source: ContactSource,
+        planned: ColumnPlan,
+        missing: list[str],
+        catalog: FieldCatalog,
+        list_ids: list[str],
+    ) -> dict[str, Any]:
+        """The real run's reads and checks in its order, each write reported instead of sent."""
+        from airflow_provider_sgseg.rules.requests import (
+            CreateFieldDefinition,
+            ImportContacts,
+            UpsertContacts,
+        )
+
+        plan = planned.targets
+        scan = self._validate(source, plan, dry_run=True)
+        rows_sent = scan.rows_read - scan.refused
+        if scan.rows_read and not rows_sent:
+            raise AirflowFailException(f"All {scan.rows_read} rows were refused: {scan.refused_report[:3]}")
+        if rows_sent:
+            self._check_lists(list_ids)
+        would_send = [
+            described(CreateFieldDefinition(name, self.custom_field_types[name]), "create the custom field")
+            for name in missing
+        ]
+        parts: list[dict[str, Any]] = []
+        merged, method = 0, "none"
+        if rows_sent > self.import_threshold:
+            method = "import"
+            start = ImportContacts(_field_mappings(plan, catalog), list_ids)  # raises as the real run
+            for index, spool, rows in self._import_files(source, plan):
+                parts.append(_part(index, len(rows), rows, spool.tell()))
+                what = f"import file {index}: {len(rows)} rows, {spool.tell()} bytes, then its upload"
+                would_send.append(described(start, what))
+        elif rows_sent:
+            method = "batches"
+            for batch in self._batches(source, plan, list_ids):
+                merged += len(batch.merged_rows)
+                parts.append(
+                    _part(batch.index, batch.contacts, batch.rows, len(batch.body), batch.merged_rows)
+                )
+                what = (
+                    f"batch {batch.index}: {batch.contacts} contacts, rows {batch.first_row}-{batch.last_row}"
+                )
+                would_send.append(described(UpsertContacts(batch.body), what))
+        columns = [_column_report(target, missing) for target in plan]
+        report = {
+            "rows_read": scan.rows_read,
+            "rows_sent": rows_sent,
+            "refused_rows": scan.refused,
+            "refused": scan.refused_report,
+            "merged_rows": merged,
+            "contacts_sent": rows_sent - merged,
+            "method": method,
+            "batches": len(parts),
+            "parts": parts[:MAX_REPORTED_PARTS],
+            "columns": columns,
+            "fields_to_create": {name: self.custom_field_types[name] for name in missing},
+            "list_ids": list_ids,
+            "unsent_columns": self._unsent_columns(planned.unsent),
+        }
+        if len(would_send) > MAX_REPORTED_PARTS:
+            would_send[MAX_REPORTED_PARTS:] = [f"... and {len(would_send) - MAX_REPORTED_PARTS} more"]
+        sent_columns = ", ".join(f"{c['column']} -> {c['field']}" for c in columns)
+        unit = "import file(s)" if method == "import" else "batch(es)"
+        summary = (
+            f"{scan.rows_read} rows read, {scan.refused} refused; would send {rows_sent - merged} "
+            f"contacts as {len(parts)} {unit}; columns: {sent_columns}"
+        )
+        return dry_run_result(self.log, summary, would_send, report)
+
     def _unsent_columns(self, unsent: dict[str, str]) -> dict[str, str]:
         """The source columns not sent and why: logged, and kept for the XCom."""
         for column, why in unsent.items():
@@ -351,11 +454,13 @@ class SendGridUpsertContactsOperator(ContactsTask):
             created.append(CustomField(str(answer["id"]), str(answer.get("name") or name), kind))
         return catalog.with_custom(created)
 
-    def _validate(self, source: ContactSource, plan: list[ColumnTarget]) -> _Scan:
+    def _validate(self, source: ContactSource, plan: list[ColumnTarget], *, dry_run: bool = False) -> _Scan:
         """First pass: every row converted, none sent. Strict mode raises on the first bad row.
-        Refused rows go to ``rejected_rows_path`` (published here, also when the pass fails)."""
+        Refused rows go to ``rejected_rows_path`` (published here, also when the pass fails).
+        A dry run writes no file and validates every row before judging the refusals."""
         scan = _Scan()
-        rejected = RejectedRows(self.rejected_rows_path) if self.rejected_rows_path is not None else None
+        keep = self.rejected_rows_path is not None and not dry_run
+        rejected = RejectedRows(self.rejected_rows_path) if keep else None
         try:
             for row_number, row in source.rows():
                 scan.rows_read += 1
@@ -364,7 +469,7 @@ class SendGridUpsertContactsOperator(ContactsTask):
                 except SendGridRowError as error:
                     if rejected is not None:
                         rejected.add(local_record(error, row))
-                    if self.max_error_ratio == 0:
+                    if self.max_error_ratio == 0 and not dry_run:
                         raise
                     scan.refuse(error, self.log)
         finally:
@@ -394,12 +499,31 @@ class SendGridUpsertContactsOperator(ContactsTask):
             if list_id not in known:
                 raise SendGridInputError("list_ids", list_id, "no such list in this SendGrid account")
 
+    def _batches(
+        self, source: ContactSource, plan: list[ColumnTarget], list_ids: list[str]
+    ) -> Iterator[Batch]:
+        limits = {"max_contacts": MAX_CONTACTS_PER_UPSERT, "max_bytes": MAX_UPSERT_BYTES}
+        return batches(self._contacts(source, plan), list_ids, **limits)
+
+    def _import_files(
+        self, source: ContactSource, plan: list[ColumnTarget]
+    ) -> Iterator[tuple[int, BinaryIO, list[int]]]:
+        """Each import file ``(index, spool, source rows)``, spooled on local disk while in use."""
+        contacts = self._contacts(source, plan)
+        index = 0
+        while True:
+            with tempfile.TemporaryFile() as spool:
+                rows = write_csv_chunk(spool, contacts, plan)
+                if not rows:
+                    return
+                yield index, spool, rows
+                index += 1
+
     def _send_batches(
         self, source: ContactSource, plan: list[ColumnTarget], list_ids: list[str], sent: _SentParts
     ) -> dict[str, Any]:
         merged = 0
-        limits = {"max_contacts": MAX_CONTACTS_PER_UPSERT, "max_bytes": MAX_UPSERT_BYTES}
-        for batch in batches(self._contacts(source, plan), list_ids, **limits):
+        for batch in self._batches(source, plan, list_ids):
             merged += len(batch.merged_rows)
             if batch.merged_rows:
                 self.log.info(
@@ -433,31 +557,24 @@ class SendGridUpsertContactsOperator(ContactsTask):
         list_ids: list[str],
         sent: _SentParts,
     ) -> dict[str, Any]:
-        contacts = self._contacts(source, plan)
-        index = 0
-        while True:
-            with tempfile.TemporaryFile() as spool:
-                rows = write_csv_chunk(spool, contacts, plan)
-                if not rows:
-                    break
+        for index, spool, rows in self._import_files(source, plan):
 
-                def start_and_upload() -> str:
-                    started = self.hook.start_contacts_import(mappings, list_ids)
-                    spool.seek(0)
-                    self.hook.upload_contacts_file(
-                        started["upload_uri"], started.get("upload_headers") or [], spool
-                    )
-                    return str(started["job_id"])
-
-                self._send_once(
-                    sent,
-                    index,
-                    file_chunks(spool),
-                    rows,
-                    f"import file {index} ({len(rows)} rows)",
-                    start_and_upload,
+            def start_and_upload(spool: BinaryIO = spool) -> str:
+                started = self.hook.start_contacts_import(mappings, list_ids)
+                spool.seek(0)
+                self.hook.upload_contacts_file(
+                    started["upload_uri"], started.get("upload_headers") or [], spool
                 )
-                index += 1
+                return str(started["job_id"])
+
+            self._send_once(
+                sent,
+                index,
+                file_chunks(spool),
+                rows,
+                f"import file {index} ({len(rows)} rows)",
+                start_and_upload,
+            )
         return {"method": "import", "batches": len(sent.parts), "job_ids": sent.job_ids()}
 
     def _send_once(
@@ -537,6 +654,34 @@ class SendGridUpsertContactsOperator(ContactsTask):
                 raise AirflowFailException(f"{message}: above max_error_ratio={self.max_error_ratio}")
             self.log.warning("%s: within max_error_ratio=%s", message, self.max_error_ratio)
         return result
+
+
+def _part(
+    index: int, contacts: int, rows: Sequence[int], size: int, merged: Sequence[int] = ()
+) -> dict[str, Any]:
+    """A batch or import file in a dry run's report."""
+    return {
+        "index": index,
+        "contacts": contacts,
+        "first_row": rows[0],
+        "last_row": rows[-1],
+        "bytes": size,
+        "merged_rows": list(merged),
+    }
+
+
+def _column_report(target: ColumnTarget, to_create: Sequence[str]) -> dict[str, Any]:
+    """Where a column goes, in a dry run's report."""
+    if target.custom is None:
+        return {"column": target.column, "field": target.field, "kind": "reserved"}
+    new = target.custom.name in to_create
+    return {
+        "column": target.column,
+        "field": target.custom.name,
+        "kind": "custom (to create)" if new else "custom",
+        "field_id": None if new else target.custom.id,
+        "field_type": target.custom.field_type,
+    }
 
 
 def _task_key(context: Context) -> dict[str, Any]:
