@@ -38,11 +38,24 @@ from airflow_provider_sgseg.exceptions import (
     SendGridValidationError,
 )
 from airflow_provider_sgseg.links import SEGMENT_ID_XCOM_KEY, SendGridSegmentLink
+from airflow_provider_sgseg.operators._dry_run import (
+    QUERY_NOT_VALIDATED,
+    described,
+    dry_run_argument,
+    dry_run_result,
+    is_dry_run,
+    read_only,
+)
 from airflow_provider_sgseg.operators._refused import refused
 from airflow_provider_sgseg.operators.base import SendGridBaseOperator
 from airflow_provider_sgseg.rules import validation
 from airflow_provider_sgseg.rules.instants import parse_instant
-from airflow_provider_sgseg.rules.segment_definition import differences, same_parents, same_query
+from airflow_provider_sgseg.rules.segment_definition import (
+    differences,
+    field_changes,
+    same_parents,
+    same_query,
+)
 from airflow_provider_sgseg.state_store import TaskStateStore, earlier_tries_since
 from airflow_provider_sgseg.version_compat import (
     AirflowException,
@@ -54,7 +67,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_sgseg.rules.refresh_quota import RefreshDecision
-    from airflow_provider_sgseg.rules.requests import CreateSegment
+    from airflow_provider_sgseg.rules.requests import CreateSegment, DeleteSegment, UpdateSegment
 
 
 IF_EXISTS_MODES = ("reuse", "update", "fail")
@@ -203,13 +216,22 @@ class SendGridCreateSegmentOperator(SendGridSegmentBaseOperator):
         ``INVALID`` fails the task at once, without retries, with SendGrid's message.
     :param validation_poll_interval: seconds between polls.
     :param validation_timeout: seconds to wait for validation before failing (retriable).
+    :param dry_run: only read (``GET``), and report what the task would do (templated: ``"True"``/
+        ``"False"`` are read as bools). It fails where the real run would (``if_exists`` refusing
+        the existing segment), does not wait for validation and cannot tell whether SendGrid would
+        accept a new query: SendGrid validates a query only once it is created or changed.
 
-    Returns the segment (dict) and pushes its id to XCom key ``segment_id``.
+    Returns the segment (dict) and pushes its id to XCom key ``segment_id``. A dry run returns
+    ``{"dry_run": True, "action": "create"|"reuse"|"update", "segment_id" (None for create),
+    "name", "query_dsl", "parent_list_ids", "changes" ({field: {"from", "to"}}),
+    "query_validation" (the reused segment's ``status.query_validation``, else why it is not
+    checked), "would_send" (["POST /v3/marketing/segments/2.0 (...)"] or the PATCH; [] to
+    reuse)}`` and pushes ``segment_id`` only for a segment that exists.
     """
 
     operator_extra_links: Sequence[BaseOperatorLink] = (SendGridSegmentLink(),)
 
-    template_fields: Sequence[str] = ("name", "query_dsl", "parent_list_ids", "sendgrid_conn_id")
+    template_fields: Sequence[str] = ("name", "query_dsl", "parent_list_ids", "sendgrid_conn_id", "dry_run")
     template_fields_renderers = {"query_dsl": "sql"}
 
     def __init__(
@@ -222,12 +244,14 @@ class SendGridCreateSegmentOperator(SendGridSegmentBaseOperator):
         wait_for_validation: bool = True,
         validation_poll_interval: float = 10.0,
         validation_timeout: float = 600.0,
+        dry_run: bool | str = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.name = name
         self.query_dsl = query_dsl
         self.parent_list_ids = parent_list_ids
+        self.dry_run = dry_run_argument(dry_run)  # type: ignore[assignment,method-assign]
         self.if_exists = validation.choice("if_exists", if_exists, IF_EXISTS_MODES)
         self.wait_for_validation = validation.flag("wait_for_validation", wait_for_validation)
         self.validation_poll_interval = validation.seconds(
@@ -254,6 +278,8 @@ class SendGridCreateSegmentOperator(SendGridSegmentBaseOperator):
         request = CreateSegment(self.name, self.query_dsl, self.parent_list_ids)
         name, query = request.name, request.query_dsl
         store = TaskStateStore(context)
+        if is_dry_run(self.dry_run):
+            return self._dry_run(context, request, store)
 
         existing = self._find_by_name(name)
         if existing is not None:
@@ -345,10 +371,59 @@ class SendGridCreateSegmentOperator(SendGridSegmentBaseOperator):
         self.log.info("Created segment %r (id %s).", name, created.get("id"))
         return dict(created), True
 
+    def _dry_run(self, context: Context, request: CreateSegment, store: TaskStateStore) -> dict[str, Any]:
+        """The real run's reads and ``if_exists`` decision; the write it would send, reported."""
+        from airflow_provider_sgseg.rules.requests import UpdateSegment
+
+        read_only(self.hook)
+        name, query, parents = request.name, request.query_dsl, list(request.parent_list_ids or [])
+        report: dict[str, Any] = {"name": name, "query_dsl": query, "parent_list_ids": parents}
+        existing = self._find_by_name(name)
+        if existing is None:
+            changes = field_changes(None, name=name, query_dsl=query, parent_list_ids=parents)
+            report.update(action="create", segment_id=None, changes=changes)
+            report["query_validation"] = QUERY_NOT_VALIDATED
+            summary = f"no segment is named {name!r}: the real run would create it"
+            return dry_run_result(self.log, summary, [described(request, f"create {name!r}")], report)
+        ours = self._created_by_earlier_try(context, store, existing, name, query)
+        current, update = self._existing_definition(existing, request, ours=ours)  # raises as the real run
+        segment_id = str(current["id"])
+        self._push_segment_id(context, segment_id)
+        changes = field_changes(current, query_dsl=query, parent_list_ids=parents)
+        report.update(action="update" if update else "reuse", segment_id=segment_id, changes=changes)
+        if update:
+            report["query_validation"] = QUERY_NOT_VALIDATED
+            summary = (
+                f"segment {name!r} ({segment_id}) exists with another query: the real run would update it"
+            )
+            would_send = [described(UpdateSegment(segment_id, None, query), "its query_dsl")]
+            return dry_run_result(self.log, summary, would_send, report)
+        report["query_validation"] = (current.get("status") or {}).get("query_validation")
+        summary = f"segment {name!r} ({segment_id}) exists as the DAG defines it: the real run would reuse it"
+        return dry_run_result(self.log, summary, [], report)
+
     def _use_existing(
         self, existing: dict[str, Any], request: CreateSegment, *, ours: bool
     ) -> dict[str, Any]:
         """Return the segment named like ``request`` per ``if_exists``; ``ours``: this task created it."""
+        current, update = self._existing_definition(existing, request, ours=ours)
+        name, segment_id = request.name, str(current["id"])
+        if not update:
+            self.log.info(
+                "Segment %r already exists as the DAG defines it (id %s); reusing it.", name, segment_id
+            )
+            return current
+        self.log.info("Segment %r exists with a different query; updating it (id %s).", name, segment_id)
+        try:
+            return dict(self.hook.update_segment(segment_id, query_dsl=request.query_dsl))
+        except SendGridValidationError as error:
+            raise refused(f"updating segment {segment_id}", error) from error
+
+    def _existing_definition(
+        self, existing: dict[str, Any], request: CreateSegment, *, ours: bool
+    ) -> tuple[dict[str, Any], bool]:
+        """The existing segment named like ``request`` (read in full) and whether ``if_exists``
+        has its query updated to the DAG's; raises where ``if_exists`` refuses it."""
         name, query, parents = request.name, request.query_dsl, request.parent_list_ids
         segment_id = str(existing["id"])
         if self.if_exists == "fail" and not ours:
@@ -359,19 +434,10 @@ class SendGridCreateSegmentOperator(SendGridSegmentBaseOperator):
         current = self.hook.get_segment(segment_id, contacts_sample=False)
         found = differences(current, query, parents)
         if not found:
-            self.log.info(
-                "Segment %r already exists as the DAG defines it (id %s); reusing it.", name, segment_id
-            )
-            return dict(current)
+            return dict(current), False
         if same_parents(current, parents):  # only the query differs
             if self.if_exists == "update":
-                self.log.info(
-                    "Segment %r exists with a different query; updating it (id %s).", name, segment_id
-                )
-                try:
-                    return dict(self.hook.update_segment(segment_id, query_dsl=query))
-                except SendGridValidationError as error:
-                    raise refused(f"updating segment {segment_id}", error) from error
+                return dict(current), True
             fix = "Pass if_exists='update' to make it the DAG's query, or give the segment another name."
         else:
             fix = (
@@ -460,11 +526,21 @@ class SendGridUpdateSegmentOperator(SendGridSegmentBaseOperator):
     :param name: new name, 1..100 characters (templated).
     :param query_dsl: new Segments V2 SQL (templated, shown as SQL).
     :param wait_for_validation: as for :class:`SendGridCreateSegmentOperator`.
+    :param dry_run: only read (``GET``), and report what the PATCH would change (templated:
+        ``"True"``/``"False"`` are read as bools). A missing segment fails as the real run would,
+        and so does a new name another segment has (SendGrid keeps names unique); whether
+        SendGrid accepts a new query is not checked: it validates a query only once it is changed.
+
+    Returns the updated segment (dict). A dry run returns ``{"dry_run": True, "segment_id",
+    "action": "update"|"none", "segment" ({name, query_dsl, parent_list_ids} now), "changes"
+    ({field: {"from", "to"}}; ``parent_list_ids`` never changes), "query_validation" (the
+    current ``status.query_validation``, or why a new query is not checked), "would_send"
+    (["PATCH /v3/marketing/segments/2.0/{id} (...)"], sent even when nothing changes)}``.
     """
 
     operator_extra_links: Sequence[BaseOperatorLink] = (SendGridSegmentLink(),)
 
-    template_fields: Sequence[str] = ("segment_id", "name", "query_dsl", "sendgrid_conn_id")
+    template_fields: Sequence[str] = ("segment_id", "name", "query_dsl", "sendgrid_conn_id", "dry_run")
     template_fields_renderers = {"query_dsl": "sql"}
 
     def __init__(
@@ -476,6 +552,7 @@ class SendGridUpdateSegmentOperator(SendGridSegmentBaseOperator):
         wait_for_validation: bool = True,
         validation_poll_interval: float = 10.0,
         validation_timeout: float = 600.0,
+        dry_run: bool | str = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -484,6 +561,7 @@ class SendGridUpdateSegmentOperator(SendGridSegmentBaseOperator):
         self.segment_id = segment_id
         self.name = name
         self.query_dsl = query_dsl
+        self.dry_run = dry_run_argument(dry_run)  # type: ignore[assignment,method-assign]
         self.wait_for_validation = validation.flag("wait_for_validation", wait_for_validation)
         self.validation_poll_interval = validation.seconds(
             "validation_poll_interval", validation_poll_interval
@@ -503,6 +581,8 @@ class SendGridUpdateSegmentOperator(SendGridSegmentBaseOperator):
 
         request = UpdateSegment(self.segment_id, self.name, self.query_dsl)
         self._push_segment_id(context, request.segment_id)
+        if is_dry_run(self.dry_run):
+            return self._dry_run(request)
         try:
             segment = self.hook.run(request)
         except SendGridValidationError as error:
@@ -512,6 +592,35 @@ class SendGridUpdateSegmentOperator(SendGridSegmentBaseOperator):
                 segment, interval=self.validation_poll_interval, timeout=self.validation_timeout
             )
         return segment
+
+    def _dry_run(self, request: UpdateSegment) -> dict[str, Any]:
+        """Read the segment (and who has the new name); report the PATCH's changes field by field."""
+        read_only(self.hook)
+        segment_id = request.segment_id
+        current = self.hook.get_segment(segment_id, contacts_sample=False)  # 404 as the PATCH would
+        changes = field_changes(current, name=request.name, query_dsl=request.query_dsl)
+        if "name" in changes:
+            holders = [
+                s for s in self.hook.find_segments_by_name(str(request.name)) if s.get("id") != segment_id
+            ]
+            if holders:
+                raise AirflowFailException(
+                    f"Dry run: SendGrid would refuse renaming segment {segment_id} to {request.name!r}: "
+                    f"segment {holders[0].get('id')} has that name (segment names are unique)."
+                )
+        segment = {key: current.get(key) for key in ("name", "query_dsl", "parent_list_ids")}
+        validated = (current.get("status") or {}).get("query_validation")
+        report = {
+            "segment_id": segment_id,
+            "action": "update" if changes else "none",
+            "segment": segment,
+            "changes": changes,
+            "query_validation": QUERY_NOT_VALIDATED if "query_dsl" in changes else validated,
+        }
+        changed = ", ".join(changes) or "nothing (the PATCH would send the same values)"
+        summary = f"segment {current.get('name')!r} ({segment_id}): the real run would change {changed}"
+        fields = ", ".join(request.call().json)
+        return dry_run_result(self.log, summary, [described(request, f"set {fields}")], report)
 
 
 class SendGridDeleteSegmentOperator(SendGridSegmentBaseOperator):
@@ -531,20 +640,33 @@ class SendGridDeleteSegmentOperator(SendGridSegmentBaseOperator):
         retry of a try whose DELETE was sent (task state store) accepts a missing segment.
     :param force: delete even when scheduled Single Sends target the segment (they are named in a
         warning). A refusal from SendGrid (400, 409, 422) still fails the task without retries.
+    :param dry_run: take every check above with reads only (``GET``) and report which segment
+        would be deleted, or that it does not exist; fail where the real run would (templated:
+        ``"True"``/``"False"`` are read as bools).
 
     Returns ``{"segment_id", "deleted"}``: ``deleted`` is False when it was already gone.
-    Raises ``SendGridNotFoundError`` for a missing segment without ``missing_ok``.
+    Raises ``SendGridNotFoundError`` for a missing segment without ``missing_ok``. A dry run
+    returns ``{"dry_run": True, "segment_id", "deleted": False, "would_delete", "segment"
+    ({name, contacts_count, parent_list_ids}, None when missing), "scheduled_single_sends"
+    ([{id, name, send_at}] that target it, with ``force``), "would_send"}``.
     """
 
-    template_fields: Sequence[str] = ("segment_id", "sendgrid_conn_id")
+    template_fields: Sequence[str] = ("segment_id", "sendgrid_conn_id", "dry_run")
 
     def __init__(
-        self, *, segment_id: str, missing_ok: bool = False, force: bool = False, **kwargs: Any
+        self,
+        *,
+        segment_id: str,
+        missing_ok: bool = False,
+        force: bool = False,
+        dry_run: bool | str = False,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.segment_id = segment_id
         self.missing_ok = missing_ok
         self.force = force
+        self.dry_run = dry_run_argument(dry_run)  # type: ignore[assignment,method-assign]
 
     def execute(self, context: Context) -> dict[str, Any]:
         """``GET /v3/marketing/segments/2.0?ids={id}``, ``GET /v3/marketing/singlesends`` (scheduled
@@ -562,6 +684,9 @@ class SendGridDeleteSegmentOperator(SendGridSegmentBaseOperator):
         segment_id = request.segment_id
         missing_ok = validation.flag("missing_ok", self.missing_ok)
         force = validation.flag("force", self.force)
+        dry_run = is_dry_run(self.dry_run)
+        if dry_run:
+            read_only(self.hook)
         store = TaskStateStore(context)
         earlier = store.get(DELETE_ATTEMPT_KEY)
         sent_before = earlier is not None and earlier.get("segment_id") == segment_id
@@ -573,6 +698,9 @@ class SendGridDeleteSegmentOperator(SendGridSegmentBaseOperator):
                 )
             why = "an earlier try deleted it" if sent_before else "missing_ok=True"
             self.log.info("Segment %s does not exist; nothing to delete (%s).", segment_id, why)
+            if dry_run:
+                report = {"segment_id": segment_id, "deleted": False, "would_delete": False, "segment": None}
+                return dry_run_result(self.log, f"segment {segment_id} does not exist", [], report)
             return {"segment_id": segment_id, "deleted": False}
 
         if users := self._scheduled_sends_to(segment_id):
@@ -590,6 +718,8 @@ class SendGridDeleteSegmentOperator(SendGridSegmentBaseOperator):
                 segment_id,
                 named,
             )
+        if dry_run:
+            return self._dry_run(request, users)
 
         store.set(DELETE_ATTEMPT_KEY, {"segment_id": segment_id})
         try:
@@ -605,6 +735,22 @@ class SendGridDeleteSegmentOperator(SendGridSegmentBaseOperator):
             self.log.info("Segment %s was already gone when the DELETE was repeated.", segment_id)
         self.log.info("Deleted segment %s.", segment_id)
         return {"segment_id": segment_id, "deleted": True}
+
+    def _dry_run(self, request: DeleteSegment, users: list[dict[str, Any]]) -> dict[str, Any]:
+        """Every check passed: report the segment the real run would delete (one more read)."""
+        segment_id = request.segment_id
+        current = self.hook.get_segment(segment_id, contacts_sample=False)
+        segment = {key: current.get(key) for key in ("name", "contacts_count", "parent_list_ids")}
+        sends = [{key: send.get(key) for key in ("id", "name", "send_at")} for send in users]
+        report = {
+            "segment_id": segment_id,
+            "deleted": False,
+            "would_delete": True,
+            "segment": segment,
+            "scheduled_single_sends": sends,
+        }
+        summary = f"the real run would delete segment {segment['name']!r} ({segment_id})"
+        return dry_run_result(self.log, summary, [described(request)], report)
 
     def _scheduled_sends_to(self, segment_id: str) -> list[dict[str, Any]]:
         """The scheduled Single Sends whose ``send_to.segment_ids`` holds the segment."""

@@ -51,3 +51,25 @@ def differences(segment: Mapping[str, Any], query: str, parent_list_ids: Sequenc
             f"the DAG's are {list(parent_list_ids or [])!r}"
         )
     return found
+
+
+def field_changes(
+    segment: Mapping[str, Any] | None,
+    *,
+    name: str | None = None,
+    query_dsl: str | None = None,
+    parent_list_ids: Sequence[str] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Field by field, what writing the given values would change in ``segment`` (a Get Segment
+    body; None: a segment not created yet): ``{field: {"from": current, "to": new}}``. Values
+    left None are not compared; queries compare up to whitespace, parent lists as sets."""
+    current: Mapping[str, Any] = segment or {}
+    found: dict[str, dict[str, Any]] = {}
+    if name is not None and current.get("name") != name:
+        found["name"] = {"from": current.get("name"), "to": name}
+    if query_dsl is not None and not same_query(current.get("query_dsl"), query_dsl):
+        found["query_dsl"] = {"from": current.get("query_dsl"), "to": query_dsl}
+    if parent_list_ids is not None and not same_parents(current, parent_list_ids):
+        before = None if segment is None else list(current.get("parent_list_ids") or [])
+        found["parent_list_ids"] = {"from": before, "to": list(parent_list_ids)}
+    return found
