@@ -23,6 +23,13 @@ from airflow_provider_sgseg.exceptions import (
     SendGridValidationError,
 )
 from airflow_provider_sgseg.links import SINGLE_SEND_ID_XCOM_KEY, SendGridSingleSendLink
+from airflow_provider_sgseg.operators._dry_run import (
+    described,
+    dry_run_argument,
+    dry_run_result,
+    is_dry_run,
+    read_only,
+)
 from airflow_provider_sgseg.operators._refused import refused
 from airflow_provider_sgseg.operators.base import SendGridBaseOperator
 from airflow_provider_sgseg.rules import validation
@@ -87,6 +94,11 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
     :param tolerance: for ``expected_contacts``: a number of contacts (``50``) or a percentage
         (``"5%"``); default 0. Templated.
 
+    :param dry_run: take every check (the time, an existing Single Send of that name, the gate)
+        with reads only (``GET``) and report what the real run would create and schedule, without
+        creating or scheduling anything (templated: ``"True"``/``"False"`` are read as bools). It
+        fails where the real run would fail before its first write, a failing gate included.
+
     A gate rule given here that renders to nothing (``None``, ``"None"``, ``""``: an XCom never
     pushed) raises ``SendGridInputError`` before any request; it never switches the rule off.
 
@@ -98,7 +110,11 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
     :param sendgrid_conn_id: connection of type ``sendgrid_marketing``.
     :param hook_params: keyword arguments for the hook (see :class:`SendGridBaseOperator`).
     :return: ``{"single_send_id", "status", "send_at", "audience_gate"}``; XCom key
-        ``single_send_id`` feeds the "SendGrid Single Send" extra link.
+        ``single_send_id`` feeds the "SendGrid Single Send" extra link. A dry run returns
+        ``{"dry_run": True, "single_send_id" (an existing draft's, else None), "status" (its
+        status, else None), "send_at" (what would be scheduled), "audience_gate", "name",
+        "send_to" ({segment_ids, list_ids, all}), "would_send" (["POST /v3/marketing/singlesends
+        (...)", "PUT /v3/marketing/singlesends/{id}/schedule (...)"], [] when already scheduled)}``.
     :raises AirflowFailException: SendGrid refused the create or the schedule (400, 409, 422): the
         same request cannot succeed, so no retries; the message carries SendGrid's field and message.
     """
@@ -123,6 +139,7 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
         "expected_contacts",
         "tolerance",
         "sendgrid_conn_id",
+        "dry_run",
     )
     template_fields_renderers = {"html_content": "html"}
     operator_extra_links = (SendGridSingleSendLink(),)
@@ -151,10 +168,12 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
         expected_contacts: int | str | Mapping[str, int] | None = None,
         tolerance: int | str = 0,
         require_min_contacts: int | str | None = None,
+        dry_run: bool | str = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.name = name
+        self.dry_run = dry_run_argument(dry_run)  # type: ignore[assignment,method-assign]
         self.segment_ids = segment_ids
         self.list_ids = list_ids
         self.send_to_all = send_to_all
@@ -267,7 +286,8 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
             self.log.warning(
                 "send_at %s has passed; sending now (if_past=%r).", request.send_at, self.if_past
             )
-        hook = self.hook
+        dry_run = is_dry_run(self.dry_run)
+        hook = read_only(self.hook) if dry_run else self.hook
 
         single_send = self._find_existing(hook, request)
         if single_send is not None and single_send.get("status") in SENT_STATUSES:
@@ -279,9 +299,14 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
                 single_send_id,
                 single_send.get("status"),
             )
-            return _result(single_send_id, single_send, None)
+            result = _result(single_send_id, single_send, None)
+            if dry_run:
+                return dry_run_result(self.log, "the real run would create and schedule nothing", [], result)
+            return result
 
         verdict = self._check_audience(context, hook, request.segment_ids, gate) if gate.active else None
+        if dry_run:
+            return self._dry_run(context, request, single_send, send_at, verdict)
         if single_send is None:
             single_send = self._create(hook, request)
         single_send_id = str(single_send["id"])
@@ -295,6 +320,43 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
             scheduled.get("send_at"),
         )
         return _result(single_send_id, scheduled, verdict)
+
+    def _dry_run(
+        self,
+        context: Context,
+        request: SingleSendRequest,
+        draft: Mapping[str, Any] | None,
+        send_at: str,
+        verdict: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        """Every check passed: report the draft the real run would create and the schedule it would send."""
+        from airflow_provider_sgseg.rules.requests import SINGLE_SENDS_PATH
+
+        would_send = []
+        if draft is None:
+            would_send.append(described(request.create, f"create the draft {request.name!r}"))
+            single_send_id = None
+        else:
+            single_send_id = str(draft["id"])
+            context["ti"].xcom_push(key=SINGLE_SEND_ID_XCOM_KEY, value=single_send_id)
+        would_send.append(
+            f"PUT {SINGLE_SENDS_PATH}/{single_send_id or '<new id>'}/schedule (send_at {send_at})"
+        )
+        report = {
+            "single_send_id": single_send_id,
+            "status": None if draft is None else draft.get("status"),
+            "send_at": send_at,
+            "audience_gate": verdict,
+            "name": request.name,
+            "send_to": {
+                "segment_ids": request.segment_ids,
+                "list_ids": request.list_ids,
+                "all": request.send_to_all,
+            },
+        }
+        which = "a new draft" if draft is None else f"the draft {single_send_id}"
+        summary = f"the real run would schedule {which} {request.name!r} for {send_at}"
+        return dry_run_result(self.log, summary, would_send, report)
 
     def _create(self, hook: SendGridMarketingHook, request: SingleSendRequest) -> dict[str, Any]:
         try:
