@@ -378,7 +378,7 @@ def test_update_dry_run_fails_as_the_real_run_would(sendgrid_emulator: EmulatorH
         return wired(operator, sendgrid_emulator).execute(TaskRun().context())
 
     with pytest.raises(
-        AirflowFailException, match="SendGrid would refuse renaming .*segment names are unique"
+        AirflowFailException, match=r"SendGrid would refuse renaming .*segment names are unique"
     ):
         update(segment_id, name="taken")
     with pytest.raises(SendGridNotFoundError):
