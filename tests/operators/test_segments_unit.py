@@ -124,13 +124,20 @@ def test_bad_options_fail_at_parse_time(factory: Any, name: str) -> None:
 
 def test_template_fields_cover_ids_names_queries_zones_and_lists() -> None:
     conn = "sendgrid_conn_id"  # every task's (tests/test_task_templating.py)
-    create_fields = {"name", "query_dsl", "parent_list_ids", conn}
+    dry = "dry_run"  # every task that writes (tests/operators/test_dry_runs_emulator.py)
+    create_fields = {"name", "query_dsl", "parent_list_ids", conn, dry}
     assert set(SendGridCreateSegmentOperator.template_fields) == create_fields
     assert SendGridCreateSegmentOperator.template_fields_renderers == {"query_dsl": "sql"}
-    assert set(SendGridUpdateSegmentOperator.template_fields) == {"segment_id", "name", "query_dsl", conn}
+    assert set(SendGridUpdateSegmentOperator.template_fields) == {
+        "segment_id",
+        "name",
+        "query_dsl",
+        conn,
+        dry,
+    }
     assert SendGridUpdateSegmentOperator.template_fields_renderers == {"query_dsl": "sql"}
     assert set(SendGridGetSegmentOperator.template_fields) == {"segment_id", conn}
-    assert set(SendGridDeleteSegmentOperator.template_fields) == {"segment_id", conn}
+    assert set(SendGridDeleteSegmentOperator.template_fields) == {"segment_id", conn, dry}
     assert set(SendGridListSegmentsOperator.template_fields) == {"ids", "parent_list_ids", conn}
     assert set(SendGridRefreshSegmentOperator.template_fields) == {"segment_id", "user_time_zone", conn}
 
