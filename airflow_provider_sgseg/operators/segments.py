@@ -580,9 +580,9 @@ class SendGridUpdateSegmentOperator(SendGridSegmentBaseOperator):
         from airflow_provider_sgseg.rules.requests import UpdateSegment
 
         request = UpdateSegment(self.segment_id, self.name, self.query_dsl)
-        self._push_segment_id(context, request.segment_id)
         if is_dry_run(self.dry_run):
-            return self._dry_run(request)
+            return self._dry_run(context, request)
+        self._push_segment_id(context, request.segment_id)
         try:
             segment = self.hook.run(request)
         except SendGridValidationError as error:
@@ -593,11 +593,12 @@ class SendGridUpdateSegmentOperator(SendGridSegmentBaseOperator):
             )
         return segment
 
-    def _dry_run(self, request: UpdateSegment) -> dict[str, Any]:
+    def _dry_run(self, context: Context, request: UpdateSegment) -> dict[str, Any]:
         """Read the segment (and who has the new name); report the PATCH's changes field by field."""
         read_only(self.hook)
         segment_id = request.segment_id
         current = self.hook.get_segment(segment_id, contacts_sample=False)  # 404 as the PATCH would
+        self._push_segment_id(context, segment_id)
         changes = field_changes(current, name=request.name, query_dsl=request.query_dsl)
         if "name" in changes:
             holders = [

@@ -49,6 +49,7 @@ CONTACTS = "/v3/marketing/contacts"
 IMPORTS = "/v3/marketing/contacts/imports"
 FIELDS = "/v3/marketing/field_definitions"
 SEGMENTS = "/v3/marketing/segments/2.0"
+MISSING = "00000000-0000-4000-8000-000000000000"
 
 
 def mark(emulator: EmulatorHandle) -> int:
@@ -353,6 +354,7 @@ def test_update_dry_run_diffs_field_by_field(sendgrid_emulator: EmulatorHandle) 
     assert report["segment"] == {"name": "dry-de", "query_dsl": QUERY_DE, "parent_list_ids": []}
     assert report["query_validation"] == QUERY_NOT_VALIDATED
     assert report["would_send"] == [f"PATCH {SEGMENTS}/{segment_id} (set name, query_dsl)"]
+    assert run_.last_ti is not None and run_.last_ti.pushed == {"segment_id": segment_id}
     segment = SendGridMarketingHook().get_segment(segment_id, contacts_sample=False)
     assert (segment["name"], segment["query_dsl"]) == ("dry-de", QUERY_DE)
 
@@ -381,8 +383,11 @@ def test_update_dry_run_fails_as_the_real_run_would(sendgrid_emulator: EmulatorH
         AirflowFailException, match=r"SendGrid would refuse renaming .*segment names are unique"
     ):
         update(segment_id, name="taken")
+    run_ = TaskRun()
+    operator = SendGridUpdateSegmentOperator(task_id="u", segment_id=MISSING, name="x", dry_run=True)
     with pytest.raises(SendGridNotFoundError):
-        update("00000000-0000-4000-8000-000000000000", name="x")
+        wired(operator, sendgrid_emulator).execute(run_.context())
+    assert run_.last_ti is not None and run_.last_ti.pushed == {}  # no link to a segment that is not there
     assert_reads_only(sendgrid_emulator, since)
 
 
@@ -406,11 +411,10 @@ def test_delete_dry_run_names_the_segment_it_would_delete(sendgrid_emulator: Emu
 
 
 def test_delete_dry_run_of_a_missing_segment(sendgrid_emulator: EmulatorHandle) -> None:
-    missing = "00000000-0000-4000-8000-000000000000"
-    report = deleter(sendgrid_emulator, missing, missing_ok=True, dry_run=True).execute(TaskRun().context())
+    report = deleter(sendgrid_emulator, MISSING, missing_ok=True, dry_run=True).execute(TaskRun().context())
     assert (report["would_delete"], report["segment"], report["would_send"]) == (False, None, [])
     with pytest.raises(SendGridNotFoundError, match="set missing_ok=True"):
-        deleter(sendgrid_emulator, missing, dry_run=True).execute(TaskRun().context())
+        deleter(sendgrid_emulator, MISSING, dry_run=True).execute(TaskRun().context())
     assert_reads_only(sendgrid_emulator)
 
 
