@@ -93,7 +93,6 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
         from the warehouse. Templated.
     :param tolerance: for ``expected_contacts``: a number of contacts (``50``) or a percentage
         (``"5%"``); default 0. Templated.
-
     :param dry_run: take every check (the time, an existing Single Send of that name, the gate)
         with reads only (``GET``) and report what the real run would create and schedule, without
         creating or scheduling anything (templated: ``"True"``/``"False"`` are read as bools). It

@@ -449,6 +449,26 @@ def test_single_send_dry_run_reports_the_gate_draft_and_schedule(sendgrid_emulat
     assert SendGridMarketingHook().list_single_sends() == [] and sendgrid_emulator.admin.sends() == []
 
 
+def test_single_send_dry_run_of_an_existing_draft_and_of_a_scheduled_send(
+    sendgrid_emulator: EmulatorHandle,
+) -> None:
+    segment_id = populated_segment(sendgrid_emulator, matching=3)
+    draft_id = single_send([segment_id], "Weekly digest 2026-11-26", send_at=None)  # an earlier try's
+    since = mark(sendgrid_emulator)
+    ti = RecordingTaskInstance()
+    report = make_operator(segment_id, dry_run=True).execute({"ti": ti})  # type: ignore[arg-type]
+    assert (report["single_send_id"], report["status"]) == (draft_id, "draft")
+    assert report["would_send"] == [f"PUT /v3/marketing/singlesends/{draft_id}/schedule (send_at now)"]
+    assert ti.xcom == {"single_send_id": draft_id}
+    assert_reads_only(sendgrid_emulator, since)
+
+    SendGridMarketingHook().schedule_single_send(draft_id, send_at="2100-01-01T09:00:00Z")
+    since = mark(sendgrid_emulator)
+    report = make_operator(segment_id, dry_run=True).execute({"ti": RecordingTaskInstance()})  # type: ignore[arg-type]
+    assert (report["status"], report["would_send"]) == ("scheduled", [])
+    assert_reads_only(sendgrid_emulator, since)
+
+
 def test_single_send_dry_run_fails_when_the_gate_would(sendgrid_emulator: EmulatorHandle) -> None:
     segment_id = populated_segment(sendgrid_emulator, matching=2)
     since = mark(sendgrid_emulator)
