@@ -31,7 +31,7 @@ from airflow_provider_sgseg.operators._rejected_rows import (
     replace_table_rows,
     sendgrid_records,
 )
-from airflow_provider_sgseg.rules import validation
+from airflow_provider_sgseg.rules import summaries, validation
 from airflow_provider_sgseg.rules.batching import (
     DEFAULT_MAX_LINE_BYTES,
     MAX_CONTACTS_PER_UPSERT,
@@ -536,6 +536,7 @@ class SendGridUpsertContactsOperator(ContactsTask):
             if ratio > self.max_error_ratio:
                 raise AirflowFailException(f"{message}: above max_error_ratio={self.max_error_ratio}")
             self.log.warning("%s: within max_error_ratio=%s", message, self.max_error_ratio)
+        self.log.info("%s", summaries.upsert(result))
         return result
 
 
