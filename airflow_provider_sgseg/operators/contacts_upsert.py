@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_sgseg.exceptions import SendGridInputError, SendGridRowError
+from airflow_provider_sgseg.exceptions import SendGridInputError, SendGridRowError, did_you_mean
 from airflow_provider_sgseg.operators._contact_files import (
     content_digest,
     file_chunks,
@@ -324,10 +324,14 @@ class SendGridUpsertContactsOperator(ContactsTask):
             plan_columns(columns, self.column_mapping, catalog, self.ignore_columns)
         untyped = [name for name in missing if name not in self.custom_field_types]
         if untyped:
+            unused = [key for key in self.custom_field_types if key not in missing]
+            hints = [
+                f"; unknown key {key!r}: {hint}" for key in unused if (hint := did_you_mean(key, untyped))
+            ]
             raise SendGridInputError(
                 "custom_field_types",
                 self.custom_field_types,
-                f"declare a type for the fields to create: {untyped}",
+                f"declare a type for the fields to create: {untyped}{''.join(hints)}",
             )
         planned = catalog.with_custom(
             CustomField(f"(new) {validation.custom_field_name(name)}", name, self.custom_field_types[name])
@@ -362,6 +366,7 @@ class SendGridUpsertContactsOperator(ContactsTask):
                 try:
                     contact_from_row(row_number, row, plan)
                 except SendGridRowError as error:
+                    error.at(source.where(row_number))
                     if rejected is not None:
                         rejected.add(local_record(error, row))
                     if self.max_error_ratio == 0:
