@@ -810,6 +810,7 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
                 "Refresh answer lost (%s) but SendGrid recorded the refresh; not re-posting.", error
             )
             store.set(REFRESH_RESULT_KEY, adopted)
+            self._refreshed_here = True  # this try's POST, its answer lost
             return adopted
 
         result = _refresh_result(

@@ -152,7 +152,11 @@ class SendGridSegmentPopulatedTrigger(SendGridWaitTrigger):
                 message = self._message(action, deadline)
                 return self._event(waiting.EVENT_STATUS[type(action)], message)
             log = self.log.warning if action.failures else self.log.info
-            cut_off = Deadline(deadline, "the wait's deadline") if deadline is not None else None
+            cut_off = (
+                Deadline(deadline, "the deadline (timeout or execution_timeout)")
+                if deadline is not None
+                else None
+            )
             log("%s", poll_log_line(self.segment_id, action, result, watermark, now, cut_off))
             state, reason = action.state, action.reason
             await self.sleep(action.delay)

@@ -196,6 +196,37 @@ def test_unknown_custom_field_fails_before_any_write(sendgrid_emulator: Emulator
     assert writes(sendgrid_emulator) == []
 
 
+def test_a_custom_field_types_key_naming_no_column_gets_the_nearest_field_to_create(
+    sendgrid_emulator: EmulatorHandle, wire: Any
+) -> None:
+    rows = [{"email": "a@example.com", "score": "12"}]
+    operator = SendGridUpsertContactsOperator(
+        task_id="t", contacts=rows, create_missing_fields=True, custom_field_types={"scroe": "Number"}
+    )
+    with pytest.raises(SendGridInputError, match="declare a type") as caught:
+        run(wire(operator))
+    assert "unknown key 'scroe': did you mean 'score'?" in str(caught.value)
+    assert writes(sendgrid_emulator) == []
+
+
+def test_a_misspelt_field_type_gets_the_nearest_type_when_the_dag_is_parsed() -> None:
+    with pytest.raises(SendGridInputError, match="did you mean 'Number'"):
+        SendGridUpsertContactsOperator(
+            task_id="t", contacts=[], create_missing_fields=True, custom_field_types={"score": "number"}
+        )
+
+
+def test_an_unknown_column_gets_the_nearest_field_before_any_write(
+    sendgrid_emulator: EmulatorHandle, wire: Any, plan_field: str
+) -> None:
+    rows = [{"emial": "a@example.com", "plna": "pro"}]
+    with pytest.raises(SendGridInputError, match="name no field SendGrid takes") as caught:
+        run(wire(SendGridUpsertContactsOperator(task_id="t", contacts=rows)))
+    assert "unknown column 'emial': did you mean 'email'?" in str(caught.value)
+    assert "unknown column 'plna': did you mean 'plan'?" in str(caught.value)  # the account's field
+    assert writes(sendgrid_emulator) == []
+
+
 def test_missing_field_created_with_its_declared_type(sendgrid_emulator: EmulatorHandle, wire: Any) -> None:
     rows = [{"email": "a@example.com", "score": "12"}]
     with pytest.raises(SendGridInputError, match="declare a type"):

@@ -351,9 +351,10 @@ def test_the_next_poll_line_says_when_a_deadline_comes_first() -> None:
         "last poll at 2026-03-01T12:00:40+00:00 (in 40 s), when timeout runs out"
     )
     # a trigger whose wait was shortened to its deadline does not poll then
-    trigger = Deadline(NOW.add(seconds=40), "the wait's deadline")
+    trigger = Deadline(NOW.add(seconds=40), "the deadline (timeout or execution_timeout)")
     assert next_poll_text(NOW, 40, trigger) == (
-        "no further poll: the wait's deadline ends the wait at 2026-03-01T12:00:40+00:00 (in 40 s)"
+        "no further poll: the deadline (timeout or execution_timeout) ends the wait at "
+        "2026-03-01T12:00:40+00:00 (in 40 s)"
     )
 
 
