@@ -14,6 +14,7 @@ from sgseg_emulator.pytest_plugin import EmulatorHandle
 from sgseg_emulator.stats import final_counts
 
 from airflow_provider_sgseg.exceptions import SendGridInputError, SendGridNotFoundError, SendGridServerError
+from airflow_provider_sgseg.rules import summaries
 from airflow_provider_sgseg.sensors.stats import SendGridSingleSendStatsSensor
 from airflow_provider_sgseg.triggers.stats import SendGridSingleSendStatsTrigger
 from airflow_provider_sgseg.version_compat import (
@@ -22,6 +23,7 @@ from airflow_provider_sgseg.version_compat import (
     AirflowSensorTimeout,
     TaskDeferred,
 )
+from tests.helpers import last_info_line
 from tests.sensors.emulated_time import EmulatedTime
 from tests.sensors.test_segment_sensor_emulator import StateStore, context_for
 from tests.stats_helpers import HOUR, PERIOD, SINGLESENDS, api_client, sent_single_send
@@ -338,3 +340,27 @@ def test_the_stats_sensor_checks_deferrable_and_resumes_through_the_one_event_ch
     sensor = SendGridSingleSendStatsSensor(task_id="e", single_send_id=UNKNOWN_ID)
     with pytest.raises(AirflowException, match="Unexpected event from SendGridSingleSendStatsTrigger"):
         sensor.execute_complete(context_for(StateStore()), {"status": "weird", "message": "x" * 10_000})
+
+
+@pytest.mark.parametrize("mode", ["poke", "deferrable"])
+def test_the_wait_ends_its_log_with_the_settled_counts(
+    clock: EmulatedTime, sendgrid_emulator: EmulatorHandle, capsys: pytest.CaptureFixture[str], mode: str
+) -> None:
+    """Issue 23: the last INFO line says how the wait ended, also after a deferral."""
+    with api_client(sendgrid_emulator) as api:
+        single_send_id = sent_single_send(api, sendgrid_emulator, contacts=200)
+    sensor = SendGridSingleSendStatsSensor(
+        task_id="settled",
+        single_send_id=single_send_id,
+        settle_for=6 * HOUR,
+        max_wait=10 * 24 * HOUR,
+        timeout=20 * 24 * 3600,
+        deferrable=mode == "deferrable",
+    )
+    capsys.readouterr()
+    result = run_deferrable(sensor, context_for(StateStore()))
+    line = last_info_line(capsys.readouterr().out)
+    assert line == summaries.stats_settled(result)
+    assert line.startswith(
+        f"Single Send {single_send_id} stats settled: sent at {result['send_at']}; counts "
+    )
