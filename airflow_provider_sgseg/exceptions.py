@@ -11,8 +11,9 @@ Two families:
 from __future__ import annotations
 
 import datetime
+import difflib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,17 +84,50 @@ class SendGridInputError(ValueError):
 MAX_SHOWN_ROW_VALUE = 80  # characters of a bad row value an error or report quotes
 
 
-class SendGridRowError(SendGridInputError):
-    """One source row breaks a rule: ``row`` (1-based), ``column``, ``value`` and ``rule``."""
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """``did you mean 'email'?`` for the name in ``known`` nearest to ``name`` (case ignored), or
+    ``""`` when none is near (:func:`difflib.get_close_matches`)."""
+    by_lower = {str(item).lower(): str(item) for item in known}
+    found = difflib.get_close_matches(str(name).lower(), list(by_lower), n=1)
+    return f"did you mean {by_lower[found[0]]!r}?" if found else ""
 
-    def __init__(self, row: int, column: str, value: object, rule: str) -> None:
+
+class SendGridRowError(SendGridInputError):
+    """One source row breaks a rule: ``row`` (1-based), ``column``, ``value`` and ``rule``; ``where``
+    the row is in its source when known (``line 11 of contacts.csv``, see :meth:`at`).
+
+    Reads ``row 10 (line 11 of contacts.csv): column 'email' value 'x': not a valid email address``;
+    a rule about the whole row (``column="*"``) or one that names its columns itself
+    (``quote=False``) leaves the column out: ``row 10: no identifier (email, ...)``.
+    """
+
+    def __init__(
+        self, row: int, column: str, value: object, rule: str, *, quote: bool = True, where: str | None = None
+    ) -> None:
         self.row = row
         self.column = column
-        shown = repr(value)
+        self.quote = quote
+        self.where = where
+        super().__init__(f"row {row} column {column!r}", value, rule)
+        self.args = (self._text(),)
+
+    def at(self, where: str | None) -> SendGridRowError:
+        """This error, saying ``where`` the row is in its source (nothing changes for None)."""
+        if where:
+            self.where = where
+            self.args = (self._text(),)
+        return self
+
+    def _text(self) -> str:
+        shown = repr(self.value)
         if len(shown) > MAX_SHOWN_ROW_VALUE:
             shown = shown[:MAX_SHOWN_ROW_VALUE] + "..."
-        super().__init__(f"row {row} column {column!r}", value, rule)
-        self.args = (f"Invalid row {row}: column {column!r} value {shown}: {rule}",)
+        place = f"row {self.row} ({self.where})" if self.where else f"row {self.row}"
+        if self.column == "*":
+            return f"{place}: {self.rule}: {shown}"
+        if not self.quote:
+            return f"{place}: {self.rule}"
+        return f"{place}: column {self.column!r} value {shown}: {self.rule}"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe report entry (XCom): row, column, value (as text, shortened) and rule."""

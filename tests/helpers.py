@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -114,3 +115,24 @@ def around_request(hook: Any, request_type: type, *, before: Any = None, after: 
                 after(request)
 
     hook.run = run
+
+
+_LOG_LINE = re.compile(r"^\S+ \[(?P<level>\w+)\s*\] (?P<message>.*?)\s+\[(?P<logger>\w+(?:\.\w+)+)\]")
+
+
+def task_log_lines(stdout: str, level: str | None = None) -> list[str]:
+    """The messages of a task's log lines in ``stdout`` (Airflow's structlog writes task logs there
+    in tests: ``<time> [info     ] <message>  [<logger>] ...``), optionally of one ``level``."""
+    lines = []
+    for line in stdout.splitlines():
+        found = _LOG_LINE.match(line)
+        if found and (level is None or found["level"] == level):
+            lines.append(found["message"])
+    return lines
+
+
+def last_info_line(stdout: str) -> str:
+    """The last INFO message in ``stdout`` (see :func:`task_log_lines`)."""
+    infos = task_log_lines(stdout, "info")
+    assert infos, f"no INFO line in: {stdout[-2000:]}"
+    return infos[-1]

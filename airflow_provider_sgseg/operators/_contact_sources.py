@@ -11,7 +11,7 @@ import gzip
 import importlib
 import json
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from airflow_provider_sgseg.exceptions import SendGridFileError, SendGridInputError, SendGridRowError
@@ -26,11 +26,14 @@ JSON_LINES_SUFFIXES = ("ndjson", "jsonl", "json")
 
 
 class ContactSource(Protocol):
-    """Rows as ``(row_number, {column: value})``, and the column names used."""
+    """Rows as ``(row_number, {column: value})``, the column names used, and where the row last
+    given is in the source (for error messages)."""
 
     def columns(self) -> list[str]: ...
 
     def rows(self) -> Iterator[tuple[int, Mapping[str, Any]]]: ...
+
+    def where(self, row_number: int) -> str | None: ...
 
 
 class ListSource:
@@ -50,6 +53,10 @@ class ListSource:
         for _, row in self.rows():
             seen.update(dict.fromkeys(str(key) for key in row))
         return list(seen)
+
+    def where(self, row_number: int) -> str | None:
+        """Nothing beyond the row number: row N is the N-th item of the list."""
+        return None
 
     def rows(self) -> Iterator[tuple[int, Mapping[str, Any]]]:
         for number, row in enumerate(self._contacts, start=1):
@@ -113,6 +120,10 @@ class SqlSource:
                 cursor.fetchmany(1)
             return _names(cursor)
 
+    def where(self, row_number: int) -> str | None:
+        """Nothing beyond the row number: row N is the N-th row of the query's result."""
+        return None
+
     def rows(self) -> Iterator[tuple[int, Mapping[str, Any]]]:
         with self._cursor() as cursor:
             page = cursor.fetchmany(SQL_FETCH_ROWS)
@@ -173,6 +184,7 @@ class FileSource:
                 "source_format", file_format, f"must be one of {', '.join(FILE_FORMATS)}"
             )
         self.file_format = file_format
+        self._last = (0, 0)  # (row number, line) of the row last given
 
     def columns(self) -> list[str]:
         if self.file_format == "csv":
@@ -186,15 +198,29 @@ class FileSource:
             seen.update(dict.fromkeys(row))
         return list(seen)
 
+    def where(self, row_number: int) -> str | None:
+        """``line 11 of contacts.csv`` for the row last given (its last line, for a CSV record
+        spanning lines), None for another row."""
+        row, line = self._last
+        return f"line {line} of {self.path.name}" if row == row_number else None
+
     def rows(self) -> Iterator[tuple[int, Mapping[str, Any]]]:
         with self._open() as stream:
-            if self.file_format == "csv":
-                for number, row in enumerate(csv_records(self._lines(stream), str(self.path)), start=1):
-                    if None in row:
-                        raise SendGridRowError(number, "*", row[None], "more values than header columns")
+            lines = _Counted(self._lines(stream))
+            records = self._csv_rows(lines) if self.file_format == "csv" else _ndjson_rows(lines)
+            try:
+                for number, row in records:
+                    self._last = (number, lines.count)
                     yield number, row
-            else:
-                yield from _ndjson_rows(self._lines(stream))
+            except SendGridRowError as error:  # a row the source itself cannot read
+                error.at(f"line {lines.count} of {self.path.name}")
+                raise
+
+    def _csv_rows(self, lines: Iterable[str]) -> Iterator[tuple[int, Mapping[str, Any]]]:
+        for number, row in enumerate(csv_records(lines, str(self.path)), start=1):
+            if None in row:
+                raise SendGridRowError(number, "*", row[None], "more values than header columns")
+            yield number, row
 
     @contextlib.contextmanager
     def _open(self) -> Iterator[Any]:
@@ -208,6 +234,19 @@ class FileSource:
 
     def _lines(self, stream: Any) -> Iterator[str]:
         return text_lines(stream, str(self.path), self.max_line_bytes)
+
+
+class _Counted:
+    """Lines passed through, counted: ``count`` is the number of the last line read (1-based)."""
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self._lines = lines
+        self.count = 0
+
+    def __iter__(self) -> Iterator[str]:
+        for line in self._lines:
+            self.count += 1
+            yield line
 
 
 def _ndjson_rows(stream: Any) -> Iterator[tuple[int, Mapping[str, Any]]]:

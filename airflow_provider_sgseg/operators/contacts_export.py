@@ -18,7 +18,7 @@ from airflow_provider_sgseg.exceptions import (
 )
 from airflow_provider_sgseg.operators._contact_files import count_rows, gunzipped, is_gzip
 from airflow_provider_sgseg.operators._contact_jobs import ContactsTask
-from airflow_provider_sgseg.rules import validation, waiting
+from airflow_provider_sgseg.rules import summaries, validation, waiting
 from airflow_provider_sgseg.rules.batching import (
     DECOMPRESSED_BYTES_PER_FILE_MB,
     DEFAULT_EXPORT_FILE_MB,
@@ -162,6 +162,9 @@ class SendGridExportContactsOperator(ContactsTask):
                 f"counts {result['contact_count']} contacts: {result['paths']}"
             )
         self._annotate_outlets(context, result)
+        segment_ids = validation.export_segment_ids(self.segment_ids or [])
+        list_ids = validation.contact_list_ids(self.list_ids or [])
+        self.log.info("%s", summaries.export(result, segment_ids, list_ids, self.destination))
         return result
 
     def _earlier_export(self, context: Context, store: TaskStateStore, request: list[Any]) -> str | None:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from airflow_provider_sgseg.exceptions import SendGridInputError, SendGridRowError
+from airflow_provider_sgseg.exceptions import SendGridInputError, SendGridRowError, did_you_mean
 from airflow_provider_sgseg.operators._contact_files import (
     content_digest,
     file_chunks,
@@ -38,7 +38,7 @@ from airflow_provider_sgseg.operators._rejected_rows import (
     replace_table_rows,
     sendgrid_records,
 )
-from airflow_provider_sgseg.rules import validation
+from airflow_provider_sgseg.rules import summaries, validation
 from airflow_provider_sgseg.rules.batching import (
     DEFAULT_MAX_LINE_BYTES,
     MAX_CONTACTS_PER_UPSERT,
@@ -355,10 +355,14 @@ class SendGridUpsertContactsOperator(ContactsTask):
             plan_columns(columns, self.column_mapping, catalog, self.ignore_columns)
         untyped = [name for name in missing if name not in self.custom_field_types]
         if untyped:
+            unused = [key for key in self.custom_field_types if key not in missing]
+            hints = [
+                f"; unknown key {key!r}: {hint}" for key in unused if (hint := did_you_mean(key, untyped))
+            ]
             raise SendGridInputError(
                 "custom_field_types",
                 self.custom_field_types,
-                f"declare a type for the fields to create: {untyped}",
+                f"declare a type for the fields to create: {untyped}{''.join(hints)}",
             )
         planned = catalog.with_custom(
             CustomField(f"(new) {validation.custom_field_name(name)}", name, self.custom_field_types[name])
@@ -467,6 +471,7 @@ class SendGridUpsertContactsOperator(ContactsTask):
                 try:
                     contact_from_row(row_number, row, plan)
                 except SendGridRowError as error:
+                    error.at(source.where(row_number))
                     if rejected is not None:
                         rejected.add(local_record(error, row))
                     if self.max_error_ratio == 0 and not dry_run:
@@ -653,6 +658,7 @@ class SendGridUpsertContactsOperator(ContactsTask):
             if ratio > self.max_error_ratio:
                 raise AirflowFailException(f"{message}: above max_error_ratio={self.max_error_ratio}")
             self.log.warning("%s: within max_error_ratio=%s", message, self.max_error_ratio)
+        self.log.info("%s", summaries.upsert(result))
         return result
 
 

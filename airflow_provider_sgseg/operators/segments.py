@@ -48,7 +48,7 @@ from airflow_provider_sgseg.operators._dry_run import (
 )
 from airflow_provider_sgseg.operators._refused import refused
 from airflow_provider_sgseg.operators.base import SendGridBaseOperator
-from airflow_provider_sgseg.rules import validation
+from airflow_provider_sgseg.rules import summaries, validation
 from airflow_provider_sgseg.rules.instants import parse_instant
 from airflow_provider_sgseg.rules.segment_definition import (
     differences,
@@ -280,6 +280,7 @@ class SendGridCreateSegmentOperator(SendGridSegmentBaseOperator):
         store = TaskStateStore(context)
         if is_dry_run(self.dry_run):
             return self._dry_run(context, request, store)
+        self._query_updated: str | None = None  # set when if_exists="update" changes the query
 
         existing = self._find_by_name(name)
         if existing is not None:
@@ -301,6 +302,13 @@ class SendGridCreateSegmentOperator(SendGridSegmentBaseOperator):
                 timeout=self.validation_timeout,
                 on_invalid=delete_own_invalid,
             )
+        if existing is None:
+            change = "created by this task" if ours else "created meanwhile by another writer; reused"
+        elif ours:
+            change = "created by an earlier try of this task; reused"
+        else:
+            change = self._query_updated or "already existed as the DAG defines it; reused"
+        self.log.info("%s", summaries.segment_created(segment, change))
         return segment
 
     def _delete_invalid(self, segment_id: str, name: str, store: TaskStateStore) -> None:
@@ -414,6 +422,7 @@ class SendGridCreateSegmentOperator(SendGridSegmentBaseOperator):
             )
             return current
         self.log.info("Segment %r exists with a different query; updating it (id %s).", name, segment_id)
+        self._query_updated = "already existed with another query; its query_dsl was updated"
         try:
             return dict(self.hook.update_segment(segment_id, query_dsl=request.query_dsl))
         except SendGridValidationError as error:
@@ -479,6 +488,7 @@ class SendGridGetSegmentOperator(SendGridSegmentBaseOperator):
         request = GetSegment(self.segment_id, self.contacts_sample)
         segment = self.hook.run(request)
         self._push_segment_id(context, request.segment_id)
+        self.log.info("%s", summaries.segment_read(segment))
         return segment
 
 
@@ -515,7 +525,7 @@ class SendGridListSegmentsOperator(SendGridSegmentBaseOperator):
 
         request = ListSegments(self.ids, self.parent_list_ids, self.no_parent_list_id)
         segments = self.hook.run(request)
-        self.log.info("SendGrid returned %d segment(s).", len(segments))
+        self.log.info("%s", summaries.segments_listed(segments))
         return segments
 
 
@@ -591,6 +601,7 @@ class SendGridUpdateSegmentOperator(SendGridSegmentBaseOperator):
             segment = self._wait_until_valid(
                 segment, interval=self.validation_poll_interval, timeout=self.validation_timeout
             )
+        self.log.info("%s", summaries.segment_updated(segment, request.name, request.query_dsl))
         return segment
 
     def _dry_run(self, context: Context, request: UpdateSegment) -> dict[str, Any]:
@@ -698,10 +709,11 @@ class SendGridDeleteSegmentOperator(SendGridSegmentBaseOperator):
                     "set missing_ok=True to accept that"
                 )
             why = "an earlier try deleted it" if sent_before else "missing_ok=True"
-            self.log.info("Segment %s does not exist; nothing to delete (%s).", segment_id, why)
             if dry_run:
+                self.log.info("Segment %s does not exist; nothing to delete (%s).", segment_id, why)
                 report = {"segment_id": segment_id, "deleted": False, "would_delete": False, "segment": None}
                 return dry_run_result(self.log, f"segment {segment_id} does not exist", [], report)
+            self.log.info("%s", summaries.segment_deleted(segment_id, False, why))
             return {"segment_id": segment_id, "deleted": False}
 
         if users := self._scheduled_sends_to(segment_id):
@@ -734,7 +746,7 @@ class SendGridDeleteSegmentOperator(SendGridSegmentBaseOperator):
             if self.hook.segment_exists(segment_id):
                 raise
             self.log.info("Segment %s was already gone when the DELETE was repeated.", segment_id)
-        self.log.info("Deleted segment %s.", segment_id)
+        self.log.info("%s", summaries.segment_deleted(segment_id, True))
         return {"segment_id": segment_id, "deleted": True}
 
     def _dry_run(self, request: DeleteSegment, users: list[dict[str, Any]]) -> dict[str, Any]:
@@ -827,7 +839,9 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
         :raises TaskDeferred: quota used up and ``on_quota_exhausted="wait"``.
         :raises SendGridError: any other failure (see the hook's "Errors").
         """
-        return self._refresh(context)
+        result = self._refresh(context)
+        self.log.info("%s", self._summary(result))
+        return result
 
     def execute_after_wait(self, context: Context, event: Any = None) -> dict[str, Any]:
         """Resume after waiting for the quota: check again, then refresh (on the worker).
@@ -835,7 +849,27 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
         :raises AirflowTaskTimeout: ``execution_timeout`` ran out while deferred (retries apply).
         """
         self.check_execution_deadline(context)
-        return self._refresh(context)
+        result = self._refresh(context)
+        self.log.info("%s", self._summary(result))
+        return result
+
+    def _summary(self, result: Mapping[str, Any]) -> str:
+        """The last log line: the refresh spent, refreshes left today and when the next is allowed
+        (worked out from the segment read before this try's POST, or as SendGrid reports it now
+        when an earlier try's refresh was found)."""
+        from airflow_provider_sgseg.rules import refresh_quota
+
+        segment, zone = self._refresh_read
+        by_this_try = self._refreshed_here
+        if by_this_try:
+            left, next_at = refresh_quota.after_refresh(
+                segment, zone, parse_instant(result["requested_at"]) or self.now()
+            )
+        else:
+            now = self.now()
+            left = refresh_quota.refreshes_left(segment, zone, now)
+            next_at = refresh_quota.decide(segment, zone, now).next_allowed_at
+        return summaries.refresh_spent(result, segment, zone, left, next_at, by_this_try=by_this_try)
 
     def _refresh(self, context: Context) -> dict[str, Any]:
         from airflow_provider_sgseg.rules import refresh_quota
@@ -848,6 +882,7 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
         self._push_segment_id(context, segment_id)
 
         segment = self.hook.run(read)
+        self._refresh_read, self._refreshed_here = (segment, zone), False  # for the summary
         earlier = self._earlier_refresh(context, store, segment_id, segment)
         if earlier is not None:
             return earlier
@@ -923,6 +958,7 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
                 "Refresh answer lost (%s) but SendGrid recorded the refresh; not re-posting.", error
             )
             store.set(REFRESH_RESULT_KEY, adopted)
+            self._refreshed_here = True  # this try's POST, its answer lost
             return adopted
 
         result = _refresh_result(
@@ -933,6 +969,7 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
         )
         store.set(REFRESH_RESULT_KEY, result)
         self.log.info("SendGrid accepted the refresh of segment %s (job %s).", segment_id, result["job_id"])
+        self._refreshed_here = True
         return result
 
     def _earlier_refresh(
@@ -1013,6 +1050,7 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
                 segment_id, None, None, segment.get("sample_updated_at"), skipped=message
             )
             context["ti"].xcom_push(key=XCOM_RETURN_KEY, value=skipped)
+            self.log.info("%s", self._skipped_summary(segment_id, decision))
             raise AirflowSkipException(message)
         if self.on_quota_exhausted == "wait" and decision.next_allowed_at is not None:
             from airflow.providers.standard.triggers.temporal import DateTimeTrigger
@@ -1022,3 +1060,12 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
             self.log.info("%s. Deferring until %s.", message, moment.isoformat())
             self.defer(trigger=DateTimeTrigger(moment=moment), method_name="execute_after_wait")
         raise AirflowFailException(message)
+
+    def _skipped_summary(self, segment_id: str, decision: RefreshDecision) -> str:
+        from airflow_provider_sgseg.rules import refresh_quota
+
+        segment, zone = self._refresh_read
+        left = refresh_quota.refreshes_left(segment, zone, self.now())
+        return summaries.refresh_skipped(
+            segment_id, segment, zone, left, decision.blocked_by, decision.next_allowed_at
+        )

@@ -32,7 +32,7 @@ from airflow_provider_sgseg.operators._dry_run import (
 )
 from airflow_provider_sgseg.operators._refused import refused
 from airflow_provider_sgseg.operators.base import SendGridBaseOperator
-from airflow_provider_sgseg.rules import validation
+from airflow_provider_sgseg.rules import summaries, validation
 from airflow_provider_sgseg.rules.audience import AudienceGate, GateVerdict, audience_gate, evaluate
 from airflow_provider_sgseg.rules.single_sends import (
     IF_PAST_MODES,
@@ -292,13 +292,10 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
         if single_send is not None and single_send.get("status") in SENT_STATUSES:
             single_send_id = str(single_send["id"])
             context["ti"].xcom_push(key=SINGLE_SEND_ID_XCOM_KEY, value=single_send_id)
-            self.log.info(
-                "Single Send %r (%s) is already %s; not scheduling it again.",
-                request.name,
-                single_send_id,
-                single_send.get("status"),
-            )
             result = _result(single_send_id, single_send, None)
+            self.log.info(
+                "%s Not scheduling it again.", summaries.single_send(request.name, result, already=True)
+            )
             if dry_run:
                 return dry_run_result(self.log, "the real run would create and schedule nothing", [], result)
             return result
@@ -311,14 +308,9 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
         single_send_id = str(single_send["id"])
         context["ti"].xcom_push(key=SINGLE_SEND_ID_XCOM_KEY, value=single_send_id)
         scheduled = self._schedule(hook, single_send_id, send_at)
-        self.log.info(
-            "Single Send %r (%s) is %s for %s.",
-            request.name,
-            single_send_id,
-            scheduled.get("status"),
-            scheduled.get("send_at"),
-        )
-        return _result(single_send_id, scheduled, verdict)
+        result = _result(single_send_id, scheduled, verdict)
+        self.log.info("%s", summaries.single_send(request.name, result))
+        return result
 
     def _dry_run(
         self,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import Asset, AssetAlias
 
 from airflow_provider_sgseg.operators.base import SendGridBaseOperator
-from airflow_provider_sgseg.rules import validation
+from airflow_provider_sgseg.rules import summaries, validation
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -152,15 +152,8 @@ class SendGridSingleSendStatsOperator(SendGridBaseOperator):
             "files": files,
             "provisional": provisional,
         }
-        self.log.info(
-            "Landed %d stats rows and %d link rows of %d Single Send(s)%s%s",
-            len(stats_rows),
-            len(link_rows),
-            len(ids),
-            f" in {table}/{links_table}" if self.destination_conn_id is not None else "",
-            f" at {', '.join(files)}" if files else "",
-        )
         self._emit(context, ids, result)
+        self.log.info("%s", summaries.stats_landed(result))
         return result
 
     def _chosen(self, selection: stats.Selection) -> list[dict[str, Any]]:

@@ -18,10 +18,11 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from airflow_provider_sgseg.exceptions import SendGridInputError
+from airflow_provider_sgseg.exceptions import SendGridInputError, did_you_mean
 from airflow_provider_sgseg.exceptions import SendGridRowError as SendGridRowError  # its first home
 
 IDENTIFIERS = ("email", "phone_number_id", "external_id", "anonymous_id")
+NO_IDENTIFIER = f"no identifier ({', '.join(IDENTIFIERS[:-1])} or {IDENTIFIERS[-1]})"
 # Writable reserved fields and their length limits (None: no documented limit). Source: the
 # ContactRequest schema of tsg_mc_contacts_v3.json.
 RESERVED_LIMITS: dict[str, int | None] = {
@@ -191,9 +192,12 @@ def column_plan(
         absent = [column for column in named if column not in columns]
         if absent and columns:
             raise SendGridInputError(
-                name, absent, f"names columns the source does not have (it has {columns})"
+                name,
+                absent,
+                f"names columns the source does not have (it has {columns})"
+                + _suggestions("column", absent, columns),
             )
-    targets, unsent, unknown = [], {}, []
+    targets, unsent, unknown, unknown_fields = [], {}, [], []
     for column in columns:
         field = _field_of(column, mapping)
         if column in ignore:
@@ -208,13 +212,17 @@ def column_plan(
             targets.append(ColumnTarget(column, custom.name, custom))
         else:
             unknown.append(column if field == column else f"{column} -> {field}")
+            unknown_fields.append(field)
     if unknown:
+        known = [name for name in {*RESERVED_LIMITS, *catalog.reserved_ids} if catalog.is_writable(name)]
+        known += [field.name for field in catalog.custom.values()]
         raise SendGridInputError(
             "columns",
             unknown,
             "name no field SendGrid takes: neither a writable reserved field nor a custom field of this "
             "account (create it first, or pass create_missing_fields=True with its type in "
-            "custom_field_types; or name the column in ignore_columns to leave it out)",
+            "custom_field_types; or name the column in ignore_columns to leave it out)"
+            + _suggestions("column" if mapping is None else "field", unknown_fields, sorted(known)),
         )
     by_field: dict[str, list[str]] = {}
     for target in targets:
@@ -227,6 +235,13 @@ def column_plan(
     if not any(target.field in IDENTIFIERS for target in targets) and targets:
         raise SendGridInputError("columns", columns, f"none maps to an identifier ({', '.join(IDENTIFIERS)})")
     return ColumnPlan(targets, unsent)
+
+
+def _suggestions(kind: str, names: Iterable[str], known: Iterable[str]) -> str:
+    """``; unknown column 'emial': did you mean 'email'?`` for each name with a near known name."""
+    known = list(known)
+    hints = [f"unknown {kind} {name!r}: {hint}" for name in names if (hint := did_you_mean(name, known))]
+    return "".join(f"; {hint}" for hint in hints)
 
 
 def _field_of(column: str, mapping: Mapping[str, str] | None) -> str | None:
@@ -250,9 +265,7 @@ def contact_from_row(row_number: int, row: Mapping[str, Any], plan: list[ColumnT
         else:
             contact[target.field] = _reserved_value(row_number, target, value)
     if not any(name in contact for name in IDENTIFIERS):
-        raise SendGridRowError(
-            row_number, ",".join(IDENTIFIERS), None, "a contact needs at least one identifier"
-        )
+        raise SendGridRowError(row_number, ",".join(IDENTIFIERS), None, NO_IDENTIFIER, quote=False)
     if custom:
         contact["custom_fields"] = custom
     return contact

@@ -173,17 +173,48 @@ def validation_outcome(segment: Mapping[str, Any]) -> waiting.Outcome:
 
 
 def waiting_summary(
-    result: Verdict, watermark: datetime.datetime | None, polled_at: datetime.datetime, delay: float
+    result: Verdict,
+    watermark: datetime.datetime | None,
+    polled_at: datetime.datetime,
+    delay: float,
+    deadline: Deadline | None = None,
 ) -> str:
     """The log line for a poll that found the segment not populated yet."""
     mark = parse_instant(watermark)
     sample_at = result.sample_updated_at
-    next_poll = polled_at + datetime.timedelta(seconds=delay)
     return (
         f"not populated yet: {result.reason}. contacts_count={result.contacts_count}, "
         f"sample_updated_at={sample_at.isoformat() if sample_at else None}, "
         f"watermark={mark.isoformat() if mark else None}; "
-        f"next poll at {next_poll.isoformat()} (in {delay:.0f} s)"
+        f"{next_poll_text(polled_at, delay, deadline)}"
+    )
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """When a wait must end: ``at``, set by ``name`` (``timeout``, ``execution_timeout``...);
+    ``polls_at_it``: whether the wait still takes a last look then (the sensor's poke loop does
+    at its own ``timeout``; a task killed by ``execution_timeout`` or a trigger at its deadline
+    does not)."""
+
+    at: datetime.datetime
+    name: str
+    polls_at_it: bool = False
+
+
+def next_poll_text(polled_at: datetime.datetime, delay: float, deadline: Deadline | None = None) -> str:
+    """When the next poll really is: ``next poll at T (in N s)``, or, when the ``deadline`` comes
+    first, the last poll it allows or that no poll comes before it."""
+    next_poll = polled_at + datetime.timedelta(seconds=delay)
+    if deadline is None or next_poll < deadline.at:
+        return f"next poll at {next_poll.isoformat()} (in {delay:.0f} s)"
+    left = max((deadline.at - polled_at).total_seconds(), 0.0)
+    if deadline.polls_at_it:
+        return f"last poll at {deadline.at.isoformat()} (in {left:.0f} s), when {deadline.name} runs out"
+    later = "" if next_poll == deadline.at else f" (the next one would be at {next_poll.isoformat()})"
+    return (
+        f"no further poll: {deadline.name} ends the wait at {deadline.at.isoformat()} "
+        f"(in {left:.0f} s){later}"
     )
 
 
@@ -220,10 +251,11 @@ def poll_log_line(
     result: Verdict | None,
     watermark: datetime.datetime | None,
     now: datetime.datetime,
+    deadline: Deadline | None = None,
 ) -> str:
     """The task log line for a poll after which the wait goes on: why, and when the next poll is
-    (``result``: this poll's verdict, ``None`` when it failed)."""
+    (``result``: this poll's verdict, ``None`` when it failed; ``deadline``: when the wait must
+    end, so a poll it cuts off is not announced)."""
     if action.failures or result is None:
-        next_poll = (now + datetime.timedelta(seconds=action.delay)).isoformat()
-        return f"Segment {segment_id}: {action.reason}; next poll at {next_poll}"
-    return f"Segment {segment_id} {waiting_summary(result, watermark, now, action.delay)}"
+        return f"Segment {segment_id}: {action.reason}; {next_poll_text(now, action.delay, deadline)}"
+    return f"Segment {segment_id} {waiting_summary(result, watermark, now, action.delay, deadline)}"

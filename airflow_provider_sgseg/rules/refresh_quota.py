@@ -193,3 +193,34 @@ def _aware(value: datetime.datetime, name: str) -> pendulum.DateTime:
     if value.tzinfo is None:
         raise ValueError(f"{name} must be timezone-aware, got naive {value.isoformat()}")
     return pendulum.instance(value)
+
+
+def refreshes_left(segment: Mapping[str, Any], user_time_zone: str, now: datetime.datetime) -> int | None:
+    """Manual refreshes the segment has left today (its ``max_refreshes`` less the ones used since
+    midnight in ``user_time_zone``); None when the segment does not report its counts."""
+    used = _count(segment.get("refreshes_used"))
+    allowed = _count(segment.get("max_refreshes"))
+    if used is None or allowed is None:
+        return None
+    last = parse_instant(segment.get("last_refreshed_at"))
+    zone = pendulum.timezone(user_time_zone)
+    if last is None or last.in_tz(zone).date() < _aware(now, "now").in_tz(zone).date():
+        used = 0  # a count from an earlier day: SendGrid has reset it
+    return max(allowed - used, 0)
+
+
+def after_refresh(
+    segment: Mapping[str, Any], user_time_zone: str, refreshed_at: datetime.datetime
+) -> tuple[int | None, datetime.datetime | None]:
+    """What a refresh sent at ``refreshed_at`` leaves of the segment's quota (``segment``: as read
+    before it): refreshes left today and when the next one is allowed (None: the segment does not
+    report enough to tell)."""
+    left = refreshes_left(segment, user_time_zone, refreshed_at)
+    allowed = _count(segment.get("max_refreshes"))
+    after = {
+        "last_refreshed_at": _aware(refreshed_at, "refreshed_at").isoformat(),
+        "refreshes_used": None if left is None or allowed is None else allowed - left + 1,
+        "max_refreshes": allowed,
+    }
+    decision = decide(after, user_time_zone, refreshed_at)
+    return (None if left is None else max(left - 1, 0)), decision.next_allowed_at

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 
 import pendulum
 
-from airflow_provider_sgseg.exceptions import SendGridInputError
+from airflow_provider_sgseg.exceptions import SendGridInputError, did_you_mean
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _RENDERED_NONE = "is required (got None: did a template render to None?)"
@@ -264,7 +264,10 @@ def field_type(value: object) -> str:
     """A custom field type: ``Text``, ``Number`` or ``Date``."""
     text = _text("field_type", value)
     if text not in FIELD_TYPES:
-        raise SendGridInputError("field_type", value, f"must be one of {', '.join(FIELD_TYPES)}")
+        hint = did_you_mean(text, FIELD_TYPES)
+        raise SendGridInputError(
+            "field_type", value, f"must be one of {', '.join(FIELD_TYPES)}" + (f": {hint}" if hint else "")
+        )
     return text
 
 

@@ -13,13 +13,14 @@ from airflow.sdk import Asset, BaseSensorOperator
 from airflow.sdk.bases.sensor import PokeReturnValue
 
 from airflow_provider_sgseg.exceptions import SendGridInputError
-from airflow_provider_sgseg.rules import pacing, validation
+from airflow_provider_sgseg.rules import pacing, summaries, validation
 from airflow_provider_sgseg.rules.instants import parse_instant
 from airflow_provider_sgseg.rules.population import (
     DEFAULT_POLL_CEILING,
     DEFAULT_POLL_FLOOR,
     DEFAULT_POLL_INTERVAL,
     DEFAULT_POLL_SLACK,
+    Deadline,
     Verdict,
     poll_log_line,
     segment_outcome,
@@ -130,6 +131,7 @@ class SendGridSegmentPopulatedSensor(SendGridTaskMixin, BaseSensorOperator):
         self.min_contacts = min_contacts
         self.deferrable = default_deferrable(deferrable)
         self._state: dict[str, Any] | None = None
+        self._segment_name: str | None = None  # the name SendGrid gave at the last poll
         # Poke and reschedule modes: when ``timeout`` runs out (set by execute).
         self._deadline: datetime.datetime | None = None
 
@@ -149,7 +151,9 @@ class SendGridSegmentPopulatedSensor(SendGridTaskMixin, BaseSensorOperator):
         """
         if not self.deferrable:
             self._deadline = self._timeout_deadline(context)
-            return super().execute(context)
+            done = super().execute(context)  # Airflow's poke loop logs "Success criteria met" last
+            self.log.info("%s", self._summary(done, self._segment_name))
+            return done
         # One look before deferring: it may already be done, and it fixes the watermark so a
         # restarted triggerer keeps waiting for the same sample.
         try:
@@ -159,6 +163,7 @@ class SendGridSegmentPopulatedSensor(SendGridTaskMixin, BaseSensorOperator):
                 raise AirflowSkipException(f"Skipping ({failure})") from failure
             raise
         if first:
+            self.log.info("%s", self._summary(first.xcom_value or {}, self._segment_name))
             return first.xcom_value
         from airflow_provider_sgseg.triggers.segments import SendGridSegmentPopulatedTrigger
 
@@ -211,8 +216,11 @@ class SendGridSegmentPopulatedSensor(SendGridTaskMixin, BaseSensorOperator):
         else:
             failure = None
             seen = segment.get("sample_updated_at")  # no watermark given: wait for a newer sample
+            self._segment_name = segment.get("name")
         if explicit_watermark is None and "watermark" not in state:
             state = {**state, "watermark": self._first_watermark(context, seen)}
+        if self._segment_name and state.get("segment_name") != self._segment_name:
+            state = {**state, "segment_name": self._segment_name}  # for the summary after a deferral
         watermark = explicit_watermark or parse_instant(state["watermark"])
         if failure is None:
             result = verdict(segment, watermark, self.min_contacts)
@@ -252,8 +260,23 @@ class SendGridSegmentPopulatedSensor(SendGridTaskMixin, BaseSensorOperator):
         assert isinstance(action, waiting.Wait)
         self.poke_interval = action.delay
         log = self.log.warning if action.failures else self.log.info
-        log("%s", poll_log_line(segment_id, action, result, watermark, now))
+        log(
+            "%s", poll_log_line(segment_id, action, result, watermark, now, self._poll_deadline(context, now))
+        )
         return PokeReturnValue(is_done=False)
+
+    def _poll_deadline(self, context: Context, now: datetime.datetime) -> Deadline | None:
+        """When this wait must end, as the next poll meets it: in poke and reschedule modes the
+        sensor's ``timeout`` (a last poll happens then) or ``execution_timeout`` (Airflow ends the
+        task: no poll); deferred, the trigger's deadline, the smaller of the two (no poll then)."""
+        timeout_at = now + datetime.timedelta(seconds=self.timeout) if self.deferrable else self._deadline
+        execution_at = self.execution_deadline(context)
+        deadlines = [
+            Deadline(moment, name, polls_at_it=name == "timeout" and not self.deferrable)
+            for moment, name in ((execution_at, "execution_timeout"), (timeout_at, "timeout"))
+            if moment is not None
+        ]
+        return min(deadlines, key=lambda deadline: deadline.at, default=None)
 
     def execute_complete(self, context: Context, event: Any = None) -> dict[str, Any]:
         """Resume after the trigger: check its event (:func:`airflow_provider_sgseg.task.resume_event`)
@@ -266,7 +289,6 @@ class SendGridSegmentPopulatedSensor(SendGridTaskMixin, BaseSensorOperator):
         event = self.resume_event(
             context, event, "SendGridSegmentPopulatedTrigger", timeout_error=AirflowSensorTimeout
         )
-        message = str(event.get("message") or "")
         result = {key: event.get(key) for key in ("segment_id", "contacts_count", "sample_updated_at")}
         count = result["contacts_count"]
         if (
@@ -276,8 +298,13 @@ class SendGridSegmentPopulatedSensor(SendGridTaskMixin, BaseSensorOperator):
             or parse_instant(result["sample_updated_at"]) is None
         ):
             raise AirflowException(f"Success event from the trigger is missing result fields: {event!r}")
-        self.log.info("Segment %s is populated: %s", result["segment_id"], message)
-        return self._finish(context, result)
+        name = self._load_state(context).get("segment_name")
+        finished = self._finish(context, result)
+        self.log.info("%s", self._summary(finished, name))
+        return finished
+
+    def _summary(self, result: dict[str, Any], name: object) -> str:
+        return summaries.segment_populated(result, name, self.min_contacts)
 
     def _finish(self, context: Context, result: dict[str, Any]) -> dict[str, Any]:
         for outlet in self.outlets:

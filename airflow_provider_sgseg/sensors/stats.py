@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import Asset, BaseSensorOperator
 from airflow.sdk.bases.sensor import PokeReturnValue
 
-from airflow_provider_sgseg.rules import pacing, validation
+from airflow_provider_sgseg.rules import pacing, summaries, validation
 from airflow_provider_sgseg.state_store import TaskStateStore
 from airflow_provider_sgseg.task import (
     DEFAULT_CONN_ID,
@@ -107,9 +107,12 @@ class SendGridSingleSendStatsSensor(SendGridTaskMixin, BaseSensorOperator):
         :class:`~airflow_provider_sgseg.triggers.stats.SendGridSingleSendStatsTrigger`."""
         if not self.deferrable:
             self._deadline = self.now() + datetime.timedelta(seconds=self.timeout)
-            return super().execute(context)
+            done = super().execute(context)  # Airflow's poke loop logs "Success criteria met" last
+            self.log.info("%s", summaries.stats_settled(done))
+            return done
         first = self.poke(context)
         if first:
+            self.log.info("%s", summaries.stats_settled(first.xcom_value or {}))
             return first.xcom_value
         from airflow_provider_sgseg.rules.validation import single_send_id
         from airflow_provider_sgseg.triggers.stats import SendGridSingleSendStatsTrigger
@@ -194,7 +197,9 @@ class SendGridSingleSendStatsSensor(SendGridTaskMixin, BaseSensorOperator):
         if not isinstance(result["single_send_id"], str) or not isinstance(result["provisional"], bool):
             raise AirflowException(f"Success event from the trigger is missing result fields: {event!r}")
         self.log.info("Single Send %s stats: %s", result["single_send_id"], message)
-        return self._finish(context, result)
+        finished = self._finish(context, result)
+        self.log.info("%s", summaries.stats_settled(finished))
+        return finished
 
     def _finish(self, context: Context, result: dict[str, Any]) -> dict[str, Any]:
         for outlet in self.outlets:

@@ -13,6 +13,7 @@ from airflow_provider_sgseg.rules import pacing, waiting
 from airflow_provider_sgseg.rules.instants import parse_instant
 from airflow_provider_sgseg.rules.population import (
     SEGMENT_WAIT_BOUNDS,
+    Deadline,
     Verdict,
     poll_log_line,
     segment_outcome,
@@ -151,7 +152,12 @@ class SendGridSegmentPopulatedTrigger(SendGridWaitTrigger):
                 message = self._message(action, deadline)
                 return self._event(waiting.EVENT_STATUS[type(action)], message)
             log = self.log.warning if action.failures else self.log.info
-            log("%s", poll_log_line(self.segment_id, action, result, watermark, now))
+            cut_off = (
+                Deadline(deadline, "the deadline (timeout or execution_timeout)")
+                if deadline is not None
+                else None
+            )
+            log("%s", poll_log_line(self.segment_id, action, result, watermark, now, cut_off))
             state, reason = action.state, action.reason
             await self.sleep(action.delay)
 

@@ -104,3 +104,55 @@ def test_the_sql_source_streams_both_passes_through_a_named_cursor(monkeypatch: 
     )
     assert all(cursor.name for cursor in connection.cursors)  # every pass on a server-side cursor
     assert max(cursor.largest_fetch for cursor in connection.cursors) == 1000  # never the whole result
+
+
+# ------------------------------------------------- issue 23: where a bad row is in its file
+
+
+def _rows_and_places(source: Any) -> list[tuple[int, str | None]]:
+    return [(number, source.where(number)) for number, _ in source.rows()]
+
+
+def test_a_csv_row_is_located_by_its_line(tmp_path: Any) -> None:
+    from airflow_provider_sgseg.operators._contact_sources import FileSource
+
+    path = tmp_path / "contacts.csv"
+    path.write_text('email,note\na@x.co,one\nb@x.co,"two\nlines"\nc@x.co,three\n', encoding="utf-8")
+    source = FileSource(str(path), None)
+    assert _rows_and_places(source) == [
+        (1, "line 2 of contacts.csv"),
+        (2, "line 4 of contacts.csv"),  # a record spanning lines: its last one
+        (3, "line 5 of contacts.csv"),
+    ]
+    assert source.where(1) is None  # only the row last given is located
+
+
+def test_an_ndjson_row_is_located_by_its_line_past_blank_lines(tmp_path: Any) -> None:
+    from airflow_provider_sgseg.operators._contact_sources import FileSource
+
+    path = tmp_path / "people.ndjson"
+    path.write_text('{"email": "a@x.co"}\n\n{"email": "b@x.co"}\n{bad\n', encoding="utf-8")
+    source = FileSource(str(path), None)
+    rows = source.rows()
+    assert [next(rows)[0], source.where(1)] == [1, "line 1 of people.ndjson"]
+    assert [next(rows)[0], source.where(2)] == [2, "line 3 of people.ndjson"]
+    with pytest.raises(_contact_sources.SendGridRowError) as caught:
+        next(rows)
+    assert str(caught.value) == "row 3 (line 4 of people.ndjson): not valid JSON: '{bad'"
+
+
+def test_a_csv_row_with_too_many_values_is_located(tmp_path: Any) -> None:
+    from airflow_provider_sgseg.operators._contact_sources import FileSource
+
+    path = tmp_path / "contacts.csv"
+    path.write_text("email\na@x.co\nb@x.co,extra\n", encoding="utf-8")
+    with pytest.raises(_contact_sources.SendGridRowError) as caught:
+        list(FileSource(str(path), None).rows())
+    assert str(caught.value) == ("row 2 (line 3 of contacts.csv): more values than header columns: ['extra']")
+
+
+def test_list_and_sql_rows_are_located_by_their_number_alone() -> None:
+    from airflow_provider_sgseg.operators._contact_sources import ListSource
+
+    assert ListSource([{"email": "a@x.co"}]).where(1) is None
+    assert SqlSource("conn", "SELECT 1", None).where(1) is None

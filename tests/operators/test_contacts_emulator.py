@@ -26,9 +26,11 @@ from airflow_provider_sgseg.operators.contacts import (
     SendGridExportContactsOperator,
     SendGridUpsertContactsOperator,
 )
+from airflow_provider_sgseg.rules import summaries
 from airflow_provider_sgseg.rules.contacts import SendGridRowError
 from airflow_provider_sgseg.triggers.contacts import SendGridContactsJobsTrigger
 from airflow_provider_sgseg.version_compat import AirflowFailException, TaskDeferred
+from tests.helpers import last_info_line, task_log_lines
 from tests.operators.test_segments_emulator import MemoryTaskStateStore, TaskRun, without_store
 
 CONTACTS = "/v3/marketing/contacts"
@@ -194,6 +196,37 @@ def test_unknown_custom_field_fails_before_any_write(sendgrid_emulator: Emulator
     assert writes(sendgrid_emulator) == []
 
 
+def test_a_custom_field_types_key_naming_no_column_gets_the_nearest_field_to_create(
+    sendgrid_emulator: EmulatorHandle, wire: Any
+) -> None:
+    rows = [{"email": "a@example.com", "score": "12"}]
+    operator = SendGridUpsertContactsOperator(
+        task_id="t", contacts=rows, create_missing_fields=True, custom_field_types={"scroe": "Number"}
+    )
+    with pytest.raises(SendGridInputError, match="declare a type") as caught:
+        run(wire(operator))
+    assert "unknown key 'scroe': did you mean 'score'?" in str(caught.value)
+    assert writes(sendgrid_emulator) == []
+
+
+def test_a_misspelt_field_type_gets_the_nearest_type_when_the_dag_is_parsed() -> None:
+    with pytest.raises(SendGridInputError, match="did you mean 'Number'"):
+        SendGridUpsertContactsOperator(
+            task_id="t", contacts=[], create_missing_fields=True, custom_field_types={"score": "number"}
+        )
+
+
+def test_an_unknown_column_gets_the_nearest_field_before_any_write(
+    sendgrid_emulator: EmulatorHandle, wire: Any, plan_field: str
+) -> None:
+    rows = [{"emial": "a@example.com", "plna": "pro"}]
+    with pytest.raises(SendGridInputError, match="name no field SendGrid takes") as caught:
+        run(wire(SendGridUpsertContactsOperator(task_id="t", contacts=rows)))
+    assert "unknown column 'emial': did you mean 'email'?" in str(caught.value)
+    assert "unknown column 'plna': did you mean 'plan'?" in str(caught.value)  # the account's field
+    assert writes(sendgrid_emulator) == []
+
+
 def test_missing_field_created_with_its_declared_type(sendgrid_emulator: EmulatorHandle, wire: Any) -> None:
     rows = [{"email": "a@example.com", "score": "12"}]
     with pytest.raises(SendGridInputError, match="declare a type"):
@@ -226,7 +259,7 @@ def test_tolerated_bad_rows_are_refused_counted_and_reported(
     assert result["rows_read"] == 4 and result["rows_sent"] == 3 and result["refused_rows"] == 1
     assert result["refused"] == [
         {"row": 4, "column": "email,phone_number_id,external_id,anonymous_id", "value": "None",
-         "rule": "a contact needs at least one identifier"}
+         "rule": "no identifier (email, phone_number_id, external_id or anonymous_id)"}
     ]  # fmt: skip
     assert result["created_count"] == 3
     with pytest.raises(AirflowFailException, match="above max_error_ratio"):
@@ -712,3 +745,70 @@ def test_flags_written_as_text_mean_what_they_say() -> None:
     assert task.create_missing_fields is False and task.deferrable is False
     with pytest.raises(SendGridInputError, match="create_missing_fields"):
         SendGridUpsertContactsOperator(task_id="t", contacts=[], create_missing_fields="maybe")
+
+
+# ------------------------------------------------------------- issue 23: the last log line
+
+
+def test_the_upsert_ends_its_log_with_a_summary_and_locates_refused_rows(
+    sendgrid_emulator: EmulatorHandle,
+    wire: Any,
+    plan_field: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = tmp_path / "contacts.csv"
+    path.write_text(
+        "email,first_name\n" + "".join(f"p{n}@example.com,P{n}\n" for n in range(9)) + ",nobody\n"
+    )
+    capsys.readouterr()
+    result = run(
+        wire(SendGridUpsertContactsOperator(task_id="t", source_path=str(path), max_error_ratio=0.2))
+    )
+    out = capsys.readouterr().out
+    assert last_info_line(out) == summaries.upsert(result)
+    assert last_info_line(out).startswith(
+        "Upsert done: 10 rows read, 9 created, 0 updated, 0 errored at SendGrid, 1 refused locally (row 10); "
+        "sent as 1 batch (1 job: "
+    )
+    no_identifier = "no identifier (email, phone_number_id, external_id or anonymous_id)"
+    assert f"Refused row 10 (line 11 of contacts.csv): {no_identifier}" in task_log_lines(out, "warning")
+    with pytest.raises(SendGridRowError, match=r"^row 10 \(line 11 of contacts.csv\): no identifier \("):
+        run(wire(SendGridUpsertContactsOperator(task_id="t", source_path=str(path))))
+
+
+async def test_a_deferred_upsert_ends_its_log_with_the_summary_when_it_resumes(
+    sendgrid_emulator: EmulatorHandle, wire: Any, plan_field: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    operator = wire(SendGridUpsertContactsOperator(task_id="t", contacts=people(3), deferrable=True))
+    context = {"task_state_store": MemoryTaskStateStore()}
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.execute(context)
+    events = [event async for event in deferred.value.trigger.run()]
+    capsys.readouterr()
+    result = getattr(operator, deferred.value.method_name)(context, event=events[0].payload)
+    assert last_info_line(capsys.readouterr().out) == summaries.upsert(result)
+    assert "3 rows read, 3 created" in summaries.upsert(result)
+
+
+def test_the_export_ends_its_log_with_rows_files_and_destination(
+    sendgrid_emulator: EmulatorHandle,
+    wire: Any,
+    populated_segment: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    destination = str(tmp_path / "out")
+    operator = SendGridExportContactsOperator(
+        task_id="e", segment_ids=[populated_segment], destination=destination
+    )
+    capsys.readouterr()
+    result = run(wire(operator))
+    line = last_info_line(capsys.readouterr().out)
+    assert line == summaries.export(result, [populated_segment], [], destination)
+    assert line.startswith(
+        f"Export {result['export_id']} of segments {populated_segment} done: 7 rows written "
+    )
+    assert (
+        "(SendGrid's contact_count 7) in 1 csv file (contacts-1.csv" in line and f"at {destination};" in line
+    )

@@ -41,15 +41,17 @@ from airflow_provider_sgseg.operators.segments import (
     SendGridSegmentBaseOperator,
     SendGridUpdateSegmentOperator,
 )
+from airflow_provider_sgseg.rules import summaries
 from airflow_provider_sgseg.rules.population import watermark_from
 from airflow_provider_sgseg.rules.requests import CreateSegment, RefreshSegment
+from airflow_provider_sgseg.rules.summaries import in_zones
 from airflow_provider_sgseg.version_compat import (
     AirflowException,
     AirflowFailException,
     AirflowSkipException,
     TaskDeferred,
 )
-from tests.helpers import around_request, not_sendgrid_server
+from tests.helpers import around_request, last_info_line, not_sendgrid_server
 
 SEGMENTS = "/v3/marketing/segments/2.0"
 REFRESH = "/v3/marketing/segments/2.0/refresh/"
@@ -1222,3 +1224,101 @@ def test_refresh_of_a_missing_segment_raises_not_found(sendgrid_emulator: Emulat
     with pytest.raises(SendGridNotFoundError):
         refresher(sendgrid_emulator, MISSING_ID).execute(TaskRun().context())
     assert refresh_posts(sendgrid_emulator) == []
+
+
+# --- issue 23: the last log line says what the task did -------------------------------------------
+
+
+def test_the_refresh_ends_its_log_with_refreshes_left_and_the_next_time_in_utc_and_the_zone(
+    sendgrid_emulator: EmulatorHandle, capsys: pytest.CaptureFixture[str]
+) -> None:
+    segment_id = new_segment(sendgrid_emulator)
+    capsys.readouterr()
+    result = refresher(sendgrid_emulator, segment_id).execute(TaskRun().context())
+    line = last_info_line(capsys.readouterr().out)
+    requested_at = pendulum.parse(result["requested_at"])
+    assert isinstance(requested_at, pendulum.DateTime)
+    assert line == (
+        f"Refreshed segment 'active-de' ({segment_id}): 1 refresh spent, job {result['job_id']}; "
+        f"1 refresh left today; next refresh allowed at {in_zones(requested_at.add(hours=1), ZONE)}; "
+        f"watermark {result['watermark']}."
+    )
+    assert " UTC (" in line and f" {ZONE})" in line
+
+
+def test_a_skipped_refresh_ends_its_log_saying_none_was_spent_and_when_the_next_is_allowed(
+    sendgrid_emulator: EmulatorHandle, capsys: pytest.CaptureFixture[str]
+) -> None:
+    segment_id = new_segment(sendgrid_emulator)
+    _refresh_now(sendgrid_emulator, segment_id)
+    last = last_refreshed_at(sendgrid_emulator, segment_id)
+    sendgrid_emulator.admin.advance_clock(600)
+    capsys.readouterr()
+    with pytest.raises(AirflowSkipException):
+        refresher(sendgrid_emulator, segment_id, "skip").execute(TaskRun().context())
+    assert last_info_line(capsys.readouterr().out) == (
+        f"Skipped the refresh of segment 'active-de' ({segment_id}) (hourly_spacing): none spent; "
+        f"1 refresh left today; next refresh allowed at {in_zones(last.add(hours=1), ZONE)}."
+    )
+
+
+def test_a_refresh_resumed_after_waiting_for_the_quota_ends_its_log_with_the_summary(
+    sendgrid_emulator: EmulatorHandle, capsys: pytest.CaptureFixture[str]
+) -> None:
+    segment_id = new_segment(sendgrid_emulator)
+    _refresh_now(sendgrid_emulator, segment_id)
+    sendgrid_emulator.admin.advance_clock(600)
+    run, operator = TaskRun(), refresher(sendgrid_emulator, segment_id, "wait")
+    with pytest.raises(TaskDeferred) as caught:
+        operator.execute(run.context())
+    moment = caught.value.trigger.moment
+    sendgrid_emulator.admin.advance_clock((moment - sendgrid_emulator.admin.now()).total_seconds())
+    capsys.readouterr()
+    result = getattr(operator, caught.value.method_name)(run.context(), event=moment)
+    line = last_info_line(capsys.readouterr().out)
+    assert line.startswith(
+        f"Refreshed segment 'active-de' ({segment_id}): 1 refresh spent, job {result['job_id']}; "
+    )
+    assert "0 refreshes left today; next refresh allowed at " in line  # the second of two today
+
+
+def test_segment_operators_end_their_logs_saying_what_changed_or_was_found(
+    sendgrid_emulator: EmulatorHandle, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    segment = create(sendgrid_emulator).execute(TaskRun().context())
+    segment_id = segment["id"]
+    line = last_info_line(capsys.readouterr().out)
+    assert line == summaries.segment_created(segment, "created by this task")
+    assert line.startswith(
+        f"Segment 'active-de' ({segment_id}) created by this task; query validation VALID; "
+    )
+    create(sendgrid_emulator).execute(TaskRun().context())
+    assert "already existed as the DAG defines it; reused" in last_info_line(capsys.readouterr().out)
+    create(sendgrid_emulator, query=QUERY_DE.replace("'DE'", "'NL'"), if_exists="update").execute(
+        TaskRun().context()
+    )
+    assert "already existed with another query; its query_dsl was updated" in last_info_line(
+        capsys.readouterr().out
+    )
+
+    getter = wired(SendGridGetSegmentOperator(task_id="get", segment_id=segment_id), sendgrid_emulator)
+    getter.execute(TaskRun().context())
+    assert last_info_line(capsys.readouterr().out).startswith(f"Found segment 'active-de' ({segment_id}): ")
+    lister = wired(SendGridListSegmentsOperator(task_id="list"), sendgrid_emulator)
+    lister.execute(TaskRun().context())
+    assert last_info_line(capsys.readouterr().out) == f"Found 1 segment: 'active-de' ({segment_id})."
+    updater = wired(
+        SendGridUpdateSegmentOperator(task_id="update", segment_id=segment_id, name="active-de-2"),
+        sendgrid_emulator,
+    )
+    updater.execute(TaskRun().context())
+    assert last_info_line(capsys.readouterr().out).startswith(
+        f"Updated segment 'active-de-2' ({segment_id}): name set to 'active-de-2'; query validation VALID; "
+    )
+    deleter(sendgrid_emulator, segment_id).execute(TaskRun().context())
+    assert last_info_line(capsys.readouterr().out) == f"Deleted segment {segment_id}."
+    deleter(sendgrid_emulator, segment_id, missing_ok=True).execute(TaskRun().context())
+    assert last_info_line(capsys.readouterr().out) == (
+        f"Segment {segment_id} was already gone: nothing deleted (missing_ok=True)."
+    )

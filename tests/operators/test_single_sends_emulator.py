@@ -19,6 +19,7 @@ from airflow_provider_sgseg.exceptions import SendGridInputError, SendGridServer
 from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
 from airflow_provider_sgseg.operators.single_sends import SendGridSingleSendOperator
 from airflow_provider_sgseg.version_compat import AirflowFailException
+from tests.helpers import last_info_line
 
 SINGLE_SENDS = "/v3/marketing/singlesends"
 SCHEDULE_PATH = r"^/v3/marketing/singlesends/[^/]+/schedule$"
@@ -419,3 +420,24 @@ def test_require_min_contacts_rendering_to_nothing_still_means_no_check(
     result, _ = run(operator)
     assert result["status"] == "scheduled"
     assert result["audience_gate"] is None
+
+
+# --- issue 23: the last log line ---------------------------------------------------------------
+
+
+def test_the_send_ends_its_log_with_time_audience_sizes_and_the_gates_verdict(
+    sendgrid_emulator: EmulatorHandle, capsys: pytest.CaptureFixture[str]
+) -> None:
+    segment_id = populated_segment(sendgrid_emulator, matching=5)
+    capsys.readouterr()
+    result, _ = run(make_operator(segment_id, min_contacts=5))
+    line = last_info_line(capsys.readouterr().out)
+    assert line == (
+        f"Single Send {NAME!r} ({result['single_send_id']}) is scheduled for {result['send_at']}; "
+        f"audience gate passed at {result['audience_gate']['checked_at']} "
+        f"(segment 'Digest readers' ({segment_id}) 5 contacts)."
+    )
+    run(make_operator(segment_id, min_contacts=5))  # a retry: SendGrid has sent it meanwhile
+    assert last_info_line(capsys.readouterr().out).startswith(
+        f"Single Send {NAME!r} ({result['single_send_id']}) was already "
+    )

@@ -19,8 +19,10 @@ from sgseg_emulator.stats import final_counts
 from airflow_provider_sgseg.exceptions import SendGridInputError
 from airflow_provider_sgseg.operators import _stats_landing
 from airflow_provider_sgseg.operators.stats import STATS_ASSET_ALIAS, SendGridSingleSendStatsOperator
+from airflow_provider_sgseg.rules import summaries
 from airflow_provider_sgseg.rules.stats import METRICS
 from airflow_provider_sgseg.version_compat import AirflowFailException
+from tests.helpers import last_info_line
 from tests.stats_helpers import HOUR, PERIOD, api_client, sent_single_send
 
 UNKNOWN_ID = "6b2b2a0e-7e1f-4b8b-9a53-0c1c3d5e6f70"
@@ -109,6 +111,28 @@ def test_lands_day_rows_totals_and_links_in_sqlite_and_reruns_replace(
     assert keys[0][0] == keys[0][1] and rows(
         warehouse, "SELECT DISTINCT timezone FROM sendgrid_single_send_stats"
     ) == [("UTC",)]
+
+
+def test_the_landing_ends_its_log_with_rows_totals_and_tables(
+    sendgrid_emulator: EmulatorHandle,
+    warehouse: Path,
+    on_emulator_clock: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue 23: the last INFO line says what landed where."""
+    (single_send_id,) = sent(sendgrid_emulator, 1, contacts=30)
+    sendgrid_emulator.admin.advance_clock(PERIOD + 2 * HOUR)
+    operator = SendGridSingleSendStatsOperator(
+        task_id="stats", single_send_ids=[single_send_id], destination_conn_id="warehouse"
+    )
+    capsys.readouterr()
+    result = operator.execute(context())
+    line = last_info_line(capsys.readouterr().out)
+    assert line == summaries.stats_landed(result)
+    assert line.startswith(
+        f"Landed {result['stats_rows']} stats rows and {result['link_rows']} link rows of 1 "
+    )
+    assert "in tables sendgrid_single_send_stats/sendgrid_single_send_links; totals requests 30, " in line
 
 
 def test_a_failure_mid_landing_leaves_the_previous_rows(

@@ -9,6 +9,7 @@ import pytest
 
 from airflow_provider_sgseg.exceptions import SendGridInputError
 from airflow_provider_sgseg.rules.contacts import (
+    NO_IDENTIFIER,
     FieldCatalog,
     SendGridRowError,
     column_plan,
@@ -81,7 +82,7 @@ def test_mapping_naming_a_column_the_source_lacks() -> None:
 @pytest.mark.parametrize(
     ("row", "column", "rule"),
     [
-        ({"first_name": "Ann"}, "email,phone_number_id,external_id,anonymous_id", "at least one identifier"),
+        ({"first_name": "Ann"}, "email,phone_number_id,external_id,anonymous_id", "no identifier"),
         ({"email": "not-an-email"}, "email", "not a valid email address"),
         ({"email": "a@b.co", "score": "lots"}, "score", "is a Number"),
         ({"email": "a@b.co", "signup": "yesterday"}, "signup", "is a Date"),
@@ -93,8 +94,77 @@ def test_bad_rows_name_row_column_value_and_rule(row: dict[str, Any], column: st
     with pytest.raises(SendGridRowError, match=rule) as caught:
         contact_from_row(7, row, PLAN)
     assert caught.value.row == 7 and caught.value.column == column
-    assert str(caught.value).startswith(f"Invalid row 7: column {column!r}")
+    if "," not in column:  # a rule about one column names it and its value
+        assert str(caught.value).startswith(f"row 7: column {column!r} value ")
     assert caught.value.to_dict()["row"] == 7
+
+
+def test_a_row_without_identifier_reads_plainly_and_says_where_it_is() -> None:
+    with pytest.raises(SendGridRowError) as caught:
+        contact_from_row(10, {"first_name": "Ann"}, PLAN)
+    assert str(caught.value) == "row 10: no identifier (email, phone_number_id, external_id or anonymous_id)"
+    assert caught.value.at("line 11 of contacts.csv") is caught.value
+    assert str(caught.value) == f"row 10 (line 11 of contacts.csv): {NO_IDENTIFIER}"
+    assert (
+        caught.value.to_dict()["rule"]
+        == "no identifier (email, phone_number_id, external_id or anonymous_id)"
+    )
+
+
+def test_row_errors_about_a_value_or_the_whole_row_read_plainly() -> None:
+    with pytest.raises(SendGridRowError) as caught:
+        contact_from_row(3, {"email": "not-an-email"}, PLAN)
+    assert (
+        str(caught.value.at(None)) == "row 3: column 'email' value 'not-an-email': not a valid email address"
+    )
+    whole_row = SendGridRowError(4, "*", "{bad", "not valid JSON").at("line 6 of people.ndjson")
+    assert str(whole_row) == "row 4 (line 6 of people.ndjson): not valid JSON: '{bad'"
+
+
+@pytest.mark.parametrize(
+    ("columns", "mapping", "hint"),
+    [
+        (["emial", "first_name"], None, "unknown column 'emial': did you mean 'email'?"),
+        (["email", "frist_name"], None, "unknown column 'frist_name': did you mean 'first_name'?"),
+        (["email", "plna"], None, "unknown column 'plna': did you mean 'plan'?"),  # a custom field
+        (["email", "x"], {"email": "email", "x": "Scroe"}, "unknown field 'Scroe': did you mean 'Score'?"),
+    ],
+)
+def test_an_unknown_column_or_field_gets_the_nearest_known_name(
+    columns: list[str], mapping: dict[str, str] | None, hint: str
+) -> None:
+    with pytest.raises(SendGridInputError, match="name no field SendGrid takes") as caught:
+        plan_columns(columns, mapping, CATALOG)
+    assert hint in str(caught.value)
+
+
+def test_a_name_far_from_every_field_gets_no_suggestion() -> None:
+    with pytest.raises(SendGridInputError) as caught:
+        plan_columns(["email", "zzqx"], None, CATALOG)
+    assert "did you mean" not in str(caught.value)
+
+
+@pytest.mark.parametrize("argument", ["column_mapping", "ignore_columns"])
+def test_a_mapped_or_ignored_column_the_source_lacks_gets_the_nearest_column(argument: str) -> None:
+    named: Any = {"emial": "email"} if argument == "column_mapping" else ["emial"]
+    mapping = named if argument == "column_mapping" else None
+    ignore = named if argument == "ignore_columns" else ()
+    with pytest.raises(SendGridInputError, match=argument) as caught:
+        plan_columns(["email", "first_name"], mapping, CATALOG, ignore)
+    assert "unknown column 'emial': did you mean 'email'?" in str(caught.value)
+
+
+def test_an_unknown_field_type_gets_the_nearest_type() -> None:
+    from airflow_provider_sgseg.rules.validation import field_type
+
+    with pytest.raises(SendGridInputError) as caught:
+        field_type("text")
+    assert str(caught.value).endswith("must be one of Text, Number, Date: did you mean 'Text'?")
+    with pytest.raises(SendGridInputError, match="did you mean 'Number'"):
+        field_type("Numbr")
+    with pytest.raises(SendGridInputError) as caught:
+        field_type("Boolean")  # far from every type: no hint
+    assert "did you mean" not in str(caught.value)
 
 
 def test_dates_and_numbers_from_database_types() -> None:

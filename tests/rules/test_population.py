@@ -14,6 +14,8 @@ from airflow_provider_sgseg.rules.instants import parse_instant
 from airflow_provider_sgseg.rules.pacing import WaitBounds, failure_delay, poll_delay
 from airflow_provider_sgseg.rules.population import (
     SEGMENT_WAIT_BOUNDS,
+    Deadline,
+    next_poll_text,
     verdict,
     waiting_summary,
     watermark_from,
@@ -330,6 +332,39 @@ def test_waiting_summary_names_count_sample_watermark_and_next_poll() -> None:
     assert "sample_updated_at=2026-03-01T11:30:00+00:00" in line
     assert "watermark=2026-03-01T11:00:00+00:00" in line
     assert "next poll at 2026-03-01T12:01:30+00:00 (in 90 s)" in line
+
+
+def test_the_next_poll_line_says_when_a_deadline_comes_first() -> None:
+    """The poll announced is the one that will happen: a deadline before it is named instead."""
+    assert next_poll_text(NOW, 90) == "next poll at 2026-03-01T12:01:30+00:00 (in 90 s)"
+    later = Deadline(NOW.add(minutes=10), "timeout")
+    assert next_poll_text(NOW, 90, later) == "next poll at 2026-03-01T12:01:30+00:00 (in 90 s)"
+    # execution_timeout ends the task before the poll SendGrid's schedule asks for
+    killed = Deadline(NOW.add(seconds=40), "execution_timeout")
+    assert next_poll_text(NOW, 238, killed) == (
+        "no further poll: execution_timeout ends the wait at 2026-03-01T12:00:40+00:00 (in 40 s) "
+        "(the next one would be at 2026-03-01T12:03:58+00:00)"
+    )
+    # the poke loop's own timeout: the wait was shortened to it and takes a last look then
+    last_look = Deadline(NOW.add(seconds=40), "timeout", polls_at_it=True)
+    assert next_poll_text(NOW, 40, last_look) == (
+        "last poll at 2026-03-01T12:00:40+00:00 (in 40 s), when timeout runs out"
+    )
+    # a trigger whose wait was shortened to its deadline does not poll then
+    trigger = Deadline(NOW.add(seconds=40), "the deadline (timeout or execution_timeout)")
+    assert next_poll_text(NOW, 40, trigger) == (
+        "no further poll: the deadline (timeout or execution_timeout) ends the wait at "
+        "2026-03-01T12:00:40+00:00 (in 40 s)"
+    )
+
+
+def test_the_waiting_summary_names_the_deadline_instead_of_a_poll_past_it() -> None:
+    result = verdict(segment(contacts_count=3), WATERMARK, min_contacts=10)
+    killed = Deadline(NOW.add(seconds=40), "execution_timeout")
+    line = waiting_summary(result, WATERMARK, NOW, 238, killed)
+    assert "next poll at" not in line
+    assert line.endswith("no further poll: execution_timeout ends the wait at 2026-03-01T12:00:40+00:00 "
+                         "(in 40 s) (the next one would be at 2026-03-01T12:03:58+00:00)")  # fmt: skip
 
 
 def test_waiting_summary_without_sample_or_watermark_says_none() -> None:

@@ -22,6 +22,7 @@ from airflow_provider_sgseg.version_compat import (
     AirflowSkipException,
     TaskDeferred,
 )
+from tests.helpers import last_info_line, task_log_lines
 from tests.sensors.emulated_time import (
     SEGMENT_PATH,
     EmulatedTime,
@@ -464,3 +465,72 @@ def test_a_bad_watermark_fails_before_any_request(emulated_time: EmulatedTime) -
         make_sensor("not-a-uuid").execute(context_for())
 
     assert emulated_time.segment_gets(segment["id"]) == gets_before
+
+
+# --- issue 23: the last log line, and a next poll the deadline cuts off -----------------------
+
+
+@pytest.mark.parametrize("deferrable", [False, True])
+def test_a_wait_ends_its_log_with_segment_name_id_contacts_and_sample_time(
+    emulated_time: EmulatedTime, capsys: pytest.CaptureFixture[str], deferrable: bool
+) -> None:
+    """Also when it resumes from a deferral: Airflow's poke loop logs its own line after poke()."""
+    segment = populated_segment(emulated_time, 2)
+    seed_contacts(emulated_time.admin, 3)
+    capsys.readouterr()
+    sensor = make_sensor(segment["id"], deferrable=deferrable, min_contacts=3)
+    result = run_deferrable(sensor, context_for(StateStore()))
+    assert result["contacts_count"] == 3
+    assert last_info_line(capsys.readouterr().out) == (
+        f"Segment populated: segment 'members' ({segment['id']}) counts 3 contacts (min_contacts=3) "
+        f"in the sample of {result['sample_updated_at']}."
+    )
+
+
+def waiting_lines(stdout: str) -> list[str]:
+    return [line for line in task_log_lines(stdout) if "not populated yet" in line]
+
+
+def test_the_poll_line_names_execution_timeout_when_it_ends_the_task_before_the_next_poll(
+    emulated_time: EmulatedTime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    segment = populated_segment(emulated_time, 2)
+    capsys.readouterr()
+    started = emulated_time.now()
+    sensor = make_sensor(segment["id"], execution_timeout=datetime.timedelta(seconds=30))
+    assert not sensor.poke(context_for())  # the poll floor (60 s) is past execution_timeout
+    (line,) = waiting_lines(capsys.readouterr().out)
+    assert "next poll at" not in line
+    ends = (started + datetime.timedelta(seconds=30)).isoformat()
+    assert (
+        f"; no further poll: execution_timeout ends the wait at {ends} (in 30 s) (the next one would be at "
+        in line
+    )
+
+
+def test_the_poll_line_announces_the_last_poll_at_the_sensors_timeout_and_that_poll_happens(
+    emulated_time: EmulatedTime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    segment = populated_segment(emulated_time, 2)
+    capsys.readouterr()
+    started = emulated_time.now()
+    gets = emulated_time.segment_gets(segment["id"])
+    with pytest.raises(AirflowSensorTimeout):
+        make_sensor(segment["id"], timeout=30).execute(context_for())
+    (line,) = waiting_lines(capsys.readouterr().out)
+    at = (started + datetime.timedelta(seconds=30)).isoformat()
+    assert line.endswith(f"; last poll at {at} (in 30 s), when timeout runs out")
+    assert emulated_time.segment_gets(segment["id"]) == gets + 2  # the first look and that last one
+
+
+def test_a_deferrable_sensors_first_look_names_the_triggers_deadline(
+    emulated_time: EmulatedTime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    segment = populated_segment(emulated_time, 2)
+    capsys.readouterr()
+    started = emulated_time.now()
+    with pytest.raises(TaskDeferred):
+        make_sensor(segment["id"], timeout=30, deferrable=True).execute(context_for(StateStore()))
+    (line,) = waiting_lines(capsys.readouterr().out)
+    ends = (started + datetime.timedelta(seconds=30)).isoformat()
+    assert f"; no further poll: timeout ends the wait at {ends} (in 30 s)" in line

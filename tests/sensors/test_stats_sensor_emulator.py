@@ -14,6 +14,7 @@ from sgseg_emulator.pytest_plugin import EmulatorHandle
 from sgseg_emulator.stats import final_counts
 
 from airflow_provider_sgseg.exceptions import SendGridInputError, SendGridNotFoundError, SendGridServerError
+from airflow_provider_sgseg.rules import summaries
 from airflow_provider_sgseg.sensors.stats import SendGridSingleSendStatsSensor
 from airflow_provider_sgseg.triggers.stats import SendGridSingleSendStatsTrigger
 from airflow_provider_sgseg.version_compat import (
@@ -22,6 +23,7 @@ from airflow_provider_sgseg.version_compat import (
     AirflowSensorTimeout,
     TaskDeferred,
 )
+from tests.helpers import last_info_line
 from tests.sensors.emulated_time import EmulatedTime
 from tests.sensors.test_segment_sensor_emulator import StateStore, context_for
 from tests.stats_helpers import HOUR, PERIOD, SINGLESENDS, api_client, sent_single_send
@@ -77,7 +79,7 @@ def run_deferrable(sensor: SendGridSingleSendStatsSensor, context: Any) -> Any:
 
 @pytest.mark.parametrize("mode", ["poke", "deferrable"])
 def test_waits_until_counts_stop_changing_for_settle_for(
-    clock: EmulatedTime, sendgrid_emulator: EmulatorHandle, mode: str
+    clock: EmulatedTime, sendgrid_emulator: EmulatorHandle, capsys: pytest.CaptureFixture[str], mode: str
 ) -> None:
     with api_client(sendgrid_emulator) as api:
         single_send_id = sent_single_send(api, sendgrid_emulator, contacts=2000)
@@ -90,9 +92,16 @@ def test_waits_until_counts_stop_changing_for_settle_for(
         timeout=20 * 24 * 3600,
         deferrable=mode == "deferrable",
     )
+    capsys.readouterr()
     result = run_deferrable(sensor, context_for(StateStore()))
     waited = (clock.now() - started).total_seconds()
     assert result["provisional"] is False
+    # Issue 23: the last INFO line says how the wait ended, also after a deferral.
+    line = last_info_line(capsys.readouterr().out)
+    assert line == summaries.stats_settled(result)
+    assert line.startswith(
+        f"Single Send {single_send_id} stats settled: sent at {result['send_at']}; counts "
+    )
     assert result["counts"] == {name: final_counts(2000)[name] for name in result["counts"]}
     changed_at = datetime.datetime.fromisoformat(result["changed_at"])
     # The emulator's counts stop growing by PERIOD; settled means 6 h unchanged after the last change.

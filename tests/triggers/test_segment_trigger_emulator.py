@@ -296,6 +296,22 @@ def iso(value: str) -> datetime.datetime:
     return datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+async def test_the_last_poll_line_before_the_deadline_announces_no_poll_past_it(
+    emulated_time: EmulatedTime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    segment = await _populated_segment(emulated_time, 2)
+    deadline = emulated_time.now() + datetime.timedelta(seconds=30)  # within the 60 s poll floor
+    capsys.readouterr()
+
+    event = await run_to_event(make_trigger(segment, emulated_time, deadline=deadline.isoformat()))
+
+    assert event["status"] == "timeout", event
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if "not populated yet" in line]
+    assert "next poll at" not in line
+    cut_off = "the deadline (timeout or execution_timeout)"
+    assert f"no further poll: {cut_off} ends the wait at {deadline.isoformat()} (in 30 s)" in line
+
+
 async def test_a_rebuilt_trigger_keeps_waiting_for_the_same_sample(emulated_time: EmulatedTime) -> None:
     """A triggerer restart mid-wait: the rebuilt trigger still wants a sample newer than before."""
     segment = await _populated_segment(emulated_time, 2)
