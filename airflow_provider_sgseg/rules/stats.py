@@ -307,7 +307,7 @@ def summary(rows: Sequence[tuple[Any, ...]], links: int, single_send_ids: Sequen
     index = {name: position for position, name in enumerate(STATS_COLUMNS)}
     totals = dict.fromkeys(("requests", "delivered", "unique_opens", "unique_clicks"), 0)
     for row in rows:
-        if row[index["aggregation"]] == "total" and row[index["ab_variation"]] == "all":
+        if tuple(row[index[name]] for name in STATS_KEY[1:]) == ("total", "all", "all"):
             for name in totals:
                 totals[name] += row[index[name]]
     return {

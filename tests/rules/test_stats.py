@@ -160,3 +160,16 @@ def test_rows_and_summary() -> None:
     assert link[stats.LINKS_COLUMNS.index("unique_clicks")] is None
     summary = stats.summary([row], 1, [ID])
     assert summary["totals"]["delivered"] == 9 and summary["stats_rows"] == 1 and summary["link_rows"] == 1
+
+
+def test_summary_totals_count_only_the_ungrouped_total_rows() -> None:
+    # aggregated_by="total" with group_by=("ab_phase",) lands ("total", "all", "send") beside the
+    # all-time ("total", "all", "all") row: the summary counted both, doubling every total.
+    landed_at = "2026-03-05T00:00:00Z"
+    all_time = {"id": ID, "aggregation": "total", "ab_variation": "all", "ab_phase": "all"}
+    per_phase = {**all_time, "ab_phase": "send"}
+    rows = [
+        stats.stats_row({**result, "stats": {"requests": 100}}, "UTC", False, landed_at)
+        for result in (all_time, per_phase)
+    ]
+    assert stats.summary(rows, 0, [ID])["totals"]["requests"] == 100
