@@ -135,14 +135,15 @@ class SendGridSingleSendStatsOperator(SendGridBaseOperator):
         provisional = validation.flag("provisional", self.provisional)
         table = landing.table_name(self.table or landing.DEFAULT_TABLE, "table")
         links_table = landing.table_name(self.links_table or landing.DEFAULT_LINKS_TABLE, "links_table")
+        sql_hook = self._sql_hook() if self.destination_conn_id is not None else None
         single_sends = self._chosen(chosen_from)
         ids = [str(item["id"]) for item in single_sends]
         wants_links = self.destination_conn_id is not None or self.destination_path is not None
         stats_rows, link_rows = self._read(single_sends, timezone, provisional, wants_links)
 
         files: list[str] = []
-        if self.destination_conn_id is not None:
-            landing.land_tables(self._sql_hook(), table, links_table, ids, stats_rows, link_rows)
+        if sql_hook is not None:
+            landing.land_tables(sql_hook, table, links_table, ids, stats_rows, link_rows)
         if self.destination_path is not None:
             files = landing.land_files(self.destination_path, table, links_table, stats_rows, link_rows)
         result = {

@@ -267,3 +267,16 @@ def test_ddl_per_dialect() -> None:
         and "provisional BOOLEAN" in postgres
         and "landed_at TIMESTAMPTZ" in postgres
     )
+
+
+def test_a_destination_that_is_no_sql_connection_fails_before_any_request(
+    sendgrid_emulator: EmulatorHandle,
+) -> None:
+    # It was found only after every stats read (4 requests for one Single Send).
+    before = len(sendgrid_emulator.admin.requests())
+    with pytest.raises(SendGridInputError) as raised:
+        SendGridSingleSendStatsOperator(
+            task_id="d", single_send_ids=[UNKNOWN_ID], destination_conn_id="sendgrid_default"
+        ).execute(context())
+    assert raised.value.name == "destination_conn_id"
+    assert len(sendgrid_emulator.admin.requests()) == before
