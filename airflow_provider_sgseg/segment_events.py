@@ -2,8 +2,9 @@
 
 On Airflow 3.0-3.2 a watcher keeps no state across triggerer restarts, so an event can repeat
 (two triggerers briefly running one watcher during a failover). :func:`new_segment_events`
-drops what an earlier run of the same DAG already took on; on 3.3+ (watermarks in the asset
-state store) it finds nothing to drop and is harmless. See docs/events.md.
+drops what an earlier run of the same DAG already took on. On 3.3+ (watermarks in the asset
+state store) a restart repeats nothing, but the same overlap of two triggerers still can (the
+store has no compare-and-set). See docs/events.md.
 """
 
 from __future__ import annotations
