@@ -138,8 +138,13 @@ def settle(
     """
     sent_at = parse_instant(send_at)
     if status != "triggered" or counts is None:
-        if status == "scheduled" and sent_at is not None and sent_at > now:
-            return Settlement(False, False, before, sent_at, f"scheduled for {sent_at.isoformat()}")
+        if status == "scheduled" and sent_at is not None:
+            # Overdue (SendGrid triggers shortly after send_at): look again after as long again
+            # as it is overdue (the poll floor at first), so a stuck send costs few reads.
+            overdue = max(now - sent_at, datetime.timedelta(0))
+            return Settlement(
+                False, False, before, max(sent_at, now + overdue), f"scheduled for {sent_at.isoformat()}"
+            )
         return Settlement(False, False, before, None, f"not sent yet (status {status!r})")
     seen = tuple(sorted(counts.items()))
     observation = before
