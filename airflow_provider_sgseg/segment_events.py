@@ -2,8 +2,9 @@
 
 On Airflow 3.0-3.2 a watcher keeps no state across triggerer restarts, so an event can repeat
 (two triggerers briefly running one watcher during a failover). :func:`new_segment_events`
-drops what an earlier run of the same DAG already took on; on 3.3+ (watermarks in the asset
-state store) it finds nothing to drop and is harmless. See docs/events.md.
+drops what an earlier run of the same DAG already took on. On 3.3+ (watermarks in the asset
+state store) a restart repeats nothing, but the same overlap of two triggerers still can (the
+store has no compare-and-set). See docs/events.md.
 """
 
 from __future__ import annotations
@@ -56,10 +57,14 @@ def new_segment_events(context: Context) -> list[dict[str, Any]]:
 
     dag_run = context["dag_run"]
     key = f"{VARIABLE_PREFIX}.{dag_run.dag_id}"
+    payloads = triggering_payloads(context)
+    if not payloads:
+        raise AirflowSkipException(
+            "No segment event: this run was not started by a segment watcher (a manual run or "
+            "`airflow dags test` has none)"
+        )
     handled = Variable.get(key, default=None, deserialize_json=True)
-    fresh, newest = unhandled(
-        triggering_payloads(context), handled if isinstance(handled, dict) else {}, dag_run.run_id
-    )
+    fresh, newest = unhandled(payloads, handled if isinstance(handled, dict) else {}, dag_run.run_id)
     if not fresh:
         raise AirflowSkipException("No new segment event: this run's events were handled by an earlier run")
     Variable.set(key, newest, serialize_json=True)

@@ -67,3 +67,13 @@ def test_a_repeated_event_is_skipped_in_the_next_run_but_not_on_a_retry(variable
         new_segment_events(context("run-2", "2026-12-07T11:00:00Z"))  # type: ignore[arg-type]
     newer = new_segment_events(context("run-3", "2026-12-07T11:00:00Z", "2026-12-07T12:00:00Z"))  # type: ignore[arg-type]
     assert [p["sample_updated_at"] for p in newer] == ["2026-12-07T12:00:00Z"]
+
+
+def test_a_run_without_watcher_events_says_so(variables: Variables) -> None:
+    # A manual run or `airflow dags test` has no events: the skip said they "were handled by an
+    # earlier run", which sent a newcomer looking for a run that never existed.
+    manual = {"dag_run": SimpleNamespace(dag_id="consumer", run_id="manual"), "triggering_asset_events": {}}
+    with pytest.raises(AirflowSkipException, match="not started by a segment watcher") as raised:
+        new_segment_events(manual)  # type: ignore[arg-type]
+    assert "earlier run" not in str(raised.value)
+    assert variables.values == {}

@@ -97,6 +97,10 @@ def land_tables(
     conn = hook.get_conn()
     try:
         cursor = conn.cursor()
+        if dialect == "postgres":
+            # Concurrent CREATE TABLE IF NOT EXISTS of one table fail on PostgreSQL (duplicate key
+            # in pg_type): landings into the same tables take turns, until their commit.
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"sgseg:{table}"])
         for name, columns, key, _ in targets:
             cursor.execute(create_table(dialect, name, columns, key))
         for name, columns, _, rows in targets:

@@ -61,7 +61,8 @@ class SendGridSingleSendStatsOperator(SendGridBaseOperator):
         ``<table>.csv`` and ``<links_table>.csv`` under, atomically. None: no files.
     :param name: select sent Single Sends whose name matches this shell pattern (templated).
     :param category: select sent Single Sends with this category (templated).
-    :param sent_in_data_interval: select sent Single Sends whose ``send_at`` is in the data interval.
+    :param sent_in_data_interval: select sent Single Sends whose ``send_at`` is in the data interval
+        (a run without one, e.g. Asset-triggered, raises ``SendGridInputError``).
     :param provisional: mark the landed rows provisional (templated; e.g. the stats sensor's XCom).
     :raises SendGridInputError: a bad argument, naming it (before any request where knowable).
     :raises AirflowFailException: an explicit id SendGrid does not list.
@@ -121,28 +122,36 @@ class SendGridSingleSendStatsOperator(SendGridBaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Read, land, emit the Asset events; returns the summary (class docstring)."""
+        from airflow_provider_sgseg.exceptions import SendGridInputError
         from airflow_provider_sgseg.operators import _stats_landing as landing
         from airflow_provider_sgseg.rules import stats
 
+        interval = (context.get("data_interval_start"), context.get("data_interval_end"))
+        if self.sent_in_data_interval and None in interval:
+            # Asset-triggered and most manual runs have none: the filter would silently select all.
+            raise SendGridInputError(
+                "sent_in_data_interval", True, "needs a run with a data interval; this run has none"
+            )
         chosen_from = stats.selection(
             self.single_send_ids,
             name=self.name,
             category=self.category,
-            sent_from=context.get("data_interval_start") if self.sent_in_data_interval else None,
-            sent_to=context.get("data_interval_end") if self.sent_in_data_interval else None,
+            sent_from=interval[0] if self.sent_in_data_interval else None,
+            sent_to=interval[1] if self.sent_in_data_interval else None,
         )
         timezone = validation.time_zone(self.timezone, "timezone")
         provisional = validation.flag("provisional", self.provisional)
         table = landing.table_name(self.table or landing.DEFAULT_TABLE, "table")
         links_table = landing.table_name(self.links_table or landing.DEFAULT_LINKS_TABLE, "links_table")
+        sql_hook = self._sql_hook() if self.destination_conn_id is not None else None
         single_sends = self._chosen(chosen_from)
         ids = [str(item["id"]) for item in single_sends]
         wants_links = self.destination_conn_id is not None or self.destination_path is not None
         stats_rows, link_rows = self._read(single_sends, timezone, provisional, wants_links)
 
         files: list[str] = []
-        if self.destination_conn_id is not None:
-            landing.land_tables(self._sql_hook(), table, links_table, ids, stats_rows, link_rows)
+        if sql_hook is not None:
+            landing.land_tables(sql_hook, table, links_table, ids, stats_rows, link_rows)
         if self.destination_path is not None:
             files = landing.land_files(self.destination_path, table, links_table, stats_rows, link_rows)
         result = {

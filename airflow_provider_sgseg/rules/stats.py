@@ -138,8 +138,13 @@ def settle(
     """
     sent_at = parse_instant(send_at)
     if status != "triggered" or counts is None:
-        if status == "scheduled" and sent_at is not None and sent_at > now:
-            return Settlement(False, False, before, sent_at, f"scheduled for {sent_at.isoformat()}")
+        if status == "scheduled" and sent_at is not None:
+            # Overdue (SendGrid triggers shortly after send_at): look again after as long again
+            # as it is overdue (the poll floor at first), so a stuck send costs few reads.
+            overdue = max(now - sent_at, datetime.timedelta(0))
+            return Settlement(
+                False, False, before, max(sent_at, now + overdue), f"scheduled for {sent_at.isoformat()}"
+            )
         return Settlement(False, False, before, None, f"not sent yet (status {status!r})")
     seen = tuple(sorted(counts.items()))
     observation = before
@@ -307,7 +312,7 @@ def summary(rows: Sequence[tuple[Any, ...]], links: int, single_send_ids: Sequen
     index = {name: position for position, name in enumerate(STATS_COLUMNS)}
     totals = dict.fromkeys(("requests", "delivered", "unique_opens", "unique_clicks"), 0)
     for row in rows:
-        if row[index["aggregation"]] == "total" and row[index["ab_variation"]] == "all":
+        if tuple(row[index[name]] for name in STATS_KEY[1:]) == ("total", "all", "all"):
             for name in totals:
                 totals[name] += row[index[name]]
     return {

@@ -291,3 +291,32 @@ def test_ddl_per_dialect() -> None:
         and "provisional BOOLEAN" in postgres
         and "landed_at TIMESTAMPTZ" in postgres
     )
+
+
+def test_a_destination_that_is_no_sql_connection_fails_before_any_request(
+    sendgrid_emulator: EmulatorHandle,
+) -> None:
+    # It was found only after every stats read (4 requests for one Single Send).
+    before = len(sendgrid_emulator.admin.requests())
+    with pytest.raises(SendGridInputError) as raised:
+        SendGridSingleSendStatsOperator(
+            task_id="d", single_send_ids=[UNKNOWN_ID], destination_conn_id="sendgrid_default"
+        ).execute(context())
+    assert raised.value.name == "destination_conn_id"
+    assert len(sendgrid_emulator.admin.requests()) == before
+
+
+def test_sent_in_data_interval_refuses_a_run_without_one(
+    sendgrid_emulator: EmulatorHandle, on_emulator_clock: None
+) -> None:
+    # Asset-triggered runs have no data interval: the filter was dropped and every Single Send
+    # matching the name was landed.
+    sent(sendgrid_emulator, 2)
+    before = len(sendgrid_emulator.admin.requests())
+    no_interval = {**context(), "data_interval_start": None, "data_interval_end": None}
+    with pytest.raises(SendGridInputError) as raised:
+        SendGridSingleSendStatsOperator(task_id="i", name="spring*", sent_in_data_interval=True).execute(
+            no_interval
+        )
+    assert raised.value.name == "sent_in_data_interval"
+    assert len(sendgrid_emulator.admin.requests()) == before

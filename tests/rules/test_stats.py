@@ -7,7 +7,7 @@ import datetime
 import pytest
 
 from airflow_provider_sgseg.exceptions import SendGridInputError
-from airflow_provider_sgseg.rules import stats, validation
+from airflow_provider_sgseg.rules import pacing, stats, validation
 from airflow_provider_sgseg.rules.requests import (
     GetSingleSendLinkStats,
     GetSingleSendStats,
@@ -59,6 +59,21 @@ def test_not_sent_yet_waits_for_send_at_or_the_interval() -> None:
     assert not scheduled.done and scheduled.next_at == SEND_AT
     draft = poll(stats.Observation(), None, 30, status="draft")
     assert not draft.done and draft.next_at is None  # a draft never settles, whatever max_wait
+
+
+def test_a_scheduled_send_past_its_send_at_is_looked_at_again_soon() -> None:
+    # SendGrid flips a send to "triggered" shortly after send_at: a look that came a moment too
+    # early waited poke_interval (an hour in the example DAG) instead of the poll floor.
+    bounds = pacing.WaitBounds(floor=60, ceiling=HOUR, interval=HOUR)
+
+    def delay(hours_late: float) -> float:
+        late = poll(stats.Observation(), None, hours_late, status="scheduled")
+        assert not late.done
+        return pacing.poll_delay(late.next_at, SEND_AT + datetime.timedelta(hours=hours_late), bounds)
+
+    assert delay(0.001) == 60  # a moment late: the poll floor
+    assert delay(0.1) == 0.1 * HOUR  # then as long again as it is overdue (few reads if stuck)
+    assert delay(5) == HOUR
 
 
 def test_observation_round_trips_through_json() -> None:
@@ -160,3 +175,16 @@ def test_rows_and_summary() -> None:
     assert link[stats.LINKS_COLUMNS.index("unique_clicks")] is None
     summary = stats.summary([row], 1, [ID])
     assert summary["totals"]["delivered"] == 9 and summary["stats_rows"] == 1 and summary["link_rows"] == 1
+
+
+def test_summary_totals_count_only_the_ungrouped_total_rows() -> None:
+    # aggregated_by="total" with group_by=("ab_phase",) lands ("total", "all", "send") beside the
+    # all-time ("total", "all", "all") row: the summary counted both, doubling every total.
+    landed_at = "2026-03-05T00:00:00Z"
+    all_time = {"id": ID, "aggregation": "total", "ab_variation": "all", "ab_phase": "all"}
+    per_phase = {**all_time, "ab_phase": "send"}
+    rows = [
+        stats.stats_row({**result, "stats": {"requests": 100}}, "UTC", False, landed_at)
+        for result in (all_time, per_phase)
+    ]
+    assert stats.summary(rows, 0, [ID])["totals"]["requests"] == 100
