@@ -25,8 +25,8 @@ LINE_TESTS := tests/dags tests/operators tests/sensors tests/triggers tests/reli
 	tests/test_production_shape.py tests/test_constraints.py
 DIST := dist/packages
 
-.PHONY: install install-lines test test-line lint demo bench dist package-check e2e e2e-install \
-	pins fresh-check clean
+.PHONY: install install-lines test test-line lint demo bench dist package-check package-checks \
+	e2e e2e-install pins fresh-check clean
 
 install: $(STAMP)
 
@@ -72,6 +72,18 @@ package-check:
 	$(MAKE) --no-print-directory install AIRFLOW_VERSION=$(NEWEST)
 	test -n "$$(ls $(DIST)/*.whl 2>/dev/null)" || $(MAKE) --no-print-directory dist AIRFLOW_VERSION=$(NEWEST)
 	.venv/bin/python scripts/package_check.py --airflow $(PACKAGE_AIRFLOW) --built $(DIST)
+
+# The package check on every line but the newest (make e2e installs that one from the same wheels),
+# side by side: each line has its own venv and Airflow home, and the installs mostly wait on the
+# uv cache. Each line's output is printed whole when it ends (-O).
+package-checks:
+	$(MAKE) --no-print-directory install AIRFLOW_VERSION=$(NEWEST)
+	test -n "$$(ls $(DIST)/*.whl 2>/dev/null)" || $(MAKE) --no-print-directory dist AIRFLOW_VERSION=$(NEWEST)
+	$(MAKE) --no-print-directory -O -j$(words $(LINES)) \
+		$(addprefix package-check-,$(filter-out $(NEWEST),$(LINES)))
+
+package-check-%:
+	$(MAKE) --no-print-directory package-check AIRFLOW_VERSION=$*
 
 # KEEP=1 leaves Airflow and the emulator running after the summary, until Ctrl-C.
 demo: install
