@@ -112,6 +112,9 @@ class SendGridMarketingHook(BaseHook):
         ``/v3`` is dropped, anything else but a base URL refused: see ``hooks/_settings.py``), password =
         API key, extras ``on_behalf_of`` (subuser) and ``timeout`` (seconds).
     :param retry: retry policy for idempotent requests (default :class:`RetryPolicy`).
+    :param exact_named_waits: sit out a wait SendGrid names (``Retry-After``, a 429's
+        ``X-RateLimit-Reset``) exactly, without the policy's jitter. The triggers' hooks do: a
+        wait in the triggerer lasts until the named reset, so waits refused together return together.
 
     Errors (every API method; all are :class:`~airflow_provider_sgseg.exceptions.SendGridError`
     subclasses and none carries the API key): ``SendGridInputError`` for a bad argument, raised
@@ -149,10 +152,12 @@ class SendGridMarketingHook(BaseHook):
         *,
         retry: RetryPolicy | None = None,
         transport: httpx.MockTransport | None = None,
+        exact_named_waits: bool = False,
     ) -> None:
         super().__init__()
         self.sendgrid_conn_id = sendgrid_conn_id
         self.retry_policy = retry or RetryPolicy()
+        self.exact_named_waits = exact_named_waits
         self._async_settings: ConnectionSettings | None = None
         # 0.2.0's test seam (deprecated, removed in 1.0): this hook's own clients on ``transport``.
         self._transport = transport
@@ -647,7 +652,7 @@ class SendGridMarketingHook(BaseHook):
     def _request(self, call: Call) -> Any:
         settings = self._settings
         client = self._client
-        attempts = Attempts(call.retry, self.retry_policy)
+        attempts = Attempts(call.retry, self.retry_policy, exact_named_waits=self.exact_named_waits)
         for attempt in tenacity.Retrying(**self._retry_options(call, attempts, self.retry_policy.sleep)):
             with attempt:
                 started = time.monotonic()
@@ -669,7 +674,7 @@ class SendGridMarketingHook(BaseHook):
         settings = await self._asettings()
         client = await self.aget_conn()
         slots = request_slots(client)
-        attempts = Attempts(call.retry, self.retry_policy)
+        attempts = Attempts(call.retry, self.retry_policy, exact_named_waits=self.exact_named_waits)
         options = self._retry_options(call, attempts, self.retry_policy.async_sleep)
         async for attempt in tenacity.AsyncRetrying(**options):
             with attempt:

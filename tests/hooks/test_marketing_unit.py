@@ -964,6 +964,24 @@ def test_a_server_named_wait_gets_jitter(make_hook: MakeHook, connection: Callab
     assert all(3.0 <= wait <= 4.0 for wait in waits) and len(set(waits)) > 1
 
 
+async def test_a_wait_hook_sits_out_a_named_wait_exactly(
+    connection: Callable[..., str], sendgrid_api: respx.MockRouter
+) -> None:
+    # The triggers' (and sensors') hook: a 429's reset is the moment the wait returns, for
+    # every mapped sensor refused together, so no jitter is added to it.
+    from airflow_provider_sgseg.triggers._base import wait_hook
+
+    waits = Sleeps()
+    policy = RetryPolicy(max_attempts=2, jitter=1.0, async_sleep=waits.asleep, clock=lambda: NOW)
+    hook = wait_hook(connection(), {"retry": policy})
+    answer_with(
+        sendgrid_api,
+        FakeSendGrid([httpx.Response(429, headers={"Retry-After": "3"}), httpx.Response(200, json={"id": SS})]),
+    )
+    assert (await hook.aget_single_send(SS))["id"] == SS
+    assert waits.async_ == [3.0]
+
+
 def test_non_retryable_statuses_fail_at_once(make_hook: MakeHook) -> None:
     for status, error_type in [
         (400, SendGridValidationError),
