@@ -49,7 +49,6 @@ from airflow_provider_sgseg.hooks._errors import error_for_status, parse_json
 from airflow_provider_sgseg.hooks._retry import NO_RETRY, Attempts, RetryPolicy
 from airflow_provider_sgseg.hooks._settings import CONN_TYPE, ConnectionSettings, redact
 from airflow_provider_sgseg.hooks._transfer import download_file, upload_file
-from airflow_provider_sgseg.rules import validation
 from airflow_provider_sgseg.rules.requests import (
     CONTACTS_PATH,
     LISTS_PAGE_SIZE,
@@ -64,6 +63,7 @@ from airflow_provider_sgseg.rules.requests import (
     DeleteSegment,
     ExportContacts,
     FindSegmentsByName,
+    FindSingleSendsByName,
     GetExportStatus,
     GetFieldDefinitions,
     GetImportStatus,
@@ -404,8 +404,8 @@ class SendGridMarketingHook(BaseHook):
         :raises SendGridInputError: a bad argument, before any request.
         :raises SendGridError: any other refusal or failure (class docstring, "Errors").
         """
-        wanted = validation.single_send_name(name)
-        return [item for item in self.list_single_sends() if item.get("name") == wanted]
+        lookup = FindSingleSendsByName(name)
+        return lookup.matches(self._pages(SINGLE_SENDS_PATH, SINGLE_SENDS_PAGE_SIZE))
 
     def schedule_single_send(
         self, single_send_id: str, send_at: str | datetime.datetime = "now"

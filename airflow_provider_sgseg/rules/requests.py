@@ -23,7 +23,7 @@ import enum
 import json
 import re
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
@@ -408,6 +408,21 @@ class CreateSingleSend(ResourceRequest):
         if self.categories:
             body["categories"] = list(self.categories)
         return Call("POST", SINGLE_SENDS_PATH, json=body, retry=Retry.SENT_ONCE)
+
+
+@dataclass(frozen=True)
+class FindSingleSendsByName:
+    """Single Sends whose name is exactly ``name``, picked from the summaries of every page of
+    ``GET /v3/marketing/singlesends`` (the hook reads the pages: :class:`ListPage`)."""
+
+    name: str
+
+    def __post_init__(self) -> None:
+        _normalise(self, name=validation.single_send_name(self.name))
+
+    def matches(self, single_sends: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The Single Sends among ``single_sends`` named exactly ``name``."""
+        return [item for item in single_sends if item.get("name") == self.name]
 
 
 @dataclass(frozen=True)
