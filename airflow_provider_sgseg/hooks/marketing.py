@@ -45,7 +45,7 @@ from airflow_provider_sgseg.hooks._async_pool import (
     shared_async_client,
 )
 from airflow_provider_sgseg.hooks._deadline import bounded_client, deadline
-from airflow_provider_sgseg.hooks._errors import error_for_status, parse_json
+from airflow_provider_sgseg.hooks._errors import error_for_status, parse_json, text_body
 from airflow_provider_sgseg.hooks._retry import NO_RETRY, Attempts, RetryPolicy
 from airflow_provider_sgseg.hooks._settings import CONN_TYPE, ConnectionSettings, redact
 from airflow_provider_sgseg.hooks._transfer import download_file, upload_file
@@ -62,6 +62,7 @@ from airflow_provider_sgseg.rules.requests import (
     CreateSingleSend,
     DeleteSegment,
     ExportContacts,
+    ExportSingleSendStats,
     FindSegmentsByName,
     FindSingleSendsByName,
     GetExportStatus,
@@ -643,6 +644,19 @@ class SendGridMarketingHook(BaseHook):
         request = GetSingleSendLinkStats(single_send_id, tuple(group_by), ab_variation_id, ab_phase_id)
         return list(self.stats_pages(request))
 
+    def export_single_send_stats(self, single_send_ids: Sequence[str], timezone: str = "UTC") -> str:
+        """``GET /v3/marketing/stats/singlesends/export``: SendGrid's CSV of all-time totals as text,
+        a header line then one line per known Single Send (``Single Send ID``, ``Single Send
+        Name`` and the counts: requests, delivered, opens, clicks, ... as whole numbers), for 1 to 50
+        ``single_send_ids``; ``timezone`` (IANA name) changes only how dates are shown. At most
+        1 MiB (``rules.stats.MAX_STATS_EXPORT_BYTES``). A read: retried per the hook's policy.
+
+        :raises SendGridInputError: no id, more than 50, a bad id or time zone, before any request.
+        :raises SendGridResponseError: an empty answer (after the retries) or one over 1 MiB.
+        :raises SendGridError: any other refusal or failure (class docstring, "Errors").
+        """
+        return self.run(ExportSingleSendStats(single_send_ids, timezone))
+
     async def aget_single_send(self, single_send_id: str) -> dict[str, Any]:
         """Async :meth:`get_single_send`."""
         return await self.arun(GetSingleSend(single_send_id))
@@ -711,6 +725,9 @@ class SendGridMarketingHook(BaseHook):
         )
         if response.is_success:
             attempts.named = None
+            if call.text:
+                content_type = response.headers.get("content-type", "")
+                return text_body(call.method, call.path, status, response.content, content_type)
             return parse_json(call.method, call.path, status, response.content, empty_ok=call.empty_ok)
         where = f"SendGrid {call.method} {call.path}"
         reset_at = attempts.refused(response.headers, status, self.retry_policy.clock(), self.log, where)

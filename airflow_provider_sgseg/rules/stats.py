@@ -51,6 +51,10 @@ METRICS = (
 )
 STATS_PAGE_SIZE = 50  # the spec's page_size maximum on every stats endpoint
 MAX_IDS_PER_LIST = 25  # singlesend_ids per GET /v3/marketing/stats/singlesends
+MAX_IDS_PER_EXPORT = 50  # ids per GET /v3/marketing/stats/singlesends/export
+# The stats CSV export's answer: a header and at most 50 lines of totals (a few hundred bytes
+# each); anything much larger is not that CSV.
+MAX_STATS_EXPORT_BYTES = 1024 * 1024
 
 # --------------------------------------------------------------------------- parameters
 
