@@ -49,6 +49,8 @@ from airflow_provider_sgseg.hooks._errors import error_for_status, parse_json, t
 from airflow_provider_sgseg.hooks._retry import NO_RETRY, Attempts, RetryPolicy
 from airflow_provider_sgseg.hooks._settings import CONN_TYPE, ConnectionSettings, redact
 from airflow_provider_sgseg.hooks._transfer import download_file, upload_file
+from airflow_provider_sgseg.rules.limits import MAX_IDS_PER_LIST
+from airflow_provider_sgseg.rules.limits import MAX_PAGES as MAX_PAGES
 from airflow_provider_sgseg.rules.requests import (
     CONTACTS_PATH,
     LISTS_PAGE_SIZE,
@@ -86,7 +88,6 @@ from airflow_provider_sgseg.rules.requests import (
     UpdateSegment,
     UpsertContacts,
 )
-from airflow_provider_sgseg.rules.stats import MAX_IDS_PER_LIST
 from airflow_provider_sgseg.version_compat import AIRFLOW_V_3_2_PLUS, BaseHook, aget_connection
 
 __all__ = [
@@ -98,7 +99,6 @@ __all__ = [
 ]
 
 
-MAX_PAGES = 1000  # a guard against a server that keeps handing out new page tokens
 NIL_UUID = "00000000-0000-0000-0000-000000000000"
 
 # OpenSSL's reasons for a TLS handshake answered in plain HTTP (the second from OpenSSL 3.2 on).
@@ -649,7 +649,7 @@ class SendGridMarketingHook(BaseHook):
         a header line then one line per known Single Send (``Single Send ID``, ``Single Send
         Name`` and the counts: requests, delivered, opens, clicks, ... as whole numbers), for 1 to 50
         ``single_send_ids``; ``timezone`` (IANA name) changes only how dates are shown. At most
-        1 MiB (``rules.stats.MAX_STATS_EXPORT_BYTES``). A read: retried per the hook's policy.
+        1 MiB (``rules.limits.MAX_STATS_EXPORT_BYTES``). A read: retried per the hook's policy.
 
         :raises SendGridInputError: no id, more than 50, a bad id or time zone, before any request.
         :raises SendGridResponseError: an empty answer (after the retries) or one over 1 MiB.

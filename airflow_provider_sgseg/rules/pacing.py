@@ -15,12 +15,9 @@ from typing import Any
 from airflow_provider_sgseg.exceptions import SendGridInputError
 from airflow_provider_sgseg.rules import validation
 from airflow_provider_sgseg.rules.instants import parse_instant
+from airflow_provider_sgseg.rules.limits import MAX_SERVER_WAIT as MAX_SERVER_WAIT
 
 DEFAULT_MAX_CONSECUTIVE_FAILURES = 5
-# The longest wait a SendGrid answer can name that the provider believes (seconds), in the hook's
-# retries and in a deferral alike: its quotas (the manual refresh's included) reset within 24
-# hours. Longer values are capped, and logged.
-MAX_SERVER_WAIT = 24 * 3600.0
 
 
 @dataclass(frozen=True)

@@ -31,21 +31,21 @@ from typing import Any, Generic, TypeVar
 from airflow_provider_sgseg.exceptions import ErrorDetail, SendGridInputError, SendGridResponseError
 from airflow_provider_sgseg.rules import stats as stats_rules
 from airflow_provider_sgseg.rules import validation
-from airflow_provider_sgseg.rules.batching import MAX_UPSERT_BYTES
-from airflow_provider_sgseg.rules.stats import (
+from airflow_provider_sgseg.rules.limits import LISTS_PAGE_SIZE as LISTS_PAGE_SIZE
+from airflow_provider_sgseg.rules.limits import (
     MAX_IDS_PER_EXPORT,
     MAX_IDS_PER_LIST,
     MAX_STATS_EXPORT_BYTES,
+    MAX_UPSERT_BYTES,
     STATS_PAGE_SIZE,
 )
+from airflow_provider_sgseg.rules.limits import SINGLE_SENDS_PAGE_SIZE as SINGLE_SENDS_PAGE_SIZE
 
 SEGMENTS_PATH = "/v3/marketing/segments/2.0"
 SINGLE_SENDS_PATH = "/v3/marketing/singlesends"
 CONTACTS_PATH = "/v3/marketing/contacts"
 FIELD_DEFINITIONS_PATH = "/v3/marketing/field_definitions"
 LISTS_PATH = "/v3/marketing/lists"
-SINGLE_SENDS_PAGE_SIZE = 100
-LISTS_PAGE_SIZE = 1000
 
 ResultT = TypeVar("ResultT")
 
@@ -919,7 +919,7 @@ class ExportSingleSendStats(Request[str]):
 
     The spec types the 200 body as a JSON string holding the CSV while SendGrid documents it as
     plain CSV text; the hook reads both (by the answer's Content-Type). An answer over
-    :data:`~airflow_provider_sgseg.rules.stats.MAX_STATS_EXPORT_BYTES` is refused.
+    :data:`~airflow_provider_sgseg.rules.limits.MAX_STATS_EXPORT_BYTES` is refused.
 
     :raises SendGridInputError: no id, more than 50, an id that is not a UUID, a bad time zone.
     """
