@@ -129,17 +129,20 @@ def sync_dag_to_db(dag: Any) -> None:
     manager.sync_bundles_to_db()
     names = [bundle.name for bundle in manager.get_all_dag_bundles()]
     bundle = "dags-folder" if "dags-folder" in names else names[0]
+    folder = Path(dag.fileloc).parent
+    if getattr(dag, "relative_fileloc", None) is None:  # what a DagBag sets when it parses the file
+        dag.relative_fileloc = Path(dag.fileloc).name
     bag: Any
     try:  # Airflow 3.2+
         from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
     except ImportError:  # Airflow 3.0 and 3.1: the bag writes itself
         from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
 
-        bag = DagBag(collect_dags=False, bundle_path=Path(dag.fileloc).parent)
+        bag = DagBag(collect_dags=False, bundle_path=folder)
         bag.bag_dag(dag)
         bag.sync_to_db(bundle, None)
         return
-    bag = DagBag(collect_dags=False, bundle_path=Path(dag.fileloc).parent)
+    bag = DagBag(collect_dags=False, bundle_path=folder)
     bag.bag_dag(dag)
     sync_bag_to_db(bag, bundle, None)
 
