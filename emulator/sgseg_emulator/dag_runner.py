@@ -132,19 +132,18 @@ def sync_dag_to_db(dag: Any) -> None:
     folder = Path(dag.fileloc).parent
     if getattr(dag, "relative_fileloc", None) is None:  # what a DagBag sets when it parses the file
         dag.relative_fileloc = Path(dag.fileloc).name
-    bag: Any
+    module: Any
     try:  # Airflow 3.2+
-        from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
-    except ImportError:  # Airflow 3.0 and 3.1: the bag writes itself
-        from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
-
-        bag = DagBag(collect_dags=False, bundle_path=folder)
-        bag.bag_dag(dag)
-        bag.sync_to_db(bundle, None)
-        return
-    bag = DagBag(collect_dags=False, bundle_path=folder)
+        from airflow.dag_processing import dagbag as module
+    except ImportError:  # 3.0 and 3.1
+        from airflow.models import dagbag as module
+    bag = module.DagBag(collect_dags=False, bundle_path=folder)
     bag.bag_dag(dag)
-    sync_bag_to_db(bag, bundle, None)
+    sync_bag_to_db = getattr(module, "sync_bag_to_db", None)
+    if sync_bag_to_db is None:  # 3.0: the bag writes itself
+        bag.sync_to_db(bundle, None)
+    else:
+        sync_bag_to_db(bag, bundle, None)
 
 
 @dataclasses.dataclass(frozen=True)
