@@ -13,13 +13,14 @@ the timed run. The time is the whole ``pytest`` process, start to exit.
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from benchmarks.report import Row, Section
+from benchmarks.report import Row, Section, load_average
 
 PROJECT = Path(__file__).resolve().parents[1] / "tests" / "user_dag_project"
 TARGET_SECONDS = 30.0
@@ -39,13 +40,14 @@ def user_environment(pycache: Path | None = None) -> dict[str, str]:
 
 def run_project(
     work_dir: Path, *, env: dict[str, str] | None = None, timeout: float = 600
-) -> tuple[subprocess.CompletedProcess[str], float]:
+) -> tuple[subprocess.CompletedProcess[str], float, float]:
     """Copy the user project into ``work_dir`` and run its tests there; returns the finished
-    process and its wall time in seconds."""
+    process, its wall time and its CPU time (user + system), in seconds."""
     project = work_dir / "user_dag_project"
     shutil.rmtree(project, ignore_errors=True)
     shutil.copytree(PROJECT, project)
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"]
+    cpu_before = _children_cpu()
     started = time.perf_counter()
     done = subprocess.run(
         command,
@@ -55,14 +57,19 @@ def run_project(
         text=True,
         timeout=timeout,
     )
-    return done, time.perf_counter() - started
+    return done, time.perf_counter() - started, _children_cpu() - cpu_before
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run(work_dir: Path) -> Section:
     pycache = work_dir / "user-dag-pycache"
     env = user_environment(pycache)
-    warm_up, warm_seconds = run_project(work_dir, env=env)
-    done, seconds = run_project(work_dir, env=env)
+    warm_up, warm_seconds, _ = run_project(work_dir, env=env)
+    done, seconds, cpu_seconds = run_project(work_dir, env=env)
     passed = done.returncode == 0 and warm_up.returncode == 0
     rows = [
         Row(
@@ -76,8 +83,10 @@ def run(work_dir: Path) -> Section:
         )
     ]
     notes = [
+        f"load average (1/5/15 min) after the timed run: {load_average()}",
         f"warm-up run (bytecode written): {warm_seconds:.1f} s",
-        f"timed run: {seconds:.1f} s, exit {done.returncode}: {done.stdout.strip().splitlines()[-1:]}",
+        f"timed run: {seconds:.1f} s wall, {cpu_seconds:.1f} s CPU (user + system: what an idle machine"
+        f" needs, plus the waits), exit {done.returncode}: {done.stdout.strip().splitlines()[-1:]}",
     ]
     if not passed:
         notes.append("output tail: " + (done.stdout + done.stderr)[-2000:])

@@ -15,7 +15,7 @@ def test_a_users_dag_test_passes_with_one_fixture_and_no_airflow_set_up(tmp_path
     scratch.mkdir()
     env = {**user_environment(), "HOME": str(home), "TMPDIR": str(scratch)}
 
-    done, _ = run_project(tmp_path, env=env, timeout=280)
+    done, _, _ = run_project(tmp_path, env=env, timeout=280)
 
     assert done.returncode == 0, (done.stdout + done.stderr)[-5000:]
     assert "1 passed" in done.stdout
