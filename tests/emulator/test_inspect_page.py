@@ -9,16 +9,10 @@ import httpx
 import pytest
 from sgseg_emulator.pytest_plugin import EmulatorHandle
 
-from tests.emulator.helpers import SEGMENTS, create_segment, person
+from tests.emulator.helpers import READY_CONFIG, SEGMENTS, create_segment, person
 
 INSPECT = "/__emulator__/inspect"
 SINGLESENDS = "/v3/marketing/singlesends"
-READY_CONFIG = {
-    "subject": "Digest",
-    "html_content": "<p>Hello {{{unsubscribe}}}</p>",
-    "sender_id": 123,
-    "suppression_group_id": 42,
-}
 
 
 class Tables(HTMLParser):
