@@ -22,7 +22,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from .clock import to_iso
-from .errors import bad_request
+from .errors import ApiError, bad_request
 from .routing import emulator_of
 from .state import Emulator
 
@@ -131,8 +131,14 @@ def _selection(query: dict[str, str]) -> Selection | None:
 
 
 def _segments(emulator: Emulator) -> list[dict[str, Any]]:
-    summaries = emulator.segments.summaries([], [], False)[-MAX_ROWS:]
-    return [emulator.segments.get(summary["id"], include_sample=False) for summary in reversed(summaries)]
+    """The newest ``MAX_ROWS`` segments, newest first, as Get Segment answers them (no sample)."""
+    segments = []
+    for summary in reversed(emulator.segments.summaries([], [], False)[-MAX_ROWS:]):
+        try:
+            segments.append(emulator.segments.get(summary["id"], include_sample=False))
+        except ApiError:  # deleted since the list was read
+            continue
+    return segments
 
 
 def _jobs(emulator: Emulator) -> list[dict[str, Any]]:
@@ -155,7 +161,8 @@ def _jobs(emulator: Emulator) -> list[dict[str, Any]]:
 
 
 def _single_sends(emulator: Emulator) -> list[dict[str, Any]]:
-    items, _ = emulator.single_sends.page(MAX_ROWS, 0)
+    _, total = emulator.single_sends.page(0, 0)
+    items, _ = emulator.single_sends.page(MAX_ROWS, max(0, total - MAX_ROWS))  # the newest
     recipients = {
         send["single_send_id"]: send["recipient_count"] for send in emulator.single_sends.deliveries()
     }

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sgseg_emulator import inspect_page
 from sgseg_emulator.pytest_plugin import EmulatorHandle
 
 from tests.emulator.helpers import READY_CONFIG, SEGMENTS, create_segment, person
@@ -205,3 +206,18 @@ def test_two_objects_at_once_are_refused(sendgrid_emulator: EmulatorHandle) -> N
 
     assert response.status_code == 400
     assert response.json()["errors"][0]["message"] == "give at most one of segment_id, job_id"
+
+
+def test_each_table_shows_the_newest_rows_first(
+    api: httpx.Client, sendgrid_emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(inspect_page, "MAX_ROWS", 2)
+    for n in range(3):
+        create_segment(api, f"segment {n}")
+        api.post(SINGLESENDS, json={"name": f"draft {n}"}).raise_for_status()
+        sendgrid_emulator.admin.advance_clock(1)  # creation times a second apart
+
+    _, tables = read_page(sendgrid_emulator.base_url)
+
+    assert [row["name"] for row in records(tables, "Segments")] == ["segment 2", "segment 1"]
+    assert [row["name"] for row in records(tables, "Single Sends")] == ["draft 2", "draft 1"]
