@@ -22,7 +22,7 @@ from airflow_provider_sgseg.exceptions import (
     SendGridTransportError,
     SendGridValidationError,
 )
-from airflow_provider_sgseg.links import SINGLE_SEND_ID_XCOM_KEY, SendGridSingleSendLink
+from airflow_provider_sgseg.links import SINGLE_SEND_ID_XCOM_KEY, SendGridSingleSendLink, push_link_data
 from airflow_provider_sgseg.operators._refused import refused
 from airflow_provider_sgseg.operators.base import SendGridBaseOperator
 from airflow_provider_sgseg.rules import validation
@@ -98,7 +98,8 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
     :param sendgrid_conn_id: connection of type ``sendgrid_marketing``.
     :param hook_params: keyword arguments for the hook (see :class:`SendGridBaseOperator`).
     :return: ``{"single_send_id", "status", "send_at", "audience_gate"}``; XCom key
-        ``single_send_id`` feeds the "SendGrid Single Send" extra link.
+        ``single_send_id`` (pushed once created). The "SendGrid Single Send" extra link (its stats)
+        appears once the Single Send is scheduled or sent, not for a draft or a failed schedule.
     :raises AirflowFailException: SendGrid refused the create or the schedule (400, 409, 422): the
         same request cannot succeed, so no retries; the message carries SendGrid's field and message.
     """
@@ -268,11 +269,14 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
                 "send_at %s has passed; sending now (if_past=%r).", request.send_at, self.if_past
             )
         hook = self.hook
+        # Pushed before anything exists: the Single Send link stays empty until it is scheduled.
+        push_link_data(context, hook)
 
         single_send = self._find_existing(hook, request)
         if single_send is not None and single_send.get("status") in SENT_STATUSES:
             single_send_id = str(single_send["id"])
             context["ti"].xcom_push(key=SINGLE_SEND_ID_XCOM_KEY, value=single_send_id)
+            push_link_data(context, hook, single_send_id=single_send_id)
             self.log.info(
                 "Single Send %r (%s) is already %s; not scheduling it again.",
                 request.name,
@@ -287,6 +291,7 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
         single_send_id = str(single_send["id"])
         context["ti"].xcom_push(key=SINGLE_SEND_ID_XCOM_KEY, value=single_send_id)
         scheduled = self._schedule(hook, single_send_id, send_at)
+        push_link_data(context, hook, single_send_id=single_send_id)
         self.log.info(
             "Single Send %r (%s) is %s for %s.",
             request.name,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import warnings
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from airflow.sdk import Asset, BaseSensorOperator
 from airflow.sdk.bases.sensor import PokeReturnValue
 
 from airflow_provider_sgseg.exceptions import SendGridInputError
+from airflow_provider_sgseg.links import SendGridSegmentLink, push_link_data
 from airflow_provider_sgseg.rules import pacing, validation
 from airflow_provider_sgseg.rules.instants import parse_instant
 from airflow_provider_sgseg.rules.population import (
@@ -91,6 +93,7 @@ class SendGridSegmentPopulatedSensor(SendGridTaskMixin, BaseSensorOperator):
     # One attempt per poke: the poll schedule is the retry, and it knows SendGrid's pace.
     single_attempt_hook = True
     ui_color = "#e3f2fd"
+    operator_extra_links = (SendGridSegmentLink(),)
 
     def __init__(
         self,
@@ -147,6 +150,8 @@ class SendGridSegmentPopulatedSensor(SendGridTaskMixin, BaseSensorOperator):
         :raises AirflowSkipException: the first look failed for good and ``soft_fail`` is set.
         :raises: as :meth:`poke`.
         """
+        with contextlib.suppress(SendGridInputError):  # a bad id fails in poke(), as it always did
+            push_link_data(context, self.hook, segment_id=validation.segment_id(self.segment_id))
         if not self.deferrable:
             self._deadline = self._timeout_deadline(context)
             return super().execute(context)
