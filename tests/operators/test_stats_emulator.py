@@ -40,8 +40,18 @@ def on_emulator_clock(sendgrid_emulator: EmulatorHandle, monkeypatch: pytest.Mon
     monkeypatch.setattr(SendGridSingleSendStatsOperator, "now", lambda self: sendgrid_emulator.admin.now())
 
 
+class RecordingTaskInstance:
+    """``ti.xcom_push`` (the link data the operator pushes), recorded."""
+
+    def __init__(self) -> None:
+        self.pushed: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed[key] = value
+
+
 def context() -> Any:
-    return {"outlet_events": OutletEventAccessors()}
+    return {"outlet_events": OutletEventAccessors(), "ti": RecordingTaskInstance()}
 
 
 def rows(database: Path, sql: str) -> list[tuple[Any, ...]]:
@@ -189,7 +199,7 @@ def test_selection_by_name_and_data_interval(
     by_name = SendGridSingleSendStatsOperator(task_id="n", name="spring 1").execute(context())
     assert by_name["single_send_ids"] == [ids[1]]
     window = {
-        "outlet_events": OutletEventAccessors(),
+        **context(),
         "data_interval_start": now - datetime.timedelta(days=1),
         "data_interval_end": now,
     }
@@ -227,6 +237,27 @@ def test_asset_outlets_get_the_summary(
         task_id="t", single_send_ids=ids, destination_conn_id="warehouse", outlets=[table_asset]
     ).execute(ctx)
     assert ctx["outlet_events"][table_asset].extra["single_send_ids"] == ids
+
+
+def test_the_stats_link_names_the_single_send_only_when_one_was_read(
+    sendgrid_emulator: EmulatorHandle, on_emulator_clock: None, tmp_path: Path
+) -> None:
+    from airflow_provider_sgseg.links import SendGridSingleSendLink
+
+    ids = sent(sendgrid_emulator, 2)
+    base_url = sendgrid_emulator.base_url
+    assert [type(link) for link in SendGridSingleSendStatsOperator.operator_extra_links] == [
+        SendGridSingleSendLink
+    ]
+    one, both = context(), context()
+    SendGridSingleSendStatsOperator(
+        task_id="o", single_send_ids=ids[:1], destination_path=str(tmp_path)
+    ).execute(one)
+    SendGridSingleSendStatsOperator(task_id="b", single_send_ids=ids, destination_path=str(tmp_path)).execute(
+        both
+    )
+    assert one["ti"].pushed == {"sendgrid_links": {"api_base_url": base_url, "single_send_id": ids[0]}}
+    assert both["ti"].pushed == {"sendgrid_links": {"api_base_url": base_url}}  # no one page: no link
 
 
 def test_alias_events_carry_only_hashable_extras(
