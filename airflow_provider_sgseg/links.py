@@ -101,15 +101,19 @@ def push_link_data(context: Context, hook: SendGridMarketingHook, **ids: str | N
     ``single_send_id``, ``job_id``; empty ones left out). The task's links read it; it replaces
     what the task pushed before.
 
-    A connection that cannot be read pushes nothing: the task's first request raises that error,
-    where the task handles it.
+    Links never fail a task: a connection that cannot be read pushes nothing (the task's first
+    request raises that error, where the task handles it), and neither does a context without a
+    task instance (an ``execute({})`` in a unit test).
     """
+    push = getattr(context.get("ti"), "xcom_push", None)
+    if push is None:
+        return
     try:
         api_base_url = hook.base_url
     except (SendGridConfigError, SendGridInputError):
         return
     data = {"api_base_url": api_base_url, **{name: str(value) for name, value in ids.items() if value}}
-    context["ti"].xcom_push(key=LINK_DATA_XCOM_KEY, value=data)
+    push(key=LINK_DATA_XCOM_KEY, value=data)
 
 
 def _stored(ti_key: TaskInstanceKey, key: str) -> bool:

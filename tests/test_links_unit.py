@@ -217,9 +217,11 @@ class RecordingTi:
 class FakeHook:
     def __init__(self, base_url: str | Exception) -> None:
         self._base_url = base_url
+        self.reads = 0
 
     @property
     def base_url(self) -> str:
+        self.reads += 1
         if isinstance(self._base_url, Exception):
             raise self._base_url
         return self._base_url
@@ -242,3 +244,10 @@ def test_the_contacts_link_is_registered_with_the_provider() -> None:
     from airflow_provider_sgseg.get_provider_info import get_provider_info
 
     assert "airflow_provider_sgseg.links.SendGridContactsLink" in get_provider_info()["extra-links"]
+
+
+def test_push_link_data_without_a_task_instance_does_nothing() -> None:
+    # A user's unit test calling execute({}) keeps working: no KeyError, no connection read.
+    hook = FakeHook(EMULATOR)
+    push_link_data({}, hook, segment_id=SEGMENT_ID)  # type: ignore[arg-type,typeddict-item]
+    assert hook.reads == 0

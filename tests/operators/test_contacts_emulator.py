@@ -712,3 +712,43 @@ def test_flags_written_as_text_mean_what_they_say() -> None:
     assert task.create_missing_fields is False and task.deferrable is False
     with pytest.raises(SendGridInputError, match="create_missing_fields"):
         SendGridUpsertContactsOperator(task_id="t", contacts=[], create_missing_fields="maybe")
+
+
+class LinkRecordingTi:
+    """``ti.xcom_push``, recorded: what the contacts link will read."""
+
+    def __init__(self) -> None:
+        self.pushed: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed[key] = value
+
+
+def test_upsert_and_export_link_to_the_contacts_page_highlighting_their_job(
+    sendgrid_emulator: EmulatorHandle, wire: Any, plan_field: str, populated_segment: str, tmp_path: Path
+) -> None:
+    from airflow_provider_sgseg.links import SendGridContactsLink, contacts_url
+
+    for operator_class in (SendGridUpsertContactsOperator, SendGridExportContactsOperator):
+        assert [type(link) for link in operator_class.operator_extra_links] == [SendGridContactsLink]
+    upsert_ti, export_ti = LinkRecordingTi(), LinkRecordingTi()
+    upserted = wire(SendGridUpsertContactsOperator(task_id="u", contacts=people(2))).execute(
+        {"task_state_store": MemoryTaskStateStore(), "ti": upsert_ti}
+    )
+    exported = wire(exporter(populated_segment, tmp_path)).execute(
+        {"task_state_store": MemoryTaskStateStore(), "ti": export_ti}
+    )
+    base_url = sendgrid_emulator.base_url
+    (job_id,) = upserted["job_ids"]
+    assert upsert_ti.pushed == {"sendgrid_links": {"api_base_url": base_url, "job_id": job_id}}
+    assert export_ti.pushed == {"sendgrid_links": {"api_base_url": base_url, "job_id": exported["export_id"]}}
+    page = f"{base_url}/__emulator__/inspect?job_id={exported['export_id']}"
+    assert contacts_url(exported["export_id"], base_url) == page
+
+
+def test_an_empty_source_starts_no_job_and_gets_no_contacts_link(wire: Any) -> None:
+    ti = LinkRecordingTi()
+    wire(SendGridUpsertContactsOperator(task_id="u", contacts=[])).execute(
+        {"task_state_store": MemoryTaskStateStore(), "ti": ti}
+    )
+    assert ti.pushed == {}
