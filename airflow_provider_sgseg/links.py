@@ -22,6 +22,7 @@ gets no link, and no XCom-not-found ERROR in its log (:func:`_stored`).
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -147,6 +148,17 @@ def _link_data(ti_key: TaskInstanceKey) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def _object_url(ti_key: TaskInstanceKey, key: str, url: Callable[[str, str | None], str]) -> str:
+    """``url(id, api_base_url)`` for the id under ``key`` in the task's link data; a task without
+    link data that pushed XCom ``key`` itself (as 0.3 did) links to SendGrid's UI."""
+    data = _link_data(ti_key)
+    if data is None:
+        legacy = _text(_xcom(ti_key, key))
+        return url(legacy, None) if legacy else ""
+    object_id = _text(data.get(key))
+    return url(object_id, _text(data.get("api_base_url"))) if object_id else ""
+
+
 class SendGridSegmentLink(BaseOperatorLink):
     """ "SendGrid segment": the segment of the task's XCom ``sendgrid_links`` (a task that pushes
     only XCom ``segment_id``, as before 0.4: that segment in SendGrid's UI)."""
@@ -155,12 +167,7 @@ class SendGridSegmentLink(BaseOperatorLink):
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
         """The segment's URL (:func:`segment_url`); ``""`` when the task has none."""
-        data = _link_data(ti_key)
-        if data is None:
-            legacy = _text(_xcom(ti_key, SEGMENT_ID_XCOM_KEY))
-            return segment_url(legacy) if legacy else ""
-        segment_id = _text(data.get("segment_id"))
-        return segment_url(segment_id, _text(data.get("api_base_url"))) if segment_id else ""
+        return _object_url(ti_key, SEGMENT_ID_XCOM_KEY, segment_url)
 
 
 class SendGridSingleSendLink(BaseOperatorLink):
@@ -172,12 +179,7 @@ class SendGridSingleSendLink(BaseOperatorLink):
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
         """The Single Send's stats URL (:func:`single_send_url`); ``""`` when the task has none."""
-        data = _link_data(ti_key)
-        if data is None:
-            legacy = _text(_xcom(ti_key, SINGLE_SEND_ID_XCOM_KEY))
-            return single_send_url(legacy) if legacy else ""
-        single_send_id = _text(data.get("single_send_id"))
-        return single_send_url(single_send_id, _text(data.get("api_base_url"))) if single_send_id else ""
+        return _object_url(ti_key, SINGLE_SEND_ID_XCOM_KEY, single_send_url)
 
 
 class SendGridContactsLink(BaseOperatorLink):

@@ -30,6 +30,7 @@ from airflow_provider_sgseg.rules.contacts import SendGridRowError
 from airflow_provider_sgseg.triggers.contacts import SendGridContactsJobsTrigger
 from airflow_provider_sgseg.version_compat import AirflowFailException, TaskDeferred
 from tests.operators.test_segments_emulator import MemoryTaskStateStore, TaskRun, without_store
+from tests.operators.test_single_sends_emulator import RecordingTaskInstance
 
 CONTACTS = "/v3/marketing/contacts"
 IMPORTS = "/v3/marketing/contacts/imports"
@@ -714,16 +715,6 @@ def test_flags_written_as_text_mean_what_they_say() -> None:
         SendGridUpsertContactsOperator(task_id="t", contacts=[], create_missing_fields="maybe")
 
 
-class LinkRecordingTi:
-    """``ti.xcom_push``, recorded: what the contacts link will read."""
-
-    def __init__(self) -> None:
-        self.pushed: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.pushed[key] = value
-
-
 def test_upsert_and_export_link_to_the_contacts_page_highlighting_their_job(
     sendgrid_emulator: EmulatorHandle, wire: Any, plan_field: str, populated_segment: str, tmp_path: Path
 ) -> None:
@@ -731,7 +722,7 @@ def test_upsert_and_export_link_to_the_contacts_page_highlighting_their_job(
 
     for operator_class in (SendGridUpsertContactsOperator, SendGridExportContactsOperator):
         assert [type(link) for link in operator_class.operator_extra_links] == [SendGridContactsLink]
-    upsert_ti, export_ti = LinkRecordingTi(), LinkRecordingTi()
+    upsert_ti, export_ti = RecordingTaskInstance(), RecordingTaskInstance()
     upserted = wire(SendGridUpsertContactsOperator(task_id="u", contacts=people(2))).execute(
         {"task_state_store": MemoryTaskStateStore(), "ti": upsert_ti}
     )
@@ -740,15 +731,15 @@ def test_upsert_and_export_link_to_the_contacts_page_highlighting_their_job(
     )
     base_url = sendgrid_emulator.base_url
     (job_id,) = upserted["job_ids"]
-    assert upsert_ti.pushed == {"sendgrid_links": {"api_base_url": base_url, "job_id": job_id}}
-    assert export_ti.pushed == {"sendgrid_links": {"api_base_url": base_url, "job_id": exported["export_id"]}}
+    assert upsert_ti.xcom == {"sendgrid_links": {"api_base_url": base_url, "job_id": job_id}}
+    assert export_ti.xcom == {"sendgrid_links": {"api_base_url": base_url, "job_id": exported["export_id"]}}
     page = f"{base_url}/__emulator__/inspect?job_id={exported['export_id']}"
     assert contacts_url(exported["export_id"], base_url) == page
 
 
 def test_an_empty_source_starts_no_job_and_gets_no_contacts_link(wire: Any) -> None:
-    ti = LinkRecordingTi()
+    ti = RecordingTaskInstance()
     wire(SendGridUpsertContactsOperator(task_id="u", contacts=[])).execute(
         {"task_state_store": MemoryTaskStateStore(), "ti": ti}
     )
-    assert ti.pushed == {}
+    assert ti.xcom == {}

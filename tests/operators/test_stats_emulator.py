@@ -21,6 +21,7 @@ from airflow_provider_sgseg.operators import _stats_landing
 from airflow_provider_sgseg.operators.stats import STATS_ASSET_ALIAS, SendGridSingleSendStatsOperator
 from airflow_provider_sgseg.rules.stats import METRICS
 from airflow_provider_sgseg.version_compat import AirflowFailException
+from tests.operators.test_single_sends_emulator import RecordingTaskInstance
 from tests.stats_helpers import HOUR, PERIOD, api_client, sent_single_send
 
 UNKNOWN_ID = "6b2b2a0e-7e1f-4b8b-9a53-0c1c3d5e6f70"
@@ -38,16 +39,6 @@ def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def on_emulator_clock(sendgrid_emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(SendGridSingleSendStatsOperator, "now", lambda self: sendgrid_emulator.admin.now())
-
-
-class RecordingTaskInstance:
-    """``ti.xcom_push`` (the link data the operator pushes), recorded."""
-
-    def __init__(self) -> None:
-        self.pushed: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.pushed[key] = value
 
 
 def context() -> Any:
@@ -256,8 +247,8 @@ def test_the_stats_link_names_the_single_send_only_when_one_was_read(
     SendGridSingleSendStatsOperator(task_id="b", single_send_ids=ids, destination_path=str(tmp_path)).execute(
         both
     )
-    assert one["ti"].pushed == {"sendgrid_links": {"api_base_url": base_url, "single_send_id": ids[0]}}
-    assert both["ti"].pushed == {"sendgrid_links": {"api_base_url": base_url}}  # no one page: no link
+    assert one["ti"].xcom == {"sendgrid_links": {"api_base_url": base_url, "single_send_id": ids[0]}}
+    assert both["ti"].xcom == {"sendgrid_links": {"api_base_url": base_url}}  # no one page: no link
 
 
 def test_alias_events_carry_only_hashable_extras(
