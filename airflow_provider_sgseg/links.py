@@ -122,7 +122,9 @@ def _stored(ti_key: TaskInstanceKey, key: str) -> bool:
 
     Asked before reading: reading a missing XCom makes Airflow's supervisor log an "XCom not
     found" ERROR in the task's log (airflow.sdk.api.client, 3.0 to 3.3), which reads as a second
-    failure of a task that failed before it pushed. Counting (a HEAD request) logs nothing.
+    failure of a task that failed before it pushed. Counting (a HEAD request) logs nothing. It
+    counts every map index: a mapped task instance that pushed nothing while another one did is
+    still read (and logged) as before.
     """
     from airflow.sdk.execution_time.comms import GetXComCount, XComCountResponse
     from airflow.sdk.execution_time.task_runner import SUPERVISOR_COMMS
@@ -161,7 +163,7 @@ def _object_url(ti_key: TaskInstanceKey, key: str, url: Callable[[str, str | Non
 
 class SendGridSegmentLink(BaseOperatorLink):
     """ "SendGrid segment": the segment of the task's XCom ``sendgrid_links`` (a task that pushes
-    only XCom ``segment_id``, as before 0.4: that segment in SendGrid's UI)."""
+    only XCom ``segment_id``, as 0.3 did: that segment in SendGrid's UI)."""
 
     name = "SendGrid segment"
 
@@ -173,7 +175,7 @@ class SendGridSegmentLink(BaseOperatorLink):
 class SendGridSingleSendLink(BaseOperatorLink):
     """ "SendGrid Single Send": the stats page of the Single Send of the task's XCom
     ``sendgrid_links``, there only once it is scheduled or sent (a task that pushes only XCom
-    ``single_send_id``, as before 0.4: that Single Send in SendGrid's UI)."""
+    ``single_send_id``, as 0.3 did: that Single Send in SendGrid's UI)."""
 
     name = "SendGrid Single Send"
 
