@@ -103,6 +103,7 @@ def get_provider_info() -> dict[str, Any]:
         "extra-links": [
             "airflow_provider_sgseg.links.SendGridSegmentLink",
             "airflow_provider_sgseg.links.SendGridSingleSendLink",
+            "airflow_provider_sgseg.links.SendGridContactsLink",
         ],
         "connection-types": [connection_type_info()],
     }

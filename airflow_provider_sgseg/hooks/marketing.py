@@ -186,6 +186,16 @@ class SendGridMarketingHook(BaseHook):
             )
         return self._async_settings
 
+    @property
+    def base_url(self) -> str:
+        """The connection's API base URL, ``scheme://host[:port]`` (no secret: a host with user
+        info is refused). Reads the connection on first use.
+
+        :raises SendGridConfigError: the connection has no API key or a bad host.
+        :raises SendGridInputError: the connection's ``timeout`` extra is not a positive number.
+        """
+        return self._settings.base_url
+
     @cached_property
     def _client(self) -> httpx.Client:
         return bounded_client(transport=self._transport, **self._settings.client_options())

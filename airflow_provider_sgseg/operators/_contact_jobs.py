@@ -4,9 +4,11 @@ contacts jobs (upsert/import jobs, exports), in poke mode or deferred to the tri
 from __future__ import annotations
 
 import datetime
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_sgseg.exceptions import MAX_QUOTED_VALUE, SendGridError, shorten
+from airflow_provider_sgseg.links import SendGridContactsLink, push_link_data
 from airflow_provider_sgseg.operators.base import DEFAULT_CONN_ID, SendGridBaseOperator
 from airflow_provider_sgseg.rules import pacing, validation, waiting
 from airflow_provider_sgseg.rules.jobs import JobBoard
@@ -14,7 +16,7 @@ from airflow_provider_sgseg.task import default_deferrable
 from airflow_provider_sgseg.version_compat import AirflowException
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
+    from airflow.sdk import BaseOperatorLink, Context
 
 DEFAULT_WAIT_TIMEOUT = 6 * 3600.0
 # How a contacts-job wait paces itself unless poll_interval says otherwise.
@@ -23,7 +25,9 @@ JOB_WAIT_BOUNDS = pacing.WaitBounds(floor=5.0, ceiling=300.0, interval=15.0)
 
 class ContactsTask(SendGridBaseOperator):
     """What both contacts operators share beyond :class:`SendGridBaseOperator`: job waits (poke
-    or deferred)."""
+    or deferred), and the "SendGrid contacts" link once a job started."""
+
+    operator_extra_links: Sequence[BaseOperatorLink] = (SendGridContactsLink(),)
 
     def __init__(
         self,
@@ -50,6 +54,7 @@ class ContactsTask(SendGridBaseOperator):
         """Wait until every job ended: here (poke) or in the triggerer (deferrable), at most
         ``wait_timeout`` and never past ``execution_timeout``. Returns the event payload
         (:class:`SendGridContactsJobsTrigger`'s shape); deferring never returns."""
+        push_link_data(context, self.hook, job_id=job_ids[0] if job_ids else None)
         now = self.now()
         deadline = self.deferral_deadline(context, now + datetime.timedelta(seconds=self.wait_timeout))
         if self.deferrable:

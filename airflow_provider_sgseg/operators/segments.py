@@ -37,7 +37,7 @@ from airflow_provider_sgseg.exceptions import (
     SendGridTransportError,
     SendGridValidationError,
 )
-from airflow_provider_sgseg.links import SEGMENT_ID_XCOM_KEY, SendGridSegmentLink
+from airflow_provider_sgseg.links import SEGMENT_ID_XCOM_KEY, SendGridSegmentLink, push_link_data
 from airflow_provider_sgseg.operators._dry_run import (
     QUERY_NOT_VALIDATED,
     described,
@@ -137,6 +137,7 @@ class SendGridSegmentBaseOperator(SendGridBaseOperator):
 
     def _push_segment_id(self, context: Context, segment_id: str) -> None:
         context["ti"].xcom_push(key=SEGMENT_ID_XCOM_KEY, value=segment_id)
+        push_link_data(context, self.hook, segment_id=segment_id)
 
     def _wait_until_valid(
         self,

@@ -22,7 +22,7 @@ from airflow_provider_sgseg.exceptions import (
     SendGridTransportError,
     SendGridValidationError,
 )
-from airflow_provider_sgseg.links import SINGLE_SEND_ID_XCOM_KEY, SendGridSingleSendLink
+from airflow_provider_sgseg.links import SINGLE_SEND_ID_XCOM_KEY, SendGridSingleSendLink, push_link_data
 from airflow_provider_sgseg.operators._dry_run import (
     described,
     dry_run_argument,
@@ -109,7 +109,9 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
     :param sendgrid_conn_id: connection of type ``sendgrid_marketing``.
     :param hook_params: keyword arguments for the hook (see :class:`SendGridBaseOperator`).
     :return: ``{"single_send_id", "status", "send_at", "audience_gate"}``; XCom key
-        ``single_send_id`` feeds the "SendGrid Single Send" extra link. A dry run returns
+        ``single_send_id`` (pushed once created). The "SendGrid Single Send" extra link (its stats)
+        appears once the Single Send is scheduled or sent, not for a draft or a failed schedule.
+        A dry run returns
         ``{"dry_run": True, "single_send_id" (an existing draft's, else None), "status" (its
         status, else None), "send_at" (what would be scheduled), "audience_gate", "name",
         "send_to" ({segment_ids, list_ids, all}), "would_send" (["POST /v3/marketing/singlesends
@@ -287,11 +289,14 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
             )
         dry_run = is_dry_run(self.dry_run)
         hook = read_only(self.hook) if dry_run else self.hook
+        # Pushed before anything exists: the Single Send link stays empty until it is scheduled.
+        push_link_data(context, hook)
 
         single_send = self._find_existing(hook, request)
         if single_send is not None and single_send.get("status") in SENT_STATUSES:
             single_send_id = str(single_send["id"])
             context["ti"].xcom_push(key=SINGLE_SEND_ID_XCOM_KEY, value=single_send_id)
+            push_link_data(context, hook, single_send_id=single_send_id)
             result = _result(single_send_id, single_send, None)
             self.log.info(
                 "%s Not scheduling it again.", summaries.single_send(request.name, result, already=True)
@@ -308,6 +313,7 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
         single_send_id = str(single_send["id"])
         context["ti"].xcom_push(key=SINGLE_SEND_ID_XCOM_KEY, value=single_send_id)
         scheduled = self._schedule(hook, single_send_id, send_at)
+        push_link_data(context, hook, single_send_id=single_send_id)
         result = _result(single_send_id, scheduled, verdict)
         self.log.info("%s", summaries.single_send(request.name, result))
         return result

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, AssetAlias
 
+from airflow_provider_sgseg.links import SendGridSingleSendLink, push_link_data
 from airflow_provider_sgseg.operators.base import SendGridBaseOperator
 from airflow_provider_sgseg.rules import summaries, validation
 
@@ -87,6 +88,7 @@ class SendGridSingleSendStatsOperator(SendGridBaseOperator):
         "provisional",
         "sendgrid_conn_id",
     )
+    operator_extra_links = (SendGridSingleSendLink(),)
 
     def __init__(
         self,
@@ -146,6 +148,8 @@ class SendGridSingleSendStatsOperator(SendGridBaseOperator):
         sql_hook = self._sql_hook() if self.destination_conn_id is not None else None
         single_sends = self._chosen(chosen_from)
         ids = [str(item["id"]) for item in single_sends]
+        # One page per link: the stats link names a Single Send only when the task read just one.
+        push_link_data(context, self.hook, single_send_id=ids[0] if len(ids) == 1 else None)
         wants_links = self.destination_conn_id is not None or self.destination_path is not None
         stats_rows, link_rows = self._read(single_sends, timezone, provisional, wants_links)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import warnings
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from airflow.sdk import BaseSensorOperator
 from airflow.sdk.bases.sensor import PokeReturnValue
 
 from airflow_provider_sgseg.exceptions import SendGridInputError
+from airflow_provider_sgseg.links import SendGridSegmentLink, push_link_data
 from airflow_provider_sgseg.rules import pacing, summaries, validation
 from airflow_provider_sgseg.rules.instants import parse_instant
 from airflow_provider_sgseg.rules.population import (
@@ -90,6 +92,7 @@ class SendGridSegmentPopulatedSensor(SendGridSensorMixin, BaseSensorOperator):
     single_attempt_hook = True
     state_key = STATE_KEY
     ui_color = "#e3f2fd"
+    operator_extra_links = (SendGridSegmentLink(),)
 
     def __init__(
         self,
@@ -146,6 +149,8 @@ class SendGridSegmentPopulatedSensor(SendGridSensorMixin, BaseSensorOperator):
         :raises AirflowSkipException: the first look failed for good and ``soft_fail`` is set.
         :raises: as :meth:`poke`.
         """
+        with contextlib.suppress(SendGridInputError):  # a bad id fails in poke(), as it always did
+            push_link_data(context, self.hook, segment_id=validation.segment_id(self.segment_id))
         if not self.deferrable:
             self._deadline = self.timeout_deadline(context)
             done = super().execute(context)  # Airflow's poke loop logs "Success criteria met" last

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -9,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator
 from airflow.sdk.bases.sensor import PokeReturnValue
 
+from airflow_provider_sgseg.exceptions import SendGridInputError
+from airflow_provider_sgseg.links import SendGridSingleSendLink, push_link_data
 from airflow_provider_sgseg.rules import pacing, summaries, validation
 from airflow_provider_sgseg.sensors._base import SendGridSensorMixin
 from airflow_provider_sgseg.task import DEFAULT_CONN_ID, default_deferrable
@@ -63,6 +66,7 @@ class SendGridSingleSendStatsSensor(SendGridSensorMixin, BaseSensorOperator):
     single_attempt_hook = True
     state_key = STATE_KEY
     ui_color = "#e3f2fd"
+    operator_extra_links = (SendGridSingleSendLink(),)
 
     def __init__(
         self,
@@ -102,6 +106,8 @@ class SendGridSingleSendStatsSensor(SendGridSensorMixin, BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         """Poke until settled; deferrable: one look, then defer to
         :class:`~airflow_provider_sgseg.triggers.stats.SendGridSingleSendStatsTrigger`."""
+        with contextlib.suppress(SendGridInputError):  # a bad id fails in poke(), as it always did
+            push_link_data(context, self.hook, single_send_id=validation.single_send_id(self.single_send_id))
         if not self.deferrable:
             self._deadline = self.timeout_deadline(context)
             done = super().execute(context)  # Airflow's poke loop logs "Success criteria met" last

@@ -32,6 +32,7 @@ from airflow_provider_sgseg.triggers.contacts import SendGridContactsJobsTrigger
 from airflow_provider_sgseg.version_compat import AirflowFailException, TaskDeferred
 from tests.helpers import last_info_line, task_log_lines
 from tests.operators.test_segments_emulator import MemoryTaskStateStore, TaskRun, without_store
+from tests.operators.test_single_sends_emulator import RecordingTaskInstance
 
 CONTACTS = "/v3/marketing/contacts"
 IMPORTS = "/v3/marketing/contacts/imports"
@@ -812,3 +813,33 @@ def test_the_export_ends_its_log_with_rows_files_and_destination(
     assert (
         "(SendGrid's contact_count 7) in 1 csv file (contacts-1.csv" in line and f"at {destination};" in line
     )
+
+
+def test_upsert_and_export_link_to_the_contacts_page_highlighting_their_job(
+    sendgrid_emulator: EmulatorHandle, wire: Any, plan_field: str, populated_segment: str, tmp_path: Path
+) -> None:
+    from airflow_provider_sgseg.links import SendGridContactsLink, contacts_url
+
+    for operator_class in (SendGridUpsertContactsOperator, SendGridExportContactsOperator):
+        assert [type(link) for link in operator_class.operator_extra_links] == [SendGridContactsLink]
+    upsert_ti, export_ti = RecordingTaskInstance(), RecordingTaskInstance()
+    upserted = wire(SendGridUpsertContactsOperator(task_id="u", contacts=people(2))).execute(
+        {"task_state_store": MemoryTaskStateStore(), "ti": upsert_ti}
+    )
+    exported = wire(exporter(populated_segment, tmp_path)).execute(
+        {"task_state_store": MemoryTaskStateStore(), "ti": export_ti}
+    )
+    base_url = sendgrid_emulator.base_url
+    (job_id,) = upserted["job_ids"]
+    assert upsert_ti.xcom == {"sendgrid_links": {"api_base_url": base_url, "job_id": job_id}}
+    assert export_ti.xcom == {"sendgrid_links": {"api_base_url": base_url, "job_id": exported["export_id"]}}
+    page = f"{base_url}/__emulator__/inspect?job_id={exported['export_id']}"
+    assert contacts_url(exported["export_id"], base_url) == page
+
+
+def test_an_empty_source_starts_no_job_and_gets_no_contacts_link(wire: Any) -> None:
+    ti = RecordingTaskInstance()
+    wire(SendGridUpsertContactsOperator(task_id="u", contacts=[])).execute(
+        {"task_state_store": MemoryTaskStateStore(), "ti": ti}
+    )
+    assert ti.xcom == {}

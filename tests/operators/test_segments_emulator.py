@@ -171,7 +171,11 @@ def test_create_returns_the_valid_segment_and_pushes_its_id(sendgrid_emulator: E
     assert segment["query_dsl"] == QUERY_DE
     assert segment["status"]["query_validation"] == "VALID"
     assert run.last_ti is not None
-    assert run.last_ti.pushed == {"segment_id": segment["id"]}
+    assert run.last_ti.pushed == {
+        "segment_id": segment["id"],
+        # the "SendGrid segment" link's data (the emulator's host: its inspection page)
+        "sendgrid_links": {"api_base_url": sendgrid_emulator.base_url, "segment_id": segment["id"]},
+    }
     assert len(posts(sendgrid_emulator, SEGMENTS)) == 1
 
 

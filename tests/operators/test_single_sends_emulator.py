@@ -91,7 +91,15 @@ def test_creates_the_draft_schedules_it_and_the_emulator_sends_it(sendgrid_emula
 
     assert result["status"] == "scheduled"
     assert result["send_at"]
-    assert xcom == {"single_send_id": result["single_send_id"], "audience_gate": result["audience_gate"]}
+    assert xcom == {
+        "single_send_id": result["single_send_id"],
+        "audience_gate": result["audience_gate"],
+        # the "SendGrid Single Send" link's data: scheduled, so it names the Single Send
+        "sendgrid_links": {
+            "api_base_url": sendgrid_emulator.base_url,
+            "single_send_id": result["single_send_id"],
+        },
+    }
     assert result["audience_gate"]["passed"] is True
     assert len(calls(sendgrid_emulator, "POST")) == 1
     assert len(calls(sendgrid_emulator, "PUT", SCHEDULE_PATH)) == 1

@@ -23,6 +23,7 @@ from airflow_provider_sgseg.rules import summaries
 from airflow_provider_sgseg.rules.stats import METRICS
 from airflow_provider_sgseg.version_compat import AirflowFailException
 from tests.helpers import last_info_line
+from tests.operators.test_single_sends_emulator import RecordingTaskInstance
 from tests.stats_helpers import HOUR, PERIOD, api_client, sent_single_send
 
 UNKNOWN_ID = "6b2b2a0e-7e1f-4b8b-9a53-0c1c3d5e6f70"
@@ -43,7 +44,7 @@ def on_emulator_clock(sendgrid_emulator: EmulatorHandle, monkeypatch: pytest.Mon
 
 
 def context() -> Any:
-    return {"outlet_events": OutletEventAccessors()}
+    return {"outlet_events": OutletEventAccessors(), "ti": RecordingTaskInstance()}
 
 
 def rows(database: Path, sql: str) -> list[tuple[Any, ...]]:
@@ -213,7 +214,7 @@ def test_selection_by_name_and_data_interval(
     by_name = SendGridSingleSendStatsOperator(task_id="n", name="spring 1").execute(context())
     assert by_name["single_send_ids"] == [ids[1]]
     window = {
-        "outlet_events": OutletEventAccessors(),
+        **context(),
         "data_interval_start": now - datetime.timedelta(days=1),
         "data_interval_end": now,
     }
@@ -251,6 +252,27 @@ def test_asset_outlets_get_the_summary(
         task_id="t", single_send_ids=ids, destination_conn_id="warehouse", outlets=[table_asset]
     ).execute(ctx)
     assert ctx["outlet_events"][table_asset].extra["single_send_ids"] == ids
+
+
+def test_the_stats_link_names_the_single_send_only_when_one_was_read(
+    sendgrid_emulator: EmulatorHandle, on_emulator_clock: None, tmp_path: Path
+) -> None:
+    from airflow_provider_sgseg.links import SendGridSingleSendLink
+
+    ids = sent(sendgrid_emulator, 2)
+    base_url = sendgrid_emulator.base_url
+    assert [type(link) for link in SendGridSingleSendStatsOperator.operator_extra_links] == [
+        SendGridSingleSendLink
+    ]
+    one, both = context(), context()
+    SendGridSingleSendStatsOperator(
+        task_id="o", single_send_ids=ids[:1], destination_path=str(tmp_path)
+    ).execute(one)
+    SendGridSingleSendStatsOperator(task_id="b", single_send_ids=ids, destination_path=str(tmp_path)).execute(
+        both
+    )
+    assert one["ti"].xcom == {"sendgrid_links": {"api_base_url": base_url, "single_send_id": ids[0]}}
+    assert both["ti"].xcom == {"sendgrid_links": {"api_base_url": base_url}}  # no one page: no link
 
 
 def test_alias_events_carry_only_hashable_extras(

@@ -50,16 +50,24 @@ class StateStore:
 
 
 class RescheduledTaskInstance:
-    """Just what BaseSensorOperator asks of ``ti`` in reschedule mode."""
+    """Just what BaseSensorOperator asks of ``ti`` in reschedule mode, and the XCom the sensor
+    pushes for its link (recorded)."""
+
+    def __init__(self) -> None:
+        self.pushed: dict[str, Any] = {}
 
     def get_first_reschedule_date(self, context: Any) -> None:
         return None
 
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed[key] = value
 
-class FirstRescheduleAt:
+
+class FirstRescheduleAt(RescheduledTaskInstance):
     """A task instance whose first reschedule (if any) happened at ``date``."""
 
     def __init__(self, date: datetime.datetime | None) -> None:
+        super().__init__()
         self.date = date
 
     def get_first_reschedule_date(self, context: Any) -> datetime.datetime | None:
@@ -160,6 +168,20 @@ def test_a_new_segment_is_awaited_through_the_creation_delay(emulated_time: Emul
 
     assert result["contacts_count"] == 4
     assert emulated_time.segment_gets(segment["id"]) <= 3
+
+
+def test_the_segment_link_opens_the_watched_segment(emulated_time: EmulatedTime) -> None:
+    from airflow_provider_sgseg.links import SendGridSegmentLink, segment_url
+
+    segment = populated_segment(emulated_time, 2)
+    context = context_for()
+    make_sensor(segment["id"]).execute(context)
+
+    base_url = emulated_time.admin.base_url
+    assert SendGridSegmentLink in [type(link) for link in SendGridSegmentPopulatedSensor.operator_extra_links]
+    assert context["ti"].pushed == {"sendgrid_links": {"api_base_url": base_url, "segment_id": segment["id"]}}
+    page = f"{base_url}/__emulator__/inspect?segment_id={segment['id']}"
+    assert segment_url(segment["id"], base_url) == page
 
 
 def test_refresh_xcom_as_watermark_succeeds_after_the_refresh_sample(emulated_time: EmulatedTime) -> None:

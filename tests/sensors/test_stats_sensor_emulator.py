@@ -351,7 +351,9 @@ def test_a_deferred_stats_sensor_carries_what_is_left_of_execution_timeout(
         timeout=6 * 24 * 3600,
         execution_timeout=datetime.timedelta(seconds=600),
     )
-    ti = SimpleNamespace(start_date=started, get_first_reschedule_date=lambda context: None)
+    ti = SimpleNamespace(
+        start_date=started, get_first_reschedule_date=lambda context: None, xcom_push=lambda key, value: None
+    )
     context = context_for(StateStore(), ti=ti)
     with pytest.raises(TaskDeferred) as deferred:
         sensor.execute(context)

@@ -108,7 +108,11 @@ with DAG(
         assert waited["job_id"], waited
         assert waited["segment_id"] == ti.xcom_pull(task_ids="create_other", key="segment_id"), waited
         link = ti.xcom_pull(task_ids="create", key=SendGridSegmentLink().xcom_key)
-        assert link == segment_url(created["id"]), link
+        # The connection's host decides the page: here the emulator's (docs/operators.md#extra-links).
+        from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
+
+        assert link == segment_url(created["id"], SendGridMarketingHook().base_url), link
+        assert "/__emulator__/inspect?segment_id=" in link, link
         print(f"SGSEG-CHECK OK segment={created['id']} link={link}")
 
     delete = SendGridDeleteSegmentOperator(task_id="delete", segment_id=SEGMENT_ID)
