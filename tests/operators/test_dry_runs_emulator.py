@@ -69,6 +69,14 @@ def assert_reads_only(emulator: EmulatorHandle, since: int = 0) -> list[tuple[st
     return sent
 
 
+def ids_and_links(pushed: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A task's XCom pushes without, and its link data (``sendgrid_links``) apart."""
+    rest = {key: value for key, value in pushed.items() if key != "sendgrid_links"}
+    links = dict(pushed.get("sendgrid_links") or {})
+    links.pop("api_base_url", None)
+    return rest, links
+
+
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
     with path.open("w", newline="") as file:
         writer = csv.DictWriter(file, fieldnames=list(rows[0]))
@@ -308,7 +316,8 @@ def test_create_dry_run_reuses_a_segment_defined_as_the_dag_says(sendgrid_emulat
         [],
     )
     assert report["query_validation"] == "VALID"
-    assert run_.last_ti is not None and run_.last_ti.pushed == {"segment_id": segment_id}
+    assert run_.last_ti is not None
+    assert ids_and_links(run_.last_ti.pushed) == ({"segment_id": segment_id}, {"segment_id": segment_id})
 
 
 def test_create_dry_run_reports_the_query_update_if_exists_would_make(
@@ -354,7 +363,8 @@ def test_update_dry_run_diffs_field_by_field(sendgrid_emulator: EmulatorHandle) 
     assert report["segment"] == {"name": "dry-de", "query_dsl": QUERY_DE, "parent_list_ids": []}
     assert report["query_validation"] == QUERY_NOT_VALIDATED
     assert report["would_send"] == [f"PATCH {SEGMENTS}/{segment_id} (set name, query_dsl)"]
-    assert run_.last_ti is not None and run_.last_ti.pushed == {"segment_id": segment_id}
+    assert run_.last_ti is not None
+    assert ids_and_links(run_.last_ti.pushed) == ({"segment_id": segment_id}, {"segment_id": segment_id})
     segment = SendGridMarketingHook().get_segment(segment_id, contacts_sample=False)
     assert (segment["name"], segment["query_dsl"]) == ("dry-de", QUERY_DE)
 
@@ -440,7 +450,8 @@ def test_single_send_dry_run_reports_the_gate_draft_and_schedule(sendgrid_emulat
 
     assert_reads_only(sendgrid_emulator, since)
     assert report["dry_run"] is True and report["single_send_id"] is None
-    assert report["audience_gate"]["passed"] is True and ti.xcom == {"audience_gate": report["audience_gate"]}
+    assert report["audience_gate"]["passed"] is True
+    assert ids_and_links(ti.xcom) == ({"audience_gate": report["audience_gate"]}, {})  # no link to a draft
     assert report["send_to"] == {"segment_ids": [segment_id], "list_ids": [], "all": False}
     assert report["would_send"] == [
         "POST /v3/marketing/singlesends (create the draft 'Weekly digest 2026-11-26')",
@@ -459,7 +470,7 @@ def test_single_send_dry_run_of_an_existing_draft_and_of_a_scheduled_send(
     report = make_operator(segment_id, dry_run=True).execute({"ti": ti})  # type: ignore[arg-type]
     assert (report["single_send_id"], report["status"]) == (draft_id, "draft")
     assert report["would_send"] == [f"PUT /v3/marketing/singlesends/{draft_id}/schedule (send_at now)"]
-    assert ti.xcom == {"single_send_id": draft_id}
+    assert ids_and_links(ti.xcom) == ({"single_send_id": draft_id}, {})  # a draft gets no link
     assert_reads_only(sendgrid_emulator, since)
 
     SendGridMarketingHook().schedule_single_send(draft_id, send_at="2100-01-01T09:00:00Z")
