@@ -165,6 +165,22 @@ def test_a_failure_mid_landing_leaves_the_previous_rows(
     assert rows(warehouse, "SELECT * FROM sendgrid_single_send_links ORDER BY 1, 2, 3, 4") == before_links
 
 
+def test_explicit_uppercase_ids_land(
+    sendgrid_emulator: EmulatorHandle, warehouse: Path, on_emulator_clock: None
+) -> None:
+    # SendGrid answers lowercase ids: an uppercase one raised "SendGrid lists no Single Send".
+    (single_send_id,) = sent(sendgrid_emulator, 1)
+    sendgrid_emulator.admin.advance_clock(PERIOD + 2 * HOUR)
+    operator = SendGridSingleSendStatsOperator(
+        task_id="stats", single_send_ids=[single_send_id.upper()], destination_conn_id="warehouse"
+    )
+    result = operator.execute(context())
+    assert result["single_send_ids"] == [single_send_id]
+    assert rows(warehouse, "SELECT DISTINCT single_send_id FROM sendgrid_single_send_stats") == [
+        (single_send_id,)
+    ]
+
+
 def test_ab_variations_and_phases_land_as_rows(
     sendgrid_emulator: EmulatorHandle, warehouse: Path, on_emulator_clock: None
 ) -> None:
