@@ -70,9 +70,10 @@ class SendGridSingleSendStatsOperator(SendGridBaseOperator):
     Returns (XCom) a compact summary, never the rows: ``{"single_send_ids", "stats_rows",
     "link_rows", "table", "links_table", "files", "provisional", "totals"}`` (``totals``:
     requests, delivered, unique_opens, unique_clicks summed over the landed Single Sends). Each
-    landing emits an Asset event per Single Send (``x-sendgrid://stats/singlesends/<id>``) through
-    the ``AssetAlias`` ``sendgrid_single_send_stats`` (the default outlet), and attaches the
-    summary to the events of any ``Asset`` outlets (e.g. the table's asset).
+    landing emits an Asset event per Single Send whose rows landed (``x-sendgrid://stats/singlesends/<id>``;
+    none without a destination, none for a Single Send without stats) through the ``AssetAlias``
+    ``sendgrid_single_send_stats`` (the default outlet), and attaches the summary to the events
+    of any ``Asset`` outlets (e.g. the table's asset; ``single_send_ids``: those that landed).
     """
 
     template_fields: Sequence[str] = (
@@ -161,7 +162,7 @@ class SendGridSingleSendStatsOperator(SendGridBaseOperator):
             "files": files,
             "provisional": provisional,
         }
-        self._emit(context, ids, result)
+        self._emit(context, self._landed(ids, stats_rows), result)
         self.log.info("%s", summaries.stats_landed(result))
         return result
 
@@ -234,6 +235,17 @@ class SendGridSingleSendStatsOperator(SendGridBaseOperator):
                 "destination_conn_id", self.destination_conn_id, "must be a SQL connection (a DbApiHook)"
             )
         return hook
+
+    def _landed(self, ids: list[str], stats_rows: list[tuple[Any, ...]]) -> list[str]:
+        """The ids whose rows landed: an Asset event means "results landed", so a Single Send
+        without stats (a draft) or a task without a destination emits none."""
+        if self.destination_conn_id is None and self.destination_path is None:
+            return []
+        with_rows = {row[0] for row in stats_rows}  # STATS_COLUMNS[0]: single_send_id
+        without = [item for item in ids if item not in with_rows]
+        if without:
+            self.log.info("No stats for Single Send(s) %s (not sent?): no Asset event", ", ".join(without))
+        return [item for item in ids if item in with_rows]
 
     def _emit(self, context: Context, ids: list[str], result: dict[str, Any]) -> None:
         extra: dict[str, Any] = {key: result[key] for key in ("table", "links_table", "files", "provisional")}

@@ -269,6 +269,36 @@ def test_asset_outlets_get_the_summary(
     assert ctx["outlet_events"][table_asset].extra["single_send_ids"] == ids
 
 
+def test_events_are_emitted_only_for_sends_whose_rows_landed(
+    sendgrid_emulator: EmulatorHandle, warehouse: Path, on_emulator_clock: None
+) -> None:
+    # An Asset event means "results landed": a draft's stats (0 rows) and a task with no
+    # destination (nothing landed) emitted events all the same.
+    (sent_id,) = sent(sendgrid_emulator, 1)
+    with api_client(sendgrid_emulator) as api:
+        created = api.post("/v3/marketing/singlesends", json={"name": "draft", "send_to": {"all": True}})
+    draft_id = created.json()["id"]
+    sendgrid_emulator.admin.advance_clock(PERIOD + 2 * HOUR)
+    alias = AssetAlias(STATS_ASSET_ALIAS)
+    table_asset = Asset("sqlite://warehouse/sendgrid_single_send_stats")
+
+    ctx = context()
+    SendGridSingleSendStatsOperator(
+        task_id="t",
+        single_send_ids=[sent_id, draft_id],
+        destination_conn_id="warehouse",
+        outlets=[alias, table_asset],
+    ).execute(ctx)
+    landed = [event.dest_asset_key.uri for event in ctx["outlet_events"][alias].asset_alias_events]
+    assert landed == [f"x-sendgrid://stats/singlesends/{sent_id}"]
+    assert ctx["outlet_events"][table_asset].extra["single_send_ids"] == [sent_id]
+
+    ctx = context()
+    result = SendGridSingleSendStatsOperator(task_id="t", single_send_ids=[sent_id]).execute(ctx)
+    assert result["stats_rows"] > 0  # read, but landed nowhere
+    assert ctx["outlet_events"][alias].asset_alias_events == []
+
+
 def test_alias_events_carry_only_hashable_extras(
     sendgrid_emulator: EmulatorHandle, warehouse: Path, on_emulator_clock: None, tmp_path: Path
 ) -> None:
