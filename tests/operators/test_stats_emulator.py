@@ -220,6 +220,26 @@ def test_pages_through_many_days_and_uses_the_fewest_requests(
     assert [p.name for p in (tmp_path / "out").iterdir() if p.name.endswith(".tmp")] == []
 
 
+def test_explicit_ids_are_read_by_id_when_that_is_fewer_requests(
+    sendgrid_emulator: EmulatorHandle, on_emulator_clock: None
+) -> None:
+    # One explicit id listed every Single Send of the account (1 request per 100) for its send_at.
+    ids = sent(sendgrid_emulator, 3)
+    sendgrid_emulator.admin.advance_clock(PERIOD + 2 * HOUR)
+
+    def reads(single_send_ids: list[str]) -> list[str]:
+        before = len(sendgrid_emulator.admin.requests())
+        SendGridSingleSendStatsOperator(
+            task_id="t", single_send_ids=single_send_ids, aggregated_by="total", group_by=()
+        ).execute(context())
+        return [r["path"] for r in sendgrid_emulator.admin.requests()[before:] if "/stats/" not in r["path"]]
+
+    assert reads(ids[:1]) == [f"/v3/marketing/singlesends/{ids[0]}"]
+    assert reads(ids[:2]) == ["/v3/marketing/singlesends"]  # one list page holds both
+    with pytest.raises(AirflowFailException, match=UNKNOWN_ID):
+        reads([UNKNOWN_ID])
+
+
 def test_selection_by_name_and_data_interval(
     sendgrid_emulator: EmulatorHandle, on_emulator_clock: None
 ) -> None:
@@ -366,3 +386,35 @@ def test_sent_in_data_interval_refuses_a_run_without_one(
         )
     assert raised.value.name == "sent_in_data_interval"
     assert len(sendgrid_emulator.admin.requests()) == before
+
+
+def test_many_explicit_ids_in_a_large_account_are_read_by_id_after_the_first_page() -> None:
+    # 3 ids, 1,000 Single Sends (10 pages): after page 1 (which holds one id), 2 reads by id
+    # beat 9 more pages; in a 200-send account (1 page left) the list is cheaper.
+    from airflow_provider_sgseg.exceptions import SendGridNotFoundError
+
+    wanted = [f"00000000-0000-4000-8000-{n:012d}" for n in range(3)]
+
+    class Hook:
+        def __init__(self, count: int) -> None:
+            self.count, self.calls = count, []  # type: list[str]
+
+        def run(self, request: Any) -> Any:
+            self.calls.append(f"page {request.page_token}")
+            token = str(int(request.page_token or 0) + 1)
+            items = [{"id": wanted[int(token) - 1]}] if int(token) <= 2 else []
+            return items, None if int(token) * 100 >= self.count else token, self.count
+
+        def get_single_send(self, single_send_id: str) -> dict[str, Any]:
+            self.calls.append(f"get {single_send_id}")
+            if single_send_id == wanted[2]:
+                raise SendGridNotFoundError("no such Single Send")
+            return {"id": single_send_id}
+
+    operator = SendGridSingleSendStatsOperator(task_id="t", single_send_ids=wanted)
+    large = operator.__dict__["hook"] = Hook(1000)
+    assert operator._explicit(wanted) == [{"id": wanted[0]}, {"id": wanted[1]}]
+    assert large.calls == ["page None", f"get {wanted[1]}", f"get {wanted[2]}"]
+    small = operator.__dict__["hook"] = Hook(200)
+    assert operator._explicit(wanted) == [{"id": wanted[0]}, {"id": wanted[1]}]
+    assert small.calls == ["page None", "page 1"]  # the whole list: wanted[2] does not exist
