@@ -397,7 +397,8 @@ def test_many_explicit_ids_in_a_large_account_are_read_by_id_after_the_first_pag
 
     class Hook:
         def __init__(self, count: int) -> None:
-            self.count, self.calls = count, []  # type: list[str]
+            self.count = count
+            self.calls: list[str] = []
 
         def run(self, request: Any) -> Any:
             self.calls.append(f"page {request.page_token}")
