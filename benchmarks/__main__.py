@@ -34,6 +34,7 @@ def main(argv: list[str]) -> int:
         segment_watchers,
         stats_landing,
         triggerer_scale,
+        user_dag_test,
     )
     from benchmarks.report import Section, format_table, load_average, results_markdown
 
@@ -47,6 +48,7 @@ def main(argv: list[str]) -> int:
         "6": lambda: contacts_pipeline.run(WORK_DIR),
         "7": lambda: segment_watchers.run(work_dir=WORK_DIR),
         "8": lambda: stats_landing.run(WORK_DIR),
+        "9": lambda: user_dag_test.run(WORK_DIR),
     }
     chosen = argv or list(benchmarks)
     unknown = [name for name in chosen if name not in benchmarks]

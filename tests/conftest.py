@@ -33,7 +33,9 @@ os.environ["AIRFLOW__CORE__FERNET_KEY"] = FERNET_KEY
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # tests/system needs the production-shape stack and its own venv: `make e2e` runs it, `make test` not.
-collect_ignore = ["system"]
+# tests/user_dag_project is a user's repository in miniature, run by its own pytest process
+# (tests/dags/test_user_dag_project.py).
+collect_ignore = ["system", "user_dag_project"]
 AIRFLOW_BIN = Path(sys.executable).parent / "airflow"
 
 DagsTest = Callable[..., subprocess.CompletedProcess[str]]
@@ -42,7 +44,7 @@ StoreConnection = Callable[[str, Mapping[str, object]], None]
 # Tests that run Airflow itself (`airflow dags test`, the demo's components) share one xdist worker
 # (`make test` runs `--dist loadgroup`): two of them at once on 2 cores starve each other past
 # their time limits, while the rest of the suite fills the other worker.
-AIRFLOW_PROCESS_MODULES = {"test_demo_driver.py", "test_dags_under_faults.py"}
+AIRFLOW_PROCESS_MODULES = {"test_demo_driver.py", "test_dags_under_faults.py", "test_user_dag_project.py"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

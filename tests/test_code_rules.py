@@ -61,3 +61,13 @@ def test_no_provider_module_imports_the_emulator() -> None:
         if "sgseg_emulator" in imported_modules(path.read_text())
     ]
     assert offenders == []
+
+
+def test_the_hook_validates_nothing_itself() -> None:
+    """Arguments are checked once, by the typed requests (``rules/requests.py``) the hook sends."""
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in sorted((PACKAGE / "hooks").rglob("*.py"))
+        if "rules.validation" in path.read_text() or "import validation" in path.read_text()
+    ]
+    assert offenders == []

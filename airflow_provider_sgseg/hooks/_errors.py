@@ -96,6 +96,30 @@ def error_for_status(
     return SendGridError("SendGrid answered with an error", **where)
 
 
+def text_body(method: str, path: str, status: int, body: bytes, content_type: str) -> str:
+    """The text of a 2xx answer that is text, not JSON (the stats CSV export), in either reading of
+    SendGrid's docs: plain text, or (the spec's) a JSON string holding it when the answer says it
+    is JSON. An empty body, or a JSON one that is not a string, is an answer cut short or malformed."""
+    if "json" in content_type.lower():
+        payload = parse_json(method, path, status, body, empty_ok=False)
+        if not isinstance(payload, str):
+            raise SendGridResponseError(
+                f"SendGrid answered with JSON {type(payload).__name__} where text was expected",
+                method=method,
+                path=path,
+                status_code=status,
+            )
+        return payload
+    if not body.strip():
+        raise SendGridResponseError(
+            "SendGrid answered with an empty body where text was expected (cut short?)",
+            method=method,
+            path=path,
+            status_code=status,
+        )
+    return body.decode("utf-8-sig", errors="replace")
+
+
 def parse_json(method: str, path: str, status: int, body: bytes, *, empty_ok: bool) -> Any:
     """The JSON of a 2xx answer. An empty body is ``None`` where ``empty_ok`` (DELETE, refresh,
     schedule), else an error like malformed JSON: both can be an answer cut short."""

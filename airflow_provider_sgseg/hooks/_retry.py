@@ -14,7 +14,8 @@ By request kind (:class:`~airflow_provider_sgseg.rules.requests.Retry`):
 * ``NEVER`` (the segment refresh, whose 429 is the daily quota; ``test_connection``'s probe).
 
 A wait SendGrid names (``Retry-After``, or ``X-RateLimit-Reset`` on a 429) is used instead of the
-backoff, plus up to ``jitter`` seconds so callers refused together do not return together. Named
+backoff, plus up to ``jitter`` seconds so callers refused together do not return together (not
+in a trigger's hook, ``exact_named_waits``: a wait in the triggerer lasts until the named reset). Named
 waits are capped at :data:`MAX_SERVER_WAIT`; one longer than ``policy.max_wait`` is not sat out:
 the call fails at once with the error's ``reset_at``.
 """
@@ -118,6 +119,7 @@ class Attempts:
     policy: RetryPolicy
     named: float | None = None
     wait: float = 0.0
+    exact_named_waits: bool = False
 
     def refused(
         self, headers: Mapping[str, str], status: int, now: float, log: _Log, what: str
@@ -131,7 +133,7 @@ class Attempts:
         error = state.outcome.exception() if state.outcome is not None else None
         if error is None or not retried(self.kind, error):
             return False
-        wait = next_wait(state.attempt_number, self.named, self.policy)
+        wait = next_wait(state.attempt_number, self.named, self.policy, exact=self.exact_named_waits)
         self.wait = wait or 0.0
         return wait is not None
 
@@ -149,15 +151,20 @@ class Attempts:
 
 
 def next_wait(
-    attempt: int, named: float | None, policy: RetryPolicy, *, rand: Callable[[], float] = random.random
+    attempt: int,
+    named: float | None,
+    policy: RetryPolicy,
+    *,
+    exact: bool = False,
+    rand: Callable[[], float] = random.random,
 ) -> float | None:
     """Seconds to wait after failed attempt number ``attempt`` (1-based): the wait SendGrid
-    ``named`` plus jitter, else :func:`backoff`; ``None`` when the named wait exceeds
-    ``policy.max_wait`` (give up now: the error carries ``reset_at``)."""
+    ``named`` plus jitter (none when ``exact``), else :func:`backoff`; ``None`` when the named
+    wait exceeds ``policy.max_wait`` (give up now: the error carries ``reset_at``)."""
     if named is not None and named > policy.max_wait:
         return None
     if named:
-        return named + policy.jitter * rand()
+        return named if exact else named + policy.jitter * rand()
     return backoff(attempt, policy, rand=rand)
 
 

@@ -45,11 +45,12 @@ from airflow_provider_sgseg.hooks._async_pool import (
     shared_async_client,
 )
 from airflow_provider_sgseg.hooks._deadline import bounded_client, deadline
-from airflow_provider_sgseg.hooks._errors import error_for_status, parse_json
+from airflow_provider_sgseg.hooks._errors import error_for_status, parse_json, text_body
 from airflow_provider_sgseg.hooks._retry import NO_RETRY, Attempts, RetryPolicy
 from airflow_provider_sgseg.hooks._settings import CONN_TYPE, ConnectionSettings, redact
 from airflow_provider_sgseg.hooks._transfer import download_file, upload_file
-from airflow_provider_sgseg.rules import validation
+from airflow_provider_sgseg.rules.limits import MAX_IDS_PER_LIST
+from airflow_provider_sgseg.rules.limits import MAX_PAGES as MAX_PAGES
 from airflow_provider_sgseg.rules.requests import (
     CONTACTS_PATH,
     LISTS_PAGE_SIZE,
@@ -63,7 +64,9 @@ from airflow_provider_sgseg.rules.requests import (
     CreateSingleSend,
     DeleteSegment,
     ExportContacts,
+    ExportSingleSendStats,
     FindSegmentsByName,
+    FindSingleSendsByName,
     GetExportStatus,
     GetFieldDefinitions,
     GetImportStatus,
@@ -85,7 +88,6 @@ from airflow_provider_sgseg.rules.requests import (
     UpdateSegment,
     UpsertContacts,
 )
-from airflow_provider_sgseg.rules.stats import MAX_IDS_PER_LIST
 from airflow_provider_sgseg.version_compat import AIRFLOW_V_3_2_PLUS, BaseHook, aget_connection
 
 __all__ = [
@@ -97,7 +99,6 @@ __all__ = [
 ]
 
 
-MAX_PAGES = 1000  # a guard against a server that keeps handing out new page tokens
 NIL_UUID = "00000000-0000-0000-0000-000000000000"
 
 # OpenSSL's reasons for a TLS handshake answered in plain HTTP (the second from OpenSSL 3.2 on).
@@ -112,6 +113,9 @@ class SendGridMarketingHook(BaseHook):
         ``/v3`` is dropped, anything else but a base URL refused: see ``hooks/_settings.py``), password =
         API key, extras ``on_behalf_of`` (subuser) and ``timeout`` (seconds).
     :param retry: retry policy for idempotent requests (default :class:`RetryPolicy`).
+    :param exact_named_waits: sit out a wait SendGrid names (``Retry-After``, a 429's
+        ``X-RateLimit-Reset``) exactly, without the policy's jitter. The triggers' hooks do: a
+        wait in the triggerer lasts until the named reset, so waits refused together return together.
 
     Errors (every API method; all are :class:`~airflow_provider_sgseg.exceptions.SendGridError`
     subclasses and none carries the API key): ``SendGridInputError`` for a bad argument, raised
@@ -149,10 +153,12 @@ class SendGridMarketingHook(BaseHook):
         *,
         retry: RetryPolicy | None = None,
         transport: httpx.MockTransport | None = None,
+        exact_named_waits: bool = False,
     ) -> None:
         super().__init__()
         self.sendgrid_conn_id = sendgrid_conn_id
         self.retry_policy = retry or RetryPolicy()
+        self.exact_named_waits = exact_named_waits
         self._async_settings: ConnectionSettings | None = None
         # 0.2.0's test seam (deprecated, removed in 1.0): this hook's own clients on ``transport``.
         self._transport = transport
@@ -399,8 +405,8 @@ class SendGridMarketingHook(BaseHook):
         :raises SendGridInputError: a bad argument, before any request.
         :raises SendGridError: any other refusal or failure (class docstring, "Errors").
         """
-        wanted = validation.single_send_name(name)
-        return [item for item in self.list_single_sends() if item.get("name") == wanted]
+        lookup = FindSingleSendsByName(name)
+        return lookup.matches(self._pages(SINGLE_SENDS_PATH, SINGLE_SENDS_PAGE_SIZE))
 
     def schedule_single_send(
         self, single_send_id: str, send_at: str | datetime.datetime = "now"
@@ -638,6 +644,19 @@ class SendGridMarketingHook(BaseHook):
         request = GetSingleSendLinkStats(single_send_id, tuple(group_by), ab_variation_id, ab_phase_id)
         return list(self.stats_pages(request))
 
+    def export_single_send_stats(self, single_send_ids: Sequence[str], timezone: str = "UTC") -> str:
+        """``GET /v3/marketing/stats/singlesends/export``: SendGrid's CSV of all-time totals as text,
+        a header line then one line per known Single Send (``Single Send ID``, ``Single Send
+        Name`` and the counts: requests, delivered, opens, clicks, ... as whole numbers), for 1 to 50
+        ``single_send_ids``; ``timezone`` (IANA name) changes only how dates are shown. At most
+        1 MiB (``rules.limits.MAX_STATS_EXPORT_BYTES``). A read: retried per the hook's policy.
+
+        :raises SendGridInputError: no id, more than 50, a bad id or time zone, before any request.
+        :raises SendGridResponseError: an empty answer (after the retries) or one over 1 MiB.
+        :raises SendGridError: any other refusal or failure (class docstring, "Errors").
+        """
+        return self.run(ExportSingleSendStats(single_send_ids, timezone))
+
     async def aget_single_send(self, single_send_id: str) -> dict[str, Any]:
         """Async :meth:`get_single_send`."""
         return await self.arun(GetSingleSend(single_send_id))
@@ -647,7 +666,7 @@ class SendGridMarketingHook(BaseHook):
     def _request(self, call: Call) -> Any:
         settings = self._settings
         client = self._client
-        attempts = Attempts(call.retry, self.retry_policy)
+        attempts = Attempts(call.retry, self.retry_policy, exact_named_waits=self.exact_named_waits)
         for attempt in tenacity.Retrying(**self._retry_options(call, attempts, self.retry_policy.sleep)):
             with attempt:
                 started = time.monotonic()
@@ -669,7 +688,7 @@ class SendGridMarketingHook(BaseHook):
         settings = await self._asettings()
         client = await self.aget_conn()
         slots = request_slots(client)
-        attempts = Attempts(call.retry, self.retry_policy)
+        attempts = Attempts(call.retry, self.retry_policy, exact_named_waits=self.exact_named_waits)
         options = self._retry_options(call, attempts, self.retry_policy.async_sleep)
         async for attempt in tenacity.AsyncRetrying(**options):
             with attempt:
@@ -706,6 +725,9 @@ class SendGridMarketingHook(BaseHook):
         )
         if response.is_success:
             attempts.named = None
+            if call.text:
+                content_type = response.headers.get("content-type", "")
+                return text_body(call.method, call.path, status, response.content, content_type)
             return parse_json(call.method, call.path, status, response.content, empty_ok=call.empty_ok)
         where = f"SendGrid {call.method} {call.path}"
         reset_at = attempts.refused(response.headers, status, self.retry_policy.clock(), self.log, where)

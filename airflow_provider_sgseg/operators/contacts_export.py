@@ -19,21 +19,14 @@ from airflow_provider_sgseg.exceptions import (
 from airflow_provider_sgseg.operators._contact_files import count_rows, gunzipped, is_gzip
 from airflow_provider_sgseg.operators._contact_jobs import ContactsTask
 from airflow_provider_sgseg.rules import summaries, validation, waiting
+from airflow_provider_sgseg.rules.adoption import ADOPTION_SKEW, adoptable_export, export_reusable
 from airflow_provider_sgseg.rules.batching import (
     DECOMPRESSED_BYTES_PER_FILE_MB,
     DEFAULT_EXPORT_FILE_MB,
     DEFAULT_MAX_LINE_BYTES,
 )
 from airflow_provider_sgseg.rules.instants import parse_instant
-from airflow_provider_sgseg.rules.jobs import (
-    ADOPTION_SKEW,
-    adoptable_export,
-    content_file_type,
-    export_reusable,
-    job_outcome,
-    job_payload,
-    url_expiring,
-)
+from airflow_provider_sgseg.rules.jobs import content_file_type, job_outcome, job_payload, url_expiring
 from airflow_provider_sgseg.state_store import TaskStateStore, earlier_tries_since
 from airflow_provider_sgseg.version_compat import AirflowFailException
 

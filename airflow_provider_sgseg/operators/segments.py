@@ -1015,19 +1015,11 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
 
     @staticmethod
     def _accepted_result(attempt: Mapping[str, Any], segment: Mapping[str, Any]) -> dict[str, Any] | None:
-        """The result for ``attempt`` if ``segment`` shows a refresh recorded after it began.
+        """The result for ``attempt`` if ``segment`` shows a refresh recorded after it began
+        (:func:`~airflow_provider_sgseg.rules.adoption.refresh_accepted`)."""
+        from airflow_provider_sgseg.rules.adoption import refresh_accepted
 
-        Evidence is SendGrid's own: ``last_refreshed_at`` moved past the value read before the
-        POST, or ``refreshes_used`` grew. Comparing server values with server values keeps the
-        worker's clock out of it.
-        """
-        before = parse_instant(attempt.get("last_refreshed_at_before"))
-        after = parse_instant(segment.get("last_refreshed_at"))
-        moved = after is not None and (before is None or after > before)
-        used_before = attempt.get("refreshes_used_before")
-        used_after = segment.get("refreshes_used")
-        counted = type(used_before) is int and type(used_after) is int and used_after > used_before
-        if not (moved or counted):
+        if not refresh_accepted(attempt, segment):
             return None
         return SendGridRefreshSegmentOperator._result_of(attempt)
 

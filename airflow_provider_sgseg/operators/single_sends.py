@@ -368,7 +368,7 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
     def _find_existing(
         self, hook: SendGridMarketingHook, request: SingleSendRequest
     ) -> dict[str, Any] | None:
-        matches = [s for s in hook.find_single_sends_by_name(request.name) if s.get("name") == request.name]
+        matches = hook.find_single_sends_by_name(request.name)
         if not matches:
             return None
         if len(matches) > 1:

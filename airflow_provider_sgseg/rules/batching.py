@@ -18,16 +18,16 @@ from typing import Any
 from airflow_provider_sgseg.exceptions import SendGridRowError
 from airflow_provider_sgseg.rules.contacts import identifier_keys, merge_contacts
 
-MAX_CONTACTS_PER_UPSERT = 30_000
-MAX_UPSERT_BYTES = 6_000_000
-MAX_IMPORT_ROWS = 1_000_000  # per CSV import (SendGrid: 1,000,000 contacts or 5 GB)
-MAX_IMPORT_BYTES = 5_000_000_000
-# The provider's own bounds on what it reads (configurable per task): one line of a source or
-# export file, and one downloaded export file once decompressed (per MB of max_file_size, whose
-# default is SendGrid's 5000: a CSV compresses about 5 to 10 times, so 8x leaves room).
-DEFAULT_MAX_LINE_BYTES = 8 * 1024 * 1024
-DECOMPRESSED_BYTES_PER_FILE_MB = 8 * 1024 * 1024
-DEFAULT_EXPORT_FILE_MB = 5000
+# SendGrid's upsert and import limits and the file bounds (their home: rules/limits.py).
+from airflow_provider_sgseg.rules.limits import (
+    DECOMPRESSED_BYTES_PER_FILE_MB as DECOMPRESSED_BYTES_PER_FILE_MB,
+)
+from airflow_provider_sgseg.rules.limits import DEFAULT_EXPORT_FILE_MB as DEFAULT_EXPORT_FILE_MB
+from airflow_provider_sgseg.rules.limits import DEFAULT_MAX_LINE_BYTES as DEFAULT_MAX_LINE_BYTES
+from airflow_provider_sgseg.rules.limits import MAX_CONTACTS_PER_UPSERT as MAX_CONTACTS_PER_UPSERT
+from airflow_provider_sgseg.rules.limits import MAX_IMPORT_BYTES as MAX_IMPORT_BYTES
+from airflow_provider_sgseg.rules.limits import MAX_IMPORT_ROWS as MAX_IMPORT_ROWS
+from airflow_provider_sgseg.rules.limits import MAX_UPSERT_BYTES as MAX_UPSERT_BYTES
 
 
 def encode(value: Any) -> bytes:

@@ -20,6 +20,7 @@ from typing import Any
 
 from airflow_provider_sgseg.exceptions import SendGridInputError, did_you_mean
 from airflow_provider_sgseg.exceptions import SendGridRowError as SendGridRowError  # its first home
+from airflow_provider_sgseg.rules.limits import MAX_ALTERNATE_EMAILS as MAX_ALTERNATE_EMAILS
 
 IDENTIFIERS = ("email", "phone_number_id", "external_id", "anonymous_id")
 NO_IDENTIFIER = f"no identifier ({', '.join(IDENTIFIERS[:-1])} or {IDENTIFIERS[-1]})"
@@ -48,7 +49,6 @@ SET_BY_SENDGRID = frozenset(
         *("last_emailed", "singlesend_id", "automation_id"),
     }
 )
-MAX_ALTERNATE_EMAILS = 5
 CUSTOM_FIELD_TYPES = ("Text", "Number", "Date")
 # Deliberately loose: one @, no spaces, a dot in the domain. SendGrid has the last word.
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

@@ -96,15 +96,6 @@ def export_outcome(export_id: str, export: Mapping[str, Any]) -> Outcome:
     return Finished(result, f"export {export_id} ready with {len(result.urls)} file(s)")
 
 
-def export_reusable(export: Mapping[str, Any], now: datetime.datetime, margin: float = 300.0) -> bool:
-    """Whether an earlier export can serve a retry: not failed, and not expiring within ``margin``
-    seconds (a pending export has no real ``expires_at`` yet; it is reusable unless one says so)."""
-    if str(export.get("status") or "").lower() == "failure":
-        return False
-    expires_at = parse_instant(export.get("expires_at"))
-    return expires_at is None or expires_at.timestamp() - now.timestamp() > margin
-
-
 def all_jobs(outcomes: Mapping[str, Outcome]) -> Outcome:
     """One outcome for a set of jobs polled together: rejected if any is, transient if any poll
     failed, pending while any runs, else ``Finished`` with ``{job_id: value}`` of all of them."""
@@ -135,42 +126,6 @@ def job_payload(value: Any) -> dict[str, Any]:
         expires = value.expires_at.isoformat() if value.expires_at else None
         return {"export_id": value.export_id, "contact_count": value.contact_count, "expires_at": expires}
     raise TypeError(f"not a job result: {value!r}")
-
-
-ADOPTION_SKEW = 300.0  # seconds SendGrid's clock and the worker's may be apart
-
-
-def adoptable_export(
-    exports: Sequence[Mapping[str, Any]],
-    segment_ids: list[str],
-    list_ids: list[str],
-    attempted_at: datetime.datetime,
-    now: datetime.datetime,
-    skew: float = ADOPTION_SKEW,
-    *,
-    file_type: str | None = None,
-) -> str | None:
-    """The export an earlier try started but never heard back about, from
-    ``GET /v3/marketing/contacts/exports``: same segments and lists, created no earlier than the
-    attempt (less ``skew`` seconds for clocks apart), still reusable. The newest, or None.
-
-    The list does not give an export's file type; one whose ``urls`` name another type than
-    ``file_type`` (see :func:`url_file_type`) is skipped. Without telling URLs (pending, or
-    unknown suffixes) it stays a candidate: the download checks the content."""
-    wanted = (sorted(segment_ids), sorted(list_ids))
-    candidates = []
-    for export in exports:
-        created = parse_instant(export.get("created_at"))
-        if created is None or created.timestamp() < attempted_at.timestamp() - skew:
-            continue
-        if (_ids(export.get("segments")), _ids(export.get("lists"))) != wanted:
-            continue
-        listed_type = _listed_file_type(export)
-        if file_type and listed_type and listed_type != file_type:
-            continue
-        if export.get("id") and export_reusable(export, now):
-            candidates.append((created.timestamp(), str(export["id"])))
-    return max(candidates)[1] if candidates else None
 
 
 def url_file_type(url: str) -> str | None:
@@ -227,18 +182,6 @@ def content_file_type(head: bytes) -> str | None:
     return "csv" if line[:1].isalpha() or line[:1] in ('"', "_") else None
 
 
-def _listed_file_type(export: Mapping[str, Any]) -> str | None:
-    urls = export.get("urls")
-    types = [url_file_type(str(url)) for url in urls] if isinstance(urls, list) else []
-    return next((kind for kind in types if kind), None)
-
-
-def _ids(items: object) -> list[str]:
-    if not isinstance(items, list):
-        return []
-    return sorted(str(item.get("ID") or item.get("id")) for item in items if isinstance(item, Mapping))
-
-
 JOB_KINDS = ("import", "export")
 
 
@@ -293,3 +236,12 @@ class JobBoard:
     def outcome(self) -> Outcome:
         """The round's outcome for the waiting engine (see :func:`all_jobs`)."""
         return all_jobs(self._round)
+
+
+def __getattr__(name: str) -> Any:
+    """The export adoption rules' former names here (0.3.0), now in :mod:`.adoption`."""
+    if name in ("ADOPTION_SKEW", "adoptable_export", "export_reusable"):
+        from airflow_provider_sgseg.rules import adoption
+
+        return getattr(adoption, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,12 +15,9 @@ from typing import Any
 from airflow_provider_sgseg.exceptions import SendGridInputError
 from airflow_provider_sgseg.rules import validation
 from airflow_provider_sgseg.rules.instants import parse_instant
+from airflow_provider_sgseg.rules.limits import MAX_SERVER_WAIT as MAX_SERVER_WAIT
 
 DEFAULT_MAX_CONSECUTIVE_FAILURES = 5
-# The longest wait a SendGrid answer can name that the provider believes (seconds), in the hook's
-# retries and in a deferral alike: its quotas (the manual refresh's included) reset within 24
-# hours. Longer values are capped, and logged.
-MAX_SERVER_WAIT = 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -109,12 +106,13 @@ def failure_delay(
 ) -> float:
     """Seconds to wait after the n-th consecutive transient failure (n >= 1).
 
-    Doubles from ``bounds.floor`` and stops at ``bounds.ceiling``; after a 429 it also waits
-    until SendGrid's announced ``reset_at`` (still capped by the ceiling).
+    Doubles from ``bounds.floor`` and stops at ``bounds.ceiling``. After a 429 that names its
+    ``reset_at`` it is exactly the time until that reset (within the bounds), whatever the
+    failure count and without jitter: waits refused together come back together when the
+    reset comes, and none later than it has to.
     """
-    exponent = min(max(consecutive_failures - 1, 0), 32)
-    delay = bounds.floor * 2.0**exponent
     reset, now_at = parse_instant(reset_at), parse_instant(now)
     if reset is not None and now_at is not None:
-        delay = max(delay, (reset - now_at).total_seconds())
-    return bounds.clamp(delay)
+        return bounds.clamp((reset - now_at).total_seconds())
+    exponent = min(max(consecutive_failures - 1, 0), 32)
+    return bounds.clamp(bounds.floor * 2.0**exponent)

@@ -23,7 +23,7 @@ import enum
 import json
 import re
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
@@ -31,16 +31,21 @@ from typing import Any, Generic, TypeVar
 from airflow_provider_sgseg.exceptions import ErrorDetail, SendGridInputError, SendGridResponseError
 from airflow_provider_sgseg.rules import stats as stats_rules
 from airflow_provider_sgseg.rules import validation
-from airflow_provider_sgseg.rules.batching import MAX_UPSERT_BYTES
-from airflow_provider_sgseg.rules.stats import MAX_IDS_PER_LIST, STATS_PAGE_SIZE
+from airflow_provider_sgseg.rules.limits import LISTS_PAGE_SIZE as LISTS_PAGE_SIZE
+from airflow_provider_sgseg.rules.limits import (
+    MAX_IDS_PER_EXPORT,
+    MAX_IDS_PER_LIST,
+    MAX_STATS_EXPORT_BYTES,
+    MAX_UPSERT_BYTES,
+    STATS_PAGE_SIZE,
+)
+from airflow_provider_sgseg.rules.limits import SINGLE_SENDS_PAGE_SIZE as SINGLE_SENDS_PAGE_SIZE
 
 SEGMENTS_PATH = "/v3/marketing/segments/2.0"
 SINGLE_SENDS_PATH = "/v3/marketing/singlesends"
 CONTACTS_PATH = "/v3/marketing/contacts"
 FIELD_DEFINITIONS_PATH = "/v3/marketing/field_definitions"
 LISTS_PATH = "/v3/marketing/lists"
-SINGLE_SENDS_PAGE_SIZE = 100
-LISTS_PAGE_SIZE = 1000
 
 ResultT = TypeVar("ResultT")
 
@@ -61,7 +66,8 @@ class Call:
 
     ``path`` is relative to the connection's base URL; ``params`` are query pairs in order;
     ``json`` or ``content`` (an already encoded body, e.g. measured against a size limit) is the
-    body; ``empty_ok`` says a 2xx without a body is success (else it is an answer cut short).
+    body; ``empty_ok`` says a 2xx without a body is success (else it is an answer cut short);
+    ``text`` says the 2xx body is text, not JSON (the stats CSV export): the result gets a ``str``.
     """
 
     method: str
@@ -71,6 +77,7 @@ class Call:
     content: bytes | None = None
     retry: Retry = Retry.IDEMPOTENT
     empty_ok: bool = False
+    text: bool = False
 
     def __post_init__(self) -> None:
         api_path(self.path)
@@ -408,6 +415,21 @@ class CreateSingleSend(ResourceRequest):
         if self.categories:
             body["categories"] = list(self.categories)
         return Call("POST", SINGLE_SENDS_PATH, json=body, retry=Retry.SENT_ONCE)
+
+
+@dataclass(frozen=True)
+class FindSingleSendsByName:
+    """Single Sends whose name is exactly ``name``, picked from the summaries of every page of
+    ``GET /v3/marketing/singlesends`` (the hook reads the pages: :class:`ListPage`)."""
+
+    name: str
+
+    def __post_init__(self) -> None:
+        _normalise(self, name=validation.single_send_name(self.name))
+
+    def matches(self, single_sends: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The Single Sends among ``single_sends`` named exactly ``name``."""
+        return [item for item in single_sends if item.get("name") == self.name]
 
 
 @dataclass(frozen=True)
@@ -905,3 +927,44 @@ class GetSingleSendLinkStats(_StatsRequest):
             *_paging(self.page_size, self.page_token),
         ]
         return Call("GET", f"{STATS_PATH}/{self.single_send_id}/links", params=tuple(params))
+
+
+@dataclass(frozen=True)
+class ExportSingleSendStats(Request[str]):
+    """``GET /v3/marketing/stats/singlesends/export``: SendGrid's CSV of all-time totals, one line
+    per Single Send after a header line, for 1 to 50 ``single_send_ids``; dates shown in
+    ``timezone`` (which changes only their format).
+
+    The spec types the 200 body as a JSON string holding the CSV while SendGrid documents it as
+    plain CSV text; the hook reads both (by the answer's Content-Type). An answer over
+    :data:`~airflow_provider_sgseg.rules.limits.MAX_STATS_EXPORT_BYTES` is refused.
+
+    :raises SendGridInputError: no id, more than 50, an id that is not a UUID, a bad time zone.
+    """
+
+    single_send_ids: Sequence[str]
+    timezone: str = "UTC"
+
+    def __post_init__(self) -> None:
+        ids = validation.single_send_ids(self.single_send_ids, "single_send_ids", MAX_IDS_PER_EXPORT)
+        if not ids:
+            rule = f"must name 1 to {MAX_IDS_PER_EXPORT} Single Sends"
+            raise SendGridInputError("single_send_ids", self.single_send_ids, rule)
+        _normalise(self, single_send_ids=ids, timezone=validation.time_zone(self.timezone, "timezone"))
+
+    def call(self) -> Call:
+        params = (("ids", ",".join(self.single_send_ids)), ("timezone", self.timezone))
+        return Call("GET", f"{STATS_PATH}/export", params=params, text=True)
+
+    def result(self, call: Call, payload: Any) -> str:
+        if not isinstance(payload, str):
+            raise shape_error(call, "CSV text", payload)
+        size = len(payload.encode())
+        if size > MAX_STATS_EXPORT_BYTES:
+            raise SendGridResponseError(
+                f"SendGrid answered with {size} bytes of CSV, more than the {MAX_STATS_EXPORT_BYTES} "
+                "bytes the totals of 50 Single Sends can take",
+                method=call.method,
+                path=call.path,
+            )
+        return payload

@@ -35,6 +35,8 @@ import pendulum
 from airflow_provider_sgseg.exceptions import SendGridInputError
 from airflow_provider_sgseg.rules import validation
 from airflow_provider_sgseg.rules.instants import parse_instant
+from airflow_provider_sgseg.rules.limits import MAX_IDS_PER_LIST as MAX_IDS_PER_LIST
+from airflow_provider_sgseg.rules.limits import STATS_PAGE_SIZE as STATS_PAGE_SIZE
 
 # The spec's Metrics (tsg_mc_stats_v3.json), in its order: the metric columns of the stats table.
 METRICS = (
@@ -51,8 +53,6 @@ METRICS = (
     "spam_reports",
     "spam_report_drops",
 )
-STATS_PAGE_SIZE = 50  # the spec's page_size maximum on every stats endpoint
-MAX_IDS_PER_LIST = 25  # singlesend_ids per GET /v3/marketing/stats/singlesends
 
 # --------------------------------------------------------------------------- parameters
 

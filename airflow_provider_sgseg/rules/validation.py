@@ -25,15 +25,14 @@ from collections.abc import Callable, Sequence
 import pendulum
 
 from airflow_provider_sgseg.exceptions import SendGridInputError, did_you_mean
+from airflow_provider_sgseg.rules.limits import LIST_FILTER_MAX_IDS as LIST_FILTER_MAX_IDS
+from airflow_provider_sgseg.rules.limits import NAME_MAX_LENGTH as NAME_MAX_LENGTH
+from airflow_provider_sgseg.rules.limits import SINGLE_SEND_MAX_CATEGORIES as SINGLE_SEND_MAX_CATEGORIES
+from airflow_provider_sgseg.rules.limits import SINGLE_SEND_MAX_LISTS as SINGLE_SEND_MAX_LISTS
+from airflow_provider_sgseg.rules.limits import SINGLE_SEND_MAX_SEGMENTS as SINGLE_SEND_MAX_SEGMENTS
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _RENDERED_NONE = "is required (got None: did a template render to None?)"
-
-NAME_MAX_LENGTH = 100
-SINGLE_SEND_MAX_SEGMENTS = 10
-SINGLE_SEND_MAX_LISTS = 50
-SINGLE_SEND_MAX_CATEGORIES = 10
-LIST_FILTER_MAX_IDS = 50
 
 
 def rendered_literal(name: str, text: str, rule: str) -> object:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pendulum
 from airflow.exceptions import AirflowProviderDeprecationWarning
-from airflow.sdk import Asset, BaseSensorOperator
+from airflow.sdk import BaseSensorOperator
 from airflow.sdk.bases.sensor import PokeReturnValue
 
 from airflow_provider_sgseg.exceptions import SendGridInputError
@@ -27,12 +27,9 @@ from airflow_provider_sgseg.rules.population import (
     verdict,
     watermark_from,
 )
+from airflow_provider_sgseg.sensors._base import SendGridSensorMixin
 from airflow_provider_sgseg.state_store import TaskStateStore
-from airflow_provider_sgseg.task import (
-    DEFAULT_CONN_ID,
-    SendGridTaskMixin,
-    default_deferrable,
-)
+from airflow_provider_sgseg.task import DEFAULT_CONN_ID, default_deferrable
 from airflow_provider_sgseg.version_compat import (
     AirflowException,
     AirflowFailException,
@@ -47,7 +44,7 @@ if TYPE_CHECKING:
 STATE_KEY = "sgseg_segment_populated_wait"
 
 
-class SendGridSegmentPopulatedSensor(SendGridTaskMixin, BaseSensorOperator):
+class SendGridSegmentPopulatedSensor(SendGridSensorMixin, BaseSensorOperator):
     """Succeed once a segment is populated: ``VALID``, sampled after a watermark, big enough.
 
     Populated means ``status.query_validation == "VALID"``, ``sample_updated_at`` newer than the
@@ -91,6 +88,7 @@ class SendGridSegmentPopulatedSensor(SendGridTaskMixin, BaseSensorOperator):
     template_fields: Sequence[str] = ("segment_id", "watermark", "sendgrid_conn_id")
     # One attempt per poke: the poll schedule is the retry, and it knows SendGrid's pace.
     single_attempt_hook = True
+    state_key = STATE_KEY
     ui_color = "#e3f2fd"
 
     def __init__(
@@ -130,7 +128,6 @@ class SendGridSegmentPopulatedSensor(SendGridTaskMixin, BaseSensorOperator):
         self.watermark = watermark
         self.min_contacts = min_contacts
         self.deferrable = default_deferrable(deferrable)
-        self._state: dict[str, Any] | None = None
         self._segment_name: str | None = None  # the name SendGrid gave at the last poll
         # Poke and reschedule modes: when ``timeout`` runs out (set by execute).
         self._deadline: datetime.datetime | None = None
@@ -150,7 +147,7 @@ class SendGridSegmentPopulatedSensor(SendGridTaskMixin, BaseSensorOperator):
         :raises: as :meth:`poke`.
         """
         if not self.deferrable:
-            self._deadline = self._timeout_deadline(context)
+            self._deadline = self.timeout_deadline(context)
             done = super().execute(context)  # Airflow's poke loop logs "Success criteria met" last
             self.log.info("%s", self._summary(done, self._segment_name))
             return done
@@ -167,11 +164,10 @@ class SendGridSegmentPopulatedSensor(SendGridTaskMixin, BaseSensorOperator):
             return first.xcom_value
         from airflow_provider_sgseg.triggers.segments import SendGridSegmentPopulatedTrigger
 
-        now = self.now()
+        now, deadline, first_poll_at = self.deferral_moments(context)
         # poke() fixed the watermark in the state store (a failed first look fixes "now"), so a
         # trigger rebuilt after a triggerer restart waits for the very same sample.
         watermark = self._watermark(context)
-        deadline = self.deferral_deadline(context, now + datetime.timedelta(seconds=self.timeout))
         self.defer(
             trigger=SendGridSegmentPopulatedTrigger(
                 sendgrid_conn_id=self.sendgrid_conn_id,
@@ -179,7 +175,7 @@ class SendGridSegmentPopulatedSensor(SendGridTaskMixin, BaseSensorOperator):
                 watermark=watermark.isoformat() if watermark else None,
                 min_contacts=self.min_contacts,
                 deadline=deadline.isoformat(),
-                first_poll_at=(now + datetime.timedelta(seconds=self.poke_interval)).isoformat(),
+                first_poll_at=first_poll_at,
                 hook_params=self.trigger_hook_params(),
                 **self.bounds.to_arguments(),
             ),
@@ -306,13 +302,6 @@ class SendGridSegmentPopulatedSensor(SendGridTaskMixin, BaseSensorOperator):
     def _summary(self, result: dict[str, Any], name: object) -> str:
         return summaries.segment_populated(result, name, self.min_contacts)
 
-    def _finish(self, context: Context, result: dict[str, Any]) -> dict[str, Any]:
-        for outlet in self.outlets:
-            if isinstance(outlet, Asset):
-                context["outlet_events"][outlet].extra = dict(result)
-        self._clear_state(context)
-        return result
-
     def _watermark(self, context: Context) -> pendulum.DateTime | None:
         """The explicit ``watermark`` if given, else the one captured at the first poke."""
         explicit = watermark_from(self.watermark)
@@ -328,41 +317,10 @@ class SendGridSegmentPopulatedSensor(SendGridTaskMixin, BaseSensorOperator):
         time (Airflow's first reschedule date) stands in for it, and the watermark stays put.
         """
         if not TaskStateStore(context).available and self.reschedule:
-            first_poke = self._first_reschedule_date(context)
+            first_poke = self.first_reschedule_date(context)
             if first_poke is not None:
                 return first_poke.isoformat()
         return seen
-
-    @staticmethod
-    def _first_reschedule_date(context: Context) -> datetime.datetime | None:
-        # Airflow 3.0's task runner hands this back as the API's ISO string, later ones as a datetime.
-        return parse_instant(context["ti"].get_first_reschedule_date(context))
-
-    def _timeout_deadline(self, context: Context) -> datetime.datetime:
-        """When ``timeout`` runs out, measured from where Airflow measures it.
-
-        Reschedule mode: the first poke of this wait (Airflow's first reschedule date, across
-        reschedules and retries); poke mode: this execution.
-        """
-        started = self._first_reschedule_date(context) if self.reschedule else None
-        return (started or self.now()) + datetime.timedelta(seconds=self.timeout)
-
-    # The wait state lives in the task_state_store when Airflow provides one (3.3+: it survives
-    # reschedules and retries, unlike XCom, which is cleared when a task starts again), and on
-    # the instance otherwise (within one poke-mode run; before 3.3 see _first_watermark).
-    def _load_state(self, context: Context) -> dict[str, Any]:
-        if self._state is None:
-            self._state = dict(TaskStateStore(context).get(STATE_KEY) or {})
-        return self._state
-
-    def _save_state(self, context: Context, state: dict[str, Any]) -> None:
-        if state != self._state:
-            self._state = state
-            TaskStateStore(context).set(STATE_KEY, state)
-
-    def _clear_state(self, context: Context) -> None:
-        self._state = {}
-        TaskStateStore(context).delete(STATE_KEY)
 
 
 def _deprecated(old: str, new: str) -> None:

@@ -6,16 +6,12 @@ import datetime
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import Asset, BaseSensorOperator
+from airflow.sdk import BaseSensorOperator
 from airflow.sdk.bases.sensor import PokeReturnValue
 
 from airflow_provider_sgseg.rules import pacing, summaries, validation
-from airflow_provider_sgseg.state_store import TaskStateStore
-from airflow_provider_sgseg.task import (
-    DEFAULT_CONN_ID,
-    SendGridTaskMixin,
-    default_deferrable,
-)
+from airflow_provider_sgseg.sensors._base import SendGridSensorMixin
+from airflow_provider_sgseg.task import DEFAULT_CONN_ID, default_deferrable
 from airflow_provider_sgseg.version_compat import AirflowException, AirflowSensorTimeout
 
 if TYPE_CHECKING:
@@ -28,7 +24,7 @@ DEFAULT_SETTLE_FOR = 4 * 3600.0
 DEFAULT_MAX_WAIT = 3 * 24 * 3600.0
 
 
-class SendGridSingleSendStatsSensor(SendGridTaskMixin, BaseSensorOperator):
+class SendGridSingleSendStatsSensor(SendGridSensorMixin, BaseSensorOperator):
     """Succeed once a Single Send has been sent (status ``triggered``) and its stats have settled.
 
     Settled: its total counts have not changed for ``settle_for``; or ``max_wait`` after
@@ -65,6 +61,7 @@ class SendGridSingleSendStatsSensor(SendGridTaskMixin, BaseSensorOperator):
 
     template_fields: Sequence[str] = ("single_send_id", "sendgrid_conn_id")
     single_attempt_hook = True
+    state_key = STATE_KEY
     ui_color = "#e3f2fd"
 
     def __init__(
@@ -99,14 +96,14 @@ class SendGridSingleSendStatsSensor(SendGridTaskMixin, BaseSensorOperator):
         self.sendgrid_conn_id = sendgrid_conn_id
         self.hook_params = dict(hook_params or {})
         self.deferrable = default_deferrable(deferrable)
-        self._state: dict[str, Any] | None = None
+        # Poke and reschedule modes: when ``timeout`` runs out (set by execute).
         self._deadline: datetime.datetime | None = None
 
     def execute(self, context: Context) -> Any:
         """Poke until settled; deferrable: one look, then defer to
         :class:`~airflow_provider_sgseg.triggers.stats.SendGridSingleSendStatsTrigger`."""
         if not self.deferrable:
-            self._deadline = self.now() + datetime.timedelta(seconds=self.timeout)
+            self._deadline = self.timeout_deadline(context)
             done = super().execute(context)  # Airflow's poke loop logs "Success criteria met" last
             self.log.info("%s", summaries.stats_settled(done))
             return done
@@ -117,8 +114,7 @@ class SendGridSingleSendStatsSensor(SendGridTaskMixin, BaseSensorOperator):
         from airflow_provider_sgseg.rules.validation import single_send_id
         from airflow_provider_sgseg.triggers.stats import SendGridSingleSendStatsTrigger
 
-        now = self.now()
-        deadline = self.deferral_deadline(context, now + datetime.timedelta(seconds=self.timeout))
+        now, deadline, first_poll_at = self.deferral_moments(context)
         self.defer(
             trigger=SendGridSingleSendStatsTrigger(
                 sendgrid_conn_id=self.sendgrid_conn_id,
@@ -127,7 +123,7 @@ class SendGridSingleSendStatsSensor(SendGridTaskMixin, BaseSensorOperator):
                 max_wait=self.max_wait,
                 wait=self._load_state(context).get("wait"),
                 deadline=deadline.isoformat(),
-                first_poll_at=(now + datetime.timedelta(seconds=self.poke_interval)).isoformat(),
+                first_poll_at=first_poll_at,
                 hook_params=self.trigger_hook_params(),
                 **self.bounds.to_arguments(),
             ),
@@ -200,23 +196,3 @@ class SendGridSingleSendStatsSensor(SendGridTaskMixin, BaseSensorOperator):
         finished = self._finish(context, result)
         self.log.info("%s", summaries.stats_settled(finished))
         return finished
-
-    def _finish(self, context: Context, result: dict[str, Any]) -> dict[str, Any]:
-        for outlet in self.outlets:
-            if isinstance(outlet, Asset):
-                context["outlet_events"][outlet].extra = dict(result)
-        self._state = {}
-        TaskStateStore(context).delete(STATE_KEY)
-        return result
-
-    # As the segment sensor: the task state store (3.3+) keeps the wait across reschedules and
-    # retries; before 3.3 it lives on the instance (one poke-mode run).
-    def _load_state(self, context: Context) -> dict[str, Any]:
-        if self._state is None:
-            self._state = dict(TaskStateStore(context).get(STATE_KEY) or {})
-        return self._state
-
-    def _save_state(self, context: Context, state: dict[str, Any]) -> None:
-        if state != self._state:
-            self._state = state
-            TaskStateStore(context).set(STATE_KEY, state)

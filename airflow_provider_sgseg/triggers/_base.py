@@ -65,11 +65,13 @@ def from_trigger(hook_params: dict[str, Any] | None) -> dict[str, Any]:
 
 def wait_hook(sendgrid_conn_id: str, hook_params: dict[str, Any]) -> SendGridMarketingHook:
     """The hook of a wait: one attempt per poll (the wait's own loop is the retry, paced by
-    SendGrid's schedule) unless ``hook_params`` names a ``retry`` policy."""
+    SendGrid's schedule) unless ``hook_params`` names a ``retry`` policy. A wait SendGrid names
+    is sat out exactly, without jitter: a wait lasts until the named reset."""
     from airflow_provider_sgseg.hooks._retry import NO_RETRY
     from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
 
-    return SendGridMarketingHook(sendgrid_conn_id, **{"retry": NO_RETRY, **hook_params})
+    params = {"retry": NO_RETRY, **hook_params, "exact_named_waits": True}
+    return SendGridMarketingHook(sendgrid_conn_id, **params)
 
 
 def _is_json(value: Any) -> bool:

@@ -16,6 +16,7 @@ from . import (
     api_segments,
     api_single_sends,
     api_stats,
+    inspect_page,
 )
 from .errors import ApiError, errors_body
 from .middleware import EmulatorMiddleware
@@ -60,7 +61,7 @@ def create_app(emulator: Emulator) -> EmulatorMiddleware:
         api_single_sends,
         api_stats,
     )
-    for module in (*routers, api_admin, api_files):
+    for module in (*routers, api_admin, inspect_page, api_files):
         api.include_router(module.router)
     api.add_exception_handler(ApiError, _api_error)
     api.add_exception_handler(HTTPException, _http_error)

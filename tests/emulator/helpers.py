@@ -11,6 +11,13 @@ from tests.emulator.spec_schemas import validate_response
 SEGMENTS = "/v3/marketing/segments/2.0"
 IMPORTS = "/v3/marketing/contacts/imports"
 ALL_CONTACTS = "SELECT contact_id, updated_at FROM contact_data"
+# A Single Send's email_config that is ready to schedule.
+READY_CONFIG = {
+    "subject": "Digest",
+    "html_content": "<p>Hello {{{unsubscribe}}}</p>",
+    "sender_id": 123,
+    "suppression_group_id": 42,
+}
 
 
 def person(index: int, domain: str = "example.com", **extra: Any) -> dict[str, Any]:

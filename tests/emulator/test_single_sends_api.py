@@ -9,18 +9,12 @@ import httpx
 import pytest
 from sgseg_emulator.pytest_plugin import EmulatorHandle
 
-from tests.emulator.helpers import SEGMENTS, create_segment, person
+from tests.emulator.helpers import READY_CONFIG, SEGMENTS, create_segment, person
 from tests.emulator.spec_schemas import validate_response
 
 SINGLESENDS = "/v3/marketing/singlesends"
 ITEM = SINGLESENDS + "/{id}"
 SCHEDULE = SINGLESENDS + "/{id}/schedule"
-READY_CONFIG = {
-    "subject": "Digest",
-    "html_content": "<p>Hello {{{unsubscribe}}}</p>",
-    "sender_id": 123,
-    "suppression_group_id": 42,
-}
 
 
 def draft(api: httpx.Client, name: str = "digest", **body: Any) -> dict[str, Any]:

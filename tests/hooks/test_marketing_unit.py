@@ -964,6 +964,58 @@ def test_a_server_named_wait_gets_jitter(make_hook: MakeHook, connection: Callab
     assert all(3.0 <= wait <= 4.0 for wait in waits) and len(set(waits)) > 1
 
 
+async def test_a_wait_hook_sits_out_a_named_wait_exactly(
+    connection: Callable[..., str], sendgrid_api: respx.MockRouter
+) -> None:
+    # The triggers' (and sensors') hook: a 429's reset is the moment the wait returns, for
+    # every mapped sensor refused together, so no jitter is added to it.
+    from airflow_provider_sgseg.triggers._base import wait_hook
+
+    waits = Sleeps()
+    policy = RetryPolicy(max_attempts=2, jitter=1.0, async_sleep=waits.asleep, clock=lambda: NOW)
+    hook = wait_hook(connection(), {"retry": policy})
+    answer_with(
+        sendgrid_api,
+        FakeSendGrid(
+            [httpx.Response(429, headers={"Retry-After": "3"}), httpx.Response(200, json={"id": SS})]
+        ),
+    )
+    assert (await hook.aget_single_send(SS))["id"] == SS
+    assert waits.async_ == [3.0]
+
+
+CSV = "Single Send ID,Single Send Name,requests,delivered\n3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a98,Digest,10,9\n"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(200, text=CSV, headers={"Content-Type": "text/csv"}),
+        httpx.Response(200, json=CSV),  # the spec's reading: a JSON string holding the CSV
+    ],
+    ids=["plain-csv", "json-string"],
+)
+def test_the_stats_csv_export_reads_both_readings_of_its_answer(
+    make_hook: MakeHook, answer: httpx.Response
+) -> None:
+    hook, fake = make_hook(answer)
+    assert hook.export_single_send_stats([SS, SS], timezone="Europe/Paris") == CSV
+    (sent,) = fake.requests
+    assert sent.url.path == "/v3/marketing/stats/singlesends/export"
+    assert dict(sent.url.params) == {"ids": SS, "timezone": "Europe/Paris"}
+
+
+def test_the_stats_csv_export_is_bounded_and_typed(make_hook: MakeHook, sleeps: Sleeps) -> None:
+    huge = "Single Send ID\n" + "x" * 1024 * 1024
+    hook, fake = make_hook(httpx.Response(200, text=huge, headers={"Content-Type": "text/csv"}))
+    with pytest.raises(SendGridResponseError, match="more than the 1048576 bytes"):
+        hook.export_single_send_stats([SS])
+    # A JSON answer that is not the CSV string is malformed: retried like a cut-short body.
+    hook, fake = make_hook(httpx.Response(200, json={"results": []}), httpx.Response(200, json=CSV))
+    assert hook.export_single_send_stats([SS]) == CSV
+    assert len(fake.requests) == 2 and sleeps.sync == [1.0]
+
+
 def test_non_retryable_statuses_fail_at_once(make_hook: MakeHook) -> None:
     for status, error_type in [
         (400, SendGridValidationError),

@@ -139,3 +139,10 @@ def test_a_named_wait_gets_jitter_and_one_past_max_wait_is_not_sat_out() -> None
     assert next_wait(1, 5.0, policy, rand=lambda: 0.25) == 5.25
     assert next_wait(3, None, policy, rand=lambda: 0.0) == 4.0
     assert next_wait(1, 61.0, policy) is None
+
+
+def test_an_exact_named_wait_gets_no_jitter_but_the_backoff_keeps_it() -> None:
+    policy = RetryPolicy(initial_wait=1.0, max_wait=60.0, jitter=1.0)
+    assert next_wait(1, 5.0, policy, exact=True, rand=lambda: 0.25) == 5.0
+    assert next_wait(3, None, policy, exact=True, rand=lambda: 0.5) == 4.5
+    assert next_wait(1, 61.0, policy, exact=True) is None

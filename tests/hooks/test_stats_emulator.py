@@ -1,12 +1,16 @@
-"""The hook's Single Send stats methods against the emulator: every page, 25 ids per list read."""
+"""The hook's Single Send stats methods against the emulator: every page, 25 ids per list read,
+the CSV export."""
 
 from __future__ import annotations
 
 import asyncio
+import csv
 import datetime
+import io
 
 import pytest
 from sgseg_emulator.pytest_plugin import EmulatorHandle
+from sgseg_emulator.stats import final_counts
 
 from airflow_provider_sgseg.exceptions import SendGridInputError, SendGridNotFoundError
 from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
@@ -63,3 +67,37 @@ def test_unknown_id_is_not_found_and_async_reads_the_same(sendgrid_emulator: Emu
     rows = asyncio.run(hook.aget_single_send_stats(request))
     assert rows == hook.get_single_send_stats(single_send_id, start_date="2000-01-01", end_date="2100-01-01")
     assert rows[0]["stats"]["requests"] == 10
+
+
+def test_the_csv_export_is_the_totals_as_text(sendgrid_emulator: EmulatorHandle) -> None:
+    with api_client(sendgrid_emulator) as api:
+        first = sent_single_send(api, sendgrid_emulator, contacts=40, name="first")
+        second = sent_single_send(api, sendgrid_emulator, contacts=0, name="second")
+    sendgrid_emulator.admin.advance_clock(PERIOD)
+    hook = SendGridMarketingHook()
+    text = hook.export_single_send_stats([first, second, UNKNOWN_ID], timezone="America/Chicago")
+    rows = {row["Single Send ID"]: row for row in csv.DictReader(io.StringIO(text))}
+    assert set(rows) == {first, second}  # an id SendGrid does not know has no line
+    assert rows[first]["Single Send Name"] == "first"
+    assert int(rows[first]["delivered"]) == final_counts(40)["delivered"] > 0
+    (read,) = sendgrid_emulator.admin.requests(path_prefix="/v3/marketing/stats/singlesends/export")
+    assert read["query"]["timezone"] == "America/Chicago"
+
+
+def test_the_csv_export_takes_1_to_50_ids_and_refuses_bad_ones_before_any_request(
+    sendgrid_emulator: EmulatorHandle,
+) -> None:
+    hook = SendGridMarketingHook()
+    logged = len(sendgrid_emulator.admin.requests())
+    ids = [f"00000000-0000-4000-8000-{n:012d}" for n in range(51)]
+    for bad, named in [([], "single_send_ids"), (ids, "single_send_ids"), (["nope"], "single_send_ids")]:
+        with pytest.raises(SendGridInputError) as caught:
+            hook.export_single_send_stats(bad)
+        assert caught.value.name == named
+    with pytest.raises(SendGridInputError) as caught:
+        hook.export_single_send_stats(ids[:1], timezone="+01:00")
+    assert caught.value.name == "timezone"
+    assert len(sendgrid_emulator.admin.requests()) == logged
+    assert hook.export_single_send_stats(ids[:50]).splitlines() == [
+        hook.export_single_send_stats(ids[0]).splitlines()[0]
+    ]  # 50 ids are one request; unknown ones leave the header alone

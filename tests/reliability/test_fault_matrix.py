@@ -324,6 +324,10 @@ def _check_no_stats(result: Any, world: World, _: SendGridMarketingHook) -> None
     assert result == []
 
 
+def _check_csv_header(result: Any, world: World, _: SendGridMarketingHook) -> None:
+    assert result.splitlines()[0].startswith("Single Send ID,")
+
+
 def _stats_request(world: World) -> GetSingleSendStats:
     return GetSingleSendStats(world.single_send_id, STATS_DAY, STATS_DAY)
 
@@ -371,6 +375,15 @@ METHODS += [
         _stats_path,
         lambda h, w: h.aget_single_send_stats(_stats_request(w)),
         _check_no_stats,
+        True,
+        needs_send=True,
+    ),
+    Method(
+        "export_single_send_stats",
+        "GET",
+        lambda w: f"^{re.escape(STATS)}/export$",
+        lambda h, w: h.export_single_send_stats([w.single_send_id]),
+        _check_csv_header,
         True,
         needs_send=True,
     ),

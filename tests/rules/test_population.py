@@ -309,6 +309,12 @@ def test_failure_delay_doubles_from_the_floor_up_to_the_ceiling() -> None:
     assert delays == [60, 120, 240, 480, 600, 600]
 
 
+def test_failure_delay_after_a_429_is_the_time_to_its_reset_whatever_the_streak() -> None:
+    reset = NOW.add(seconds=90)
+    assert failure_delay(4, NOW, bounds(floor=60, ceiling=3600), reset_at=reset) == 90  # not 480
+    assert failure_delay(4, NOW, bounds(floor=60, ceiling=3600), reset_at=NOW.add(seconds=5)) == 60
+
+
 def test_failure_delay_survives_huge_failure_counts() -> None:
     assert failure_delay(10_000, NOW, bounds(floor=60, ceiling=3600)) == 3600
 

@@ -17,6 +17,7 @@ from airflow_provider_sgseg.rules.requests import (
     CreateSingleSend,
     DeleteSegment,
     ExportContacts,
+    FindSingleSendsByName,
     GetExportStatus,
     GetFieldDefinitions,
     GetImportStatus,
@@ -353,3 +354,13 @@ def test_empty_answers_are_success_only_where_the_call_allows_them() -> None:
         get.result(get.call(), None)
     delete = DeleteSegment(SEG)
     assert delete.result(delete.call(), None) is None
+
+
+def test_finding_single_sends_by_name_checks_the_name_once_and_matches_it_exactly() -> None:
+    with pytest.raises(SendGridInputError) as caught:
+        FindSingleSendsByName("n" * 101)
+    assert caught.value.name == "single_send_name"
+    lookup = FindSingleSendsByName("  Digest ")
+    assert lookup.name == "Digest"  # normalised as CreateSingleSend's name is
+    pages = [{"id": "a", "name": "Digest"}, {"id": "b", "name": "Digest 2"}, {"id": "c", "name": "digest"}]
+    assert lookup.matches(iter(pages)) == [{"id": "a", "name": "Digest"}]

@@ -46,6 +46,18 @@ def test_a_429_waits_until_its_reset_time() -> None:
     assert isinstance(action, waiting.Wait) and action.delay == 120
 
 
+def test_waits_refused_together_by_a_429_come_back_together_at_its_reset() -> None:
+    # Mapped sensors meet the same 429 with different failure streaks behind them: each waits
+    # exactly until the named reset, not its own longer back-off.
+    reset = NOW + datetime.timedelta(seconds=25)
+    bounds = pacing.WaitBounds(floor=5, ceiling=300, interval=30, max_consecutive_failures=9)
+    delays = {
+        failures: waiting.step(waiting.WaitState(failures), waiting.Transient("429", reset), NOW, bounds)
+        for failures in range(4)
+    }
+    assert {failures: action.delay for failures, action in delays.items()} == {0: 25, 1: 25, 2: 25, 3: 25}
+
+
 def test_the_deadline_caps_the_delay_and_then_times_out() -> None:
     deadline = NOW + datetime.timedelta(seconds=7)
     capped = waiting.step(waiting.WaitState(), waiting.Pending("running"), NOW, BOUNDS, deadline)

@@ -25,7 +25,7 @@ from airflow_provider_sgseg.version_compat import (
 )
 from tests.helpers import last_info_line
 from tests.sensors.emulated_time import EmulatedTime
-from tests.sensors.test_segment_sensor_emulator import StateStore, context_for
+from tests.sensors.test_segment_sensor_emulator import FirstRescheduleAt, StateStore, context_for
 from tests.stats_helpers import HOUR, PERIOD, SINGLESENDS, api_client, sent_single_send
 
 STATS_PATH = "/v3/marketing/stats/singlesends/"
@@ -271,6 +271,30 @@ def test_reschedule_mode_keeps_the_settle_clock_in_the_state_store(
         assert pokes < 10
     # Looks at 0, 1, 2 and 3 h (the 1 h poll_ceiling): without the kept state it would never settle.
     assert result["provisional"] is False and pokes == 4
+
+
+def test_reschedule_mode_counts_timeout_from_the_first_poke(
+    clock: EmulatedTime, sendgrid_emulator: EmulatorHandle
+) -> None:
+    # As the segment sensor: Airflow measures a reschedule-mode timeout from the first poke (its
+    # first reschedule date), so the sensor's own deadline does too, not from each reschedule.
+    with api_client(sendgrid_emulator) as api:
+        single_send_id = api.post(SINGLESENDS, json={"name": "never sent"}).json()["id"]
+    started = clock.now()
+    first_poke = FirstRescheduleAt(None)
+    store = StateStore()
+    with pytest.raises(AirflowSensorTimeout, match="not finished by"):
+        for _ in range(10):
+            sensor = SendGridSingleSendStatsSensor(
+                task_id="r", single_send_id=single_send_id, timeout=5000, mode="reschedule"
+            )
+            try:
+                sensor.execute(context_for(store, ti=first_poke))
+            except AirflowRescheduleException as rescheduled:
+                assert rescheduled.reschedule_date <= started + datetime.timedelta(seconds=5000)
+                first_poke.date = started
+                clock.sleep(sensor.poke_interval)
+    assert (clock.now() - started).total_seconds() == 5000
 
 
 # ------------- issue 22 part 3 / issue 20 on this sensor too: hook_params, execution_timeout, resume

@@ -6,11 +6,12 @@ separate processes, and the emulator standing in for SendGrid. The timings the k
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -348,3 +349,18 @@ class System:
     def requests(self, method: str, path_prefix: str) -> list[dict[str, Any]]:
         assert self.admin is not None
         return self.admin.requests(method=method, path_prefix=path_prefix)
+
+
+@contextlib.contextmanager
+def warehouse(system: System, database: str = WAREHOUSE_DB) -> Iterator[Any]:
+    """A cursor (autocommit) on a database of the stack's PostgreSQL server: by default the
+    examples' warehouse, where the audience DAG reads and the Single Send DAG's results land."""
+    import psycopg2
+
+    connection = psycopg2.connect(host="127.0.0.1", port=system.pg_port, user="airflow", dbname=database)
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            yield cursor
+    finally:
+        connection.close()

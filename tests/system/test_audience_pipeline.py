@@ -11,18 +11,15 @@ a database of the stack's real PostgreSQL server, reached through an Airflow ``p
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg2
 from services import wait_for
-from stack import CONTACTS, SEGMENTS, TASK_HEARTBEAT_TIMEOUT, WAREHOUSE_DB, System
+from stack import CONTACTS, SEGMENTS, TASK_HEARTBEAT_TIMEOUT, WAREHOUSE_DB, System, warehouse
 
 DAG_ID = "sendgrid_audience_pipeline"
 CONTACTS_PATH = "/v3/marketing/contacts"
@@ -33,17 +30,6 @@ ROWS = 400
 # Above SendGrid's 30,000 contacts per upsert: two batches, the second one's answer held.
 KILL_ROWS = 31_000
 HOLD_ANSWER = 120.0  # seconds the emulator keeps the held batch's answer: longer than any retry
-
-
-@contextlib.contextmanager
-def warehouse(system: System, database: str = WAREHOUSE_DB) -> Iterator[Any]:
-    connection = psycopg2.connect(host="127.0.0.1", port=system.pg_port, user="airflow", dbname=database)
-    connection.autocommit = True
-    try:
-        with connection.cursor() as cursor:
-            yield cursor
-    finally:
-        connection.close()
 
 
 def fill_warehouse(system: System, rows: int) -> set[str]:

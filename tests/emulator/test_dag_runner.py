@@ -1,0 +1,100 @@
+"""``sendgrid_dag_runner``'s parts that need no DAG run: the throwaway Airflow home and the test
+timings (the run itself: tests/dags/test_user_dag_project.py)."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+import pendulum
+import pytest
+from airflow.sdk import DAG
+from sgseg_emulator.dag_runner import HOME_MARKER, isolated_airflow_environment, shrunk_timings
+
+from airflow_provider_sgseg.operators.contacts import SendGridExportContactsOperator
+from airflow_provider_sgseg.operators.segments import SendGridCreateSegmentOperator
+from airflow_provider_sgseg.rules.pacing import WaitBounds
+from airflow_provider_sgseg.sensors.segments import SendGridSegmentPopulatedSensor
+
+
+def test_no_airflow_home_gets_a_throwaway_one_with_its_dags_folder(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+
+    variables = isolated_airflow_environment({}, lambda: str(home), airflow_imported=False)
+
+    assert variables["AIRFLOW_HOME"] == variables[HOME_MARKER] == str(home)
+    assert variables["AIRFLOW__CORE__DAGS_FOLDER"] == str(home / "dags") and (home / "dags").is_dir()
+    assert variables["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
+    assert len(variables["AIRFLOW__CORE__FERNET_KEY"]) == 44  # 32 bytes, URL-safe base64
+
+
+def test_a_users_own_home_and_fernet_key_are_kept(tmp_path: Path) -> None:
+    def make_home() -> str:
+        raise AssertionError("no home should be made")
+
+    assert (
+        isolated_airflow_environment({"AIRFLOW_HOME": "/srv/airflow"}, make_home, airflow_imported=False)
+        == {}
+    )
+    assert isolated_airflow_environment({}, make_home, airflow_imported=True) == {}  # too late to move it
+    kept = isolated_airflow_environment(
+        {"AIRFLOW__CORE__FERNET_KEY": "mine"}, lambda: str(tmp_path), airflow_imported=False
+    )
+    assert "AIRFLOW__CORE__FERNET_KEY" not in kept
+
+
+def test_an_xdist_worker_does_not_share_the_controllers_home(tmp_path: Path) -> None:
+    inherited = {"AIRFLOW_HOME": "/tmp/controller", HOME_MARKER: "/tmp/controller"}
+
+    variables = isolated_airflow_environment(
+        inherited, lambda: str(tmp_path / "worker"), airflow_imported=False
+    )
+
+    assert variables["AIRFLOW_HOME"] == str(tmp_path / "worker")
+
+
+def _dag() -> DAG:
+    with DAG("timings", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")) as dag:
+        SendGridCreateSegmentOperator(task_id="create", name="n", query_dsl="SELECT 1", retries=2)
+        SendGridSegmentPopulatedSensor(task_id="wait", segment_id="x", poll_floor=120, poll_slack=30)
+        SendGridExportContactsOperator(task_id="export", segment_ids=["x"], destination="/tmp/x")
+    return dag
+
+
+def test_test_timings_divide_the_waits_by_60_for_the_block_only() -> None:
+    dag = _dag()
+    create, wait, export = (dag.get_task(task_id) for task_id in ("create", "wait", "export"))
+    before = (
+        create.validation_poll_interval,
+        wait.bounds,
+        wait.poke_interval,
+        export.bounds,
+        create.retry_delay,
+    )
+
+    with shrunk_timings(dag):
+        assert wait.bounds == WaitBounds(floor=2.0, ceiling=60.0, interval=5.0, slack=0.5)
+        assert wait.poke_interval == 5.0
+        assert (export.bounds.floor, export.bounds.interval, export.bounds.ceiling) == (0.25, 0.25, 5.0)
+        assert create.validation_poll_interval == 0.25  # 10 s / 60, never below 0.25 s
+        assert create.retry_delay == datetime.timedelta(seconds=5)  # Airflow's 300 s default
+
+    after = (
+        create.validation_poll_interval,
+        wait.bounds,
+        wait.poke_interval,
+        export.bounds,
+        create.retry_delay,
+    )
+    assert after == before
+
+
+def test_test_timings_are_put_back_when_the_run_fails() -> None:
+    dag = _dag()
+    wait = dag.get_task("wait")
+    bounds = wait.bounds
+
+    with pytest.raises(RuntimeError), shrunk_timings(dag):
+        raise RuntimeError("the run failed")
+
+    assert wait.bounds == bounds
