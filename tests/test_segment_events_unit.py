@@ -77,3 +77,10 @@ def test_a_run_without_watcher_events_says_so(variables: Variables) -> None:
         new_segment_events(manual)  # type: ignore[arg-type]
     assert "earlier run" not in str(raised.value)
     assert variables.values == {}
+
+
+def test_a_retry_of_a_run_with_two_samples_gets_both(variables: Variables) -> None:
+    run = context("run-1", "2026-12-07T11:00:00Z", "2026-12-07T12:00:00Z")
+    first = new_segment_events(run)  # type: ignore[arg-type]
+    assert [p["sample_updated_at"] for p in first] == ["2026-12-07T11:00:00Z", "2026-12-07T12:00:00Z"]
+    assert new_segment_events(run) == first  # type: ignore[arg-type]

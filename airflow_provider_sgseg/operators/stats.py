@@ -35,7 +35,8 @@ class SendGridSingleSendStatsOperator(SendGridBaseOperator):
     ``sent_in_data_interval`` (``send_at`` within the run's data interval).
 
     Reads (fewest the API allows): ``GET /v3/marketing/singlesends`` (100 per page, for ``send_at``
-    and the filters); ``GET /v3/marketing/stats/singlesends`` (all-time totals, 25 ids per
+    and the filters; explicit ids are read one by one, ``GET /v3/marketing/singlesends/{id}``,
+    when that is fewer requests); ``GET /v3/marketing/stats/singlesends`` (all-time totals, 25 ids per
     request); per Single Send ``GET /v3/marketing/stats/singlesends/{id}`` (``aggregated_by``,
     its ``send_at`` date to today in ``timezone``, ``group_by``; 50 rows per page: one page for up
     to 50 days without A/B; skipped for ``aggregated_by="total"`` without ``group_by``) and
@@ -71,9 +72,10 @@ class SendGridSingleSendStatsOperator(SendGridBaseOperator):
     Returns (XCom) a compact summary, never the rows: ``{"single_send_ids", "stats_rows",
     "link_rows", "table", "links_table", "files", "provisional", "totals"}`` (``totals``:
     requests, delivered, unique_opens, unique_clicks summed over the landed Single Sends). Each
-    landing emits an Asset event per Single Send (``x-sendgrid://stats/singlesends/<id>``) through
-    the ``AssetAlias`` ``sendgrid_single_send_stats`` (the default outlet), and attaches the
-    summary to the events of any ``Asset`` outlets (e.g. the table's asset).
+    landing emits an Asset event per Single Send whose rows landed (``x-sendgrid://stats/singlesends/<id>``;
+    none without a destination, none for a Single Send without stats) through the ``AssetAlias``
+    ``sendgrid_single_send_stats`` (the default outlet), and attaches the summary to the events
+    of any ``Asset`` outlets (e.g. the table's asset; ``single_send_ids``: those that landed).
     """
 
     template_fields: Sequence[str] = (
@@ -165,19 +167,48 @@ class SendGridSingleSendStatsOperator(SendGridBaseOperator):
             "files": files,
             "provisional": provisional,
         }
-        self._emit(context, ids, result)
+        self._emit(context, self._landed(ids, stats_rows), result)
         self.log.info("%s", summaries.stats_landed(result))
         return result
 
     def _chosen(self, selection: stats.Selection) -> list[dict[str, Any]]:
         from airflow_provider_sgseg.version_compat import AirflowFailException
 
-        chosen = selection.choose(self.hook.list_single_sends())
-        if selection.ids is not None:
-            missing = sorted(set(selection.ids) - {str(item["id"]) for item in chosen})
-            if missing:
-                raise AirflowFailException(f"SendGrid lists no Single Send with id(s) {', '.join(missing)}")
+        if selection.ids is None:
+            return selection.choose(self.hook.list_single_sends())
+        chosen = self._explicit(selection.ids)
+        missing = sorted(set(selection.ids) - {str(item["id"]) for item in chosen})
+        if missing:
+            raise AirflowFailException(f"SendGrid lists no Single Send with id(s) {', '.join(missing)}")
         return chosen
+
+    def _explicit(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The Single Sends of explicit ``ids`` (in their order; unknown ones left out) in the
+        fewest reads: pages of ``GET /v3/marketing/singlesends`` (100 each) until reading each id
+        not found yet by ``GET /v3/marketing/singlesends/{id}`` costs no more than the pages left
+        (one id: read by id at once; an account size SendGrid does not give: list on)."""
+        import contextlib
+        import math
+
+        from airflow_provider_sgseg.exceptions import SendGridNotFoundError
+        from airflow_provider_sgseg.hooks.marketing import MAX_PAGES
+        from airflow_provider_sgseg.rules.requests import SINGLE_SENDS_PAGE_SIZE, SingleSendsPage
+
+        found: dict[str, dict[str, Any]] = {}
+        pages_left, token = 1, None  # before the first page: at least one
+        for page in range(1, MAX_PAGES + 1):
+            if len([item for item in ids if item not in found]) <= pages_left:
+                break
+            items, token, count = self.hook.run(SingleSendsPage(token))
+            found.update((str(item.get("id")), item) for item in items if str(item.get("id")) in ids)
+            if token is None:  # the whole list read: an id not in it does not exist
+                return [found[item] for item in ids if item in found]
+            pages_left = 0 if count is None else max(math.ceil(count / SINGLE_SENDS_PAGE_SIZE) - page, 1)
+        for item in ids:
+            if item not in found:
+                with contextlib.suppress(SendGridNotFoundError):  # left to the caller to report
+                    found[item] = self.hook.get_single_send(item)
+        return [found[item] for item in ids if item in found]
 
     def _read(
         self, single_sends: list[dict[str, Any]], timezone: str, provisional: bool, wants_links: bool
@@ -238,6 +269,17 @@ class SendGridSingleSendStatsOperator(SendGridBaseOperator):
                 "destination_conn_id", self.destination_conn_id, "must be a SQL connection (a DbApiHook)"
             )
         return hook
+
+    def _landed(self, ids: list[str], stats_rows: list[tuple[Any, ...]]) -> list[str]:
+        """The ids whose rows landed: an Asset event means "results landed", so a Single Send
+        without stats (a draft) or a task without a destination emits none."""
+        if self.destination_conn_id is None and self.destination_path is None:
+            return []
+        with_rows = {row[0] for row in stats_rows}  # STATS_COLUMNS[0]: single_send_id
+        without = [item for item in ids if item not in with_rows]
+        if without:
+            self.log.info("No stats for Single Send(s) %s (not sent?): no Asset event", ", ".join(without))
+        return [item for item in ids if item in with_rows]
 
     def _emit(self, context: Context, ids: list[str], result: dict[str, Any]) -> None:
         extra: dict[str, Any] = {key: result[key] for key in ("table", "links_table", "files", "provisional")}

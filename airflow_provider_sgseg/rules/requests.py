@@ -506,6 +506,24 @@ class ListPage(Request[tuple[list[dict[str, Any]], str | None]]):
         return _objects(call, items), next_page_token(payload)
 
 
+@dataclass(frozen=True)
+class SingleSendsPage(Request[tuple[list[dict[str, Any]], str | None, int | None]]):
+    """One page of ``GET /v3/marketing/singlesends`` (100 per page): its items, the next
+    ``page_token`` (``None`` on the last page) and ``_metadata.count``, the Single Sends in the
+    account (``None`` when SendGrid leaves it out)."""
+
+    page_token: str | None = None
+
+    def call(self) -> Call:
+        return ListPage(SINGLE_SENDS_PATH, SINGLE_SENDS_PAGE_SIZE, self.page_token).call()
+
+    def result(self, call: Call, payload: Any) -> tuple[list[dict[str, Any]], str | None, int | None]:
+        items, token = ListPage(SINGLE_SENDS_PATH).result(call, payload)
+        metadata = payload.get("_metadata")
+        count = metadata.get("count") if isinstance(metadata, dict) else None
+        return items, token, count if isinstance(count, int) and not isinstance(count, bool) else None
+
+
 # ------------------------------------------------------------------------------ contacts
 
 

@@ -208,30 +208,75 @@ def shared_poll_delay(
     return min(delays) if delays else None
 
 
+# Runs whose takes a segment's record keeps: a retry after this many later runs took the same
+# segment finds its own take gone and handles only what is still newer.
+RUNS_REMEMBERED = 20
+
+
 def unhandled(
     payloads: Iterable[Mapping[str, Any]], handled: Mapping[str, Any], run_id: str
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The event ``payloads`` that DAG run ``run_id`` has to handle, and ``handled`` updated.
 
-    ``handled`` maps a segment id to ``{"sample_updated_at", "run_id"}``: the newest sample a
-    run of the consuming DAG took on. A payload whose sample is not newer (the same event
-    delivered again, also within one run) is dropped, unless ``run_id`` itself took it on (a
-    retried task of the same run still handles its events). Payloads that name no segment and
-    sample are dropped.
+    ``handled`` maps a segment id to ``{"sample_updated_at", "run_id", "runs"}``: the newest
+    sample a run of the consuming DAG took on, that run, and the samples each of the last
+    :data:`RUNS_REMEMBERED` runs took (``[{"run_id", "first", "last"}]``, ISO 8601, oldest run
+    first). A payload whose sample is not newer than ``sample_updated_at`` (the same event
+    delivered again) is dropped, unless ``run_id`` itself took it on: a retried task gets the
+    same events as its first try. The same sample twice in one run counts once; payloads that
+    name no segment and sample are dropped. A record without ``runs`` (0.3.0) reads as its run
+    having taken only its newest sample.
     """
-    newest = dict(handled)
     fresh: list[dict[str, Any]] = []
-    taken: set[tuple[str, datetime.datetime]] = set()
+    taken: dict[str, list[datetime.datetime]] = {}
     for payload in payloads:
         segment_id, at = payload.get("segment_id"), parse_instant(payload.get("sample_updated_at"))
-        if not isinstance(segment_id, str) or at is None or (segment_id, at) in taken:
+        if not isinstance(segment_id, str) or at is None or at in taken.get(segment_id, ()):
             continue
-        record = newest.get(segment_id)
-        record = record if isinstance(record, Mapping) else {}
-        seen = parse_instant(record.get("sample_updated_at"))
-        if seen is not None and (at < seen or (at == seen and record.get("run_id") != run_id)):
+        record = handled.get(segment_id)
+        seen, runs = _record(record if isinstance(record, Mapping) else {})
+        own = [(first, last) for run, first, last in runs if run == run_id]
+        if seen is not None and at <= seen and not any(first <= at <= last for first, last in own):
             continue
-        newest[segment_id] = {"sample_updated_at": at.isoformat(), "run_id": run_id}
-        taken.add((segment_id, at))
+        taken.setdefault(segment_id, []).append(at)
         fresh.append(dict(payload))
+    newest = dict(handled)
+    for segment_id, instants in taken.items():
+        record = handled.get(segment_id)
+        record = record if isinstance(record, Mapping) else {}
+        seen, runs = _record(record)
+        first, last = min(instants), max(instants)
+        for run, run_first, run_last in runs:
+            if run == run_id:  # a retry: its take stays as wide as the first try's
+                first, last = min(first, run_first), max(last, run_last)
+        runs = [item for item in runs if item[0] != run_id] + [(run_id, first, last)]
+        newest_run = run_id if seen is None or last > seen else record.get("run_id")
+        newest[segment_id] = {
+            "sample_updated_at": max(last, seen or last).isoformat(),
+            "run_id": newest_run,
+            "runs": [
+                {"run_id": run, "first": run_first.isoformat(), "last": run_last.isoformat()}
+                for run, run_first, run_last in runs[-RUNS_REMEMBERED:]
+            ],
+        }
     return fresh, newest
+
+
+def _record(
+    record: Mapping[str, Any],
+) -> tuple[datetime.datetime | None, list[tuple[str, datetime.datetime, datetime.datetime]]]:
+    """A segment's handled record: its newest sample and each remembered run's ``(run_id, first,
+    last)``; 0.3.0's record (no ``runs``) took only its newest sample."""
+    seen = parse_instant(record.get("sample_updated_at"))
+    listed = record.get("runs")
+    if not isinstance(listed, list):
+        run = record.get("run_id")
+        return seen, [(run, seen, seen)] if isinstance(run, str) and seen is not None else []
+    runs: list[tuple[str, datetime.datetime, datetime.datetime]] = []
+    for item in listed:
+        if not isinstance(item, Mapping):
+            continue
+        first, last = parse_instant(item.get("first")), parse_instant(item.get("last"))
+        if isinstance(item.get("run_id"), str) and first is not None and last is not None:
+            runs.append((str(item["run_id"]), first, last))
+    return seen, runs

@@ -12,7 +12,9 @@ stats keep growing for days as recipients open and click. So "final" is inferred
    measured from the first poll that saw the current counts.
 3. If they are still changing ``max_wait`` seconds after ``send_at``, the wait ends anyway and
    the results are **provisional** (``provisional: True`` in the XCom and the landed rows' meaning
-   for downstream: later counts may still grow).
+   for downstream: later counts may still grow). "Still changing" needs counts compared over
+   ``settle_for``: a Single Send first seen later than ``send_at + max_wait - settle_for`` is
+   watched until ``settle_for`` after its first poll (settled if unchanged, else provisional).
 
 Between polls the wait looks again when the current counts would have settled (``changed_at +
 settle_for``), or at ``send_at + max_wait`` if that is sooner, within the poll bounds: one read
@@ -75,16 +77,19 @@ def stats_date(value: object, name: str) -> str:
 
 @dataclass(frozen=True)
 class Observation:
-    """What a stats wait remembers between polls: the counts last seen and since when."""
+    """What a stats wait remembers between polls: the counts last seen, since when, and when
+    counts were first seen (absent in a state 0.3.0 kept: ``changed_at`` stands in)."""
 
     counts: tuple[tuple[str, int], ...] | None = None
     changed_at: str | None = None
+    first_seen: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON (task state, trigger kwargs); :meth:`from_dict` reads it back."""
         return {
             "counts": dict(self.counts) if self.counts is not None else None,
             "changed_at": self.changed_at,
+            "first_seen": self.first_seen,
         }
 
     @classmethod
@@ -92,8 +97,11 @@ class Observation:
         counts = (value or {}).get("counts")
         if not isinstance(counts, Mapping):
             return cls()
+        changed_at = (value or {}).get("changed_at")
         return cls(
-            tuple(sorted((str(k), int(v)) for k, v in counts.items())), (value or {}).get("changed_at")
+            tuple(sorted((str(k), int(v)) for k, v in counts.items())),
+            changed_at,
+            (value or {}).get("first_seen") or changed_at,
         )
 
 
@@ -149,10 +157,17 @@ def settle(
     seen = tuple(sorted(counts.items()))
     observation = before
     if before.counts != seen or before.changed_at is None:
-        observation = Observation(seen, now.isoformat())
+        since = before.first_seen or before.changed_at or now.isoformat()
+        observation = Observation(seen, now.isoformat(), since)
     changed_at = parse_instant(observation.changed_at) or now
+    first_seen = parse_instant(observation.first_seen) or changed_at
     settles_at = changed_at + datetime.timedelta(seconds=settle_for)
-    gives_up_at = (sent_at or changed_at) + datetime.timedelta(seconds=max_wait)
+    # Provisional needs counts seen changing: a send first seen after max_wait is watched for
+    # settle_for too (settled if its counts hold, provisional if they move).
+    gives_up_at = max(
+        (sent_at or changed_at) + datetime.timedelta(seconds=max_wait),
+        first_seen + datetime.timedelta(seconds=settle_for),
+    )
     summary = ", ".join(f"{name} {counts.get(name, 0)}" for name in ("delivered", "unique_opens", "clicks"))
     if now >= settles_at:
         unchanged = (now - changed_at).total_seconds()
@@ -165,7 +180,9 @@ def settle(
             True,
             observation,
             None,
-            f"provisional: still changing {max_wait:.0f} s after send_at ({summary})",
+            f"provisional: still changing {(now - (sent_at or first_seen)).total_seconds():.0f} s after "
+            f"send_at, last change {(now - changed_at).total_seconds():.0f} s ago (max_wait "
+            f"{max_wait:.0f} s, settle_for {settle_for:.0f} s; {summary})",
         )
     next_at = min(settles_at, gives_up_at)
     return Settlement(

@@ -1,5 +1,8 @@
 """Client-side validators: each returns the normalised value or raises :class:`SendGridInputError`.
 
+Ids (UUIDs) are normalised to lowercase, the form SendGrid answers in; an error names the value
+as given.
+
 Pure functions (no I/O). The hook calls them before sending anything, so a bad value costs zero
 requests and leaves nothing half-done on SendGrid.
 
@@ -55,12 +58,14 @@ def _text(name: str, value: object) -> str:
 
 
 def _uuid(name: str, value: object) -> str:
+    """A UUID in SendGrid's lowercase form: SendGrid answers ids in lowercase, and every id the
+    provider compares (a watched segment, an explicit Single Send) must match its answers."""
     text = _text(name, value)
     if not _UUID.match(text):
         raise SendGridInputError(
             name, value, "must be a 36-character UUID like 'xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx'"
         )
-    return text
+    return text.lower()
 
 
 def _name(name: str, value: object) -> str:

@@ -166,6 +166,22 @@ def test_a_failure_mid_landing_leaves_the_previous_rows(
     assert rows(warehouse, "SELECT * FROM sendgrid_single_send_links ORDER BY 1, 2, 3, 4") == before_links
 
 
+def test_explicit_uppercase_ids_land(
+    sendgrid_emulator: EmulatorHandle, warehouse: Path, on_emulator_clock: None
+) -> None:
+    # SendGrid answers lowercase ids: an uppercase one raised "SendGrid lists no Single Send".
+    (single_send_id,) = sent(sendgrid_emulator, 1)
+    sendgrid_emulator.admin.advance_clock(PERIOD + 2 * HOUR)
+    operator = SendGridSingleSendStatsOperator(
+        task_id="stats", single_send_ids=[single_send_id.upper()], destination_conn_id="warehouse"
+    )
+    result = operator.execute(context())
+    assert result["single_send_ids"] == [single_send_id]
+    assert rows(warehouse, "SELECT DISTINCT single_send_id FROM sendgrid_single_send_stats") == [
+        (single_send_id,)
+    ]
+
+
 def test_ab_variations_and_phases_land_as_rows(
     sendgrid_emulator: EmulatorHandle, warehouse: Path, on_emulator_clock: None
 ) -> None:
@@ -203,6 +219,26 @@ def test_pages_through_many_days_and_uses_the_fewest_requests(
     assert len(landed) == result["stats_rows"] and set(METRICS) <= set(landed[0])
     assert (tmp_path / "out" / "sendgrid_single_send_links.csv").exists()
     assert [p.name for p in (tmp_path / "out").iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_explicit_ids_are_read_by_id_when_that_is_fewer_requests(
+    sendgrid_emulator: EmulatorHandle, on_emulator_clock: None
+) -> None:
+    # One explicit id listed every Single Send of the account (1 request per 100) for its send_at.
+    ids = sent(sendgrid_emulator, 3)
+    sendgrid_emulator.admin.advance_clock(PERIOD + 2 * HOUR)
+
+    def reads(single_send_ids: list[str]) -> list[str]:
+        before = len(sendgrid_emulator.admin.requests())
+        SendGridSingleSendStatsOperator(
+            task_id="t", single_send_ids=single_send_ids, aggregated_by="total", group_by=()
+        ).execute(context())
+        return [r["path"] for r in sendgrid_emulator.admin.requests()[before:] if "/stats/" not in r["path"]]
+
+    assert reads(ids[:1]) == [f"/v3/marketing/singlesends/{ids[0]}"]
+    assert reads(ids[:2]) == ["/v3/marketing/singlesends"]  # one list page holds both
+    with pytest.raises(AirflowFailException, match=UNKNOWN_ID):
+        reads([UNKNOWN_ID])
 
 
 def test_selection_by_name_and_data_interval(
@@ -275,6 +311,36 @@ def test_the_stats_link_names_the_single_send_only_when_one_was_read(
     assert both["ti"].xcom == {"sendgrid_links": {"api_base_url": base_url}}  # no one page: no link
 
 
+def test_events_are_emitted_only_for_sends_whose_rows_landed(
+    sendgrid_emulator: EmulatorHandle, warehouse: Path, on_emulator_clock: None
+) -> None:
+    # An Asset event means "results landed": a draft's stats (0 rows) and a task with no
+    # destination (nothing landed) emitted events all the same.
+    (sent_id,) = sent(sendgrid_emulator, 1)
+    with api_client(sendgrid_emulator) as api:
+        created = api.post("/v3/marketing/singlesends", json={"name": "draft", "send_to": {"all": True}})
+    draft_id = created.json()["id"]
+    sendgrid_emulator.admin.advance_clock(PERIOD + 2 * HOUR)
+    alias = AssetAlias(STATS_ASSET_ALIAS)
+    table_asset = Asset("sqlite://warehouse/sendgrid_single_send_stats")
+
+    ctx = context()
+    SendGridSingleSendStatsOperator(
+        task_id="t",
+        single_send_ids=[sent_id, draft_id],
+        destination_conn_id="warehouse",
+        outlets=[alias, table_asset],
+    ).execute(ctx)
+    landed = [event.dest_asset_key.uri for event in ctx["outlet_events"][alias].asset_alias_events]
+    assert landed == [f"x-sendgrid://stats/singlesends/{sent_id}"]
+    assert ctx["outlet_events"][table_asset].extra["single_send_ids"] == [sent_id]
+
+    ctx = context()
+    result = SendGridSingleSendStatsOperator(task_id="t", single_send_ids=[sent_id]).execute(ctx)
+    assert result["stats_rows"] > 0  # read, but landed nowhere
+    assert ctx["outlet_events"][alias].asset_alias_events == []
+
+
 def test_alias_events_carry_only_hashable_extras(
     sendgrid_emulator: EmulatorHandle, warehouse: Path, on_emulator_clock: None, tmp_path: Path
 ) -> None:
@@ -342,3 +408,36 @@ def test_sent_in_data_interval_refuses_a_run_without_one(
         )
     assert raised.value.name == "sent_in_data_interval"
     assert len(sendgrid_emulator.admin.requests()) == before
+
+
+def test_many_explicit_ids_in_a_large_account_are_read_by_id_after_the_first_page() -> None:
+    # 3 ids, 1,000 Single Sends (10 pages): after page 1 (which holds one id), 2 reads by id
+    # beat 9 more pages; in a 200-send account (1 page left) the list is cheaper.
+    from airflow_provider_sgseg.exceptions import SendGridNotFoundError
+
+    wanted = [f"00000000-0000-4000-8000-{n:012d}" for n in range(3)]
+
+    class Hook:
+        def __init__(self, count: int) -> None:
+            self.count = count
+            self.calls: list[str] = []
+
+        def run(self, request: Any) -> Any:
+            self.calls.append(f"page {request.page_token}")
+            token = str(int(request.page_token or 0) + 1)
+            items = [{"id": wanted[int(token) - 1]}] if int(token) <= 2 else []
+            return items, None if int(token) * 100 >= self.count else token, self.count
+
+        def get_single_send(self, single_send_id: str) -> dict[str, Any]:
+            self.calls.append(f"get {single_send_id}")
+            if single_send_id == wanted[2]:
+                raise SendGridNotFoundError("no such Single Send")
+            return {"id": single_send_id}
+
+    operator = SendGridSingleSendStatsOperator(task_id="t", single_send_ids=wanted)
+    large = operator.__dict__["hook"] = Hook(1000)
+    assert operator._explicit(wanted) == [{"id": wanted[0]}, {"id": wanted[1]}]
+    assert large.calls == ["page None", f"get {wanted[1]}", f"get {wanted[2]}"]
+    small = operator.__dict__["hook"] = Hook(200)
+    assert operator._explicit(wanted) == [{"id": wanted[0]}, {"id": wanted[1]}]
+    assert small.calls == ["page None", "page 1"]  # the whole list: wanted[2] does not exist

@@ -30,6 +30,7 @@ from airflow_provider_sgseg.rules.requests import (
     Request,
     Retry,
     ScheduleSingleSend,
+    SegmentExists,
     UpdateSegment,
     UpsertContacts,
 )
@@ -236,6 +237,14 @@ def test_a_bad_value_fails_when_the_request_is_built(build: Callable[[], object]
         build()
     assert raised.value.name.startswith(named)
     assert named in str(raised.value)
+
+
+def test_uppercase_ids_are_sent_and_compared_as_sendgrid_spells_them() -> None:
+    # SendGrid answers lowercase ids: an uppercase one must not go out (or be compared) as given.
+    assert GetSegment(SEG.upper()).call().path == f"{SEGMENTS}/{SEG}"
+    send = CreateSingleSend("Digest", segment_ids=[SEG.upper()], list_ids=[LIST.upper()])
+    assert send.call().json == {"name": "Digest", "send_to": {"segment_ids": [SEG], "list_ids": [LIST]}}
+    assert SegmentExists(SEG.upper()).result(Call("GET", SEGMENTS), {"results": [{"id": SEG}]})
 
 
 def test_a_built_request_cannot_be_changed_afterwards() -> None:

@@ -176,8 +176,41 @@ def test_unhandled_drops_what_another_run_handled_and_remembers_the_rest() -> No
     assert unhandled([again], handled, "run-1")[0] == [again]  # a retry of run-1 still handles it
     fresh, handled = unhandled([again, newer, other], handled, "run-2")
     assert fresh == [newer, other]
-    assert handled == {
-        SEGMENT: {"sample_updated_at": "2026-12-07T12:00:00+00:00", "run_id": "run-2"},
-        OTHER: {"sample_updated_at": "2026-12-07T09:00:00+00:00", "run_id": "run-2"},
+    # Each record now also lists the samples each run took ("runs"); the rest of its shape is 0.3.0's.
+    newest = {segment: (record["sample_updated_at"], record["run_id"]) for segment, record in handled.items()}
+    assert newest == {
+        SEGMENT: ("2026-12-07T12:00:00+00:00", "run-2"),
+        OTHER: ("2026-12-07T09:00:00+00:00", "run-2"),
     }
     assert unhandled([first], handled, "run-3")[0] == []  # older than what run-2 handled
+
+
+def test_a_retry_gets_every_sample_its_first_try_got() -> None:
+    # One run got two samples of a segment; its retry got only the newer one (the record kept
+    # just the newest sample) and the older event was lost.
+    earlier = {"segment_id": SEGMENT, "sample_updated_at": "2026-12-07T09:00:00Z"}
+    older = {"segment_id": SEGMENT, "sample_updated_at": "2026-12-07T11:00:00Z"}
+    newer = {"segment_id": SEGMENT, "sample_updated_at": "2026-12-07T12:00:00Z"}
+    _, handled = unhandled([earlier], {}, "run-0")
+    fresh, handled = unhandled([earlier, older, newer], handled, "run-1")
+    assert fresh == [older, newer]
+    assert unhandled([earlier, older, newer], handled, "run-1")[0] == [older, newer]
+    assert unhandled([newer, older], handled, "run-1")[0] == [newer, older]  # any order
+    # A later run's take does not shrink run-1's retry, and run-2 drops what run-1 took.
+    later = {"segment_id": SEGMENT, "sample_updated_at": "2026-12-07T13:00:00Z"}
+    fresh, handled = unhandled([older, later], handled, "run-2")
+    assert fresh == [later]
+    assert unhandled([earlier, older, newer], handled, "run-1")[0] == [older, newer]
+    assert unhandled([earlier], handled, "run-0")[0] == [earlier]
+
+
+def test_unhandled_reads_the_record_0_3_0_wrote() -> None:
+    legacy = {SEGMENT: {"sample_updated_at": "2026-12-07T12:00:00+00:00", "run_id": "run-1"}}
+    again = {"segment_id": SEGMENT, "sample_updated_at": "2026-12-07T12:00:00Z"}
+    assert unhandled([again], legacy, "run-1")[0] == [again]
+    assert unhandled([again], legacy, "run-2")[0] == []
+    later = {**again, "sample_updated_at": "2026-12-07T13:00:00Z"}
+    fresh, handled = unhandled([again, later], legacy, "run-2")
+    assert [p["sample_updated_at"] for p in fresh] == ["2026-12-07T13:00:00Z"]
+    assert handled[SEGMENT]["run_id"] == "run-2"
+    assert unhandled([again], handled, "run-1")[0] == [again]  # run-1's take survives the new shape

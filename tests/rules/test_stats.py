@@ -54,6 +54,27 @@ def test_still_changing_at_max_wait_is_provisional() -> None:
     assert last.done and last.provisional
 
 
+def test_a_send_first_seen_after_max_wait_is_compared_over_settle_for() -> None:
+    # A Single Send first seen long after send_at + max_wait was provisional on its first poll,
+    # the log saying "still changing" of counts never compared.
+    first = poll(stats.Observation(), {"opens": 5}, 24 * 14)
+    assert not first.done and first.next_at == SEND_AT + datetime.timedelta(hours=24 * 14 + 4)
+    settled = poll(first.observation, {"opens": 5}, 24 * 14 + 4)
+    assert settled.done and not settled.provisional
+    moved = poll(first.observation, {"opens": 6}, 24 * 14 + 2)
+    assert not moved.done
+    last = poll(moved.observation, {"opens": 7}, 24 * 14 + 4)
+    assert last.done and last.provisional
+    assert "still changing 1224000 s after send_at, last change 0 s ago" in last.reason
+
+
+def test_a_wait_state_without_first_seen_still_reads() -> None:
+    # The state 0.3.0 kept (task state store, trigger kwargs) has no first_seen: changed_at stands in.
+    old = stats.Observation.from_dict({"counts": {"opens": 5}, "changed_at": SEND_AT.isoformat()})
+    assert old.first_seen == SEND_AT.isoformat()
+    assert poll(old, {"opens": 6}, 25).provisional
+
+
 def test_not_sent_yet_waits_for_send_at_or_the_interval() -> None:
     scheduled = poll(stats.Observation(), None, -2, status="scheduled")
     assert not scheduled.done and scheduled.next_at == SEND_AT

@@ -20,7 +20,13 @@ Validator = Callable[[Any], Any]
 VALID: list[tuple[Validator, object, object]] = [
     (validation.segment_id, UUID_A, UUID_A),
     (validation.segment_id, f"  {UUID_A}\n", UUID_A),
-    (validation.segment_id, UUID_A.upper(), UUID_A.upper()),
+    # SendGrid answers lowercase ids: an uppercase one is normalised, or nothing would match it.
+    (validation.segment_id, UUID_A.upper(), UUID_A),
+    (validation.single_send_id, UUID_B.upper(), UUID_B),
+    (validation.list_id, UUID_B.upper(), UUID_B),
+    (validation.single_send_ids, [UUID_A.upper(), UUID_A, UUID_B], [UUID_A, UUID_B]),
+    (validation.single_send_list_ids, [UUID_B.upper()], [UUID_B]),
+    (validation.list_filter_ids, f"{UUID_A.upper()},{UUID_B}", [UUID_A, UUID_B]),
     (validation.single_send_id, UUID_B, UUID_B),
     (validation.time_zone, "America/Chicago", "America/Chicago"),
     (validation.time_zone, "UTC", "UTC"),

@@ -169,6 +169,18 @@ async def test_each_new_sample_fires_once_with_the_payload(clock: Clock) -> None
     assert gets(clock, segment["id"]) > 2 * len(events)  # many polls, each sample fired once
 
 
+async def test_an_uppercase_segment_id_is_watched(clock: Clock, log: RecordingLog) -> None:
+    # SendGrid answers lowercase ids: an uppercase one passed validation and then never matched
+    # ("deleted?" forever).
+    segment = populated_segment(clock)
+    trigger = watcher(segment["id"].upper(), poll_ceiling=600)
+
+    events = await collect(trigger.run(), clock, 1.5 * HOUR)
+
+    assert [event["segment_id"] for event in events] == [segment["id"]]
+    assert not [line for line in log.at("warning", "error") if "deleted?" in line]
+
+
 async def test_polls_are_paced_by_next_sample_update(clock: Clock) -> None:
     segment = populated_segment(clock)
     trigger = watcher(segment["id"])  # ceiling 1 h: the pace is SendGrid's schedule
