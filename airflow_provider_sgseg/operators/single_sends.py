@@ -372,6 +372,19 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
         return answer if answer.get("status") else hook.get_single_send(single_send_id)
 
 
+def optional_min_contacts(value: object) -> int | None:
+    """Deprecated since 0.3.0 (removed in 1.0): 0.2.0's check of ``require_min_contacts``, None (no
+    check) or an integer >= 0; use :func:`airflow_provider_sgseg.rules.audience.count_or_none`.
+
+    :raises SendGridInputError: not an integer >= 0, naming ``require_min_contacts``.
+    """
+    from airflow_provider_sgseg._deprecated import warn_renamed
+    from airflow_provider_sgseg.rules.audience import count_or_none
+
+    warn_renamed(f"{__name__}.optional_min_contacts", "airflow_provider_sgseg.rules.audience.count_or_none")
+    return count_or_none("require_min_contacts", value)
+
+
 def _result(
     single_send_id: str, single_send: Mapping[str, Any], audience: dict[str, Any] | None
 ) -> dict[str, Any]:
