@@ -34,6 +34,7 @@ from airflow_provider_sgseg.exceptions import (
     SendGridError,
     SendGridInputError,
     SendGridNotFoundError,
+    SendGridResponseError,
     SendGridTransportError,
 )
 from airflow_provider_sgseg.get_provider_info import DEFAULT_CONN_ID
@@ -44,6 +45,7 @@ from airflow_provider_sgseg.hooks._async_pool import (
     request_slots,
     shared_async_client,
 )
+from airflow_provider_sgseg.hooks._body import DEFAULT_MAX_RESPONSE_BYTES, Body, aread_body, read_body
 from airflow_provider_sgseg.hooks._deadline import bounded_client, deadline
 from airflow_provider_sgseg.hooks._errors import error_for_status, parse_json
 from airflow_provider_sgseg.hooks._retry import NO_RETRY, Attempts, RetryPolicy
@@ -112,6 +114,10 @@ class SendGridMarketingHook(BaseHook):
         ``/v3`` is dropped, anything else but a base URL refused: see ``hooks/_settings.py``), password =
         API key, extras ``on_behalf_of`` (subuser) and ``timeout`` (seconds).
     :param retry: retry policy for idempotent requests (default :class:`RetryPolicy`).
+    :param max_response_bytes: the most bytes of one JSON answer read (default 32 MiB): a larger
+        2xx answer is a ``SendGridResponseError`` naming this limit (retried like a malformed
+        answer); an error answer is quoted from its first bytes. Export downloads have their own
+        bound (``max_bytes``).
 
     Errors (every API method; all are :class:`~airflow_provider_sgseg.exceptions.SendGridError`
     subclasses and none carries the API key): ``SendGridInputError`` for a bad argument, raised
@@ -148,11 +154,13 @@ class SendGridMarketingHook(BaseHook):
         sendgrid_conn_id: str = default_conn_name,
         *,
         retry: RetryPolicy | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         transport: httpx.MockTransport | None = None,
     ) -> None:
         super().__init__()
         self.sendgrid_conn_id = sendgrid_conn_id
         self.retry_policy = retry or RetryPolicy()
+        self.max_response_bytes = validation.positive_int("max_response_bytes", max_response_bytes, "bytes")
         self._async_settings: ConnectionSettings | None = None
         # 0.2.0's test seam (deprecated, removed in 1.0): this hook's own clients on ``transport``.
         self._transport = transport
@@ -653,16 +661,14 @@ class SendGridMarketingHook(BaseHook):
                 started = time.monotonic()
                 try:
                     with deadline(settings.timeout):
-                        response = client.request(
-                            call.method,
-                            call.path,
-                            params=call.params or None,
-                            json=call.json,
-                            content=call.content,
-                        )
+                        response = client.send(_build(client, call), stream=True)
+                        try:
+                            body = read_body(response, self.max_response_bytes)
+                        finally:
+                            response.close()
                 except httpx.RequestError as exc:
                     raise self._transport_error(call, exc, started, attempts, settings) from exc
-                return self._handle(call, response, started, attempts)
+                return self._handle(call, response, body, started, attempts)
         raise AssertionError("unreachable: tenacity returns or re-raises")  # pragma: no cover
 
     async def _arequest(self, call: Call) -> Any:
@@ -676,16 +682,7 @@ class SendGridMarketingHook(BaseHook):
                 started = time.monotonic()
                 try:
                     async with slots:
-                        response = await asyncio.wait_for(
-                            client.request(
-                                call.method,
-                                call.path,
-                                params=call.params or None,
-                                json=call.json,
-                                content=call.content,
-                            ),
-                            settings.timeout,
-                        )
+                        response, body = await asyncio.wait_for(self._afetch(client, call), settings.timeout)
                 except asyncio.TimeoutError:
                     late = httpx.ReadTimeout(
                         f"no whole answer within the connection timeout ({settings.timeout:g} s)"
@@ -693,10 +690,19 @@ class SendGridMarketingHook(BaseHook):
                     raise self._transport_error(call, late, started, attempts, settings) from late
                 except httpx.RequestError as exc:
                     raise self._transport_error(call, exc, started, attempts, settings) from exc
-                return self._handle(call, response, started, attempts)
+                return self._handle(call, response, body, started, attempts)
         raise AssertionError("unreachable: tenacity returns or re-raises")  # pragma: no cover
 
-    def _handle(self, call: Call, response: httpx.Response, started: float, attempts: Attempts) -> Any:
+    async def _afetch(self, client: httpx.AsyncClient, call: Call) -> tuple[httpx.Response, Body]:
+        response = await client.send(_build(client, call), stream=True)
+        try:
+            return response, await aread_body(response, self.max_response_bytes)
+        finally:
+            await response.aclose()
+
+    def _handle(
+        self, call: Call, response: httpx.Response, body: Body, started: float, attempts: Attempts
+    ) -> Any:
         """Log the answer; return its JSON on 2xx, else raise the typed error."""
         status = response.status_code
         # Reads are frequent (sensors poll); changes and failures are worth seeing at INFO.
@@ -706,10 +712,18 @@ class SendGridMarketingHook(BaseHook):
         )
         if response.is_success:
             attempts.named = None
-            return parse_json(call.method, call.path, status, response.content, empty_ok=call.empty_ok)
+            if not body.complete:
+                raise SendGridResponseError(
+                    f"SendGrid's answer is larger than {self.max_response_bytes} bytes (the hook's "
+                    "max_response_bytes); not read further",
+                    method=call.method,
+                    path=call.path,
+                    status_code=status,
+                )
+            return parse_json(call.method, call.path, status, body.content, empty_ok=call.empty_ok)
         where = f"SendGrid {call.method} {call.path}"
         reset_at = attempts.refused(response.headers, status, self.retry_policy.clock(), self.log, where)
-        raise error_for_status(call.method, call.path, status, response.content, reset_at=reset_at)
+        raise error_for_status(call.method, call.path, status, body.content, reset_at=reset_at)
 
     def _transport_error(
         self,
@@ -772,6 +786,12 @@ _PROBE_FAILURES: dict[int | None, str] = {
     404: "The base URL is wrong: nothing answers SendGrid's segment list there (check the host)",
     None: "No answer from the base URL (check the host, the port and the network)",
 }
+
+
+def _build(client: httpx.Client | httpx.AsyncClient, call: Call) -> httpx.Request:
+    return client.build_request(
+        call.method, call.path, params=call.params or None, json=call.json, content=call.content
+    )
 
 
 def _elapsed_ms(started: float) -> float:
