@@ -32,8 +32,8 @@ from airflow_provider_sgseg.rules.single_sends import (
     SENT_STATUSES,
     SingleSendRequest,
     build_single_send_request,
+    draft_differences,
     due_send_at,
-    same_recipients,
 )
 from airflow_provider_sgseg.version_compat import AirflowFailException
 
@@ -327,11 +327,29 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
         already_sent = [s for s in matches if s.get("status") in SENT_STATUSES]
         chosen = already_sent[0] if already_sent else max(matches, key=lambda s: str(s.get("created_at")))
         details = hook.get_single_send(str(chosen["id"]))
-        if not same_recipients(details, request):
+        differences = draft_differences(details, request)
+        if "send_to" in differences:
             raise AirflowFailException(
                 f"A Single Send named {request.name!r} ({chosen['id']}, status {details.get('status')}) "
                 f"already exists with different recipients {details.get('send_to')!r}. The name identifies "
                 "the send across retries: use a different name, or delete that Single Send."
+            )
+        if differences and details.get("status") not in SENT_STATUSES:
+            # Scheduling it would send another email than this task's (e.g. a draft a failed run
+            # left behind, before its subject or HTML changed); it may also be someone's own.
+            raise AirflowFailException(
+                f"A draft Single Send named {request.name!r} ({chosen['id']}) already exists, but its "
+                f"{', '.join(differences)} differ from this task's. The name identifies the send across "
+                "retries and the task never updates or sends a draft it did not create this way: "
+                "delete that draft (then clear the task), or use a different name."
+            )
+        if differences:
+            self.log.warning(
+                "Single Send %r (%s) is already %s with other %s than this task's; leaving it as it is.",
+                request.name,
+                chosen["id"],
+                details.get("status"),
+                ", ".join(differences),
             )
         self.log.info(
             "Found Single Send %r (%s), status %s.", request.name, chosen["id"], details.get("status")
