@@ -3,7 +3,7 @@
 SendGrid's create endpoint only makes a draft; a separate ``PUT .../schedule`` sends it. Neither
 call is safe to repeat blindly, so the Single Send's *name* is the idempotency key: before
 creating, the operator looks for a Single Send with that name. Its own draft from an earlier try
-is reused; one that is already scheduled or triggered is returned as it is and never scheduled
+is reused (only when it holds the task's recipients and content); one that is already scheduled or triggered is returned as it is and never scheduled
 again.
 """
 
@@ -249,7 +249,8 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
         :raises SendGridInputError: a bad rendered value, or a ``send_at`` in the past with
             ``if_past="fail"``, before any request.
         :raises AirflowFailException: SendGrid refused (400/409/422), a Single Send of that name
-            has other recipients, or the audience gate failed (nothing created or scheduled).
+            has other recipients (or, a draft, other content: ``rules.single_sends.draft_differences``),
+            or the audience gate failed (nothing created or scheduled).
         :raises SendGridError: any other failure (see the hook's "Errors").
         """
         # Every check that needs no server runs before the hook exists.
@@ -340,8 +341,8 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
             raise AirflowFailException(
                 f"A draft Single Send named {request.name!r} ({chosen['id']}) already exists, but its "
                 f"{', '.join(differences)} differ from this task's. The name identifies the send across "
-                "retries and the task never updates or sends a draft it did not create this way: "
-                "delete that draft (then clear the task), or use a different name."
+                "retries; the task neither updates nor sends a draft with other content: delete that "
+                "draft (then clear the task), or use a different name."
             )
         if differences:
             self.log.warning(
