@@ -3,8 +3,8 @@
 SendGrid's create endpoint only makes a draft; a separate ``PUT .../schedule`` sends it. Neither
 call is safe to repeat blindly, so the Single Send's *name* is the idempotency key: before
 creating, the operator looks for a Single Send with that name. Its own draft from an earlier try
-is reused (only when it holds the task's recipients and content); one that is already scheduled or triggered is returned as it is and never scheduled
-again.
+is reused (only when it holds the task's recipients and content); one that is already scheduled
+or triggered is returned as it is and never scheduled again.
 """
 
 from __future__ import annotations
