@@ -6,6 +6,26 @@ Two families:
   knowable client-side. Raised before any HTTP request is sent.
 * :class:`SendGridError`: SendGrid (or the network) answered with a failure. Carries the HTTP
   method, path, status and SendGrid's own messages. Never carries the API key.
+
+The tree (``*``: also an ``AirflowFailException``: a definitive answer, so a task raising it fails
+without using up its retries; every other error leaves the task's retries to apply)::
+
+    ValueError
+    └── SendGridInputError *
+        ├── SendGridRowError *
+        └── SendGridFileError *
+    SendGridError
+    ├── SendGridTransportError
+    ├── SendGridAuthError
+    │   ├── SendGridConfigError *
+    │   └── SendGridForbiddenError
+    │       └── SendGridFileURLError
+    ├── SendGridNotFoundError
+    ├── SendGridValidationError
+    ├── SendGridRateLimitError
+    ├── SendGridServerError
+    ├── SendGridResponseError
+    └── SegmentQueryInvalidError *
 """
 
 from __future__ import annotations
@@ -16,6 +36,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from airflow_provider_sgseg.version_compat import AirflowFailException
 
 MAX_QUOTED = 300  # characters of one message an error quotes
 MAX_QUOTED_FIELD = 100  # characters of one detail's field (SendGrid's: names like contacts[3].email)
@@ -70,9 +92,12 @@ def quoted_details(details: Sequence[ErrorDetail]) -> str:
     return "; ".join(quoted + tail)
 
 
-class SendGridInputError(ValueError):
+class SendGridInputError(ValueError, AirflowFailException):
     """Input that breaks a rule checked before any request: names the value (its repr cut to
-    2,500 characters: a template may render a whole XCom) and the rule."""
+    2,500 characters: a template may render a whole XCom) and the rule.
+
+    Also an ``AirflowFailException``: a retry renders the same input, so the task fails at once
+    instead of using up its retries (``except ValueError`` still catches it)."""
 
     def __init__(self, name: str, value: object, rule: str) -> None:
         self.name = name
@@ -182,12 +207,13 @@ class SendGridAuthError(SendGridError):
     """401: the API key is missing, wrong or revoked."""
 
 
-class SendGridConfigError(SendGridAuthError):
+class SendGridConfigError(SendGridAuthError, AirflowFailException):  # type: ignore[misc]  # status_code: ours wins
     """The Airflow connection cannot work as set up: names the connection id and the rule broken.
 
     Raised before any request for a missing or malformed API key and for a host that cannot be a
     SendGrid API base URL; raised after one when the segment list endpoint, which exists at every
     SendGrid base URL, answers 404 (the host is not SendGrid's API). Never carries the key.
+    Also an ``AirflowFailException``: retrying cannot fix a connection; fix it and clear the task.
     """
 
 
@@ -228,5 +254,6 @@ class SendGridResponseError(SendGridError):
     """SendGrid answered 2xx with a body that is not the JSON we expected."""
 
 
-class SegmentQueryInvalidError(SendGridError):
-    """SendGrid validated the segment's ``query_dsl`` as INVALID; ``details`` holds its message."""
+class SegmentQueryInvalidError(SendGridError, AirflowFailException):  # type: ignore[misc]  # status_code: ours wins
+    """SendGrid validated the segment's ``query_dsl`` as INVALID; ``details`` holds its message.
+    Also an ``AirflowFailException``: retrying cannot fix a query."""

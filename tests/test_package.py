@@ -37,3 +37,31 @@ def test_contacts_module_keeps_every_public_name_after_the_split() -> None:
         assert hasattr(contacts, name), name
     assert contact_rules.SendGridRowError is exceptions.SendGridRowError
     assert issubclass(exceptions.SendGridRowError, exceptions.SendGridInputError)
+
+
+def test_definitive_errors_are_airflow_fail_exceptions_and_keep_their_bases() -> None:
+    from airflow_provider_sgseg import exceptions as errors
+    from airflow_provider_sgseg.version_compat import AirflowFailException
+
+    definitive = [
+        errors.SendGridInputError("send_at", "2020-01-01T00:00:00Z", "in the past"),
+        errors.SendGridRowError(3, "email", "x", "an email address"),
+        errors.SendGridFileError("/data/a.csv", "not CSV", line=2),
+        errors.SendGridConfigError("Connection 'c': no API key"),
+        errors.SegmentQueryInvalidError("query INVALID"),
+    ]
+    for error in definitive:  # the task runner fails these without retries
+        assert isinstance(error, AirflowFailException), type(error)
+    assert all(isinstance(error, ValueError) for error in definitive[:3])
+    assert isinstance(definitive[3], errors.SendGridAuthError)
+    assert str(definitive[0]) == "Invalid send_at '2020-01-01T00:00:00Z': in the past"
+    retriable = [
+        errors.SendGridServerError("500"),
+        errors.SendGridTransportError("no answer"),
+        errors.SendGridRateLimitError("429"),
+        errors.SendGridResponseError("cut"),
+        errors.SendGridAuthError("401"),
+        errors.SendGridNotFoundError("404"),
+        errors.SendGridValidationError("400"),
+    ]
+    assert not any(isinstance(error, AirflowFailException) for error in retriable)

@@ -34,6 +34,7 @@ from airflow_provider_sgseg.exceptions import (
     SendGridError,
     SendGridInputError,
     SendGridNotFoundError,
+    SendGridResponseError,
     SendGridTransportError,
 )
 from airflow_provider_sgseg.get_provider_info import DEFAULT_CONN_ID
@@ -44,6 +45,7 @@ from airflow_provider_sgseg.hooks._async_pool import (
     request_slots,
     shared_async_client,
 )
+from airflow_provider_sgseg.hooks._body import DEFAULT_MAX_RESPONSE_BYTES, Body, aread_body, read_body
 from airflow_provider_sgseg.hooks._deadline import bounded_client, deadline
 from airflow_provider_sgseg.hooks._errors import error_for_status, parse_json, text_body
 from airflow_provider_sgseg.hooks._retry import NO_RETRY, Attempts, RetryPolicy
@@ -87,6 +89,7 @@ from airflow_provider_sgseg.rules.requests import (
     StatsPage,
     UpdateSegment,
     UpsertContacts,
+    answer_limit,
 )
 from airflow_provider_sgseg.version_compat import AIRFLOW_V_3_2_PLUS, BaseHook, aget_connection
 
@@ -116,6 +119,10 @@ class SendGridMarketingHook(BaseHook):
     :param exact_named_waits: sit out a wait SendGrid names (``Retry-After``, a 429's
         ``X-RateLimit-Reset``) exactly, without the policy's jitter. The triggers' hooks do: a
         wait in the triggerer lasts until the named reset, so waits refused together return together.
+    :param max_response_bytes: the most bytes of one JSON answer read (default 32 MiB): a larger
+        2xx answer is a ``SendGridResponseError`` naming this limit (retried like a malformed
+        answer); an error answer is quoted from its first bytes. Export downloads have their own
+        bound (``max_bytes``).
 
     Errors (every API method; all are :class:`~airflow_provider_sgseg.exceptions.SendGridError`
     subclasses and none carries the API key): ``SendGridInputError`` for a bad argument, raised
@@ -152,6 +159,7 @@ class SendGridMarketingHook(BaseHook):
         sendgrid_conn_id: str = default_conn_name,
         *,
         retry: RetryPolicy | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         transport: httpx.MockTransport | None = None,
         exact_named_waits: bool = False,
     ) -> None:
@@ -159,6 +167,7 @@ class SendGridMarketingHook(BaseHook):
         self.sendgrid_conn_id = sendgrid_conn_id
         self.retry_policy = retry or RetryPolicy()
         self.exact_named_waits = exact_named_waits
+        self.max_response_bytes = answer_limit(max_response_bytes)
         self._async_settings: ConnectionSettings | None = None
         # 0.2.0's test seam (deprecated, removed in 1.0): this hook's own clients on ``transport``.
         self._transport = transport
@@ -682,16 +691,14 @@ class SendGridMarketingHook(BaseHook):
                 started = time.monotonic()
                 try:
                     with deadline(settings.timeout):
-                        response = client.request(
-                            call.method,
-                            call.path,
-                            params=call.params or None,
-                            json=call.json,
-                            content=call.content,
-                        )
+                        response = client.send(_build(client, call), stream=True)
+                        try:
+                            body = read_body(response, self.max_response_bytes)
+                        finally:
+                            response.close()
                 except httpx.RequestError as exc:
                     raise self._transport_error(call, exc, started, attempts, settings) from exc
-                return self._handle(call, response, started, attempts)
+                return self._handle(call, response, body, started, attempts)
         raise AssertionError("unreachable: tenacity returns or re-raises")  # pragma: no cover
 
     async def _arequest(self, call: Call) -> Any:
@@ -705,16 +712,7 @@ class SendGridMarketingHook(BaseHook):
                 started = time.monotonic()
                 try:
                     async with slots:
-                        response = await asyncio.wait_for(
-                            client.request(
-                                call.method,
-                                call.path,
-                                params=call.params or None,
-                                json=call.json,
-                                content=call.content,
-                            ),
-                            settings.timeout,
-                        )
+                        response, body = await asyncio.wait_for(self._afetch(client, call), settings.timeout)
                 except asyncio.TimeoutError:
                     late = httpx.ReadTimeout(
                         f"no whole answer within the connection timeout ({settings.timeout:g} s)"
@@ -722,10 +720,19 @@ class SendGridMarketingHook(BaseHook):
                     raise self._transport_error(call, late, started, attempts, settings) from late
                 except httpx.RequestError as exc:
                     raise self._transport_error(call, exc, started, attempts, settings) from exc
-                return self._handle(call, response, started, attempts)
+                return self._handle(call, response, body, started, attempts)
         raise AssertionError("unreachable: tenacity returns or re-raises")  # pragma: no cover
 
-    def _handle(self, call: Call, response: httpx.Response, started: float, attempts: Attempts) -> Any:
+    async def _afetch(self, client: httpx.AsyncClient, call: Call) -> tuple[httpx.Response, Body]:
+        response = await client.send(_build(client, call), stream=True)
+        try:
+            return response, await aread_body(response, self.max_response_bytes)
+        finally:
+            await response.aclose()
+
+    def _handle(
+        self, call: Call, response: httpx.Response, body: Body, started: float, attempts: Attempts
+    ) -> Any:
         """Log the answer; return its JSON on 2xx, else raise the typed error."""
         status = response.status_code
         # Reads are frequent (sensors poll); changes and failures are worth seeing at INFO.
@@ -735,13 +742,21 @@ class SendGridMarketingHook(BaseHook):
         )
         if response.is_success:
             attempts.named = None
+            if not body.complete:
+                raise SendGridResponseError(
+                    f"SendGrid's answer is larger than {self.max_response_bytes} bytes (the hook's "
+                    "max_response_bytes); not read further",
+                    method=call.method,
+                    path=call.path,
+                    status_code=status,
+                )
             if call.text:
                 content_type = response.headers.get("content-type", "")
-                return text_body(call.method, call.path, status, response.content, content_type)
-            return parse_json(call.method, call.path, status, response.content, empty_ok=call.empty_ok)
+                return text_body(call.method, call.path, status, body.content, content_type)
+            return parse_json(call.method, call.path, status, body.content, empty_ok=call.empty_ok)
         where = f"SendGrid {call.method} {call.path}"
         reset_at = attempts.refused(response.headers, status, self.retry_policy.clock(), self.log, where)
-        raise error_for_status(call.method, call.path, status, response.content, reset_at=reset_at)
+        raise error_for_status(call.method, call.path, status, body.content, reset_at=reset_at)
 
     def _transport_error(
         self,
@@ -804,6 +819,12 @@ _PROBE_FAILURES: dict[int | None, str] = {
     404: "The base URL is wrong: nothing answers SendGrid's segment list there (check the host)",
     None: "No answer from the base URL (check the host, the port and the network)",
 }
+
+
+def _build(client: httpx.Client | httpx.AsyncClient, call: Call) -> httpx.Request:
+    return client.build_request(
+        call.method, call.path, params=call.params or None, json=call.json, content=call.content
+    )
 
 
 def _elapsed_ms(started: float) -> float:

@@ -227,7 +227,8 @@ class FileSource:
         """The file's bytes, gunzipped (streaming) when its name ends in ``.gz``."""
         try:
             raw = self.path.open("rb")  # type: ignore[no-untyped-call]
-        except (OSError, ValueError) as error:
+        except (*_MISSING_OR_FORBIDDEN, ValueError) as error:
+            # Definitive (no retries); any other OSError (a storage hiccup) stays retriable.
             raise SendGridInputError("source_path", str(self.path), f"cannot be opened: {error}") from error
         with raw, gzip.GzipFile(fileobj=raw) if self.gzipped else contextlib.nullcontext(raw) as stream:
             yield stream
@@ -247,6 +248,10 @@ class _Counted:
         for line in self._lines:
             self.count += 1
             yield line
+
+
+# Errors opening a source that a retry would meet again.
+_MISSING_OR_FORBIDDEN = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
 
 
 def _ndjson_rows(stream: Any) -> Iterator[tuple[int, Mapping[str, Any]]]:

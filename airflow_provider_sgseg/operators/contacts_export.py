@@ -16,6 +16,7 @@ from airflow_provider_sgseg.exceptions import (
     SendGridNotFoundError,
     SendGridResponseError,
 )
+from airflow_provider_sgseg.operators import _export_manifest
 from airflow_provider_sgseg.operators._contact_files import count_rows, gunzipped, is_gzip
 from airflow_provider_sgseg.operators._contact_jobs import ContactsTask
 from airflow_provider_sgseg.rules import summaries, validation, waiting
@@ -233,7 +234,9 @@ class SendGridExportContactsOperator(ContactsTask):
         )
         directory.mkdir(parents=True, exist_ok=True)
         urls = list(urls)
-        paths, rows = [], 0
+        earlier = _export_manifest.recorded(directory, self.log)
+        _export_manifest.record(directory, earlier | _export_manifest.file_names(len(urls), self.file_type))
+        paths, written, rows = [], set(), 0
         for index in range(len(urls)):
             number = index + 1
             target = directory / f"contacts-{number}.{self.file_type}"
@@ -247,6 +250,8 @@ class SendGridExportContactsOperator(ContactsTask):
             rows += count_rows(target, self.file_type, self.max_line_bytes, self.max_decompressed_bytes)
             self.log.info("Downloaded export file %d of %d: %s (%d bytes)", number, len(urls), target, size)
             paths.append(str(target))
+            written.add(str(target.name))
+        _export_manifest.clear_stale(directory, earlier, written, self.log)
         return {"paths": paths, "row_count": rows}
 
     def _download_file(self, export_id: str, urls: list[str], index: int, target: Any) -> int:

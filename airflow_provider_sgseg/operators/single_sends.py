@@ -3,8 +3,8 @@
 SendGrid's create endpoint only makes a draft; a separate ``PUT .../schedule`` sends it. Neither
 call is safe to repeat blindly, so the Single Send's *name* is the idempotency key: before
 creating, the operator looks for a Single Send with that name. Its own draft from an earlier try
-is reused; one that is already scheduled or triggered is returned as it is and never scheduled
-again.
+is reused (only when it holds the task's recipients and content); one that is already scheduled
+or triggered is returned as it is and never scheduled again.
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ from airflow_provider_sgseg.rules.single_sends import (
     SENT_STATUSES,
     SingleSendRequest,
     build_single_send_request,
+    draft_differences,
     due_send_at,
-    same_recipients,
 )
 from airflow_provider_sgseg.version_compat import AirflowFailException
 
@@ -269,7 +269,8 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
         :raises SendGridInputError: a bad rendered value, or a ``send_at`` in the past with
             ``if_past="fail"``, before any request.
         :raises AirflowFailException: SendGrid refused (400/409/422), a Single Send of that name
-            has other recipients, or the audience gate failed (nothing created or scheduled).
+            has other recipients (or, a draft, other content: ``rules.single_sends.draft_differences``),
+            or the audience gate failed (nothing created or scheduled).
         :raises SendGridError: any other failure (see the hook's "Errors").
         """
         # Every check that needs no server runs before the hook exists.
@@ -386,11 +387,29 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
         already_sent = [s for s in matches if s.get("status") in SENT_STATUSES]
         chosen = already_sent[0] if already_sent else max(matches, key=lambda s: str(s.get("created_at")))
         details = hook.get_single_send(str(chosen["id"]))
-        if not same_recipients(details, request):
+        differences = draft_differences(details, request)
+        if "send_to" in differences:
             raise AirflowFailException(
                 f"A Single Send named {request.name!r} ({chosen['id']}, status {details.get('status')}) "
                 f"already exists with different recipients {details.get('send_to')!r}. The name identifies "
                 "the send across retries: use a different name, or delete that Single Send."
+            )
+        if differences and details.get("status") not in SENT_STATUSES:
+            # Scheduling it would send another email than this task's (e.g. a draft a failed run
+            # left behind, before its subject or HTML changed); it may also be someone's own.
+            raise AirflowFailException(
+                f"A draft Single Send named {request.name!r} ({chosen['id']}) already exists, but its "
+                f"{', '.join(differences)} differ from this task's. The name identifies the send across "
+                "retries; the task neither updates nor sends a draft with other content: delete that "
+                "draft (then clear the task), or use a different name."
+            )
+        if differences:
+            self.log.warning(
+                "Single Send %r (%s) is already %s with other %s than this task's; leaving it as it is.",
+                request.name,
+                chosen["id"],
+                details.get("status"),
+                ", ".join(differences),
             )
         self.log.info(
             "Found Single Send %r (%s), status %s.", request.name, chosen["id"], details.get("status")
@@ -429,6 +448,19 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
             raise
         # SendGrid answers {"send_at", "status"}; read the Single Send back if that is missing.
         return answer if answer.get("status") else hook.get_single_send(single_send_id)
+
+
+def optional_min_contacts(value: object) -> int | None:
+    """Deprecated since 0.3.0 (removed in 1.0): 0.2.0's check of ``require_min_contacts``, None (no
+    check) or an integer >= 0; use :func:`airflow_provider_sgseg.rules.audience.count_or_none`.
+
+    :raises SendGridInputError: not an integer >= 0, naming ``require_min_contacts``.
+    """
+    from airflow_provider_sgseg._deprecated import warn_renamed
+    from airflow_provider_sgseg.rules.audience import count_or_none
+
+    warn_renamed(f"{__name__}.optional_min_contacts", "airflow_provider_sgseg.rules.audience.count_or_none")
+    return count_or_none("require_min_contacts", value)
 
 
 def _result(

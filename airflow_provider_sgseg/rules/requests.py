@@ -157,6 +157,14 @@ def _json_object_argument(name: str, value: object) -> Mapping[str, Any]:
     return value
 
 
+def answer_limit(max_response_bytes: object) -> int:
+    """The hook's ``max_response_bytes``: a positive whole number of bytes.
+
+    :raises SendGridInputError: anything else, naming the value.
+    """
+    return validation.positive_int("max_response_bytes", max_response_bytes, "bytes")
+
+
 def api_path(path: object) -> str:
     """A path on the connection's SendGrid host (``/v3/...``): never a URL, so a request can never
     carry the API key elsewhere, and never one an HTTP client would rewrite (``.``/``..``

@@ -142,6 +142,42 @@ def same_recipients(single_send: Mapping[str, Any], request: SingleSendRequest) 
     )
 
 
+# email_config fields the task sets; a draft must hold the same (ids compared as text). One the
+# task leaves unset must be empty in the draft, except the subject and plain text SendGrid may
+# fill in itself (from a design; plain text generated from the HTML).
+CONTENT_FIELDS = (
+    "subject",
+    "html_content",
+    "plain_content",
+    "design_id",
+    "sender_id",
+    "suppression_group_id",
+    "custom_unsubscribe_url",
+)
+_FILLED_BY_SENDGRID = frozenset({"subject", "plain_content"})
+
+
+def draft_differences(single_send: Mapping[str, Any], request: SingleSendRequest) -> list[str]:
+    """What an existing Single Send holds differently from what the request would create:
+    ``send_to``, ``categories`` and the ``email_config`` fields (as ``email_config.<field>``).
+    Empty when it is the same send. With a design, the HTML is the design's, so it is not compared."""
+    differences = [] if same_recipients(single_send, request) else ["send_to"]
+    if sorted(single_send.get("categories") or []) != sorted(request.categories or []):
+        differences.append("categories")
+    held: Mapping[str, Any] = single_send.get("email_config") or {}
+    wanted = request.email_config
+    for field in CONTENT_FIELDS:
+        want, have = wanted.get(field), held.get(field)
+        if want is None:
+            unset_ok = field in _FILLED_BY_SENDGRID or (field == "html_content" and "design_id" in wanted)
+            if unset_ok or have in (None, ""):
+                continue
+        elif have is not None and str(have) == str(want):
+            continue
+        differences.append(f"email_config.{field}")
+    return differences
+
+
 def _content(subject: object, html: object, plain: object, design_id: object) -> dict[str, Any]:
     if design_id:
         if html or plain:

@@ -156,3 +156,27 @@ def test_list_and_sql_rows_are_located_by_their_number_alone() -> None:
 
     assert ListSource([{"email": "a@x.co"}]).where(1) is None
     assert SqlSource("conn", "SELECT 1", None).where(1) is None
+
+
+class FlakyStorage:
+    """An object store path whose open fails as a network hiccup would."""
+
+    def __init__(self, error: OSError) -> None:
+        self.error = error
+
+    def open(self, mode: str) -> Any:
+        raise self.error
+
+
+def test_only_a_missing_or_forbidden_source_fails_without_retries(tmp_path: Any) -> None:
+    from airflow_provider_sgseg.exceptions import SendGridInputError
+    from airflow_provider_sgseg.operators._contact_sources import FileSource
+
+    source = FileSource(str(tmp_path / "rows.csv"), None)
+    for definitive in (FileNotFoundError("gone"), PermissionError("denied")):
+        source.path = FlakyStorage(definitive)
+        with pytest.raises(SendGridInputError, match="cannot be opened"):  # an AirflowFailException
+            source.columns()
+    source.path = FlakyStorage(ConnectionResetError("reset by peer"))
+    with pytest.raises(ConnectionResetError):  # a plain error: the task's retries apply
+        source.columns()

@@ -545,7 +545,8 @@ def test_an_adopted_export_of_another_file_type_fails_without_retries(
     assert f"Export {sibling} holds {theirs.upper()}" in message
     assert f"asked for {ours.upper()}" in message and "before Airflow 3.3" in message
     assert "rows" not in message  # never the row-count error
-    assert list(tmp_path.iterdir()) == []  # the misnamed file is not left behind
+    # the misnamed file is not left behind (the manifest names the files the try meant to write)
+    assert [path.name for path in tmp_path.iterdir()] == [".sgseg-export-manifest"]
     assert len(sendgrid_emulator.admin.requests(method="POST", path_prefix=EXPORTS)) == 1
 
 
@@ -843,3 +844,53 @@ def test_an_empty_source_starts_no_job_and_gets_no_contacts_link(wire: Any) -> N
         {"task_state_store": MemoryTaskStateStore(), "ti": ti}
     )
     assert ti.xcom == {}
+
+
+def test_a_rerun_into_the_same_destination_leaves_no_stale_export_files(
+    sendgrid_emulator: EmulatorHandle, wire: Any, populated_segment: str, tmp_path: Path
+) -> None:
+    def export(file_type: str) -> dict[str, Any]:
+        operator = SendGridExportContactsOperator(
+            task_id="e", segment_ids=[populated_segment], destination=str(tmp_path), file_type=file_type
+        )
+        return run(wire(operator))
+
+    export("json")  # an earlier run: contacts-1.json
+    (tmp_path / "README.txt").write_text("someone else's file")
+    (tmp_path / "contacts-9.csv").write_text("EMAIL\nold@example.com\n")  # written without a manifest
+
+    result = export("csv")  # the rerun, its DAG changed to CSV
+
+    assert [Path(path).name for path in result["paths"]] == ["contacts-1.csv"]
+    # The earlier run's file is gone; a file no manifest names is left (and warned about).
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        ".sgseg-export-manifest",
+        "README.txt",
+        "contacts-1.csv",
+        "contacts-9.csv",
+    ]
+    assert json.loads((tmp_path / ".sgseg-export-manifest").read_text())["files"] == ["contacts-1.csv"]
+
+
+def test_an_export_manifest_naming_other_files_is_not_followed(
+    sendgrid_emulator: EmulatorHandle, wire: Any, populated_segment: str, tmp_path: Path
+) -> None:
+    destination = tmp_path / "out"
+    destination.mkdir()
+    outside = tmp_path / "precious.csv"
+    outside.write_text("keep me")
+    (destination / "data.csv").write_text("keep me too")
+    manifest = {"files": ["../precious.csv", "data.csv", str(outside), "contacts-2.csv"]}
+    (destination / ".sgseg-export-manifest").write_text(json.dumps(manifest))
+    (destination / "contacts-2.csv").write_text("EMAIL\nstale@example.com\n")
+
+    run(
+        wire(
+            SendGridExportContactsOperator(
+                task_id="e", segment_ids=[populated_segment], destination=str(destination)
+            )
+        )
+    )
+
+    assert outside.read_text() == "keep me" and (destination / "data.csv").exists()
+    assert not (destination / "contacts-2.csv").exists()  # named by the manifest: an earlier run's

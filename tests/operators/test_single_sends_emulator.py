@@ -255,6 +255,66 @@ def test_an_existing_send_with_the_same_name_but_other_recipients_is_not_sent(
     assert len(calls(sendgrid_emulator, "POST")) == 1  # only the one made above
 
 
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"subject": "Your NEW digest"}, "email_config.subject"),
+        ({"html_content": "<p>Hello again</p>"}, "email_config.html_content"),
+        ({"plain_content": "Hello in plain text"}, "email_config.plain_content"),
+        ({"sender_id": 2}, "email_config.sender_id"),
+        ({"custom_unsubscribe_url": "https://example.com/other"}, "email_config.custom_unsubscribe_url"),
+        ({"custom_unsubscribe_url": None, "suppression_group_id": 7}, "email_config.suppression_group_id"),
+        ({"html_content": None, "subject": None, "design_id": "d-1"}, "email_config.design_id"),
+        ({"categories": ["digest"]}, "categories"),
+    ],
+)
+def test_a_draft_left_with_other_content_is_refused_not_sent(
+    sendgrid_emulator: EmulatorHandle, change: dict[str, Any], field: str
+) -> None:
+    segment_id = populated_segment(sendgrid_emulator, matching=3)
+    sendgrid_emulator.admin.add_fault("status", method="PUT", path=SCHEDULE_PATH, status=503)
+    with pytest.raises(SendGridServerError):  # a failed run leaves its draft behind
+        run(make_operator(segment_id))
+
+    with pytest.raises(
+        AirflowFailException, match=rf"draft Single Send named .* its .*{re.escape(field)}.* differ"
+    ):
+        run(make_operator(segment_id, **change))  # the DAG changed; the rerun finds the old draft
+
+    assert len(calls(sendgrid_emulator, "PUT", SCHEDULE_PATH)) == 1  # only the failed one
+    assert len(calls(sendgrid_emulator, "POST")) == 1
+    assert calls(sendgrid_emulator, "PATCH") == calls(sendgrid_emulator, "DELETE") == []
+    assert live_sends(sendgrid_emulator) == []
+
+
+def test_a_draft_with_the_same_content_is_reused_even_with_generated_plain_text(
+    sendgrid_emulator: EmulatorHandle,
+) -> None:
+    segment_id = populated_segment(sendgrid_emulator, matching=3)
+    draft = SendGridMarketingHook().run(
+        make_operator(segment_id, categories=["a", "b"]).build_request().create
+    )
+    # SendGrid fills in what the task left to it (plain text from the HTML, the editor).
+    assert draft["email_config"]["generate_plain_content"] is True
+
+    result, _ = run(make_operator(segment_id, categories=["b", "a"]))
+
+    assert result["single_send_id"] == draft["id"] and result["status"] == "scheduled"
+    assert len(calls(sendgrid_emulator, "POST")) == 1
+
+
+def test_a_scheduled_send_with_other_content_is_left_as_it_is(sendgrid_emulator: EmulatorHandle) -> None:
+    segment_id = populated_segment(sendgrid_emulator, matching=3)
+    first, _ = run(make_operator(segment_id))
+
+    result, _ = run(make_operator(segment_id, subject="Changed after it was scheduled"))
+
+    assert result["single_send_id"] == first["single_send_id"]
+    assert result["status"] == "triggered"  # sent, not scheduled again
+    assert len(calls(sendgrid_emulator, "PUT", SCHEDULE_PATH)) == 1
+    assert calls(sendgrid_emulator, "PATCH") == []
+
+
 def test_templates_render_into_the_request(sendgrid_emulator: EmulatorHandle) -> None:
     segment_id = populated_segment(sendgrid_emulator, matching=1)
     operator = make_operator(

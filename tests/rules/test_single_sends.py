@@ -12,6 +12,7 @@ from airflow_provider_sgseg.rules.audience import count_or_none
 from airflow_provider_sgseg.rules.single_sends import (
     SEND_AT_CLOCK_SKEW,
     build_single_send_request,
+    draft_differences,
     due_send_at,
     same_recipients,
 )
@@ -181,3 +182,63 @@ def test_a_send_at_before_the_year_1000_is_refused_as_past_not_crashing() -> Non
     assert request.send_at == "0124-01-01T00:00:00Z"
     with pytest.raises(SendGridInputError, match="'0124-01-01T00:00:00Z'"):
         due_send_at(request.send_at, NOW, "fail")
+
+
+def as_sendgrid_holds(**changes: Any) -> dict[str, Any]:
+    """The Single Send SendGrid returns for ``request_args(**changes)``: its email_config filled in."""
+    request = build_single_send_request(**request_args(**changes))
+    send_to = {"segment_ids": request.segment_ids, "list_ids": request.list_ids, "all": request.send_to_all}
+    config = {
+        "editor": "code",
+        "generate_plain_content": True,
+        "plain_content": "generated from the HTML",
+        "design_id": None,
+        "custom_unsubscribe_url": None,
+        "ip_pool": None,
+        **request.email_config,
+    }
+    return {
+        "name": request.name,
+        "send_to": send_to,
+        "categories": request.categories,
+        "email_config": config,
+    }
+
+
+def test_a_draft_of_the_same_send_has_no_differences_whatever_sendgrid_filled_in() -> None:
+    request = build_single_send_request(**request_args(categories=["b", "a"]))
+    held = as_sendgrid_holds(categories=["a", "b"])
+    held["email_config"]["sender_id"] = "42"  # ids compared as text
+    assert draft_differences(held, request) == []
+    design = build_single_send_request(**request_args(html_content=None, subject=None, design_id="d-1"))
+    from_design = as_sendgrid_holds(html_content=None, subject=None, design_id="d-1")
+    from_design["email_config"].update(subject="The design's subject", html_content="<p>the design</p>")
+    assert draft_differences(from_design, design) == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("subject", "Old subject"),
+        ("html_content", "<p>old</p>"),
+        ("sender_id", 41),
+        ("suppression_group_id", None),
+        ("design_id", "d-old"),
+        ("custom_unsubscribe_url", "https://example.com/u"),
+    ],
+)
+def test_every_email_config_field_of_a_draft_counts(field: str, value: object) -> None:
+    request = build_single_send_request(**request_args())
+    held = as_sendgrid_holds()
+    held["email_config"][field] = value
+    assert draft_differences(held, request) == [f"email_config.{field}"]
+
+
+def test_a_draft_with_plain_text_given_or_other_recipients_and_categories_differs() -> None:
+    request = build_single_send_request(**request_args(plain_content="Hello", categories=["x"]))
+    held = as_sendgrid_holds(plain_content="Hello", categories=["x"])
+    assert draft_differences(held, request) == []
+    held["email_config"]["plain_content"] = "Hello from last week"
+    held["categories"] = []
+    held["send_to"]["list_ids"] = [LIST]
+    assert draft_differences(held, request) == ["send_to", "categories", "email_config.plain_content"]

@@ -207,3 +207,22 @@ async def test_the_hook_still_takes_a_test_transport(monkeypatch: pytest.MonkeyP
     assert hook.get_segment(uuid)["contacts_count"] == 3
     assert (await hook.aget_segment(uuid))["contacts_count"] == 3
     assert seen == [f"GET https://sendgrid.test/v3/marketing/segments/2.0/{uuid}?contacts_sample=true"] * 2
+
+
+def test_single_send_optional_min_contacts_keeps_its_0_2_0_contract() -> None:
+    from airflow_provider_sgseg.exceptions import SendGridInputError
+    from airflow_provider_sgseg.operators import single_sends
+
+    expected = {None: None, "": None, "None": None, 0: 0, "7": 7, " 12 ": 12, 40: 40}
+    for value, number in expected.items():
+        with pytest.warns(
+            AirflowProviderDeprecationWarning,
+            match=r"single_sends\.optional_min_contacts is deprecated .* 1\.0; use .*count_or_none",
+        ):
+            assert single_sends.optional_min_contacts(value) == number
+    for bad in (-1, "-3", "many", True, 2.5):
+        with (
+            pytest.warns(AirflowProviderDeprecationWarning),
+            pytest.raises(SendGridInputError, match="require_min_contacts"),
+        ):
+            single_sends.optional_min_contacts(bad)
