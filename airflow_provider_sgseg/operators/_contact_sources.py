@@ -18,6 +18,7 @@ from airflow_provider_sgseg.exceptions import SendGridFileError, SendGridInputEr
 from airflow_provider_sgseg.operators._contact_files import csv_records, text_lines
 from airflow_provider_sgseg.rules import validation
 from airflow_provider_sgseg.rules.batching import DEFAULT_MAX_LINE_BYTES
+from airflow_provider_sgseg.version_compat import AirflowException
 
 SQL_FETCH_ROWS = 5_000
 FILE_FORMATS = ("csv", "ndjson")
@@ -81,6 +82,27 @@ def nested_custom_fields_flattened(number: int, row: Mapping[str, Any]) -> Mappi
     return flat
 
 
+# SQLite reports a bad query as an OperationalError, like a locked database; its words tell them apart.
+_SQLITE_BAD_QUERY = (
+    "no such table",
+    "no such column",
+    "syntax error",
+    "no such function",
+    "ambiguous column",
+)
+
+
+def query_error_is_definitive(error: BaseException) -> bool:
+    """Whether a failed source query would fail again on a retry: PEP 249's ``ProgrammingError``
+    (bad SQL, a missing table or column), ``DataError`` and ``NotSupportedError``, in any driver's
+    subclass; SQLite's bad-query messages. Anything else (``OperationalError`` for a lost
+    connection or a lock, ``InterfaceError``, a timeout) is transient."""
+    names = {cls.__name__ for cls in type(error).__mro__}
+    if names & {"ProgrammingError", "DataError", "NotSupportedError"}:
+        return True
+    return type(error).__module__ == "sqlite3" and any(words in str(error) for words in _SQLITE_BAD_QUERY)
+
+
 class SqlSource:
     """The rows of ``sql`` on Airflow connection ``conn_id`` (any ``DbApiHook``), fetched in pages
     of :data:`SQL_FETCH_ROWS`. Where a driver's plain cursor would hold the whole result in
@@ -111,7 +133,12 @@ class SqlSource:
                 else:
                     cursor.execute(self.sql, self.parameters)
             except Exception as error:
-                raise SendGridInputError("sql", self.sql, f"the query failed: {error}") from error
+                if query_error_is_definitive(error):
+                    raise SendGridInputError("sql", self.sql, f"the query failed: {error}") from error
+                raise AirflowException(  # a lost connection, a lock, a failover: retries apply
+                    f"The source query on {self.conn_id!r} failed ({type(error).__name__}: {error}); "
+                    "the task's retries apply."
+                ) from error
             yield cursor
 
     def columns(self) -> list[str]:

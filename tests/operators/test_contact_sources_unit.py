@@ -180,3 +180,70 @@ def test_only_a_missing_or_forbidden_source_fails_without_retries(tmp_path: Any)
     source.path = FlakyStorage(ConnectionResetError("reset by peer"))
     with pytest.raises(ConnectionResetError):  # a plain error: the task's retries apply
         source.columns()
+
+
+# A failed source query: only an answer a retry would meet again fails without retries.
+
+
+class ProgrammingError(Exception):  # as PEP 249 drivers name them (psycopg2, MySQLdb, ...)
+    pass
+
+
+class UndefinedTable(ProgrammingError):  # psycopg2.errors.UndefinedTable
+    pass
+
+
+class OperationalError(Exception):  # a lost connection, a failover, a lock
+    pass
+
+
+class InterfaceError(Exception):
+    pass
+
+
+def test_only_bad_queries_are_definitive() -> None:
+    import sqlite3
+
+    from airflow_provider_sgseg.operators._contact_sources import query_error_is_definitive
+
+    assert query_error_is_definitive(ProgrammingError("syntax error at or near FROM"))
+    assert query_error_is_definitive(UndefinedTable('relation "nowhere" does not exist'))
+    assert query_error_is_definitive(sqlite3.OperationalError("no such table: nowhere"))
+    assert query_error_is_definitive(sqlite3.OperationalError('near "SELEC": syntax error'))
+    assert not query_error_is_definitive(OperationalError("server closed the connection unexpectedly"))
+    assert not query_error_is_definitive(InterfaceError("connection already closed"))
+    assert not query_error_is_definitive(sqlite3.OperationalError("database is locked"))
+    assert not query_error_is_definitive(TimeoutError("timed out"))
+
+
+def test_a_query_that_loses_its_connection_stays_retriable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_provider_sgseg.exceptions import SendGridInputError
+    from airflow_provider_sgseg.version_compat import AirflowException, AirflowFailException
+
+    class LostCursor:
+        def execute(self, *args: Any) -> None:
+            raise OperationalError("server closed the connection unexpectedly")
+
+        def close(self) -> None:
+            pass
+
+    class Connection:
+        def close(self) -> None:
+            pass
+
+    class Hook:
+        def get_conn(self) -> Connection:
+            return Connection()
+
+    class Conn:
+        def get_hook(self) -> Hook:
+            return Hook()
+
+    monkeypatch.setattr(_contact_sources, "streaming_cursor", lambda connection: LostCursor())
+    monkeypatch.setattr(
+        "airflow_provider_sgseg.version_compat.BaseHook.get_connection", lambda conn_id: Conn()
+    )
+    monkeypatch.setattr("airflow.providers.common.sql.hooks.sql.DbApiHook", Hook)  # the SQL-hook check
+    with pytest.raises(AirflowException, match="server closed the connection") as caught:
+        SqlSource("warehouse", "SELECT email FROM people", None).columns()
+    assert not isinstance(caught.value, (AirflowFailException, SendGridInputError))
