@@ -30,6 +30,15 @@ T = TypeVar("T")
 _SECRET_HINTS = ("key", "secret", "password", "token")
 
 
+def failure_status(error: BaseException) -> str:
+    """The event status of a wait that ended on an unexpected ``error``: ``"invalid"`` for a
+    definitive one (an ``AirflowFailException``: bad input, a connection without an API key, which
+    a retry would meet again: no retries), else ``"error"`` (the task's retries apply)."""
+    from airflow_provider_sgseg.version_compat import AirflowFailException
+
+    return "invalid" if isinstance(error, AirflowFailException) else "error"
+
+
 def to_trigger(hook_params: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """``(json_safe, left_out)``: the hook params a trigger may carry, and the names left out
     (values that are not plain JSON, or names and values that may hold a secret)."""

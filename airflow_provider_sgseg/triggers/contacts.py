@@ -12,7 +12,7 @@ from airflow_provider_sgseg.rules import pacing, waiting
 from airflow_provider_sgseg.rules.instants import parse_instant
 from airflow_provider_sgseg.rules.jobs import JOB_KINDS as JOB_KINDS
 from airflow_provider_sgseg.rules.jobs import JobBoard, job_payload
-from airflow_provider_sgseg.triggers._base import SendGridWaitTrigger
+from airflow_provider_sgseg.triggers._base import SendGridWaitTrigger, failure_status
 
 # WaitBounds field names: how the ``bounds`` kwarg was spelled before it took the DAG-argument
 # names of WaitBounds.to_arguments(); trigger rows stored that way still load.
@@ -92,7 +92,11 @@ class SendGridContactsJobsTrigger(SendGridWaitTrigger):
             event = await self._wait()
         except Exception as error:  # any surprise still ends the wait with one event
             self.log.exception("Waiting for SendGrid %s jobs failed unexpectedly", self.job_kind)
-            event = {"status": "error", "message": f"{type(error).__name__}: {error}", "results": {}}
+            event = {
+                "status": failure_status(error),
+                "message": f"{type(error).__name__}: {error}",
+                "results": {},
+            }
         yield TriggerEvent({**event, "resume": self.resume})  # type: ignore[no-untyped-call]
 
     async def _wait(self) -> dict[str, Any]:

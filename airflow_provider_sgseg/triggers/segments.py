@@ -19,7 +19,7 @@ from airflow_provider_sgseg.rules.population import (
     segment_outcome,
     verdict,
 )
-from airflow_provider_sgseg.triggers._base import SendGridWaitTrigger
+from airflow_provider_sgseg.triggers._base import SendGridWaitTrigger, failure_status
 
 
 class SendGridSegmentPopulatedTrigger(SendGridWaitTrigger):
@@ -115,7 +115,7 @@ class SendGridSegmentPopulatedTrigger(SendGridWaitTrigger):
         except Exception as error:
             self.log.exception("Waiting for segment %s failed unexpectedly", self.segment_id)
             return self._event(
-                "error",
+                failure_status(error),
                 f"Waiting for segment {self.segment_id} failed unexpectedly in the triggerer "
                 f"(connection {self.sendgrid_conn_id!r}): {type(error).__name__}: {error}",
             )
@@ -142,7 +142,9 @@ class SendGridSegmentPopulatedTrigger(SendGridWaitTrigger):
             except waiting.TRANSIENT_ERRORS as error:
                 outcome: waiting.Outcome = waiting.transient(error)
             except SendGridError as error:
-                return self._event("error", f"Polling segment {self.segment_id} failed: {error}")
+                return self._event(
+                    failure_status(error), f"Polling segment {self.segment_id} failed: {error}"
+                )
             else:
                 result = self._last_seen = verdict(segment, watermark, self.min_contacts)
                 outcome = segment_outcome(result, segment)

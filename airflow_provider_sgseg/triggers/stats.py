@@ -14,7 +14,7 @@ from airflow_provider_sgseg.exceptions import SendGridError
 from airflow_provider_sgseg.rules import pacing, stats, waiting
 from airflow_provider_sgseg.rules.instants import parse_instant
 from airflow_provider_sgseg.rules.requests import GetSingleSendStats
-from airflow_provider_sgseg.triggers._base import SendGridWaitTrigger
+from airflow_provider_sgseg.triggers._base import SendGridWaitTrigger, failure_status
 
 DEFAULT_BOUNDS = pacing.WaitBounds(floor=60.0, ceiling=3600.0, interval=1800.0)
 
@@ -86,7 +86,7 @@ def result_of(single_send_id: str, wait: StatsWait, provisional: bool | None) ->
 
 class SendGridSingleSendStatsTrigger(SendGridWaitTrigger):
     """Poll a Single Send until its stats settle (or ``max_wait`` after ``send_at``), then fire
-    exactly one event: ``{"status": "success" | "timeout" | "error", "message", "single_send_id",
+    exactly one event: ``{"status": "success" | "timeout" | "error" | "invalid", "message", "single_send_id",
     "send_at", "provisional", "counts", "changed_at"}``.
 
     Each poll reads ``GET /v3/marketing/singlesends/{id}`` until the send is ``triggered``, then only
@@ -153,7 +153,8 @@ class SendGridSingleSendStatsTrigger(SendGridWaitTrigger):
         except Exception as error:
             self.log.exception("Waiting for Single Send %s stats failed unexpectedly", self.single_send_id)
             event = self._event(
-                "error", f"Waiting for Single Send {self.single_send_id} stats failed: {error!r}"
+                failure_status(error),
+                f"Waiting for Single Send {self.single_send_id} stats failed: {error!r}",
             )
         yield TriggerEvent(event)  # type: ignore[no-untyped-call]
 
@@ -174,7 +175,7 @@ class SendGridSingleSendStatsTrigger(SendGridWaitTrigger):
                 outcome = waiting.transient(error)
             except SendGridError as error:
                 return self._event(
-                    "error", f"Reading Single Send {self.single_send_id} stats failed: {error}"
+                    failure_status(error), f"Reading Single Send {self.single_send_id} stats failed: {error}"
                 )
             action = waiting.step(state, outcome, self.now(), self.bounds, deadline)
             if isinstance(action, waiting.Done):

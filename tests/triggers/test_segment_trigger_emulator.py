@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import json
 from typing import Any
 
 import pytest
@@ -367,3 +368,19 @@ async def test_many_waits_share_one_http_client(
     assert [e["status"] for e in events] == ["success"] * 3
     assert sum(emulated_time.segment_gets(s["id"]) for s in segments) >= 6
     assert len(built) == 1
+
+
+async def test_a_connection_without_a_key_ends_the_wait_as_invalid(
+    emulated_time: EmulatedTime, sendgrid_emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A definitive error (SendGridConfigError, an AirflowFailException) that a retry would meet
+    # again: "invalid", so the task fails without retries; it used to be "error" (retried).
+    segment = create_segment("keyless")
+    keyless = json.dumps({"conn_type": "sendgrid_marketing", "host": sendgrid_emulator.base_url})
+    monkeypatch.setenv("AIRFLOW_CONN_SENDGRID_KEYLESS", keyless)
+
+    event = await run_to_event(make_trigger(segment, emulated_time, sendgrid_conn_id="sendgrid_keyless"))
+
+    assert event["status"] == "invalid", event
+    assert "has no API key" in event["message"]
+    assert emulated_time.segment_gets(segment["id"]) == 0
