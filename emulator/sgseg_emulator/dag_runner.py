@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import copy
 import dataclasses
 import datetime
 import os
@@ -110,6 +111,22 @@ def shrunk_timings(dag: Any, scale: float = TIME_SCALE) -> Iterator[None]:
             setattr(task, name, value)
 
 
+@contextlib.contextmanager
+def kept_params(dag: Any) -> Iterator[None]:
+    """Give ``dag``'s tasks their own ``params`` back after the ``with`` block.
+
+    Airflow's in-process ``dag.test()`` sets a run's ``conf`` on the ``Param`` objects of the
+    task it runs: without this, a run with ``conf={"dry_run": True}`` made every later run of
+    the DAG in the session a dry run too.
+    """
+    saved = [(task, copy.deepcopy(task.params)) for task in dag.tasks]
+    try:
+        yield
+    finally:
+        for task, params in saved:
+            task.params = params
+
+
 def _scaled_bounds(bounds: Any, scale: float) -> Any:
     return dataclasses.replace(
         bounds,
@@ -200,7 +217,7 @@ class SendGridDagRunner:
         Returns when the run has finished; a failed task fails the run, not this call.
         """
         sync_dag_to_db(dag)
-        with shrunk_timings(dag) if timings else contextlib.nullcontext():
+        with kept_params(dag), shrunk_timings(dag) if timings else contextlib.nullcontext():
             kwargs: dict[str, Any] = {"run_conf": conf}
             if logical_date is not None:
                 kwargs["logical_date"] = logical_date

@@ -4,6 +4,7 @@ timings (the run itself: tests/dags/test_user_dag_project.py)."""
 from __future__ import annotations
 
 import datetime
+from typing import Any
 from pathlib import Path
 
 import pendulum
@@ -98,3 +99,24 @@ def test_test_timings_are_put_back_when_the_run_fails() -> None:
         raise RuntimeError("the run failed")
 
     assert wait.bounds == bounds
+
+
+def test_a_runs_conf_does_not_stay_in_the_dags_params_for_the_next_run(
+    airflow_db: Path, sendgrid_dag_runner: Any
+) -> None:
+    """Airflow's in-process ``dag.test()`` writes a run's conf into each task's own ``Param``: a
+    dry run (``conf={"dry_run": True}``) made every later run of that DAG in the session dry too."""
+    from airflow.providers.standard.operators.python import PythonOperator
+
+    with DAG(
+        "params_kept", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), params={"dry_run": False}
+    ) as dag:
+        PythonOperator(task_id="read", python_callable=lambda params: params["dry_run"])
+
+    dry = sendgrid_dag_runner.run(dag, conf={"dry_run": True})
+    real = sendgrid_dag_runner.run(dag)
+
+    assert (dry.state, real.state) == ("success", "success")
+    assert dry.xcom("read") is True
+    assert real.xcom("read") is False
+    assert dag.get_task("read").params["dry_run"] is False
