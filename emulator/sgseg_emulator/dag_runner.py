@@ -66,6 +66,28 @@ def owns_airflow_home(environ: Mapping[str, str]) -> bool:
     return bool(home) and environ.get(HOME_MARKER) == home
 
 
+def metadata_db_problem(environ: Mapping[str, str], engine: Any = None) -> str | None:
+    """Why the metadata DB (``engine``: Airflow's) cannot hold a run, and what to do; ``None`` when it
+    has its tables. Said before a run, instead of SQLite's "no such table" halfway through it."""
+    from sqlalchemy import inspect
+
+    if engine is None:
+        from airflow import settings
+
+        engine = settings.engine
+    if inspect(engine).has_table("dag_run"):
+        return None
+    home = environ.get("AIRFLOW_HOME")
+    if not home:
+        return (
+            "Airflow was imported before sgseg-emulator could give this pytest session a throwaway "
+            "AIRFLOW_HOME (does a conftest.py import Airflow at module level?), so it uses "
+            "~/airflow, whose metadata DB has no tables. Import Airflow inside fixtures and tests "
+            "instead, or set AIRFLOW_HOME and run `airflow db migrate` there."
+        )
+    return f"The metadata DB of AIRFLOW_HOME={home} has no tables: run `airflow db migrate` there first."
+
+
 def migrate_metadata_db() -> None:
     """Create the metadata DB's tables, as ``airflow db migrate`` does on a new DB."""
     from airflow.utils.db import initdb

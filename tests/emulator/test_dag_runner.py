@@ -10,7 +10,12 @@ from pathlib import Path
 import pendulum
 import pytest
 from airflow.sdk import DAG
-from sgseg_emulator.dag_runner import HOME_MARKER, isolated_airflow_environment, shrunk_timings
+from sgseg_emulator.dag_runner import (
+    HOME_MARKER,
+    isolated_airflow_environment,
+    metadata_db_problem,
+    shrunk_timings,
+)
 
 from airflow_provider_sgseg.operators.contacts import SendGridExportContactsOperator
 from airflow_provider_sgseg.operators.segments import SendGridCreateSegmentOperator
@@ -52,6 +57,26 @@ def test_an_xdist_worker_does_not_share_the_controllers_home(tmp_path: Path) -> 
     )
 
     assert variables["AIRFLOW_HOME"] == str(tmp_path / "worker")
+
+
+def test_a_metadata_db_without_tables_fails_saying_why_and_what_to_do() -> None:
+    """Not SQLite's "no such table: dag_bundle" halfway through the first run."""
+    import sqlalchemy
+
+    empty = sqlalchemy.create_engine("sqlite://")
+
+    imported_early = metadata_db_problem({}, empty)  # a conftest.py imported Airflow
+    assert imported_early is not None
+    assert "imported before sgseg-emulator" in imported_early
+    assert "Import Airflow inside fixtures and tests" in imported_early
+
+    own_home = metadata_db_problem({"AIRFLOW_HOME": "/srv/airflow"}, empty)
+    assert own_home is not None
+    assert "AIRFLOW_HOME=/srv/airflow" in own_home and "airflow db migrate" in own_home
+
+    with empty.begin() as connection:
+        connection.execute(sqlalchemy.text("CREATE TABLE dag_run (id INTEGER)"))
+    assert metadata_db_problem({"AIRFLOW_HOME": "/srv/airflow"}, empty) is None  # migrated
 
 
 def _dag() -> DAG:
