@@ -1,11 +1,12 @@
-"""``sendgrid_dag_runner``'s parts that need no DAG run: the throwaway Airflow home and the test
-timings (the run itself: tests/dags/test_user_dag_project.py)."""
+"""``sendgrid_dag_runner``'s parts: the throwaway Airflow home, the metadata DB check, the test
+timings, and (one small in-process run) the DAG's params kept across runs (a user's DAG run
+through it: tests/dags/test_user_dag_project.py)."""
 
 from __future__ import annotations
 
 import datetime
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pendulum
 import pytest
@@ -133,9 +134,8 @@ def test_a_runs_conf_does_not_stay_in_the_dags_params_for_the_next_run(
     dry run (``conf={"dry_run": True}``) made every later run of that DAG in the session dry too."""
     from airflow.providers.standard.operators.python import PythonOperator
 
-    with DAG(
-        "params_kept", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), params={"dry_run": False}
-    ) as dag:
+    start = pendulum.datetime(2026, 1, 1, tz="UTC")
+    with DAG("params_kept", schedule=None, start_date=start, params={"dry_run": False}) as dag:
         PythonOperator(task_id="read", python_callable=lambda params: params["dry_run"])
 
     dry = sendgrid_dag_runner.run(dag, conf={"dry_run": True})
