@@ -40,8 +40,8 @@ def isolated_airflow_environment(
     """The variables that give Airflow a throwaway home, or ``{}`` when the user has an ``AIRFLOW_HOME``
     or Airflow is already imported (it has read its home then: a ``conftest.py`` that imports it).
 
-    The home (from ``make_home()``) gets ``dags/`` and the marker; examples are off, and a Fernet
-    key is made unless one is set. A home this plugin made in a parent process (pytest-xdist's
+    The home (from ``make_home()``) gets ``dags/`` and the marker; examples are off; the DAGs
+    folder is the home's ``dags/`` and a Fernet key is made, unless the user set their own. A home this plugin made in a parent process (pytest-xdist's
     controller) counts as none: each process gets its own SQLite metadata DB.
     """
     home = environ.get("AIRFLOW_HOME")
@@ -49,12 +49,9 @@ def isolated_airflow_environment(
         return {}
     home = make_home()
     (Path(home) / "dags").mkdir(parents=True, exist_ok=True)
-    variables = {
-        "AIRFLOW_HOME": home,
-        HOME_MARKER: home,
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(Path(home) / "dags"),
-    }
+    variables = {"AIRFLOW_HOME": home, HOME_MARKER: home, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    if not environ.get("AIRFLOW__CORE__DAGS_FOLDER"):  # the user's own: their DagBag() tests read it
+        variables["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(home) / "dags")
     if not environ.get("AIRFLOW__CORE__FERNET_KEY"):
         variables["AIRFLOW__CORE__FERNET_KEY"] = base64.urlsafe_b64encode(os.urandom(32)).decode()
     return variables

@@ -50,6 +50,17 @@ def test_a_users_own_home_and_fernet_key_are_kept(tmp_path: Path) -> None:
     assert "AIRFLOW__CORE__FERNET_KEY" not in kept
 
 
+def test_a_users_own_dags_folder_is_kept(tmp_path: Path) -> None:
+    """A DAG integrity test (``DagBag()``) in the same session would otherwise read the throwaway
+    home's empty folder, find no DAGs and no import errors, and pass."""
+    variables = isolated_airflow_environment(
+        {"AIRFLOW__CORE__DAGS_FOLDER": "/srv/project/dags"}, lambda: str(tmp_path), airflow_imported=False
+    )
+
+    assert variables["AIRFLOW_HOME"] == str(tmp_path)
+    assert "AIRFLOW__CORE__DAGS_FOLDER" not in variables
+
+
 def test_an_xdist_worker_does_not_share_the_controllers_home(tmp_path: Path) -> None:
     inherited = {"AIRFLOW_HOME": "/tmp/controller", HOME_MARKER: "/tmp/controller"}
 
