@@ -127,6 +127,32 @@ def test_test_timings_divide_the_waits_by_60_for_the_block_only() -> None:
     assert after == before
 
 
+def test_test_timings_reach_mapped_tasks() -> None:
+    """A mapped task's operators are built from its ``partial()`` arguments when it runs: a mapped
+    sensor kept its 60 s poll floor (a one-minute wait in a seconds-long test)."""
+    with DAG("mapped_timings", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")) as dag:
+        SendGridSegmentPopulatedSensor.partial(task_id="wait", poll_floor=120).expand(segment_id=["a", "b"])
+        SendGridExportContactsOperator.partial(task_id="export", destination="/tmp/x").expand(
+            segment_ids=[["a"]]
+        )
+    wait, export = dag.get_task("wait"), dag.get_task("export")
+    before = (dict(wait.partial_kwargs), dict(export.partial_kwargs))
+
+    with shrunk_timings(dag):
+        built = SendGridSegmentPopulatedSensor(task_id="w", segment_id="a", **_wait_arguments(wait))
+        assert built.bounds == WaitBounds(floor=2.0, ceiling=60.0, interval=5.0, slack=0.5)
+        assert built.poke_interval == 5.0
+        assert export.partial_kwargs["poll_interval"] == 0.25  # 15 s / 60, never below 0.25 s
+        assert wait.retry_delay == datetime.timedelta(seconds=5)
+
+    assert (wait.partial_kwargs, export.partial_kwargs) == before
+
+
+def _wait_arguments(mapped: Any) -> dict[str, Any]:
+    names = ("poke_interval", "poll_floor", "poll_ceiling", "poll_slack")
+    return {name: mapped.partial_kwargs[name] for name in names if name in mapped.partial_kwargs}
+
+
 def test_test_timings_are_put_back_when_the_run_fails() -> None:
     dag = _dag()
     wait = dag.get_task("wait")
