@@ -78,13 +78,13 @@ def owns_airflow_home(environ: Mapping[str, str]) -> bool:
 def metadata_db_problem(environ: Mapping[str, str], engine: Any = None) -> str | None:
     """Why the metadata DB (``engine``: Airflow's) cannot hold a run, and what to do; ``None`` when it
     has its tables. Said before a run, instead of SQLite's "no such table" halfway through it."""
-    from sqlalchemy import inspect
+    import sqlalchemy
 
     if engine is None:
         from airflow import settings
 
         engine = settings.engine
-    if inspect(engine).has_table("dag_run"):
+    if sqlalchemy.inspect(engine).has_table("dag_run"):
         return None
     home = environ.get("AIRFLOW_HOME")
     if not home:
