@@ -19,8 +19,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.airflow_compat import sync_dags_for_dags_test
-
 # Must happen before anything imports airflow: Airflow reads its home at import time.
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="sgseg-airflow-home-"))
 os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
@@ -29,6 +27,9 @@ os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(_AIRFLOW_HOME / "dags"))
 # A Fernet key is 32 random bytes, URL-safe base64: what `airflow config` would generate.
 FERNET_KEY = base64.urlsafe_b64encode(os.urandom(32)).decode()
 os.environ["AIRFLOW__CORE__FERNET_KEY"] = FERNET_KEY
+
+# Imports Airflow: only now that its home is set.
+from tests.airflow_compat import sync_dags_for_dags_test  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -856,13 +856,14 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
 
     def _summary(self, result: Mapping[str, Any]) -> str:
         """The last log line: the refresh spent, refreshes left today and when the next is allowed
-        (worked out from the segment read before this try's POST, or as SendGrid reports it now
-        when an earlier try's refresh was found)."""
+        (worked out from the segment read before the refresh: this try's POST, or an earlier try's
+        that the read does not show yet; or as SendGrid reports it now when the read shows the
+        earlier try's refresh)."""
         from airflow_provider_sgseg.rules import refresh_quota
 
         segment, zone = self._refresh_read
         by_this_try = self._refreshed_here
-        if by_this_try:
+        if by_this_try or self._read_before_refresh:
             left, next_at = refresh_quota.after_refresh(
                 segment, zone, parse_instant(result["requested_at"]) or self.now()
             )
@@ -884,6 +885,7 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
 
         segment = self.hook.run(read)
         self._refresh_read, self._refreshed_here = (segment, zone), False  # for the summary
+        self._read_before_refresh = False  # the read shows no trace of the refresh it reports
         earlier = self._earlier_refresh(context, store, segment_id, segment)
         if earlier is not None:
             return earlier
@@ -930,6 +932,7 @@ class SendGridRefreshSegmentOperator(SendGridSegmentBaseOperator):
                     segment_id,
                 )
                 store.set(REFRESH_RESULT_KEY, earlier_result)
+                self._read_before_refresh = True
                 return earlier_result
             store.delete(REFRESH_ATTEMPT_KEY)  # refused: nothing was spent
             self.log.info("SendGrid refused the refresh with 429: %s", error)

@@ -299,7 +299,7 @@ class SendGridSegmentPopulatedSensor(SendGridSensorMixin, BaseSensorOperator):
             or parse_instant(result["sample_updated_at"]) is None
         ):
             raise AirflowException(f"Success event from the trigger is missing result fields: {event!r}")
-        name = self._load_state(context).get("segment_name")
+        name = self._load_state(context).get("segment_name") or event.get("segment_name")
         finished = self._finish(context, result)
         self.log.info("%s", self._summary(finished, name))
         return finished

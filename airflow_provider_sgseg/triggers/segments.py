@@ -32,7 +32,8 @@ class SendGridSegmentPopulatedTrigger(SendGridWaitTrigger):
     none outlives it.
 
     The event is ``{"status": "success" | "invalid" | "timeout" | "error", "message": ...,
-    "segment_id", "contacts_count", "sample_updated_at"}`` (the last two as last seen).
+    "segment_id", "contacts_count", "sample_updated_at", "segment_name"}`` (the last three as
+    last seen; the name is for the sensor's summary, which has no state store before Airflow 3.3).
 
     :param sendgrid_conn_id: connection id; the key itself is looked up in the triggerer.
     :param segment_id: the segment to watch.
@@ -110,6 +111,7 @@ class SendGridSegmentPopulatedTrigger(SendGridWaitTrigger):
         (triggerer shutdown, task cleared) is a BaseException and still propagates.
         """
         self._last_seen: Verdict | None = None
+        self._last_name: str | None = None
         try:
             return await self._poll()
         except Exception as error:
@@ -147,6 +149,7 @@ class SendGridSegmentPopulatedTrigger(SendGridWaitTrigger):
                 )
             else:
                 result = self._last_seen = verdict(segment, watermark, self.min_contacts)
+                self._last_name = segment.get("name")
                 outcome = segment_outcome(result, segment)
             now = self.now()
             action = waiting.step(state, outcome, now, self.bounds, deadline)
@@ -189,6 +192,7 @@ class SendGridSegmentPopulatedTrigger(SendGridWaitTrigger):
             "segment_id": self.segment_id,
             "contacts_count": seen.contacts_count if seen else None,
             "sample_updated_at": sample_at.isoformat() if sample_at else None,
+            "segment_name": self._last_name,
         }
 
 

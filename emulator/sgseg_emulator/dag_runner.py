@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import copy
 import dataclasses
 import datetime
+import inspect
 import os
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -31,6 +33,16 @@ MIN_POLL_SECONDS = 0.25
 # Set to the AIRFLOW_HOME this plugin made, so an xdist worker (which inherits it) makes its own.
 HOME_MARKER = "SGSEG_EMULATOR_AIRFLOW_HOME"
 _WAIT_BOUNDS = ("floor", "ceiling", "interval", "slack")
+# A mapped task's provider operators are built from these arguments when it runs: they become the
+# ``bounds``, ``poke_interval`` and ``validation_poll_interval`` scaled on an unmapped task.
+_WAIT_ARGUMENTS = (
+    "poke_interval",
+    "poll_floor",
+    "poll_ceiling",
+    "poll_slack",
+    "poll_interval",
+    "validation_poll_interval",
+)
 
 
 def isolated_airflow_environment(
@@ -39,21 +51,19 @@ def isolated_airflow_environment(
     """The variables that give Airflow a throwaway home, or ``{}`` when the user has an ``AIRFLOW_HOME``
     or Airflow is already imported (it has read its home then: a ``conftest.py`` that imports it).
 
-    The home (from ``make_home()``) gets ``dags/`` and the marker; examples are off, and a Fernet
-    key is made unless one is set. A home this plugin made in a parent process (pytest-xdist's
-    controller) counts as none: each process gets its own SQLite metadata DB.
+    The home (from ``make_home()``) gets ``dags/`` and the marker; examples are off; the DAGs
+    folder is the home's ``dags/`` and a Fernet key is made, unless the user set their own. A
+    home this plugin made in a parent process (pytest-xdist's controller) counts as none: each
+    process gets its own SQLite metadata DB.
     """
     home = environ.get("AIRFLOW_HOME")
     if airflow_imported or (home and environ.get(HOME_MARKER) != home):
         return {}
     home = make_home()
     (Path(home) / "dags").mkdir(parents=True, exist_ok=True)
-    variables = {
-        "AIRFLOW_HOME": home,
-        HOME_MARKER: home,
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(Path(home) / "dags"),
-    }
+    variables = {"AIRFLOW_HOME": home, HOME_MARKER: home, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    if not environ.get("AIRFLOW__CORE__DAGS_FOLDER"):  # the user's own: their DagBag() tests read it
+        variables["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(home) / "dags")
     if not environ.get("AIRFLOW__CORE__FERNET_KEY"):
         variables["AIRFLOW__CORE__FERNET_KEY"] = base64.urlsafe_b64encode(os.urandom(32)).decode()
     return variables
@@ -63,6 +73,28 @@ def owns_airflow_home(environ: Mapping[str, str]) -> bool:
     """Whether ``AIRFLOW_HOME`` is the throwaway home this plugin made (its DB is ours to migrate)."""
     home = environ.get("AIRFLOW_HOME")
     return bool(home) and environ.get(HOME_MARKER) == home
+
+
+def metadata_db_problem(environ: Mapping[str, str], engine: Any = None) -> str | None:
+    """Why the metadata DB (``engine``: Airflow's) cannot hold a run, and what to do; ``None`` when it
+    has its tables. Said before a run, instead of SQLite's "no such table" halfway through it."""
+    import sqlalchemy
+
+    if engine is None:
+        from airflow import settings
+
+        engine = settings.engine
+    if sqlalchemy.inspect(engine).has_table("dag_run"):
+        return None
+    home = environ.get("AIRFLOW_HOME")
+    if not home:
+        return (
+            "Airflow was imported before sgseg-emulator could give this pytest session a throwaway "
+            "AIRFLOW_HOME (does a conftest.py import Airflow at module level?), so it uses "
+            "~/airflow, whose metadata DB has no tables. Import Airflow inside fixtures and tests "
+            "instead, or set AIRFLOW_HOME and run `airflow db migrate` there."
+        )
+    return f"The metadata DB of AIRFLOW_HOME={home} has no tables: run `airflow db migrate` there first."
 
 
 def migrate_metadata_db() -> None:
@@ -82,10 +114,12 @@ def shrunk_timings(dag: Any, scale: float = TIME_SCALE) -> Iterator[None]:
     """For the ``with`` block, divide the poll bounds and retry delays of ``dag``'s tasks by ``scale``.
 
     A task's ``bounds`` (the provider's ``WaitBounds``), a sensor's ``poke_interval`` next to
-    them, ``validation_poll_interval`` and ``retry_delay`` / ``max_retry_delay``. Every value
-    is put back afterwards, also when the run fails.
+    them, ``validation_poll_interval`` and ``retry_delay`` / ``max_retry_delay``; for a mapped
+    provider task, the ``partial()`` arguments they are built from. Every value is put back
+    afterwards, also when the run fails.
     """
     saved: list[tuple[Any, str, Any]] = []
+    added: list[tuple[dict[str, Any], str]] = []
 
     def change(task: Any, name: str, value: Any) -> None:
         saved.append((task, name, getattr(task, name)))
@@ -93,6 +127,15 @@ def shrunk_timings(dag: Any, scale: float = TIME_SCALE) -> Iterator[None]:
 
     try:
         for task in dag.tasks:
+            partial = getattr(task, "partial_kwargs", None)
+            if isinstance(partial, dict) and _is_provider_task(task.operator_class):
+                for name, value in _wait_arguments(task.operator_class, partial).items():
+                    if name not in partial:
+                        added.append((partial, name))
+                    else:
+                        saved.append((partial, name, partial[name]))
+                    floor = 0.0 if name == "poll_slack" else MIN_POLL_SECONDS
+                    partial[name] = scaled(value, scale, floor=floor)
             bounds = getattr(task, "bounds", None)
             if dataclasses.is_dataclass(bounds) and all(hasattr(bounds, name) for name in _WAIT_BOUNDS):
                 change(task, "bounds", _scaled_bounds(bounds, scale))
@@ -107,7 +150,50 @@ def shrunk_timings(dag: Any, scale: float = TIME_SCALE) -> Iterator[None]:
         yield
     finally:
         for task, name, value in reversed(saved):
-            setattr(task, name, value)
+            if isinstance(task, dict):
+                task[name] = value
+            else:
+                setattr(task, name, value)
+        for partial, name in added:
+            partial.pop(name, None)
+
+
+def _is_provider_task(operator_class: Any) -> bool:
+    return str(getattr(operator_class, "__module__", "")).startswith("airflow_provider_sgseg.")
+
+
+def _wait_arguments(operator_class: type, partial: Mapping[str, Any]) -> dict[str, float]:
+    """The wait arguments (:data:`_WAIT_ARGUMENTS`) ``operator_class`` takes, as given in
+    ``partial`` or else its defaults, in seconds."""
+    values: dict[str, float] = {}
+    for klass in operator_class.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        for name, parameter in inspect.signature(init).parameters.items():
+            if name in _WAIT_ARGUMENTS and name not in values:
+                value = partial.get(name, parameter.default)
+                if isinstance(value, datetime.timedelta):
+                    value = value.total_seconds()
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    values[name] = float(value)
+    return values
+
+
+@contextlib.contextmanager
+def kept_params(dag: Any) -> Iterator[None]:
+    """Give ``dag``'s tasks their own ``params`` back after the ``with`` block.
+
+    Airflow's in-process ``dag.test()`` sets a run's ``conf`` on the ``Param`` objects of the
+    task it runs: without this, a run with ``conf={"dry_run": True}`` made every later run of
+    the DAG in the session a dry run too.
+    """
+    saved = [(task, copy.deepcopy(task.params)) for task in dag.tasks]
+    try:
+        yield
+    finally:
+        for task, params in saved:
+            task.params = params
 
 
 def _scaled_bounds(bounds: Any, scale: float) -> Any:
@@ -200,7 +286,7 @@ class SendGridDagRunner:
         Returns when the run has finished; a failed task fails the run, not this call.
         """
         sync_dag_to_db(dag)
-        with shrunk_timings(dag) if timings else contextlib.nullcontext():
+        with kept_params(dag), shrunk_timings(dag) if timings else contextlib.nullcontext():
             kwargs: dict[str, Any] = {"run_conf": conf}
             if logical_date is not None:
                 kwargs["logical_date"] = logical_date

@@ -141,11 +141,14 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def sendgrid_airflow_db() -> None:
     """The throwaway home's metadata DB, migrated once per session; with your own ``AIRFLOW_HOME``,
-    its DB is used as it is (run ``airflow db migrate`` there first)."""
-    from .dag_runner import migrate_metadata_db, owns_airflow_home
+    its DB is used as it is (run ``airflow db migrate`` there first). A DB without tables fails
+    the tests that use it, saying why."""
+    from .dag_runner import metadata_db_problem, migrate_metadata_db, owns_airflow_home
 
     if owns_airflow_home(os.environ):
         migrate_metadata_db()
+    elif problem := metadata_db_problem(os.environ):
+        pytest.fail(problem, pytrace=False)
 
 
 @pytest.fixture

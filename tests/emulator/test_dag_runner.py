@@ -1,15 +1,22 @@
-"""``sendgrid_dag_runner``'s parts that need no DAG run: the throwaway Airflow home and the test
-timings (the run itself: tests/dags/test_user_dag_project.py)."""
+"""``sendgrid_dag_runner``'s parts: the throwaway Airflow home, the metadata DB check, the test
+timings, and (one small in-process run) the DAG's params kept across runs (a user's DAG run
+through it: tests/dags/test_user_dag_project.py)."""
 
 from __future__ import annotations
 
 import datetime
 from pathlib import Path
+from typing import Any
 
 import pendulum
 import pytest
 from airflow.sdk import DAG
-from sgseg_emulator.dag_runner import HOME_MARKER, isolated_airflow_environment, shrunk_timings
+from sgseg_emulator.dag_runner import (
+    HOME_MARKER,
+    isolated_airflow_environment,
+    metadata_db_problem,
+    shrunk_timings,
+)
 
 from airflow_provider_sgseg.operators.contacts import SendGridExportContactsOperator
 from airflow_provider_sgseg.operators.segments import SendGridCreateSegmentOperator
@@ -43,6 +50,17 @@ def test_a_users_own_home_and_fernet_key_are_kept(tmp_path: Path) -> None:
     assert "AIRFLOW__CORE__FERNET_KEY" not in kept
 
 
+def test_a_users_own_dags_folder_is_kept(tmp_path: Path) -> None:
+    """A DAG integrity test (``DagBag()``) in the same session would otherwise read the throwaway
+    home's empty folder, find no DAGs and no import errors, and pass."""
+    variables = isolated_airflow_environment(
+        {"AIRFLOW__CORE__DAGS_FOLDER": "/srv/project/dags"}, lambda: str(tmp_path), airflow_imported=False
+    )
+
+    assert variables["AIRFLOW_HOME"] == str(tmp_path)
+    assert "AIRFLOW__CORE__DAGS_FOLDER" not in variables
+
+
 def test_an_xdist_worker_does_not_share_the_controllers_home(tmp_path: Path) -> None:
     inherited = {"AIRFLOW_HOME": "/tmp/controller", HOME_MARKER: "/tmp/controller"}
 
@@ -51,6 +69,26 @@ def test_an_xdist_worker_does_not_share_the_controllers_home(tmp_path: Path) -> 
     )
 
     assert variables["AIRFLOW_HOME"] == str(tmp_path / "worker")
+
+
+def test_a_metadata_db_without_tables_fails_saying_why_and_what_to_do() -> None:
+    """Not SQLite's "no such table: dag_bundle" halfway through the first run."""
+    import sqlalchemy
+
+    empty = sqlalchemy.create_engine("sqlite://")
+
+    imported_early = metadata_db_problem({}, empty)  # a conftest.py imported Airflow
+    assert imported_early is not None
+    assert "imported before sgseg-emulator" in imported_early
+    assert "Import Airflow inside fixtures and tests" in imported_early
+
+    own_home = metadata_db_problem({"AIRFLOW_HOME": "/srv/airflow"}, empty)
+    assert own_home is not None
+    assert "AIRFLOW_HOME=/srv/airflow" in own_home and "airflow db migrate" in own_home
+
+    with empty.begin() as connection:
+        connection.execute(sqlalchemy.text("CREATE TABLE dag_run (id INTEGER)"))
+    assert metadata_db_problem({"AIRFLOW_HOME": "/srv/airflow"}, empty) is None  # migrated
 
 
 def _dag() -> DAG:
@@ -89,6 +127,32 @@ def test_test_timings_divide_the_waits_by_60_for_the_block_only() -> None:
     assert after == before
 
 
+def test_test_timings_reach_mapped_tasks() -> None:
+    """A mapped task's operators are built from its ``partial()`` arguments when it runs: a mapped
+    sensor kept its 60 s poll floor (a one-minute wait in a seconds-long test)."""
+    with DAG("mapped_timings", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")) as dag:
+        SendGridSegmentPopulatedSensor.partial(task_id="wait", poll_floor=120).expand(segment_id=["a", "b"])
+        SendGridExportContactsOperator.partial(task_id="export", destination="/tmp/x").expand(
+            segment_ids=[["a"]]
+        )
+    wait, export = dag.get_task("wait"), dag.get_task("export")
+    before = (dict(wait.partial_kwargs), dict(export.partial_kwargs))
+
+    with shrunk_timings(dag):
+        built = SendGridSegmentPopulatedSensor(task_id="w", segment_id="a", **_wait_arguments(wait))
+        assert built.bounds == WaitBounds(floor=2.0, ceiling=60.0, interval=5.0, slack=0.5)
+        assert built.poke_interval == 5.0
+        assert export.partial_kwargs["poll_interval"] == 0.25  # 15 s / 60, never below 0.25 s
+        assert wait.retry_delay == datetime.timedelta(seconds=5)
+
+    assert (wait.partial_kwargs, export.partial_kwargs) == before
+
+
+def _wait_arguments(mapped: Any) -> dict[str, Any]:
+    names = ("poke_interval", "poll_floor", "poll_ceiling", "poll_slack")
+    return {name: mapped.partial_kwargs[name] for name in names if name in mapped.partial_kwargs}
+
+
 def test_test_timings_are_put_back_when_the_run_fails() -> None:
     dag = _dag()
     wait = dag.get_task("wait")
@@ -98,3 +162,23 @@ def test_test_timings_are_put_back_when_the_run_fails() -> None:
         raise RuntimeError("the run failed")
 
     assert wait.bounds == bounds
+
+
+def test_a_runs_conf_does_not_stay_in_the_dags_params_for_the_next_run(
+    airflow_db: Path, sendgrid_dag_runner: Any
+) -> None:
+    """Airflow's in-process ``dag.test()`` writes a run's conf into each task's own ``Param``: a
+    dry run (``conf={"dry_run": True}``) made every later run of that DAG in the session dry too."""
+    from airflow.providers.standard.operators.python import PythonOperator
+
+    start = pendulum.datetime(2026, 1, 1, tz="UTC")
+    with DAG("params_kept", schedule=None, start_date=start, params={"dry_run": False}) as dag:
+        PythonOperator(task_id="read", python_callable=lambda params: params["dry_run"])
+
+    dry = sendgrid_dag_runner.run(dag, conf={"dry_run": True})
+    real = sendgrid_dag_runner.run(dag)
+
+    assert (dry.state, real.state) == ("success", "success")
+    assert dry.xcom("read") is True
+    assert real.xcom("read") is False
+    assert dag.get_task("read").params["dry_run"] is False

@@ -980,6 +980,33 @@ def test_retry_whose_post_meets_429_after_an_unseen_refresh_takes_it_as_accepted
     assert len(refresh_posts(sendgrid_emulator)) == 2
 
 
+def test_a_retry_that_takes_an_unseen_refresh_as_accepted_counts_it_in_its_summary(
+    sendgrid_emulator: EmulatorHandle, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The retry's read shows no trace of try 1's refresh (SendGrid answered 429 for it): the
+    summary counts that refresh, not the quota as read before it."""
+    segment_id = new_segment(sendgrid_emulator)
+    before = SendGridMarketingHook().get_segment(segment_id, contacts_sample=False)
+    run = TaskRun()
+    _first_try_loses_an_accepted_refresh(sendgrid_emulator, segment_id, run)
+    assert run.store is not None
+    requested_at = pendulum.parse(run.store.values[REFRESH_ATTEMPT_KEY]["requested_at"])
+    assert isinstance(requested_at, pendulum.DateTime)
+
+    sendgrid_emulator.admin.advance_clock(120)
+    sendgrid_emulator.admin.add_fault(
+        "status", method="GET", path_prefix=f"{SEGMENTS}/{segment_id}", status=200, body=before
+    )
+    capsys.readouterr()
+    result = refresher(sendgrid_emulator, segment_id).execute(run.context())
+
+    assert last_info_line(capsys.readouterr().out) == (
+        f"Refreshed segment 'active-de' ({segment_id}): 1 refresh spent by an earlier try (not sent "
+        f"again), job unknown; 1 refresh left today; next refresh allowed at "
+        f"{in_zones(requested_at.add(hours=1), ZONE)}; watermark {result['watermark']}."
+    )
+
+
 def test_retry_without_a_store_whose_post_meets_429_takes_it_as_its_earlier_refresh(
     sendgrid_emulator: EmulatorHandle,
 ) -> None:

@@ -509,6 +509,30 @@ def test_a_wait_ends_its_log_with_segment_name_id_contacts_and_sample_time(
     )
 
 
+def test_a_deferred_wait_resumed_without_a_state_store_still_names_the_segment(
+    emulated_time: EmulatedTime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Airflow < 3.3: the resumed task is a new operator in a new process, with no state store."""
+    segment = populated_segment(emulated_time, 2)
+    seed_contacts(emulated_time.admin, 3)
+    with pytest.raises(TaskDeferred) as deferred:
+        make_sensor(segment["id"], deferrable=True, min_contacts=3).execute(context_for())
+
+    async def first_event() -> Any:
+        async for event in deferred.value.trigger.run():
+            return event.payload
+        raise AssertionError("the trigger ended without an event")
+
+    event = asyncio.run(first_event())
+    capsys.readouterr()
+    resumed = make_sensor(segment["id"], deferrable=True, min_contacts=3)
+    result = resumed.execute_complete(context_for(), event)
+    assert last_info_line(capsys.readouterr().out) == (
+        f"Segment populated: segment 'members' ({segment['id']}) counts 3 contacts (min_contacts=3) "
+        f"in the sample of {result['sample_updated_at']}."
+    )
+
+
 def waiting_lines(stdout: str) -> list[str]:
     return [line for line in task_log_lines(stdout) if "not populated yet" in line]
 
