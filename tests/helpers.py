@@ -118,16 +118,26 @@ def around_request(hook: Any, request_type: type, *, before: Any = None, after: 
 
 
 _LOG_LINE = re.compile(r"^\S+ \[(?P<level>\w+)\s*\] (?P<message>.*?)\s+\[(?P<logger>\w+(?:\.\w+)+)\]")
+# Airflow 3.0's logging in tests: ``[<time>] {<file>:<line>} INFO - <message>``.
+_CLASSIC_LOG_LINE = re.compile(r"^\[[^\]]+\] \{(?P<file>[^}:]+):\d+\} (?P<level>[A-Z]+) - (?P<message>.*)$")
+# httpx logs each request at INFO in the classic format (structlog shows only dotted loggers).
+_NOT_TASK_FILES = {"_client.py"}
 
 
 def task_log_lines(stdout: str, level: str | None = None) -> list[str]:
     """The messages of a task's log lines in ``stdout`` (Airflow's structlog writes task logs there
-    in tests: ``<time> [info     ] <message>  [<logger>] ...``), optionally of one ``level``."""
+    in tests: ``<time> [info     ] <message>  [<logger>] ...``; Airflow 3.0's classic format
+    ``[<time>] {<file>:<line>} INFO - <message>``), optionally of one ``level``."""
     lines = []
     for line in stdout.splitlines():
         found = _LOG_LINE.match(line)
         if found and (level is None or found["level"] == level):
             lines.append(found["message"])
+            continue
+        classic = _CLASSIC_LOG_LINE.match(line)
+        if classic and classic["file"] not in _NOT_TASK_FILES:
+            if level is None or classic["level"].lower() == level:
+                lines.append(classic["message"])
     return lines
 
 
