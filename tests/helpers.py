@@ -135,9 +135,12 @@ def task_log_lines(stdout: str, level: str | None = None) -> list[str]:
             lines.append(found["message"])
             continue
         classic = _CLASSIC_LOG_LINE.match(line)
-        if classic and classic["file"] not in _NOT_TASK_FILES:
-            if level is None or classic["level"].lower() == level:
-                lines.append(classic["message"])
+        if (
+            classic
+            and classic["file"] not in _NOT_TASK_FILES
+            and (level is None or classic["level"].lower() == level)
+        ):
+            lines.append(classic["message"])
     return lines
 
 
