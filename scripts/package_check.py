@@ -44,6 +44,11 @@ def run(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None =
     return done.stdout + done.stderr
 
 
+def install(uv: str, python: str, packages: list[str], constraints: list[str]) -> None:
+    """``uv pip install`` of ``packages`` into the venv of ``python``, within ``constraints``."""
+    run([uv, "pip", "install", "--quiet", "--python", python, *packages, *constraints])
+
+
 def check(what: str, ok: bool, why: str = "") -> None:
     if not ok:
         raise CheckFailed(f"{what}: {why}")
@@ -93,19 +98,7 @@ def provider_alone(uv: str, venv: Path, wheel: Path, airflow: str, constraints: 
     shutil.rmtree(venv, ignore_errors=True)
     run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)])
     python = str(venv / "bin" / "python")
-    run(
-        [
-            uv,
-            "pip",
-            "install",
-            "--quiet",
-            "--python",
-            python,
-            str(wheel),
-            f"apache-airflow=={airflow}",
-            *constraints,
-        ]
-    )
+    install(uv, python, [str(wheel), f"apache-airflow=={airflow}"], constraints)
     home = Path(tempfile.mkdtemp(prefix="pkgcheck-airflow-home-"))
     env = {
         **os.environ,
@@ -161,7 +154,7 @@ def provider_alone(uv: str, venv: Path, wheel: Path, airflow: str, constraints: 
         and shutil.which("sgseg-emulator", path=env["PATH"]) is None,
     )
 
-    run([uv, "pip", "install", "--quiet", "--python", python, "pytest", *constraints])
+    install(uv, python, ["pytest"], constraints)
     config = subprocess.run(
         [python, "-m", "pytest", "--trace-config", "--collect-only", "-q", "-p", "no:cacheprovider"],
         env=env,
@@ -182,20 +175,7 @@ def pipeline_with_wheels(
     # The example pipeline lands its Single Send results in a SQLite warehouse: a user doing that
     # installs Airflow's SQLite provider next to this one.
     provider_sqlite = "apache-airflow-providers-sqlite"
-    run(
-        [
-            uv,
-            "pip",
-            "install",
-            "--quiet",
-            "--python",
-            python,
-            str(wheel),
-            provider_sqlite,
-            "pytest-timeout",
-            *constraints,
-        ]
-    )
+    install(uv, python, [str(wheel), provider_sqlite, "pytest-timeout"], constraints)
     work = Path(tempfile.mkdtemp(prefix="pkgcheck-tests-"))
     shutil.copytree(REPO / "tests", work / "tests", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(REPO / "dags", work / "dags", ignore=shutil.ignore_patterns("__pycache__"))
