@@ -6,10 +6,12 @@ import contextlib
 import http.server
 import json
 import re
+import sqlite3
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 _PROBE = """\
@@ -19,6 +21,19 @@ _before = set(_sys.modules)
 {code}
 print(_json.dumps(sorted(set(_sys.modules) - _before)))
 """
+
+
+@contextlib.contextmanager
+def metadata_db(airflow_home: Path) -> Iterator[sqlite3.Connection]:
+    """The SQLite metadata DB under ``airflow_home``, opened read-only, closed after the block.
+
+    Airflow keeps it in WAL mode and its processes write it concurrently. A read-only reader never
+    checkpoints or resets the WAL, so the test process stays out of the checkpoint races of
+    SQLite before 3.51.3 (its "WAL-reset bug": "database disk image is malformed").
+    """
+    uri = (Path(airflow_home) / "airflow.db").resolve().as_uri() + "?mode=ro"
+    with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+        yield db
 
 
 def modules_imported_by(code: str, *, setup: str = "") -> set[str]:

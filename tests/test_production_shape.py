@@ -9,14 +9,13 @@ every task before it runs (``TITerminalStatePayload needs a discriminator field`
 
 from __future__ import annotations
 
-import contextlib
 import os
-import sqlite3
 from pathlib import Path
 
 from sgseg_emulator.pytest_plugin import EmulatorHandle
 
 from tests.conftest import FERNET_KEY, REPO_ROOT, DagsTest, StoreConnection
+from tests.helpers import metadata_db
 
 PRODUCTION_DAGS = REPO_ROOT / "tests" / "production_dags"
 SEGMENTS = "/v3/marketing/segments/2.0"
@@ -40,7 +39,7 @@ def test_a_stored_connection_is_encrypted_at_rest(
         "sendgrid_at_rest",
         {"conn_type": "sendgrid_marketing", "host": "http://127.0.0.1:9", "password": api_key},
     )
-    with contextlib.closing(sqlite3.connect(airflow_db / "airflow.db")) as db:
+    with metadata_db(airflow_db) as db:
         row = db.execute(
             "SELECT is_encrypted, password FROM connection WHERE conn_id = 'sendgrid_at_rest'"
         ).fetchone()

@@ -15,6 +15,7 @@ from sgseg_emulator.pytest_plugin import EmulatorHandle
 
 from tests.airflow_compat import DagBag
 from tests.conftest import DagsTest
+from tests.helpers import metadata_db
 
 ROWS = 200
 
@@ -53,7 +54,7 @@ def test_warehouse_to_send_and_export(
     assert emails == dutch and len(dutch) == members  # the exact members, not a sample
     puts = [r for r in admin.requests(method="PUT") if r["path"] == "/v3/marketing/contacts"]
     assert len(puts) == 1  # 200 rows: one batch
-    with contextlib.closing(sqlite3.connect(airflow_db / "airflow.db")) as db:
+    with metadata_db(airflow_db) as db:
         events = dict(db.execute(
             "SELECT a.uri, e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id"
             " WHERE e.source_dag_id = 'sendgrid_audience_pipeline'"

@@ -18,7 +18,7 @@ import pytest
 from sgseg_emulator.pytest_plugin import EmulatorHandle
 
 from tests.conftest import DagsTest
-from tests.helpers import PIPELINE_AUDIENCE, PIPELINE_CONTACTS, pipeline_dag_settings
+from tests.helpers import PIPELINE_AUDIENCE, PIPELINE_CONTACTS, metadata_db, pipeline_dag_settings
 
 SEGMENTS = "/v3/marketing/segments/2.0"
 SINGLE_SENDS = "/v3/marketing/singlesends"
@@ -29,7 +29,7 @@ ERROR_LINE = re.compile(r"\[(error|critical)\s*\]|\b(ERROR|CRITICAL)\b| - (ERROR
 
 
 def newest_asset_event(airflow_home: Path) -> dict[str, Any]:
-    with contextlib.closing(sqlite3.connect(airflow_home / "airflow.db")) as db:
+    with metadata_db(airflow_home) as db:
         row = db.execute(
             "SELECT a.uri, e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id "
             "WHERE e.source_dag_id = 'sendgrid_segment_refresh' ORDER BY e.id DESC LIMIT 1"
@@ -39,7 +39,7 @@ def newest_asset_event(airflow_home: Path) -> dict[str, Any]:
 
 
 def newest_state(airflow_home: Path, dag_id: str, task_id: str) -> str:
-    with contextlib.closing(sqlite3.connect(airflow_home / "airflow.db")) as db:
+    with metadata_db(airflow_home) as db:
         row = db.execute(
             "SELECT state FROM task_instance WHERE dag_id = ? AND task_id = ? "
             "ORDER BY start_date DESC LIMIT 1",

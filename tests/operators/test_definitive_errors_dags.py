@@ -8,12 +8,12 @@ without putting it up for retry. The metadata DB's try numbers are the proof.
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 from sgseg_emulator.pytest_plugin import EmulatorHandle
 
 from tests.conftest import DagsTest
+from tests.helpers import metadata_db
 
 DAGS_FOLDER = Path(__file__).parent / "dags"
 DAG_ID = "sendgrid_definitive_errors_test"
@@ -29,7 +29,7 @@ def test_definitive_errors_fail_without_retries(
         env={**sendgrid_emulator.conn_env(), "AIRFLOW_CONN_SENDGRID_NO_KEY": no_key},
     )
     output = result.stdout + result.stderr
-    with sqlite3.connect(airflow_db / "airflow.db") as db:
+    with metadata_db(airflow_db) as db:
         (run_id,) = db.execute(
             "SELECT run_id FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1", (DAG_ID,)
         ).fetchone()

@@ -15,11 +15,9 @@ exception text, the trigger and the emulator's request log.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import sqlite3
 import subprocess
 import traceback
 from collections.abc import Iterator
@@ -41,7 +39,7 @@ from airflow_provider_sgseg.sensors.segments import SendGridSegmentPopulatedSens
 from airflow_provider_sgseg.version_compat import AIRFLOW_V_3_3_PLUS, TaskDeferred
 from tests.airflow_compat import sync_dags_for_dags_test, without_airflows_mask_requests
 from tests.conftest import AIRFLOW_BIN, REPO_ROOT
-from tests.helpers import PIPELINE_AUDIENCE, PIPELINE_CONTACTS, pipeline_dag_settings
+from tests.helpers import PIPELINE_AUDIENCE, PIPELINE_CONTACTS, metadata_db, pipeline_dag_settings
 
 from .conftest import ALL_CONTACTS, SEGMENTS, SINGLE_SENDS, record_faults
 
@@ -144,7 +142,7 @@ def _segments(server: EmulatorServer) -> list[dict[str, Any]]:
 
 def _tries(airflow_home: Path, dag_id: str) -> dict[str, tuple[int, str]]:
     """task_id -> (try_number, state) in the newest run of ``dag_id``."""
-    with contextlib.closing(sqlite3.connect(airflow_home / "airflow.db")) as db:
+    with metadata_db(airflow_home) as db:
         run_id = db.execute(
             "SELECT run_id FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1", (dag_id,)
         ).fetchone()[0]
@@ -157,7 +155,7 @@ def _tries(airflow_home: Path, dag_id: str) -> dict[str, tuple[int, str]]:
 
 def _xcom(airflow_home: Path, dag_id: str, task_id: str) -> Any:
     """The return value of ``task_id`` in the newest run of ``dag_id``, from the metadata DB."""
-    with contextlib.closing(sqlite3.connect(airflow_home / "airflow.db")) as db:
+    with metadata_db(airflow_home) as db:
         (value,) = db.execute(
             "SELECT value FROM xcom WHERE dag_id = ? AND task_id = ? AND key = 'return_value' "
             "ORDER BY dag_run_id DESC LIMIT 1",
@@ -275,9 +273,8 @@ def test_key_is_not_in_log_files(runs: Runs) -> None:
 
 
 def test_key_is_not_in_the_metadata_db(runs: Runs) -> None:
-    database = runs.airflow_home / "airflow.db"
     dag_ids = tuple(runs.runs)
-    with contextlib.closing(sqlite3.connect(database)) as db:
+    with metadata_db(runs.airflow_home) as db:
         tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         for table in tables:
             for row in db.execute(f'SELECT * FROM "{table}"'):
@@ -299,7 +296,7 @@ def test_key_is_not_in_the_metadata_db(runs: Runs) -> None:
     assert any(segment_id in str(fields) for (fields,) in rendered)
     assert task_state is None or task_state >= 1
     # And the raw file, free pages included.
-    assert _leaks(database.read_bytes().decode("latin-1")) == []
+    assert _leaks((runs.airflow_home / "airflow.db").read_bytes().decode("latin-1")) == []
 
 
 def test_key_is_not_in_the_emulator_request_log(runs: Runs) -> None:
