@@ -97,6 +97,7 @@ class _SentParts:
         self.parts: dict[str, list[Any]] = (
             dict(record.get("parts") or {}) if record.get("method") == method else {}
         )
+        self.reused = 0  # parts an earlier try had accepted, not sent again by this one
 
     def accepted(self, index: int, digest: str) -> str | None:
         """The job id an earlier try got for this very part, if any."""
@@ -175,7 +176,7 @@ class SendGridUpsertContactsOperator(ContactsTask):
     Returns (XCom) ``{"rows_read", "rows_sent" (rows read minus refused), "refused_rows", "refused"
     (first 100: {row, column, value, rule}), "merged_rows" (rows merged into an earlier row of the
     same contact), "contacts_sent" (rows_sent - merged_rows), "method": "batches"|"import"|"none", "batches",
-    "job_ids", "jobs" ({job_id: {status, requested_count, created_count, updated_count,
+    "reused_batches" (of those, the ones an earlier try had accepted: not sent again), "job_ids", "jobs" ({job_id: {status, requested_count, created_count, updated_count,
     errored_count, errors_url}}), "created_count", "updated_count", "errored_count",
     "errors_urls", "unsent_columns" ({column: why it was not sent}), "rejected_rows_path" (when
     given)}``.
@@ -303,6 +304,7 @@ class SendGridUpsertContactsOperator(ContactsTask):
             "contacts_sent": 0,
             "method": "none",
             "batches": 0,
+            "reused_batches": 0,
             "job_ids": [],
             "unsent_columns": self._unsent_columns(planned.unsent),
         }
@@ -550,6 +552,7 @@ class SendGridUpsertContactsOperator(ContactsTask):
         return {
             "method": "batches",
             "batches": len(sent.parts),
+            "reused_batches": sent.reused,
             "merged_rows": merged,
             "job_ids": sent.job_ids(),
         }
@@ -580,7 +583,12 @@ class SendGridUpsertContactsOperator(ContactsTask):
                 f"import file {index} ({len(rows)} rows)",
                 start_and_upload,
             )
-        return {"method": "import", "batches": len(sent.parts), "job_ids": sent.job_ids()}
+        return {
+            "method": "import",
+            "batches": len(sent.parts),
+            "reused_batches": sent.reused,
+            "job_ids": sent.job_ids(),
+        }
 
     def _send_once(
         self,
@@ -596,6 +604,7 @@ class SendGridUpsertContactsOperator(ContactsTask):
         earlier = sent.accepted(index, digest)
         if earlier is not None:
             self.log.info("%s was accepted by an earlier try as job %s; not sent again", where, earlier)
+            sent.reused += 1
             return
         job_id = send()
         sent.add(index, job_id, digest, rows)

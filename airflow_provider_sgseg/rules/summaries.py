@@ -91,6 +91,9 @@ def upsert(result: Mapping[str, Any]) -> str:
         ("import file", None) if result.get("method") == "import" else ("batch", "batches")
     )
     batches = counted(int(result.get("batches") or 0), *unit)
+    reused = int(result.get("reused_batches") or 0)
+    if reused:  # a retry: those parts went out in an earlier try, this one did not send them again
+        batches += f", {reused:,} of them accepted in an earlier try and not sent again"
     how = f"sent as {batches} ({counted(len(jobs), 'job')}: {first_few(jobs)})" if jobs else "nothing sent"
     summary = f"Upsert done: {', '.join(parts)}; {how}."
     if result.get("rejected_rows_path"):

@@ -323,6 +323,7 @@ def test_retry_sends_only_the_batches_never_accepted(
     puts = [r for r in admin.requests(method="PUT") if r["path"] == CONTACTS]
     assert len(puts) == 4  # batch 0, batch 1 (503), then batches 1 and 2 on the retry
     assert result["batches"] == 3 and result["created_count"] == 5
+    assert result["reused_batches"] == 1  # batch 0: accepted by the first try, not sent again
 
 
 def test_a_lost_answer_resends_only_that_batch(
@@ -348,6 +349,7 @@ def test_a_retry_after_everything_was_accepted_only_waits(
     first = run(wire(SendGridUpsertContactsOperator(task_id="t", contacts=people(2))), store)
     again = run(wire(SendGridUpsertContactsOperator(task_id="t", contacts=people(2))), store)
     assert again["job_ids"] == first["job_ids"]
+    assert (first["reused_batches"], again["reused_batches"]) == (0, 1)
     assert len([r for r in sendgrid_emulator.admin.requests(method="PUT") if r["path"] == CONTACTS]) == 1
 
 

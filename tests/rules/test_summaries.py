@@ -65,6 +65,13 @@ def test_upsert_summary_of_imports_and_of_an_empty_source() -> None:
     )
 
 
+def test_upsert_summary_of_a_retry_says_which_batches_an_earlier_try_sent() -> None:
+    retried = {**UPSERT, "batches": 3, "reused_batches": 2, "job_ids": ["j1", "j2", "j3"]}
+    assert summaries.upsert(retried).endswith(
+        "sent as 3 batches, 2 of them accepted in an earlier try and not sent again (3 jobs: j1, j2, j3)."
+    )
+
+
 def test_export_summary_gives_rows_contact_count_files_and_destination() -> None:
     result = {
         "export_id": "exp-1",

@@ -25,11 +25,12 @@ ALL_CONTACTS = "SELECT contact_id, updated_at FROM contact_data"
 @pytest.fixture
 def fast_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmulatorHandle]:
     """Real clock with SendGrid's delays shrunk to seconds, slower than the preset where it matters:
-    scheduled samples come only every minute, and a manual refresh samples 10 s after it is
-    accepted: long enough for the sensor's first look to miss it (so it defers), short enough to
-    keep the test quick."""
+    after the first sample, no scheduled sample or membership check comes within the hour (however
+    long a loaded machine takes to reach the refresh task), and a manual refresh samples 10 s after
+    it is accepted: long enough for the sensor's first look to miss it (so it defers), short
+    enough to keep the test quick."""
     config = EmulatorConfig.short_timings(
-        contacts_populate_delay=1, membership_check_interval=60, sample_interval=60, refresh_delay=10
+        contacts_populate_delay=1, membership_check_interval=3600, sample_interval=3600, refresh_delay=10
     )
     with running_emulator(config) as emulator:
         monkeypatch.setenv(CONN_ENV_VAR, emulator.conn_env()[CONN_ENV_VAR])
