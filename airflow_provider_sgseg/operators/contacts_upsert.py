@@ -175,8 +175,9 @@ class SendGridUpsertContactsOperator(ContactsTask):
 
     Returns (XCom) ``{"rows_read", "rows_sent" (rows read minus refused), "refused_rows", "refused"
     (first 100: {row, column, value, rule}), "merged_rows" (rows merged into an earlier row of the
-    same contact), "contacts_sent" (rows_sent - merged_rows), "method": "batches"|"import"|"none", "batches",
-    "reused_batches" (of those, the ones an earlier try had accepted: not sent again), "job_ids", "jobs" ({job_id: {status, requested_count, created_count, updated_count,
+    same contact), "contacts_sent" (rows_sent - merged_rows), "method": "batches"|"import"|"none",
+    "batches", "reused_batches" (of those, the ones an earlier try had accepted: not sent again),
+    "job_ids", "jobs" ({job_id: {status, requested_count, created_count, updated_count,
     errored_count, errors_url}}), "created_count", "updated_count", "errored_count",
     "errors_urls", "unsent_columns" ({column: why it was not sent}), "rejected_rows_path" (when
     given)}``.
