@@ -114,9 +114,10 @@ def shrunk_timings(dag: Any, scale: float = TIME_SCALE) -> Iterator[None]:
     """For the ``with`` block, divide the poll bounds and retry delays of ``dag``'s tasks by ``scale``.
 
     A task's ``bounds`` (the provider's ``WaitBounds``), a sensor's ``poke_interval`` next to
-    them, ``validation_poll_interval`` and ``retry_delay`` / ``max_retry_delay``; for a mapped
-    provider task, the ``partial()`` arguments they are built from. Every value is put back
-    afterwards, also when the run fails.
+    them, ``validation_poll_interval``, ``retry_delay`` / ``max_retry_delay`` and the backoff of
+    the hook's own retries (``hook_params["retry"]``: its ``initial_wait`` and ``jitter``; a wait
+    SendGrid names is not shortened); for a mapped provider task, the ``partial()`` arguments
+    they are built from. Every value is put back afterwards, also when the run fails.
     """
     saved: list[tuple[Any, str, Any]] = []
     added: list[tuple[dict[str, Any], str]] = []
@@ -136,11 +137,22 @@ def shrunk_timings(dag: Any, scale: float = TIME_SCALE) -> Iterator[None]:
                         saved.append((partial, name, partial[name]))
                     floor = 0.0 if name == "poll_slack" else MIN_POLL_SECONDS
                     partial[name] = scaled(value, scale, floor=floor)
+                hook_params = _scaled_hook_params(task.operator_class, partial.get("hook_params"), scale)
+                if hook_params is not None:
+                    if "hook_params" in partial:
+                        saved.append((partial, "hook_params", partial["hook_params"]))
+                    else:
+                        added.append((partial, "hook_params"))
+                    partial["hook_params"] = hook_params
             bounds = getattr(task, "bounds", None)
             if dataclasses.is_dataclass(bounds) and all(hasattr(bounds, name) for name in _WAIT_BOUNDS):
                 change(task, "bounds", _scaled_bounds(bounds, scale))
                 if isinstance(getattr(task, "poke_interval", None), (int, float)):
                     change(task, "poke_interval", scaled(task.poke_interval, scale))
+            if _is_provider_task(type(task)) and isinstance(getattr(task, "hook_params", None), dict):
+                hook_params = _scaled_hook_params(type(task), task.hook_params, scale)
+                if hook_params is not None:
+                    change(task, "hook_params", hook_params)
             if isinstance(getattr(task, "validation_poll_interval", None), (int, float)):
                 change(task, "validation_poll_interval", scaled(task.validation_poll_interval, scale))
             for name in ("retry_delay", "max_retry_delay"):
@@ -156,6 +168,28 @@ def shrunk_timings(dag: Any, scale: float = TIME_SCALE) -> Iterator[None]:
                 setattr(task, name, value)
         for partial, name in added:
             partial.pop(name, None)
+
+
+def _scaled_hook_params(operator_class: Any, hook_params: Any, scale: float) -> dict[str, Any] | None:
+    """``hook_params`` with the hook's retry backoff divided by ``scale`` (``None``: nothing to
+    scale). A task that tries each request once (a sensor) keeps doing so unless it names a
+    ``retry`` policy; any other provider task gets the hook's default policy, scaled."""
+    if not _is_provider_task(operator_class):
+        return None
+    params = dict(hook_params or {})
+    policy = params.get("retry")
+    if policy is None:
+        if getattr(operator_class, "single_attempt_hook", False):
+            return None
+        from airflow_provider_sgseg.hooks.marketing import RetryPolicy
+
+        policy = RetryPolicy()
+    if not dataclasses.is_dataclass(policy) or isinstance(policy, type):
+        return None
+    params["retry"] = dataclasses.replace(
+        policy, initial_wait=policy.initial_wait / scale, jitter=policy.jitter / scale
+    )
+    return params
 
 
 def _is_provider_task(operator_class: Any) -> bool:

@@ -18,6 +18,7 @@ from sgseg_emulator.dag_runner import (
     shrunk_timings,
 )
 
+from airflow_provider_sgseg.hooks.marketing import RetryPolicy
 from airflow_provider_sgseg.operators.contacts import SendGridExportContactsOperator
 from airflow_provider_sgseg.operators.segments import SendGridCreateSegmentOperator
 from airflow_provider_sgseg.rules.pacing import WaitBounds
@@ -127,6 +128,36 @@ def test_test_timings_divide_the_waits_by_60_for_the_block_only() -> None:
     assert after == before
 
 
+def test_test_timings_shorten_the_hooks_own_backoff_but_not_a_sensors_single_attempt() -> None:
+    """The hook's retries of a 5xx wait 1, 2, 4, 8 s plus jitter: a fault armed for a few requests
+    cost a user's seconds-long test 15 s."""
+    with DAG("hook_timings", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")) as dag:
+        SendGridCreateSegmentOperator(task_id="create", name="n", query_dsl="SELECT 1")
+        SendGridSegmentPopulatedSensor(task_id="wait", segment_id="x")
+        SendGridSegmentPopulatedSensor(
+            task_id="patient",
+            segment_id="x",
+            hook_params={"retry": RetryPolicy(max_attempts=3, initial_wait=6)},
+        )
+        SendGridExportContactsOperator.partial(task_id="export", destination="/tmp/x").expand(
+            segment_ids=[["a"]]
+        )
+    create, wait, patient, export = (dag.get_task(t) for t in ("create", "wait", "patient", "export"))
+    before = [dict(task.hook_params) for task in (create, wait, patient)] + [dict(export.partial_kwargs)]
+
+    with shrunk_timings(dag):
+        default = create.hook_params["retry"]
+        assert (default.initial_wait, default.jitter) == (1 / 60, 1 / 60)  # from 1 s and 1 s
+        assert (default.max_attempts, default.max_wait) == (5, 60.0)  # named waits stay as named
+        assert wait.hook_params == {}  # a sensor's poke tries once: its poll loop is the retry
+        given = patient.hook_params["retry"]
+        assert (given.max_attempts, given.initial_wait, given.jitter) == (3, 0.1, 1 / 60)
+        assert export.partial_kwargs["hook_params"]["retry"].initial_wait == 1 / 60
+
+    after = [dict(task.hook_params) for task in (create, wait, patient)] + [dict(export.partial_kwargs)]
+    assert after == before
+
+
 def test_test_timings_reach_mapped_tasks() -> None:
     """A mapped task's operators are built from its ``partial()`` arguments when it runs: a mapped
     sensor kept its 60 s poll floor (a one-minute wait in a seconds-long test)."""
@@ -182,3 +213,26 @@ def test_a_runs_conf_does_not_stay_in_the_dags_params_for_the_next_run(
     assert dry.xcom("read") is True
     assert real.xcom("read") is False
     assert dag.get_task("read").params["dry_run"] is False
+
+
+def test_a_fault_the_hook_retries_does_not_slow_a_runner_test_mapped_or_not(
+    airflow_db: Path, sendgrid_dag_runner: Any
+) -> None:
+    from airflow_provider_sgseg.operators.segments import SendGridListSegmentsOperator
+
+    start = pendulum.datetime(2026, 1, 1, tz="UTC")
+    with DAG("hook_backoff", schedule=None, start_date=start) as dag:
+        SendGridListSegmentsOperator(task_id="list")
+        SendGridListSegmentsOperator.partial(task_id="mapped").expand(no_parent_list_id=[True, False])
+    admin = sendgrid_dag_runner.admin
+    # Four 503s, whichever tasks meet them: 1+2+4+8 s of backoff (plus jitter) at the DAG's timings.
+    admin.add_fault("status", method="GET", path_prefix="/v3/marketing/segments", status=503, times=4)
+
+    result = sendgrid_dag_runner.run(dag)
+
+    assert result.state == "success", result.task_states
+    statuses = [r["status"] for r in admin.requests(method="GET", path_prefix="/v3/marketing/segments")]
+    assert statuses.count(503) == 4 and statuses.count(200) == 3  # the hooks sent again
+    assert (
+        dag.get_task("list").hook_params == {} and "hook_params" not in dag.get_task("mapped").partial_kwargs
+    )
