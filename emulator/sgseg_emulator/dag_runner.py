@@ -186,9 +186,10 @@ def _scaled_hook_params(operator_class: Any, hook_params: Any, scale: float) -> 
         policy = RetryPolicy()
     if not dataclasses.is_dataclass(policy) or isinstance(policy, type):
         return None
-    params["retry"] = dataclasses.replace(
-        policy, initial_wait=policy.initial_wait / scale, jitter=policy.jitter / scale
-    )
+    initial_wait, jitter = getattr(policy, "initial_wait", None), getattr(policy, "jitter", None)
+    if not isinstance(initial_wait, (int, float)) or not isinstance(jitter, (int, float)):
+        return None
+    params["retry"] = dataclasses.replace(policy, initial_wait=initial_wait / scale, jitter=jitter / scale)
     return params
 
 
