@@ -65,6 +65,19 @@ def working_in(root: Path) -> list[int]:
     return found
 
 
+def commands_and_listening_ips(pids: list[int]) -> tuple[str, set[str]]:
+    """The command lines of ``pids`` (joined) and the addresses they listen on. A short-lived
+    process (a task's, a worker's) that ends meanwhile is left out."""
+    commands, listening = [], set()
+    for pid in pids:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process = psutil.Process(pid)
+            connections = process.net_connections(kind="inet")
+            commands.append(" ".join(process.cmdline()))
+            listening |= {conn.laddr.ip for conn in connections if conn.status == psutil.CONN_LISTEN}
+    return " ".join(commands), listening
+
+
 @contextlib.contextmanager
 def driver(
     tmp_path: Path, *args: str, fake_bin: Path | None = None
@@ -192,16 +205,10 @@ def test_the_demo_runs_the_pipeline_on_real_airflow_and_keep_holds_it_until_ctrl
         assert result["status"] is True, result
 
         # Separate processes, and nothing listening beyond loopback.
-        running = [psutil.Process(pid) for pid in working_in(demo_dir)]
-        commands = " ".join(" ".join(p.cmdline()) for p in running).replace("_", "-")  # "airflow api_server"
+        commands, listening = commands_and_listening_ips(working_in(demo_dir))
+        commands = commands.replace("_", "-")  # "airflow api_server"
         for component in ("api-server", "scheduler", "dag-processor", "triggerer", "sgseg-emulator"):
             assert component in commands
-        listening = {
-            conn.laddr.ip
-            for p in running
-            for conn in p.net_connections(kind="inet")
-            if conn.status == psutil.CONN_LISTEN
-        }
         assert listening == {"127.0.0.1"}
 
         demo.send_signal(signal.SIGINT)
