@@ -81,11 +81,19 @@ async def aget_connection(conn_id: str) -> Connection:
     3.1+: ``BaseHook.aget_connection``. 3.0 has only the sync lookup; it runs in a thread via
     asgiref's ``sync_to_async`` (an Airflow dependency), which a 3.0 triggerer needs: its
     supervisor channel answers sync calls only from threads that asgiref started.
+
+    Outside a triggerer (``airflow dags test`` runs a deferred task's trigger in its own process)
+    3.1 to 3.3's async lookup reads only environment variables and secrets backends: a connection
+    stored in the metadata DB is "not defined" there. The sync lookup reads the DB, so it is
+    asked before giving up.
     """
-    if AIRFLOW_V_3_1_PLUS:
-        return await BaseHook.aget_connection(conn_id)
     from asgiref.sync import sync_to_async
 
+    if AIRFLOW_V_3_1_PLUS:
+        try:
+            return await BaseHook.aget_connection(conn_id)
+        except AirflowNotFoundException:
+            pass
     connection: Connection = await sync_to_async(BaseHook.get_connection)(conn_id)
     return connection
 

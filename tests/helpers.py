@@ -5,12 +5,12 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
+import pickle
 import re
-import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +23,65 @@ print(_json.dumps(sorted(set(_sys.modules) - _before)))
 """
 
 
-@contextlib.contextmanager
-def metadata_db(airflow_home: Path) -> Iterator[sqlite3.Connection]:
-    """The SQLite metadata DB under ``airflow_home``, opened read-only, closed after the block.
+# Run by a Python process of its own: argv[1] the DB's URI, stdin a pickled (sql, params) or
+# None for a dump; stdout the pickled rows (or dump lines).
+_READ_METADATA_DB = """
+import pickle, sqlite3, sys
+query = pickle.load(sys.stdin.buffer)
+db = sqlite3.connect(sys.argv[1], uri=True)
+try:
+    answer = list(db.iterdump()) if query is None else db.execute(*query).fetchall()
+finally:
+    db.close()
+pickle.dump(answer, sys.stdout.buffer)
+"""
 
-    Airflow keeps it in WAL mode and its processes write it concurrently. A read-only reader never
-    checkpoints or resets the WAL, so the test process stays out of the checkpoint races of
-    SQLite before 3.51.3 (its "WAL-reset bug": "database disk image is malformed").
+
+class _Rows(list[Any]):
+    def fetchone(self) -> Any:
+        return self[0] if self else None
+
+    def fetchall(self) -> list[Any]:
+        return list(self)
+
+
+class MetadataDB:
+    """The SQLite metadata DB of an ``AIRFLOW_HOME``, read-only, each query read by a Python process
+    of its own (``execute(sql, params)`` gives rows with ``fetchone``/``fetchall``; ``iterdump``).
+
+    Airflow keeps this DB in WAL mode, written by its processes' connections. Read from the test
+    process, it was "database disk image is malformed" after some runs (twice in CI, on 3.3.2,
+    under load), while the file itself checked ``ok`` and Airflow went on using it: what the test
+    process had of it was stale. A process per read has nothing of its own to go stale, and a
+    read-only connection never checkpoints (SQLite before 3.51.3 has a WAL-reset race).
     """
-    uri = (Path(airflow_home) / "airflow.db").resolve().as_uri() + "?mode=ro"
-    with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
-        yield db
+
+    def __init__(self, airflow_home: Path) -> None:
+        self.uri = (Path(airflow_home) / "airflow.db").resolve().as_uri() + "?mode=ro"
+
+    def _read(self, query: tuple[str, Any] | None) -> list[Any]:
+        done = subprocess.run(
+            [sys.executable, "-I", "-c", _READ_METADATA_DB, self.uri],
+            input=pickle.dumps(query),
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr.decode(errors="replace")[-3000:]
+        answer: list[Any] = pickle.loads(done.stdout)
+        return answer
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> _Rows:
+        return _Rows(self._read((sql, tuple(params))))
+
+    def iterdump(self) -> Iterator[str]:
+        return iter(self._read(None))
+
+
+@contextlib.contextmanager
+def metadata_db(airflow_home: Path) -> Iterator[MetadataDB]:
+    """:class:`MetadataDB` of ``airflow_home`` for the ``with`` block."""
+    yield MetadataDB(airflow_home)
 
 
 def modules_imported_by(code: str, *, setup: str = "") -> set[str]:

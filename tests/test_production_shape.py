@@ -9,11 +9,13 @@ every task before it runs (``TITerminalStatePayload needs a discriminator field`
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 from sgseg_emulator.pytest_plugin import EmulatorHandle
 
+from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
 from tests.conftest import FERNET_KEY, REPO_ROOT, DagsTest, StoreConnection
 from tests.helpers import metadata_db
 
@@ -69,3 +71,32 @@ def test_a_task_uses_a_connection_stored_in_the_metadata_db(
     assert "is_encrypted" not in output, output
     listed = sendgrid_emulator.admin.requests(method="GET", path_prefix=SEGMENTS)
     assert len(listed) == 1, listed
+
+
+def test_a_deferred_wait_under_dags_test_uses_a_connection_stored_in_the_metadata_db(
+    dags_test: DagsTest, metadata_connection: StoreConnection, sendgrid_emulator: EmulatorHandle
+) -> None:
+    # `airflow dags test` runs the trigger in its own process. There, 3.1 to 3.3's async
+    # connection lookup alone said the stored connection "isn't defined": every deferred wait failed.
+    metadata_connection(
+        "sendgrid_stored",
+        {
+            "conn_type": "sendgrid_marketing",
+            "host": sendgrid_emulator.base_url,
+            "password": sendgrid_emulator.api_key,
+        },
+    )
+    segment = SendGridMarketingHook().create_segment(
+        "stored connection wait", "SELECT contact_id, updated_at FROM contact_data"
+    )
+    run = dags_test(
+        "sgseg_stored_connection_wait",
+        dags_folder=PRODUCTION_DAGS,
+        conf=json.dumps({"segment_id": segment["id"]}),
+    )
+    output = run.stdout + run.stderr
+    assert "isn't defined" not in output, output[-4000:]
+    assert run.returncode == 0, output[-4000:]  # the wait timed out into a skip (soft_fail)
+    polls = sendgrid_emulator.admin.requests(method="GET", path_prefix=f"{SEGMENTS}/{segment['id']}")
+    assert len(polls) >= 2, output[-6000:]  # the task's first look, then the trigger's
+    assert "running trigger in line" in output or "deferr" in output.lower()
