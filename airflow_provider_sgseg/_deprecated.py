@@ -1,8 +1,11 @@
 """Names that shipped in 0.1.0 or 0.2.0 and have since been renamed or moved.
 
 Each keeps working until :data:`REMOVED_IN` and says so with an
-``AirflowProviderDeprecationWarning`` (which Airflow shows as a DAG warning when a DAG file
-uses it). CHANGELOG.md's "Deprecated" list names every one.
+``AirflowProviderDeprecationWarning``, attributed to the provider's own module: Airflow's warning
+filter shows deprecation warnings from modules named ``airflow...`` only, so one attributed to the
+DAG file was never seen. Where the DAG file is parsed (the dag-processor's log, ``airflow dags
+test``, ``python your_dag.py``) the warning is printed; Airflow 3 keeps no DAG warning for it.
+CHANGELOG.md's "Deprecated" list names every one.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from airflow.exceptions import AirflowProviderDeprecationWarning
 REMOVED_IN = "1.0"
 
 
-def warn_renamed(old: str, new: str, *, stacklevel: int = 3) -> None:
+def warn_renamed(old: str, new: str, *, stacklevel: int = 2) -> None:
     """Warn that ``old`` is deprecated in favour of ``new`` (both as a user would write them)."""
     warnings.warn(
         f"{old} is deprecated and will be removed in airflow-provider-sgseg {REMOVED_IN}; use {new}",

@@ -214,7 +214,17 @@ def main() -> int:
 
     uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or "uv"
     constraints_file = REPO / "ci" / f"constraints-airflow-{args.airflow}.txt"
-    constraints = ["-c", str(constraints_file)] if constraints_file.exists() else []
+    if not constraints_file.exists():  # an unpinned install is what the check exists to rule out
+        lines = sorted(
+            path.stem.removeprefix("constraints-airflow-")
+            for path in constraints_file.parent.glob("constraints-airflow-*.txt")
+        )
+        print(
+            f"FAILED no {constraints_file.relative_to(REPO)}: the supported lines are {' '.join(lines)}",
+            flush=True,
+        )
+        return 1
+    constraints = ["-c", str(constraints_file)]
     try:
         built = build(uv, args.built or args.work / "packages", reuse=args.built is not None)
         venv = args.work / f"venv-provider-only-{args.airflow}"

@@ -39,3 +39,14 @@ def test_every_pinned_package_here_has_its_pinned_version() -> None:
     assert not off, f"installed versions differ from ci/constraints-airflow-{airflow_version}.txt: {off}"
     # The packages whose fresh releases broke a line are among the pins.
     assert {"cryptography", "pydantic", "pydantic-core", "fastapi", "starlette"} <= pins.keys()
+
+
+def test_the_package_check_refuses_a_line_without_pins() -> None:
+    # A typo'd version (3.2.1) used to install with no constraints at all, silently.
+    import subprocess
+    import sys
+
+    check = [sys.executable, str(REPO_ROOT / "scripts" / "package_check.py"), "--airflow", "3.2.1"]
+    done = subprocess.run(check, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1
+    assert "no ci/constraints-airflow-3.2.1.txt: the supported lines are 3.0.6 " in done.stdout

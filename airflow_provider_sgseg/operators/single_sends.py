@@ -191,7 +191,7 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
                 "SendGridSingleSendOperator without send_at sends at once; send_at becomes required "
                 "in airflow-provider-sgseg 1.0. Pass send_at='now' or the time the send should go out.",
                 AirflowProviderDeprecationWarning,
-                stacklevel=2,
+                stacklevel=1,  # this module: Airflow shows deprecations from "airflow..." modules only
             )
             send_at = "now"
         self.send_at = send_at
@@ -210,7 +210,7 @@ class SendGridSingleSendOperator(SendGridBaseOperator):
                 "SendGridSingleSendOperator's 'require_min_contacts' is deprecated and will be removed "
                 "in airflow-provider-sgseg 1.0; use 'min_contacts'",
                 AirflowProviderDeprecationWarning,
-                stacklevel=2,
+                stacklevel=1,
             )
             if min_contacts is None:
                 min_contacts = require_min_contacts
@@ -461,6 +461,16 @@ def optional_min_contacts(value: object) -> int | None:
 
     warn_renamed(f"{__name__}.optional_min_contacts", "airflow_provider_sgseg.rules.audience.count_or_none")
     return count_or_none("require_min_contacts", value)
+
+
+def same_recipients(single_send: Mapping[str, Any], request: Any) -> bool:
+    """Deprecated (0.2.0's ``operators.single_sends.same_recipients``): use
+    :func:`airflow_provider_sgseg.rules.single_sends.same_recipients`, which this calls."""
+    from airflow_provider_sgseg._deprecated import warn_renamed
+    from airflow_provider_sgseg.rules import single_sends
+
+    warn_renamed(f"{__name__}.same_recipients", "airflow_provider_sgseg.rules.single_sends.same_recipients")
+    return single_sends.same_recipients(single_send, request)
 
 
 def _result(

@@ -333,7 +333,9 @@ def _deprecated(old: str, new: str) -> None:
         f"SendGridSegmentPopulatedSensor's {old!r} is deprecated and will be removed in "
         f"airflow-provider-sgseg 1.0; use {new!r}",
         AirflowProviderDeprecationWarning,
-        stacklevel=3,
+        # Attributed to this module, not to the DAG file: Airflow shows deprecation warnings from
+        # modules named "airflow..." only, and a DAG file's module is not.
+        stacklevel=2,
     )
 
 

@@ -226,3 +226,18 @@ def test_single_send_optional_min_contacts_keeps_its_0_2_0_contract() -> None:
             pytest.raises(SendGridInputError, match="require_min_contacts"),
         ):
             single_sends.optional_min_contacts(bad)
+
+
+def test_single_send_same_recipients_keeps_its_0_2_0_contract() -> None:
+    from types import SimpleNamespace
+
+    from airflow_provider_sgseg.operators import single_sends
+
+    request = SimpleNamespace(segment_ids=["b", "a"], list_ids=[], send_to_all=False)  # what it reads
+    same = {"send_to": {"segment_ids": ["a", "b"], "list_ids": [], "all": False}}
+    other = {"send_to": {"segment_ids": ["a"], "list_ids": [], "all": False}}
+    deprecated = r"single_sends\.same_recipients is deprecated"
+    with pytest.warns(AirflowProviderDeprecationWarning, match=deprecated):
+        assert single_sends.same_recipients(same, request) is True
+    with pytest.warns(AirflowProviderDeprecationWarning):
+        assert single_sends.same_recipients(other, request) is False
