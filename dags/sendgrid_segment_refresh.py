@@ -90,7 +90,8 @@ with DAG(
         task_id="wait_until_populated",
         segment_id=SEGMENT_ID,
         # The refresh result holds the sample time before the refresh: only a newer sample counts.
-        # After a skipped refresh this is None and the sensor uses the sample time it first sees.
+        # A refresh skipped for quota leaves the sample time SendGrid had then, so the sensor
+        # waits for SendGrid's next regular sample (docs/operators.md).
         watermark=refresh_segment.output,
         min_contacts=MIN_CONTACTS,
         deferrable=True,
