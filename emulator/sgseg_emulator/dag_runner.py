@@ -126,33 +126,31 @@ def shrunk_timings(dag: Any, scale: float = TIME_SCALE) -> Iterator[None]:
         saved.append((task, name, getattr(task, name)))
         setattr(task, name, value)
 
+    def change_partial(partial: dict[str, Any], name: str, value: Any) -> None:
+        if name in partial:
+            saved.append((partial, name, partial[name]))
+        else:
+            added.append((partial, name))
+        partial[name] = value
+
     try:
         for task in dag.tasks:
             partial = getattr(task, "partial_kwargs", None)
             if isinstance(partial, dict) and _is_provider_task(task.operator_class):
                 for name, value in _wait_arguments(task.operator_class, partial).items():
-                    if name not in partial:
-                        added.append((partial, name))
-                    else:
-                        saved.append((partial, name, partial[name]))
                     floor = 0.0 if name == "poll_slack" else MIN_POLL_SECONDS
-                    partial[name] = scaled(value, scale, floor=floor)
+                    change_partial(partial, name, scaled(value, scale, floor=floor))
                 hook_params = _scaled_hook_params(task.operator_class, partial.get("hook_params"), scale)
                 if hook_params is not None:
-                    if "hook_params" in partial:
-                        saved.append((partial, "hook_params", partial["hook_params"]))
-                    else:
-                        added.append((partial, "hook_params"))
-                    partial["hook_params"] = hook_params
+                    change_partial(partial, "hook_params", hook_params)
             bounds = getattr(task, "bounds", None)
             if dataclasses.is_dataclass(bounds) and all(hasattr(bounds, name) for name in _WAIT_BOUNDS):
                 change(task, "bounds", _scaled_bounds(bounds, scale))
                 if isinstance(getattr(task, "poke_interval", None), (int, float)):
                     change(task, "poke_interval", scaled(task.poke_interval, scale))
-            if _is_provider_task(type(task)) and isinstance(getattr(task, "hook_params", None), dict):
-                hook_params = _scaled_hook_params(type(task), task.hook_params, scale)
-                if hook_params is not None:
-                    change(task, "hook_params", hook_params)
+            hook_params = _scaled_hook_params(type(task), getattr(task, "hook_params", None), scale)
+            if hook_params is not None:
+                change(task, "hook_params", hook_params)
             if isinstance(getattr(task, "validation_poll_interval", None), (int, float)):
                 change(task, "validation_poll_interval", scaled(task.validation_poll_interval, scale))
             for name in ("retry_delay", "max_retry_delay"):
