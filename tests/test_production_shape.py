@@ -13,6 +13,7 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 from sgseg_emulator.pytest_plugin import EmulatorHandle
 
 from airflow_provider_sgseg.hooks.marketing import SendGridMarketingHook
@@ -53,9 +54,11 @@ def test_a_stored_connection_is_encrypted_at_rest(
     assert api_key not in dump
 
 
-def test_a_task_uses_a_connection_stored_in_the_metadata_db(
-    dags_test: DagsTest, metadata_connection: StoreConnection, sendgrid_emulator: EmulatorHandle
-) -> None:
+@pytest.fixture
+def stored_emulator(
+    metadata_connection: StoreConnection, sendgrid_emulator: EmulatorHandle
+) -> EmulatorHandle:
+    """The emulator, as connection ``sendgrid_stored`` that only the metadata DB holds."""
     metadata_connection(
         "sendgrid_stored",
         {
@@ -65,27 +68,25 @@ def test_a_task_uses_a_connection_stored_in_the_metadata_db(
         },
     )
     assert "AIRFLOW_CONN_SENDGRID_STORED" not in os.environ  # only the metadata DB has it
+    return sendgrid_emulator
+
+
+def test_a_task_uses_a_connection_stored_in_the_metadata_db(
+    dags_test: DagsTest, stored_emulator: EmulatorHandle
+) -> None:
     run = dags_test("sgseg_stored_connection", dags_folder=PRODUCTION_DAGS)
     output = run.stdout[-4000:] + run.stderr[-4000:]
     assert run.returncode == 0, output
     assert "is_encrypted" not in output, output
-    listed = sendgrid_emulator.admin.requests(method="GET", path_prefix=SEGMENTS)
+    listed = stored_emulator.admin.requests(method="GET", path_prefix=SEGMENTS)
     assert len(listed) == 1, listed
 
 
 def test_a_deferred_wait_under_dags_test_uses_a_connection_stored_in_the_metadata_db(
-    dags_test: DagsTest, metadata_connection: StoreConnection, sendgrid_emulator: EmulatorHandle
+    dags_test: DagsTest, stored_emulator: EmulatorHandle
 ) -> None:
     # `airflow dags test` runs the trigger in its own process. There, 3.1 to 3.3's async
     # connection lookup alone said the stored connection "isn't defined": every deferred wait failed.
-    metadata_connection(
-        "sendgrid_stored",
-        {
-            "conn_type": "sendgrid_marketing",
-            "host": sendgrid_emulator.base_url,
-            "password": sendgrid_emulator.api_key,
-        },
-    )
     segment = SendGridMarketingHook().create_segment(
         "stored connection wait", "SELECT contact_id, updated_at FROM contact_data"
     )
@@ -97,6 +98,6 @@ def test_a_deferred_wait_under_dags_test_uses_a_connection_stored_in_the_metadat
     output = run.stdout + run.stderr
     assert "isn't defined" not in output, output[-4000:]
     assert run.returncode == 0, output[-4000:]  # the wait timed out into a skip (soft_fail)
-    polls = sendgrid_emulator.admin.requests(method="GET", path_prefix=f"{SEGMENTS}/{segment['id']}")
+    polls = stored_emulator.admin.requests(method="GET", path_prefix=f"{SEGMENTS}/{segment['id']}")
     assert len(polls) >= 2, output[-6000:]  # the task's first look, then the trigger's
     assert "running trigger in line" in output or "deferr" in output.lower()
