@@ -79,6 +79,14 @@ def resume_event(
     return dict(event)
 
 
+def deferral_timeout(deadline: datetime.datetime, now: datetime.datetime, slack: float) -> datetime.timedelta:
+    """Deprecated (0.3.0's name): use :meth:`SendGridTaskMixin.defer_timeout`, which this calls."""
+    from airflow_provider_sgseg._deprecated import warn_renamed
+
+    warn_renamed(f"{__name__}.deferral_timeout", f"{__name__}.SendGridTaskMixin.defer_timeout")
+    return SendGridTaskMixin.defer_timeout(deadline, now, slack)
+
+
 class SendGridTaskMixin:
     """The hook accessor, the time seams and the deferral deadlines of a SendGrid task.
 

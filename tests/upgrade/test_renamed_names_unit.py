@@ -241,3 +241,14 @@ def test_single_send_same_recipients_keeps_its_0_2_0_contract() -> None:
         assert single_sends.same_recipients(same, request) is True
     with pytest.warns(AirflowProviderDeprecationWarning):
         assert single_sends.same_recipients(other, request) is False
+
+
+def test_task_deferral_timeout_keeps_its_0_3_0_contract() -> None:
+    from airflow_provider_sgseg import task
+
+    now = pendulum.datetime(2026, 1, 1, tz="UTC")
+    with pytest.warns(AirflowProviderDeprecationWarning, match=r"task\.deferral_timeout is deprecated"):
+        timeout = task.deferral_timeout(now.add(seconds=90), now, 30.0)
+    assert type(timeout) is datetime.timedelta and timeout == datetime.timedelta(seconds=120)
+    with pytest.warns(AirflowProviderDeprecationWarning):
+        assert task.deferral_timeout(now, now.add(seconds=5), 1.0) == datetime.timedelta(seconds=1)
